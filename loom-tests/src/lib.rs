@@ -1,0 +1,1 @@
+//! Loom models of hotbreaker live in `tests/`; this library is empty.

@@ -1,0 +1,138 @@
+//! Errors: a rejected call, a protected call's error, a bad configuration.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::State;
+
+/// A call the breaker did not let through.
+///
+/// # Examples
+/// ```
+/// use hotbreaker::{Breaker, State};
+///
+/// let breaker = Breaker::builder().build().unwrap();
+/// breaker.isolate();
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(rejected.state(), State::Isolated);
+/// assert_eq!(rejected.retry_after(), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub(crate) state: State,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Rejected {
+    /// The state that rejected the call (Open, HalfOpen with every probe slot taken, or
+    /// Isolated).
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// While Open: the time until the breaker will let a probe through. `None` when HalfOpen
+    /// (probes are out; their verdict decides) or Isolated (only a manual reset helps).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker is {}", self.state)?;
+        if let Some(d) = self.retry_after {
+            write!(f, "; retry after {d:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// The error of a call made through [`Breaker::call`](crate::Breaker::call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error<E> {
+    /// The breaker did not let the call through.
+    Rejected(Rejected),
+    /// The call ran and returned this error.
+    Inner(E),
+}
+
+impl<E> Error<E> {
+    /// The protected call's own error, if it ran.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Error::Inner(e) => Some(e),
+            Error::Rejected(_) => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Rejected(r) => r.fmt(f),
+            Error::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Rejected(r) => Some(r),
+            Error::Inner(e) => Some(e),
+        }
+    }
+}
+
+/// A configuration [`Builder::build`](crate::Builder::build) refused, naming the field, what it
+/// accepts and what it got.
+///
+/// # Examples
+/// ```
+/// use hotbreaker::Breaker;
+///
+/// let err = Breaker::builder().failure_rate(1.5).build().unwrap_err();
+/// assert_eq!(err.field(), "failure_rate");
+/// assert_eq!(err.to_string(), "invalid failure_rate: must be in (0, 1], got 1.5");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    expected: &'static str,
+    got: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, expected: &'static str, got: impl fmt::Debug) -> Self {
+        ConfigError {
+            field,
+            expected,
+            got: format!("{got:?}"),
+        }
+    }
+
+    /// The builder method / field at fault, e.g. `"failure_rate"`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What the field accepts, e.g. `"must be in (0, 1]"`.
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+
+    /// The value that was given, as text.
+    pub fn got(&self) -> &str {
+        &self.got
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}, got {}", self.field, self.expected, self.got)
+    }
+}
+
+impl std::error::Error for ConfigError {}

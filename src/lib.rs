@@ -1,0 +1,84 @@
+//! # hotbreaker
+//!
+//! A circuit breaker for hot paths: no lock and no allocation on `try_acquire` or on recording an
+//! outcome; a Success while Closed costs one atomic read-modify-write on a cache line the calling
+//! thread does not share.
+//!
+//! ```
+//! use std::time::Duration;
+//! use hotbreaker::{Breaker, Error};
+//!
+//! let breaker = Breaker::builder()
+//!     .consecutive_failures(5)
+//!     .open_timeout(Duration::from_secs(30))
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! match breaker.call(|| -> Result<&str, std::io::Error> { Ok("response") }) {
+//!     Ok(body) => assert_eq!(body, "response"),
+//!     Err(Error::Rejected(r)) => eprintln!("open, retry in {:?}", r.retry_after()),
+//!     Err(Error::Inner(e)) => eprintln!("call failed: {e}"),
+//! }
+//! ```
+//!
+//! ## States
+//! | state | calls | left when |
+//! |---|---|---|
+//! | Closed | pass | a trip rule fires → Open |
+//! | Open | rejected with `retry_after` | the first call at or after the deadline → HalfOpen (and it passes) |
+//! | HalfOpen | up to `half_open_permits` probes pass | a probe fails → Open; `half_open_successes` succeed → Closed; optional timeout → Open |
+//! | Isolated | rejected | [`Breaker::reset`] |
+//! | Disabled | pass, counted, never trips | [`Breaker::reset`] |
+//!
+//! ## Guarantees
+//! - Every transition is one compare-and-swap on a packed state word, won by one thread, which
+//!   alone calls the listeners, once, after the swap.
+//! - An outcome whose permit belongs to an older generation changes no state and no window; it
+//!   still counts in the lifetime totals.
+//! - Trip rules run when a Failure or a slow call is recorded while Closed, never on a plain
+//!   Success; rates compare exactly (`failures / calls ≥ rate`, no floating-point rounding).
+//! - Half-open admission is exact: never more than `half_open_permits` probes per half-open
+//!   generation; a dropped or Ignored permit gives its slot back.
+//! - Time comes from [`quanta`]; see [`clock`](crate#time) below. Tests drive
+//!   `quanta::Clock::mock()`.
+//! - A panic inside [`Breaker::call`] is recorded as a Failure and resumed; a panicking listener
+//!   is caught.
+//! - [`Builder::build`] validates every setting and returns a [`ConfigError`] naming the field.
+//!
+//! ## Time
+//! The breaker reads `quanta::Clock::recent()` (about 1 ns) when quanta's upkeep thread runs and
+//! falls back to `Clock::now()` otherwise. Start the upkeep once per process:
+//!
+//! ```
+//! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backoff;
+mod breaker;
+mod bucket;
+mod clock;
+mod config;
+mod deadline;
+mod error;
+mod fastdiv;
+mod metrics;
+mod permit;
+mod rate;
+mod state;
+mod sync;
+mod transition;
+mod window;
+
+pub use backoff::Backoff;
+pub use breaker::Breaker;
+#[cfg(all(loom, feature = "loom"))]
+pub use clock::LoomClock;
+pub use config::{Builder, MAX_DURATION};
+pub use error::{ConfigError, Error, Rejected};
+pub use metrics::Metrics;
+pub use permit::{Outcome, OwnedPermit, Permit};
+pub use state::{Cause, State};
+pub use transition::Transition;
+pub use window::WindowStats;
