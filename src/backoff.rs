@@ -97,7 +97,11 @@ mod tests {
         let b = Backoff::exponential(Duration::from_secs(1), 2.0, Duration::from_secs(5));
         let secs: Vec<u64> = (1..=6).map(|a| b.duration(a).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 5, 5, 5]);
-        assert_eq!(b.duration(255), Duration::from_secs(5), "no overflow at the attempt cap");
+        assert_eq!(
+            b.duration(255),
+            Duration::from_secs(5),
+            "no overflow at the attempt cap"
+        );
     }
 
     #[test]
@@ -110,6 +114,9 @@ mod tests {
             seen_low |= d < 7_500_000_000;
         }
         assert!(seen_low, "jitter actually varies");
-        assert_eq!(Backoff::fixed(Duration::from_secs(3)).nanos_jittered(1, 7), 3_000_000_000);
+        assert_eq!(
+            Backoff::fixed(Duration::from_secs(3)).nanos_jittered(1, 7),
+            3_000_000_000
+        );
     }
 }

@@ -104,7 +104,7 @@ impl Breaker {
                 Window::Time(TimeWindow::new(width_ns, buckets)),
                 buckets as usize,
             ),
-            WindowSpec::Count { size } => (Window::Count(CountWindow::new(size)), 0),
+            WindowSpec::Count { size } => (Window::Count(Box::new(CountWindow::new(size))), 0),
         };
         Breaker {
             hot: CachePadded::new(Hot {
@@ -266,7 +266,7 @@ impl Breaker {
     /// listeners and predicate closures you gave it are not counted).
     pub fn heap_bytes(&self) -> usize {
         let slots = match &self.window {
-            Window::Count(c) => c.heap_bytes(),
+            Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
             Window::Time(_) => 0,
         };
         self.stripes.heap_bytes() + slots + std::mem::size_of_val(&*self.listeners)
@@ -510,9 +510,15 @@ impl Breaker {
         } else {
             let stats = self.window_stats(generation, now);
             let enough = stats.calls >= u64::from(c.minimum_calls);
-            if enough && c.failure_rate.is_some_and(|r| r.reached(stats.failures, stats.calls)) {
+            if enough
+                && c.failure_rate
+                    .is_some_and(|r| r.reached(stats.failures, stats.calls))
+            {
                 Cause::FailureRate
-            } else if enough && c.slow.is_some_and(|s| s.rate.reached(stats.slow, stats.calls)) {
+            } else if enough
+                && c.slow
+                    .is_some_and(|s| s.rate.reached(stats.slow, stats.calls))
+            {
                 Cause::SlowCallRate
             } else if c.predicate.as_ref().is_some_and(|p| p(&stats)) {
                 Cause::CustomRule
@@ -596,7 +602,9 @@ impl Breaker {
             State::HalfOpen => self
                 .config
                 .half_open_timeout_ns
-                .map_or(deadline::NONE, |t| now.saturating_add(t).div_ceil(NS_PER_MS)),
+                .map_or(deadline::NONE, |t| {
+                    now.saturating_add(t).div_ceil(NS_PER_MS)
+                }),
             _ => deadline::NONE,
         };
         self.hot.deadline.publish(generation, deadline_ms);

@@ -71,7 +71,10 @@ pub(crate) fn counts(word: u64) -> Counts {
 #[cfg(test)]
 pub(crate) fn pack(vlap: u64, c: Counts) -> u64 {
     debug_assert!(c.calls <= CALLS_MAX && c.failures <= c.calls && c.slow <= c.calls);
-    ((vlap % VLAP_MODULUS) << VLAP_SHIFT) | (c.slow << SLOW_SHIFT) | (c.failures << FAILURES_SHIFT) | c.calls
+    ((vlap % VLAP_MODULUS) << VLAP_SHIFT)
+        | (c.slow << SLOW_SHIFT)
+        | (c.failures << FAILURES_SHIFT)
+        | c.calls
 }
 
 fn delta(s: Sample) -> u64 {

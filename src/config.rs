@@ -192,7 +192,10 @@ impl Builder {
     /// Trip when `predicate` returns true for the window's counts. Evaluated, like every trip
     /// rule, when a Failure or a slow call is recorded while Closed; `minimum_calls` is not
     /// applied to it.
-    pub fn trip_when(mut self, predicate: impl Fn(&WindowStats) -> bool + Send + Sync + 'static) -> Self {
+    pub fn trip_when(
+        mut self,
+        predicate: impl Fn(&WindowStats) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.predicate = Some(Arc::new(predicate));
         self
     }
@@ -267,7 +270,11 @@ impl Builder {
         let clock = self
             .clock
             .unwrap_or_else(|| crate::clock::Clock::new(quanta::Clock::new()));
-        Ok(Breaker::new(config, self.listeners.into_boxed_slice(), clock))
+        Ok(Breaker::new(
+            config,
+            self.listeners.into_boxed_slice(),
+            clock,
+        ))
     }
 
     fn validate(&self) -> Result<Config, ConfigError> {
@@ -281,15 +288,34 @@ impl Builder {
             (Some(5), Some(0.5))
         };
         let consecutive_failures = consecutive_failures
-            .map(|n| count("consecutive_failures", n, MAX_COUNT, "must be in 1..=1000000"))
+            .map(|n| {
+                count(
+                    "consecutive_failures",
+                    n,
+                    MAX_COUNT,
+                    "must be in 1..=1000000",
+                )
+            })
             .transpose()?;
         let failure_rate = failure_rate.map(|r| rate("failure_rate", r)).transpose()?;
-        let window = match self.window.unwrap_or(RawWindow::Time(Duration::from_secs(10), 10)) {
+        let window = match self
+            .window
+            .unwrap_or(RawWindow::Time(Duration::from_secs(10), 10))
+        {
             RawWindow::Time(window, buckets) => {
                 if window.is_zero() || window > MAX_DURATION {
-                    return Err(ConfigError::new("time_window", "window must be in (0, 365 days]", window));
+                    return Err(ConfigError::new(
+                        "time_window",
+                        "window must be in (0, 365 days]",
+                        window,
+                    ));
                 }
-                let buckets = count("time_window.buckets", buckets, MAX_BUCKETS, "must be in 1..=1024")?;
+                let buckets = count(
+                    "time_window.buckets",
+                    buckets,
+                    MAX_BUCKETS,
+                    "must be in 1..=1024",
+                )?;
                 let width_ns = (window.as_nanos() / u128::from(buckets)) as u64;
                 if width_ns < MS.as_nanos() as u64 {
                     return Err(ConfigError::new(
@@ -301,7 +327,12 @@ impl Builder {
                 WindowSpec::Time { width_ns, buckets }
             }
             RawWindow::Count(size) => WindowSpec::Count {
-                size: count("count_window", size, MAX_COUNT_WINDOW, "must be in 1..=65536")?,
+                size: count(
+                    "count_window",
+                    size,
+                    MAX_COUNT_WINDOW,
+                    "must be in 1..=65536",
+                )?,
             },
         };
         let minimum_calls = count(
@@ -323,7 +354,11 @@ impl Builder {
             .slow
             .map(|(duration, r)| {
                 if duration.is_zero() || duration > MAX_DURATION {
-                    return Err(ConfigError::new("slow_calls.duration", "must be in (0, 365 days]", duration));
+                    return Err(ConfigError::new(
+                        "slow_calls.duration",
+                        "must be in (0, 365 days]",
+                        duration,
+                    ));
                 }
                 Ok(SlowCalls {
                     duration_ns: duration.as_nanos() as u64,
@@ -355,7 +390,12 @@ impl Builder {
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u32)
         };
-        let stripes = count("stripes", self.stripes.unwrap_or(default_stripes), MAX_STRIPES, "must be in 1..=64")?;
+        let stripes = count(
+            "stripes",
+            self.stripes.unwrap_or(default_stripes),
+            MAX_STRIPES,
+            "must be in 1..=64",
+        )?;
         Ok(Config {
             consecutive_failures,
             failure_rate,
@@ -375,23 +415,49 @@ impl Builder {
 
     fn validate_backoff(&self) -> Result<Backoff, ConfigError> {
         let Some((b, field)) = self.backoff else {
-            return Ok(Backoff::exponential(Duration::from_secs(5), 2.0, Duration::from_secs(60)).with_jitter());
+            return Ok(
+                Backoff::exponential(Duration::from_secs(5), 2.0, Duration::from_secs(60))
+                    .with_jitter(),
+            );
         };
         let fixed = field == "open_timeout";
-        let pick = |fixed_name: &'static str, exp_name: &'static str| if fixed { fixed_name } else { exp_name };
-        duration(pick("open_timeout", "backoff.base"), b.base, "must be in [1 ms, 365 days]")?;
+        let pick = |fixed_name: &'static str, exp_name: &'static str| {
+            if fixed { fixed_name } else { exp_name }
+        };
+        duration(
+            pick("open_timeout", "backoff.base"),
+            b.base,
+            "must be in [1 ms, 365 days]",
+        )?;
         if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
-            return Err(ConfigError::new("backoff.multiplier", "must be a finite number >= 1", b.multiplier));
+            return Err(ConfigError::new(
+                "backoff.multiplier",
+                "must be a finite number >= 1",
+                b.multiplier,
+            ));
         }
-        duration(pick("open_timeout", "backoff.max"), b.max, "must be in [1 ms, 365 days]")?;
+        duration(
+            pick("open_timeout", "backoff.max"),
+            b.max,
+            "must be in [1 ms, 365 days]",
+        )?;
         if b.max < b.base {
-            return Err(ConfigError::new("backoff.max", "must be at least backoff.base", (b.max, b.base)));
+            return Err(ConfigError::new(
+                "backoff.max",
+                "must be at least backoff.base",
+                (b.max, b.base),
+            ));
         }
         Ok(b)
     }
 }
 
-fn count(field: &'static str, n: u32, max: u32, expected: &'static str) -> Result<u32, ConfigError> {
+fn count(
+    field: &'static str,
+    n: u32,
+    max: u32,
+    expected: &'static str,
+) -> Result<u32, ConfigError> {
     if (1..=max).contains(&n) {
         Ok(n)
     } else {

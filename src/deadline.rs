@@ -79,7 +79,9 @@ impl DeadlineCell {
             }
             // Release on success: publishes the deadline together with the state swap that came
             // before it. Relaxed on failure: we only loop with the fresh value.
-            match self.0.compare_exchange_weak(current, new, Ordering::Release, Ordering::Relaxed)
+            match self
+                .0
+                .compare_exchange_weak(current, new, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(fresh) => current = fresh,

@@ -131,7 +131,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}, got {}", self.field, self.expected, self.got)
+        write!(
+            f,
+            "invalid {}: {}, got {}",
+            self.field, self.expected, self.got
+        )
     }
 }
 

@@ -114,7 +114,16 @@ mod tests {
             u64::MAX,
         ];
         for &d in &divisors {
-            for n in [0, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1, u64::MAX / 2] {
+            for n in [
+                0,
+                1,
+                d - 1,
+                d,
+                d.wrapping_add(1),
+                u64::MAX,
+                u64::MAX - 1,
+                u64::MAX / 2,
+            ] {
                 check(d, n);
             }
         }

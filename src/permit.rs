@@ -102,7 +102,9 @@ impl Drop for Permit<'_> {
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").field("ticket", &self.ticket).finish()
+        f.debug_struct("Permit")
+            .field("ticket", &self.ticket)
+            .finish()
     }
 }
 
@@ -171,6 +173,8 @@ impl Drop for OwnedPermit {
 
 impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedPermit").field("ticket", &self.ticket).finish()
+        f.debug_struct("OwnedPermit")
+            .field("ticket", &self.ticket)
+            .finish()
     }
 }

@@ -303,7 +303,13 @@ pub(crate) fn next(word: Word, event: Event, limits: Limits) -> Step {
         {
             Step::swap(word.with_counts(word.issued() - 1, word.successes()), false)
         }
-        (State::HalfOpen, Event::ProbeSuccess { generation, expired }) if current(generation) => {
+        (
+            State::HalfOpen,
+            Event::ProbeSuccess {
+                generation,
+                expired,
+            },
+        ) if current(generation) => {
             if expired {
                 reopen(Cause::HalfOpenTimeout)
             } else if word.successes() + 1 >= limits.half_open_successes {
@@ -354,7 +360,12 @@ mod tests {
         for kind in State::ALL {
             for (attempt, issued, successes, generation) in [
                 (0, 0, 0, 0),
-                (MAX_ATTEMPT, MAX_HALF_OPEN, MAX_HALF_OPEN, mask(GENERATION_BITS)),
+                (
+                    MAX_ATTEMPT,
+                    MAX_HALF_OPEN,
+                    MAX_HALF_OPEN,
+                    mask(GENERATION_BITS),
+                ),
                 (1, 2, 3, 5_345_678_901),
                 (200, 1, 1023, 1),
             ] {
@@ -420,7 +431,10 @@ mod tests {
             },
         );
         assert_eq!(step.cause, Some(Cause::ConsecutiveFailures));
-        assert_eq!((open.kind(), open.attempt(), open.generation()), (State::Open, 1, 1));
+        assert_eq!(
+            (open.kind(), open.attempt(), open.generation()),
+            (State::Open, 1, 1)
+        );
         // A second trip of the same generation finds the breaker already Open.
         assert_eq!(next(open, stale, LIMITS), Step::KEEP);
     }
@@ -432,7 +446,10 @@ mod tests {
         let (half, step) = apply(open, acquire(true, false));
         assert!(step.admit);
         assert_eq!(step.cause, Some(Cause::OpenDeadlinePassed));
-        assert_eq!((half.kind(), half.issued(), half.generation()), (State::HalfOpen, 1, 2));
+        assert_eq!(
+            (half.kind(), half.issued(), half.generation()),
+            (State::HalfOpen, 1, 2)
+        );
         assert_eq!(half.attempt(), 1, "attempt survives half-open");
     }
 
@@ -447,7 +464,10 @@ mod tests {
         assert_eq!(w.issued(), 3);
         assert_eq!(next(w, acquire(false, false), LIMITS), Step::KEEP);
         // An older generation's release gives nothing back (PITFALLS 5).
-        assert_eq!(next(w, Event::Release { generation: 1 }, LIMITS), Step::KEEP);
+        assert_eq!(
+            next(w, Event::Release { generation: 1 }, LIMITS),
+            Step::KEEP
+        );
         let (w, _) = apply(w, Event::Release { generation: 2 });
         assert_eq!(w.issued(), 2);
         assert!(next(w, acquire(false, false), LIMITS).admit);
@@ -456,7 +476,10 @@ mod tests {
     #[test]
     fn release_never_underflows() {
         let w = Word::pack(State::HalfOpen, 1, 0, 0, 2);
-        assert_eq!(next(w, Event::Release { generation: 2 }, LIMITS), Step::KEEP);
+        assert_eq!(
+            next(w, Event::Release { generation: 2 }, LIMITS),
+            Step::KEEP
+        );
     }
 
     #[test]
@@ -479,7 +502,10 @@ mod tests {
             },
         );
         assert_eq!(step.cause, Some(Cause::HalfOpenSuccesses));
-        assert_eq!((w.kind(), w.attempt(), w.generation()), (State::Closed, 0, 10));
+        assert_eq!(
+            (w.kind(), w.attempt(), w.generation()),
+            (State::Closed, 0, 10)
+        );
     }
 
     #[test]
@@ -524,7 +550,10 @@ mod tests {
             assert_eq!(next(w, e, LIMITS), Step::KEEP);
         }
         let open = Word::pack(State::Open, 1, 0, 0, 5);
-        assert_eq!(next(open, Event::ProbeFailure { generation: 5 }, LIMITS), Step::KEEP);
+        assert_eq!(
+            next(open, Event::ProbeFailure { generation: 5 }, LIMITS),
+            Step::KEEP
+        );
     }
 
     #[test]
