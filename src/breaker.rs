@@ -102,7 +102,7 @@ impl Breaker {
         let (window, buckets) = match config.window {
             WindowSpec::Time { width_ns, buckets } => (
                 Window::Time(TimeWindow::new(width_ns, buckets)),
-                buckets as usize,
+                TimeWindow::ring(buckets),
             ),
             WindowSpec::Count { size } => (Window::Count(Box::new(CountWindow::new(size))), 0),
         };
@@ -138,7 +138,10 @@ impl Breaker {
     /// Isolated.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.acquire().map(|ticket| Permit::new(self, ticket))
+        match self.acquire() {
+            Ok(ticket) => Ok(Permit::new(self, ticket)),
+            Err(rejected) => Err(rejected),
+        }
     }
 
     /// Like [`try_acquire`](Breaker::try_acquire), with a permit that owns a clone of the `Arc`.
@@ -279,15 +282,15 @@ impl Breaker {
 
     // ---- acquiring -------------------------------------------------------------------------
 
-    #[inline]
+    #[inline(always)]
     fn acquire(&self) -> Result<Ticket, Rejected> {
         let word = self.word();
         match word.kind() {
-            State::Closed | State::Disabled => Ok(Ticket {
-                generation: word.generation(),
-                state: word.kind(),
-                issued_ns: self.issue_time(),
-            }),
+            State::Closed | State::Disabled => Ok(Ticket::new(
+                word.generation(),
+                word.kind(),
+                self.issue_time(),
+            )),
             _ => self.acquire_other(word),
         }
     }
@@ -301,9 +304,30 @@ impl Breaker {
         }
     }
 
-    /// Acquire while Open, HalfOpen or Isolated (and after a lost race, any state).
-    fn acquire_other(&self, mut word: Word) -> Result<Ticket, Rejected> {
+    /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
+    /// clock read, a load and one counter increment.
+    #[inline(never)]
+    fn acquire_other(&self, word: Word) -> Result<Ticket, Rejected> {
         let now = self.clock.now_ns();
+        if word.kind() == State::Open {
+            if let Some(ms) = self.hot.deadline.read(word.generation()) {
+                let deadline = ms.saturating_mul(NS_PER_MS);
+                if now < deadline {
+                    self.stripes.add(self.stripes.mine(), Total::Rejected, 1);
+                    return Err(Rejected {
+                        state: State::Open,
+                        retry_after: Some(Duration::from_nanos(deadline - now)),
+                    });
+                }
+            }
+        }
+        self.acquire_decide(word, now)
+    }
+
+    /// Acquire by the state machine: half-opening, half-open admission, timeouts, lost races.
+    #[cold]
+    #[inline(never)]
+    fn acquire_decide(&self, mut word: Word, now: u64) -> Result<Ticket, Rejected> {
         loop {
             let event = Event::Acquire {
                 deadline_passed: word.kind() == State::Open
@@ -340,11 +364,11 @@ impl Breaker {
                 }
             };
             if step.admit {
-                return Ok(Ticket {
-                    generation: installed.generation(),
-                    state: installed.kind(),
-                    issued_ns: self.issue_time(),
-                });
+                return Ok(Ticket::new(
+                    installed.generation(),
+                    installed.kind(),
+                    self.issue_time(),
+                ));
             }
             return Err(self.reject(installed, now));
         }
@@ -383,9 +407,28 @@ impl Breaker {
 
     // ---- recording -------------------------------------------------------------------------
 
+    /// Records an outcome. The common case, a Success of a Closed permit with a time window and
+    /// no slow-call detection, is inlined: a clock read, one CAS on the caller's stripe and one
+    /// load of the consecutive-failure word.
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
-        if ticket.state == State::HalfOpen {
+        if outcome == Outcome::Success && self.slow_ns == u64::MAX {
+            if let (Window::Time(w), State::Closed | State::Disabled) =
+                (&self.window, ticket.state())
+            {
+                let now = self.clock.now_ns();
+                if w.try_add(&self.stripes, ticket.generation(), now, Sample::SUCCESS) {
+                    self.end_run(ticket.generation());
+                    return;
+                }
+            }
+        }
+        self.record_other(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn record_other(&self, ticket: Ticket, outcome: Outcome) {
+        if ticket.state() == State::HalfOpen {
             self.record_probe(ticket, outcome);
         } else {
             self.record_closed(ticket, outcome);
@@ -394,10 +437,14 @@ impl Breaker {
 
     #[inline]
     pub(crate) fn release_ticket(&self, ticket: Ticket) {
-        if ticket.state == State::HalfOpen {
-            let generation = ticket.generation;
-            self.apply(self.word(), Event::Release { generation }, 0);
+        if ticket.state() == State::HalfOpen {
+            self.release_slot(ticket.generation());
         }
+    }
+
+    #[inline(never)]
+    fn release_slot(&self, generation: u64) {
+        self.apply(self.word(), Event::Release { generation }, 0);
     }
 
     #[inline]
@@ -406,7 +453,6 @@ impl Breaker {
     }
 
     /// A permit issued while Closed or Disabled.
-    #[inline]
     fn record_closed(&self, ticket: Ticket, outcome: Outcome) {
         let failure = match outcome {
             Outcome::Success => false,
@@ -419,7 +465,7 @@ impl Breaker {
         let now = self.clock.now_ns();
         let slow = self.is_slow(ticket, now);
         let sample = Sample { failure, slow };
-        let generation = ticket.generation;
+        let generation = ticket.generation();
         match &self.window {
             Window::Time(w) => w.record(
                 &self.stripes,
@@ -434,7 +480,7 @@ impl Breaker {
                 self.stripes.add_sample(self.stripes.mine(), sample);
             }
         }
-        if ticket.state != State::Closed {
+        if ticket.state() != State::Closed {
             return; // Disabled: counted, never trips.
         }
         if failure {
@@ -479,9 +525,16 @@ impl Breaker {
     /// success path writes nothing shared.
     #[inline]
     fn end_run(&self, generation: u64) {
-        let tag = generation & 0xFFFF_FFFF;
         // Relaxed: deciding whether to try; the CAS re-checks.
-        let mut v = self.rare.consecutive.load(Ordering::Relaxed);
+        let v = self.rare.consecutive.load(Ordering::Relaxed);
+        if v as u32 != 0 {
+            self.end_run_slow(generation, v);
+        }
+    }
+
+    #[inline(never)]
+    fn end_run_slow(&self, generation: u64, mut v: u64) {
+        let tag = generation & 0xFFFF_FFFF;
         while v >> 32 == tag && v as u32 != 0 {
             // AcqRel / Relaxed: see the module's "Orderings"; a failure just re-checks.
             match self.rare.consecutive.compare_exchange_weak(
@@ -533,7 +586,7 @@ impl Breaker {
     fn record_probe(&self, ticket: Ticket, outcome: Outcome) {
         let now = self.clock.now_ns();
         let stripe = self.stripes.mine();
-        let generation = ticket.generation;
+        let generation = ticket.generation();
         let event = match outcome {
             Outcome::Ignored => {
                 self.stripes.add(stripe, Total::Ignored, 1);

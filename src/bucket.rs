@@ -5,7 +5,7 @@
 ///
 /// | bits   | width | field    | meaning |
 /// |--------|-------|----------|---------|
-/// | 0..16  | 16    | calls    | Successes + Failures recorded here (saturates at 65 535) |
+/// | 0..16  | 16    | calls    | Successes + Failures recorded here (at most 65 535) |
 /// | 16..32 | 16    | failures | Failures among them |
 /// | 32..48 | 16    | slow     | slow calls among them |
 /// | 48..64 | 16    | vlap     | `(lap + 2 · generation) mod 2^16` the counts belong to |
@@ -22,6 +22,11 @@
 /// counts a rotation replaces are handed back (see [`Decision::Rotate`]) and added to the
 /// stripe's lifetime totals by the thread that won the swap: lifetime totals are the sum of those
 /// folded counts and the live buckets, exact whatever the interleaving (SPEC rule 7).
+///
+/// A bucket whose call count is full halves all three counts (rounding down) before adding,
+/// and the halves it drops are folded into the lifetime totals like a rotation's: past 65 535
+/// calls per bucket and stripe, the window keeps the rates and a scaled-down count, and the
+/// lifetime totals stay exact (PITFALLS 4: no counter ever wraps into a wrong answer).
 ///
 /// A bucket untouched for exactly a multiple of 2^16 laps would alias; the default 10 s window
 /// needs 7.6 days of silence on one slot for that, and the effect is one bucket's old counts
@@ -42,6 +47,14 @@ const NEWER_SLACK: u64 = 2;
 pub(crate) struct Sample {
     pub(crate) failure: bool,
     pub(crate) slow: bool,
+}
+
+impl Sample {
+    /// A Success that was not slow.
+    pub(crate) const SUCCESS: Sample = Sample {
+        failure: false,
+        slow: false,
+    };
 }
 
 /// The counts held by a bucket word.
@@ -71,6 +84,10 @@ pub(crate) fn counts(word: u64) -> Counts {
 #[cfg(test)]
 pub(crate) fn pack(vlap: u64, c: Counts) -> u64 {
     debug_assert!(c.calls <= CALLS_MAX && c.failures <= c.calls && c.slow <= c.calls);
+    pack_unchecked(vlap, c)
+}
+
+fn pack_unchecked(vlap: u64, c: Counts) -> u64 {
     ((vlap % VLAP_MODULUS) << VLAP_SHIFT)
         | (c.slow << SLOW_SHIFT)
         | (c.failures << FAILURES_SHIFT)
@@ -89,20 +106,39 @@ pub(crate) enum Decision {
     /// The bucket is from an older lap or generation: install this word (the sample alone) and
     /// fold the returned counts into the lifetime totals.
     Rotate(u64, Counts),
+    /// The bucket's call count is full: install this word (counts halved, the sample added)
+    /// and fold the returned counts (the halves dropped) into the lifetime totals.
+    Rescale(u64, Counts),
     /// The bucket already belongs to a newer lap: the sample only counts in the lifetime totals.
     Newer,
-    /// The bucket's call count is at its maximum: the sample only counts in the lifetime totals.
-    Saturated,
+}
+
+/// The common case, inlined on the success path: same lap and generation, room left.
+#[inline]
+pub(crate) fn add(word: u64, vlap: u64, sample: Sample) -> Option<u64> {
+    // Cannot carry between fields: calls < 65 535 and failures, slow ≤ calls.
+    (vlap_of(word) == vlap && word & FIELD != CALLS_MAX).then(|| word + delta(sample))
 }
 
 pub(crate) fn decide(word: u64, vlap: u64, sample: Sample) -> Decision {
     let held = vlap_of(word);
     if held == vlap {
-        if word & FIELD == CALLS_MAX {
-            Decision::Saturated
-        } else {
-            // Cannot carry between fields: calls < 65 535 and failures, slow ≤ calls.
-            Decision::Add(word + delta(sample))
+        match add(word, vlap, sample) {
+            Some(new) => Decision::Add(new),
+            None => {
+                let c = counts(word);
+                let kept = Counts {
+                    calls: c.calls / 2,
+                    failures: c.failures / 2,
+                    slow: c.slow / 2,
+                };
+                let dropped = Counts {
+                    calls: c.calls - kept.calls,
+                    failures: c.failures - kept.failures,
+                    slow: c.slow - kept.slow,
+                };
+                Decision::Rescale(pack_unchecked(vlap, kept) + delta(sample), dropped)
+            }
         }
     } else {
         let ahead = held.wrapping_sub(vlap) % VLAP_MODULUS;
@@ -133,7 +169,7 @@ mod tests {
 
     fn apply(word: u64, vlap: u64, s: Sample) -> u64 {
         match decide(word, vlap, s) {
-            Decision::Add(w) | Decision::Rotate(w, _) => w,
+            Decision::Add(w) | Decision::Rotate(w, _) | Decision::Rescale(w, _) => w,
             d => panic!("unexpected {d:?}"),
         }
     }
@@ -208,16 +244,35 @@ mod tests {
     }
 
     #[test]
-    fn saturates_instead_of_carrying() {
+    fn a_full_bucket_halves_and_hands_back_the_dropped_halves() {
         let full = pack(
             4,
             Counts {
                 calls: CALLS_MAX,
-                failures: CALLS_MAX,
-                slow: CALLS_MAX,
+                failures: 1_001,
+                slow: 7,
             },
         );
-        assert_eq!(decide(full, 4, SLOW_F), Decision::Saturated);
+        match decide(full, 4, SLOW_F) {
+            Decision::Rescale(w, dropped) => {
+                let kept = counts(w);
+                assert_eq!(
+                    kept,
+                    Counts {
+                        calls: CALLS_MAX / 2 + 1,
+                        failures: 500 + 1,
+                        slow: 3 + 1
+                    }
+                );
+                assert_eq!(vlap_of(w), 4, "no carry into the tag");
+                // Nothing is lost: kept (without the new sample) + dropped = before.
+                assert_eq!(kept.calls - 1 + dropped.calls, CALLS_MAX);
+                assert_eq!(kept.failures - 1 + dropped.failures, 1_001);
+                assert_eq!(kept.slow - 1 + dropped.slow, 7);
+            }
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(add(full, 4, S), None);
         let almost = pack(
             4,
             Counts {
@@ -235,6 +290,6 @@ mod tests {
                 slow: CALLS_MAX
             }
         );
-        assert_eq!(vlap_of(w), 4, "no carry into the tag");
+        assert_eq!(vlap_of(w), 4);
     }
 }

@@ -58,6 +58,7 @@ impl DeadlineCell {
     }
 
     /// The deadline (ms since start) published for `generation`, if published yet.
+    #[inline]
     pub(crate) fn read(&self, generation: u64) -> Option<u64> {
         // Acquire: pairs with the Release in `publish`, so a reader that sees this generation's
         // tag also sees everything the transition's winner did before publishing.

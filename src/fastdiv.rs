@@ -50,10 +50,6 @@ impl FastDiv {
         }
     }
 
-    pub(crate) fn divisor(&self) -> u64 {
-        self.divisor
-    }
-
     /// `n / divisor`, exactly.
     #[inline]
     pub(crate) fn div(&self, n: u64) -> u64 {

@@ -20,13 +20,45 @@ pub enum Outcome {
 
 /// What a permit remembers: the generation it was issued in, the state that issued it, and
 /// (with slow-call detection on) when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Packed into 16 bytes so that it travels in two registers: `issuer` holds the generation in
+/// bits 3..64 and the issuing state's code in bits 0..3.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    pub(crate) generation: u64,
-    /// Closed, HalfOpen or Disabled.
-    pub(crate) state: State,
+    issuer: u64,
     /// Nanoseconds since the breaker's start at issue; 0 when slow-call detection is off.
     pub(crate) issued_ns: u64,
+}
+
+impl Ticket {
+    #[inline]
+    pub(crate) fn new(generation: u64, state: State, issued_ns: u64) -> Ticket {
+        Ticket {
+            issuer: (generation << 3) | state as u64,
+            issued_ns,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn generation(self) -> u64 {
+        self.issuer >> 3
+    }
+
+    /// Closed, HalfOpen or Disabled.
+    #[inline]
+    pub(crate) fn state(self) -> State {
+        State::from_code(self.issuer & 0b111)
+    }
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("generation", &self.generation())
+            .field("state", &self.state())
+            .field("issued_ns", &self.issued_ns)
+            .finish()
+    }
 }
 
 /// Permission for one call, borrowed from a [`Breaker`].
@@ -90,7 +122,7 @@ impl<'a> Permit<'a> {
 
     /// The state that issued this permit (Closed, HalfOpen or Disabled).
     pub fn state(&self) -> State {
-        self.ticket.state
+        self.ticket.state()
     }
 }
 
@@ -159,7 +191,7 @@ impl OwnedPermit {
 
     /// The state that issued this permit (Closed, HalfOpen or Disabled).
     pub fn state(&self) -> State {
-        self.ticket.state
+        self.ticket.state()
     }
 }
 

@@ -22,6 +22,7 @@ pub enum State {
 }
 
 impl State {
+    #[cfg(test)]
     const ALL: [State; 5] = [
         State::Closed,
         State::Open,
@@ -32,6 +33,18 @@ impl State {
 
     fn code(self) -> u64 {
         self as u64
+    }
+
+    /// The state with this code (codes 5..7 are never stored).
+    #[inline]
+    pub(crate) fn from_code(code: u64) -> State {
+        match code {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::Isolated,
+            _ => State::Disabled,
+        }
     }
 }
 
@@ -140,8 +153,9 @@ impl Word {
         self.0
     }
 
+    #[inline]
     pub(crate) fn kind(self) -> State {
-        State::ALL[(self.0 & mask(KIND_BITS)) as usize]
+        State::from_code(self.0 & mask(KIND_BITS))
     }
 
     pub(crate) fn attempt(self) -> u32 {
@@ -156,6 +170,7 @@ impl Word {
         ((self.0 >> SUCCESSES_SHIFT) & mask(COUNT_BITS)) as u32
     }
 
+    #[inline]
     pub(crate) fn generation(self) -> u64 {
         self.0 >> GENERATION_SHIFT
     }

@@ -5,7 +5,7 @@
 //! per stripe. Each run starts with the stripe's lifetime counters ([`Total`]), followed, for a
 //! time window, by one [`bucket`](crate::bucket) word per bucket. A thread writes only the stripe
 //! `thread_stripe() & mask`, so two threads on different stripes never write the same line.
-//! The default window (10 buckets) fits one 128-byte chunk per stripe.
+//! The default window (10 buckets, a ring of 16) takes two 128-byte chunks per stripe.
 //!
 //! # Orderings
 //! All window and total operations are `Relaxed`. Each word is self-contained (a bucket's counts
@@ -172,37 +172,54 @@ impl Stripes {
 }
 
 /// A window of the last `buckets × width` of time.
+///
+/// Bucket `e` (the `e`-th interval of `width` since the breaker's start) lives in ring slot
+/// `e mod ring` of the recording thread's stripe, where `ring` is `buckets` rounded up to a power
+/// of two, so `lap = e / ring` and the slot are a shift and a mask. The window is the last
+/// `buckets` intervals; the extra slots of the ring simply hold older buckets.
 pub(crate) struct TimeWindow {
     width: FastDiv,
-    ring: FastDiv,
+    buckets: u64,
+    ring_bits: u32,
 }
 
 impl TimeWindow {
     pub(crate) fn new(width_ns: u64, buckets: u32) -> TimeWindow {
         TimeWindow {
             width: FastDiv::new(width_ns),
-            ring: FastDiv::new(u64::from(buckets)),
+            buckets: u64::from(buckets),
+            ring_bits: buckets.next_power_of_two().trailing_zeros(),
         }
     }
 
-    pub(crate) fn buckets(&self) -> usize {
-        self.ring.divisor() as usize
+    /// Slots in each stripe's ring.
+    pub(crate) fn ring(buckets: u32) -> usize {
+        buckets.next_power_of_two() as usize
     }
 
-    /// `(lap, slot)` of the bucket that time `now_ns` falls in. Buckets are aligned to the
-    /// breaker's start; an instant exactly on a boundary belongs to the bucket it starts.
+    pub(crate) fn ring_len(&self) -> usize {
+        1 << self.ring_bits
+    }
+
+    /// The interval number `now_ns` falls in. Intervals are aligned to the breaker's start; an
+    /// instant exactly on a boundary belongs to the interval it starts.
     #[inline]
-    fn locate(&self, now_ns: u64) -> (u64, usize) {
-        let (lap, slot) = self.ring.div_rem(self.width.div(now_ns));
-        (lap, slot as usize)
+    fn epoch(&self, now_ns: u64) -> u64 {
+        self.width.div(now_ns)
+    }
+
+    #[inline]
+    fn locate(&self, epoch: u64) -> (u64, usize) {
+        (
+            epoch >> self.ring_bits,
+            (epoch & ((1 << self.ring_bits) - 1)) as usize,
+        )
     }
 
     /// Records one sample of a permit of `generation` at time `now_ns`.
     ///
-    /// `current` says whether `generation` is still the breaker's generation; it is asked only
-    /// before a rotation, the one write that could disturb a newer generation's bucket. `clock`
-    /// re-reads the time before a first rotation, so a thread that stalled between reading the
-    /// clock and writing does not rotate a bucket back to a lap that has already passed.
+    /// The common case (the bucket is current and has room) is one load and one CAS; anything
+    /// else goes to [`record_slow`](Self::record_slow).
     #[inline]
     pub(crate) fn record(
         &self,
@@ -213,34 +230,73 @@ impl TimeWindow {
         clock: impl Fn() -> u64,
         current: impl Fn() -> bool,
     ) {
-        let stripe = stripes.mine();
+        if !self.try_add(stripes, generation, now_ns, sample) {
+            let stripe = stripes.mine();
+            self.record_slow(
+                stripes, stripe, generation, now_ns, sample, &clock, &current,
+            );
+        }
+    }
+
+    /// The common case alone: the bucket is current and has room. One load and one CAS; false
+    /// if anything else has to happen.
+    #[inline]
+    pub(crate) fn try_add(
+        &self,
+        stripes: &Stripes,
+        generation: u64,
+        now_ns: u64,
+        sample: Sample,
+    ) -> bool {
+        let (lap, slot) = self.locate(self.epoch(now_ns));
+        let cell = stripes.bucket(stripes.mine(), slot);
+        // Relaxed: the CAS re-checks the value (module docs).
+        let word = cell.load(Ordering::Relaxed);
+        match bucket::add(word, bucket::vlap(lap, generation), sample) {
+            // Relaxed: the bucket word is self-contained (module docs).
+            Some(new) => cell
+                .compare_exchange(word, new, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Everything but the common case: a conflict, a rotation, a full bucket, a late permit.
+    ///
+    /// `current` says whether `generation` is still the breaker's generation; it is asked before
+    /// every rotation, the one write that could disturb a newer generation's bucket. `clock`
+    /// re-reads the time before the first rotation, so a thread that stalled between reading the
+    /// clock and writing does not rotate a bucket back to a lap that has already passed.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn record_slow(
+        &self,
+        stripes: &Stripes,
+        stripe: usize,
+        generation: u64,
+        now_ns: u64,
+        sample: Sample,
+        clock: &dyn Fn() -> u64,
+        current: &dyn Fn() -> bool,
+    ) {
         let mut now = now_ns;
         let mut refreshed = false;
         'time: loop {
-            let (lap, slot) = self.locate(now);
+            let (lap, slot) = self.locate(self.epoch(now));
             let vlap = bucket::vlap(lap, generation);
             let cell = stripes.bucket(stripe, slot);
             // Relaxed: the CAS below re-checks the value (module docs).
             let mut word = cell.load(Ordering::Relaxed);
             loop {
-                match bucket::decide(word, vlap, sample) {
-                    Decision::Add(new) => {
-                        // Relaxed: the bucket word is self-contained (module docs).
-                        match cell.compare_exchange_weak(
-                            word,
-                            new,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        ) {
-                            Ok(_) => return,
-                            Err(fresh) => word = fresh,
-                        }
-                    }
-                    Decision::Newer | Decision::Saturated => {
+                let (new, folded) = match bucket::decide(word, vlap, sample) {
+                    Decision::Add(new) => (new, None),
+                    Decision::Rescale(new, dropped) => (new, Some(dropped)),
+                    Decision::Newer => {
                         stripes.add_sample(stripe, sample);
                         return;
                     }
-                    Decision::Rotate(new, folded) => {
+                    Decision::Rotate(new, replaced) => {
                         if !current() {
                             // A late outcome: lifetime totals only (SPEC rule 2).
                             stripes.add_sample(stripe, sample);
@@ -254,39 +310,31 @@ impl TimeWindow {
                                 continue 'time;
                             }
                         }
-                        // Relaxed: as for Add. The winner alone folds the replaced counts.
-                        match cell.compare_exchange_weak(
-                            word,
-                            new,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        ) {
-                            Ok(_) => {
-                                stripes.fold(stripe, folded);
-                                return;
-                            }
-                            Err(fresh) => word = fresh,
-                        }
+                        (new, Some(replaced))
                     }
+                };
+                // Relaxed: the bucket word is self-contained (module docs). The winner alone
+                // folds the counts its swap replaced.
+                match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        if let Some(c) = folded {
+                            stripes.fold(stripe, c);
+                        }
+                        return;
+                    }
+                    Err(fresh) => word = fresh,
                 }
             }
         }
     }
 
-    /// The window of `generation` as seen at `now_ns`.
+    /// The window of `generation` as seen at `now_ns`: the last `buckets` intervals.
     pub(crate) fn stats(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
-        let (lap, current_slot) = self.locate(now_ns);
+        let current = self.epoch(now_ns);
         let mut stats = WindowStats::default();
-        for slot in 0..self.buckets() {
-            // Slots after the current one still hold the previous lap's buckets.
-            let expected_lap = if slot <= current_slot {
-                lap
-            } else if lap > 0 {
-                lap - 1
-            } else {
-                continue;
-            };
-            let expected = bucket::vlap(expected_lap, generation);
+        for epoch in current.saturating_sub(self.buckets - 1)..=current {
+            let (lap, slot) = self.locate(epoch);
+            let expected = bucket::vlap(lap, generation);
             for stripe in 0..stripes.count() {
                 // Relaxed: a statistic (module docs).
                 let word = stripes.bucket(stripe, slot).load(Ordering::Relaxed);
@@ -370,10 +418,10 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    /// Buckets held in the stripes (0 for a count window).
+    /// Bucket words held in each stripe (0 for a count window).
     pub(crate) fn striped_buckets(&self) -> usize {
         match self {
-            Window::Time(t) => t.buckets(),
+            Window::Time(t) => t.ring_len(),
             Window::Count(_) => 0,
         }
     }
@@ -393,21 +441,27 @@ mod tests {
         slow: false,
     };
 
+    fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeWindow, Stripes) {
+        (
+            TimeWindow::new(width_ns, buckets),
+            Stripes::new(stripes, TimeWindow::ring(buckets)),
+        )
+    }
+
     fn record(w: &TimeWindow, s: &Stripes, generation: u64, t: u64, sample: Sample) {
         w.record(s, generation, t, sample, || t, || true);
     }
 
     #[test]
-    fn default_window_fits_one_chunk_per_stripe() {
-        let s = Stripes::new(8, 10);
-        assert_eq!(s.heap_bytes(), 8 * 128);
+    fn default_window_takes_two_chunks_per_stripe() {
+        let s = Stripes::new(8, TimeWindow::ring(10));
+        assert_eq!(s.heap_bytes(), 8 * 256);
     }
 
     #[test]
     fn time_window_slides_by_whole_buckets() {
         // 10 buckets of 1 s.
-        let w = TimeWindow::new(1_000 * MS, 10);
-        let s = Stripes::new(1, 10);
+        let (w, s) = window(1_000 * MS, 10, 1);
         record(&w, &s, 0, 500 * MS, F);
         record(&w, &s, 0, 999 * MS, F);
         record(&w, &s, 0, 1_000 * MS, S); // exactly on a boundary: the bucket it starts
@@ -420,16 +474,15 @@ mod tests {
         );
         assert_eq!(w.stats(&s, 0, 11_000 * MS).calls, 0);
         // Lifetime totals keep everything, whether still in a bucket or folded.
-        assert_eq!(s.total(Total::Failures, 10), 2);
-        record(&w, &s, 0, 10_500 * MS, S); // rotates slot 0 and folds its two failures
-        assert_eq!(s.total(Total::Failures, 10), 2);
-        assert_eq!(s.total(Total::Successes, 10), 2);
+        assert_eq!(s.total(Total::Failures, 16), 2);
+        record(&w, &s, 0, 16_500 * MS, S); // ring of 16: rotates slot 0, folds its two failures
+        assert_eq!(s.total(Total::Failures, 16), 2);
+        assert_eq!(s.total(Total::Successes, 16), 2);
     }
 
     #[test]
     fn another_generation_sees_an_empty_window() {
-        let w = TimeWindow::new(1_000 * MS, 10);
-        let s = Stripes::new(2, 10);
+        let (w, s) = window(1_000 * MS, 10, 2);
         record(&w, &s, 4, 0, F);
         assert_eq!(w.stats(&s, 4, 0).calls, 1);
         assert_eq!(w.stats(&s, 5, 0).calls, 0);
@@ -449,24 +502,29 @@ mod tests {
 
     #[test]
     fn a_late_writer_does_not_rotate_a_newer_generation_away() {
-        let w = TimeWindow::new(1_000 * MS, 10);
-        let s = Stripes::new(1, 10);
+        let (w, s) = window(1_000 * MS, 10, 1);
         record(&w, &s, 9, 0, F);
         // Generation 5 is stale: `current` says so, and its sample goes to the totals.
         w.record(&s, 5, 0, S, || 0, || false);
         assert_eq!(w.stats(&s, 9, 0).calls, 1);
-        assert_eq!(s.total(Total::Successes, 10), 1);
+        assert_eq!(s.total(Total::Successes, 16), 1);
     }
 
     #[test]
-    fn saturated_bucket_spills_into_lifetime_totals() {
-        let w = TimeWindow::new(1_000 * MS, 1);
-        let s = Stripes::new(1, 1);
-        for _ in 0..(bucket::CALLS_MAX + 10) {
-            record(&w, &s, 0, 0, F);
+    fn a_full_bucket_keeps_its_rate_and_exact_totals() {
+        let (w, s) = window(1_000 * MS, 1, 1);
+        for i in 0..200_000 {
+            record(&w, &s, 0, 0, if i % 4 == 0 { F } else { S });
         }
-        assert_eq!(w.stats(&s, 0, 0).calls, bucket::CALLS_MAX);
-        assert_eq!(s.total(Total::Failures, 1), bucket::CALLS_MAX + 10);
+        let stats = w.stats(&s, 0, 0);
+        assert!(stats.calls > bucket::CALLS_MAX / 2 && stats.calls <= bucket::CALLS_MAX);
+        assert!((stats.failure_rate() - 0.25).abs() < 0.001, "{stats:?}");
+        assert_eq!(
+            s.total(Total::Failures, 1),
+            50_000,
+            "lifetime totals stay exact"
+        );
+        assert_eq!(s.total(Total::Successes, 1), 150_000);
     }
 
     #[test]
