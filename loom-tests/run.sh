@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Model-checks hotbreaker's atomics with loom.
+#
+# LOOM_MAX_PREEMPTIONS bounds how many times a thread may be preempted in one explored
+# execution. 2 covers the races these models target (two threads crossing one transition, each
+# interrupted mid-CAS-loop) and keeps the run to a couple of minutes on 2 cores; 3 explores more
+# and takes much longer. The release profile with debug assertions keeps the checks on and the
+# models fast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
+export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
+# A separate target dir: --cfg loom rebuilds every crate, and sharing target/ would throw away
+# the normal build's cache on every switch.
+exec cargo test -p loom-tests --release --target-dir target/loom "$@"

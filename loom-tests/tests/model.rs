@@ -1,0 +1,157 @@
+//! Loom models of the breaker's atomics. Run with `bash loom-tests/run.sh`.
+//!
+//! Each model uses one stripe (every thread writes the same words, the interesting case) and a
+//! loom-visible clock, and explores every interleaving up to the preemption bound set in the
+//! script.
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use hotbreaker::{Breaker, Builder, LoomClock, Outcome, State};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use std::sync::Arc;
+
+/// A breaker on a loom clock whose listener counts transitions.
+fn breaker(builder: Builder) -> (Arc<Breaker>, LoomClock, Arc<AtomicUsize>) {
+    let clock = LoomClock::new();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&heard);
+    let b = builder
+        .loom_clock(clock.clone())
+        .stripes(1)
+        .on_transition(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    (Arc::new(b), clock, heard)
+}
+
+#[test]
+fn racing_failures_trip_exactly_once() {
+    loom::model(|| {
+        let (b, _clock, heard) = breaker(Breaker::builder().consecutive_failures(2));
+        b.try_acquire().unwrap().failure();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                thread::spawn(move || {
+                    if let Ok(p) = b.try_acquire() {
+                        p.failure();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(
+            heard.load(Ordering::SeqCst),
+            1,
+            "one transition, one listener call"
+        );
+        let m = b.metrics();
+        assert_eq!(m.times_opened, 1);
+        assert_eq!(m.failures + m.rejected, 3);
+        assert!(m.retry_after.is_some());
+    });
+}
+
+#[test]
+fn half_open_admission_never_exceeds_the_permits() {
+    loom::model(|| {
+        let (b, clock, _) = breaker(
+            Breaker::builder()
+                .consecutive_failures(1)
+                .open_timeout(Duration::from_millis(1))
+                .half_open_permits(1)
+                .half_open_successes(1),
+        );
+        b.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_millis(1));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = [Outcome::Ignored, Outcome::Failure]
+            .into_iter()
+            .map(|outcome| {
+                let (b, in_flight) = (Arc::clone(&b), Arc::clone(&in_flight));
+                thread::spawn(move || {
+                    for attempt in 0..2 {
+                        if let Ok(p) = b.try_acquire() {
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            assert!(now <= 1, "{now} probes in flight");
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            if attempt == 0 {
+                                drop(p); // a cancelled probe gives its slot back
+                            } else {
+                                p.record(outcome);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        // Whatever happened, no slot leaked: HalfOpen admits a probe, or the breaker reopened.
+        match b.state() {
+            State::HalfOpen => {
+                b.try_acquire().expect("no leaked probe slot").ignore();
+            }
+            State::Open => assert!(b.metrics().failures >= 2),
+            s => panic!("unexpected {s:?}"),
+        }
+    });
+}
+
+#[test]
+fn a_late_outcome_racing_a_transition_changes_nothing() {
+    loom::model(|| {
+        let (b, _clock, heard) = breaker(Breaker::builder().failure_rate(0.5).minimum_calls(1));
+        let permit = b.try_acquire_owned().unwrap();
+        let late = thread::spawn(move || permit.failure());
+        let resetter = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.reset())
+        };
+        late.join().unwrap();
+        resetter.join().unwrap();
+        let m = b.metrics();
+        // Either the failure landed first (and tripped), then reset emptied the window; or the
+        // reset came first and the failure is late. Both end Closed with an empty window.
+        assert_eq!(m.state, State::Closed);
+        assert_eq!(m.window.calls, 0);
+        assert_eq!(m.failures, 1, "a late outcome still counts for life");
+        assert_eq!(heard.load(Ordering::SeqCst) as u64, m.generation);
+    });
+}
+
+#[test]
+fn isolate_and_reset_racing_callers_leave_a_valid_state() {
+    loom::model(|| {
+        let (b, _clock, heard) = breaker(Breaker::builder().consecutive_failures(1));
+        let isolator = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.isolate())
+        };
+        let caller = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                if let Ok(p) = b.try_acquire() {
+                    p.failure();
+                }
+            })
+        };
+        isolator.join().unwrap();
+        caller.join().unwrap();
+        let m = b.metrics();
+        // Every transition was heard exactly once.
+        assert_eq!(heard.load(Ordering::SeqCst) as u64, m.generation);
+        match m.state {
+            State::Isolated => assert!(b.try_acquire().is_err()),
+            State::Open => assert!(m.retry_after.is_some() && m.times_opened == 1),
+            s => panic!("unexpected {s:?}"),
+        }
+        b.reset();
+        assert_eq!(b.state(), State::Closed);
+        b.try_acquire().expect("closed after reset").success();
+    });
+}
