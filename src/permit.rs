@@ -124,6 +124,12 @@ impl<'a> Permit<'a> {
     pub fn state(&self) -> State {
         self.ticket.state()
     }
+
+    /// The generation that issued this permit. Its outcome counts only while the breaker is still
+    /// in this generation (SPEC rule 2).
+    pub fn generation(&self) -> u64 {
+        self.ticket.generation()
+    }
 }
 
 impl Drop for Permit<'_> {
@@ -192,6 +198,12 @@ impl OwnedPermit {
     /// The state that issued this permit (Closed, HalfOpen or Disabled).
     pub fn state(&self) -> State {
         self.ticket.state()
+    }
+
+    /// The generation that issued this permit. Its outcome counts only while the breaker is still
+    /// in this generation (SPEC rule 2).
+    pub fn generation(&self) -> u64 {
+        self.ticket.generation()
     }
 }
 
