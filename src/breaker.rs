@@ -476,7 +476,11 @@ impl Breaker {
                 || self.word().generation() == generation,
             ),
             Window::Count(w) => {
-                w.record(generation, sample);
+                // A late permit must not take a position: it would push a current outcome out
+                // of the last n early (SPEC rule 2).
+                if self.word().generation() == generation {
+                    w.record(generation, sample);
+                }
                 self.stripes.add_sample(self.stripes.mine(), sample);
             }
         }
@@ -667,6 +671,7 @@ impl Breaker {
                 self.rare.times_opened.fetch_add(1, Ordering::Relaxed);
             }
             State::Closed | State::Disabled => {
+                // Relaxed: which window metrics() shows while not Closed; display only.
                 self.rare
                     .window_generation
                     .store(generation, Ordering::Relaxed);
