@@ -416,10 +416,15 @@ impl Breaker {
             if let (Window::Time(w), State::Closed | State::Disabled) =
                 (&self.window, ticket.state())
             {
-                let now = self.clock.now_ns();
-                if w.try_add(&self.stripes, ticket.generation(), now, Sample::SUCCESS) {
-                    self.end_run(ticket.generation());
-                    return;
+                let generation = ticket.generation();
+                // A late permit goes the slow way (lifetime totals only): its generation's
+                // window may still be on show in metrics() (SPEC rule 2).
+                if self.word().generation() == generation {
+                    let now = self.clock.now_ns();
+                    if w.try_add(&self.stripes, generation, now, Sample::SUCCESS) {
+                        self.end_run(generation);
+                        return;
+                    }
                 }
             }
         }
@@ -466,6 +471,12 @@ impl Breaker {
         let slow = self.is_slow(ticket, now);
         let sample = Sample { failure, slow };
         let generation = ticket.generation();
+        if self.word().generation() != generation {
+            // Late: lifetime totals only (SPEC rule 2). A transition racing past this check can
+            // still let the sample into a bucket of the old generation, which no trip rule reads.
+            self.stripes.add_sample(self.stripes.mine(), sample);
+            return;
+        }
         match &self.window {
             Window::Time(w) => w.record(
                 &self.stripes,
@@ -476,11 +487,7 @@ impl Breaker {
                 || self.word().generation() == generation,
             ),
             Window::Count(w) => {
-                // A late permit must not take a position: it would push a current outcome out
-                // of the last n early (SPEC rule 2).
-                if self.word().generation() == generation {
-                    w.record(generation, sample);
-                }
+                w.record(generation, sample);
                 self.stripes.add_sample(self.stripes.mine(), sample);
             }
         }

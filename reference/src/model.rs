@@ -1,0 +1,297 @@
+//! The obviously-correct breaker: one `Mutex` around a struct, a `Vec` of timestamped outcomes
+//! for the window, every rule written the way SPEC.md says it.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use hotbreaker::{Cause, Outcome, State};
+
+use crate::config::{ModelConfig, Window};
+
+const MS: u64 = 1_000_000;
+
+/// A permit handed out by the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelPermit {
+    pub generation: u64,
+    pub state: State,
+    pub issued_ns: u64,
+}
+
+/// The model's view, in the same terms as `hotbreaker::Metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelMetrics {
+    pub state: State,
+    pub generation: u64,
+    pub window_calls: u64,
+    pub window_failures: u64,
+    pub window_slow: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub ignored: u64,
+    pub slow: u64,
+    pub rejected: u64,
+    pub times_opened: u64,
+    /// Nanoseconds, while Open.
+    pub retry_after_ns: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Recorded {
+    at_ns: u64,
+    failure: bool,
+    slow: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    generation: u64,
+    /// Openings since last Closed.
+    attempt: u32,
+    /// Open: when it may half-open. HalfOpen: when it times out (if configured). In ns, already
+    /// rounded up to whole milliseconds as the breaker publishes them.
+    deadline_ns: Option<u64>,
+    issued: u32,
+    probe_successes: u32,
+    consecutive: u32,
+    /// Outcomes of the last Closed/Disabled generation, oldest first.
+    window: VecDeque<Recorded>,
+    m: ModelMetrics,
+}
+
+/// The reference breaker.
+#[derive(Debug)]
+pub struct Model {
+    config: ModelConfig,
+    inner: Mutex<Inner>,
+}
+
+impl Model {
+    pub fn new(config: ModelConfig) -> Model {
+        Model {
+            config,
+            inner: Mutex::new(Inner {
+                state: State::Closed,
+                generation: 0,
+                attempt: 0,
+                deadline_ns: None,
+                issued: 0,
+                probe_successes: 0,
+                consecutive: 0,
+                window: VecDeque::new(),
+                m: ModelMetrics {
+                    state: State::Closed,
+                    generation: 0,
+                    window_calls: 0,
+                    window_failures: 0,
+                    window_slow: 0,
+                    successes: 0,
+                    failures: 0,
+                    ignored: 0,
+                    slow: 0,
+                    rejected: 0,
+                    times_opened: 0,
+                    retry_after_ns: None,
+                },
+            }),
+        }
+    }
+
+    /// `Ok(permit)` or `Err((state, retry_after_ns))`.
+    pub fn acquire(&self, now: u64) -> Result<ModelPermit, (State, Option<u64>)> {
+        let mut s = self.inner.lock().unwrap();
+        if s.state == State::Open && s.deadline_ns.is_some_and(|d| now >= d) {
+            self.transition(&mut s, State::HalfOpen, now);
+            s.issued = 1;
+            return Ok(self.permit(&s, now));
+        }
+        if s.state == State::HalfOpen && self.half_open_expired(&s, now) {
+            self.transition(&mut s, State::Open, now);
+        }
+        match s.state {
+            State::Closed | State::Disabled => Ok(self.permit(&s, now)),
+            State::HalfOpen if s.issued < self.config.half_open_permits => {
+                s.issued += 1;
+                Ok(self.permit(&s, now))
+            }
+            state => {
+                s.m.rejected += 1;
+                let retry = (state == State::Open).then(|| s.deadline_ns.unwrap() - now);
+                Err((state, retry))
+            }
+        }
+    }
+
+    pub fn record(&self, p: ModelPermit, outcome: Outcome, now: u64) {
+        let mut s = self.inner.lock().unwrap();
+        let slow = self.config.slow.is_some_and(|(d, _)| now - p.issued_ns > d);
+        match outcome {
+            Outcome::Ignored => s.m.ignored += 1,
+            Outcome::Success => s.m.successes += 1,
+            Outcome::Failure => s.m.failures += 1,
+        }
+        if outcome != Outcome::Ignored && slow {
+            s.m.slow += 1;
+        }
+        if p.generation != s.generation {
+            return; // Late: lifetime totals only.
+        }
+        match (p.state, outcome) {
+            (State::HalfOpen, Outcome::Ignored) => s.issued -= 1,
+            (State::HalfOpen, Outcome::Failure) => self.transition(&mut s, State::Open, now),
+            (State::HalfOpen, Outcome::Success) => {
+                if self.half_open_expired(&s, now) {
+                    self.transition(&mut s, State::Open, now);
+                } else {
+                    s.probe_successes += 1;
+                    if s.probe_successes >= self.config.half_open_successes {
+                        self.transition(&mut s, State::Closed, now);
+                    }
+                }
+            }
+            (_, Outcome::Ignored) => {}
+            (state, _) => {
+                let failure = outcome == Outcome::Failure;
+                s.window.push_back(Recorded {
+                    at_ns: now,
+                    failure,
+                    slow,
+                });
+                if let Window::Count(n) = self.config.window {
+                    while s.window.len() > n as usize {
+                        s.window.pop_front();
+                    }
+                }
+                if state == State::Disabled {
+                    return;
+                }
+                if failure {
+                    s.consecutive += 1;
+                } else {
+                    s.consecutive = 0;
+                }
+                if failure || slow {
+                    if let Some(cause) = self.tripped(&s, failure, now) {
+                        let _ = cause;
+                        self.transition(&mut s, State::Open, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A permit dropped without an outcome.
+    pub fn release(&self, p: ModelPermit) {
+        let mut s = self.inner.lock().unwrap();
+        if p.state == State::HalfOpen && p.generation == s.generation {
+            s.issued -= 1;
+        }
+    }
+
+    pub fn manual(&self, to: State, now: u64) {
+        let mut s = self.inner.lock().unwrap();
+        self.transition(&mut s, to, now);
+    }
+
+    pub fn metrics(&self, now: u64) -> ModelMetrics {
+        let s = self.inner.lock().unwrap();
+        let (calls, failures, slow) = self.window_counts(&s, now);
+        ModelMetrics {
+            state: s.state,
+            generation: s.generation,
+            window_calls: calls,
+            window_failures: failures,
+            window_slow: slow,
+            retry_after_ns: (s.state == State::Open)
+                .then(|| s.deadline_ns.unwrap().saturating_sub(now)),
+            ..s.m
+        }
+    }
+
+    fn permit(&self, s: &Inner, now: u64) -> ModelPermit {
+        ModelPermit {
+            generation: s.generation,
+            state: s.state,
+            issued_ns: now,
+        }
+    }
+
+    fn half_open_expired(&self, s: &Inner, now: u64) -> bool {
+        self.config.half_open_timeout.is_some() && s.deadline_ns.is_some_and(|d| now >= d)
+    }
+
+    /// Window counts: outcomes in the last `buckets` whole intervals of `width`, or the last n.
+    fn window_counts(&self, s: &Inner, now: u64) -> (u64, u64, u64) {
+        let in_window = |r: &&Recorded| match self.config.window {
+            Window::Time { width_ns, buckets } => {
+                let current = now / width_ns;
+                let epoch = r.at_ns / width_ns;
+                epoch + u64::from(buckets) > current
+            }
+            Window::Count(_) => true,
+        };
+        let kept: Vec<&Recorded> = s.window.iter().filter(|r| in_window(r)).collect();
+        (
+            kept.len() as u64,
+            kept.iter().filter(|r| r.failure).count() as u64,
+            kept.iter().filter(|r| r.slow).count() as u64,
+        )
+    }
+
+    fn tripped(&self, s: &Inner, failure: bool, now: u64) -> Option<Cause> {
+        let c = &self.config;
+        if failure && c.consecutive.is_some_and(|n| s.consecutive >= n) {
+            return Some(Cause::ConsecutiveFailures);
+        }
+        let (calls, failures, slow) = self.window_counts(s, now);
+        let reached = |part: u64, rate_ppb: u64| {
+            calls >= u64::from(c.minimum_calls) && part * 1_000_000_000 >= rate_ppb * calls
+        };
+        if c.failure_rate_ppb.is_some_and(|r| reached(failures, r)) {
+            return Some(Cause::FailureRate);
+        }
+        if c.slow.is_some_and(|(_, r)| reached(slow, r)) {
+            return Some(Cause::SlowCallRate);
+        }
+        if c.trip_at_failures.is_some_and(|k| failures >= k) {
+            return Some(Cause::CustomRule);
+        }
+        None
+    }
+
+    fn transition(&self, s: &mut Inner, to: State, now: u64) {
+        let from = s.state;
+        s.generation += 1;
+        s.state = to;
+        s.issued = 0;
+        s.probe_successes = 0;
+        s.deadline_ns = None;
+        match (from, to) {
+            (_, State::Closed | State::Disabled | State::Isolated) => {
+                s.attempt = 0;
+                if to != State::Isolated {
+                    s.window.clear();
+                    s.consecutive = 0;
+                }
+            }
+            (State::Closed, State::Open) => s.attempt = 1,
+            (_, State::Open) => s.attempt += 1,
+            _ => {}
+        }
+        let round_up_to_ms = |ns: u64| ns.div_ceil(MS) * MS;
+        match to {
+            State::Open => {
+                s.m.times_opened += 1;
+                s.deadline_ns = Some(round_up_to_ms(now + self.config.open_ns(s.attempt)));
+            }
+            State::HalfOpen => {
+                s.deadline_ns = self
+                    .config
+                    .half_open_timeout
+                    .map(|t| round_up_to_ms(now + t));
+            }
+            _ => {}
+        }
+    }
+}
