@@ -2,6 +2,7 @@
 //! every step: each acquire's verdict, state and `retry_after`, the window counts, the lifetime
 //! totals, the generation.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotbreaker::{Metrics, Outcome, Permit, State};
@@ -87,9 +88,16 @@ fn real_metrics(m: &Metrics) -> ModelMetrics {
 /// Runs `ops` against both; `Err` describes the first disagreement.
 pub fn run(config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
     let (clock, mock) = quanta::Clock::mock();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&heard);
     let breaker = config
         .builder()
         .clock(clock)
+        .on_transition(move |t| {
+            sink.lock()
+                .unwrap()
+                .push((t.from, t.to, t.cause, t.generation))
+        })
         .stripes(2)
         .build()
         .map_err(|e| format!("the breaker refused {config:?}: {e}"))?;

@@ -57,6 +57,7 @@ struct Inner {
     consecutive: u32,
     /// Outcomes of the last Closed/Disabled generation, oldest first.
     window: VecDeque<Recorded>,
+    log: Vec<(State, State, Cause, u64)>,
     m: ModelMetrics,
 }
 
@@ -80,6 +81,7 @@ impl Model {
                 probe_successes: 0,
                 consecutive: 0,
                 window: VecDeque::new(),
+                log: Vec::new(),
                 m: ModelMetrics {
                     state: State::Closed,
                     generation: 0,
@@ -102,12 +104,12 @@ impl Model {
     pub fn acquire(&self, now: u64) -> Result<ModelPermit, (State, Option<u64>)> {
         let mut s = self.inner.lock().unwrap();
         if s.state == State::Open && s.deadline_ns.is_some_and(|d| now >= d) {
-            self.transition(&mut s, State::HalfOpen, now);
+            self.transition_for(&mut s, State::HalfOpen, now, Cause::OpenDeadlinePassed);
             s.issued = 1;
             return Ok(self.permit(&s, now));
         }
         if s.state == State::HalfOpen && self.half_open_expired(&s, now) {
-            self.transition(&mut s, State::Open, now);
+            self.transition_for(&mut s, State::Open, now, Cause::HalfOpenTimeout);
         }
         match s.state {
             State::Closed | State::Disabled => Ok(self.permit(&s, now)),
@@ -139,14 +141,16 @@ impl Model {
         }
         match (p.state, outcome) {
             (State::HalfOpen, Outcome::Ignored) => s.issued -= 1,
-            (State::HalfOpen, Outcome::Failure) => self.transition(&mut s, State::Open, now),
+            (State::HalfOpen, Outcome::Failure) => {
+                self.transition_for(&mut s, State::Open, now, Cause::HalfOpenFailure)
+            }
             (State::HalfOpen, Outcome::Success) => {
                 if self.half_open_expired(&s, now) {
-                    self.transition(&mut s, State::Open, now);
+                    self.transition_for(&mut s, State::Open, now, Cause::HalfOpenTimeout);
                 } else {
                     s.probe_successes += 1;
                     if s.probe_successes >= self.config.half_open_successes {
-                        self.transition(&mut s, State::Closed, now);
+                        self.transition_for(&mut s, State::Closed, now, Cause::HalfOpenSuccesses);
                     }
                 }
             }
@@ -171,11 +175,11 @@ impl Model {
                 } else {
                     s.consecutive = 0;
                 }
-                if failure || slow {
-                    if let Some(cause) = self.tripped(&s, failure, now) {
-                        let _ = cause;
-                        self.transition(&mut s, State::Open, now);
-                    }
+                if let Some(cause) = (failure || slow)
+                    .then(|| self.tripped(&s, failure, now))
+                    .flatten()
+                {
+                    self.transition_for(&mut s, State::Open, now, cause);
                 }
             }
         }
@@ -191,7 +195,12 @@ impl Model {
 
     pub fn manual(&self, to: State, now: u64) {
         let mut s = self.inner.lock().unwrap();
-        self.transition(&mut s, to, now);
+        self.transition_for(&mut s, to, now, Cause::Manual);
+    }
+
+    /// Every transition so far: (from, to, cause, generation).
+    pub fn log(&self) -> Vec<(State, State, Cause, u64)> {
+        self.inner.lock().unwrap().log.clone()
     }
 
     pub fn metrics(&self, now: u64) -> ModelMetrics {
@@ -260,9 +269,10 @@ impl Model {
         None
     }
 
-    fn transition(&self, s: &mut Inner, to: State, now: u64) {
+    fn transition_for(&self, s: &mut Inner, to: State, now: u64, cause: Cause) {
         let from = s.state;
         s.generation += 1;
+        s.log.push((from, to, cause, s.generation));
         s.state = to;
         s.issued = 0;
         s.probe_successes = 0;
