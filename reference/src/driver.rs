@@ -58,7 +58,7 @@ impl<'a> arbitrary::Arbitrary<'a> for Op {
             },
             // Up to about 4.3 s per step: enough to cross any deadline the fuzzer configures.
             4 => Op::Advance {
-                ns: u64::from(u.arbitrary::<u32>()),
+                ns: u64::from(u.arbitrary::<u32>()?),
             },
             5 => Op::Isolate,
             6 => Op::Disable,
