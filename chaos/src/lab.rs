@@ -1,0 +1,203 @@
+//! The experiment: a simulated backend with phases, and two runs of worker threads on the same
+//! schedule, one unprotected and one through a breaker, recorded per 100 ms interval.
+//!
+//! This is a test harness, not a hot path: per-interval latency lists sit behind a `Mutex`.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hotbreaker::{Breaker, Error, State, Transition};
+
+use crate::options::Lab;
+
+/// Width of one recorded interval.
+pub const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Counters of the calls that started in one interval.
+#[derive(Default)]
+pub struct Interval {
+    pub attempted: AtomicU64,
+    pub reached: AtomicU64,
+    pub successes: AtomicU64,
+    pub failures: AtomicU64,
+    pub rejected: AtomicU64,
+    /// Caller-observed latency of each call, in microseconds.
+    pub latencies_us: Mutex<Vec<u32>>,
+    /// The breaker's state sampled in the interval (protected run): `State as u8 + 1`, 0 = none.
+    pub state: AtomicU8,
+}
+
+/// One run's recording.
+pub struct Run {
+    pub protected: bool,
+    pub intervals: Vec<Interval>,
+}
+
+impl Run {
+    fn new(protected: bool, total: Duration) -> Run {
+        let n = (total.as_millis() / INTERVAL.as_millis()) as usize + 1;
+        Run {
+            protected,
+            intervals: (0..n).map(|_| Interval::default()).collect(),
+        }
+    }
+
+    fn at(&self, t: Duration) -> &Interval {
+        let i = (t.as_millis() / INTERVAL.as_millis()) as usize;
+        &self.intervals[i.min(self.intervals.len() - 1)]
+    }
+}
+
+/// Everything the lab measured.
+pub struct Outcome {
+    pub lab: Lab,
+    pub unprotected: Run,
+    pub protected: Run,
+    /// (time since start, transition) of the protected run's breaker.
+    pub transitions: Vec<(Duration, Transition)>,
+    /// The breaker's state and `retry_after` when the recovered phase began.
+    pub at_recovery: (State, Option<Duration>),
+    pub breaker_metrics: hotbreaker::Metrics,
+}
+
+/// A small deterministic generator per worker.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The simulated dependency: behaviour by phase at the moment the call starts.
+fn backend_call(lab: &Lab, t: Duration, rng: &mut Rng) -> Result<(), &'static str> {
+    let healthy = |rate: f64, rng: &mut Rng| {
+        let latency = lab.latency.mul_f64(0.5 + rng.unit());
+        std::thread::sleep(latency);
+        if rng.unit() < rate {
+            Err("error")
+        } else {
+            Ok(())
+        }
+    };
+    match lab.phase_at(t) {
+        1 => {
+            std::thread::sleep(lab.outage_delay);
+            Err("timeout")
+        }
+        2 => healthy(lab.brownout_error_rate, rng),
+        _ => healthy(lab.error_rate, rng),
+    }
+}
+
+fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed: u64) {
+    let mut rng = Rng(seed);
+    let total = lab.total();
+    loop {
+        let t = start.elapsed();
+        if t >= total {
+            return;
+        }
+        let slot = run.at(t);
+        slot.attempted.fetch_add(1, Ordering::Relaxed);
+        let began = Instant::now();
+        let mut reach = || {
+            slot.reached.fetch_add(1, Ordering::Relaxed);
+            backend_call(lab, t, &mut rng)
+        };
+        let result = match breaker {
+            Some(b) => b.call(reach),
+            None => reach().map_err(Error::Inner),
+        };
+        let latency = began.elapsed();
+        match result {
+            Ok(()) => &slot.successes,
+            Err(Error::Inner(_)) => &slot.failures,
+            Err(Error::Rejected(_)) => &slot.rejected,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        slot.latencies_us
+            .lock()
+            .unwrap()
+            .push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
+        std::thread::sleep(lab.think);
+    }
+}
+
+/// Runs the experiment: both runs at once, on one schedule, in real time.
+pub fn run(lab: Lab) -> Outcome {
+    // Once per process; a second start (tests running several labs) is refused and harmless.
+    let _upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
+    let total = lab.total();
+    let unprotected = Run::new(false, total);
+    let protected = Run::new(true, total);
+    let transitions = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let log = Arc::clone(&transitions);
+    let breaker = lab
+        .builder()
+        .on_transition(move |t| log.lock().unwrap().push((start.elapsed(), *t)))
+        .build()
+        .expect("validated options");
+    let mut at_recovery = (State::Closed, None);
+    std::thread::scope(|s| {
+        for w in 0..lab.workers {
+            let seed = lab.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(w));
+            let (lab, unprotected, protected, breaker) = (&lab, &unprotected, &protected, &breaker);
+            s.spawn(move || worker(lab, unprotected, None, start, seed));
+            s.spawn(move || worker(lab, protected, Some(breaker), start, seed));
+        }
+        // The sampler: the breaker's state in the middle of each interval, and its state and
+        // deadline when the recovered phase begins.
+        let recovery = lab.phase_start(3);
+        let mut sampled_recovery = false;
+        for (i, slot) in protected.intervals.iter().enumerate() {
+            let mid = INTERVAL * i as u32 + INTERVAL / 2;
+            if !sampled_recovery && recovery <= mid {
+                sleep_until(start, recovery);
+                let m = breaker.metrics();
+                at_recovery = (m.state, m.retry_after);
+                sampled_recovery = true;
+            }
+            if mid >= total {
+                break;
+            }
+            sleep_until(start, mid);
+            slot.state
+                .store(breaker.state() as u8 + 1, Ordering::Relaxed);
+        }
+    });
+    let transitions = transitions.lock().unwrap().clone();
+    Outcome {
+        lab,
+        unprotected,
+        protected,
+        transitions,
+        at_recovery,
+        breaker_metrics: breaker.metrics(),
+    }
+}
+
+fn sleep_until(start: Instant, t: Duration) {
+    if let Some(d) = t.checked_sub(start.elapsed()) {
+        std::thread::sleep(d);
+    }
+}
+
+/// The state stored in an interval, if sampled.
+pub fn sampled_state(code: u8) -> Option<State> {
+    [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::Isolated,
+        State::Disabled,
+    ]
+    .into_iter()
+    .find(|s| *s as u8 + 1 == code)
+}

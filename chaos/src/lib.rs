@@ -1,0 +1,73 @@
+//! The chaos lab behind `cargo run --release --example chaos`: a simulated dependency fails in
+//! phases while worker threads call it with and without a hotbreaker::Breaker.
+
+pub mod json;
+pub mod lab;
+pub mod options;
+pub mod plot;
+pub mod report;
+
+use clap::Parser;
+
+pub use lab::run;
+pub use options::{Lab, OptionError, Options};
+
+/// The command line: parse, validate (exit code 2 on bad options), run, report. Returns the
+/// process exit code.
+pub fn cli_main() -> i32 {
+    let options = Options::parse(); // clap prints its own errors and exits with 2
+    let lab = match options.validate() {
+        Ok(lab) => lab,
+        Err(OptionError(why)) => {
+            eprintln!("error: {why}\n\nFor more information, try '--help'.");
+            return 2;
+        }
+    };
+    println!(
+        "chaos lab: {} workers per run, think time {:?}; phases: healthy {:?} ({:?} latency, {} % errors), \
+         outage {:?} (every call fails after {:?}), brownout {:?} ({} % errors), recovered {:?}",
+        lab.workers,
+        lab.think,
+        lab.phases[0],
+        lab.latency,
+        100.0 * lab.error_rate,
+        lab.phases[1],
+        lab.outage_delay,
+        lab.phases[2],
+        100.0 * lab.brownout_error_rate,
+        lab.phases[3]
+    );
+    println!("breaker: {}", lab.describe_breaker());
+    println!(
+        "running both runs at once, in real time, for {:?}...\n",
+        lab.total()
+    );
+    let outcome = run(lab);
+    println!("{}", report::table(&outcome));
+    println!("breaker transitions:");
+    for (t, tr) in &outcome.transitions {
+        println!(
+            "  {:>7.3} s  {:>9} -> {:<9} {:?}",
+            t.as_secs_f64(),
+            tr.from.to_string(),
+            tr.to.to_string(),
+            tr.cause
+        );
+    }
+    println!();
+    let verdict = report::verdict(&outcome);
+    for (text, ok) in verdict.holds() {
+        println!("  [{}] {text}", if ok { "ok" } else { "MISSED" });
+    }
+    match plot::write(&outcome, &options.svg) {
+        Ok(()) => println!("\ntimeline: {}", options.svg.display()),
+        Err(e) => eprintln!("could not write {}: {e}", options.svg.display()),
+    }
+    if let Some(path) = &options.json {
+        match json::write(&outcome, path) {
+            Ok(()) => println!("per-interval data: {}", path.display()),
+            Err(e) => eprintln!("could not write {}: {e}", path.display()),
+        }
+    }
+    0
+}

@@ -1,0 +1,260 @@
+//! Command-line options, with validation, and the lab's breaker configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use hotbreaker::{Backoff, Breaker, Builder};
+
+/// Fault-injection lab: a simulated dependency goes healthy → hard outage → brownout → recovered,
+/// while worker threads call it twice on the same schedule, once unprotected and once through a
+/// hotbreaker::Breaker. Prints a summary, writes an SVG timeline.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "chaos", version, about, long_about = None, allow_negative_numbers = true)]
+pub struct Options {
+    /// Worker threads per run (each run has its own).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: u32,
+    /// Think time between a worker's calls, in milliseconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub think_ms: f64,
+
+    /// Length of the healthy phase, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub healthy_secs: f64,
+    /// Length of the hard outage, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub outage_secs: f64,
+    /// Length of the brownout, seconds.
+    #[arg(long, default_value_t = 4.0)]
+    pub brownout_secs: f64,
+    /// Length of the recovered phase, seconds.
+    #[arg(long, default_value_t = 6.0)]
+    pub recovered_secs: f64,
+
+    /// Backend latency while healthy (and in brownout and recovered), milliseconds; each call
+    /// takes between half and one and a half times this.
+    #[arg(long, default_value_t = 2.0)]
+    pub latency_ms: f64,
+    /// Error rate while healthy and recovered, in [0, 1].
+    #[arg(long, default_value_t = 0.005)]
+    pub error_rate: f64,
+    /// How long a call takes to fail during the outage (a timeout), milliseconds.
+    #[arg(long, default_value_t = 200.0)]
+    pub outage_delay_ms: f64,
+    /// Error rate during the brownout, in [0, 1].
+    #[arg(long, default_value_t = 0.4)]
+    pub brownout_error_rate: f64,
+
+    /// Breaker: consecutive failures that trip it.
+    #[arg(long, default_value_t = 5)]
+    pub threshold: u32,
+    /// Breaker: failure rate that trips it (with --min-calls).
+    #[arg(long, default_value_t = 0.5)]
+    pub failure_rate: f64,
+    /// Breaker: calls the window needs before the failure rate counts.
+    #[arg(long, default_value_t = 20)]
+    pub min_calls: u32,
+    /// Breaker: time window, seconds (in 10 buckets).
+    #[arg(long, default_value_t = 5.0)]
+    pub window_secs: f64,
+    /// Breaker: first open duration, milliseconds (doubles on each failed probe).
+    #[arg(long, default_value_t = 500.0)]
+    pub backoff_base_ms: f64,
+    /// Breaker: longest open duration, milliseconds.
+    #[arg(long, default_value_t = 2000.0)]
+    pub backoff_max_ms: f64,
+    /// Breaker: probes let through while half-open (one success closes it).
+    #[arg(long, default_value_t = 1)]
+    pub half_open_permits: u32,
+
+    /// Where to write the SVG timeline.
+    #[arg(long, default_value = "target/chaos/timeline.svg")]
+    pub svg: PathBuf,
+    /// Also write the per-interval data as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Seed for the simulated backend's randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// A problem with the options, said plainly.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OptionError(pub String);
+
+fn secs(name: &str, v: f64) -> Result<Duration, OptionError> {
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(OptionError(format!(
+            "--{name} must be a number of seconds in (0, 3600], got {v}"
+        )))
+    }
+}
+
+fn millis(name: &str, v: f64, min: f64) -> Result<Duration, OptionError> {
+    if v.is_finite() && v >= min && v <= 3_600_000.0 {
+        Ok(Duration::from_secs_f64(v / 1000.0))
+    } else {
+        Err(OptionError(format!(
+            "--{name} must be a number of milliseconds in [{min}, 3600000], got {v}"
+        )))
+    }
+}
+
+fn rate(name: &str, v: f64) -> Result<f64, OptionError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(OptionError(format!(
+            "--{name} must be a rate in [0, 1], got {v}"
+        )))
+    }
+}
+
+/// The validated experiment.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub workers: u32,
+    pub think: Duration,
+    /// Phase lengths: healthy, outage, brownout, recovered.
+    pub phases: [Duration; 4],
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub outage_delay: Duration,
+    pub brownout_error_rate: f64,
+    pub threshold: u32,
+    pub failure_rate: f64,
+    pub min_calls: u32,
+    pub window: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub half_open_permits: u32,
+    pub seed: u64,
+}
+
+impl Options {
+    /// Checks every option; the error names the option and what it accepts.
+    pub fn validate(&self) -> Result<Lab, OptionError> {
+        let lab = Lab {
+            workers: self.workers,
+            think: millis("think-ms", self.think_ms, 0.0)?,
+            phases: [
+                secs("healthy-secs", self.healthy_secs)?,
+                secs("outage-secs", self.outage_secs)?,
+                secs("brownout-secs", self.brownout_secs)?,
+                secs("recovered-secs", self.recovered_secs)?,
+            ],
+            latency: millis("latency-ms", self.latency_ms, 0.0)?,
+            error_rate: rate("error-rate", self.error_rate)?,
+            outage_delay: millis("outage-delay-ms", self.outage_delay_ms, 0.0)?,
+            brownout_error_rate: rate("brownout-error-rate", self.brownout_error_rate)?,
+            threshold: self.threshold,
+            failure_rate: self.failure_rate,
+            min_calls: self.min_calls,
+            window: secs("window-secs", self.window_secs)?,
+            backoff_base: millis("backoff-base-ms", self.backoff_base_ms, 1.0)?,
+            backoff_max: millis("backoff-max-ms", self.backoff_max_ms, 1.0)?,
+            half_open_permits: self.half_open_permits,
+            seed: self.seed,
+        };
+        // The breaker's own validation covers the rest, with its field names.
+        lab.builder()
+            .build()
+            .map_err(|e| OptionError(format!("breaker options: {e}")))?;
+        Ok(lab)
+    }
+}
+
+impl Lab {
+    /// The protected run's breaker configuration.
+    pub fn builder(&self) -> Builder {
+        Breaker::builder()
+            .consecutive_failures(self.threshold)
+            .failure_rate(self.failure_rate)
+            .minimum_calls(self.min_calls)
+            .time_window(self.window, 10)
+            .backoff(Backoff::exponential(
+                self.backoff_base,
+                2.0,
+                self.backoff_max,
+            ))
+            .half_open_permits(self.half_open_permits)
+            .half_open_successes(1)
+    }
+
+    /// One line describing the breaker configuration, for the output.
+    pub fn describe_breaker(&self) -> String {
+        format!(
+            "trip on {} consecutive failures or a failure rate >= {} over >= {} calls in {:?} (10 buckets); \
+             open {:?} doubling to at most {:?}, no jitter; {} half-open probe(s), 1 success closes",
+            self.threshold,
+            self.failure_rate,
+            self.min_calls,
+            self.window,
+            self.backoff_base,
+            self.backoff_max,
+            self.half_open_permits
+        )
+    }
+
+    pub fn total(&self) -> Duration {
+        self.phases.iter().sum()
+    }
+
+    /// Start of phase `i` (0 healthy, 1 outage, 2 brownout, 3 recovered) since the lab's start.
+    pub fn phase_start(&self, i: usize) -> Duration {
+        self.phases[..i].iter().sum()
+    }
+
+    /// The phase a time since the lab's start falls in.
+    pub fn phase_at(&self, t: Duration) -> usize {
+        (1..4)
+            .rev()
+            .find(|&i| t >= self.phase_start(i))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("chaos").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let lab = parse(&[]).unwrap().validate().unwrap();
+        assert_eq!(lab.total(), Duration::from_secs(18));
+        assert_eq!(lab.phase_at(Duration::from_secs(3)), 1);
+        assert_eq!(lab.phase_at(Duration::from_millis(2999)), 0);
+        assert_eq!(lab.phase_at(Duration::from_secs(17)), 3);
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        for (args, needle) in [
+            (&["--error-rate", "-0.1"][..], "--error-rate"),
+            (
+                &["--brownout-error-rate", "1.5"][..],
+                "--brownout-error-rate",
+            ),
+            (&["--outage-secs", "0"][..], "--outage-secs"),
+            (&["--healthy-secs", "NaN"][..], "--healthy-secs"),
+            (&["--threshold", "0"][..], "consecutive_failures"),
+            (&["--failure-rate", "2"][..], "failure_rate"),
+            (
+                &["--backoff-base-ms", "5000", "--backoff-max-ms", "100"][..],
+                "backoff.max",
+            ),
+        ] {
+            let err = parse(args).unwrap().validate().unwrap_err();
+            assert!(err.0.contains(needle), "{args:?}: {}", err.0);
+        }
+        assert!(parse(&["--workers", "0"]).is_err(), "clap range check");
+        assert!(parse(&["--bogus"]).is_err());
+    }
+}
