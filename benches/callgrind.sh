@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Instructions per call for scenarios A, C and D, every contender, under callgrind: repeatable
+# numbers on a noisy machine. Writes target/callgrind.tsv and prints it. Fails if hotbreaker's
+# count in any scenario grows more than 10 % over benches/callgrind-baseline.tsv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind not installed: skipping instruction counts"; exit 0; }
+cargo bench -p hotbreaker-benches --bench instructions --no-run 2>&1 | tail -1
+bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+N=${CALLGRIND_CALLS:-20000}
+count() { # contender scenario calls -> total instructions
+    local out; out=$(mktemp)
+    valgrind --tool=callgrind --toggle-collect='*measured_loop*' --callgrind-out-file="$out" \
+        "$bin" "$1" "$2" "$3" >/dev/null 2>&1
+    grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
+    rm -f "$out"
+}
+printf 'contender\tA\tC\tD\n' > target/callgrind.tsv
+for c in hotbreaker failsafe recloser circuitbreaker-rs gobreaker-style tower-resilience; do
+    row="$c"
+    for s in A C D; do
+        full=$(count "$c" "$s" "$N")
+        row="$row\t$(( full / N ))"
+    done
+    printf "$row\n" >> target/callgrind.tsv
+done
+column -t -s $'\t' target/callgrind.tsv
+python3 - <<'PY'
+# Regression guard: hotbreaker's counts against the committed baseline (benches/callgrind-baseline.tsv,
+# measured on the same code path), with 10 % slack for compiler changes. Also shows the leanest peer.
+rows = lambda f: {r[0]: list(map(int, r[1:])) for r in (l.rstrip("\n").split("\t") for l in open(f)) if r[0] != "contender"}
+now, base = rows("target/callgrind.tsv"), rows("benches/callgrind-baseline.tsv")
+hot = now.pop("hotbreaker")
+failed = False
+for i, s in enumerate("ACD"):
+    leanest = min(now.items(), key=lambda kv: kv[1][i])
+    limit = base["hotbreaker"][i] * 1.10
+    ok = hot[i] <= limit
+    failed |= not ok
+    print(f"{s}: hotbreaker {hot[i]} instructions/call (baseline {base['hotbreaker'][i]}, limit {limit:.0f}) "
+          f"{'ok' if ok else 'REGRESSION'}; leanest peer {leanest[0]} {leanest[1][i]}")
+raise SystemExit(1 if failed else 0)
+PY
