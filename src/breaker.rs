@@ -571,6 +571,8 @@ impl Breaker {
         let c = &self.config;
         let cause = if run.is_some_and(|r| c.consecutive_failures.is_some_and(|n| r >= n)) {
             Cause::ConsecutiveFailures
+        } else if c.failure_rate.is_none() && c.slow.is_none() && c.predicate.is_none() {
+            return; // Only the consecutive rule: no need to sum the window.
         } else {
             let stats = self.window_stats(generation, now);
             let enough = stats.calls >= u64::from(c.minimum_calls);
