@@ -57,7 +57,7 @@ fn main() {
         };
         match breaker.call(flaky) {
             Ok(_) => ok += 1,
-            Err(Error::Inner(_)) => failed += 1,
+            Err(Error::Inner(_) | Error::Timeout(_)) => failed += 1,
             Err(Error::Rejected(_)) => rejected += 1,
         }
         std::thread::sleep(Duration::from_micros(300)); // think time between calls

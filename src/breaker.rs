@@ -283,7 +283,7 @@ impl Breaker {
     // ---- acquiring -------------------------------------------------------------------------
 
     #[inline(always)]
-    fn acquire(&self) -> Result<Ticket, Rejected> {
+    pub(crate) fn acquire(&self) -> Result<Ticket, Rejected> {
         let word = self.word();
         match word.kind() {
             State::Closed | State::Disabled => Ok(Ticket::new(

@@ -56,6 +56,10 @@ pub enum Error<E> {
     Rejected(Rejected),
     /// The call ran and returned this error.
     Inner(E),
+    /// The call ran past the deadline it was given (the `tokio` feature's timed calls and the
+    /// tower layer's `timeout`); it was dropped and its outcome is the classifier's
+    /// [`timed_out`](crate::Classify::timed_out). Plain calls never return it.
+    Timeout(Duration),
 }
 
 impl<E> Error<E> {
@@ -63,7 +67,7 @@ impl<E> Error<E> {
     pub fn into_inner(self) -> Option<E> {
         match self {
             Error::Inner(e) => Some(e),
-            Error::Rejected(_) => None,
+            Error::Rejected(_) | Error::Timeout(_) => None,
         }
     }
 }
@@ -73,6 +77,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         match self {
             Error::Rejected(r) => r.fmt(f),
             Error::Inner(e) => e.fmt(f),
+            Error::Timeout(d) => write!(f, "call timed out after {d:?}"),
         }
     }
 }
@@ -82,6 +87,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
         match self {
             Error::Rejected(r) => Some(r),
             Error::Inner(e) => Some(e),
+            Error::Timeout(_) => None,
         }
     }
 }

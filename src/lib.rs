@@ -18,6 +18,7 @@
 //!     Ok(body) => assert_eq!(body, "response"),
 //!     Err(Error::Rejected(r)) => eprintln!("open, retry in {:?}", r.retry_after()),
 //!     Err(Error::Inner(e)) => eprintln!("call failed: {e}"),
+//!     Err(Error::Timeout(d)) => eprintln!("no answer within {d:?}"),
 //! }
 //! ```
 //!
@@ -58,14 +59,21 @@
 mod backoff;
 mod breaker;
 mod bucket;
+pub mod classify;
 mod clock;
 mod config;
 mod deadline;
 mod error;
 mod fastdiv;
+#[cfg(feature = "future")]
+pub mod future;
+#[cfg(feature = "http")]
+pub mod http;
 mod metrics;
 mod permit;
 mod rate;
+#[cfg(feature = "tower")]
+pub mod service;
 mod state;
 mod sync;
 mod transition;
@@ -73,6 +81,7 @@ mod window;
 
 pub use backoff::Backoff;
 pub use breaker::Breaker;
+pub use classify::Classify;
 #[cfg(all(loom, feature = "loom"))]
 pub use clock::LoomClock;
 pub use config::{Builder, MAX_DURATION};

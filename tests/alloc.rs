@@ -120,3 +120,58 @@ fn the_counter_sees_allocations() {
     // The harness itself: a Vec allocation must be counted, or the tests above prove nothing.
     assert!(allocations_during(|| drop(std::hint::black_box(vec![1u8; 64]))) >= 1);
 }
+
+/// The futures and the tower middleware add no allocation of their own: calls through
+/// `call_future` and through a `BreakerService` around an inner service that allocates nothing,
+/// polled to completion (successes, failures, rejections, fallback answers, half-open probes,
+/// cancelled calls).
+#[cfg(feature = "tower")]
+#[test]
+fn futures_and_the_tower_path_allocate_nothing() {
+    use std::future::{Future, ready};
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use hotbreaker::Error;
+    use hotbreaker::service::BreakerLayer;
+    use tower::{Layer, Service};
+
+    fn finish<F: Future>(fut: F) -> Poll<F::Output> {
+        pin!(fut).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    let (b, mock) = build(
+        Breaker::builder()
+            .consecutive_failures(3)
+            .open_timeout(Duration::from_secs(1))
+            .half_open_permits(2)
+            .half_open_successes(2),
+    );
+    let b = Arc::new(b);
+    let inner = tower::service_fn(|n: u32| ready(if n % 10 < 4 { Err(n) } else { Ok(n) }));
+    let mut plain = BreakerLayer::new(b.clone()).layer(inner);
+    let mut with_fallback = BreakerLayer::new(b.clone())
+        .fallback(|_, n: u32| ready(Ok::<_, Error<u32>>(n + 1)))
+        .layer(inner);
+    let mut drive = || {
+        for n in 0..1_000u32 {
+            assert!(finish(plain.call(n)).is_ready());
+            assert!(finish(with_fallback.call(n)).is_ready());
+            assert!(
+                finish(b.call_future(ready(if n % 10 < 4 { Err(()) } else { Ok(n) }))).is_ready()
+            );
+            let mut cancelled = pin!(b.call_future(std::future::pending::<Result<(), ()>>()));
+            let _ = cancelled
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+            if n % 100 == 3 {
+                mock.increment(Duration::from_secs(2));
+            }
+        }
+    };
+    drive(); // warm up
+    assert_eq!(allocations_during(drive), 0);
+    let m = b.metrics();
+    assert!(m.times_opened > 0, "the run went through Open and HalfOpen");
+    assert!(m.rejected > 0 && m.successes > 0 && m.failures > 0);
+}

@@ -117,7 +117,7 @@ fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed:
         let latency = began.elapsed();
         match result {
             Ok(()) => &slot.successes,
-            Err(Error::Inner(_)) => &slot.failures,
+            Err(Error::Inner(_) | Error::Timeout(_)) => &slot.failures,
             Err(Error::Rejected(_)) => &slot.rejected,
         }
         .fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,396 @@
+//! Futures (feature `future`): a call whose permit lives inside the future that makes it.
+//!
+//! [`CallFuture`] asks for a permit when first polled, polls the protected future, classifies
+//! its result and records the outcome, all without a `Box` or a lock. Dropping it before it
+//! completes (a cancelled request, a `select!` that went the other way, an aborted task) records
+//! nothing and gives a half-open probe slot back (SPEC rule 5), so cancellation never wedges the
+//! breaker. A panic while polling the protected future, or inside the classifier, is recorded as
+//! a Failure and resumed.
+//!
+//! Holding a permit across `.await` in your own code works the same way with an
+//! [`OwnedPermit`](crate::OwnedPermit):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hotbreaker::{Breaker, Error};
+//!
+//! async fn fetch(breaker: Arc<Breaker>) -> Result<String, Error<std::io::Error>> {
+//!     let permit = breaker.try_acquire_owned().map_err(Error::Rejected)?;
+//!     // If this task is cancelled at an .await below, `permit` is dropped: nothing is recorded
+//!     // and a half-open slot goes back.
+//!     let body = async { Ok::<_, std::io::Error>("hello".to_string()) }.await;
+//!     match &body {
+//!         Ok(_) => permit.success(),
+//!         Err(_) => permit.failure(),
+//!     }
+//!     body.map_err(Error::Inner)
+//! }
+//! # let breaker = Arc::new(Breaker::builder().build().unwrap());
+//! # let mut fut = std::pin::pin!(fetch(breaker.clone()));
+//! # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! # assert!(fut.as_mut().poll(&mut cx).is_ready());
+//! # assert_eq!(breaker.metrics().successes, 1);
+//! ```
+
+use std::future::Future;
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+
+use crate::breaker::Breaker;
+use crate::classify::{Classify, Errors};
+use crate::error::Error;
+use crate::permit::{Outcome, Ticket};
+
+const POLLED_AFTER_DONE: &str = "CallFuture polled after it completed";
+
+pin_project! {
+    /// A protected call in flight; see the [module documentation](self).
+    ///
+    /// `B` is how the future reaches its breaker: `&Breaker` from
+    /// [`Breaker::call_future`], or an `Arc<Breaker>` for a `'static` future (see
+    /// [`CallFuture::new`]).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallFuture<B, F, C>
+    where
+        B: Deref<Target = Breaker>,
+    {
+        breaker: B,
+        // Some while this future holds a permit.
+        ticket: Option<Ticket>,
+        // Some until the future completes.
+        classify: Option<C>,
+        started: bool,
+        #[pin]
+        inner: F,
+    }
+
+    impl<B, F, C> PinnedDrop for CallFuture<B, F, C>
+    where
+        B: Deref<Target = Breaker>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Dropped before completing: cancelled. Record nothing, give the slot back.
+            if let Some(ticket) = this.ticket.take() {
+                this.breaker.release_ticket(ticket);
+            }
+        }
+    }
+}
+
+impl<B, F, C> CallFuture<B, F, C>
+where
+    B: Deref<Target = Breaker>,
+{
+    /// A call of `inner` through `breaker`, classified by `classify`. The permit is asked for
+    /// when the future is first polled.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use hotbreaker::{Breaker, classify::Errors, future::CallFuture};
+    ///
+    /// let breaker = Arc::new(Breaker::builder().build().unwrap());
+    /// // 'static: can be spawned on a runtime.
+    /// let call = CallFuture::new(breaker.clone(), Errors, async { Ok::<u8, ()>(7) });
+    /// # let mut call = std::pin::pin!(call);
+    /// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// # assert_eq!(call.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(7)));
+    /// ```
+    pub fn new(breaker: B, classify: C, inner: F) -> Self {
+        CallFuture {
+            breaker,
+            ticket: None,
+            classify: Some(classify),
+            started: false,
+            inner,
+        }
+    }
+
+    /// A call that already holds `ticket` (the tower service acquires in `call`).
+    #[cfg(feature = "tower")]
+    pub(crate) fn acquired(breaker: B, ticket: Ticket, classify: C, inner: F) -> Self {
+        CallFuture {
+            breaker,
+            ticket: Some(ticket),
+            classify: Some(classify),
+            started: true,
+            inner,
+        }
+    }
+}
+
+/// What a finished inner future gives: a result, or "ran past its deadline".
+pub trait Finish {
+    /// The call's value.
+    type Ok;
+    /// The call's error.
+    type Err;
+    /// The outcome to record, and the caller's result.
+    fn finish<C: Classify<Self::Ok, Self::Err>>(
+        self,
+        classify: &C,
+    ) -> (Outcome, Result<Self::Ok, Error<Self::Err>>);
+}
+
+impl<T, E> Finish for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn finish<C: Classify<T, E>>(self, classify: &C) -> (Outcome, Result<T, Error<E>>) {
+        (classify.classify(&self), self.map_err(Error::Inner))
+    }
+}
+
+/// The output of a [`Deadline`] future.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timed<O> {
+    /// The inner future finished in time with this output.
+    Done(O),
+    /// The deadline, this long after the start, passed first.
+    Elapsed(Duration),
+}
+
+impl<T, E> Finish for Timed<Result<T, E>> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn finish<C: Classify<T, E>>(self, classify: &C) -> (Outcome, Result<T, Error<E>>) {
+        match self {
+            Timed::Done(result) => result.finish(classify),
+            Timed::Elapsed(after) => (classify.timed_out(), Err(Error::Timeout(after))),
+        }
+    }
+}
+
+impl<B, F, C> Future for CallFuture<B, F, C>
+where
+    B: Deref<Target = Breaker>,
+    F: Future,
+    F::Output: Finish,
+    C: Classify<<F::Output as Finish>::Ok, <F::Output as Finish>::Err>,
+{
+    type Output = Result<<F::Output as Finish>::Ok, Error<<F::Output as Finish>::Err>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if !*this.started {
+            *this.started = true;
+            match this.breaker.acquire() {
+                Ok(ticket) => *this.ticket = Some(ticket),
+                Err(rejected) => {
+                    this.classify.take().expect(POLLED_AFTER_DONE);
+                    return Poll::Ready(Err(Error::Rejected(rejected)));
+                }
+            }
+        }
+        assert!(this.classify.is_some(), "{POLLED_AFTER_DONE}");
+        let output = match catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => output,
+            Err(panic) => {
+                fail(this.breaker, this.ticket.take());
+                resume_unwind(panic)
+            }
+        };
+        let classify = this.classify.take().expect(POLLED_AFTER_DONE);
+        match catch_unwind(AssertUnwindSafe(|| output.finish(&classify))) {
+            Ok((outcome, result)) => {
+                if let Some(ticket) = this.ticket.take() {
+                    this.breaker.record_ticket(ticket, outcome);
+                }
+                Poll::Ready(result)
+            }
+            Err(panic) => {
+                fail(this.breaker, this.ticket.take());
+                resume_unwind(panic)
+            }
+        }
+    }
+}
+
+#[cold]
+fn fail(breaker: &Breaker, ticket: Option<Ticket>) {
+    if let Some(ticket) = ticket {
+        breaker.record_ticket(ticket, Outcome::Failure);
+    }
+}
+
+#[cfg(feature = "tokio")]
+pin_project! {
+    /// A future with an optional deadline: without one it is `inner` as it is; with one (the
+    /// `tokio` feature) it ends with [`Timed::Elapsed`] when the deadline passes first.
+    #[project = DeadlineProj]
+    #[allow(missing_docs)] // variant fields: pin-project-lite takes no attributes there
+    pub enum Deadline<F> {
+        /// No deadline.
+        Unbounded {
+            #[pin]
+            inner: F,
+        },
+        /// With a deadline, on tokio's timer.
+        Bounded {
+            #[pin]
+            inner: tokio::time::Timeout<F>,
+            after: Duration,
+        },
+    }
+}
+
+#[cfg(not(feature = "tokio"))]
+pin_project! {
+    /// A future with an optional deadline: without one it is `inner` as it is; with one (the
+    /// `tokio` feature) it ends with [`Timed::Elapsed`] when the deadline passes first.
+    #[project = DeadlineProj]
+    #[allow(missing_docs)] // variant fields: pin-project-lite takes no attributes there
+    pub enum Deadline<F> {
+        /// No deadline.
+        Unbounded {
+            #[pin]
+            inner: F,
+        },
+    }
+}
+
+impl<F: Future> Deadline<F> {
+    /// `inner`, with `timeout` as its deadline if given. With a deadline this must run inside a
+    /// tokio runtime with its timer enabled (tokio's rule for `tokio::time::timeout`).
+    #[cfg(feature = "tokio")]
+    pub fn new(inner: F, timeout: Option<Duration>) -> Self {
+        match timeout {
+            None => Deadline::Unbounded { inner },
+            Some(after) => Deadline::Bounded {
+                inner: tokio::time::timeout(after, inner),
+                after,
+            },
+        }
+    }
+
+    /// `inner` as it is.
+    pub fn unbounded(inner: F) -> Self {
+        Deadline::Unbounded { inner }
+    }
+}
+
+impl<F: Future> Future for Deadline<F> {
+    type Output = Timed<F::Output>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DeadlineProj::Unbounded { inner } => inner.poll(cx).map(Timed::Done),
+            #[cfg(feature = "tokio")]
+            DeadlineProj::Bounded { inner, after } => {
+                let after = *after;
+                inner.poll(cx).map(|r| match r {
+                    Ok(output) => Timed::Done(output),
+                    Err(_) => Timed::Elapsed(after),
+                })
+            }
+        }
+    }
+}
+
+impl Breaker {
+    /// Makes the call `fut` through the breaker: the permit is asked for when the returned future
+    /// is first polled, `Ok` is recorded as a Success and `Err` as a Failure. Dropping the future
+    /// before it completes records nothing (see [`future`](crate::future)).
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] if the breaker did not let the call through, [`Error::Inner`] with
+    /// `fut`'s error.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Breaker, Error};
+    ///
+    /// # async fn run() {
+    /// let breaker = Breaker::builder().build().unwrap();
+    /// let answer = breaker.call_future(async { Ok::<_, std::io::Error>(42) }).await;
+    /// assert_eq!(answer.unwrap(), 42);
+    /// # }
+    /// ```
+    pub fn call_future<F, T, E>(&self, fut: F) -> CallFuture<&Breaker, F, Errors>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        CallFuture::new(self, Errors, fut)
+    }
+
+    /// As [`call_future`](Breaker::call_future), with `classify` deciding the outcome.
+    ///
+    /// # Errors
+    /// As [`call_future`](Breaker::call_future).
+    pub fn call_future_with<F, T, E, C>(&self, classify: C, fut: F) -> CallFuture<&Breaker, F, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        CallFuture::new(self, classify, fut)
+    }
+
+    /// As [`call_future`](Breaker::call_future), with a deadline: if `fut` has not finished
+    /// `timeout` after this call, it is dropped, a Failure is recorded and the caller gets
+    /// [`Error::Timeout`]. Must be called inside a tokio runtime with its timer enabled.
+    ///
+    /// # Errors
+    /// As [`call_future`](Breaker::call_future), plus [`Error::Timeout`].
+    #[cfg(feature = "tokio")]
+    pub fn call_future_timeout<F, T, E>(
+        &self,
+        timeout: Duration,
+        fut: F,
+    ) -> CallFuture<&Breaker, Deadline<F>, Errors>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        CallFuture::new(self, Errors, Deadline::new(fut, Some(timeout)))
+    }
+
+    /// As [`call_future_timeout`](Breaker::call_future_timeout), with `classify` deciding the
+    /// outcome, including that of a timeout ([`Classify::timed_out`]).
+    ///
+    /// # Errors
+    /// As [`call_future_timeout`](Breaker::call_future_timeout).
+    #[cfg(feature = "tokio")]
+    pub fn call_future_timeout_with<F, T, E, C>(
+        &self,
+        timeout: Duration,
+        classify: C,
+        fut: F,
+    ) -> CallFuture<&Breaker, Deadline<F>, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        CallFuture::new(self, classify, Deadline::new(fut, Some(timeout)))
+    }
+}
+
+/// A half-acquired call: records a Failure if dropped before [`disarm`](Self::disarm) (a panic
+/// between acquiring and building the future).
+#[cfg(feature = "tower")]
+pub(crate) struct TicketGuard<'a> {
+    pub(crate) breaker: &'a Breaker,
+    pub(crate) ticket: Option<Ticket>,
+}
+
+#[cfg(feature = "tower")]
+impl TicketGuard<'_> {
+    #[inline]
+    pub(crate) fn disarm(mut self) -> Ticket {
+        self.ticket.take().expect("armed")
+    }
+}
+
+#[cfg(feature = "tower")]
+impl Drop for TicketGuard<'_> {
+    fn drop(&mut self) {
+        fail(self.breaker, self.ticket.take());
+    }
+}

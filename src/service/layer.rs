@@ -1,0 +1,187 @@
+//! [`BreakerLayer`] and the service it makes.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::fallback::{Fallback, NoFallback};
+use super::response::ResponseFuture;
+use crate::breaker::Breaker;
+use crate::classify::{Classify, Errors};
+use crate::error::Error;
+use crate::future::{CallFuture, Deadline, TicketGuard};
+
+/// A tower [`Layer`] that puts a breaker in front of a service.
+///
+/// Every service it makes shares the one breaker `B` (an `Arc<Breaker>` by default; any
+/// `Clone + Deref<Target = Breaker>` works, a `&'static Breaker` too, which saves the reference
+/// count's increment per call).
+///
+/// # Examples
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use hotbreaker::{Breaker, Outcome, service::BreakerLayer};
+///
+/// let breaker = Arc::new(Breaker::builder().consecutive_failures(5).build().unwrap());
+/// let layer = BreakerLayer::new(breaker)
+///     // Which results count against the dependency.
+///     .classify(|r: &Result<u16, std::io::Error>| match r {
+///         Ok(status) if *status >= 500 => Outcome::Failure,
+///         Ok(_) => Outcome::Success,
+///         Err(_) => Outcome::Failure,
+///     });
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct BreakerLayer<B = Arc<Breaker>, C = Errors, A = NoFallback> {
+    breaker: B,
+    classify: C,
+    fallback: A,
+    timeout: Option<Duration>,
+}
+
+impl<B> BreakerLayer<B>
+where
+    B: Clone + Deref<Target = Breaker>,
+{
+    /// A layer around `breaker`, with the default classifier (`Err` is a Failure), no fallback
+    /// and no deadline.
+    pub fn new(breaker: B) -> Self {
+        BreakerLayer {
+            breaker,
+            classify: Errors,
+            fallback: NoFallback,
+            timeout: None,
+        }
+    }
+}
+
+impl<B, C, A> BreakerLayer<B, C, A> {
+    /// Classifies each completed call (see [`Classify`]; a closure over
+    /// `&Result<Response, Error>` will do, or the `http` feature's
+    /// [`HttpClassifier`](crate::http::HttpClassifier)).
+    pub fn classify<C2>(self, classify: C2) -> BreakerLayer<B, C2, A> {
+        BreakerLayer {
+            breaker: self.breaker,
+            classify,
+            fallback: self.fallback,
+            timeout: self.timeout,
+        }
+    }
+
+    /// Answers rejected requests with `fallback` instead of [`Error::Rejected`].
+    pub fn fallback<A2>(self, fallback: A2) -> BreakerLayer<B, C, A2> {
+        BreakerLayer {
+            breaker: self.breaker,
+            classify: self.classify,
+            fallback,
+            timeout: self.timeout,
+        }
+    }
+
+    /// Gives each call a deadline: a call still running `timeout` after it started is dropped,
+    /// recorded as the classifier's [`timed_out`](Classify::timed_out) (a Failure by default)
+    /// and answered with [`Error::Timeout`]. Needs a tokio runtime with its timer.
+    #[cfg(feature = "tokio")]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<S, B, C, A> Layer<S> for BreakerLayer<B, C, A>
+where
+    B: Clone,
+    C: Clone,
+    A: Clone,
+{
+    type Service = BreakerService<S, B, C, A>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BreakerService {
+            inner,
+            breaker: self.breaker.clone(),
+            classify: self.classify.clone(),
+            fallback: self.fallback.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A service behind a breaker; made by [`BreakerLayer`]. Clones share the breaker.
+#[derive(Clone, Debug)]
+pub struct BreakerService<S, B = Arc<Breaker>, C = Errors, A = NoFallback> {
+    inner: S,
+    breaker: B,
+    classify: C,
+    fallback: A,
+    timeout: Option<Duration>,
+}
+
+impl<S, B, C, A> BreakerService<S, B, C, A> {
+    /// The breaker.
+    pub fn breaker(&self) -> &B {
+        &self.breaker
+    }
+}
+
+impl<S, B, C, A, Req> Service<Req> for BreakerService<S, B, C, A>
+where
+    S: Service<Req>,
+    B: Clone + Deref<Target = Breaker>,
+    C: Classify<S::Response, S::Error> + Clone,
+    A: Fallback<Req, S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<B, S::Future, C, A::Future>;
+
+    /// Ready when the inner service is. The breaker is asked in `call`, so an open breaker
+    /// answers at once instead of waiting for the inner service's capacity.
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Inner)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Req) -> Self::Future {
+        match self.breaker.acquire() {
+            Ok(ticket) => {
+                // A panic in the inner service's `call` is a Failure (and unwinds on).
+                let guard = TicketGuard {
+                    breaker: &self.breaker,
+                    ticket: Some(ticket),
+                };
+                let inner = self.inner.call(request);
+                let ticket = guard.disarm();
+                ResponseFuture::Called {
+                    call: CallFuture::acquired(
+                        self.breaker.clone(),
+                        ticket,
+                        self.classify.clone(),
+                        deadline(inner, self.timeout),
+                    ),
+                }
+            }
+            Err(rejected) => ResponseFuture::Fallback {
+                answer: self.fallback.answer(rejected, request),
+            },
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+#[inline]
+fn deadline<F: std::future::Future>(inner: F, timeout: Option<Duration>) -> Deadline<F> {
+    Deadline::new(inner, timeout)
+}
+
+#[cfg(not(feature = "tokio"))]
+#[inline]
+fn deadline<F: std::future::Future>(inner: F, _timeout: Option<Duration>) -> Deadline<F> {
+    Deadline::unbounded(inner)
+}
