@@ -30,8 +30,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use contenders::{
-    CbRs, Contender, Failsafe, GoStyle, Hot, Recloser, TOWER, TowerCb, Verdict, closed, opened,
-    tower, tower_call,
+    CbRs, Contender, Failsafe, GoStyle, HOT_TOWER, Hot, HotTower, Recloser, TOWER, TowerCb,
+    Verdict, closed, hot_tower, opened, tower, tower_call,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
@@ -100,13 +100,18 @@ fn allocation_table() {
         per_call(|_| tower_call(&mut c, true)),
         per_call(|i| tower_call(&mut d, i % 100 != 0))
     );
-    print!("allocations per call\n{out}");
-    let _ = std::fs::create_dir_all("target/criterion");
-    let _ = std::fs::write(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/criterion/allocations.tsv"),
-        out,
+    let (mut a, mut c, mut d) = (hot_tower(LONG), opened_hot_tower(), hot_tower(LONG));
+    out += &format!(
+        "{HOT_TOWER}\t{}\t{}\t{}\n",
+        per_call(|_| tower_call(&mut a, true)),
+        per_call(|_| tower_call(&mut c, true)),
+        per_call(|i| tower_call(&mut d, i % 100 != 0))
     );
+    print!("allocations per call\n{out}");
+    // cargo bench runs in benches/: write beside criterion's output in the workspace target/.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("allocations.tsv"), out);
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -122,6 +127,19 @@ fn opened_tower() -> TowerCb {
         tower_call(&mut t, true),
         Verdict::Rejected,
         "tower-resilience did not open"
+    );
+    t
+}
+
+fn opened_hot_tower() -> HotTower {
+    let mut t = hot_tower(LONG);
+    for _ in 0..5 {
+        assert_eq!(tower_call(&mut t, false), Verdict::Ran);
+    }
+    assert_eq!(
+        tower_call(&mut t, true),
+        Verdict::Rejected,
+        "hotbreaker-tower did not open"
     );
     t
 }
@@ -191,6 +209,10 @@ fn scenario_a(c: &mut Criterion) {
     single(&mut g, TOWER, Verdict::Ran, |_| {
         tower_call(black_box(&mut t), true)
     });
+    let mut h = hot_tower(LONG);
+    single(&mut g, HOT_TOWER, Verdict::Ran, |_| {
+        tower_call(black_box(&mut h), true)
+    });
     g.finish();
 }
 
@@ -204,6 +226,10 @@ fn scenario_d(c: &mut Criterion) {
     let mut t = tower(LONG);
     single(&mut g, TOWER, Verdict::Ran, |i| {
         tower_call(black_box(&mut t), i % 100 != 0)
+    });
+    let mut h = hot_tower(LONG);
+    single(&mut g, HOT_TOWER, Verdict::Ran, |i| {
+        tower_call(black_box(&mut h), i % 100 != 0)
     });
     g.finish();
 }
@@ -223,6 +249,10 @@ fn scenario_c(c: &mut Criterion, name: &str) {
     let mut t = opened_tower();
     single(&mut g, TOWER, Verdict::Rejected, |_| {
         tower_call(black_box(&mut t), true)
+    });
+    let mut h = opened_hot_tower();
+    single(&mut g, HOT_TOWER, Verdict::Rejected, |_| {
+        tower_call(black_box(&mut h), true)
     });
     g.finish();
 }

@@ -10,6 +10,8 @@
 //!   (`min_throughput(u64::MAX)`).
 //! - tower-resilience 0.13: `consecutive_failures(5)`, driven as a `tower::Service` around a ready
 //!   inner service, polled with a no-op waker (no runtime).
+//! - hotbreaker's tower path (`hotbreaker-tower`): `BreakerLayer` around the same ready inner
+//!   service, same breaker settings as hotbreaker, driven the same way as tower-resilience.
 //! - gobreaker-style baseline (written here): one `std::sync::Mutex` around state, generation and
 //!   the consecutive-failure count, `before_request`/`after_request`, as gobreaker does.
 
@@ -210,11 +212,43 @@ pub fn tower(open: Duration) -> TowerCb {
 
 pub const TOWER: &str = "tower-resilience";
 
+/// hotbreaker's tower middleware around [`Ready`], configured as [`Hot`].
+pub type HotTower = hotbreaker::service::BreakerService<Ready>;
+
+pub fn hot_tower(open: Duration) -> HotTower {
+    let breaker = hotbreaker::Breaker::builder()
+        .consecutive_failures(5)
+        .open_timeout(open)
+        .half_open_permits(1)
+        .build()
+        .unwrap();
+    hotbreaker::service::BreakerLayer::new(std::sync::Arc::new(breaker)).layer(Ready)
+}
+
+pub const HOT_TOWER: &str = "hotbreaker-tower";
+
+/// Tells a middleware's rejection from the inner service's error, without formatting.
+pub trait Rejection {
+    fn is_rejection(&self) -> bool;
+}
+
+impl Rejection for tower_resilience::circuitbreaker::CircuitBreakerError<Boom> {
+    fn is_rejection(&self) -> bool {
+        matches!(self, Self::OpenCircuit)
+    }
+}
+
+impl Rejection for hotbreaker::Error<Boom> {
+    fn is_rejection(&self) -> bool {
+        matches!(self, Self::Rejected(_))
+    }
+}
+
 /// Drives a `tower::Service` once with a no-op waker: `poll_ready`, `call`, poll the future.
 pub fn tower_call<S>(svc: &mut S, ok: bool) -> Verdict
 where
     S: Service<bool, Response = ()>,
-    S::Error: std::fmt::Debug,
+    S::Error: Rejection + std::fmt::Debug,
 {
     let mut cx = Context::from_waker(Waker::noop());
     let ready = svc.poll_ready(&mut cx);
@@ -225,14 +259,9 @@ where
     let mut fut = std::pin::pin!(svc.call(ok));
     match Pin::new(&mut fut).poll(&mut cx) {
         Poll::Ready(Ok(())) => Verdict::Ran,
-        Poll::Ready(Err(e)) => {
-            if format!("{e:?}").contains("Open") {
-                Verdict::Rejected
-            } else {
-                Verdict::Ran
-            }
-        }
-        Poll::Pending => panic!("tower-resilience future pending without a runtime"),
+        Poll::Ready(Err(e)) if e.is_rejection() => Verdict::Rejected,
+        Poll::Ready(Err(_)) => Verdict::Ran,
+        Poll::Pending => panic!("tower future pending without a runtime"),
     }
 }
 

@@ -3,7 +3,7 @@ import datetime, json, os, platform, statistics, subprocess
 
 ROOT = "target/criterion"
 PEERS = ["failsafe", "recloser", "circuitbreaker-rs", "tower-resilience"]
-ALL = ["hotbreaker"] + PEERS + ["gobreaker-style mutex"]
+ALL = ["hotbreaker"] + PEERS + ["hotbreaker-tower", "gobreaker-style mutex"]
 
 
 def results():
@@ -81,7 +81,7 @@ def main():
     threads = ["1", "2", "4", "8"]
     print("| contender | " + " | ".join(f"{t} thread{'s' if t != '1' else ''}" for t in threads) + " |")
     print("|---|" + "---|" * len(threads))
-    for name in [n for n in ALL if n != "tower-resilience"]:
+    for name in [n for n in ALL if n not in ("tower-resilience", "hotbreaker-tower")]:
         cells = []
         for t in threads:
             v = r.get(("B", name, t))
@@ -92,6 +92,18 @@ def main():
         s, peer = speedup(r, [("B", n, t) for n in ALL])
         row.append("—" if s is None else f"**{s:.1f}×** vs {peer}")
     print("| hotbreaker speed-up | " + " | ".join(row) + " |\n")
+
+    print("## The tower path (issue 7)\n")
+    print("hotbreaker's `BreakerService` and tower-resilience's circuit breaker, each around the same")
+    print("ready inner service, driven alike (`poll_ready`, `call`, poll the response future once with")
+    print("a no-op waker). Target: at least 10× faster than tower-resilience, zero allocations.\n")
+    print("| scenario | tower-resilience | hotbreaker-tower | speed-up | target ≥ 10× |\n|---|---|---|---|---|")
+    for g in ["A", "C-no-upkeep", "C-upkeep", "D"]:
+        t, h = r.get((g, "tower-resilience", None)), r.get((g, "hotbreaker-tower", None))
+        if t and h:
+            x = t[0] / h[0]
+            print(f"| {g} | {cell(t)} | {cell(h)} | **{x:.1f}×** | {'met' if x >= 10 else '**missed**'} |")
+    print()
 
     print("## Floors\n")
     print("| operation | median ns (min–max) |\n|---|---|")
