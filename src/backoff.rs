@@ -19,7 +19,15 @@ use std::time::Duration;
 /// assert_eq!(b.duration(4), Duration::from_secs(5)); // capped
 /// assert_eq!(Backoff::fixed(Duration::from_secs(30)).duration(9), Duration::from_secs(30));
 /// ```
+///
+/// With the `serde` feature it is a table `{ base = "1s", multiplier = 2.0, max = "30s",
+/// jitter = true }`; a field left out takes the default backoff's value (5 s, ×2, 60 s, jitter).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "BackoffData", into = "BackoffData")
+)]
 pub struct Backoff {
     pub(crate) base: Duration,
     pub(crate) multiplier: f64,
@@ -118,5 +126,54 @@ mod tests {
             Backoff::fixed(Duration::from_secs(3)).nanos_jittered(1, 7),
             3_000_000_000
         );
+    }
+}
+
+/// [`Backoff`] as it appears in a file.
+#[cfg(feature = "serde")]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct BackoffData {
+    #[serde(with = "humantime_serde")]
+    base: Duration,
+    multiplier: f64,
+    #[serde(with = "humantime_serde")]
+    max: Duration,
+    jitter: bool,
+}
+
+#[cfg(feature = "serde")]
+impl Default for BackoffData {
+    fn default() -> Self {
+        BackoffData {
+            base: Duration::from_secs(5),
+            multiplier: 2.0,
+            max: Duration::from_secs(60),
+            jitter: true,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<BackoffData> for Backoff {
+    fn from(d: BackoffData) -> Backoff {
+        Backoff {
+            base: d.base,
+            multiplier: d.multiplier,
+            max: d.max,
+            jitter: d.jitter,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<Backoff> for BackoffData {
+    fn from(b: Backoff) -> BackoffData {
+        BackoffData {
+            base: b.base,
+            multiplier: b.multiplier,
+            max: b.max,
+            jitter: b.jitter,
+        }
     }
 }

@@ -14,21 +14,29 @@
 //! - **Window and lifetime totals.** `Relaxed`; see `window.rs`.
 //! - **times_opened, window_generation.** `Relaxed`: statistics for `metrics()`, ordered with
 //!   nothing else.
+//! - **Rules.** One `ArcSwap<Rules>`: a caller loads the whole configuration at once (arc-swap
+//!   orders the load after the store that published it), so each decision sees either the old
+//!   or the new configuration, never a mix. `slow_ns` mirrors the slow-call threshold for the
+//!   success fast path with `Relaxed` loads and stores: it only picks between the fast path and
+//!   the path that loads the rules (a permit issued without a timestamp is never slow).
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 
 use crate::bucket::Sample;
 use crate::clock::Clock;
-use crate::config::{Builder, Config, Listener, WindowSpec};
+use crate::config::{Builder, Listener, Rules, WindowSpec};
 use crate::deadline::{self, DeadlineCell};
+use crate::error::ConfigError;
 use crate::error::{Error, Rejected};
 use crate::metrics::Metrics;
 use crate::permit::{Outcome, OwnedPermit, Permit, Ticket};
+use crate::settings::Config;
 use crate::state::{self, Cause, Event, State, Word};
 use crate::sync::{AtomicU64, Ordering};
 use crate::transition::Transition;
@@ -76,9 +84,11 @@ pub struct Breaker {
     rare: CachePadded<Rare>,
     stripes: Stripes,
     window: Window,
-    /// Slow-call threshold in ns, `u64::MAX` when slow-call detection is off.
-    slow_ns: u64,
-    config: Config,
+    /// Slow-call threshold in ns, `u64::MAX` when slow-call detection is off: a mirror of
+    /// `rules` for the success fast path.
+    slow_ns: AtomicU64,
+    /// The configuration in force; replaced whole by `reconfigure`.
+    rules: ArcSwap<Rules>,
     listeners: Box<[Listener]>,
     clock: Clock,
 }
@@ -87,7 +97,7 @@ impl fmt::Debug for Breaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Breaker")
             .field("state", &self.word())
-            .field("config", &self.config)
+            .field("rules", &self.rules.load())
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +108,7 @@ impl Breaker {
         Builder::default()
     }
 
-    pub(crate) fn new(config: Config, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
+    pub(crate) fn new(config: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
         let (window, buckets) = match config.window {
             WindowSpec::Time { width_ns, buckets } => (
                 Window::Time(TimeWindow::new(width_ns, buckets)),
@@ -118,8 +128,8 @@ impl Breaker {
             }),
             stripes: Stripes::new(config.stripes, buckets),
             window,
-            slow_ns: config.slow.map_or(u64::MAX, |s| s.duration_ns),
-            config,
+            slow_ns: AtomicU64::new(config.slow.map_or(u64::MAX, |s| s.duration_ns)),
+            rules: ArcSwap::from_pointee(config),
             listeners,
             clock,
         }
@@ -234,7 +244,7 @@ impl Breaker {
 
     fn manual(&self, to: State) {
         let now = self.clock.now_ns();
-        self.apply(self.word(), Event::Manual { to }, now);
+        self.apply(&self.rules.load(), self.word(), Event::Manual { to }, now);
     }
 
     /// A snapshot of the state, the window and the lifetime totals. Reads only: never blocks or
@@ -265,6 +275,80 @@ impl Breaker {
         }
     }
 
+    /// Replaces the configuration while callers keep calling: no lock on their path, no outcome
+    /// lost, the state, its generation, the window's counts and the lifetime totals kept. Each
+    /// decision a caller makes (admit a probe, trip, how long to stay Open) uses either the old
+    /// or the new configuration as a whole, never a mix.
+    ///
+    /// `config` replaces every setting; a field left `None` takes its default, except the
+    /// window's shape (`time_window`, `count_window`) and `stripes`, which are kept. The window's
+    /// shape is part of the breaker's memory layout and cannot change at runtime: a config that
+    /// sets a different one is refused with a [`ConfigError`] naming the field (build a new
+    /// breaker instead; a [`Registry`](crate::Registry) can swap it in under the same name). The
+    /// custom trip rule ([`Builder::trip_when`]), the listeners and the clock are kept.
+    ///
+    /// When the changes take effect: trip rules at the next Failure or slow call recorded while
+    /// Closed; the backoff at the next opening (the current Open deadline stands); half-open
+    /// sizes at the next probe admitted or recorded (probes already out stay out); the slow-call
+    /// threshold for calls that start after the change.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid field; the configuration in force is unchanged.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Breaker, Config};
+    ///
+    /// let breaker = Breaker::builder().consecutive_failures(5).build()?;
+    /// breaker.reconfigure(Config { consecutive_failures: Some(2), ..Config::default() })?;
+    /// breaker.try_acquire().unwrap().failure();
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), hotbreaker::State::Open);
+    ///
+    /// let err = breaker.reconfigure(Config { failure_rate: Some(2.0), ..Config::default() });
+    /// assert_eq!(err.unwrap_err().field(), "failure_rate");
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn reconfigure(&self, mut config: Config) -> Result<(), ConfigError> {
+        let current = self.rules.load_full();
+        if config.time_window.is_none() && config.count_window.is_none() {
+            config.time_window = current.settings.time_window;
+            config.count_window = current.settings.count_window;
+        }
+        if config.stripes.is_none() {
+            config.stripes = current.settings.stripes;
+        }
+        let rules = Rules::validate(&config, current.predicate.clone())?;
+        if rules.window != current.window {
+            let field = match config.count_window {
+                Some(_) => "count_window",
+                None => "time_window",
+            };
+            return Err(ConfigError::new(
+                field,
+                "the window's shape is fixed when the breaker is built (build a new breaker to change it)",
+                (rules.window, current.window),
+            ));
+        }
+        if rules.stripes != current.stripes {
+            return Err(ConfigError::new(
+                "stripes",
+                "fixed when the breaker is built (build a new breaker to change it)",
+                (rules.stripes, current.stripes),
+            ));
+        }
+        let slow_ns = rules.slow.map_or(u64::MAX, |s| s.duration_ns);
+        self.rules.store(std::sync::Arc::new(rules));
+        // Relaxed: a hint; see the module's "Orderings" (Rules).
+        self.slow_ns.store(slow_ns, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The settings in force, as data (see [`reconfigure`](Breaker::reconfigure)).
+    pub fn config(&self) -> Config {
+        self.rules.load().settings.clone()
+    }
+
     /// Bytes this breaker holds on the heap (its counter stripes and count-window slots; the
     /// listeners and predicate closures you gave it are not counted).
     pub fn heap_bytes(&self) -> usize {
@@ -272,7 +356,9 @@ impl Breaker {
             Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
             Window::Time(_) => 0,
         };
-        self.stripes.heap_bytes() + slots + std::mem::size_of_val(&*self.listeners)
+        // The rules live behind arc-swap's Arc: two reference counts, then the value.
+        let rules = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Rules>();
+        self.stripes.heap_bytes() + slots + std::mem::size_of_val(&*self.listeners) + rules
     }
 
     /// Number of counter stripes (after rounding up to a power of two).
@@ -297,11 +383,17 @@ impl Breaker {
 
     #[inline]
     fn issue_time(&self) -> u64 {
-        if self.slow_ns == u64::MAX {
-            0
+        if self.slow_threshold() == u64::MAX {
+            0 // untimed: never slow
         } else {
-            self.clock.now_ns()
+            self.clock.now_ns().max(1)
         }
+    }
+
+    #[inline]
+    fn slow_threshold(&self) -> u64 {
+        // Relaxed: a hint; see the module's "Orderings" (Rules).
+        self.slow_ns.load(Ordering::Relaxed)
     }
 
     /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
@@ -328,6 +420,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn acquire_decide(&self, mut word: Word, now: u64) -> Result<Ticket, Rejected> {
+        let rules = self.rules.load();
         loop {
             let event = Event::Acquire {
                 deadline_passed: word.kind() == State::Open
@@ -337,9 +430,9 @@ impl Breaker {
                         .read(word.generation())
                         .is_some_and(|ms| now >= ms.saturating_mul(NS_PER_MS)),
                 half_open_expired: word.kind() == State::HalfOpen
-                    && self.half_open_expired(word.generation(), now),
+                    && self.half_open_expired(&rules, word.generation(), now),
             };
-            let step = state::next(word, event, self.config.limits);
+            let step = state::next(word, event, rules.limits);
             let installed = match step.next {
                 None => word,
                 Some(new) => {
@@ -352,7 +445,7 @@ impl Breaker {
                     ) {
                         Ok(_) => {
                             if let Some(cause) = step.cause {
-                                self.after_transition(word, new, cause, now);
+                                self.after_transition(&rules, word, new, cause, now);
                             }
                             new
                         }
@@ -392,12 +485,12 @@ impl Breaker {
     fn open_remaining(&self, word: Word, now: u64) -> u64 {
         match self.hot.deadline.read(word.generation()) {
             Some(ms) => ms.saturating_mul(NS_PER_MS).saturating_sub(now),
-            None => self.config.backoff.nanos(word.attempt()),
+            None => self.rules.load().backoff.nanos(word.attempt()),
         }
     }
 
-    fn half_open_expired(&self, generation: u64, now: u64) -> bool {
-        self.config.half_open_timeout_ns.is_some()
+    fn half_open_expired(&self, rules: &Rules, generation: u64, now: u64) -> bool {
+        rules.half_open_timeout_ns.is_some()
             && self
                 .hot
                 .deadline
@@ -412,7 +505,7 @@ impl Breaker {
     /// load of the consecutive-failure word.
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
-        if outcome == Outcome::Success && self.slow_ns == u64::MAX {
+        if outcome == Outcome::Success && self.slow_threshold() == u64::MAX {
             if let (Window::Time(w), State::Closed | State::Disabled) =
                 (&self.window, ticket.state())
             {
@@ -449,12 +542,22 @@ impl Breaker {
 
     #[inline(never)]
     fn release_slot(&self, generation: u64) {
-        self.apply(self.word(), Event::Release { generation }, 0);
+        self.apply(
+            &self.rules.load(),
+            self.word(),
+            Event::Release { generation },
+            0,
+        );
     }
 
     #[inline]
     fn is_slow(&self, ticket: Ticket, now: u64) -> bool {
-        self.slow_ns != u64::MAX && now.saturating_sub(ticket.issued_ns) > self.slow_ns
+        ticket.issued_ns != 0
+            && self
+                .rules
+                .load()
+                .slow
+                .is_some_and(|s| now.saturating_sub(ticket.issued_ns) > s.duration_ns)
     }
 
     /// A permit issued while Closed or Disabled.
@@ -568,7 +671,8 @@ impl Breaker {
         if word.kind() != State::Closed || word.generation() != generation {
             return;
         }
-        let c = &self.config;
+        let rules = self.rules.load();
+        let c = &**rules;
         let cause = if run.is_some_and(|r| c.consecutive_failures.is_some_and(|n| r >= n)) {
             Cause::ConsecutiveFailures
         } else if c.failure_rate.is_none() && c.slow.is_none() && c.predicate.is_none() {
@@ -592,11 +696,12 @@ impl Breaker {
                 return;
             }
         };
-        self.apply(word, Event::Trip { generation, cause }, now);
+        self.apply(c, word, Event::Trip { generation, cause }, now);
     }
 
     /// A permit issued while HalfOpen: a probe.
     fn record_probe(&self, ticket: Ticket, outcome: Outcome) {
+        let rules = self.rules.load();
         let now = self.clock.now_ns();
         let stripe = self.stripes.mine();
         let generation = ticket.generation();
@@ -614,12 +719,12 @@ impl Breaker {
                 } else {
                     Event::ProbeSuccess {
                         generation,
-                        expired: self.half_open_expired(generation, now),
+                        expired: self.half_open_expired(&rules, generation, now),
                     }
                 }
             }
         };
-        self.apply(self.word(), event, now);
+        self.apply(&rules, self.word(), event, now);
     }
 
     fn window_stats(&self, generation: u64, now: u64) -> WindowStats {
@@ -633,9 +738,9 @@ impl Breaker {
 
     /// Runs `next` in a compare-and-swap loop from `word`; the winner of a transition publishes
     /// its deadline and calls the listeners.
-    fn apply(&self, mut word: Word, event: Event, now: u64) {
+    fn apply(&self, rules: &Rules, mut word: Word, event: Event, now: u64) {
         loop {
-            let step = state::next(word, event, self.config.limits);
+            let step = state::next(word, event, rules.limits);
             let Some(new) = step.next else { return };
             // AcqRel / Acquire: see the module's "Orderings".
             match self.hot.state.compare_exchange_weak(
@@ -646,7 +751,7 @@ impl Breaker {
             ) {
                 Ok(_) => {
                     if let Some(cause) = step.cause {
-                        self.after_transition(word, new, cause, now);
+                        self.after_transition(rules, word, new, cause, now);
                     }
                     return;
                 }
@@ -657,20 +762,17 @@ impl Breaker {
 
     /// Called once per transition, by the thread whose swap installed `to`.
     #[cold]
-    fn after_transition(&self, from: Word, to: Word, cause: Cause, now: u64) {
+    fn after_transition(&self, rules: &Rules, from: Word, to: Word, cause: Cause, now: u64) {
         let generation = to.generation();
         let deadline_ms = match to.kind() {
             State::Open => {
                 let seed = crate::backoff::mix(generation ^ now.rotate_left(32));
-                let d = self.config.backoff.nanos_jittered(to.attempt(), seed);
+                let d = rules.backoff.nanos_jittered(to.attempt(), seed);
                 now.saturating_add(d).div_ceil(NS_PER_MS)
             }
-            State::HalfOpen => self
-                .config
-                .half_open_timeout_ns
-                .map_or(deadline::NONE, |t| {
-                    now.saturating_add(t).div_ceil(NS_PER_MS)
-                }),
+            State::HalfOpen => rules.half_open_timeout_ns.map_or(deadline::NONE, |t| {
+                now.saturating_add(t).div_ceil(NS_PER_MS)
+            }),
             _ => deadline::NONE,
         };
         self.hot.deadline.publish(generation, deadline_ms);

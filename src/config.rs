@@ -8,6 +8,7 @@ use crate::backoff::Backoff;
 use crate::breaker::Breaker;
 use crate::error::ConfigError;
 use crate::rate::Rate;
+use crate::settings::{Config, SlowCalls, TimeWindow};
 use crate::state::{Limits, MAX_HALF_OPEN};
 use crate::transition::Transition;
 use crate::window::WindowStats;
@@ -31,19 +32,20 @@ pub(crate) enum WindowSpec {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SlowCalls {
+pub(crate) struct SlowRule {
     pub(crate) duration_ns: u64,
     pub(crate) rate: Rate,
 }
 
-/// A validated configuration.
+/// A validated configuration: what the breaker runs on. `settings` is what it was made from.
 #[derive(Clone)]
-pub(crate) struct Config {
+pub(crate) struct Rules {
+    pub(crate) settings: Config,
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) failure_rate: Option<Rate>,
     pub(crate) minimum_calls: u32,
     pub(crate) window: WindowSpec,
-    pub(crate) slow: Option<SlowCalls>,
+    pub(crate) slow: Option<SlowRule>,
     pub(crate) predicate: Option<Predicate>,
     pub(crate) backoff: Backoff,
     pub(crate) limits: Limits,
@@ -51,9 +53,9 @@ pub(crate) struct Config {
     pub(crate) stripes: usize,
 }
 
-impl fmt::Debug for Config {
+impl fmt::Debug for Rules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
+        f.debug_struct("Rules")
             .field("consecutive_failures", &self.consecutive_failures)
             .field("failure_rate", &self.failure_rate)
             .field("minimum_calls", &self.minimum_calls)
@@ -105,17 +107,8 @@ impl fmt::Debug for Config {
 #[must_use = "a builder does nothing until build() is called"]
 #[derive(Default)]
 pub struct Builder {
-    consecutive_failures: Option<u32>,
-    failure_rate: Option<f64>,
-    minimum_calls: Option<u32>,
-    window: Option<RawWindow>,
-    slow: Option<(Duration, f64)>,
+    config: Config,
     predicate: Option<Predicate>,
-    backoff: Option<(Backoff, &'static str)>,
-    half_open_permits: Option<u32>,
-    half_open_successes: Option<u32>,
-    half_open_timeout: Option<Duration>,
-    stripes: Option<u32>,
     listeners: Vec<Listener>,
     clock: Option<crate::clock::Clock>,
 }
@@ -129,16 +122,8 @@ enum RawWindow {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("consecutive_failures", &self.consecutive_failures)
-            .field("failure_rate", &self.failure_rate)
-            .field("minimum_calls", &self.minimum_calls)
-            .field("window", &self.window)
-            .field("slow", &self.slow)
-            .field("backoff", &self.backoff)
-            .field("half_open_permits", &self.half_open_permits)
-            .field("half_open_successes", &self.half_open_successes)
-            .field("half_open_timeout", &self.half_open_timeout)
-            .field("stripes", &self.stripes)
+            .field("config", &self.config)
+            .field("predicate", &self.predicate.is_some())
             .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
     }
@@ -148,21 +133,21 @@ impl Builder {
     /// Trip after `n` failures in a row while Closed. A Success resets the run; an Ignored
     /// outcome neither counts nor resets. Accepts 1..=1 000 000.
     pub fn consecutive_failures(mut self, n: u32) -> Self {
-        self.consecutive_failures = Some(n);
+        self.config.consecutive_failures = Some(n);
         self
     }
 
     /// Trip when the window holds at least `minimum_calls` calls and `failures / calls ≥ rate`
     /// (compared exactly). Accepts (0, 1].
     pub fn failure_rate(mut self, rate: f64) -> Self {
-        self.failure_rate = Some(rate);
+        self.config.failure_rate = Some(rate);
         self
     }
 
     /// Calls the window must hold before a rate rule may trip. Accepts 1..=1 000 000 (and at
     /// most the count window's size). Default 20.
     pub fn minimum_calls(mut self, n: u32) -> Self {
-        self.minimum_calls = Some(n);
+        self.config.minimum_calls = Some(n);
         self
     }
 
@@ -170,14 +155,16 @@ impl Builder {
     /// most 1 024 buckets; window at most 365 days). Outcomes leave the window a whole bucket at a
     /// time.
     pub fn time_window(mut self, window: Duration, buckets: u32) -> Self {
-        self.window = Some(RawWindow::Time(window, buckets));
+        self.config.time_window = Some(TimeWindow { window, buckets });
+        self.config.count_window = None;
         self
     }
 
     /// Look at the last `n` outcomes (1..=65 536). Costlier per call than a time window: a shared
     /// counter per outcome, and an O(n) read on each Failure.
     pub fn count_window(mut self, n: u32) -> Self {
-        self.window = Some(RawWindow::Count(n));
+        self.config.count_window = Some(n);
+        self.config.time_window = None;
         self
     }
 
@@ -185,7 +172,7 @@ impl Builder {
     /// least `minimum_calls` calls and `slow / calls ≥ rate`. The duration is measured from
     /// `try_acquire` to the outcome being recorded.
     pub fn slow_calls(mut self, duration: Duration, rate: f64) -> Self {
-        self.slow = Some((duration, rate));
+        self.config.slow_calls = Some(SlowCalls { duration, rate });
         self
     }
 
@@ -202,34 +189,36 @@ impl Builder {
 
     /// Stay Open for a fixed `duration` (1 ms..=365 days) each time: `backoff(Backoff::fixed(d))`.
     pub fn open_timeout(mut self, duration: Duration) -> Self {
-        self.backoff = Some((Backoff::fixed(duration), "open_timeout"));
+        self.config.open_timeout = Some(duration);
+        self.config.backoff = None;
         self
     }
 
     /// How long each opening lasts. Base and max in 1 ms..=365 days, max ≥ base, multiplier a
     /// finite number ≥ 1.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some((backoff, "backoff"));
+        self.config.backoff = Some(backoff);
+        self.config.open_timeout = None;
         self
     }
 
     /// Probe calls let through at once while HalfOpen (1..=1 023). Default 3.
     pub fn half_open_permits(mut self, n: u32) -> Self {
-        self.half_open_permits = Some(n);
+        self.config.half_open_permits = Some(n);
         self
     }
 
     /// Successful probes needed to close (1..=`half_open_permits`). Default
     /// `min(3, half_open_permits)`.
     pub fn half_open_successes(mut self, n: u32) -> Self {
-        self.half_open_successes = Some(n);
+        self.config.half_open_successes = Some(n);
         self
     }
 
     /// Reopen when HalfOpen has reached no verdict after `timeout` (1 ms..=365 days). Checked
     /// whenever a permit is asked for or a probe's outcome is recorded. Default: none.
     pub fn half_open_timeout(mut self, timeout: Duration) -> Self {
-        self.half_open_timeout = Some(timeout);
+        self.config.half_open_timeout = Some(timeout);
         self
     }
 
@@ -237,7 +226,14 @@ impl Builder {
     /// let more threads record without sharing a cache line; each costs 128 bytes per 16
     /// words of window. Services that hold thousands of breakers may want 1 or 2.
     pub fn stripes(mut self, n: u32) -> Self {
-        self.stripes = Some(n);
+        self.config.stripes = Some(n);
+        self
+    }
+
+    /// Replaces every data setting (all but the listeners, the custom trip rule and the clock)
+    /// with `config`'s.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
         self
     }
 
@@ -266,24 +262,27 @@ impl Builder {
     /// # Errors
     /// A [`ConfigError`] naming the first field that is out of range.
     pub fn build(self) -> Result<Breaker, ConfigError> {
-        let config = self.validate()?;
+        let rules = Rules::validate(&self.config, self.predicate.clone())?;
         let clock = self
             .clock
             .unwrap_or_else(|| crate::clock::Clock::new(quanta::Clock::new()));
         Ok(Breaker::new(
-            config,
+            rules,
             self.listeners.into_boxed_slice(),
             clock,
         ))
     }
+}
 
-    fn validate(&self) -> Result<Config, ConfigError> {
-        let any_rule = self.consecutive_failures.is_some()
-            || self.failure_rate.is_some()
-            || self.slow.is_some()
-            || self.predicate.is_some();
+impl Rules {
+    /// Checks every setting of `c` (SPEC rule 9); the first one out of range is the error.
+    pub(crate) fn validate(c: &Config, predicate: Option<Predicate>) -> Result<Rules, ConfigError> {
+        let any_rule = c.consecutive_failures.is_some()
+            || c.failure_rate.is_some()
+            || c.slow_calls.is_some()
+            || predicate.is_some();
         let (consecutive_failures, failure_rate) = if any_rule {
-            (self.consecutive_failures, self.failure_rate)
+            (c.consecutive_failures, c.failure_rate)
         } else {
             (Some(5), Some(0.5))
         };
@@ -298,10 +297,19 @@ impl Builder {
             })
             .transpose()?;
         let failure_rate = failure_rate.map(|r| rate("failure_rate", r)).transpose()?;
-        let window = match self
-            .window
-            .unwrap_or(RawWindow::Time(Duration::from_secs(10), 10))
-        {
+        let raw_window = match (c.time_window, c.count_window) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "count_window",
+                    "set either time_window or count_window, not both",
+                    (c.time_window, c.count_window),
+                ));
+            }
+            (None, Some(n)) => RawWindow::Count(n),
+            (Some(t), None) => RawWindow::Time(t.window, t.buckets),
+            (None, None) => RawWindow::Time(Duration::from_secs(10), 10),
+        };
+        let window = match raw_window {
             RawWindow::Time(window, buckets) => {
                 if window.is_zero() || window > MAX_DURATION {
                     return Err(ConfigError::new(
@@ -337,12 +345,12 @@ impl Builder {
         };
         let minimum_calls = count(
             "minimum_calls",
-            self.minimum_calls.unwrap_or(20),
+            c.minimum_calls.unwrap_or(20),
             MAX_COUNT,
             "must be in 1..=1000000",
         )?;
         if let WindowSpec::Count { size } = window {
-            if minimum_calls > size && (failure_rate.is_some() || self.slow.is_some()) {
+            if minimum_calls > size && (failure_rate.is_some() || c.slow_calls.is_some()) {
                 return Err(ConfigError::new(
                     "minimum_calls",
                     "must not exceed the count window's size, or the rate rules could never trip",
@@ -350,30 +358,30 @@ impl Builder {
                 ));
             }
         }
-        let slow = self
-            .slow
-            .map(|(duration, r)| {
-                if duration.is_zero() || duration > MAX_DURATION {
+        let slow = c
+            .slow_calls
+            .map(|s| {
+                if s.duration.is_zero() || s.duration > MAX_DURATION {
                     return Err(ConfigError::new(
                         "slow_calls.duration",
                         "must be in (0, 365 days]",
-                        duration,
+                        s.duration,
                     ));
                 }
-                Ok(SlowCalls {
-                    duration_ns: duration.as_nanos() as u64,
-                    rate: rate("slow_calls.rate", r)?,
+                Ok(SlowRule {
+                    duration_ns: s.duration.as_nanos() as u64,
+                    rate: rate("slow_calls.rate", s.rate)?,
                 })
             })
             .transpose()?;
-        let backoff = self.validate_backoff()?;
+        let backoff = validate_backoff(c)?;
         let permits = count(
             "half_open_permits",
-            self.half_open_permits.unwrap_or(3),
+            c.half_open_permits.unwrap_or(3),
             MAX_HALF_OPEN,
             "must be in 1..=1023",
         )?;
-        let successes = self.half_open_successes.unwrap_or(permits.min(3));
+        let successes = c.half_open_successes.unwrap_or(permits.min(3));
         if successes == 0 || successes > permits {
             return Err(ConfigError::new(
                 "half_open_successes",
@@ -381,7 +389,7 @@ impl Builder {
                 (successes, permits),
             ));
         }
-        let half_open_timeout_ns = self
+        let half_open_timeout_ns = c
             .half_open_timeout
             .map(|t| duration("half_open_timeout", t, "must be in [1 ms, 365 days]"))
             .transpose()?;
@@ -392,17 +400,18 @@ impl Builder {
         };
         let stripes = count(
             "stripes",
-            self.stripes.unwrap_or(default_stripes),
+            c.stripes.unwrap_or(default_stripes),
             MAX_STRIPES,
             "must be in 1..=64",
         )?;
-        Ok(Config {
+        Ok(Rules {
+            settings: c.clone(),
             consecutive_failures,
             failure_rate,
             minimum_calls,
             window,
             slow,
-            predicate: self.predicate.clone(),
+            predicate,
             backoff,
             limits: Limits {
                 half_open_permits: permits,
@@ -412,44 +421,54 @@ impl Builder {
             stripes: (stripes as usize).next_power_of_two(),
         })
     }
+}
 
-    fn validate_backoff(&self) -> Result<Backoff, ConfigError> {
-        let Some((b, field)) = self.backoff else {
+fn validate_backoff(c: &Config) -> Result<Backoff, ConfigError> {
+    let (b, fixed) = match (c.open_timeout, c.backoff) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "open_timeout",
+                "set either open_timeout or backoff, not both",
+                (c.open_timeout, c.backoff),
+            ));
+        }
+        (Some(d), None) => (Backoff::fixed(d), true),
+        (None, Some(b)) => (b, false),
+        (None, None) => {
             return Ok(
                 Backoff::exponential(Duration::from_secs(5), 2.0, Duration::from_secs(60))
                     .with_jitter(),
             );
-        };
-        let fixed = field == "open_timeout";
-        let pick = |fixed_name: &'static str, exp_name: &'static str| {
-            if fixed { fixed_name } else { exp_name }
-        };
-        duration(
-            pick("open_timeout", "backoff.base"),
-            b.base,
-            "must be in [1 ms, 365 days]",
-        )?;
-        if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
-            return Err(ConfigError::new(
-                "backoff.multiplier",
-                "must be a finite number >= 1",
-                b.multiplier,
-            ));
         }
-        duration(
-            pick("open_timeout", "backoff.max"),
-            b.max,
-            "must be in [1 ms, 365 days]",
-        )?;
-        if b.max < b.base {
-            return Err(ConfigError::new(
-                "backoff.max",
-                "must be at least backoff.base",
-                (b.max, b.base),
-            ));
-        }
-        Ok(b)
+    };
+    let pick = |fixed_name: &'static str, exp_name: &'static str| {
+        if fixed { fixed_name } else { exp_name }
+    };
+    duration(
+        pick("open_timeout", "backoff.base"),
+        b.base,
+        "must be in [1 ms, 365 days]",
+    )?;
+    if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
+        return Err(ConfigError::new(
+            "backoff.multiplier",
+            "must be a finite number >= 1",
+            b.multiplier,
+        ));
     }
+    duration(
+        pick("open_timeout", "backoff.max"),
+        b.max,
+        "must be in [1 ms, 365 days]",
+    )?;
+    if b.max < b.base {
+        return Err(ConfigError::new(
+            "backoff.max",
+            "must be at least backoff.base",
+            (b.max, b.base),
+        ));
+    }
+    Ok(b)
 }
 
 fn count(

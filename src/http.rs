@@ -68,3 +68,25 @@ impl<B, E> Classify<http::Response<B>, E> for HttpClassifier {
         }
     }
 }
+
+/// The `Retry-After` header value (RFC 9110: whole seconds, rounded up, at least 1) for a
+/// rejection while Open; `None` when the breaker cannot say (HalfOpen, Isolated).
+///
+/// # Examples
+/// ```
+/// use hotbreaker::{Breaker, http::retry_after};
+///
+/// let breaker = Breaker::builder()
+///     .consecutive_failures(1)
+///     .open_timeout(std::time::Duration::from_millis(2_500))
+///     .build()
+///     .unwrap();
+/// breaker.try_acquire().unwrap().failure();
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(retry_after(&rejected).unwrap(), "3");
+/// ```
+pub fn retry_after(rejected: &crate::Rejected) -> Option<http::HeaderValue> {
+    let after = rejected.retry_after()?;
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    Some(http::HeaderValue::from(seconds.max(1)))
+}

@@ -74,6 +74,7 @@ mod permit;
 mod rate;
 #[cfg(feature = "tower")]
 pub mod service;
+mod settings;
 mod state;
 mod sync;
 mod transition;
@@ -88,6 +89,7 @@ pub use config::{Builder, MAX_DURATION};
 pub use error::{ConfigError, Error, Rejected};
 pub use metrics::Metrics;
 pub use permit::{Outcome, OwnedPermit, Permit};
+pub use settings::{Config, SlowCalls, TimeWindow};
 pub use state::{Cause, State};
 pub use transition::Transition;
 pub use window::WindowStats;
