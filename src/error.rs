@@ -1,5 +1,6 @@
 //! Errors: a rejected call, a protected call's error, a bad configuration.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -105,28 +106,47 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    field: &'static str,
-    expected: &'static str,
+    field: Cow<'static, str>,
+    expected: Cow<'static, str>,
     got: String,
 }
 
 impl ConfigError {
     pub(crate) fn new(field: &'static str, expected: &'static str, got: impl fmt::Debug) -> Self {
         ConfigError {
-            field,
-            expected,
+            field: Cow::Borrowed(field),
+            expected: Cow::Borrowed(expected),
             got: format!("{got:?}"),
         }
     }
 
-    /// The builder method / field at fault, e.g. `"failure_rate"`.
-    pub fn field(&self) -> &'static str {
-        self.field
+    /// An error found outside the builder (a file, a variable): all parts given as text.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn owned(field: String, expected: String, got: String) -> Self {
+        ConfigError {
+            field: Cow::Owned(field),
+            expected: Cow::Owned(expected),
+            got,
+        }
+    }
+
+    /// The same error under `prefix` (a breaker's name in a registry): `prefix.field`.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn within(mut self, prefix: &str) -> Self {
+        self.field = Cow::Owned(format!("{prefix}.{}", self.field));
+        self
+    }
+
+    /// The builder method / field at fault, e.g. `"failure_rate"`; in a registry file, prefixed
+    /// with the breaker's name (`"payments.failure_rate"`); from the environment, the variable
+    /// (`"PAYMENTS_FAILURE_RATE"`).
+    pub fn field(&self) -> &str {
+        &self.field
     }
 
     /// What the field accepts, e.g. `"must be in (0, 1]"`.
-    pub fn expected(&self) -> &'static str {
-        self.expected
+    pub fn expected(&self) -> &str {
+        &self.expected
     }
 
     /// The value that was given, as text.
@@ -137,11 +157,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}: {}, got {}",
-            self.field, self.expected, self.got
-        )
+        write!(f, "invalid {}: {}", self.field, self.expected)?;
+        if !self.got.is_empty() {
+            write!(f, ", got {}", self.got)?;
+        }
+        Ok(())
     }
 }
 

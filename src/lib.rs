@@ -64,19 +64,27 @@ mod clock;
 mod config;
 mod deadline;
 mod error;
+#[cfg(feature = "metrics")]
+mod export;
 mod fastdiv;
+#[cfg(feature = "serde")]
+mod files;
 #[cfg(feature = "future")]
 pub mod future;
+mod health;
 #[cfg(feature = "http")]
 pub mod http;
 mod metrics;
 mod permit;
 mod rate;
+mod registry;
 #[cfg(feature = "tower")]
 pub mod service;
 mod settings;
 mod state;
 mod sync;
+#[cfg(feature = "tracing")]
+mod trace;
 mod transition;
 mod window;
 
@@ -87,8 +95,10 @@ pub use classify::Classify;
 pub use clock::LoomClock;
 pub use config::{Builder, MAX_DURATION};
 pub use error::{ConfigError, Error, Rejected};
+pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
 pub use permit::{Outcome, OwnedPermit, Permit};
+pub use registry::Registry;
 pub use settings::{Config, SlowCalls, TimeWindow};
 pub use state::{Cause, State};
 pub use transition::Transition;

@@ -1,0 +1,41 @@
+//! The health report of a [`Registry`](crate::Registry).
+
+use crate::state::State;
+
+/// What [`Registry::health`](crate::Registry::health) reports; serializable with the `serde`
+/// feature (states as `"closed"`, `"open"`, `"half-open"`, `"isolated"`, `"disabled"`).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Health {
+    /// False when a critical breaker is Open or Isolated.
+    pub ready: bool,
+    /// Every breaker, by name.
+    pub breakers: Vec<BreakerHealth>,
+}
+
+/// One breaker in a [`Health`] report.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct BreakerHealth {
+    /// Its name in the registry.
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// Whether the readiness verdict depends on it.
+    pub critical: bool,
+    /// Failures / calls in its current window (0 when empty).
+    pub failure_rate: f64,
+    /// Calls in its current window.
+    pub calls_in_window: u64,
+    /// While Open: milliseconds until it lets a probe through.
+    pub retry_after_ms: Option<u64>,
+    /// How many times it has opened.
+    pub times_opened: u64,
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
