@@ -6,6 +6,9 @@
 //! - `closed/threads/N`: N threads recording successes on one shared breaker, reported as time
 //!   per operation across all threads (lower = more total throughput).
 //!
+//! - `registry/get/1000 names`: a lookup by name in a registry of 1 000 breakers (names cycled
+//!   in a shuffled order), and `registry/get_or_create/existing` for the same names.
+//!
 //! Every batch checks that the breaker is still in the state it is meant to measure.
 
 use std::hint::black_box;
@@ -103,6 +106,34 @@ fn contention(c: &mut Criterion) {
     g.finish();
 }
 
+fn registry(c: &mut Criterion) {
+    let mut g = c.benchmark_group("registry");
+    g.throughput(Throughput::Elements(1));
+    let r = hotbreaker::Registry::default();
+    // 1 000 names visited in a scrambled order (stride coprime with 1 000).
+    let names: Vec<String> = (0..1_000)
+        .map(|i| format!("dependency-{:04}", (i * 617) % 1_000))
+        .collect();
+    for n in &names {
+        r.get_or_create(n);
+    }
+    let mut i = 0;
+    g.bench_function("get/1000 names", |bench| {
+        bench.iter(|| {
+            i = (i + 1) % names.len();
+            black_box(r.get(black_box(&names[i])).expect("exists"))
+        });
+    });
+    g.bench_function("get_or_create/existing", |bench| {
+        bench.iter(|| {
+            i = (i + 1) % names.len();
+            black_box(r.get_or_create(black_box(&names[i])))
+        });
+    });
+    assert_eq!(r.len(), 1_000);
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -110,5 +141,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = single_thread, contention }
+criterion_group! { name = benches; config = config(); targets = single_thread, contention, registry }
 criterion_main!(benches);

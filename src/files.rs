@@ -25,9 +25,9 @@ where
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut path = e.path().to_string();
         let message = e.inner().to_string();
-        // serde reports an unknown field at its parent; name the field itself.
+        // Name an unknown field itself, should the path stop at its parent.
         if let Some(rest) = message.strip_prefix("unknown field `") {
-            if let Some(field) = rest.split('`').next() {
+            if let Some(field) = rest.split('`').next().filter(|f| !path.ends_with(*f)) {
                 path = if path == "." {
                     field.to_owned()
                 } else {

@@ -1,0 +1,249 @@
+//! The registry: get-or-create, per-name configuration, lookups racing creation, health,
+//! transition counts.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use hotbreaker::{Config, Registry, State};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn registry() -> (Registry, Arc<quanta::Mock>) {
+    let (clock, mock) = quanta::Clock::mock();
+    let r = Registry::new(Config {
+        consecutive_failures: Some(3),
+        open_timeout: Some(30 * SEC),
+        ..Config::default()
+    })
+    .unwrap()
+    .clock(clock);
+    (r, mock)
+}
+
+#[test]
+fn get_or_create_returns_one_breaker_per_name_with_its_config_or_the_default() {
+    let (r, _mock) = registry();
+    r.set_config(
+        "payments",
+        Config {
+            consecutive_failures: Some(1),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert!(r.get("payments").is_none(), "configured, not created");
+    let payments = r.get_or_create("payments");
+    let search = r.get_or_create("search");
+    assert!(Arc::ptr_eq(&payments, &r.get_or_create("payments")));
+    assert_eq!(payments.config().consecutive_failures, Some(1));
+    assert_eq!(search.config().consecutive_failures, Some(3));
+    assert_eq!(r.len(), 2);
+    let names: Vec<_> = r
+        .breakers()
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(names, ["payments", "search"]);
+}
+
+#[test]
+fn set_config_reconfigures_an_existing_breaker_and_names_the_breaker_in_errors() {
+    let (r, _mock) = registry();
+    let b = r.get_or_create("db");
+    r.set_config(
+        "db",
+        Config {
+            consecutive_failures: Some(2),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(b.config().consecutive_failures, Some(2));
+    let err = r
+        .set_config(
+            "db",
+            Config {
+                failure_rate: Some(0.0),
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.field(), "db.failure_rate");
+    assert_eq!(b.config().consecutive_failures, Some(2), "unchanged");
+    let err = r
+        .set_config(
+            "db",
+            Config {
+                count_window: Some(100),
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.field(), "db.count_window");
+}
+
+#[test]
+fn set_default_reaches_breakers_without_their_own_config() {
+    let (r, _mock) = registry();
+    r.set_config(
+        "own",
+        Config {
+            consecutive_failures: Some(7),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let (own, shared) = (r.get_or_create("own"), r.get_or_create("shared"));
+    r.set_default(Config {
+        consecutive_failures: Some(4),
+        ..Config::default()
+    })
+    .unwrap();
+    assert_eq!(own.config().consecutive_failures, Some(7));
+    assert_eq!(shared.config().consecutive_failures, Some(4));
+    assert_eq!(
+        r.get_or_create("later").config().consecutive_failures,
+        Some(4)
+    );
+    assert_eq!(
+        Registry::new(Config {
+            stripes: Some(0),
+            ..Config::default()
+        })
+        .unwrap_err()
+        .field(),
+        "stripes"
+    );
+}
+
+/// Eight threads create and look up the same 200 names at once: each name ends with exactly
+/// one breaker, and every thread got that one.
+#[test]
+fn racing_creators_agree_on_one_breaker_per_name() {
+    let r = Arc::new(Registry::default());
+    let start = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (r, start) = (r.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                (0..200)
+                    .map(|i| {
+                        let name = format!("dep-{}", (i * 7 + t * 13) % 200);
+                        (name.clone(), r.get_or_create(&name))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let seen: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(r.len(), 200);
+    for (name, breaker) in seen {
+        assert!(Arc::ptr_eq(&breaker, &r.get(&name).unwrap()), "{name}");
+    }
+}
+
+#[test]
+fn health_reports_every_breaker_and_readiness_follows_critical_ones() {
+    let (r, mock) = registry();
+    let (payments, search) = (r.get_or_create("payments"), r.get_or_create("search"));
+    for _ in 0..4 {
+        search.try_acquire().unwrap().success();
+    }
+    for _ in 0..3 {
+        payments.try_acquire().unwrap().failure();
+    }
+    assert_eq!(payments.state(), State::Open);
+    mock.increment(5 * SEC); // within the default 10 s window
+
+    let h = r.health(&["search"]);
+    assert!(h.ready, "payments is open but not critical");
+    let h = r.health(&["payments", "search", "not-created-yet"]);
+    assert!(!h.ready);
+    let p = &h.breakers[0];
+    assert_eq!(
+        (p.name.as_str(), p.state, p.critical),
+        ("payments", State::Open, true)
+    );
+    assert_eq!(p.retry_after_ms, Some(25_000));
+    assert_eq!((p.times_opened, p.calls_in_window), (1, 3));
+    assert_eq!(p.failure_rate, 1.0);
+    let s = &h.breakers[1];
+    assert_eq!(
+        (s.state, s.calls_in_window, s.failure_rate),
+        (State::Closed, 4, 0.0)
+    );
+
+    // Half-open counts as ready; isolated does not.
+    mock.increment(25 * SEC);
+    let probe = payments.try_acquire().unwrap();
+    assert!(r.health(&["payments"]).ready);
+    probe.success();
+    search.isolate();
+    assert!(!r.health(&["search"]).ready);
+}
+
+#[test]
+fn transitions_are_counted_per_breaker_and_a_registry_listener_hears_the_name() {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (clock, mock) = quanta::Clock::mock();
+    let r = Registry::new(Config {
+        consecutive_failures: Some(1),
+        open_timeout: Some(SEC),
+        half_open_permits: Some(1),
+        ..Config::default()
+    })
+    .unwrap()
+    .clock(clock)
+    .on_transition({
+        let heard = heard.clone();
+        move |name, t| heard.lock().unwrap().push((name.to_owned(), t.from, t.to))
+    });
+    let b = r.get_or_create("cache");
+    b.try_acquire().unwrap().failure();
+    mock.increment(SEC);
+    b.try_acquire().unwrap().success();
+    let mut counts = r.transitions("cache").unwrap();
+    counts.sort_by_key(|&(f, t, _)| (f as u8, t as u8));
+    assert_eq!(
+        counts,
+        [
+            (State::Closed, State::Open, 1),
+            (State::Open, State::HalfOpen, 1),
+            (State::HalfOpen, State::Closed, 1)
+        ]
+    );
+    assert_eq!(heard.lock().unwrap().len(), 3);
+    assert_eq!(
+        heard.lock().unwrap()[0],
+        ("cache".to_owned(), State::Closed, State::Open)
+    );
+    assert!(r.transitions("nope").is_none());
+}
+
+/// 10 000 breakers with the default configuration and with one stripe: heap per breaker
+/// (printed; the README's table comes from this), within the 4 KiB target.
+#[test]
+fn memory_per_breaker_at_ten_thousand() {
+    for (label, stripes) in [("default stripes", None), ("stripes(1)", Some(1))] {
+        let r = Registry::new(Config {
+            stripes,
+            ..Config::default()
+        })
+        .unwrap();
+        let handles: Vec<_> = (0..10_000)
+            .map(|i| r.get_or_create(&format!("dependency-{i:05}")))
+            .collect();
+        let per = r.heap_bytes() / r.len();
+        println!(
+            "10 000 breakers, {label} ({} stripes here): {} bytes per breaker, {:.1} MiB in all",
+            handles[0].stripes(),
+            per,
+            r.heap_bytes() as f64 / (1 << 20) as f64
+        );
+        assert!(per <= 4096, "{per} bytes per breaker");
+    }
+}
