@@ -349,8 +349,9 @@ impl Breaker {
         self.rules.load().settings.clone()
     }
 
-    /// Bytes this breaker holds on the heap (its counter stripes and count-window slots; the
-    /// listeners and predicate closures you gave it are not counted).
+    /// Bytes this breaker holds on the heap: its counter stripes, count-window slots, validated
+    /// configuration and listener table (the listener and predicate closures themselves are not
+    /// counted).
     pub fn heap_bytes(&self) -> usize {
         let slots = match &self.window {
             Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),

@@ -53,6 +53,20 @@
 //! ```
 //! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
 //! ```
+//!
+//! ## Features (all off by default)
+//! | feature | adds |
+//! |---|---|
+//! | `future` | `Breaker::call_future` and `future::CallFuture`: cancellation-safe, no `Box` |
+//! | `tokio` | per-call deadlines (`call_future_timeout`, the layer's `timeout`) |
+//! | `tower` | `service::BreakerLayer` / `BreakerService`, with classifiers and fallbacks |
+//! | `http` | `http::HttpClassifier` and `http::retry_after` |
+//! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
+//! | `metrics` | `Registry::publish_metrics` through the `metrics` facade |
+//! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
+//!
+//! Without features: [`Registry`] (named breakers, lock-free lookups, health) and
+//! [`Breaker::reconfigure`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
