@@ -118,30 +118,29 @@ fn allocation_table() {
 
 const LONG: Duration = Duration::from_secs(3600);
 
-fn opened_tower() -> TowerCb {
-    let mut t = tower(LONG);
+/// A tower service tripped by 5 failures, checked to reject.
+fn opened_service<S>(mut svc: S, name: &str) -> S
+where
+    S: tower::Service<bool, Response = ()>,
+    S::Error: contenders::Rejection + std::fmt::Debug,
+{
     for _ in 0..5 {
-        assert_eq!(tower_call(&mut t, false), Verdict::Ran);
+        assert_eq!(tower_call(&mut svc, false), Verdict::Ran);
     }
     assert_eq!(
-        tower_call(&mut t, true),
+        tower_call(&mut svc, true),
         Verdict::Rejected,
-        "tower-resilience did not open"
+        "{name} did not open"
     );
-    t
+    svc
+}
+
+fn opened_tower() -> TowerCb {
+    opened_service(tower(LONG), TOWER)
 }
 
 fn opened_hot_tower() -> HotTower {
-    let mut t = hot_tower(LONG);
-    for _ in 0..5 {
-        assert_eq!(tower_call(&mut t, false), Verdict::Ran);
-    }
-    assert_eq!(
-        tower_call(&mut t, true),
-        Verdict::Rejected,
-        "hotbreaker-tower did not open"
-    );
-    t
+    opened_service(hot_tower(LONG), HOT_TOWER)
 }
 
 /// One single-threaded bench: `f(i)` is the i-th call; every call must come back `expect`.
