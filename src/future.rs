@@ -221,6 +221,8 @@ fn fail(breaker: &Breaker, ticket: Option<Ticket>) {
     }
 }
 
+// Defined twice, with and without the tokio variant: pin-project-lite does not carry a `#[cfg]`
+// on a variant over to the projection it generates.
 #[cfg(feature = "tokio")]
 pin_project! {
     /// A future with an optional deadline: without one it is `inner` as it is; with one (the
