@@ -1,65 +1,70 @@
-//! The breaker: ties the state word, the deadline word, the window and the clock together.
+//! The breaker: ties the state word, the deadline cell, the window, the rules and the clock
+//! together. Decisions are made by pure functions (`state::next`, `policy::window_cause`); this
+//! file only loads, swaps and publishes.
 //!
 //! # Orderings
-//! - **State word.** Loads are `Acquire` and successful swaps `AcqRel`: a thread that sees
-//!   generation `g` also sees everything the thread that installed `g` did before its swap, and
-//!   a swap's winner sees everything before the word it replaced. Failed swaps load `Acquire`
+//! - **State word** (`u128`). Loads are `Acquire` and successful swaps `AcqRel`: a thread that
+//!   sees generation `g` also sees everything the thread that installed `g` did before its swap,
+//!   and a swap's winner sees everything before the word it replaced. Failed swaps load `Acquire`
 //!   for the same reason, since the loop decides again from the fresh word.
-//! - **Deadline word.** Published with `Release` after the state swap and read with `Acquire`
+//! - **Deadline cell.** Published with `Release` after the state swap and read with `Acquire`
 //!   (see `deadline.rs`); a reader that sees the state but not yet its deadline treats the
 //!   deadline as unknown (PITFALLS 1).
-//! - **Consecutive-failure word.** `Acquire` loads / `AcqRel` swaps, so a thread that sees a run
-//!   started by generation `g'` also sees the state word at `g'` or later (it decides from the
-//!   state whether it may start a run of its own).
-//! - **Window and lifetime totals.** `Relaxed`; see `window.rs`.
-//! - **times_opened, window_generation.** `Relaxed`: statistics for `metrics()`, ordered with
-//!   nothing else.
-//! - **Rules.** One `ArcSwap<Rules>`: a caller loads the whole configuration at once (arc-swap
-//!   orders the load after the store that published it), so each decision sees either the old
-//!   or the new configuration, never a mix. `slow_ns` mirrors the slow-call threshold for the
-//!   success fast path with `Relaxed` loads and stores: it only picks between the fast path and
-//!   the path that loads the rules (a permit issued without a timestamp is never slow).
+//! - **Window and lifetime totals.** See `window.rs`: bucket words are self-contained, so no
+//!   decision depends on reading them in any order with the state word.
+//! - **Rules.** See `rules_cell.rs`: a reader gets one whole version. `slow_ns` mirrors the
+//!   slow-call threshold for the success fast path (`Relaxed`: it only picks between the fast path
+//!   and the path that reads the rules; a permit issued without a timestamp is never slow). Both
+//!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
+//! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
+//!   `metrics()`, ordered with nothing else.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 
-use crate::bucket::Sample;
+use crate::builder::Builder;
 use crate::clock::Clock;
-use crate::config::{Builder, Listener, Rules, WindowSpec};
+use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
-use crate::error::ConfigError;
-use crate::error::{Error, Rejected};
+use crate::error::{ConfigError, Error, Rejected};
 use crate::metrics::Metrics;
 use crate::permit::{Outcome, OwnedPermit, Permit, Ticket};
-use crate::settings::Config;
-use crate::state::{self, Cause, Event, State, Word};
-use crate::sync::{AtomicU64, Ordering};
+use crate::policy;
+use crate::rules::{Listener, Predicate, Rules, WindowSpec};
+use crate::rules_cell::{RuleSet, RulesCell};
+use crate::state::{self, Cause, Event, State, Step, Word};
+use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering};
 use crate::transition::Transition;
-use crate::window::{CountWindow, Stripes, TimeWindow, Total, Window, WindowStats};
+use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats};
 
-const NS_PER_MS: u64 = 1_000_000;
-
-/// Read on every acquire; written only by transitions and half-open admissions.
+/// Read on every acquire; written by transitions, half-open admissions and failure runs.
+#[derive(Debug)]
 struct Hot {
-    state: AtomicU64,
+    state: AtomicU128,
     deadline: DeadlineCell,
 }
 
-/// Written on failures and transitions; read (not written) by the success path.
-struct Rare {
-    /// Consecutive failures of the current Closed generation: bits 0..32 the run length
-    /// (saturating), bits 32..64 the low 32 bits of the generation that started the run. A run
-    /// tagged with another generation counts as 0, so closing again needs no reset.
-    consecutive: AtomicU64,
+/// Statistics for `metrics()`, written on transitions and snapshots only.
+#[derive(Debug)]
+struct Stats {
     times_opened: AtomicU64,
     /// The generation of the last Closed or Disabled state: which window `metrics()` shows while
     /// Open, HalfOpen or Isolated.
     window_generation: AtomicU64,
+    /// The highest lifetime Successes, Failures and slow calls reported so far: snapshots are
+    /// lower bounds (see `window.rs`), and these keep successive snapshots from going backwards.
+    reported: [AtomicU64; 3],
+}
+
+/// What the configuration lock guards: the settings in force as the user wrote them. Held only
+/// by `reconfigure` and `config` (never on a caller's path).
+#[derive(Debug)]
+struct Settings {
+    config: Config,
 }
 
 /// A lock-free, allocation-free circuit breaker.
@@ -81,14 +86,18 @@ struct Rare {
 /// ```
 pub struct Breaker {
     hot: CachePadded<Hot>,
-    rare: CachePadded<Rare>,
+    stats: CachePadded<Stats>,
     stripes: Stripes,
     window: Window,
     /// Slow-call threshold in ns, `u64::MAX` when slow-call detection is off: a mirror of
     /// `rules` for the success fast path.
     slow_ns: AtomicU64,
-    /// The configuration in force; replaced whole by `reconfigure`.
-    rules: ArcSwap<Rules>,
+    rules: RulesCell,
+    /// The custom trip rule: fixed when the breaker is built.
+    predicate: Option<Predicate>,
+    /// The window's shape and the stripe count: fixed when the breaker is built.
+    shape: WindowSpec,
+    settings: Mutex<Settings>,
     listeners: Box<[Listener]>,
     clock: Clock,
 }
@@ -108,28 +117,34 @@ impl Breaker {
         Builder::default()
     }
 
-    pub(crate) fn new(config: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
-        let (window, buckets) = match config.window {
+    pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
+        let (window, ring) = match rules.window {
             WindowSpec::Time { width_ns, buckets } => (
-                Window::Time(TimeWindow::new(width_ns, buckets)),
-                TimeWindow::ring(buckets),
+                Window::Time(TimeRing::new(width_ns, buckets)),
+                TimeRing::ring(buckets),
             ),
             WindowSpec::Count { size } => (Window::Count(Box::new(CountWindow::new(size))), 0),
         };
+        let set = RuleSet::of(&rules);
         Breaker {
             hot: CachePadded::new(Hot {
-                state: AtomicU64::new(Word::INITIAL.bits()),
+                state: AtomicU128::new(Word::INITIAL.bits()),
                 deadline: DeadlineCell::new(),
             }),
-            rare: CachePadded::new(Rare {
-                consecutive: AtomicU64::new(0),
+            stats: CachePadded::new(Stats {
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
+                reported: std::array::from_fn(|_| AtomicU64::new(0)),
             }),
-            stripes: Stripes::new(config.stripes, buckets),
+            stripes: Stripes::new(rules.stripes, ring),
             window,
-            slow_ns: AtomicU64::new(config.slow.map_or(u64::MAX, |s| s.duration_ns)),
-            rules: ArcSwap::from_pointee(config),
+            slow_ns: AtomicU64::new(set.slow_ns()),
+            rules: RulesCell::new(set),
+            predicate: rules.predicate.clone(),
+            shape: rules.window,
+            settings: Mutex::new(Settings {
+                config: rules.settings,
+            }),
             listeners,
             clock,
         }
@@ -243,42 +258,49 @@ impl Breaker {
     }
 
     fn manual(&self, to: State) {
-        let now = self.clock.now_ns();
-        self.apply(&self.rules.load(), self.word(), Event::Manual { to }, now);
+        let limits = self.rules.load().limits;
+        self.install(self.word(), limits, |_| Event::Manual { to });
     }
 
-    /// A snapshot of the state, the window and the lifetime totals. Reads only: never blocks or
-    /// slows a caller. Totals are exact once recording threads are quiescent; while they record,
-    /// a snapshot may lag by the outcomes in flight.
+    /// A snapshot of the state, the window and the lifetime totals. Reads only the breaker's
+    /// counters (and writes three high-water marks of its own): never blocks or slows a caller.
+    ///
+    /// Totals never go backwards from one snapshot to the next, and are exact once recording
+    /// threads are quiescent; while they record, a snapshot may lag by the outcomes in flight.
     pub fn metrics(&self) -> Metrics {
         let now = self.clock.now_ns();
         let word = self.word();
         let window_generation = match word.kind() {
             State::Closed | State::Disabled => word.generation(),
             // Relaxed: a statistic.
-            _ => self.rare.window_generation.load(Ordering::Relaxed),
+            _ => self.stats.window_generation.load(Ordering::Relaxed),
         };
-        let buckets = self.window.striped_buckets();
+        let monotonic = |i: usize, total: Total| {
+            let now = self.stripes.total(total);
+            // Relaxed: a statistic; fetch_max keeps it monotonic on its own.
+            now.max(self.stats.reported[i].fetch_max(now, Ordering::Relaxed))
+        };
         Metrics {
             state: word.kind(),
             generation: word.generation(),
             window: self.window_stats(window_generation, now),
-            successes: self.stripes.total(Total::Successes, buckets),
-            failures: self.stripes.total(Total::Failures, buckets),
-            ignored: self.stripes.total(Total::Ignored, buckets),
-            slow: self.stripes.total(Total::Slow, buckets),
-            rejected: self.stripes.total(Total::Rejected, buckets),
+            successes: monotonic(0, Total::Successes),
+            failures: monotonic(1, Total::Failures),
+            ignored: self.stripes.total(Total::Ignored),
+            slow: monotonic(2, Total::Slow),
+            rejected: self.stripes.total(Total::Rejected),
             // Relaxed: a statistic.
-            times_opened: self.rare.times_opened.load(Ordering::Relaxed),
+            times_opened: self.stats.times_opened.load(Ordering::Relaxed),
             retry_after: (word.kind() == State::Open)
-                .then(|| Duration::from_nanos(self.open_remaining(word, now))),
+                .then(|| Duration::from_nanos(self.open_remaining(word, self.clock.real_ns()))),
         }
     }
 
     /// Replaces the configuration while callers keep calling: no lock on their path, no outcome
     /// lost, the state, its generation, the window's counts and the lifetime totals kept. Each
     /// decision a caller makes (admit a probe, trip, how long to stay Open) uses either the old
-    /// or the new configuration as a whole, never a mix.
+    /// or the new configuration as a whole, never a mix. Concurrent calls take effect one after
+    /// the other, each whole.
     ///
     /// `config` replaces every setting; a field left `None` takes its default, except the
     /// window's shape (`time_window`, `count_window`) and `stripes`, which are kept. The window's
@@ -310,16 +332,20 @@ impl Breaker {
     /// # Ok::<(), hotbreaker::ConfigError>(())
     /// ```
     pub fn reconfigure(&self, mut config: Config) -> Result<(), ConfigError> {
-        let current = self.rules.load_full();
+        // The configuration lock: serializes writers of the rules and their mirror (a lock off
+        // every caller's path). A poisoned lock only means a panic elsewhere while it was held;
+        // the settings it guards are always whole.
+        let mut settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if config.time_window.is_none() && config.count_window.is_none() {
-            config.time_window = current.settings.time_window;
-            config.count_window = current.settings.count_window;
+            config.time_window = settings.config.time_window;
+            config.count_window = settings.config.count_window;
         }
-        if config.stripes.is_none() {
-            config.stripes = current.settings.stripes;
-        }
-        let rules = Rules::validate(&config, current.predicate.clone())?;
-        if rules.window != current.window {
+        let stripes_given = config.stripes.is_some();
+        let rules = Rules::validate(&config, self.predicate.clone())?;
+        if rules.window != self.shape {
             let field = match config.count_window {
                 Some(_) => "count_window",
                 None => "time_window",
@@ -327,39 +353,41 @@ impl Breaker {
             return Err(ConfigError::new(
                 field,
                 "the window's shape is fixed when the breaker is built (build a new breaker to change it)",
-                (rules.window, current.window),
+                (rules.window, self.shape),
             ));
         }
-        if rules.stripes != current.stripes {
+        if stripes_given && rules.stripes != self.stripes.count() {
             return Err(ConfigError::new(
                 "stripes",
                 "fixed when the breaker is built (build a new breaker to change it)",
-                (rules.stripes, current.stripes),
+                (rules.stripes, self.stripes.count()),
             ));
         }
-        let slow_ns = rules.slow.map_or(u64::MAX, |s| s.duration_ns);
-        self.rules.store(std::sync::Arc::new(rules));
+        let set = RuleSet::of(&rules);
+        self.rules.store(set);
         // Relaxed: a hint; see the module's "Orderings" (Rules).
-        self.slow_ns.store(slow_ns, Ordering::Relaxed);
+        self.slow_ns.store(set.slow_ns(), Ordering::Relaxed);
+        settings.config = rules.settings;
         Ok(())
     }
 
     /// The settings in force, as data (see [`reconfigure`](Breaker::reconfigure)).
     pub fn config(&self) -> Config {
-        self.rules.load().settings.clone()
+        self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .config
+            .clone()
     }
 
-    /// Bytes this breaker holds on the heap: its counter stripes, count-window slots, validated
-    /// configuration and listener table (the listener and predicate closures themselves are not
-    /// counted).
+    /// Bytes this breaker holds on the heap: its counter stripes, count-window slots and
+    /// listener table (the listener and predicate closures themselves are not counted).
     pub fn heap_bytes(&self) -> usize {
         let slots = match &self.window {
             Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
             Window::Time(_) => 0,
         };
-        // The rules live behind arc-swap's Arc: two reference counts, then the value.
-        let rules = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Rules>();
-        self.stripes.heap_bytes() + slots + std::mem::size_of_val(&*self.listeners) + rules
+        self.stripes.heap_bytes() + slots + std::mem::size_of_val(&*self.listeners)
     }
 
     /// Number of counter stripes (after rounding up to a power of two).
@@ -398,13 +426,13 @@ impl Breaker {
     }
 
     /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
-    /// clock read, a load and one counter increment.
+    /// clock read, a load and one counter increment; whether the deadline has passed is always
+    /// decided on the real clock, so a stopped upkeep cannot keep the breaker Open.
     #[inline(never)]
     fn acquire_other(&self, word: Word) -> Result<Ticket, Rejected> {
-        let now = self.clock.now_ns();
         if word.kind() == State::Open {
-            if let Some(ms) = self.hot.deadline.read(word.generation()) {
-                let deadline = ms.saturating_mul(NS_PER_MS);
+            if let Some(deadline) = self.hot.deadline.read(word.generation()) {
+                let now = self.clock.real_ns();
                 if now < deadline {
                     self.stripes.add(self.stripes.mine(), Total::Rejected, 1);
                     return Err(Rejected {
@@ -412,60 +440,35 @@ impl Breaker {
                         retry_after: Some(Duration::from_nanos(deadline - now)),
                     });
                 }
+                return self.acquire_decide(word, now);
             }
         }
-        self.acquire_decide(word, now)
+        self.acquire_decide(word, self.clock.now_ns())
     }
 
     /// Acquire by the state machine: half-opening, half-open admission, timeouts, lost races.
     #[cold]
     #[inline(never)]
-    fn acquire_decide(&self, mut word: Word, now: u64) -> Result<Ticket, Rejected> {
+    fn acquire_decide(&self, word: Word, now: u64) -> Result<Ticket, Rejected> {
         let rules = self.rules.load();
-        loop {
-            let event = Event::Acquire {
-                deadline_passed: word.kind() == State::Open
-                    && self
-                        .hot
-                        .deadline
-                        .read(word.generation())
-                        .is_some_and(|ms| now >= ms.saturating_mul(NS_PER_MS)),
-                half_open_expired: word.kind() == State::HalfOpen
-                    && self.half_open_expired(&rules, word.generation(), now),
-            };
-            let step = state::next(word, event, rules.limits);
-            let installed = match step.next {
-                None => word,
-                Some(new) => {
-                    // AcqRel / Acquire: see the module's "Orderings".
-                    match self.hot.state.compare_exchange_weak(
-                        word.bits(),
-                        new.bits(),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => {
-                            if let Some(cause) = step.cause {
-                                self.after_transition(&rules, word, new, cause, now);
-                            }
-                            new
-                        }
-                        Err(fresh) => {
-                            word = Word::from_bits(fresh);
-                            continue;
-                        }
-                    }
-                }
-            };
-            if step.admit {
-                return Ok(Ticket::new(
-                    installed.generation(),
-                    installed.kind(),
-                    self.issue_time(),
-                ));
-            }
-            return Err(self.reject(installed, now));
+        let (installed, step) = self.install(word, rules.limits, |word| Event::Acquire {
+            deadline_passed: word.kind() == State::Open
+                && self
+                    .hot
+                    .deadline
+                    .read(word.generation())
+                    .is_some_and(|deadline| now >= deadline),
+            half_open_expired: word.kind() == State::HalfOpen
+                && self.half_open_expired(&rules, word.generation(), now),
+        });
+        if step.admit {
+            return Ok(Ticket::new(
+                installed.generation(),
+                installed.kind(),
+                self.issue_time(),
+            ));
         }
+        Err(self.reject(installed, now))
     }
 
     #[inline]
@@ -485,25 +488,25 @@ impl Breaker {
     /// duration of this opening (an upper bound).
     fn open_remaining(&self, word: Word, now: u64) -> u64 {
         match self.hot.deadline.read(word.generation()) {
-            Some(ms) => ms.saturating_mul(NS_PER_MS).saturating_sub(now),
+            Some(deadline) => deadline.saturating_sub(now),
             None => self.rules.load().backoff.nanos(word.attempt()),
         }
     }
 
-    fn half_open_expired(&self, rules: &Rules, generation: u64, now: u64) -> bool {
+    fn half_open_expired(&self, rules: &RuleSet, generation: u64, now: u64) -> bool {
         rules.half_open_timeout_ns.is_some()
             && self
                 .hot
                 .deadline
                 .read(generation)
-                .is_some_and(|ms| ms != deadline::NONE && now >= ms * NS_PER_MS)
+                .is_some_and(|deadline| deadline != deadline::NONE && now >= deadline)
     }
 
     // ---- recording -------------------------------------------------------------------------
 
-    /// Records an outcome. The common case, a Success of a Closed permit with a time window and
-    /// no slow-call detection, is inlined: a clock read, one CAS on the caller's stripe and one
-    /// load of the consecutive-failure word.
+    /// Records an outcome. The common case, a Success of a current Closed permit with no failure
+    /// run to end, a time window and no slow-call detection, is inlined: a load of the state
+    /// word, a clock read and one CAS on the caller's stripe.
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         if outcome == Outcome::Success && self.slow_threshold() == u64::MAX {
@@ -511,12 +514,11 @@ impl Breaker {
                 (&self.window, ticket.state())
             {
                 let generation = ticket.generation();
-                // A late permit goes the slow way (lifetime totals only): its generation's
-                // window may still be on show in metrics() (SPEC rule 2).
-                if self.word().generation() == generation {
+                // A late permit, or one that must end a failure run, goes the slow way.
+                let word = self.word();
+                if word.generation() == generation && word.run() == 0 {
                     let now = self.clock.now_ns();
-                    if w.try_add(&self.stripes, generation, now, Sample::SUCCESS) {
-                        self.end_run(generation);
+                    if w.try_add_success(&self.stripes, generation, now) {
                         return;
                     }
                 }
@@ -543,20 +545,13 @@ impl Breaker {
 
     #[inline(never)]
     fn release_slot(&self, generation: u64) {
-        self.apply(
-            &self.rules.load(),
-            self.word(),
-            Event::Release { generation },
-            0,
-        );
+        let limits = self.rules.load().limits;
+        self.install(self.word(), limits, |_| Event::Release { generation });
     }
 
-    #[inline]
-    fn is_slow(&self, ticket: Ticket, now: u64) -> bool {
+    fn is_slow(&self, rules: &RuleSet, ticket: Ticket, now: u64) -> bool {
         ticket.issued_ns != 0
-            && self
-                .rules
-                .load()
+            && rules
                 .slow
                 .is_some_and(|s| now.saturating_sub(ticket.issued_ns) > s.duration_ns)
     }
@@ -571,25 +566,24 @@ impl Breaker {
                 return;
             }
         };
+        // The clock is read before the generation is checked: a permit that turns late after
+        // the check still writes with a time no later than the transition (see `bucket.rs`).
         let now = self.clock.now_ns();
-        let slow = self.is_slow(ticket, now);
-        let sample = Sample { failure, slow };
+        let rules = self.rules.load();
+        let sample = Sample {
+            failure,
+            slow: self.is_slow(&rules, ticket, now),
+        };
         let generation = ticket.generation();
-        if self.word().generation() != generation {
+        let word = self.word();
+        if word.generation() != generation {
             // Late: lifetime totals only (SPEC rule 2). A transition racing past this check can
             // still let the sample into a bucket of the old generation, which no trip rule reads.
             self.stripes.add_sample(self.stripes.mine(), sample);
             return;
         }
         match &self.window {
-            Window::Time(w) => w.record(
-                &self.stripes,
-                generation,
-                now,
-                sample,
-                || self.clock.now_ns(),
-                || self.word().generation() == generation,
-            ),
+            Window::Time(w) => w.record(&self.stripes, generation, now, sample),
             Window::Count(w) => {
                 w.record(generation, sample);
                 self.stripes.add_sample(self.stripes.mine(), sample);
@@ -599,105 +593,39 @@ impl Breaker {
             return; // Disabled: counted, never trips.
         }
         if failure {
-            let run = self.extend_run(generation);
-            self.evaluate(generation, run, now);
+            let (_, step) = self.install(word, rules.limits, |_| Event::Failure {
+                generation,
+                trip_at: rules.consecutive_failures,
+            });
+            if step.cause.is_none() {
+                self.evaluate(&rules, generation, now);
+            }
         } else {
-            self.end_run(generation);
-            if slow {
-                self.evaluate(generation, None, now);
+            if word.run() > 0 {
+                self.install(word, rules.limits, |_| Event::Success { generation });
+            }
+            if sample.slow {
+                self.evaluate(&rules, generation, now);
             }
         }
     }
 
-    /// Counts a failure in the run of `generation`; the run's length, or `None` if the permit
-    /// is late.
-    fn extend_run(&self, generation: u64) -> Option<u32> {
-        let tag = generation & 0xFFFF_FFFF;
-        // Acquire: see the module's "Orderings".
-        let mut v = self.rare.consecutive.load(Ordering::Acquire);
-        loop {
-            let new = if v >> 32 == tag {
-                (tag << 32) | u64::from((v as u32).saturating_add(1))
-            } else if self.word().generation() == generation {
-                (tag << 32) | 1
-            } else {
-                return None; // Late: may not overwrite a newer generation's run.
-            };
-            // AcqRel / Acquire: see the module's "Orderings".
-            match self.rare.consecutive.compare_exchange_weak(
-                v,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(new as u32),
-                Err(fresh) => v = fresh,
-            }
-        }
-    }
-
-    /// A Success ends the run of `generation`. Only a load when there is no run to end, so the
-    /// success path writes nothing shared.
-    #[inline]
-    fn end_run(&self, generation: u64) {
-        // Relaxed: deciding whether to try; the CAS re-checks.
-        let v = self.rare.consecutive.load(Ordering::Relaxed);
-        if v as u32 != 0 {
-            self.end_run_slow(generation, v);
-        }
-    }
-
-    #[inline(never)]
-    fn end_run_slow(&self, generation: u64, mut v: u64) {
-        let tag = generation & 0xFFFF_FFFF;
-        while v >> 32 == tag && v as u32 != 0 {
-            // AcqRel / Relaxed: see the module's "Orderings"; a failure just re-checks.
-            match self.rare.consecutive.compare_exchange_weak(
-                v,
-                tag << 32,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(fresh) => v = fresh,
-            }
-        }
-    }
-
-    /// Evaluates the trip rules after a Failure (`run` = its consecutive count) or a slow
-    /// Success (`run` = `None`) of a Closed permit of `generation` (SPEC rule 3).
+    /// Evaluates the window rules after a Failure or a slow Success of a Closed permit of
+    /// `generation` (SPEC rule 3).
     #[cold]
-    fn evaluate(&self, generation: u64, run: Option<u32>, now: u64) {
+    fn evaluate(&self, rules: &RuleSet, generation: u64, now: u64) {
+        let predicate = self.predicate.as_ref();
+        if !policy::reads_window(rules, predicate) {
+            return;
+        }
         let word = self.word();
         if word.kind() != State::Closed || word.generation() != generation {
             return;
         }
-        let rules = self.rules.load();
-        let c = &**rules;
-        let cause = if run.is_some_and(|r| c.consecutive_failures.is_some_and(|n| r >= n)) {
-            Cause::ConsecutiveFailures
-        } else if c.failure_rate.is_none() && c.slow.is_none() && c.predicate.is_none() {
-            return; // Only the consecutive rule: no need to sum the window.
-        } else {
-            let stats = self.window_stats(generation, now);
-            let enough = stats.calls >= u64::from(c.minimum_calls);
-            if enough
-                && c.failure_rate
-                    .is_some_and(|r| r.reached(stats.failures, stats.calls))
-            {
-                Cause::FailureRate
-            } else if enough
-                && c.slow
-                    .is_some_and(|s| s.rate.reached(stats.slow, stats.calls))
-            {
-                Cause::SlowCallRate
-            } else if c.predicate.as_ref().is_some_and(|p| p(&stats)) {
-                Cause::CustomRule
-            } else {
-                return;
-            }
-        };
-        self.apply(c, word, Event::Trip { generation, cause }, now);
+        let stats = self.window_stats(generation, now);
+        if let Some(cause) = policy::window_cause(rules, predicate, &stats) {
+            self.install(word, rules.limits, |_| Event::Trip { generation, cause });
+        }
     }
 
     /// A permit issued while HalfOpen: a probe.
@@ -713,7 +641,7 @@ impl Breaker {
             }
             Outcome::Success | Outcome::Failure => {
                 let failure = outcome == Outcome::Failure;
-                let slow = self.is_slow(ticket, now);
+                let slow = self.is_slow(&rules, ticket, now);
                 self.stripes.add_sample(stripe, Sample { failure, slow });
                 if failure {
                     Event::ProbeFailure { generation }
@@ -725,7 +653,7 @@ impl Breaker {
                 }
             }
         };
-        self.apply(&rules, self.word(), event, now);
+        self.install(self.word(), rules.limits, |_| event);
     }
 
     fn window_stats(&self, generation: u64, now: u64) -> WindowStats {
@@ -737,12 +665,21 @@ impl Breaker {
 
     // ---- transitions -----------------------------------------------------------------------
 
-    /// Runs `next` in a compare-and-swap loop from `word`; the winner of a transition publishes
-    /// its deadline and calls the listeners.
-    fn apply(&self, rules: &Rules, mut word: Word, event: Event, now: u64) {
+    /// The one path by which the state word changes: runs `state::next` on the word and
+    /// `event(word)` in a compare-and-swap loop, re-deciding on the fresh word after every
+    /// conflict. The winner of a transition publishes its deadline and calls the listeners.
+    /// Returns the word in force afterwards and the step that produced it.
+    fn install(
+        &self,
+        mut word: Word,
+        limits: state::Limits,
+        event: impl Fn(Word) -> Event,
+    ) -> (Word, Step) {
         loop {
-            let step = state::next(word, event, rules.limits);
-            let Some(new) = step.next else { return };
+            let step = state::next(word, event(word), limits);
+            let Some(new) = step.next else {
+                return (word, step);
+            };
             // AcqRel / Acquire: see the module's "Orderings".
             match self.hot.state.compare_exchange_weak(
                 word.bits(),
@@ -752,39 +689,41 @@ impl Breaker {
             ) {
                 Ok(_) => {
                     if let Some(cause) = step.cause {
-                        self.after_transition(rules, word, new, cause, now);
+                        self.after_transition(word, new, cause);
                     }
-                    return;
+                    return (new, step);
                 }
                 Err(fresh) => word = Word::from_bits(fresh),
             }
         }
     }
 
-    /// Called once per transition, by the thread whose swap installed `to`.
+    /// Called once per transition, by the thread whose swap installed `to`. Deadlines are
+    /// measured from the real clock, exactly: `opened at + duration`, in nanoseconds.
     #[cold]
-    fn after_transition(&self, rules: &Rules, from: Word, to: Word, cause: Cause, now: u64) {
+    fn after_transition(&self, from: Word, to: Word, cause: Cause) {
+        let now = self.clock.real_ns();
+        let rules = self.rules.load();
         let generation = to.generation();
-        let deadline_ms = match to.kind() {
+        let deadline = match to.kind() {
             State::Open => {
                 let seed = crate::backoff::mix(generation ^ now.rotate_left(32));
-                let d = rules.backoff.nanos_jittered(to.attempt(), seed);
-                now.saturating_add(d).div_ceil(NS_PER_MS)
+                now.saturating_add(rules.backoff.nanos_jittered(to.attempt(), seed))
             }
-            State::HalfOpen => rules.half_open_timeout_ns.map_or(deadline::NONE, |t| {
-                now.saturating_add(t).div_ceil(NS_PER_MS)
-            }),
+            State::HalfOpen => rules
+                .half_open_timeout_ns
+                .map_or(deadline::NONE, |t| now.saturating_add(t)),
             _ => deadline::NONE,
         };
-        self.hot.deadline.publish(generation, deadline_ms);
+        self.hot.deadline.publish(generation, deadline);
         match to.kind() {
             // Relaxed: statistics (module docs).
             State::Open => {
-                self.rare.times_opened.fetch_add(1, Ordering::Relaxed);
+                self.stats.times_opened.fetch_add(1, Ordering::Relaxed);
             }
             State::Closed | State::Disabled => {
                 // Relaxed: which window metrics() shows while not Closed; display only.
-                self.rare
+                self.stats
                     .window_generation
                     .store(generation, Ordering::Relaxed);
             }
@@ -801,6 +740,16 @@ impl Breaker {
             // published, and nothing here holds a lock (SPEC rule 8, PITFALLS 6).
             let _ = catch_unwind(AssertUnwindSafe(|| listener(&transition)));
         }
+    }
+
+    /// Builds a breaker on a clock whose recent and real readings are set by hand.
+    #[cfg(test)]
+    pub(crate) fn on_split_clock(
+        builder_config: &Config,
+        clock: Arc<crate::clock::split::SplitClock>,
+    ) -> Breaker {
+        let rules = Rules::validate(builder_config, None).expect("valid test configuration");
+        Breaker::new(rules, Box::new([]), Clock::Split(clock))
     }
 }
 
@@ -821,5 +770,86 @@ impl Drop for FailOnUnwind<'_> {
         if let Some(permit) = self.0.take() {
             permit.failure();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering as StdOrdering;
+
+    use super::*;
+    use crate::clock::split::SplitClock;
+
+    const MS: u64 = 1_000_000;
+
+    fn open_for_20ms(clock: &Arc<SplitClock>) -> Breaker {
+        let config = Config {
+            consecutive_failures: Some(1),
+            open_timeout: Some(Duration::from_millis(20)),
+            ..Config::default()
+        };
+        let b = Breaker::on_split_clock(&config, Arc::clone(clock));
+        b.try_acquire().unwrap().failure();
+        assert_eq!(b.state(), State::Open);
+        b
+    }
+
+    #[test]
+    fn a_stopped_upkeep_cannot_keep_the_breaker_open() {
+        let clock = Arc::new(SplitClock::default());
+        clock.set(1_000 * MS);
+        let b = open_for_20ms(&clock);
+        // The upkeep stops: quanta's recent time stays at 1 s while real time moves on.
+        clock.advance_real(19 * MS);
+        assert!(b.try_acquire().is_err(), "before the deadline");
+        clock.advance_real(MS);
+        let permit = b.try_acquire().expect("admitted at the deadline in real time");
+        assert_eq!(b.state(), State::HalfOpen);
+        permit.success();
+        clock.advance_real(300 * MS);
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn a_stopped_upkeep_cannot_stop_the_window_sliding() {
+        let clock = Arc::new(SplitClock::default());
+        clock.set(0);
+        let config = Config {
+            failure_rate: Some(0.5),
+            minimum_calls: Some(3),
+            ..Config::default()
+        };
+        let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+        for _ in 0..2 {
+            b.try_acquire().unwrap().failure();
+        }
+        assert_eq!(b.metrics().window.failures, 2);
+        // Recent time frozen at 0; eleven seconds of real time pass in 1 ms calls.
+        for _ in 0..11_000 {
+            clock.advance_real(MS);
+            b.try_acquire().unwrap().success();
+        }
+        let w = b.metrics().window;
+        assert_eq!(w.failures, 0, "the old failures left the window: {w:?}");
+        assert!(w.calls < 11_000, "only the last 10 s count: {w:?}");
+        assert_eq!(clock.recent.load(StdOrdering::SeqCst), 0);
+    }
+
+    #[test]
+    fn an_open_deadline_is_exact_to_the_nanosecond() {
+        let clock = Arc::new(SplitClock::default());
+        clock.set(MS / 2); // opened at 0.5 ms
+        let config = Config {
+            consecutive_failures: Some(1),
+            open_timeout: Some(Duration::from_secs(60)),
+            ..Config::default()
+        };
+        let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+        b.try_acquire().unwrap().failure();
+        clock.set(MS / 2 + 60_000 * MS - 1);
+        let r = b.try_acquire().unwrap_err();
+        assert_eq!(r.retry_after(), Some(Duration::from_nanos(1)));
+        clock.set(MS / 2 + 60_000 * MS);
+        assert!(b.try_acquire().is_ok(), "inclusive deadline at exactly +60 s");
     }
 }

@@ -1,152 +1,87 @@
-//! One time-window bucket of one stripe, packed into a `u64`, and the pure decision of what
-//! recording an outcome does to it (PITFALLS 2: epoch and counts in one word, rotation by CAS).
+//! One tagged counter of a time-window bucket, packed into a `u128`, and the pure decision of
+//! what adding to it does (PITFALLS 2: tag and count in one word, rotation by CAS).
 
 /// Bit layout of a bucket word, least significant bit first:
 ///
-/// | bits   | width | field    | meaning |
-/// |--------|-------|----------|---------|
-/// | 0..16  | 16    | calls    | Successes + Failures recorded here (at most 65 535) |
-/// | 16..32 | 16    | failures | Failures among them |
-/// | 32..48 | 16    | slow     | slow calls among them |
-/// | 48..64 | 16    | vlap     | `(lap + 2 · generation) mod 2^16` the counts belong to |
+/// | bits    | width | field | meaning |
+/// |---------|-------|-------|---------|
+/// | 0..64   | 64    | count | outcomes of one kind (Successes, Failures or slow calls) recorded here |
+/// | 64..128 | 64    | tag   | the [`tag`] of the bucket and generation the count belongs to |
 ///
-/// `lap` is `bucket_index / buckets`: how many times the ring has gone round since the breaker's
-/// start, and `generation` is the state generation of the permits that recorded here. A reader
-/// in generation `g` at time `t` counts a bucket only if its vlap is the one `(t, g)` expects for
-/// that slot; so when the breaker closes again (a new generation) or is reset, every old bucket
-/// stops counting at once without being touched, and a late permit of an older generation can
-/// only write into buckets nobody reads (SPEC rules 2 and 6).
+/// A bucket of the time window keeps three such words, one per kind, each changed only by its
+/// own compare-and-swap: a Success touches one word, a Failure one, a slow call one more.
 ///
-/// Each change to a bucket is one compare-and-swap of the whole word, so a rotation (a new lap
-/// or generation replacing the old counts) can never lose or misplace a concurrent add. The
-/// counts a rotation replaces are handed back (see [`Decision::Rotate`]) and added to the
-/// stripe's lifetime totals by the thread that won the swap: lifetime totals are the sum of those
-/// folded counts and the live buckets, exact whatever the interleaving (SPEC rule 7).
+/// **Tags.** Interval `e` (the `e`-th bucket width since the breaker's start) of generation `g`
+/// has the tag `g · 2B + e`, where `B` is the number of buckets in the window. Tags grow with time
+/// and with every transition, and the stride `2B` keeps the tags of different generations apart:
+/// the window of generation `G` at interval `E` holds the tags `G · 2B + [E − B + 1, E]`, and an
+/// older generation `g < G` could only produce one of them from an interval more than `B`
+/// intervals (a whole window) later than `E`, that is, from a clock reading later than the
+/// reader's own by more than the window. Writers read the clock before they check that their
+/// generation is current, so a late writer's interval is never later than the transition that
+/// made it late.
 ///
-/// A bucket whose call count is full halves all three counts (rounding down) before adding,
-/// and the halves it drops are folded into the lifetime totals like a rotation's: past 65 535
-/// calls per bucket and stripe, the window keeps the rates and a scaled-down count, and the
-/// lifetime totals stay exact (PITFALLS 4: no counter ever wraps into a wrong answer).
+/// **Horizons.** The count is 64 bits: 584 years of 10^9 calls per second into one bucket. The
+/// tag grows by `2B ≤ 512` per transition and by one per bucket width (≥ 1 ms): at 10^7
+/// transitions per second with 256 buckets it wraps after 114 years, at the default 10 buckets
+/// after 2 900 years, and by time alone after 584 million years. Tags are compared in full, never
+/// truncated.
 ///
-/// A bucket untouched for exactly a multiple of 2^16 laps would alias; the default 10 s window
-/// needs 7.6 days of silence on one slot for that, and the effect is one bucket's old counts
-/// rejoining the window until the slot is next written.
-pub(crate) const CALLS_MAX: u64 = 0xFFFF;
-const FIELD: u64 = 0xFFFF;
-const FAILURES_SHIFT: u32 = 16;
-const SLOW_SHIFT: u32 = 32;
-const VLAP_SHIFT: u32 = 48;
-/// vlap values wrap at this modulus.
-pub(crate) const VLAP_MODULUS: u64 = 1 << 16;
-/// How far ahead of the writer a bucket may be and still count as newer (two laps): the slack
-/// for two threads that read the clock a moment apart, one on each side of a lap boundary.
-const NEWER_SLACK: u64 = 2;
+/// Each change is one compare-and-swap of the whole word, so a rotation (a newer tag replacing an
+/// older one) never loses or misplaces a concurrent add. The count a rotation replaces is handed
+/// back (see [`Decision::Rotate`]) and added to the stripe's folded totals by the thread whose
+/// swap won: lifetime totals are the folded counts plus the live words, exact whatever the
+/// interleaving (SPEC rule 7). Nothing is ever halved or saturated.
+pub(crate) const COUNT_MASK: u128 = u64::MAX as u128;
 
-/// What one recorded outcome adds to a bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Sample {
-    pub(crate) failure: bool,
-    pub(crate) slow: bool,
+/// The tag of interval `epoch` in `generation`, for a window of `stride / 2` buckets.
+#[inline]
+pub(crate) fn tag(stride: u64, generation: u64, epoch: u64) -> u64 {
+    generation.wrapping_mul(stride).wrapping_add(epoch)
 }
 
-impl Sample {
-    /// A Success that was not slow.
-    pub(crate) const SUCCESS: Sample = Sample {
-        failure: false,
-        slow: false,
-    };
+#[inline]
+pub(crate) fn tag_of(word: u128) -> u64 {
+    (word >> 64) as u64
 }
 
-/// The counts held by a bucket word.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) calls: u64,
-    pub(crate) failures: u64,
-    pub(crate) slow: u64,
+#[inline]
+pub(crate) fn count(word: u128) -> u64 {
+    word as u64
 }
 
-pub(crate) fn vlap(lap: u64, generation: u64) -> u64 {
-    lap.wrapping_add(generation.wrapping_mul(2)) % VLAP_MODULUS
+pub(crate) fn pack(tag: u64, count: u64) -> u128 {
+    (u128::from(tag) << 64) | u128::from(count)
 }
 
-pub(crate) fn vlap_of(word: u64) -> u64 {
-    word >> VLAP_SHIFT
-}
-
-pub(crate) fn counts(word: u64) -> Counts {
-    Counts {
-        calls: word & FIELD,
-        failures: (word >> FAILURES_SHIFT) & FIELD,
-        slow: (word >> SLOW_SHIFT) & FIELD,
-    }
-}
-
-#[cfg(test)]
-pub(crate) fn pack(vlap: u64, c: Counts) -> u64 {
-    debug_assert!(c.calls <= CALLS_MAX && c.failures <= c.calls && c.slow <= c.calls);
-    pack_unchecked(vlap, c)
-}
-
-fn pack_unchecked(vlap: u64, c: Counts) -> u64 {
-    ((vlap % VLAP_MODULUS) << VLAP_SHIFT)
-        | (c.slow << SLOW_SHIFT)
-        | (c.failures << FAILURES_SHIFT)
-        | c.calls
-}
-
-fn delta(s: Sample) -> u64 {
-    1 | (u64::from(s.failure) << FAILURES_SHIFT) | (u64::from(s.slow) << SLOW_SHIFT)
-}
-
-/// What recording a sample at `vlap` does to a bucket holding `word`.
+/// What adding one to a bucket word holding `word` does, for a writer whose tag is `tag`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// Same lap and generation: install this word (the sample added).
-    Add(u64),
-    /// The bucket is from an older lap or generation: install this word (the sample alone) and
-    /// fold the returned counts into the lifetime totals.
-    Rotate(u64, Counts),
-    /// The bucket's call count is full: install this word (counts halved, the sample added)
-    /// and fold the returned counts (the halves dropped) into the lifetime totals.
-    Rescale(u64, Counts),
-    /// The bucket already belongs to a newer lap: the sample only counts in the lifetime totals.
+    /// Same tag: install this word (the count plus one).
+    Add(u128),
+    /// The word holds an older tag: install this word (a count of one) and fold the returned
+    /// count into the lifetime totals.
+    Rotate(u128, u64),
+    /// The word already holds a newer tag: the outcome only counts in the lifetime totals.
     Newer,
 }
 
-/// The common case, inlined on the success path: same lap and generation, room left.
+/// The common case, inlined on the success path: same tag.
 #[inline]
-pub(crate) fn add(word: u64, vlap: u64, sample: Sample) -> Option<u64> {
-    // Cannot carry between fields: calls < 65 535 and failures, slow ≤ calls.
-    (vlap_of(word) == vlap && word & FIELD != CALLS_MAX).then(|| word + delta(sample))
+pub(crate) fn add(word: u128, tag: u64) -> Option<u128> {
+    // The count cannot carry into the tag within its horizon (584 years at 10^9 per second);
+    // the wrapping add keeps even that case from touching the tag.
+    (tag_of(word) == tag).then(|| (word & !COUNT_MASK) | u128::from(count(word).wrapping_add(1)))
 }
 
-pub(crate) fn decide(word: u64, vlap: u64, sample: Sample) -> Decision {
-    let held = vlap_of(word);
-    if held == vlap {
-        match add(word, vlap, sample) {
-            Some(new) => Decision::Add(new),
-            None => {
-                let c = counts(word);
-                let kept = Counts {
-                    calls: c.calls / 2,
-                    failures: c.failures / 2,
-                    slow: c.slow / 2,
-                };
-                let dropped = Counts {
-                    calls: c.calls - kept.calls,
-                    failures: c.failures - kept.failures,
-                    slow: c.slow - kept.slow,
-                };
-                Decision::Rescale(pack_unchecked(vlap, kept) + delta(sample), dropped)
-            }
-        }
+pub(crate) fn decide(word: u128, tag: u64) -> Decision {
+    let held = tag_of(word);
+    if let Some(new) = add(word, tag) {
+        Decision::Add(new)
+    } else if held < tag {
+        Decision::Rotate(pack(tag, 1), count(word))
     } else {
-        let ahead = held.wrapping_sub(vlap) % VLAP_MODULUS;
-        if ahead <= NEWER_SLACK {
-            Decision::Newer
-        } else {
-            Decision::Rotate((vlap << VLAP_SHIFT) | delta(sample), counts(word))
-        }
+        Decision::Newer
     }
 }
 
@@ -154,142 +89,56 @@ pub(crate) fn decide(word: u64, vlap: u64, sample: Sample) -> Decision {
 mod tests {
     use super::*;
 
-    const F: Sample = Sample {
-        failure: true,
-        slow: false,
-    };
-    const S: Sample = Sample {
-        failure: false,
-        slow: false,
-    };
-    const SLOW_F: Sample = Sample {
-        failure: true,
-        slow: true,
-    };
-
-    fn apply(word: u64, vlap: u64, s: Sample) -> u64 {
-        match decide(word, vlap, s) {
-            Decision::Add(w) | Decision::Rotate(w, _) | Decision::Rescale(w, _) => w,
-            d => panic!("unexpected {d:?}"),
-        }
+    #[test]
+    fn pack_round_trips_at_full_width() {
+        let w = pack(u64::MAX, u64::MAX);
+        assert_eq!((tag_of(w), count(w)), (u64::MAX, u64::MAX));
+        assert_eq!(tag(20, 3, 5), 65);
+        assert_eq!(tag(512, u64::MAX / 512, 0), u64::MAX / 512 * 512);
     }
 
     #[test]
-    fn pack_round_trips() {
-        let c = Counts {
-            calls: 65_535,
-            failures: 65_535,
-            slow: 12,
+    fn adds_within_the_same_tag_past_every_narrow_width() {
+        let w = pack(7, u64::from(u32::MAX));
+        let Decision::Add(w) = decide(w, 7) else {
+            panic!()
         };
-        let w = pack(0xFFFF, c);
-        assert_eq!(counts(w), c);
-        assert_eq!(vlap_of(w), 0xFFFF);
-        assert_eq!(pack(0xFFFF, c) | 0xFFFF_0000_0000, u64::MAX);
-        assert_eq!(vlap(3, 5), 13);
-        assert_eq!(vlap(VLAP_MODULUS - 1, 1), 1, "wraps");
+        assert_eq!(count(w), 1 << 32, "no halving, no saturation at 16 or 32 bits");
+        assert_eq!(tag_of(w), 7);
     }
 
     #[test]
-    fn adds_within_the_same_lap() {
-        let mut w = pack(7, Counts::default());
-        for s in [S, F, SLOW_F, S] {
-            w = apply(w, 7, s);
-        }
-        assert_eq!(
-            counts(w),
-            Counts {
-                calls: 4,
-                failures: 2,
-                slow: 1
-            }
-        );
+    fn rotates_an_older_tag_and_hands_back_its_count() {
+        let old = pack(7, 9);
+        assert_eq!(decide(old, 8), Decision::Rotate(pack(8, 1), 9));
+        // However far older: no modulus, no aliasing.
+        assert_eq!(decide(old, 7 + (1 << 16)), Decision::Rotate(pack(7 + (1 << 16), 1), 9));
+        assert_eq!(decide(pack(0, 3), u64::MAX), Decision::Rotate(pack(u64::MAX, 1), 3));
     }
 
     #[test]
-    fn rotates_an_older_lap_and_hands_back_its_counts() {
-        let old = pack(
-            7,
-            Counts {
-                calls: 9,
-                failures: 4,
-                slow: 2,
-            },
-        );
-        match decide(old, 8 + NEWER_SLACK, F) {
-            Decision::Rotate(w, folded) => {
-                assert_eq!(vlap_of(w), 8 + NEWER_SLACK);
-                assert_eq!(
-                    counts(w),
-                    Counts {
-                        calls: 1,
-                        failures: 1,
-                        slow: 0
+    fn never_rotates_back_a_newer_tag() {
+        let newer = pack(10, 4);
+        assert_eq!(decide(newer, 9), Decision::Newer);
+        assert_eq!(decide(newer, 10 - (1 << 16)), Decision::Newer);
+        assert_eq!(decide(pack(u64::MAX, 1), 0), Decision::Newer);
+    }
+
+    #[test]
+    fn generations_never_share_a_window_tag() {
+        // B = 10 buckets: stride 20. The window of generation g at interval e holds
+        // tags g·20 + [e − 9, e]; an older generation reaches them only from an interval more
+        // than 10 intervals later.
+        let stride = 20;
+        for g in 1..50u64 {
+            for e in 9..200u64 {
+                let window = tag(stride, g, e - 9)..=tag(stride, g, e);
+                for old in g.saturating_sub(3)..g {
+                    for e_old in 0..=e + 10 {
+                        assert!(!window.contains(&tag(stride, old, e_old)), "{old} {e_old}");
                     }
-                );
-                assert_eq!(folded, counts(old));
+                }
             }
-            d => panic!("{d:?}"),
         }
-        // Far older, across the wrap, still rotates.
-        assert!(matches!(decide(old, 3, S), Decision::Rotate(..)));
-    }
-
-    #[test]
-    fn never_rotates_back_a_newer_bucket() {
-        let newer = pack(10, Counts::default());
-        assert_eq!(decide(newer, 9, S), Decision::Newer);
-        assert_eq!(decide(newer, 8, S), Decision::Newer);
-        let wrapped = pack(1, Counts::default());
-        assert_eq!(decide(wrapped, VLAP_MODULUS - 1, S), Decision::Newer);
-    }
-
-    #[test]
-    fn a_full_bucket_halves_and_hands_back_the_dropped_halves() {
-        let full = pack(
-            4,
-            Counts {
-                calls: CALLS_MAX,
-                failures: 1_001,
-                slow: 7,
-            },
-        );
-        match decide(full, 4, SLOW_F) {
-            Decision::Rescale(w, dropped) => {
-                let kept = counts(w);
-                assert_eq!(
-                    kept,
-                    Counts {
-                        calls: CALLS_MAX / 2 + 1,
-                        failures: 500 + 1,
-                        slow: 3 + 1
-                    }
-                );
-                assert_eq!(vlap_of(w), 4, "no carry into the tag");
-                // Nothing is lost: kept (without the new sample) + dropped = before.
-                assert_eq!(kept.calls - 1 + dropped.calls, CALLS_MAX);
-                assert_eq!(kept.failures - 1 + dropped.failures, 1_001);
-                assert_eq!(kept.slow - 1 + dropped.slow, 7);
-            }
-            d => panic!("{d:?}"),
-        }
-        assert_eq!(add(full, 4, S), None);
-        let almost = pack(
-            4,
-            Counts {
-                calls: CALLS_MAX - 1,
-                failures: CALLS_MAX - 1,
-                slow: CALLS_MAX - 1,
-            },
-        );
-        let w = apply(almost, 4, SLOW_F);
-        assert_eq!(
-            counts(w),
-            Counts {
-                calls: CALLS_MAX,
-                failures: CALLS_MAX,
-                slow: CALLS_MAX
-            }
-        );
-        assert_eq!(vlap_of(w), 4);
     }
 }

@@ -1,18 +1,91 @@
 //! Where the breaker reads the time: quanta, as nanoseconds since the breaker was built.
 //!
-//! The hot path reads [`quanta::Clock::recent`]: about a nanosecond, a load of a global that
-//! quanta's upkeep thread refreshes. Without an upkeep thread that global is 0, which is earlier
-//! than the breaker's start, so the breaker falls back to [`quanta::Clock::now`] (about 12 ns
-//! here): correct either way, cheap when a service starts the upkeep once:
+//! Two readings:
+//! - [`Clock::now_ns`], on every call: quanta's *recent* time ([`quanta::Clock::recent`], a load
+//!   of a global that quanta's upkeep thread refreshes, about a nanosecond), checked against the
+//!   real clock often enough that it cannot freeze (below).
+//! - [`Clock::real_ns`], where a deadline is decided (an Open breaker about to reject, a
+//!   transition computing its deadline): [`quanta::Clock::now`], about 12 ns here.
+//!
+//! # A recent time that cannot freeze
+//! quanta keeps answering `recent()` with the last value its upkeep thread wrote, even after the
+//! upkeep handle is dropped or while the thread is starved (PITFALLS 13). Without the upkeep,
+//! quanta answers `recent()` with `now()`. So each thread remembers the last recent value it saw
+//! and how many calls in a row saw it unchanged. A fresh value is trusted at once (the upkeep is
+//! alive and at most one interval behind). An unchanged one is checked against `now()` on the
+//! 1st, 2nd, 4th, ... 1 024th repeat and then every 1 024th: if it is more than
+//! [`RECENT_TOLERANCE_NS`] behind, the thread reads `now()` on every call until the recent value
+//! moves again. A frozen recent time is therefore noticed within about twice the tolerance (or
+//! 1 024 calls, whichever comes later), and deadlines never depend on it at all.
+//!
+//! Costs (measured by `benches/callgrind.sh`): with the upkeep running, a thread-local compare per
+//! call and one `now()` per streak of unchanged readings at powers of two; with it stopped, one
+//! `now()` per call, which is what quanta costs without an upkeep anyway.
+//!
+//! Start the upkeep once per process to get the cheap path:
 //!
 //! ```
 //! // In main(), once per process; keep the handle alive for as long as the process runs.
 //! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
 //! ```
 //!
-//! With upkeep running, time advances in steps of the upkeep interval, which bounds how precisely
-//! slow calls and deadlines are measured. A mocked clock (`quanta::Clock::mock()`) answers both
-//! `recent` and `now` from its mock, so tests drive time by hand and never sleep.
+//! A mocked clock (`quanta::Clock::mock()`) answers both `recent` and `now` from its mock, so
+//! tests drive time by hand and never sleep.
+
+use std::cell::Cell;
+
+/// How far quanta's recent time may lag the real clock before a thread stops trusting it: 10 ms,
+/// ten times the usual upkeep interval.
+pub(crate) const RECENT_TOLERANCE_NS: u64 = 10_000_000;
+
+/// After this many unchanged readings in a row, check every this many.
+const CHECK_EVERY: u32 = 1_024;
+
+/// What a thread remembers of the recent time (see the module docs). A `const` thread-local
+/// without a destructor: reading it never allocates. Loom need not see it: it is per thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen<T> {
+    recent: Option<T>,
+    repeats: u32,
+    stale: bool,
+}
+
+impl<T> Seen<T> {
+    const NOTHING: Seen<T> = Seen {
+        recent: None,
+        repeats: 0,
+        stale: false,
+    };
+
+    fn fresh(recent: T) -> Seen<T> {
+        Seen {
+            recent: Some(recent),
+            repeats: 0,
+            stale: false,
+        }
+    }
+}
+
+thread_local! {
+    static SEEN: Cell<Seen<quanta::Instant>> = const { Cell::new(Seen::NOTHING) };
+}
+
+/// The guard's decision when a thread reads the same recent value again (module docs): the new
+/// memory, and `Some(real time)` when the recent value is stale. `real_and_lag` reads the real
+/// clock and says how far the recent value is behind it; it is called only when a check is due.
+pub(crate) fn repeated<T: Copy>(
+    mut seen: Seen<T>,
+    real_and_lag: impl FnOnce() -> (u64, u64),
+) -> (Seen<T>, Option<u64>) {
+    seen.repeats = seen.repeats.saturating_add(1);
+    let due = seen.repeats.is_power_of_two() || seen.repeats % CHECK_EVERY == 0;
+    if !(seen.stale || due) {
+        return (seen, None);
+    }
+    let (real, lag) = real_and_lag();
+    seen.stale = lag > RECENT_TOLERANCE_NS;
+    (seen, seen.stale.then_some(real))
+}
 
 /// The breaker's time source.
 #[derive(Clone, Debug)]
@@ -21,8 +94,21 @@ pub(crate) enum Clock {
         clock: quanta::Clock,
         start: quanta::Instant,
     },
+    /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
+    #[cfg(test)]
+    Split(std::sync::Arc<split::SplitClock>),
     #[cfg(all(loom, feature = "loom"))]
     Loom(LoomClock),
+}
+
+/// Nanoseconds from `start` to `t`, 0 before it. Plain u64 arithmetic: exact for 584 years of
+/// uptime, and shorter than `as_nanos()`'s u128 on the hot path.
+#[inline]
+fn since(start: quanta::Instant, t: quanta::Instant) -> u64 {
+    let d = t.saturating_duration_since(start);
+    d.as_secs()
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(u64::from(d.subsec_nanos()))
 }
 
 impl Clock {
@@ -31,25 +117,115 @@ impl Clock {
         Clock::Quanta { clock, start }
     }
 
-    /// Nanoseconds since the breaker's start.
+    /// Nanoseconds since the breaker's start: quanta's recent time, unless this thread has seen
+    /// it stop (module docs).
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
         match self {
             Clock::Quanta { clock, start } => {
-                let mut t = clock.recent();
-                if t < *start {
-                    // No upkeep thread (recent() is 0), or it has not ticked since we started.
-                    t = clock.now();
+                let recent = clock.recent();
+                let seen = SEEN.get();
+                if seen.recent == Some(recent) {
+                    if let Some(real) = Self::quanta_repeated(clock, *start, recent, seen) {
+                        return real;
+                    }
+                } else {
+                    SEEN.set(Seen::fresh(recent));
                 }
-                // u64 arithmetic: shorter than `as_nanos()`'s u128 on this latency-bound path,
-                // and exact for 584 years of uptime.
-                let d = t.saturating_duration_since(*start);
-                d.as_secs()
-                    .wrapping_mul(1_000_000_000)
-                    .wrapping_add(u64::from(d.subsec_nanos()))
+                since(*start, recent)
             }
+            #[cfg(test)]
+            Clock::Split(c) => c.now_ns(),
             #[cfg(all(loom, feature = "loom"))]
             Clock::Loom(c) => c.now_ns(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn quanta_repeated(
+        clock: &quanta::Clock,
+        start: quanta::Instant,
+        recent: quanta::Instant,
+        seen: Seen<quanta::Instant>,
+    ) -> Option<u64> {
+        let (seen, real) = repeated(seen, || {
+            let real = since(start, clock.now());
+            (real, real.saturating_sub(since(start, recent)))
+        });
+        SEEN.set(seen);
+        real
+    }
+
+    /// Nanoseconds since the breaker's start from the real clock, for decisions about deadlines.
+    #[inline]
+    pub(crate) fn real_ns(&self) -> u64 {
+        match self {
+            Clock::Quanta { clock, start } => since(*start, clock.now()),
+            #[cfg(test)]
+            Clock::Split(c) => c.real_ns(),
+            #[cfg(all(loom, feature = "loom"))]
+            Clock::Loom(c) => c.now_ns(),
+        }
+    }
+}
+
+/// A clock whose recent and real readings are set by hand, run through the same guard.
+#[cfg(test)]
+pub(crate) mod split {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::{Seen, repeated};
+
+    /// `recent` is what quanta's global would say, `real` what `now()` would.
+    #[derive(Debug)]
+    pub(crate) struct SplitClock {
+        pub(crate) recent: AtomicU64,
+        pub(crate) real: AtomicU64,
+        seen: Mutex<Seen<u64>>,
+    }
+
+    impl Default for SplitClock {
+        fn default() -> Self {
+            SplitClock {
+                recent: AtomicU64::new(0),
+                real: AtomicU64::new(0),
+                seen: Mutex::new(Seen::NOTHING),
+            }
+        }
+    }
+
+    impl SplitClock {
+        /// Both readings at `ns`.
+        pub(crate) fn set(&self, ns: u64) {
+            self.recent.store(ns, Ordering::SeqCst);
+            self.real.store(ns, Ordering::SeqCst);
+        }
+
+        /// Only the real clock moves: the upkeep has stopped.
+        pub(crate) fn advance_real(&self, ns: u64) {
+            self.real.fetch_add(ns, Ordering::SeqCst);
+        }
+
+        pub(crate) fn real_ns(&self) -> u64 {
+            self.real.load(Ordering::SeqCst)
+        }
+
+        /// `Clock::now_ns` for one thread, on these two readings.
+        pub(crate) fn now_ns(&self) -> u64 {
+            let recent = self.recent.load(Ordering::SeqCst);
+            let mut seen = self.seen.lock().unwrap();
+            if seen.recent != Some(recent) {
+                *seen = Seen::fresh(recent);
+                return recent;
+            }
+            let (next, real) = repeated(*seen, || {
+                let real = self.real_ns();
+                (real, real.saturating_sub(recent))
+            });
+            *seen = next;
+            real.unwrap_or(recent)
         }
     }
 }
@@ -84,5 +260,73 @@ impl LoomClock {
     fn now_ns(&self) -> u64 {
         // SeqCst: pairs with `advance`.
         self.0.load(crate::sync::Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mock_clock_is_never_stale() {
+        let (q, mock) = quanta::Clock::mock();
+        let clock = Clock::new(q);
+        for i in 0..5_000u64 {
+            if i % 1_000 == 0 {
+                mock.increment(std::time::Duration::from_secs(1));
+            }
+            assert_eq!(clock.now_ns(), (i / 1_000 + 1) * 1_000_000_000);
+        }
+    }
+
+    #[test]
+    fn checks_are_due_at_powers_of_two_then_every_1024() {
+        let mut seen = Seen::fresh(7u64);
+        let mut checked = Vec::new();
+        for call in 1..=4_096u32 {
+            let (next, _) = repeated(seen, || {
+                checked.push(call);
+                (0, 0)
+            });
+            seen = next;
+        }
+        let mut expected: Vec<u32> = (0..=10).map(|k| 1 << k).collect();
+        expected.extend([2_048, 3_072, 4_096]);
+        assert_eq!(checked, expected);
+    }
+
+    #[test]
+    fn once_stale_every_call_reads_the_real_clock() {
+        let (seen, real) = repeated(Seen::fresh(1u64), || (50_000_000, 40_000_000));
+        assert_eq!(real, Some(50_000_000));
+        assert!(seen.stale);
+        let (_, real) = repeated(seen, || (50_000_001, 40_000_001));
+        assert_eq!(real, Some(50_000_001), "not only when a check is due");
+        let (seen, real) = repeated(Seen::fresh(1u64), || (5, RECENT_TOLERANCE_NS));
+        assert_eq!((seen.stale, real), (false, None), "a lag of exactly the tolerance is fine");
+    }
+
+    #[test]
+    fn the_split_guard_follows_a_stopped_upkeep_within_twice_the_tolerance() {
+        let c = split::SplitClock::default();
+        c.set(5_000_000_000);
+        assert_eq!(c.now_ns(), 5_000_000_000);
+        // The upkeep stops; calls keep coming every 100 µs of real time.
+        let mut followed_at = None;
+        for i in 1..=1_000u64 {
+            c.advance_real(100_000);
+            let t = c.now_ns();
+            if t == c.real_ns() && t > 5_000_000_000 {
+                followed_at = Some(i * 100_000);
+                break;
+            }
+        }
+        let lag = followed_at.expect("the guard switched to the real clock");
+        assert!(lag <= 2 * RECENT_TOLERANCE_NS + 100_000, "{lag}");
+        // Once stale, every call reads the real clock until the recent time moves again.
+        c.advance_real(1);
+        assert_eq!(c.now_ns(), c.real_ns());
+        c.recent.store(c.real_ns(), std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(c.now_ns(), c.real_ns());
     }
 }

@@ -1,81 +1,71 @@
-//! The deadline word: when the current Open (or HalfOpen) generation ends, tagged with that
+//! The deadline cell: when the current Open (or HalfOpen) generation ends, tagged with that
 //! generation so that a reader never pairs a state with another generation's deadline
 //! (PITFALLS 1).
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU128, Ordering};
 
-/// Bit layout of the deadline word, least significant bit first:
+/// Bit layout of the deadline word (`u128`), least significant bit first:
 ///
-/// | bits   | width | field | meaning |
-/// |--------|-------|-------|---------|
-/// | 0..40  | 40    | ms    | deadline in whole milliseconds since the breaker's start, or [`NONE`] |
-/// | 40..64 | 24    | tag   | low 24 bits of the generation the deadline belongs to |
+/// | bits    | width | field | meaning |
+/// |---------|-------|-------|---------|
+/// | 0..64   | 64    | ns    | deadline in nanoseconds since the breaker's start, or [`NONE`] |
+/// | 64..128 | 64    | generation | the generation the deadline belongs to |
 ///
-/// 2^40 ms is 34 years of uptime. In Open the deadline is when the breaker may half-open; in
-/// HalfOpen it is when the half-open timeout fires ([`NONE`] without one); other states publish
-/// [`NONE`]. Every transition publishes its word after its compare-and-swap, so until the winner
-/// has published, readers see a tag that does not match the state's generation and treat the
-/// deadline as "not yet known".
-pub(crate) const MS_BITS: u32 = 40;
-const TAG_BITS: u32 = 24;
-const MS_MASK: u64 = (1 << MS_BITS) - 1;
-const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
-/// "No deadline".
-pub(crate) const NONE: u64 = MS_MASK;
+/// Both fields are full width: nanoseconds since the start wrap after 584 years of uptime, and the
+/// generation is the state word's whole generation (58 000 years at 10^7 transitions per second),
+/// so a deadline is never read as another generation's and never rounded. In Open the deadline is
+/// when the breaker may half-open; in HalfOpen it is when the half-open timeout fires ([`NONE`]
+/// without one); other states publish [`NONE`]. Every transition publishes its word after its
+/// compare-and-swap, so until the winner has published, readers see another generation and treat
+/// the deadline as "not yet known".
+pub(crate) const NONE: u64 = u64::MAX;
 
-pub(crate) fn pack(generation: u64, ms: u64) -> u64 {
-    ((generation & TAG_MASK) << MS_BITS) | ms.min(NONE)
+pub(crate) fn pack(generation: u64, ns: u64) -> u128 {
+    (u128::from(generation) << 64) | u128::from(ns)
 }
 
-pub(crate) fn tag(word: u64) -> u64 {
-    word >> MS_BITS
+pub(crate) fn generation(word: u128) -> u64 {
+    (word >> 64) as u64
 }
 
-pub(crate) fn ms(word: u64) -> u64 {
-    word & MS_MASK
+pub(crate) fn ns(word: u128) -> u64 {
+    word as u64
 }
 
 /// The deadline of `generation` if `word` holds it, `None` if it has not been published yet.
-pub(crate) fn of(word: u64, generation: u64) -> Option<u64> {
-    (tag(word) == generation & TAG_MASK).then_some(ms(word))
-}
-
-/// Whether a word tagged `held` was published by a later generation than `generation`.
-///
-/// Tags wrap at 2^24: a tag up to 2^23 - 1 generations ahead counts as later. Every transition
-/// publishes, so the tag in the word is never more than the number of publishes in flight behind.
-pub(crate) fn is_later(held: u64, generation: u64) -> bool {
-    let ahead = held.wrapping_sub(generation) & TAG_MASK;
-    ahead != 0 && ahead < (1 << (TAG_BITS - 1))
+pub(crate) fn of(word: u128, generation: u64) -> Option<u64> {
+    (self::generation(word) == generation).then_some(ns(word))
 }
 
 /// The atomic cell holding the deadline word.
-pub(crate) struct DeadlineCell(AtomicU64);
+#[derive(Debug)]
+pub(crate) struct DeadlineCell(AtomicU128);
 
 impl DeadlineCell {
     pub(crate) fn new() -> Self {
-        DeadlineCell(AtomicU64::new(pack(0, NONE)))
+        DeadlineCell(AtomicU128::new(pack(0, NONE)))
     }
 
-    /// The deadline (ms since start) published for `generation`, if published yet.
+    /// The deadline (ns since start) published for `generation`, if published yet.
     #[inline]
     pub(crate) fn read(&self, generation: u64) -> Option<u64> {
         // Acquire: pairs with the Release in `publish`, so a reader that sees this generation's
-        // tag also sees everything the transition's winner did before publishing.
+        // deadline also sees everything the transition's winner did before publishing.
         of(self.0.load(Ordering::Acquire), generation)
     }
 
-    /// Publishes `ms` for `generation` unless a later generation already published.
+    /// Publishes `ns` for `generation` unless this or a later generation already published.
     ///
     /// A compare-and-swap loop, not a store: a winner that was descheduled between its state
-    /// swap and this call must not overwrite the deadline of a newer Open generation, which
-    /// would leave that generation "not yet published" for ever.
-    pub(crate) fn publish(&self, generation: u64, ms: u64) {
-        let new = pack(generation, ms);
+    /// swap and this call must not overwrite the deadline of a newer generation, which would
+    /// leave that generation "not yet published" for ever. Generations are compared in full, so
+    /// this holds however many transitions the stalled winner slept through.
+    pub(crate) fn publish(&self, generation: u64, ns: u64) {
+        let new = pack(generation, ns);
         // Relaxed: the value read only decides whether to try; the CAS below re-checks it.
         let mut current = self.0.load(Ordering::Relaxed);
         loop {
-            if tag(current) == tag(new) || is_later(tag(current), generation) {
+            if self::generation(current) >= generation {
                 return;
             }
             // Release on success: publishes the deadline together with the state swap that came
@@ -96,23 +86,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pack_round_trips_and_clamps() {
-        let w = pack(0xABC_DEF1, 123_456);
-        assert_eq!(tag(w), 0xBC_DEF1);
-        assert_eq!(ms(w), 123_456);
-        assert_eq!(of(w, 0xABC_DEF1), Some(123_456));
-        assert_eq!(of(w, 0xABC_DEF0), None);
-        assert_eq!(ms(pack(1, u64::MAX)), NONE);
-        assert_eq!(pack(TAG_MASK, NONE), u64::MAX);
-    }
-
-    #[test]
-    fn later_tags_wrap() {
-        assert!(is_later(5, 4));
-        assert!(!is_later(4, 4));
-        assert!(!is_later(3, 4));
-        assert!(is_later(0, TAG_MASK), "0 follows 2^24 - 1");
-        assert!(!is_later(TAG_MASK, 0));
+    fn pack_round_trips_at_full_width() {
+        let w = pack(u64::MAX - 1, 123_456);
+        assert_eq!(generation(w), u64::MAX - 1);
+        assert_eq!(ns(w), 123_456);
+        assert_eq!(of(w, u64::MAX - 1), Some(123_456));
+        assert_eq!(of(w, u64::MAX - 1 - (1 << 24)), None, "no tag aliasing");
+        assert_eq!(pack(u64::MAX, NONE), u128::MAX);
     }
 
     #[test]
@@ -125,5 +105,24 @@ mod tests {
         assert_eq!(cell.read(2), None);
         cell.publish(4, 40);
         assert_eq!(cell.read(4), Some(40));
+    }
+
+    #[test]
+    fn a_winner_stalled_across_millions_of_transitions_cannot_overwrite() {
+        let cell = DeadlineCell::new();
+        let later = (1 << 23) + 5;
+        cell.publish(later, 99);
+        // With a 24-bit tag, generation 5 would have looked 2^23 generations "ahead".
+        cell.publish(5, 1);
+        cell.publish(later - (1 << 24), 1);
+        assert_eq!(cell.read(later), Some(99));
+    }
+
+    #[test]
+    fn deadlines_keep_nanoseconds_and_do_not_wrap() {
+        let cell = DeadlineCell::new();
+        let far = 60 * 365 * 24 * 3_600 * 1_000_000_000u64 + 500_001; // 60 years and 0.5 ms
+        cell.publish(1, far);
+        assert_eq!(cell.read(1), Some(far));
     }
 }

@@ -18,36 +18,36 @@ pub enum Outcome {
     Ignored,
 }
 
-/// What a permit remembers: the generation it was issued in, the state that issued it, and
-/// (with slow-call detection on) when.
-///
-/// Packed into 16 bytes so that it travels in two registers: `issuer` holds the generation in
-/// bits 3..64 and the issuing state's code in bits 0..3.
+/// What a permit remembers: the generation it was issued in (all 64 bits, so a permit held
+/// across any number of transitions is never mistaken for a current one), the state that issued
+/// it, and (with slow-call detection on) when.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    issuer: u64,
+    generation: u64,
     /// Nanoseconds since the breaker's start at issue; 0 when slow-call detection is off.
     pub(crate) issued_ns: u64,
+    state: State,
 }
 
 impl Ticket {
     #[inline]
     pub(crate) fn new(generation: u64, state: State, issued_ns: u64) -> Ticket {
         Ticket {
-            issuer: (generation << 3) | state as u64,
+            generation,
             issued_ns,
+            state,
         }
     }
 
     #[inline]
     pub(crate) fn generation(self) -> u64 {
-        self.issuer >> 3
+        self.generation
     }
 
     /// Closed, HalfOpen or Disabled.
     #[inline]
     pub(crate) fn state(self) -> State {
-        State::from_code(self.issuer & 0b111)
+        self.state
     }
 }
 

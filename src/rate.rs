@@ -27,6 +27,18 @@ impl Rate {
         Some(Rate { ppb })
     }
 
+    /// The rate in billionths.
+    pub(crate) fn ppb(self) -> u64 {
+        self.ppb
+    }
+
+    /// The rate of `ppb` billionths, clamped to (0, 1].
+    pub(crate) fn from_ppb(ppb: u64) -> Rate {
+        Rate {
+            ppb: ppb.clamp(1, SCALE),
+        }
+    }
+
     /// Whether `part / whole >= self`, exactly. `false` when `whole` is 0.
     pub(crate) fn reached(&self, part: u64, whole: u64) -> bool {
         whole != 0

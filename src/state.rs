@@ -86,23 +86,31 @@ pub enum Cause {
 
 /// The packed state word.
 ///
-/// Bit layout, least significant bit first:
+/// Bit layout of the `u128`, least significant bit first:
 ///
-/// | bits    | width | field | meaning |
-/// |---------|-------|-------|---------|
-/// | 0..3    | 3     | kind  | [`State`] as 0..=4 |
-/// | 3..11   | 8     | attempt | openings since the breaker was last Closed (backoff exponent), saturating at 255 |
-/// | 11..21  | 10    | issued | half-open permits handed out (outstanding or spent) in this generation |
-/// | 21..31  | 10    | successes | half-open successes recorded in this generation |
-/// | 31..64  | 33    | generation | bumped by every transition, wraps at 2^33 |
+/// | bits     | width | field | meaning |
+/// |----------|-------|-------|---------|
+/// | 0..3     | 3     | kind  | [`State`] as 0..=4 |
+/// | 3..11    | 8     | attempt | openings since the breaker was last Closed (backoff exponent), saturating at 255 |
+/// | 11..21   | 10    | issued | half-open permits handed out (outstanding or spent) in this generation |
+/// | 21..31   | 10    | successes | half-open successes recorded in this generation |
+/// | 31..64   | 33    | run | consecutive Failures of this Closed generation, saturating at 2^33 − 1 |
+/// | 64..128  | 64    | generation | bumped by every transition |
 ///
-/// `issued` and `successes` are zero outside HalfOpen. The generation only ever is compared for
-/// equality. It wraps after 2^33 ≈ 8.6 × 10^9 transitions; every cycle through Open lasts at least
-/// 1 ms (the smallest open duration), so a permit would have to be held for about a month of
-/// continuous flapping for its generation to come round again (PITFALLS 7), and even then its
-/// outcome would only be counted against the wrong generation once.
+/// `issued` and `successes` are zero outside HalfOpen, `run` outside Closed. Horizons:
+/// - **generation**: 64 bits, compared for equality and order. At 10^7 transitions per second
+///   (manual `reset()` calls in a loop, the fastest anything can move it) it wraps after
+///   58 000 years; nothing handles the wrap.
+/// - **run**: only ever compared with `consecutive_failures` (at most 1 000 000); it saturates,
+///   and a saturated run still trips.
+/// - **attempt**: saturates; the backoff reaches its cap long before 255 openings.
+/// - **issued**, **successes**: bounded by `half_open_permits` (at most 1 023).
+///
+/// The consecutive-failure run lives here, not in a word of its own, so that it is tagged with
+/// the full generation for free: a run can never be read as the run of another generation, and
+/// the swap that completes it is the swap that trips.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Word(u64);
+pub(crate) struct Word(u128);
 
 const KIND_BITS: u32 = 3;
 const ATTEMPT_SHIFT: u32 = 3;
@@ -110,9 +118,9 @@ const ATTEMPT_BITS: u32 = 8;
 const ISSUED_SHIFT: u32 = 11;
 const COUNT_BITS: u32 = 10;
 const SUCCESSES_SHIFT: u32 = 21;
-const GENERATION_SHIFT: u32 = 31;
-/// Number of generation bits in the word.
-pub(crate) const GENERATION_BITS: u32 = 33;
+const RUN_SHIFT: u32 = 31;
+const RUN_BITS: u32 = 33;
+const GENERATION_SHIFT: u32 = 64;
 
 const fn mask(bits: u32) -> u64 {
     (1u64 << bits) - 1
@@ -122,6 +130,8 @@ const fn mask(bits: u32) -> u64 {
 pub(crate) const MAX_ATTEMPT: u32 = mask(ATTEMPT_BITS) as u32;
 /// Largest half-open permit count the word stores (the builder's upper bound).
 pub(crate) const MAX_HALF_OPEN: u32 = mask(COUNT_BITS) as u32;
+/// Largest run the word stores; longer runs stay at this value.
+pub(crate) const MAX_RUN: u64 = mask(RUN_BITS);
 
 impl Word {
     /// The word a new breaker starts with: Closed, generation 0.
@@ -134,58 +144,91 @@ impl Word {
         successes: u32,
         generation: u64,
     ) -> Word {
-        debug_assert!(attempt <= MAX_ATTEMPT && issued <= MAX_HALF_OPEN);
-        debug_assert!(successes <= MAX_HALF_OPEN);
-        Word(
-            kind.code()
-                | (u64::from(attempt.min(MAX_ATTEMPT)) << ATTEMPT_SHIFT)
-                | (u64::from(issued) << ISSUED_SHIFT)
-                | (u64::from(successes) << SUCCESSES_SHIFT)
-                | ((generation & mask(GENERATION_BITS)) << GENERATION_SHIFT),
-        )
+        Word::pack_with_run(kind, attempt, issued, successes, 0, generation)
     }
 
-    pub(crate) fn from_bits(bits: u64) -> Word {
+    fn pack_with_run(
+        kind: State,
+        attempt: u32,
+        issued: u32,
+        successes: u32,
+        run: u64,
+        generation: u64,
+    ) -> Word {
+        debug_assert!(attempt <= MAX_ATTEMPT && issued <= MAX_HALF_OPEN);
+        debug_assert!(successes <= MAX_HALF_OPEN && run <= MAX_RUN);
+        let low = kind.code()
+            | (u64::from(attempt.min(MAX_ATTEMPT)) << ATTEMPT_SHIFT)
+            | (u64::from(issued.min(MAX_HALF_OPEN)) << ISSUED_SHIFT)
+            | (u64::from(successes.min(MAX_HALF_OPEN)) << SUCCESSES_SHIFT)
+            | (run.min(MAX_RUN) << RUN_SHIFT);
+        Word(u128::from(low) | (u128::from(generation) << GENERATION_SHIFT))
+    }
+
+    pub(crate) fn from_bits(bits: u128) -> Word {
         Word(bits)
     }
 
-    pub(crate) fn bits(self) -> u64 {
+    pub(crate) fn bits(self) -> u128 {
         self.0
     }
 
     #[inline]
+    fn low(self) -> u64 {
+        self.0 as u64
+    }
+
+    #[inline]
     pub(crate) fn kind(self) -> State {
-        State::from_code(self.0 & mask(KIND_BITS))
+        State::from_code(self.low() & mask(KIND_BITS))
     }
 
     pub(crate) fn attempt(self) -> u32 {
-        ((self.0 >> ATTEMPT_SHIFT) & mask(ATTEMPT_BITS)) as u32
+        ((self.low() >> ATTEMPT_SHIFT) & mask(ATTEMPT_BITS)) as u32
     }
 
     pub(crate) fn issued(self) -> u32 {
-        ((self.0 >> ISSUED_SHIFT) & mask(COUNT_BITS)) as u32
+        ((self.low() >> ISSUED_SHIFT) & mask(COUNT_BITS)) as u32
     }
 
     pub(crate) fn successes(self) -> u32 {
-        ((self.0 >> SUCCESSES_SHIFT) & mask(COUNT_BITS)) as u32
+        ((self.low() >> SUCCESSES_SHIFT) & mask(COUNT_BITS)) as u32
+    }
+
+    /// Consecutive Failures of this Closed generation.
+    #[inline]
+    pub(crate) fn run(self) -> u64 {
+        self.low() >> RUN_SHIFT
     }
 
     #[inline]
     pub(crate) fn generation(self) -> u64 {
-        self.0 >> GENERATION_SHIFT
+        (self.0 >> GENERATION_SHIFT) as u64
     }
 
-    /// The word after a transition to `to`: next generation, half-open counters cleared.
+    /// The word after a transition to `to`: next generation, counters cleared.
     fn moved(self, to: State, attempt: u32, issued: u32) -> Word {
         Word::pack(to, attempt, issued, 0, self.generation().wrapping_add(1))
     }
 
     fn with_counts(self, issued: u32, successes: u32) -> Word {
-        Word::pack(
+        Word::pack_with_run(
             self.kind(),
             self.attempt(),
             issued,
             successes,
+            self.run(),
+            self.generation(),
+        )
+    }
+
+    fn with_run(self, run: u64) -> Word {
+        Word::pack_with_run(
+            self.kind(),
+            self.attempt(),
+            self.issued(),
+            self.successes(),
+            run,
             self.generation(),
         )
     }
@@ -198,13 +241,14 @@ impl fmt::Debug for Word {
             .field("attempt", &self.attempt())
             .field("issued", &self.issued())
             .field("successes", &self.successes())
+            .field("run", &self.run())
             .field("generation", &self.generation())
             .finish()
     }
 }
 
 /// The fixed numbers [`next`] needs from the configuration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
     pub(crate) half_open_permits: u32,
     pub(crate) half_open_successes: u32,
@@ -226,7 +270,14 @@ pub(crate) enum Event {
     ProbeSuccess { generation: u64, expired: bool },
     /// A half-open probe of `generation` failed.
     ProbeFailure { generation: u64 },
-    /// A trip rule fired for a Closed permit of `generation`.
+    /// A Closed permit of `generation` failed: the run grows, and trips at `trip_at` if set.
+    Failure {
+        generation: u64,
+        trip_at: Option<u32>,
+    },
+    /// A Closed permit of `generation` succeeded: the run ends.
+    Success { generation: u64 },
+    /// A window rule fired for a Closed permit of `generation`.
     Trip { generation: u64, cause: Cause },
     /// `isolate` / `disable` / `reset`.
     Manual { to: State },
@@ -340,6 +391,27 @@ pub(crate) fn next(word: Word, event: Event, limits: Limits) -> Step {
         (State::HalfOpen, Event::ProbeFailure { generation }) if current(generation) => {
             reopen(Cause::HalfOpenFailure)
         }
+        (
+            State::Closed,
+            Event::Failure {
+                generation,
+                trip_at,
+            },
+        ) if current(generation) => {
+            let run = (word.run() + 1).min(MAX_RUN);
+            if trip_at.is_some_and(|n| run >= u64::from(n)) {
+                Step::transition(
+                    word.moved(State::Open, 1, 0),
+                    false,
+                    Cause::ConsecutiveFailures,
+                )
+            } else {
+                Step::swap(word.with_run(run), false)
+            }
+        }
+        (State::Closed, Event::Success { generation }) if current(generation) && word.run() > 0 => {
+            Step::swap(word.with_run(0), false)
+        }
         (State::Closed, Event::Trip { generation, cause }) if current(generation) => {
             Step::transition(word.moved(State::Open, 1, 0), false, cause)
         }
@@ -375,12 +447,7 @@ mod tests {
         for kind in State::ALL {
             for (attempt, issued, successes, generation) in [
                 (0, 0, 0, 0),
-                (
-                    MAX_ATTEMPT,
-                    MAX_HALF_OPEN,
-                    MAX_HALF_OPEN,
-                    mask(GENERATION_BITS),
-                ),
+                (MAX_ATTEMPT, MAX_HALF_OPEN, MAX_HALF_OPEN, u64::MAX),
                 (1, 2, 3, 5_345_678_901),
                 (200, 1, 1023, 1),
             ] {
@@ -397,25 +464,27 @@ mod tests {
 
     #[test]
     fn fields_do_not_overlap() {
-        let full = Word::pack(
+        let full = Word::pack_with_run(
             State::Disabled,
             MAX_ATTEMPT,
             MAX_HALF_OPEN,
             MAX_HALF_OPEN,
-            mask(GENERATION_BITS),
+            MAX_RUN,
+            u64::MAX,
         );
         // Every bit except the unused kind codes 5..7 is covered exactly once.
-        assert_eq!(full.bits() | 0b111, u64::MAX);
-        assert_eq!(Word::pack(State::Closed, 0, 0, 0, 1).bits(), 1 << 31);
+        assert_eq!(full.bits() | 0b111, u128::MAX);
+        assert_eq!(Word::pack(State::Closed, 0, 0, 0, 1).bits(), 1 << 64);
+        assert_eq!(full.run(), MAX_RUN);
     }
 
     #[test]
     fn generation_wraps_to_zero() {
-        let last = Word::pack(State::Closed, 0, 0, 0, mask(GENERATION_BITS));
+        let last = Word::pack(State::Closed, 0, 0, 0, u64::MAX);
         let (w, step) = apply(
             last,
             Event::Trip {
-                generation: mask(GENERATION_BITS),
+                generation: u64::MAX,
                 cause: Cause::FailureRate,
             },
         );

@@ -1,22 +1,80 @@
-//! The one file that names the atomics (tokio's `loom` shim, sharded-slab's `sync.rs`).
+//! The one file that names the atomics and the lock (tokio's `loom` shim, sharded-slab's
+//! `sync.rs`).
 //!
-//! Under `RUSTFLAGS="--cfg loom"` **and** the `loom` feature, every atomic of the breaker is loom's,
-//! so the model checker sees every access. Otherwise 64-bit atomics come from `portable-atomic`
-//! (native on every 64-bit target, emulated where the target has none).
+//! Under `RUSTFLAGS="--cfg loom"` **and** the `loom` feature, every atomic and lock of the breaker
+//! is loom's, so the model checker sees every access. Otherwise 64- and 128-bit atomics come
+//! from `portable-atomic` (native on every 64-bit target; 128-bit operations use `cmpxchg16b` on
+//! x86-64 and the equivalent pairs elsewhere, emulated with a lock only where a target has none).
+//!
+//! Loom has no 128-bit atomic. Under loom, [`AtomicU128`] is a `u128` behind loom's `Mutex`: every
+//! operation is a lock, unlock pair, so loom explores every interleaving of 128-bit operations
+//! with everything else, but each one behaves at least as strongly as `AcqRel` (stronger than the
+//! `Relaxed` operations some call sites use; those sites argue their ordering in comments).
 //!
 //! Gating on both the cfg and the feature keeps other crates built under the global
 //! `--cfg loom` flag (crossbeam-utils reacts only to `crossbeam_loom`) unaffected.
+//!
+//! Outside this file, `registry.rs` and `clock.rs` use `std` atomics and thread-locals for
+//! things loom need not see (a name table's statistics, a per-thread cache of the last clock
+//! reading); each says so where it does.
 
 #[cfg(all(loom, feature = "loom"))]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::Mutex;
+#[cfg(all(loom, feature = "loom"))]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
 
 #[cfg(not(all(loom, feature = "loom")))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use portable_atomic::{AtomicU64, AtomicU128, Ordering, fence};
+#[cfg(not(all(loom, feature = "loom")))]
+pub(crate) use std::sync::Mutex;
+
+/// A 128-bit atomic for loom models: a `u128` behind loom's mutex (see the module docs).
+#[cfg(all(loom, feature = "loom"))]
+#[derive(Debug)]
+pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
+
+#[cfg(all(loom, feature = "loom"))]
+impl AtomicU128 {
+    pub(crate) fn new(v: u128) -> Self {
+        AtomicU128(loom::sync::Mutex::new(v))
+    }
+
+    pub(crate) fn load(&self, _: Ordering) -> u128 {
+        *self.0.lock().unwrap()
+    }
+
+    pub(crate) fn compare_exchange(
+        &self,
+        current: u128,
+        new: u128,
+        _: Ordering,
+        _: Ordering,
+    ) -> Result<u128, u128> {
+        let mut v = self.0.lock().unwrap();
+        if *v == current {
+            *v = new;
+            Ok(current)
+        } else {
+            Err(*v)
+        }
+    }
+
+    pub(crate) fn compare_exchange_weak(
+        &self,
+        current: u128,
+        new: u128,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u128, u128> {
+        self.compare_exchange(current, new, success, failure)
+    }
+}
 
 /// A small number that stays the same for the calling thread: which stripe of counters it writes.
 ///
 /// Handed out round-robin on a thread's first call (PITFALLS 3: never hash a `ThreadId` per call),
-/// so the first N threads of a process land on N different stripes.
+/// so the first N threads of a process land on N different stripes. The thread-local has a
+/// `const` initialiser and no destructor, so reading it never allocates or registers anything.
 #[cfg(not(all(loom, feature = "loom")))]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
@@ -31,7 +89,7 @@ pub(crate) fn thread_stripe() -> usize {
         let mut i = index.get();
         if i == usize::MAX {
             // Relaxed: the counter only has to hand out distinct-ish numbers; nothing is
-            // published through it.
+            // published through it (loom need not see it: models use one stripe).
             i = NEXT.fetch_add(1, StdOrdering::Relaxed) & (usize::MAX >> 1);
             index.set(i);
         }
