@@ -96,39 +96,6 @@ pub(crate) fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exponential_grows_and_caps() {
-        let b = Backoff::exponential(Duration::from_secs(1), 2.0, Duration::from_secs(5));
-        let secs: Vec<u64> = (1..=6).map(|a| b.duration(a).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 5, 5, 5]);
-        assert_eq!(
-            b.duration(255),
-            Duration::from_secs(5),
-            "no overflow at the attempt cap"
-        );
-    }
-
-    #[test]
-    fn jitter_stays_between_half_and_full() {
-        let b = Backoff::fixed(Duration::from_secs(10)).with_jitter();
-        let mut seen_low = false;
-        for seed in 0..1_000 {
-            let d = b.nanos_jittered(1, seed);
-            assert!((5_000_000_000..=10_000_000_000).contains(&d));
-            seen_low |= d < 7_500_000_000;
-        }
-        assert!(seen_low, "jitter actually varies");
-        assert_eq!(
-            Backoff::fixed(Duration::from_secs(3)).nanos_jittered(1, 7),
-            3_000_000_000
-        );
-    }
-}
-
 /// [`Backoff`] as it appears in a file.
 #[cfg(feature = "serde")]
 #[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -175,5 +142,38 @@ impl From<Backoff> for BackoffData {
             max: b.max,
             jitter: b.jitter,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_grows_and_caps() {
+        let b = Backoff::exponential(Duration::from_secs(1), 2.0, Duration::from_secs(5));
+        let secs: Vec<u64> = (1..=6).map(|a| b.duration(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 5, 5, 5]);
+        assert_eq!(
+            b.duration(255),
+            Duration::from_secs(5),
+            "no overflow at the attempt cap"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_full() {
+        let b = Backoff::fixed(Duration::from_secs(10)).with_jitter();
+        let mut seen_low = false;
+        for seed in 0..1_000 {
+            let d = b.nanos_jittered(1, seed);
+            assert!((5_000_000_000..=10_000_000_000).contains(&d));
+            seen_low |= d < 7_500_000_000;
+        }
+        assert!(seen_low, "jitter actually varies");
+        assert_eq!(
+            Backoff::fixed(Duration::from_secs(3)).nanos_jittered(1, 7),
+            3_000_000_000
+        );
     }
 }
