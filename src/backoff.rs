@@ -36,6 +36,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The default: exponential from 5 s, ×2 per reopening, at most 60 s, with jitter. The one
+    /// place this value is written; a serialized backoff fills missing fields from it.
+    pub(crate) const DEFAULT: Backoff = Backoff {
+        base: Duration::from_secs(5),
+        multiplier: 2.0,
+        max: Duration::from_secs(60),
+        jitter: true,
+    };
+
     /// Every opening lasts `duration`.
     pub fn fixed(duration: Duration) -> Backoff {
         Backoff {
@@ -112,12 +121,7 @@ struct BackoffData {
 #[cfg(feature = "serde")]
 impl Default for BackoffData {
     fn default() -> Self {
-        BackoffData {
-            base: Duration::from_secs(5),
-            multiplier: 2.0,
-            max: Duration::from_secs(60),
-            jitter: true,
-        }
+        Backoff::DEFAULT.into()
     }
 }
 

@@ -29,14 +29,15 @@ use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 
 use crate::bucket::Sample;
+use crate::builder::Builder;
 use crate::clock::Clock;
-use crate::config::{Builder, Listener, Rules, WindowSpec};
+use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
 use crate::error::ConfigError;
 use crate::error::{Error, Rejected};
 use crate::metrics::Metrics;
 use crate::permit::{Outcome, OwnedPermit, Permit, Ticket};
-use crate::settings::Config;
+use crate::rules::{Listener, Rules, WindowSpec};
 use crate::state::{self, Cause, Event, State, Word};
 use crate::sync::{AtomicU64, Ordering};
 use crate::transition::Transition;
