@@ -36,6 +36,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The default: exponential from 5 s, ×2 per reopening, at most 60 s, with jitter. The one
+    /// place this value is written; a serialized backoff fills missing fields from it.
+    pub(crate) const DEFAULT: Backoff = Backoff {
+        base: Duration::from_secs(5),
+        multiplier: 2.0,
+        max: Duration::from_secs(60),
+        jitter: true,
+    };
+
     /// Every opening lasts `duration`.
     pub fn fixed(duration: Duration) -> Backoff {
         Backoff {
@@ -96,6 +105,50 @@ pub(crate) fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// [`Backoff`] as it appears in a file.
+#[cfg(feature = "serde")]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct BackoffData {
+    #[serde(with = "humantime_serde")]
+    base: Duration,
+    multiplier: f64,
+    #[serde(with = "humantime_serde")]
+    max: Duration,
+    jitter: bool,
+}
+
+#[cfg(feature = "serde")]
+impl Default for BackoffData {
+    fn default() -> Self {
+        Backoff::DEFAULT.into()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<BackoffData> for Backoff {
+    fn from(d: BackoffData) -> Backoff {
+        Backoff {
+            base: d.base,
+            multiplier: d.multiplier,
+            max: d.max,
+            jitter: d.jitter,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<Backoff> for BackoffData {
+    fn from(b: Backoff) -> BackoffData {
+        BackoffData {
+            base: b.base,
+            multiplier: b.multiplier,
+            max: b.max,
+            jitter: b.jitter,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,54 +179,5 @@ mod tests {
             Backoff::fixed(Duration::from_secs(3)).nanos_jittered(1, 7),
             3_000_000_000
         );
-    }
-}
-
-/// [`Backoff`] as it appears in a file.
-#[cfg(feature = "serde")]
-#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct BackoffData {
-    #[serde(with = "humantime_serde")]
-    base: Duration,
-    multiplier: f64,
-    #[serde(with = "humantime_serde")]
-    max: Duration,
-    jitter: bool,
-}
-
-#[cfg(feature = "serde")]
-impl Default for BackoffData {
-    fn default() -> Self {
-        BackoffData {
-            base: Duration::from_secs(5),
-            multiplier: 2.0,
-            max: Duration::from_secs(60),
-            jitter: true,
-        }
-    }
-}
-
-#[cfg(feature = "serde")]
-impl From<BackoffData> for Backoff {
-    fn from(d: BackoffData) -> Backoff {
-        Backoff {
-            base: d.base,
-            multiplier: d.multiplier,
-            max: d.max,
-            jitter: d.jitter,
-        }
-    }
-}
-
-#[cfg(feature = "serde")]
-impl From<Backoff> for BackoffData {
-    fn from(b: Backoff) -> BackoffData {
-        BackoffData {
-            base: b.base,
-            multiplier: b.multiplier,
-            max: b.max,
-            jitter: b.jitter,
-        }
     }
 }

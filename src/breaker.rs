@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::builder::Builder;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
@@ -70,7 +69,8 @@ struct Settings {
 /// A lock-free, allocation-free circuit breaker.
 ///
 /// Cheap to share: put it in an `Arc` (or a `static`) and call it from any number of threads.
-/// See the [crate documentation](crate) for the states and guarantees, and [`Builder`] for the
+/// See the [crate documentation](crate) for the states and guarantees, and
+/// [`Builder`](crate::Builder) for the
 /// settings and their defaults.
 ///
 /// # Examples
@@ -112,11 +112,6 @@ impl fmt::Debug for Breaker {
 }
 
 impl Breaker {
-    /// A builder with every setting at its default.
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-
     pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
         let (window, ring) = match rules.window {
             WindowSpec::Time { width_ns, buckets } => (
@@ -307,7 +302,7 @@ impl Breaker {
     /// shape is part of the breaker's memory layout and cannot change at runtime: a config that
     /// sets a different one is refused with a [`ConfigError`] naming the field (build a new
     /// breaker instead; a [`Registry`](crate::Registry) can swap it in under the same name). The
-    /// custom trip rule ([`Builder::trip_when`]), the listeners and the clock are kept.
+    /// custom trip rule ([`Builder::trip_when`](crate::Builder::trip_when)), the listeners and the clock are kept.
     ///
     /// When the changes take effect: trip rules at the next Failure or slow call recorded while
     /// Closed; the backoff at the next opening (the current Open deadline stands); half-open
@@ -786,6 +781,7 @@ mod tests {
         let config = Config {
             consecutive_failures: Some(1),
             open_timeout: Some(Duration::from_millis(20)),
+            half_open_permits: Some(1),
             ..Config::default()
         };
         let b = Breaker::on_split_clock(&config, Arc::clone(clock));
@@ -803,7 +799,9 @@ mod tests {
         clock.advance_real(19 * MS);
         assert!(b.try_acquire().is_err(), "before the deadline");
         clock.advance_real(MS);
-        let permit = b.try_acquire().expect("admitted at the deadline in real time");
+        let permit = b
+            .try_acquire()
+            .expect("admitted at the deadline in real time");
         assert_eq!(b.state(), State::HalfOpen);
         permit.success();
         clock.advance_real(300 * MS);
@@ -850,6 +848,9 @@ mod tests {
         let r = b.try_acquire().unwrap_err();
         assert_eq!(r.retry_after(), Some(Duration::from_nanos(1)));
         clock.set(MS / 2 + 60_000 * MS);
-        assert!(b.try_acquire().is_ok(), "inclusive deadline at exactly +60 s");
+        assert!(
+            b.try_acquire().is_ok(),
+            "inclusive deadline at exactly +60 s"
+        );
     }
 }

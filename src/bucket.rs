@@ -103,7 +103,11 @@ mod tests {
         let Decision::Add(w) = decide(w, 7) else {
             panic!()
         };
-        assert_eq!(count(w), 1 << 32, "no halving, no saturation at 16 or 32 bits");
+        assert_eq!(
+            count(w),
+            1 << 32,
+            "no halving, no saturation at 16 or 32 bits"
+        );
         assert_eq!(tag_of(w), 7);
     }
 
@@ -112,15 +116,25 @@ mod tests {
         let old = pack(7, 9);
         assert_eq!(decide(old, 8), Decision::Rotate(pack(8, 1), 9));
         // However far older: no modulus, no aliasing.
-        assert_eq!(decide(old, 7 + (1 << 16)), Decision::Rotate(pack(7 + (1 << 16), 1), 9));
-        assert_eq!(decide(pack(0, 3), u64::MAX), Decision::Rotate(pack(u64::MAX, 1), 3));
+        assert_eq!(
+            decide(old, 7 + (1 << 16)),
+            Decision::Rotate(pack(7 + (1 << 16), 1), 9)
+        );
+        assert_eq!(
+            decide(pack(0, 3), u64::MAX),
+            Decision::Rotate(pack(u64::MAX, 1), 3)
+        );
     }
 
     #[test]
     fn never_rotates_back_a_newer_tag() {
-        let newer = pack(10, 4);
-        assert_eq!(decide(newer, 9), Decision::Newer);
-        assert_eq!(decide(newer, 10 - (1 << 16)), Decision::Newer);
+        let newer = pack(10 + (1 << 16), 4);
+        assert_eq!(decide(newer, 9 + (1 << 16)), Decision::Newer);
+        assert_eq!(
+            decide(newer, 10),
+            Decision::Newer,
+            "2^16 older: no aliasing"
+        );
         assert_eq!(decide(pack(u64::MAX, 1), 0), Decision::Newer);
     }
 

@@ -303,7 +303,11 @@ mod tests {
         let (_, real) = repeated(seen, || (50_000_001, 40_000_001));
         assert_eq!(real, Some(50_000_001), "not only when a check is due");
         let (seen, real) = repeated(Seen::fresh(1u64), || (5, RECENT_TOLERANCE_NS));
-        assert_eq!((seen.stale, real), (false, None), "a lag of exactly the tolerance is fine");
+        assert_eq!(
+            (seen.stale, real),
+            (false, None),
+            "a lag of exactly the tolerance is fine"
+        );
     }
 
     #[test]
@@ -326,7 +330,8 @@ mod tests {
         // Once stale, every call reads the real clock until the recent time moves again.
         c.advance_real(1);
         assert_eq!(c.now_ns(), c.real_ns());
-        c.recent.store(c.real_ns(), std::sync::atomic::Ordering::SeqCst);
+        c.recent
+            .store(c.real_ns(), std::sync::atomic::Ordering::SeqCst);
         assert_eq!(c.now_ns(), c.real_ns());
     }
 }

@@ -110,11 +110,11 @@ mod tests {
     #[test]
     fn a_winner_stalled_across_millions_of_transitions_cannot_overwrite() {
         let cell = DeadlineCell::new();
-        let later = (1 << 23) + 5;
+        let later = (1 << 24) + 5;
         cell.publish(later, 99);
         // With a 24-bit tag, generation 5 would have looked 2^23 generations "ahead".
         cell.publish(5, 1);
-        cell.publish(later - (1 << 24), 1);
+        cell.publish(later - (1 << 24), 1); // the same low 24 bits
         assert_eq!(cell.read(later), Some(99));
     }
 

@@ -118,10 +118,14 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(field: &'static str, expected: &'static str, got: impl fmt::Debug) -> Self {
+    pub(crate) fn new(
+        field: &'static str,
+        expected: impl Into<Cow<'static, str>>,
+        got: impl fmt::Debug,
+    ) -> Self {
         ConfigError {
             field: Cow::Borrowed(field),
-            expected: Cow::Borrowed(expected),
+            expected: expected.into(),
             got: format!("{got:?}"),
         }
     }

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::config::Rules;
+use crate::config::{Config, SlowCalls, TimeWindow};
 use crate::error::ConfigError;
 use crate::registry::Registry;
-use crate::settings::{Config, SlowCalls, TimeWindow};
+use crate::rules::Rules;
 
 /// The key of a registry file's default configuration.
 pub const DEFAULT_KEY: &str = "default";

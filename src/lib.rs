@@ -73,6 +73,7 @@
 mod backoff;
 mod breaker;
 mod bucket;
+mod builder;
 pub mod classify;
 mod clock;
 mod config;
@@ -90,11 +91,13 @@ mod health;
 pub mod http;
 mod metrics;
 mod permit;
+mod policy;
 mod rate;
 mod registry;
+mod rules;
+mod rules_cell;
 #[cfg(feature = "tower")]
 pub mod service;
-mod settings;
 mod state;
 mod sync;
 #[cfg(feature = "tracing")]
@@ -104,16 +107,17 @@ mod window;
 
 pub use backoff::Backoff;
 pub use breaker::Breaker;
+pub use builder::Builder;
 pub use classify::Classify;
 #[cfg(all(loom, feature = "loom"))]
 pub use clock::LoomClock;
-pub use config::{Builder, MAX_DURATION};
+pub use config::{Config, SlowCalls, TimeWindow};
 pub use error::{ConfigError, Error, Rejected};
 pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
 pub use permit::{Outcome, OwnedPermit, Permit};
 pub use registry::Registry;
-pub use settings::{Config, SlowCalls, TimeWindow};
+pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use transition::Transition;
 pub use window::WindowStats;

@@ -120,10 +120,7 @@ mod tests {
     fn large_windows_keep_their_true_rate() {
         // 1 000 000 successes then 32 768 failures: 3.2 %, far below 50 %.
         let r = rules(Some(0.5), None, 20);
-        assert_eq!(
-            window_cause(&r, None, &stats(1_032_768, 32_768, 0)),
-            None
-        );
+        assert_eq!(window_cause(&r, None, &stats(1_032_768, 32_768, 0)), None);
         assert_eq!(
             window_cause(&r, None, &stats(1_000_000, 500_000, 0)),
             Some(Cause::FailureRate)

@@ -15,10 +15,10 @@ use arc_swap::ArcSwap;
 
 use crate::breaker::Breaker;
 use crate::clock::Clock;
-use crate::config::{Listener, Rules};
+use crate::config::Config;
 use crate::error::ConfigError;
 use crate::health::{BreakerHealth, Health};
-use crate::settings::Config;
+use crate::rules::{Listener, Rules};
 use crate::state::State;
 use crate::sync::Ordering;
 use crate::transition::Transition;

@@ -653,4 +653,80 @@ mod tests {
         let iso = Word::pack(State::Isolated, 0, 0, 0, 1);
         assert_eq!(next(iso, acquire(true, true), LIMITS), Step::KEEP);
     }
+
+    #[test]
+    fn failures_build_a_run_that_trips_at_the_threshold_in_the_same_swap() {
+        let fail = |generation| Event::Failure {
+            generation,
+            trip_at: Some(3),
+        };
+        let mut w = Word::pack(State::Closed, 0, 0, 0, 7);
+        for run in 1..=2 {
+            let (n, step) = apply(w, fail(7));
+            assert_eq!((n.run(), step.cause), (run, None));
+            w = n;
+        }
+        let (open, step) = apply(w, fail(7));
+        assert_eq!(step.cause, Some(Cause::ConsecutiveFailures));
+        assert_eq!(
+            (open.kind(), open.run(), open.generation()),
+            (State::Open, 0, 8)
+        );
+        // A late failure, or one for another generation, changes nothing.
+        assert_eq!(next(w, fail(6), LIMITS), Step::KEEP);
+        assert_eq!(next(open, fail(7), LIMITS), Step::KEEP);
+    }
+
+    #[test]
+    fn a_success_ends_the_run_of_its_own_generation_only() {
+        let w = Word::pack_with_run(State::Closed, 0, 0, 0, 4, 9);
+        let (n, step) = apply(w, Event::Success { generation: 9 });
+        assert_eq!((n.run(), step.cause), (0, None));
+        assert_eq!(
+            next(n, Event::Success { generation: 9 }, LIMITS),
+            Step::KEEP
+        );
+        assert_eq!(
+            next(w, Event::Success { generation: 8 }, LIMITS),
+            Step::KEEP
+        );
+    }
+
+    #[test]
+    fn a_run_never_aliases_another_generation_however_many_transitions_apart() {
+        // The old run word kept 32 bits of the generation: 2^32 transitions brought a run back.
+        let w = Word::pack_with_run(State::Closed, 0, 0, 0, 4, 5 + (1 << 32));
+        let late = Event::Failure {
+            generation: 5,
+            trip_at: Some(5),
+        };
+        assert_eq!(next(w, late, LIMITS), Step::KEEP);
+        let w = Word::pack(State::Closed, 0, 0, 0, 5 + (1 << 33));
+        assert_eq!(
+            next(w, late, LIMITS),
+            Step::KEEP,
+            "nor 2^33 (the old generation width)"
+        );
+    }
+
+    #[test]
+    fn the_run_saturates_and_still_trips() {
+        let w = Word::pack_with_run(State::Closed, 0, 0, 0, MAX_RUN, 1);
+        let (n, _) = apply(
+            w,
+            Event::Failure {
+                generation: 1,
+                trip_at: None,
+            },
+        );
+        assert_eq!(n.run(), MAX_RUN);
+        let (_, step) = apply(
+            w,
+            Event::Failure {
+                generation: 1,
+                trip_at: Some(1_000_000),
+            },
+        );
+        assert_eq!(step.cause, Some(Cause::ConsecutiveFailures));
+    }
 }

@@ -1,0 +1,267 @@
+//! [`Builder`]: the settings as methods, validated into [`Rules`] when the breaker is built.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::breaker::Breaker;
+use crate::config::{Config, SlowCalls, TimeWindow};
+use crate::error::ConfigError;
+use crate::rules::{Listener, Predicate, Rules};
+use crate::transition::Transition;
+use crate::window::WindowStats;
+
+/// Builds a [`Breaker`]. Every setting is optional; [`build`](Builder::build) validates them all.
+///
+/// # Defaults
+/// | setting | default |
+/// |---|---|
+/// | trip rules | 5 consecutive failures, **or** a failure rate ≥ 0.5 over at least 20 calls (both replaced as soon as any trip rule is configured) |
+/// | `minimum_calls` | 20 |
+/// | window | time window of 10 s in 10 buckets of 1 s |
+/// | slow calls | off |
+/// | backoff | exponential: 5 s, ×2 per reopening, at most 60 s, with jitter |
+/// | `half_open_permits` | 3 |
+/// | `half_open_successes` | `min(3, half_open_permits)` |
+/// | `half_open_timeout` | none |
+/// | `stripes` | the number of CPUs rounded up to a power of two, at most 8 |
+/// | clock | `quanta::Clock::new()` |
+///
+/// Trip rules are [`consecutive_failures`](Builder::consecutive_failures),
+/// [`failure_rate`](Builder::failure_rate), [`slow_calls`](Builder::slow_calls) and
+/// [`trip_when`](Builder::trip_when); any of them that holds trips the breaker.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use hotbreaker::{Backoff, Breaker};
+///
+/// let breaker = Breaker::builder()
+///     .failure_rate(0.25)
+///     .minimum_calls(50)
+///     .time_window(Duration::from_secs(30), 30)
+///     .backoff(Backoff::exponential(Duration::from_secs(1), 2.0, Duration::from_secs(30)))
+///     .half_open_permits(5)
+///     .build()?;
+/// # Ok::<(), hotbreaker::ConfigError>(())
+/// ```
+#[must_use = "a builder does nothing until build() is called"]
+#[derive(Default)]
+pub struct Builder {
+    config: Config,
+    predicate: Option<Predicate>,
+    listeners: Vec<Listener>,
+    clock: Option<crate::clock::Clock>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("predicate", &self.predicate.is_some())
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Trip after `n` failures in a row while Closed. A Success resets the run; an Ignored
+    /// outcome neither counts nor resets. Accepts 1..=1 000 000.
+    pub fn consecutive_failures(mut self, n: u32) -> Self {
+        self.config.consecutive_failures = Some(n);
+        self
+    }
+
+    /// Trip when the window holds at least `minimum_calls` calls and `failures / calls ≥ rate`
+    /// (compared exactly). Accepts (0, 1].
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.config.failure_rate = Some(rate);
+        self
+    }
+
+    /// Calls the window must hold before a rate rule may trip. Accepts 1..=1 000 000 (and at
+    /// most the count window's size). Default 20.
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.config.minimum_calls = Some(n);
+        self
+    }
+
+    /// Look at the last `window` of time, in `buckets` equal buckets (each at least 1 ms; at
+    /// most 256 buckets; window at most 365 days). Outcomes leave the window a whole bucket at a
+    /// time.
+    pub fn time_window(mut self, window: Duration, buckets: u32) -> Self {
+        self.config.time_window = Some(TimeWindow { window, buckets });
+        self.config.count_window = None;
+        self
+    }
+
+    /// Look at the last `n` outcomes (1..=65 536). Costlier per call than a time window: a shared
+    /// counter per outcome, and an O(n) read on each Failure.
+    pub fn count_window(mut self, n: u32) -> Self {
+        self.config.count_window = Some(n);
+        self.config.time_window = None;
+        self
+    }
+
+    /// A call taking strictly longer than `duration` is slow; trip when the window holds at
+    /// least `minimum_calls` calls and `slow / calls ≥ rate`. The duration is measured from
+    /// `try_acquire` to the outcome being recorded.
+    pub fn slow_calls(mut self, duration: Duration, rate: f64) -> Self {
+        self.config.slow_calls = Some(SlowCalls { duration, rate });
+        self
+    }
+
+    /// Trip when `predicate` returns true for the window's counts. Evaluated, like every trip
+    /// rule, when a Failure or a slow call is recorded while Closed; `minimum_calls` is not
+    /// applied to it.
+    pub fn trip_when(
+        mut self,
+        predicate: impl Fn(&WindowStats) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Stay Open for a fixed `duration` (1 ms..=365 days) each time: `backoff(Backoff::fixed(d))`.
+    pub fn open_timeout(mut self, duration: Duration) -> Self {
+        self.config.open_timeout = Some(duration);
+        self.config.backoff = None;
+        self
+    }
+
+    /// How long each opening lasts. Base and max in 1 ms..=365 days, max ≥ base, multiplier a
+    /// finite number ≥ 1.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.config.backoff = Some(backoff);
+        self.config.open_timeout = None;
+        self
+    }
+
+    /// Probe calls let through at once while HalfOpen (1..=1 023). Default 3.
+    pub fn half_open_permits(mut self, n: u32) -> Self {
+        self.config.half_open_permits = Some(n);
+        self
+    }
+
+    /// Successful probes needed to close (1..=`half_open_permits`). Default
+    /// `min(3, half_open_permits)`.
+    pub fn half_open_successes(mut self, n: u32) -> Self {
+        self.config.half_open_successes = Some(n);
+        self
+    }
+
+    /// Reopen when HalfOpen has reached no verdict after `timeout` (1 ms..=365 days). Checked
+    /// whenever a permit is asked for or a probe's outcome is recorded. Default: none.
+    pub fn half_open_timeout(mut self, timeout: Duration) -> Self {
+        self.config.half_open_timeout = Some(timeout);
+        self
+    }
+
+    /// How many stripes of counters to keep (1..=64, rounded up to a power of two). More stripes
+    /// let more threads record without sharing a cache line; each costs 128 bytes per 16
+    /// words of window. Services that hold thousands of breakers may want 1 or 2.
+    pub fn stripes(mut self, n: u32) -> Self {
+        self.config.stripes = Some(n);
+        self
+    }
+
+    /// Replaces every data setting (all but the listeners, the custom trip rule and the clock)
+    /// with `config`'s.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Call `listener` after every transition, once, from the thread that made it. A panic in the
+    /// listener is caught and does not affect the breaker. May be called more than once.
+    pub fn on_transition(mut self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.listeners.push(Box::new(listener));
+        self
+    }
+
+    /// The clock to read time from; `quanta::Clock::mock()` in tests.
+    pub fn clock(mut self, clock: quanta::Clock) -> Self {
+        self.clock = Some(crate::clock::Clock::new(clock));
+        self
+    }
+
+    /// A loom-visible clock, for model tests only.
+    #[cfg(all(loom, feature = "loom"))]
+    pub fn loom_clock(mut self, clock: crate::clock::LoomClock) -> Self {
+        self.clock = Some(crate::clock::Clock::Loom(clock));
+        self
+    }
+
+    /// Validates the settings and builds the breaker.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field that is out of range.
+    pub fn build(self) -> Result<Breaker, ConfigError> {
+        let rules = Rules::validate(&self.config, self.predicate.clone())?;
+        let clock = self
+            .clock
+            .unwrap_or_else(|| crate::clock::Clock::new(quanta::Clock::new()));
+        Ok(Breaker::new(
+            rules,
+            self.listeners.into_boxed_slice(),
+            clock,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::defaults;
+
+    /// Every row of a defaults table written from the constants validation uses; each must
+    /// appear, word for word, in `doc`.
+    fn check_defaults_table(doc: &str, file: &str) {
+        let b = defaults::BACKOFF;
+        let bucket = defaults::TIME_WINDOW / defaults::BUCKETS;
+        let rows = [
+            format!(
+                "{} consecutive failures, **or**",
+                defaults::CONSECUTIVE_FAILURES
+            ),
+            format!("≥ {} over", defaults::FAILURE_RATE),
+            format!("{} calls", defaults::MINIMUM_CALLS),
+            format!("| `minimum_calls` | {} |", defaults::MINIMUM_CALLS),
+            format!(
+                "time window of {} s in {} buckets of {} s",
+                defaults::TIME_WINDOW.as_secs(),
+                defaults::BUCKETS,
+                bucket.as_secs()
+            ),
+            format!(
+                "exponential: {} s, ×{} per reopening, at most {} s, with jitter",
+                b.base.as_secs(),
+                b.multiplier,
+                b.max.as_secs()
+            ),
+            format!("| `half_open_permits` | {} |", defaults::HALF_OPEN_PERMITS),
+            format!(
+                "`min({}, half_open_permits)`",
+                defaults::HALF_OPEN_SUCCESSES
+            ),
+            format!("at most {} |", defaults::MAX_STRIPES),
+        ];
+        for row in rows {
+            assert!(doc.contains(&row), "{file} lacks {row:?}");
+        }
+        assert!(b.jitter && bucket.subsec_nanos() == 0);
+    }
+
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        check_defaults_table(include_str!("builder.rs"), "src/builder.rs");
+        check_defaults_table(include_str!("../README.md"), "README.md");
+    }
+}
+
+impl Breaker {
+    /// A builder with every setting at its default.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}

@@ -1,0 +1,540 @@
+//! Validated settings: the [`Rules`] a breaker runs on, every default, and the range each setting
+//! accepts (SPEC rule 9).
+//!
+//! [`Config`] is what the user wrote, with `None` for "the default"; [`Rules::validate`] fills in
+//! the defaults from [`defaults`], checks every value against the limits below, and converts
+//! durations to the nanoseconds the hot path compares. Each error message is built from the same
+//! constant the check uses, so the two cannot drift apart.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::rate::Rate;
+use crate::state::{Limits, MAX_HALF_OPEN};
+use crate::transition::Transition;
+use crate::window::WindowStats;
+
+/// The longest duration any setting accepts: 365 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * SECS_PER_DAY);
+/// The shortest open duration, half-open timeout and bucket width: 1 ms.
+const MIN_DURATION: Duration = Duration::from_millis(1);
+/// The largest `consecutive_failures` and `minimum_calls`.
+const MAX_COUNT: u32 = 1_000_000;
+/// The most buckets a time window may have.
+const MAX_BUCKETS: u32 = 256;
+/// The largest count window.
+const MAX_COUNT_WINDOW: u32 = 65_536;
+/// The most stripes of counters.
+const MAX_STRIPES: u32 = 64;
+
+const SECS_PER_DAY: u64 = 24 * 60 * 60;
+
+// The range messages print these in whole days and whole milliseconds.
+const _: () = assert!(MAX_DURATION.as_secs() % SECS_PER_DAY == 0);
+const _: () = assert!(MAX_DURATION.subsec_nanos() == 0);
+const _: () = assert!(MIN_DURATION.as_nanos() % 1_000_000 == 0);
+
+/// What a setting left as `None` becomes. [`Builder`](crate::Builder)'s documentation lists
+/// them; a test keeps that table and the README's in step with these values.
+pub(crate) mod defaults {
+    use std::time::Duration;
+
+    use crate::backoff::Backoff;
+
+    /// The consecutive-failure rule when no trip rule is configured.
+    pub(crate) const CONSECUTIVE_FAILURES: u32 = 5;
+    /// The failure-rate rule when no trip rule is configured.
+    pub(crate) const FAILURE_RATE: f64 = 0.5;
+    pub(crate) const MINIMUM_CALLS: u32 = 20;
+    /// The time window: `TIME_WINDOW` in `BUCKETS` buckets.
+    pub(crate) const TIME_WINDOW: Duration = Duration::from_secs(10);
+    pub(crate) const BUCKETS: u32 = 10;
+    /// Kept beside [`Backoff`] so that its serde form fills missing fields from the same value.
+    pub(crate) const BACKOFF: Backoff = Backoff::DEFAULT;
+    pub(crate) const HALF_OPEN_PERMITS: u32 = 3;
+    /// `half_open_successes` is `min(HALF_OPEN_SUCCESSES, half_open_permits)`.
+    pub(crate) const HALF_OPEN_SUCCESSES: u32 = 3;
+    /// `stripes` is the number of CPUs, at most `MAX_STRIPES` (then rounded up to a power of
+    /// two); 1 under loom.
+    pub(crate) const MAX_STRIPES: u32 = 8;
+}
+
+pub(crate) type Predicate = Arc<dyn Fn(&WindowStats) -> bool + Send + Sync>;
+pub(crate) type Listener = Box<dyn Fn(&Transition) + Send + Sync>;
+
+/// The shape of the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowSpec {
+    Time { width_ns: u64, buckets: u32 },
+    Count { size: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SlowRule {
+    pub(crate) duration_ns: u64,
+    pub(crate) rate: Rate,
+}
+
+/// A validated configuration: what the breaker runs on. `settings` is what it was made from.
+#[derive(Clone)]
+pub(crate) struct Rules {
+    pub(crate) settings: Config,
+    pub(crate) consecutive_failures: Option<u32>,
+    pub(crate) failure_rate: Option<Rate>,
+    pub(crate) minimum_calls: u32,
+    pub(crate) window: WindowSpec,
+    pub(crate) slow: Option<SlowRule>,
+    pub(crate) predicate: Option<Predicate>,
+    pub(crate) backoff: Backoff,
+    pub(crate) limits: Limits,
+    pub(crate) half_open_timeout_ns: Option<u64>,
+    pub(crate) stripes: usize,
+}
+
+impl fmt::Debug for Rules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rules")
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("failure_rate", &self.failure_rate)
+            .field("minimum_calls", &self.minimum_calls)
+            .field("window", &self.window)
+            .field("slow", &self.slow)
+            .field("predicate", &self.predicate.is_some())
+            .field("backoff", &self.backoff)
+            .field("limits", &self.limits)
+            .field("half_open_timeout_ns", &self.half_open_timeout_ns)
+            .field("stripes", &self.stripes)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RawWindow {
+    Time(Duration, u32),
+    Count(u32),
+}
+
+impl Rules {
+    /// Checks every setting of `c` (SPEC rule 9); the first one out of range is the error.
+    pub(crate) fn validate(c: &Config, predicate: Option<Predicate>) -> Result<Rules, ConfigError> {
+        let any_rule = c.consecutive_failures.is_some()
+            || c.failure_rate.is_some()
+            || c.slow_calls.is_some()
+            || predicate.is_some();
+        let (consecutive_failures, failure_rate) = if any_rule {
+            (c.consecutive_failures, c.failure_rate)
+        } else {
+            (
+                Some(defaults::CONSECUTIVE_FAILURES),
+                Some(defaults::FAILURE_RATE),
+            )
+        };
+        let consecutive_failures = consecutive_failures
+            .map(|n| count("consecutive_failures", n, MAX_COUNT))
+            .transpose()?;
+        let failure_rate = failure_rate.map(|r| rate("failure_rate", r)).transpose()?;
+        let raw_window = match (c.time_window, c.count_window) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "count_window",
+                    "set either time_window or count_window, not both",
+                    (c.time_window, c.count_window),
+                ));
+            }
+            (None, Some(n)) => RawWindow::Count(n),
+            (Some(t), None) => RawWindow::Time(t.window, t.buckets),
+            (None, None) => RawWindow::Time(defaults::TIME_WINDOW, defaults::BUCKETS),
+        };
+        let window = match raw_window {
+            RawWindow::Time(window, buckets) => {
+                if window.is_zero() || window > MAX_DURATION {
+                    return Err(ConfigError::new(
+                        "time_window",
+                        format!("window must be in {}", positive_duration_range()),
+                        window,
+                    ));
+                }
+                let buckets = count("time_window.buckets", buckets, MAX_BUCKETS)?;
+                let width_ns = (window.as_nanos() / u128::from(buckets)) as u64;
+                if width_ns < MIN_DURATION.as_nanos() as u64 {
+                    return Err(ConfigError::new(
+                        "time_window",
+                        format!(
+                            "bucket width (window / buckets) must be at least {} ms",
+                            MIN_DURATION.as_millis()
+                        ),
+                        (window, buckets),
+                    ));
+                }
+                WindowSpec::Time { width_ns, buckets }
+            }
+            RawWindow::Count(size) => WindowSpec::Count {
+                size: count("count_window", size, MAX_COUNT_WINDOW)?,
+            },
+        };
+        let minimum_calls = count(
+            "minimum_calls",
+            c.minimum_calls.unwrap_or(defaults::MINIMUM_CALLS),
+            MAX_COUNT,
+        )?;
+        if let WindowSpec::Count { size } = window {
+            if minimum_calls > size && (failure_rate.is_some() || c.slow_calls.is_some()) {
+                return Err(ConfigError::new(
+                    "minimum_calls",
+                    "must not exceed the count window's size, or the rate rules could never trip",
+                    (minimum_calls, size),
+                ));
+            }
+        }
+        let slow = c
+            .slow_calls
+            .map(|s| {
+                if s.duration.is_zero() || s.duration > MAX_DURATION {
+                    return Err(ConfigError::new(
+                        "slow_calls.duration",
+                        format!("must be in {}", positive_duration_range()),
+                        s.duration,
+                    ));
+                }
+                Ok(SlowRule {
+                    duration_ns: s.duration.as_nanos() as u64,
+                    rate: rate("slow_calls.rate", s.rate)?,
+                })
+            })
+            .transpose()?;
+        let backoff = validate_backoff(c)?;
+        let permits = count(
+            "half_open_permits",
+            c.half_open_permits.unwrap_or(defaults::HALF_OPEN_PERMITS),
+            MAX_HALF_OPEN,
+        )?;
+        let successes = c
+            .half_open_successes
+            .unwrap_or(permits.min(defaults::HALF_OPEN_SUCCESSES));
+        if successes == 0 || successes > permits {
+            return Err(ConfigError::new(
+                "half_open_successes",
+                "must be in 1..=half_open_permits",
+                (successes, permits),
+            ));
+        }
+        let half_open_timeout_ns = c
+            .half_open_timeout
+            .map(|t| duration("half_open_timeout", t))
+            .transpose()?;
+        let default_stripes = if cfg!(all(loom, feature = "loom")) {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get().min(defaults::MAX_STRIPES as usize) as u32)
+        };
+        let stripes = count("stripes", c.stripes.unwrap_or(default_stripes), MAX_STRIPES)?;
+        Ok(Rules {
+            settings: c.clone(),
+            consecutive_failures,
+            failure_rate,
+            minimum_calls,
+            window,
+            slow,
+            predicate,
+            backoff,
+            limits: Limits {
+                half_open_permits: permits,
+                half_open_successes: successes,
+            },
+            half_open_timeout_ns,
+            stripes: (stripes as usize).next_power_of_two(),
+        })
+    }
+}
+
+fn validate_backoff(c: &Config) -> Result<Backoff, ConfigError> {
+    let (b, fixed) = match (c.open_timeout, c.backoff) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "open_timeout",
+                "set either open_timeout or backoff, not both",
+                (c.open_timeout, c.backoff),
+            ));
+        }
+        (Some(d), None) => (Backoff::fixed(d), true),
+        (None, Some(b)) => (b, false),
+        (None, None) => return Ok(defaults::BACKOFF),
+    };
+    let pick = |fixed_name: &'static str, exp_name: &'static str| {
+        if fixed { fixed_name } else { exp_name }
+    };
+    duration(pick("open_timeout", "backoff.base"), b.base)?;
+    if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
+        return Err(ConfigError::new(
+            "backoff.multiplier",
+            "must be a finite number >= 1",
+            b.multiplier,
+        ));
+    }
+    duration(pick("open_timeout", "backoff.max"), b.max)?;
+    if b.max < b.base {
+        return Err(ConfigError::new(
+            "backoff.max",
+            "must be at least backoff.base",
+            (b.max, b.base),
+        ));
+    }
+    Ok(b)
+}
+
+/// `(0, 365 days]`, from [`MAX_DURATION`].
+fn positive_duration_range() -> String {
+    format!("(0, {} days]", MAX_DURATION.as_secs() / SECS_PER_DAY)
+}
+
+/// `[1 ms, 365 days]`, from [`MIN_DURATION`] and [`MAX_DURATION`].
+fn duration_range() -> String {
+    format!(
+        "[{} ms, {} days]",
+        MIN_DURATION.as_millis(),
+        MAX_DURATION.as_secs() / SECS_PER_DAY
+    )
+}
+
+/// `n` if it is in `1..=max`.
+fn count(field: &'static str, n: u32, max: u32) -> Result<u32, ConfigError> {
+    if (1..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ConfigError::new(field, format!("must be in 1..={max}"), n))
+    }
+}
+
+/// `r` as an exact [`Rate`] if it is in (0, 1].
+fn rate(field: &'static str, r: f64) -> Result<Rate, ConfigError> {
+    Rate::new(r).ok_or_else(|| ConfigError::new(field, "must be in (0, 1]", r))
+}
+
+/// `d` in nanoseconds if it is in `[MIN_DURATION, MAX_DURATION]`.
+fn duration(field: &'static str, d: Duration) -> Result<u64, ConfigError> {
+    if d < MIN_DURATION || d > MAX_DURATION {
+        Err(ConfigError::new(
+            field,
+            format!("must be in {}", duration_range()),
+            d,
+        ))
+    } else {
+        Ok(d.as_nanos() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TimeWindow;
+
+    #[test]
+    fn an_empty_config_takes_every_default() {
+        let r = Rules::validate(&Config::default(), None).unwrap();
+        assert_eq!(r.consecutive_failures, Some(defaults::CONSECUTIVE_FAILURES));
+        assert_eq!(r.failure_rate, Rate::new(defaults::FAILURE_RATE));
+        assert_eq!(r.minimum_calls, defaults::MINIMUM_CALLS);
+        assert_eq!(
+            r.window,
+            WindowSpec::Time {
+                width_ns: (defaults::TIME_WINDOW / defaults::BUCKETS).as_nanos() as u64,
+                buckets: defaults::BUCKETS,
+            }
+        );
+        assert!(r.slow.is_none());
+        assert_eq!(r.backoff, defaults::BACKOFF);
+        assert_eq!(r.limits.half_open_permits, defaults::HALF_OPEN_PERMITS);
+        assert_eq!(
+            r.limits.half_open_successes,
+            defaults::HALF_OPEN_SUCCESSES.min(defaults::HALF_OPEN_PERMITS)
+        );
+        assert_eq!(r.half_open_timeout_ns, None);
+        assert!(r.stripes.is_power_of_two());
+        assert!(r.stripes <= (defaults::MAX_STRIPES as usize).next_power_of_two());
+    }
+
+    #[test]
+    fn any_trip_rule_replaces_both_default_rules() {
+        let c = Config {
+            slow_calls: Some(crate::config::SlowCalls {
+                duration: Duration::from_secs(1),
+                rate: 0.5,
+            }),
+            ..Config::default()
+        };
+        let r = Rules::validate(&c, None).unwrap();
+        assert_eq!((r.consecutive_failures, r.failure_rate), (None, None));
+    }
+
+    #[test]
+    fn half_open_successes_default_follows_the_permits() {
+        let c = Config {
+            half_open_permits: Some(1),
+            ..Config::default()
+        };
+        assert_eq!(
+            Rules::validate(&c, None)
+                .unwrap()
+                .limits
+                .half_open_successes,
+            1
+        );
+    }
+
+    fn expected(c: Config) -> String {
+        Rules::validate(&c, None).unwrap_err().expected().to_owned()
+    }
+
+    #[test]
+    fn range_messages_come_from_the_limits_checked() {
+        // Each limit is accepted and the next value is refused with a message naming the limit.
+        let at = |f: fn(u32) -> Config, max: u32| {
+            assert!(Rules::validate(&f(max), None).is_ok(), "{max} accepted");
+            let e = expected(f(max + 1));
+            assert_eq!(e, format!("must be in 1..={max}"));
+            assert_eq!(expected(f(0)), e);
+        };
+        at(
+            |n| Config {
+                consecutive_failures: Some(n),
+                ..Config::default()
+            },
+            MAX_COUNT,
+        );
+        at(
+            |n| Config {
+                minimum_calls: Some(n),
+                ..Config::default()
+            },
+            MAX_COUNT,
+        );
+        at(
+            |n| Config {
+                time_window: Some(TimeWindow {
+                    window: Duration::from_secs(3600),
+                    buckets: n,
+                }),
+                ..Config::default()
+            },
+            MAX_BUCKETS,
+        );
+        at(
+            |n| Config {
+                count_window: Some(n),
+                minimum_calls: Some(1),
+                ..Config::default()
+            },
+            MAX_COUNT_WINDOW,
+        );
+        at(
+            |n| Config {
+                half_open_permits: Some(n),
+                ..Config::default()
+            },
+            MAX_HALF_OPEN,
+        );
+        at(
+            |n| Config {
+                stripes: Some(n),
+                ..Config::default()
+            },
+            MAX_STRIPES,
+        );
+    }
+
+    #[test]
+    fn duration_messages_come_from_the_limits_checked() {
+        let open = |d| Config {
+            open_timeout: Some(d),
+            ..Config::default()
+        };
+        assert!(Rules::validate(&open(MIN_DURATION), None).is_ok());
+        assert!(Rules::validate(&open(MAX_DURATION), None).is_ok());
+        let below = expected(open(MIN_DURATION - Duration::from_nanos(1)));
+        assert_eq!(below, "must be in [1 ms, 365 days]");
+        assert_eq!(
+            expected(open(MAX_DURATION + Duration::from_nanos(1))),
+            below
+        );
+        let window = |d| Config {
+            time_window: Some(TimeWindow {
+                window: d,
+                buckets: 1,
+            }),
+            ..Config::default()
+        };
+        assert!(Rules::validate(&window(MAX_DURATION), None).is_ok());
+        assert_eq!(
+            expected(window(MAX_DURATION + Duration::from_nanos(1))),
+            "window must be in (0, 365 days]"
+        );
+        assert_eq!(
+            expected(Config {
+                time_window: Some(TimeWindow {
+                    window: MIN_DURATION * 10 - Duration::from_nanos(10),
+                    buckets: 10,
+                }),
+                ..Config::default()
+            }),
+            "bucket width (window / buckets) must be at least 1 ms"
+        );
+    }
+
+    /// `n` with a space between groups of three digits, as the documentation writes it.
+    fn grouped(n: u32) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, d) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(' ');
+            }
+            out.push(d);
+        }
+        out
+    }
+
+    #[test]
+    fn documented_ranges_are_the_limits_checked() {
+        let readme = include_str!("../README.md");
+        let builder = include_str!("builder.rs");
+        let days = MAX_DURATION.as_secs() / SECS_PER_DAY;
+        let ms = MIN_DURATION.as_millis();
+        for (field, max) in [
+            ("consecutive_failures", MAX_COUNT),
+            ("minimum_calls", MAX_COUNT),
+            ("time_window.buckets", MAX_BUCKETS),
+            ("count_window", MAX_COUNT_WINDOW),
+            ("half_open_permits", MAX_HALF_OPEN),
+            ("stripes", MAX_STRIPES),
+        ] {
+            let row = format!("| `{field}` | 1..={}", grouped(max));
+            assert!(readme.contains(&row), "README.md lacks {row:?}");
+            // The builder words the bucket limit "at most 256 buckets" (checked below).
+            let range = format!("1..={}", grouped(max));
+            assert!(
+                field == "time_window.buckets" || builder.contains(&range),
+                "src/builder.rs lacks {range:?}"
+            );
+        }
+        for range in [
+            format!("(0, {days} days]"),
+            format!("[{ms} ms, {days} days]"),
+            format!("at least {ms} ms"),
+        ] {
+            assert!(readme.contains(&range), "README.md lacks {range:?}");
+        }
+        for range in [
+            format!("{ms} ms..={days} days"),
+            format!("at most {days} days"),
+            format!("at least {ms} ms"),
+            format!("most {} buckets", grouped(MAX_BUCKETS)),
+        ] {
+            assert!(builder.contains(&range), "src/builder.rs lacks {range:?}");
+        }
+    }
+}
