@@ -1,30 +1,65 @@
 //! Differential property test: random configurations and operation sequences, applied to the
 //! real breaker and to the reference model (`reference/`), which must agree after every step.
 //! Seeded, so a failure names the seed that reproduces it:
-//! `DIFF_SEED=<seed> DIFF_SEQUENCES=1 cargo test --test differential`.
+//! `DIFF_SEED=<seed> DIFF_SEQUENCES=1 cargo test --test differential -- --exact <test name>`.
+//! Every sequence runs; the test fails at the end, with the first disagreement of each failing
+//! seed (the first few in full).
 
-use hotbreaker_reference::{Rng, random_config, random_ops, run};
+use hotbreaker_reference::{
+    ModelConfig, Op, Rng, random_config, random_long_config, random_long_ops, random_ops, run,
+};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `DIFF_SEQUENCES` sequences (default `sequences`) from `DIFF_SEED` on.
+fn check(sequences: u64, generate: impl Fn(&mut Rng) -> (ModelConfig, Vec<Op>)) {
+    let first = env("DIFF_SEED", 0);
+    let sequences = env("DIFF_SEQUENCES", sequences);
+    let (mut steps, mut failed) = (0, Vec::new());
+    for seed in first..first + sequences {
+        let (config, ops) = generate(&mut Rng::new(seed));
+        steps += ops.len();
+        if let Err(e) = run(&config, &ops) {
+            failed.push(format!("seed {seed}: {e}"));
+        }
+    }
+    if !failed.is_empty() {
+        let firsts: Vec<&str> = failed.iter().map(|e| e.lines().next().unwrap()).collect();
+        panic!(
+            "{} of {sequences} sequences disagree:\n{}\n\nin full:\n{}",
+            failed.len(),
+            firsts.join("\n"),
+            failed[..failed.len().min(3)].join("\n\n")
+        );
+    }
+    println!("{sequences} sequences, {steps} steps, no disagreement");
+}
 
 #[test]
 fn breaker_agrees_with_the_reference_model() {
-    let first: u64 = std::env::var("DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let sequences: u64 = std::env::var("DIFF_SEQUENCES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
-    let mut steps = 0;
-    for seed in first..first + sequences {
-        let mut rng = Rng::new(seed);
-        let config = random_config(&mut rng);
+    check(10_000, |rng| {
+        let config = random_config(rng);
         let len = 10 + rng.below(150) as usize;
-        let ops = random_ops(&mut rng, &config, len);
-        steps += ops.len();
-        if let Err(e) = run(&config, &ops) {
-            panic!("seed {seed}: {e}");
-        }
-    }
-    println!("{sequences} sequences, {steps} steps, no disagreement");
+        let ops = random_ops(rng, &config, len);
+        (config, ops)
+    });
+}
+
+/// Every sequence holds one long-horizon step of each kind: 2^15 to past 2^17 resets; flapping
+/// through 2^15 to past 2^17 transitions; 2^15 to past 2^17 calls in one bucket; an idle gap of
+/// 2^15 to 2^20 laps of the window's ring, or of days to years. Each is followed by ordinary
+/// steps that look at what it left. Mock time stays within 100 years.
+#[test]
+fn breaker_agrees_with_the_reference_model_over_a_long_life() {
+    check(96, |rng| {
+        let config = random_long_config(rng);
+        let len = 20 + rng.below(100) as usize;
+        let ops = random_long_ops(rng, &config, len, 4);
+        (config, ops)
+    });
 }

@@ -42,6 +42,25 @@ impl ModelConfig {
         self.backoff().duration(attempt).as_nanos() as u64
     }
 
+    /// One lap of a time window's ring: `buckets` rounded up to a power of two, times the bucket
+    /// width. A count window has no ring; one second stands in for it.
+    pub fn lap_ns(&self) -> u64 {
+        match self.window {
+            Window::Time { width_ns, buckets } => {
+                width_ns.saturating_mul(u64::from(buckets.next_power_of_two()))
+            }
+            Window::Count(_) => 1_000_000_000,
+        }
+    }
+
+    /// How long a time window spans (none for a count window).
+    pub fn window_ns(&self) -> Option<u64> {
+        match self.window {
+            Window::Time { width_ns, buckets } => Some(width_ns * u64::from(buckets)),
+            Window::Count(_) => None,
+        }
+    }
+
     fn backoff(&self) -> Backoff {
         Backoff::exponential(
             Duration::from_nanos(self.backoff_base_ns),

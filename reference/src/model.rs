@@ -1,5 +1,9 @@
-//! The obviously-correct breaker: one `Mutex` around a struct, a `Vec` of timestamped outcomes
+//! The obviously-correct breaker: one `Mutex` around a struct, a queue of timestamped outcomes
 //! for the window, every rule written the way SPEC.md says it.
+//!
+//! Outcomes recorded at the same instant with the same kind are kept as one entry with a count,
+//! so a burst of millions of calls costs one entry: the model stays plain arithmetic on `u64`
+//! whatever the horizon (counts, generations and nanoseconds never wrap in a test's lifetime).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -36,11 +40,20 @@ pub struct ModelMetrics {
     pub retry_after_ns: Option<u64>,
 }
 
+/// `n` outcomes of one kind recorded at `at_ns`.
 #[derive(Clone, Copy, Debug)]
 struct Recorded {
     at_ns: u64,
     failure: bool,
     slow: bool,
+    n: u64,
+}
+
+/// When a state entered at `from_ns` that lasts `after_ns` ends: the Open deadline and the
+/// half-open timeout. The breaker publishes deadlines in whole milliseconds, rounded up; a
+/// breaker whose deadlines are exact in nanoseconds needs only `from_ns + after_ns` here.
+fn deadline_after(from_ns: u64, after_ns: u64) -> u64 {
+    (from_ns + after_ns).div_ceil(MS) * MS
 }
 
 #[derive(Debug)]
@@ -49,13 +62,14 @@ struct Inner {
     generation: u64,
     /// Openings since last Closed.
     attempt: u32,
-    /// Open: when it may half-open. HalfOpen: when it times out (if configured). In ns, already
-    /// rounded up to whole milliseconds as the breaker publishes them.
+    /// Open: when it may half-open. HalfOpen: when it times out (if configured). In ns, as
+    /// `deadline_after` computes them.
     deadline_ns: Option<u64>,
     issued: u32,
     probe_successes: u32,
     consecutive: u32,
-    /// Outcomes of the last Closed/Disabled generation, oldest first.
+    /// Outcomes of the last Closed/Disabled generation, oldest first. A time window drops the
+    /// entries that have left it for good; a count window holds at most its size.
     window: VecDeque<Recorded>,
     log: Vec<(State, State, Cause, u64)>,
     m: ModelMetrics,
@@ -157,16 +171,7 @@ impl Model {
             (_, Outcome::Ignored) => {}
             (state, _) => {
                 let failure = outcome == Outcome::Failure;
-                s.window.push_back(Recorded {
-                    at_ns: now,
-                    failure,
-                    slow,
-                });
-                if let Window::Count(n) = self.config.window {
-                    while s.window.len() > n as usize {
-                        s.window.pop_front();
-                    }
-                }
+                self.push(&mut s, now, failure, slow);
                 if state == State::Disabled {
                     return;
                 }
@@ -180,6 +185,42 @@ impl Model {
                     .flatten()
                 {
                     self.transition_for(&mut s, State::Open, now, cause);
+                }
+            }
+        }
+    }
+
+    /// Appends one outcome to the window and forgets what can no longer count.
+    fn push(&self, s: &mut Inner, now: u64, failure: bool, slow: bool) {
+        match s.window.back_mut() {
+            Some(last) if (last.at_ns, last.failure, last.slow) == (now, failure, slow) => {
+                last.n += 1
+            }
+            _ => s.window.push_back(Recorded {
+                at_ns: now,
+                failure,
+                slow,
+                n: 1,
+            }),
+        }
+        match self.config.window {
+            Window::Count(size) => {
+                let held: u64 = s.window.iter().map(|r| r.n).sum();
+                let mut excess = held.saturating_sub(u64::from(size));
+                while excess > 0 {
+                    let first = s.window.front_mut().unwrap();
+                    let dropped = excess.min(first.n);
+                    first.n -= dropped;
+                    excess -= dropped;
+                    if first.n == 0 {
+                        s.window.pop_front();
+                    }
+                }
+            }
+            // Time only moves forward: an entry out of the window now stays out.
+            Window::Time { .. } => {
+                while s.window.front().is_some_and(|r| !self.in_window(r, now)) {
+                    s.window.pop_front();
                 }
             }
         }
@@ -201,6 +242,27 @@ impl Model {
     /// Every transition so far: (from, to, cause, generation).
     pub fn log(&self) -> Vec<(State, State, Cause, u64)> {
         self.inner.lock().unwrap().log.clone()
+    }
+
+    /// The transitions after the first `skip`.
+    pub fn log_since(&self, skip: usize) -> Vec<(State, State, Cause, u64)> {
+        self.inner.lock().unwrap().log[skip..].to_vec()
+    }
+
+    /// The current state, without counting anything.
+    pub fn state(&self) -> State {
+        self.inner.lock().unwrap().state
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> u64 {
+        self.inner.lock().unwrap().generation
+    }
+
+    /// While Open: when the breaker may half-open, in ns since the start.
+    pub fn open_deadline_ns(&self) -> Option<u64> {
+        let s = self.inner.lock().unwrap();
+        (s.state == State::Open).then(|| s.deadline_ns.unwrap())
     }
 
     pub fn metrics(&self, now: u64) -> ModelMetrics {
@@ -230,21 +292,30 @@ impl Model {
         self.config.half_open_timeout.is_some() && s.deadline_ns.is_some_and(|d| now >= d)
     }
 
-    /// Window counts: outcomes in the last `buckets` whole intervals of `width`, or the last n.
-    fn window_counts(&self, s: &Inner, now: u64) -> (u64, u64, u64) {
-        let in_window = |r: &&Recorded| match self.config.window {
+    /// Whether `r` is in the window at `now`: in the last `buckets` whole intervals of `width`,
+    /// counted from the start (a count window keeps no more than it holds).
+    fn in_window(&self, r: &Recorded, now: u64) -> bool {
+        match self.config.window {
             Window::Time { width_ns, buckets } => {
                 let current = now / width_ns;
                 let epoch = r.at_ns / width_ns;
                 epoch + u64::from(buckets) > current
             }
             Window::Count(_) => true,
-        };
-        let kept: Vec<&Recorded> = s.window.iter().filter(|r| in_window(r)).collect();
-        (
-            kept.len() as u64,
-            kept.iter().filter(|r| r.failure).count() as u64,
-            kept.iter().filter(|r| r.slow).count() as u64,
+        }
+    }
+
+    /// Window counts: (calls, failures, slow).
+    fn window_counts(&self, s: &Inner, now: u64) -> (u64, u64, u64) {
+        s.window.iter().filter(|r| self.in_window(r, now)).fold(
+            (0, 0, 0),
+            |(calls, failures, slow), r| {
+                (
+                    calls + r.n,
+                    failures + if r.failure { r.n } else { 0 },
+                    slow + if r.slow { r.n } else { 0 },
+                )
+            },
         )
     }
 
@@ -289,17 +360,16 @@ impl Model {
             (_, State::Open) => s.attempt += 1,
             _ => {}
         }
-        let round_up_to_ms = |ns: u64| ns.div_ceil(MS) * MS;
         match to {
             State::Open => {
                 s.m.times_opened += 1;
-                s.deadline_ns = Some(round_up_to_ms(now + self.config.open_ns(s.attempt)));
+                s.deadline_ns = Some(deadline_after(now, self.config.open_ns(s.attempt)));
             }
             State::HalfOpen => {
                 s.deadline_ns = self
                     .config
                     .half_open_timeout
-                    .map(|t| round_up_to_ms(now + t));
+                    .map(|t| deadline_after(now, t));
             }
             _ => {}
         }

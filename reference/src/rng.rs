@@ -2,7 +2,7 @@
 //! must be reproducible from its seed alone).
 
 use crate::config::{ModelConfig, Window};
-use crate::driver::Op;
+use crate::driver::{LONG_COUNTS, Op};
 use hotbreaker::Outcome;
 
 const MS: u64 = 1_000_000;
@@ -45,7 +45,7 @@ pub fn random_config(rng: &mut Rng) -> ModelConfig {
     let window = if rng.chance(70) {
         Window::Time {
             width_ns: rng.pick(&[1, 5, 100, 1000]) * MS,
-            buckets: rng.pick(&[1, 2, 3, 10, 17]),
+            buckets: rng.pick(&[1, 2, 3, 10, 17, 64, 100, 256]),
         }
     } else {
         Window::Count(rng.pick(&[1, 2, 4, 10]))
@@ -114,7 +114,99 @@ pub fn random_ops(rng: &mut Rng, config: &ModelConfig, len: usize) -> Vec<Op> {
             85..=86 => Op::Isolate,
             87..=88 => Op::Disable,
             89..=91 => Op::Reset,
+            92 => Op::Resets {
+                n: rng.below(40) as u32,
+            },
+            93 => Op::Burst {
+                n: rng.below(40) as u32,
+                outcome: rng.pick(&outcomes),
+            },
+            94 => Op::Flap {
+                n: rng.below(6) as u32,
+            },
+            95 => Op::Idle {
+                laps: rng.below(3) as u32,
+                extra_ns: rng.below(config.lap_ns()),
+            },
             _ => Op::Metrics,
         })
         .collect()
+}
+
+/// A configuration for long horizons: `random_config`, sometimes with a `minimum_calls` that
+/// only a burst of more than 2^16 calls in one bucket reaches (time windows only: a count
+/// window refuses more than it holds), and always with a rule that failures trip, so that
+/// flapping flaps.
+pub fn random_long_config(rng: &mut Rng) -> ModelConfig {
+    let mut c = random_config(rng);
+    if matches!(c.window, Window::Time { .. }) && rng.chance(30) {
+        c.minimum_calls = rng.pick(&[65_536, 100_000, 131_073]);
+        if c.failure_rate_ppb.is_none() {
+            c.failure_rate_ppb = Some(rng.pick(&[500_000_000, 1_000_000_000, 70_000_000]));
+        }
+    }
+    if c.consecutive.is_none() && c.failure_rate_ppb.is_none() && c.trip_at_failures.is_none() {
+        c.consecutive = Some(1 + rng.below(3) as u32);
+    }
+    c
+}
+
+/// A long-horizon operation of kind `kind % 4`, reaching 2^15 to past 2^17 of what it repeats:
+/// resets, flap transitions, calls in one bucket, laps of the ring (or days to years).
+fn long_op(rng: &mut Rng, config: &ModelConfig, kind: usize) -> Op {
+    let count = |rng: &mut Rng| {
+        if rng.chance(60) {
+            rng.pick(&LONG_COUNTS)
+        } else {
+            (1 << 17) + rng.below(1 << 16) as u32
+        }
+    };
+    match kind % 4 {
+        0 => Op::Resets { n: count(rng) },
+        // Two transitions per cycle: 2^16 cycles and more reach 2^17 transitions.
+        1 => Op::Flap {
+            n: count(rng) / 2 + rng.below(2) as u32,
+        },
+        2 => Op::Burst {
+            n: count(rng),
+            outcome: rng.pick(&[Outcome::Success, Outcome::Failure, Outcome::Failure]),
+        },
+        _ => {
+            let lap = config.lap_ns();
+            match rng.below(3) {
+                // Whole laps: a lap counter that wraps sees the very same lap again.
+                0 => Op::Idle {
+                    laps: rng.pick(&LONG_COUNTS),
+                    extra_ns: rng.pick(&[0, 0, 1, lap / 2, lap - 1]),
+                },
+                1 => Op::Idle {
+                    laps: (1 << 17) + rng.below(1 << 20) as u32,
+                    extra_ns: rng.below(lap),
+                },
+                // Days to years, whatever the ring.
+                _ => Op::Advance {
+                    ns: rng.pick(&[1, 7, 30, 365, 3_650]) * 86_400 * 1_000_000_000
+                        + rng.below(1_000_000_000),
+                },
+            }
+        }
+    }
+}
+
+/// `random_ops` with `long` long-horizon operations spread through it, the four kinds in turn
+/// (`long` ≥ 4 holds each kind), each followed by a few ordinary steps that look at what it
+/// left. A flap comes after a reset, as Isolated or Disabled would make it do nothing.
+pub fn random_long_ops(rng: &mut Rng, config: &ModelConfig, len: usize, long: usize) -> Vec<Op> {
+    let mut ops = random_ops(rng, config, len);
+    for kind in 0..long {
+        let at = rng.below(ops.len() as u64 + 1) as usize;
+        let op = long_op(rng, config, kind);
+        let mut inserted = vec![op];
+        if matches!(op, Op::Flap { .. }) {
+            inserted.insert(0, Op::Reset);
+        }
+        inserted.extend(random_ops(rng, config, 8));
+        ops.splice(at..at, inserted);
+    }
+    ops
 }
