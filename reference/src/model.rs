@@ -50,10 +50,10 @@ struct Recorded {
 }
 
 /// When a state entered at `from_ns` that lasts `after_ns` ends: the Open deadline and the
-/// half-open timeout. The breaker publishes deadlines in whole milliseconds, rounded up; a
-/// breaker whose deadlines are exact in nanoseconds needs only `from_ns + after_ns` here.
+/// half-open timeout, exact to the nanosecond (the deadline check is inclusive: at this instant
+/// the breaker is ready).
 fn deadline_after(from_ns: u64, after_ns: u64) -> u64 {
-    (from_ns + after_ns).div_ceil(MS) * MS
+    from_ns.saturating_add(after_ns)
 }
 
 #[derive(Debug)]
