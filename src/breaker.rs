@@ -43,13 +43,49 @@ use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, Windo
 /// Read on every acquire; written by transitions, half-open admissions and failure runs.
 #[derive(Debug)]
 struct Hot {
+    /// The whole state: the one word every decision swaps (see [`Word`]).
     state: AtomicU128,
+    /// The kind and generation of the state word, for the fast paths (see [`Mirror`]).
+    mirror: AtomicU64,
     deadline: DeadlineCell,
 }
 
-/// Statistics for `metrics()`, written on transitions and snapshots only.
+/// The kind and generation of the state word in one `u64`: bits 0..3 the [`State`], bits 3..64
+/// the generation, which stays below 2^61 for 7 300 years at 10^7 transitions per second.
+///
+/// Published by each transition's winner after its swap, and never moved back to an older
+/// generation (a compare-and-swap, like the deadline cell's), it lags the state word by at most
+/// the transitions in flight. The fast paths read it instead of the 128-bit word: a Closed
+/// acquire takes its permit from it, and a Success checks that its permit is still current with
+/// it. A lagging mirror only makes a call look as if it came just before the transition it raced,
+/// which any interleaving may do; every decision that changes the state reads the state word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mirror(u64);
+
+impl Mirror {
+    fn of(word: Word) -> Mirror {
+        Mirror((word.generation() << 3) | word.kind() as u64)
+    }
+
+    #[inline]
+    fn kind(self) -> State {
+        State::from_code(self.0 & 0b111)
+    }
+
+    #[inline]
+    fn generation(self) -> u64 {
+        self.0 >> 3
+    }
+}
+
+/// Written on failures, transitions and snapshots only.
 #[derive(Debug)]
 struct Stats {
+    /// Non-zero when a failure run may need ending: every Failure that lengthens a run adds one
+    /// after its swap, and the Success that ends the run swaps back to 0 the value it read before
+    /// ending it. So after every call in flight has returned, 0 means no run, and a Success that
+    /// reads 0 need not touch the state word (it is ordered before any failure still in flight).
+    run_hint: AtomicU64,
     times_opened: AtomicU64,
     /// The generation of the last Closed or Disabled state: which window `metrics()` shows while
     /// Open, HalfOpen or Isolated.
@@ -124,9 +160,11 @@ impl Breaker {
         Breaker {
             hot: CachePadded::new(Hot {
                 state: AtomicU128::new(Word::INITIAL.bits()),
+                mirror: AtomicU64::new(Mirror::of(Word::INITIAL).0),
                 deadline: DeadlineCell::new(),
             }),
             stats: CachePadded::new(Stats {
+                run_hint: AtomicU64::new(0),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -149,6 +187,31 @@ impl Breaker {
     fn word(&self) -> Word {
         // Acquire: see the module's "Orderings".
         Word::from_bits(self.hot.state.load(Ordering::Acquire))
+    }
+
+    #[inline]
+    fn mirror(&self) -> Mirror {
+        // Acquire: pairs with the Release in `publish_mirror`, like a load of the state word.
+        Mirror(self.hot.mirror.load(Ordering::Acquire))
+    }
+
+    /// Publishes the kind and generation `word` installed, unless a later generation already has.
+    fn publish_mirror(&self, word: Word) {
+        let new = Mirror::of(word);
+        // Relaxed: only decides whether to try; the CAS re-checks.
+        let mut current = Mirror(self.hot.mirror.load(Ordering::Relaxed));
+        while current.generation() < new.generation() {
+            // Release: a reader that sees this generation sees the swap that made it.
+            match self.hot.mirror.compare_exchange_weak(
+                current.0,
+                new.0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(fresh) => current = Mirror(fresh),
+            }
+        }
     }
 
     /// Asks to make a call. `Ok` carries the permit to report the outcome through.
@@ -394,14 +457,14 @@ impl Breaker {
 
     #[inline(always)]
     pub(crate) fn acquire(&self) -> Result<Ticket, Rejected> {
-        let word = self.word();
-        match word.kind() {
+        let mirror = self.mirror();
+        match mirror.kind() {
             State::Closed | State::Disabled => Ok(Ticket::new(
-                word.generation(),
-                word.kind(),
+                mirror.generation(),
+                mirror.kind(),
                 self.issue_time(),
             )),
-            _ => self.acquire_other(word),
+            _ => self.acquire_other(self.word()),
         }
     }
 
@@ -500,8 +563,8 @@ impl Breaker {
     // ---- recording -------------------------------------------------------------------------
 
     /// Records an outcome. The common case, a Success of a current Closed permit with no failure
-    /// run to end, a time window and no slow-call detection, is inlined: a load of the state
-    /// word, a clock read and one CAS on the caller's stripe.
+    /// run to end, a time window and no slow-call detection, is inlined: loads of the mirror and
+    /// the run hint, a clock read and one CAS on the caller's stripe.
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         if outcome == Outcome::Success && self.slow_threshold() == u64::MAX {
@@ -509,9 +572,12 @@ impl Breaker {
                 (&self.window, ticket.state())
             {
                 let generation = ticket.generation();
-                // A late permit, or one that must end a failure run, goes the slow way.
-                let word = self.word();
-                if word.generation() == generation && word.run() == 0 {
+                // A late permit, or one that may have a failure run to end, goes the slow way.
+                // Relaxed on the hint: 0 only says no Failure has lengthened a run that this
+                // Success must see (see `Stats::run_hint`).
+                if self.mirror().generation() == generation
+                    && self.stats.run_hint.load(Ordering::Relaxed) == 0
+                {
                     let now = self.clock.now_ns();
                     if w.try_add_success(&self.stripes, generation, now) {
                         return;
@@ -588,16 +654,31 @@ impl Breaker {
             return; // Disabled: counted, never trips.
         }
         if failure {
-            let (_, step) = self.install(word, rules.limits, |_| Event::Failure {
+            let (installed, step) = self.install(word, rules.limits, |_| Event::Failure {
                 generation,
                 trip_at: rules.consecutive_failures,
             });
             if step.cause.is_none() {
+                if installed.run() > 0 {
+                    // Release, after the swap: a Success that sees this also sees the run.
+                    self.stats.run_hint.fetch_add(1, Ordering::Release);
+                }
                 self.evaluate(&rules, generation, now);
             }
         } else {
-            if word.run() > 0 {
+            // Acquire: pairs with the Release above, so the swap below sees every run whose
+            // hint was read here.
+            let hint = self.stats.run_hint.load(Ordering::Acquire);
+            if hint != 0 {
                 self.install(word, rules.limits, |_| Event::Success { generation });
+                // AcqRel / Relaxed: clears the hint only if no Failure added to it meanwhile;
+                // if one did, the hint stays up for the next Success.
+                let _ = self.stats.run_hint.compare_exchange(
+                    hint,
+                    0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
             }
             if sample.slow {
                 self.evaluate(&rules, generation, now);
@@ -684,6 +765,7 @@ impl Breaker {
             ) {
                 Ok(_) => {
                     if let Some(cause) = step.cause {
+                        self.publish_mirror(new);
                         self.after_transition(word, new, cause);
                     }
                     return (new, step);
@@ -754,7 +836,10 @@ struct FailOnUnwind<'a>(Option<Permit<'a>>);
 impl FailOnUnwind<'_> {
     #[inline]
     fn finish(mut self, outcome: Outcome) {
-        if let Some(permit) = self.0.take() {
+        let permit = self.0.take();
+        // Nothing left to guard: skip the drop glue.
+        std::mem::forget(self);
+        if let Some(permit) = permit {
             permit.record(outcome);
         }
     }

@@ -210,6 +210,13 @@ impl Builder {
     }
 }
 
+impl Breaker {
+    /// A builder with every setting at its default.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::rules::defaults;
@@ -256,12 +263,5 @@ mod tests {
     fn documented_defaults_are_the_defaults() {
         check_defaults_table(include_str!("builder.rs"), "src/builder.rs");
         check_defaults_table(include_str!("../README.md"), "README.md");
-    }
-}
-
-impl Breaker {
-    /// A builder with every setting at its default.
-    pub fn builder() -> Builder {
-        Builder::default()
     }
 }

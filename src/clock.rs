@@ -70,6 +70,12 @@ thread_local! {
     static SEEN: Cell<Seen<quanta::Instant>> = const { Cell::new(Seen::NOTHING) };
 }
 
+/// Whether the `repeats`-th repeat of a recent value is checked against the real clock.
+#[inline]
+fn check_due(repeats: u32) -> bool {
+    repeats & repeats.wrapping_sub(1) == 0 || repeats % CHECK_EVERY == 0
+}
+
 /// The guard's decision when a thread reads the same recent value again (module docs): the new
 /// memory, and `Some(real time)` when the recent value is stale. `real_and_lag` reads the real
 /// clock and says how far the recent value is behind it; it is called only when a check is due.
@@ -77,9 +83,8 @@ pub(crate) fn repeated<T: Copy>(
     mut seen: Seen<T>,
     real_and_lag: impl FnOnce() -> (u64, u64),
 ) -> (Seen<T>, Option<u64>) {
-    seen.repeats = seen.repeats.saturating_add(1);
-    let due = seen.repeats.is_power_of_two() || seen.repeats % CHECK_EVERY == 0;
-    if !(seen.stale || due) {
+    seen.repeats = seen.repeats.wrapping_add(1);
+    if !(seen.stale || check_due(seen.repeats)) {
         return (seen, None);
     }
     let (real, lag) = real_and_lag();
@@ -124,10 +129,20 @@ impl Clock {
         match self {
             Clock::Quanta { clock, start } => {
                 let recent = clock.recent();
+                if recent < *start {
+                    // No upkeep has ever run (quanta's recent time is 0), or it has not ticked
+                    // since this breaker was built.
+                    return since(*start, clock.now());
+                }
                 let seen = SEEN.get();
                 if seen.recent == Some(recent) {
-                    if let Some(real) = Self::quanta_repeated(clock, *start, recent, seen) {
-                        return real;
+                    let repeats = seen.repeats.wrapping_add(1);
+                    if seen.stale || check_due(repeats) {
+                        if let Some(real) = Self::quanta_repeated(clock, *start, recent, seen) {
+                            return real;
+                        }
+                    } else {
+                        SEEN.set(Seen { repeats, ..seen });
                     }
                 } else {
                     SEEN.set(Seen::fresh(recent));

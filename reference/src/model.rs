@@ -12,8 +12,6 @@ use hotbreaker::{Cause, Outcome, State};
 
 use crate::config::{ModelConfig, Window};
 
-const MS: u64 = 1_000_000;
-
 /// A permit handed out by the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelPermit {
