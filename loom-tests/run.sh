@@ -2,13 +2,12 @@
 # Model-checks hotbreaker's atomics with loom.
 #
 # LOOM_MAX_PREEMPTIONS bounds how many times a thread may be preempted in one explored
-# execution. 2 covers the races these models target (two threads crossing one transition, each
-# interrupted mid-CAS-loop) and keeps the run to a couple of minutes on 2 cores; 3 explores more
-# and takes much longer. The release profile with debug assertions keeps the checks on and the
-# models fast.
+# execution. 3 covers the races these models target (a late permit crossing a whole cycle of
+# transitions, two threads each interrupted mid-CAS-loop) and still runs in seconds on 2 cores.
+# The release profile with debug assertions keeps the checks on and the models fast.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
 export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
 # A separate target dir: --cfg loom rebuilds every crate, and sharing target/ would throw away

@@ -155,3 +155,138 @@ fn isolate_and_reset_racing_callers_leave_a_valid_state() {
         b.try_acquire().expect("closed after reset").success();
     });
 }
+
+/// PITFALLS 14: a permit issued in generation 0 records its Failure while another thread takes
+/// the breaker through a whole Closed → Open → HalfOpen → Closed cycle. Whatever the
+/// interleaving, the late Failure never shows in the window of the generation that closed last.
+#[test]
+fn a_late_permit_across_a_whole_cycle_stays_out_of_the_new_window() {
+    loom::model(|| {
+        let (b, clock, heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(2)
+                .time_window(Duration::from_secs(1), 1)
+                .open_timeout(Duration::from_millis(1))
+                .half_open_permits(1)
+                .half_open_successes(1),
+        );
+        let late = b.try_acquire_owned().unwrap();
+        let a = thread::spawn(move || late.failure());
+        let driver = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    if let Ok(p) = b.try_acquire() {
+                        p.failure();
+                    }
+                }
+                clock.advance(Duration::from_millis(1));
+                if let Ok(p) = b.try_acquire() {
+                    p.success();
+                }
+            })
+        };
+        a.join().unwrap();
+        driver.join().unwrap();
+        let m = b.metrics();
+        assert_eq!(heard.load(Ordering::SeqCst) as u64, m.generation);
+        if m.state == State::Closed && m.generation == 3 {
+            assert_eq!(m.window.failures, 0, "{m:?}");
+        }
+        // The driver's second failure is rejected when the late one was still current and
+        // tripped the breaker with the first, and its probe when the trip's winner has not yet
+        // published the deadline: every attempt is counted either way.
+        assert!(m.failures >= 2 && m.failures + m.rejected >= 3, "{m:?}");
+    });
+}
+
+/// PITFALLS 15: with a count window of one, a late permit's store racing a reset and a current
+/// Failure never replaces that Failure, so the Failure always trips a 100 % rule.
+#[test]
+fn a_late_count_window_store_never_hides_the_current_failure() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(
+            Breaker::builder()
+                .count_window(1)
+                .failure_rate(1.0)
+                .minimum_calls(1),
+        );
+        let late = b.try_acquire_owned().unwrap();
+        let a = thread::spawn(move || late.success());
+        let current = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.reset();
+                b.try_acquire().unwrap().failure();
+            })
+        };
+        a.join().unwrap();
+        current.join().unwrap();
+        assert_eq!(b.state(), State::Open);
+    });
+}
+
+/// Two `reconfigure` calls race, one turning slow-call detection on and one off: the rules in
+/// force and the fast path's copy of the slow-call threshold always agree afterwards.
+#[test]
+fn racing_reconfigures_leave_the_rules_and_their_mirror_agreeing() {
+    loom::model(|| {
+        let (b, clock, _heard) = breaker(Breaker::builder().consecutive_failures(5));
+        let on = hotbreaker::Config {
+            consecutive_failures: Some(5),
+            slow_calls: Some(hotbreaker::SlowCalls {
+                duration: Duration::from_millis(1),
+                rate: 1.0,
+            }),
+            ..hotbreaker::Config::default()
+        };
+        let off = hotbreaker::Config {
+            consecutive_failures: Some(5),
+            ..hotbreaker::Config::default()
+        };
+        let threads: Vec<_> = [on, off]
+            .into_iter()
+            .map(|config| {
+                let b = Arc::clone(&b);
+                thread::spawn(move || b.reconfigure(config).unwrap())
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let detecting = b.config().slow_calls.is_some();
+        let p = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(2));
+        p.success();
+        assert_eq!(b.metrics().slow == 1, detecting);
+    });
+}
+
+/// A Success racing two Failures, then a Success and three Failures: the later Success always
+/// ends whatever run the race left, so only the third of the last three Failures trips.
+#[test]
+fn a_success_always_ends_the_run_it_follows() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(Breaker::builder().consecutive_failures(3));
+        let failing = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    b.try_acquire().unwrap().failure();
+                }
+            })
+        };
+        let succeeding = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.try_acquire().unwrap().success())
+        };
+        failing.join().unwrap();
+        succeeding.join().unwrap();
+        assert_eq!(b.state(), State::Closed);
+        b.try_acquire().unwrap().success();
+        for _ in 0..2 {
+            b.try_acquire().unwrap().failure();
+            assert_eq!(b.state(), State::Closed, "a stale run survived a Success");
+        }
+        b.try_acquire().unwrap().failure();
+        assert_eq!(b.state(), State::Open);
+    });
+}
