@@ -21,7 +21,6 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -29,14 +28,15 @@ use crossbeam_utils::CachePadded;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
-use crate::error::{ConfigError, Error, Rejected};
+use crate::error::{ConfigError, Rejected};
 use crate::metrics::Metrics;
-use crate::permit::{Outcome, OwnedPermit, Permit, Ticket};
+use crate::outcome::Outcome;
 use crate::policy;
 use crate::rules::{Listener, Predicate, Rules, WindowSpec};
 use crate::rules_cell::{RuleSet, RulesCell};
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering};
+use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats};
 
@@ -212,84 +212,6 @@ impl Breaker {
                 Err(fresh) => current = Mirror(fresh),
             }
         }
-    }
-
-    /// Asks to make a call. `Ok` carries the permit to report the outcome through.
-    ///
-    /// # Errors
-    /// [`Rejected`] while Open (before the deadline), HalfOpen with every probe slot taken, or
-    /// Isolated.
-    #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        match self.acquire() {
-            Ok(ticket) => Ok(Permit::new(self, ticket)),
-            Err(rejected) => Err(rejected),
-        }
-    }
-
-    /// Like [`try_acquire`](Breaker::try_acquire), with a permit that owns a clone of the `Arc`.
-    ///
-    /// # Errors
-    /// As for `try_acquire`.
-    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.acquire()
-            .map(|ticket| OwnedPermit::new(Arc::clone(self), ticket))
-    }
-
-    /// Runs `f` if the breaker lets it through; `Ok` counts as Success, `Err` as Failure.
-    ///
-    /// A panic inside `f` is recorded as a Failure and then resumed.
-    ///
-    /// # Errors
-    /// [`Error::Rejected`] if the call was not let through, [`Error::Inner`] with `f`'s error.
-    #[inline]
-    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
-        self.call_with(
-            |r: &Result<T, E>| {
-                if r.is_ok() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                }
-            },
-            f,
-        )
-    }
-
-    /// Runs `f` if the breaker lets it through and records `classify(&result)`.
-    ///
-    /// # Examples
-    /// ```
-    /// use hotbreaker::{Breaker, Outcome};
-    ///
-    /// let breaker = Breaker::builder().build().unwrap();
-    /// // A 404 is the caller's problem, not the dependency's: don't count it.
-    /// let status = breaker.call_with(
-    ///     |r: &Result<u16, u16>| match r {
-    ///         Ok(_) => Outcome::Success,
-    ///         Err(s) if *s < 500 => Outcome::Ignored,
-    ///         Err(_) => Outcome::Failure,
-    ///     },
-    ///     || Err(404),
-    /// );
-    /// assert!(status.is_err());
-    /// assert_eq!(breaker.metrics().ignored, 1);
-    /// ```
-    ///
-    /// # Errors
-    /// As for [`call`](Breaker::call).
-    #[inline]
-    pub fn call_with<T, E>(
-        &self,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, Error<E>> {
-        let permit = self.try_acquire().map_err(Error::Rejected)?;
-        let guard = FailOnUnwind(Some(permit));
-        let result = f();
-        let outcome = classify(&result);
-        guard.finish(outcome);
-        result.map_err(Error::Inner)
     }
 
     /// The current state. Open stays Open until a call arrives at or after the deadline.
@@ -823,38 +745,16 @@ impl Breaker {
     #[cfg(test)]
     pub(crate) fn on_split_clock(
         builder_config: &Config,
-        clock: Arc<crate::clock::split::SplitClock>,
+        clock: std::sync::Arc<crate::clock::split::SplitClock>,
     ) -> Breaker {
         let rules = Rules::validate(builder_config, None).expect("valid test configuration");
         Breaker::new(rules, Box::new([]), Clock::Split(clock))
     }
 }
 
-/// Records a Failure if the protected call (or its classifier) panics.
-struct FailOnUnwind<'a>(Option<Permit<'a>>);
-
-impl FailOnUnwind<'_> {
-    #[inline]
-    fn finish(mut self, outcome: Outcome) {
-        let permit = self.0.take();
-        // Nothing left to guard: skip the drop glue.
-        std::mem::forget(self);
-        if let Some(permit) = permit {
-            permit.record(outcome);
-        }
-    }
-}
-
-impl Drop for FailOnUnwind<'_> {
-    fn drop(&mut self) {
-        if let Some(permit) = self.0.take() {
-            permit.failure();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::sync::atomic::Ordering as StdOrdering;
 
     use super::*;

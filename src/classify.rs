@@ -1,6 +1,6 @@
 //! Classifiers: how the result of a protected call becomes an [`Outcome`].
 
-use crate::permit::Outcome;
+use crate::outcome::Outcome;
 
 /// Turns a call's result into the [`Outcome`] the breaker records.
 ///

@@ -44,7 +44,8 @@ use pin_project_lite::pin_project;
 use crate::breaker::Breaker;
 use crate::classify::{Classify, Errors};
 use crate::error::Error;
-use crate::permit::{Outcome, Ticket};
+use crate::outcome::Outcome;
+use crate::ticket::Ticket;
 
 const POLLED_AFTER_DONE: &str = "CallFuture polled after it completed";
 

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use crate::classify::Classify;
-use crate::permit::Outcome;
+use crate::outcome::Outcome;
 
 /// Classifies `http::Response`s for a [`BreakerLayer`](crate::service::BreakerLayer): a
 /// transport error (the `Err` of the client service) is a Failure; a response is a Failure when

@@ -45,14 +45,24 @@
 //! - A panic inside [`Breaker::call`] is recorded as a Failure and resumed; a panicking listener
 //!   is caught.
 //! - [`Builder::build`] validates every setting and returns a [`ConfigError`] naming the field.
+//! - Nothing wears out: generations, bucket tags and counts, and deadlines are compared at full
+//!   width (64 bits, or 61 where noted), so no number of transitions, calls or idle time makes an
+//!   old count, run or deadline look current, and no count is halved or saturated. The shortest
+//!   horizon, a bucket tag at 10^7 transitions per second with 256 buckets, is 114 years.
+//! - Lifetime totals in [`Breaker::metrics`] never go backwards between snapshots.
 //!
 //! ## Time
 //! The breaker reads `quanta::Clock::recent()` (about 1 ns) when quanta's upkeep thread runs and
-//! falls back to `Clock::now()` otherwise. Start the upkeep once per process:
+//! `Clock::now()` otherwise. Start the upkeep once per process:
 //!
 //! ```
 //! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
 //! ```
+//!
+//! A stopped or starved upkeep cannot freeze the breaker: whether an Open deadline has passed is
+//! decided on the real clock, and a recent time that stops moving and falls more than 10 ms behind
+//! the real clock is noticed by each thread within about 20 ms, after which that thread reads the
+//! real clock until the upkeep moves again.
 //!
 //! ## Features (all off by default)
 //! | feature | adds |
@@ -67,6 +77,34 @@
 //!
 //! Without features: [`Registry`] (named breakers, lock-free lookups, health) and
 //! [`Breaker::reconfigure`].
+//!
+//! ## Map of the crate
+//! In the order data flows through a call:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `builder.rs` | [`Builder`]: settings as methods, `build()` |
+//! | `config.rs` | [`Config`], [`TimeWindow`], [`SlowCalls`]: settings as data |
+//! | `rules.rs` | validation, every default and limit, the validated `Rules` |
+//! | `rules_cell.rs` | the rules in force, read lock-free, replaced whole by `reconfigure` |
+//! | `breaker.rs` | [`Breaker`]: loads, swaps and publishes; no decisions of its own |
+//! | `state.rs` | the 128-bit state word and `next(word, event)`, the whole state machine |
+//! | `deadline.rs` | the deadline cell: when the current Open or HalfOpen generation ends |
+//! | `clock.rs` | time since the breaker's start; the frozen-upkeep check |
+//! | `permit.rs` | [`Permit`], [`OwnedPermit`]; `try_acquire`, `call`, `call_with` |
+//! | `ticket.rs` | what a permit carries: its generation, issuing state and issue time |
+//! | `outcome.rs` | [`Outcome`]: Success, Failure or Ignored |
+//! | `window.rs` | counter stripes, the time ring, the count window, [`WindowStats`] |
+//! | `bucket.rs` | one tagged 128-bit bucket counter and the add / rotate / newer decision |
+//! | `fastdiv.rs` | division by a constant as a multiply, for the bucket interval |
+//! | `policy.rs` | which window rule trips, as a pure function |
+//! | `rate.rs` | rates as exact fractions |
+//! | `backoff.rs` | [`Backoff`]: how long each opening lasts |
+//! | `transition.rs`, `metrics.rs`, `health.rs` | what listeners, snapshots and health checks see |
+//! | `error.rs` | [`Error`], [`Rejected`], [`ConfigError`] |
+//! | `registry.rs`, `files.rs`, `export.rs`, `trace.rs` | named breakers, config files, metrics and tracing export |
+//! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
+//! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg loom`) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -90,6 +128,7 @@ mod health;
 #[cfg(feature = "http")]
 pub mod http;
 mod metrics;
+mod outcome;
 mod permit;
 mod policy;
 mod rate;
@@ -100,6 +139,7 @@ mod rules_cell;
 pub mod service;
 mod state;
 mod sync;
+mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;
 mod transition;
@@ -115,7 +155,8 @@ pub use config::{Config, SlowCalls, TimeWindow};
 pub use error::{ConfigError, Error, Rejected};
 pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
-pub use permit::{Outcome, OwnedPermit, Permit};
+pub use outcome::Outcome;
+pub use permit::{OwnedPermit, Permit};
 pub use registry::Registry;
 pub use rules::MAX_DURATION;
 pub use state::{Cause, State};

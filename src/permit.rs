@@ -1,65 +1,14 @@
-//! Permits: what `try_acquire` hands out, and how a call's outcome is reported through them.
+//! Permits: what `try_acquire` hands out, and how a call's outcome is reported through them;
+//! `call` and `call_with`, which do both around a closure.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::breaker::Breaker;
+use crate::error::{Error, Rejected};
+use crate::outcome::Outcome;
 use crate::state::State;
-
-/// How a call went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The call worked.
-    Success,
-    /// The call failed in a way that says the dependency is unhealthy.
-    Failure,
-    /// Neither: a cancelled call, a client error you choose not to count. Not a window call;
-    /// while HalfOpen it gives the probe slot back.
-    Ignored,
-}
-
-/// What a permit remembers: the generation it was issued in (all 64 bits, so a permit held
-/// across any number of transitions is never mistaken for a current one), the state that issued
-/// it, and (with slow-call detection on) when.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ticket {
-    generation: u64,
-    /// Nanoseconds since the breaker's start at issue; 0 when slow-call detection is off.
-    pub(crate) issued_ns: u64,
-    state: State,
-}
-
-impl Ticket {
-    #[inline]
-    pub(crate) fn new(generation: u64, state: State, issued_ns: u64) -> Ticket {
-        Ticket {
-            generation,
-            issued_ns,
-            state,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn generation(self) -> u64 {
-        self.generation
-    }
-
-    /// Closed, HalfOpen or Disabled.
-    #[inline]
-    pub(crate) fn state(self) -> State {
-        self.state
-    }
-}
-
-impl fmt::Debug for Ticket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ticket")
-            .field("generation", &self.generation())
-            .field("state", &self.state())
-            .field("issued_ns", &self.issued_ns)
-            .finish()
-    }
-}
+use crate::ticket::Ticket;
 
 /// Permission for one call, borrowed from a [`Breaker`].
 ///
@@ -220,5 +169,109 @@ impl fmt::Debug for OwnedPermit {
         f.debug_struct("OwnedPermit")
             .field("ticket", &self.ticket)
             .finish()
+    }
+}
+
+/// Acquiring a permit, and calling through one.
+impl Breaker {
+    /// Asks to make a call. `Ok` carries the permit to report the outcome through.
+    ///
+    /// # Errors
+    /// [`Rejected`] while Open (before the deadline), HalfOpen with every probe slot taken, or
+    /// Isolated.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        match self.acquire() {
+            Ok(ticket) => Ok(Permit::new(self, ticket)),
+            Err(rejected) => Err(rejected),
+        }
+    }
+
+    /// Like [`try_acquire`](Breaker::try_acquire), with a permit that owns a clone of the `Arc`.
+    ///
+    /// # Errors
+    /// As for `try_acquire`.
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        self.acquire()
+            .map(|ticket| OwnedPermit::new(Arc::clone(self), ticket))
+    }
+
+    /// Runs `f` if the breaker lets it through; `Ok` counts as Success, `Err` as Failure.
+    ///
+    /// A panic inside `f` is recorded as a Failure and then resumed.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] if the call was not let through, [`Error::Inner`] with `f`'s error.
+    #[inline]
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
+        self.call_with(
+            |r: &Result<T, E>| {
+                if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                }
+            },
+            f,
+        )
+    }
+
+    /// Runs `f` if the breaker lets it through and records `classify(&result)`.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Breaker, Outcome};
+    ///
+    /// let breaker = Breaker::builder().build().unwrap();
+    /// // A 404 is the caller's problem, not the dependency's: don't count it.
+    /// let status = breaker.call_with(
+    ///     |r: &Result<u16, u16>| match r {
+    ///         Ok(_) => Outcome::Success,
+    ///         Err(s) if *s < 500 => Outcome::Ignored,
+    ///         Err(_) => Outcome::Failure,
+    ///     },
+    ///     || Err(404),
+    /// );
+    /// assert!(status.is_err());
+    /// assert_eq!(breaker.metrics().ignored, 1);
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`call`](Breaker::call).
+    #[inline]
+    pub fn call_with<T, E>(
+        &self,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Error<E>> {
+        let permit = self.try_acquire().map_err(Error::Rejected)?;
+        let guard = FailOnUnwind(Some(permit));
+        let result = f();
+        let outcome = classify(&result);
+        guard.finish(outcome);
+        result.map_err(Error::Inner)
+    }
+}
+
+/// Records a Failure if the protected call (or its classifier) panics.
+struct FailOnUnwind<'a>(Option<Permit<'a>>);
+
+impl FailOnUnwind<'_> {
+    #[inline]
+    fn finish(mut self, outcome: Outcome) {
+        let permit = self.0.take();
+        // Nothing left to guard: skip the drop glue.
+        std::mem::forget(self);
+        if let Some(permit) = permit {
+            permit.record(outcome);
+        }
+    }
+}
+
+impl Drop for FailOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.0.take() {
+            permit.failure();
+        }
     }
 }
