@@ -27,7 +27,7 @@ use tower::{Layer, Service};
 
 /// The error every protected call returns when it fails.
 #[derive(Debug, Clone, Copy)]
-pub struct Boom;
+pub(crate) struct Boom;
 
 impl std::fmt::Display for Boom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,12 +39,12 @@ impl std::error::Error for Boom {}
 
 /// What happened to one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Ran,
     Rejected,
 }
 
-pub trait Contender: Send + Sync {
+pub(crate) trait Contender: Send + Sync {
     const NAME: &'static str;
     /// A breaker that trips on 5 consecutive failures and, once open, stays open for `open`.
     fn new(open: Duration) -> Self;
@@ -55,7 +55,7 @@ pub trait Contender: Send + Sync {
 const LONG: Duration = Duration::from_secs(3600);
 
 /// Builds a contender and trips it open (5 failures), checking that it did.
-pub fn opened<C: Contender>() -> C {
+pub(crate) fn opened<C: Contender>() -> C {
     let c = C::new(LONG);
     for _ in 0..5 {
         assert_eq!(c.call(false), Verdict::Ran, "{}", C::NAME);
@@ -69,13 +69,13 @@ pub fn opened<C: Contender>() -> C {
     c
 }
 
-pub fn closed<C: Contender>() -> C {
+pub(crate) fn closed<C: Contender>() -> C {
     C::new(LONG)
 }
 
 // ---- hotbreaker -----------------------------------------------------------------------------
 
-pub struct Hot(pub hotbreaker::Breaker);
+pub(crate) struct Hot(pub hotbreaker::Breaker);
 
 impl Contender for Hot {
     const NAME: &'static str = "hotbreaker";
@@ -103,7 +103,7 @@ type FailsafeBreaker = failsafe::StateMachine<
     (),
 >;
 
-pub struct Failsafe(FailsafeBreaker);
+pub(crate) struct Failsafe(FailsafeBreaker);
 
 impl Contender for Failsafe {
     const NAME: &'static str = "failsafe";
@@ -124,7 +124,7 @@ impl Contender for Failsafe {
 
 // ---- recloser -------------------------------------------------------------------------------
 
-pub struct Recloser(recloser::Recloser);
+pub(crate) struct Recloser(recloser::Recloser);
 
 impl Contender for Recloser {
     const NAME: &'static str = "recloser";
@@ -149,7 +149,7 @@ impl Contender for Recloser {
 
 // ---- circuitbreaker-rs ----------------------------------------------------------------------
 
-pub struct CbRs(circuitbreaker_rs::CircuitBreaker<circuitbreaker_rs::DefaultPolicy, Boom>);
+pub(crate) struct CbRs(circuitbreaker_rs::CircuitBreaker<circuitbreaker_rs::DefaultPolicy, Boom>);
 
 impl Contender for CbRs {
     const NAME: &'static str = "circuitbreaker-rs";
@@ -178,7 +178,7 @@ impl Contender for CbRs {
 
 /// The inner service: answers at once, Ok or Err as the request says.
 #[derive(Clone, Copy)]
-pub struct Ready;
+pub(crate) struct Ready;
 
 impl Service<bool> for Ready {
     type Response = ();
@@ -192,7 +192,7 @@ impl Service<bool> for Ready {
     }
 }
 
-pub type TowerCb = tower_resilience::circuitbreaker::CircuitBreaker<
+pub(crate) type TowerCb = tower_resilience::circuitbreaker::CircuitBreaker<
     Ready,
     tower_resilience::circuitbreaker::DefaultClassifier,
 >;
@@ -200,7 +200,7 @@ pub type TowerCb = tower_resilience::circuitbreaker::CircuitBreaker<
 /// tower-resilience's breaker around [`Ready`]. A `Service` is driven through `&mut self`, so it
 /// takes part in the single-thread scenarios only (each thread would need its own clone, and
 /// under contention its gate falls back to a tokio timer, which needs a runtime).
-pub fn tower(open: Duration) -> TowerCb {
+pub(crate) fn tower(open: Duration) -> TowerCb {
     let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
         .consecutive_failures(5)
         .wait_duration_in_open(open)
@@ -210,12 +210,12 @@ pub fn tower(open: Duration) -> TowerCb {
     layer.layer(Ready)
 }
 
-pub const TOWER: &str = "tower-resilience";
+pub(crate) const TOWER: &str = "tower-resilience";
 
 /// hotbreaker's tower middleware around [`Ready`], configured as [`Hot`].
-pub type HotTower = hotbreaker::service::BreakerService<Ready>;
+pub(crate) type HotTower = hotbreaker::service::BreakerService<Ready>;
 
-pub fn hot_tower(open: Duration) -> HotTower {
+pub(crate) fn hot_tower(open: Duration) -> HotTower {
     let breaker = hotbreaker::Breaker::builder()
         .consecutive_failures(5)
         .open_timeout(open)
@@ -225,10 +225,10 @@ pub fn hot_tower(open: Duration) -> HotTower {
     hotbreaker::service::BreakerLayer::new(std::sync::Arc::new(breaker)).layer(Ready)
 }
 
-pub const HOT_TOWER: &str = "hotbreaker-tower";
+pub(crate) const HOT_TOWER: &str = "hotbreaker-tower";
 
 /// Tells a middleware's rejection from the inner service's error, without formatting.
-pub trait Rejection {
+pub(crate) trait Rejection {
     fn is_rejection(&self) -> bool;
 }
 
@@ -245,7 +245,7 @@ impl Rejection for hotbreaker::Error<Boom> {
 }
 
 /// Drives a `tower::Service` once with a no-op waker: `poll_ready`, `call`, poll the future.
-pub fn tower_call<S>(svc: &mut S, ok: bool) -> Verdict
+pub(crate) fn tower_call<S>(svc: &mut S, ok: bool) -> Verdict
 where
     S: Service<bool, Response = ()>,
     S::Error: Rejection + std::fmt::Debug,
@@ -282,7 +282,7 @@ struct GoInner {
 }
 
 /// gobreaker's design in Rust: every call takes the mutex twice (before and after the request).
-pub struct GoStyle {
+pub(crate) struct GoStyle {
     inner: Mutex<GoInner>,
     timeout: Duration,
 }

@@ -21,9 +21,9 @@ use hotbreaker::{Health, Registry};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Which dependencies the service cannot work without: `/ready` fails while one is open.
-pub const CRITICAL: &[&str] = &["payments", "inventory"];
+pub(crate) const CRITICAL: &[&str] = &["payments", "inventory"];
 
-pub const BREAKERS: &str = r#"
+pub(crate) const BREAKERS: &str = r#"
 [default]
 consecutive_failures = 5
 open_timeout = "30s"
@@ -34,7 +34,7 @@ backoff = { base = "5s", max = "1m" }
 "#;
 
 #[derive(Clone)]
-pub struct Ops {
+pub(crate) struct Ops {
     pub registry: Arc<Registry>,
     pub prometheus: PrometheusHandle,
 }
@@ -60,7 +60,7 @@ async fn ready(AxumState(ops): AxumState<Ops>) -> (StatusCode, &'static str) {
 }
 
 /// Serves `/metrics`, `/health` and `/ready` on a loopback port; returns its address.
-pub async fn serve(ops: Ops) -> SocketAddr {
+pub(crate) async fn serve(ops: Ops) -> SocketAddr {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -73,7 +73,7 @@ pub async fn serve(ops: Ops) -> SocketAddr {
 }
 
 /// Some traffic: inventory and search are healthy, payments fails and opens.
-pub fn traffic(registry: &Registry) {
+pub(crate) fn traffic(registry: &Registry) {
     let (payments, inventory, search) = (
         registry.get_or_create("payments"),
         registry.get_or_create("inventory"),

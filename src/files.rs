@@ -13,7 +13,7 @@ use crate::registry::Registry;
 use crate::rules::Rules;
 
 /// The key of a registry file's default configuration.
-pub const DEFAULT_KEY: &str = "default";
+pub(crate) const DEFAULT_KEY: &str = "default";
 
 /// Deserializes `T` from a parsed document, naming the path of whatever is wrong.
 fn from_value<'de, T, D>(value: D) -> Result<T, ConfigError>

@@ -15,7 +15,7 @@ use crate::options::Lab;
 pub const INTERVAL: Duration = Duration::from_millis(100);
 
 /// Counters of the calls that started in one interval.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Interval {
     pub attempted: AtomicU64,
     pub reached: AtomicU64,
@@ -29,6 +29,7 @@ pub struct Interval {
 }
 
 /// One run's recording.
+#[derive(Debug)]
 pub struct Run {
     pub protected: bool,
     pub intervals: Vec<Interval>,
@@ -50,6 +51,7 @@ impl Run {
 }
 
 /// Everything the lab measured.
+#[derive(Debug)]
 pub struct Outcome {
     pub lab: Lab,
     pub unprotected: Run,
