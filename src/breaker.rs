@@ -53,12 +53,14 @@ struct Hot {
 /// The kind and generation of the state word in one `u64`: bits 0..3 the [`State`], bits 3..64
 /// the generation, which stays below 2^61 for 7 300 years at 10^7 transitions per second.
 ///
-/// Published by each transition's winner after its swap, and never moved back to an older
-/// generation (a compare-and-swap, like the deadline cell's), it lags the state word by at most
-/// the transitions in flight. The fast paths read it instead of the 128-bit word: a Closed
-/// acquire takes its permit from it, and a Success checks that its permit is still current with
-/// it. A lagging mirror only makes a call look as if it came just before the transition it raced,
-/// which any interleaving may do; every decision that changes the state reads the state word.
+/// Published by each transition's winner after its swap (before its listeners run), and never
+/// moved back to an older generation (a compare-and-swap, like the deadline cell's), it lags the
+/// state word by at most the transitions in flight. It is what callers see: `try_acquire` takes a
+/// Closed permit from it, a Success checks with it that its permit is still current, and
+/// `state()` and `metrics()` report it. So a caller never sees a state that acquiring does not act
+/// on; until the winner has published, the transition has not happened for any caller, as if the
+/// winner had not yet returned. Every decision that changes the state reads and swaps the state
+/// word itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Mirror(u64);
 
@@ -81,11 +83,14 @@ impl Mirror {
 /// Written on failures, transitions and snapshots only.
 #[derive(Debug)]
 struct Stats {
-    /// Non-zero when a failure run may need ending: every Failure that lengthens a run adds one
-    /// after its swap, and the Success that ends the run swaps back to 0 the value it read before
-    /// ending it. So after every call in flight has returned, 0 means no run, and a Success that
-    /// reads 0 need not touch the state word (it is ordered before any failure still in flight).
-    run_hint: AtomicU64,
+    /// Failures that lengthened a run, counted after their swap; never decreases.
+    runs_started: AtomicU64,
+    /// The largest `runs_started` a Success read before ending the run (a `fetch_max`); never
+    /// decreases. While the two are equal, every run a Failure lengthened has been ended by a
+    /// later Success, so a Success need not touch the state word. Both only grow, so no stale
+    /// value can ever make them look equal again (64 bits: 584 years at 10^9 failures per
+    /// second).
+    runs_ended: AtomicU64,
     times_opened: AtomicU64,
     /// The generation of the last Closed or Disabled state: which window `metrics()` shows while
     /// Open, HalfOpen or Isolated.
@@ -164,7 +169,8 @@ impl Breaker {
                 deadline: DeadlineCell::new(),
             }),
             stats: CachePadded::new(Stats {
-                run_hint: AtomicU64::new(0),
+                runs_started: AtomicU64::new(0),
+                runs_ended: AtomicU64::new(0),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -216,7 +222,8 @@ impl Breaker {
 
     /// The current state. Open stays Open until a call arrives at or after the deadline.
     pub fn state(&self) -> State {
-        self.word().kind()
+        // The mirror, like `try_acquire`: a caller that sees a state is admitted by that state.
+        self.mirror().kind()
     }
 
     /// Forces the breaker open until [`reset`](Breaker::reset): every call is rejected with no
@@ -239,7 +246,7 @@ impl Breaker {
 
     fn manual(&self, to: State) {
         let limits = self.rules.load().limits;
-        self.install(self.word(), limits, |_| Event::Manual { to });
+        self.install(limits, |_| Event::Manual { to });
     }
 
     /// A snapshot of the state, the window and the lifetime totals. Reads only the breaker's
@@ -248,8 +255,16 @@ impl Breaker {
     /// Totals never go backwards from one snapshot to the next, and are exact once recording
     /// threads are quiescent; while they record, a snapshot may lag by the outcomes in flight.
     pub fn metrics(&self) -> Metrics {
-        let now = self.clock.now_ns();
+        let now = self.clock.real_ns();
+        let mirror = self.mirror();
         let word = self.word();
+        let word = if word.generation() == mirror.generation() {
+            word
+        } else {
+            // The transition's winner has not published it yet: report the state `try_acquire`
+            // still acts on, and nothing of the new generation.
+            Word::pack(mirror.kind(), 0, 0, 0, mirror.generation())
+        };
         let window_generation = match word.kind() {
             State::Closed | State::Disabled => word.generation(),
             // Relaxed: a statistic.
@@ -272,7 +287,7 @@ impl Breaker {
             // Relaxed: a statistic.
             times_opened: self.stats.times_opened.load(Ordering::Relaxed),
             retry_after: (word.kind() == State::Open)
-                .then(|| Duration::from_nanos(self.open_remaining(word, self.clock.real_ns()))),
+                .then(|| Duration::from_nanos(self.open_remaining(word, now))),
         }
     }
 
@@ -386,7 +401,7 @@ impl Breaker {
                 mirror.kind(),
                 self.issue_time(),
             )),
-            _ => self.acquire_other(self.word()),
+            _ => self.acquire_other(mirror),
         }
     }
 
@@ -408,10 +423,14 @@ impl Breaker {
     /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
     /// clock read, a load and one counter increment; whether the deadline has passed is always
     /// decided on the real clock, so a stopped upkeep cannot keep the breaker Open.
+    ///
+    /// The mirror may lag the state word; a rejection decided from it is one that raced the
+    /// transition it has not seen yet (a transition out of Open needs its deadline passed, or a
+    /// manual call still in progress).
     #[inline(never)]
-    fn acquire_other(&self, word: Word) -> Result<Ticket, Rejected> {
-        if word.kind() == State::Open {
-            if let Some(deadline) = self.hot.deadline.read(word.generation()) {
+    fn acquire_other(&self, mirror: Mirror) -> Result<Ticket, Rejected> {
+        if mirror.kind() == State::Open {
+            if let Some(deadline) = self.hot.deadline.read(mirror.generation()) {
                 let now = self.clock.real_ns();
                 if now < deadline {
                     self.stripes.add(self.stripes.mine(), Total::Rejected, 1);
@@ -420,18 +439,18 @@ impl Breaker {
                         retry_after: Some(Duration::from_nanos(deadline - now)),
                     });
                 }
-                return self.acquire_decide(word, now);
+                return self.acquire_decide(now);
             }
         }
-        self.acquire_decide(word, self.clock.now_ns())
+        self.acquire_decide(self.clock.real_ns())
     }
 
     /// Acquire by the state machine: half-opening, half-open admission, timeouts, lost races.
     #[cold]
     #[inline(never)]
-    fn acquire_decide(&self, word: Word, now: u64) -> Result<Ticket, Rejected> {
+    fn acquire_decide(&self, now: u64) -> Result<Ticket, Rejected> {
         let rules = self.rules.load();
-        let (installed, step) = self.install(word, rules.limits, |word| Event::Acquire {
+        let (installed, step) = self.install(rules.limits, |word| Event::Acquire {
             deadline_passed: word.kind() == State::Open
                 && self
                     .hot
@@ -495,11 +514,7 @@ impl Breaker {
             {
                 let generation = ticket.generation();
                 // A late permit, or one that may have a failure run to end, goes the slow way.
-                // Relaxed on the hint: 0 only says no Failure has lengthened a run that this
-                // Success must see (see `Stats::run_hint`).
-                if self.mirror().generation() == generation
-                    && self.stats.run_hint.load(Ordering::Relaxed) == 0
-                {
+                if self.mirror().generation() == generation && !self.run_may_need_ending() {
                     let now = self.clock.now_ns();
                     if w.try_add_success(&self.stripes, generation, now) {
                         return;
@@ -508,6 +523,15 @@ impl Breaker {
             }
         }
         self.record_other(ticket, outcome);
+    }
+
+    /// Whether a Failure may have lengthened a run that no later Success has ended yet.
+    #[inline]
+    fn run_may_need_ending(&self) -> bool {
+        // Relaxed: an equality of two counters that only grow; see `Stats::runs_started`. A
+        // Success that sees them equal is ordered before every Failure whose count it missed.
+        self.stats.runs_started.load(Ordering::Relaxed)
+            != self.stats.runs_ended.load(Ordering::Relaxed)
     }
 
     #[inline(never)]
@@ -529,7 +553,7 @@ impl Breaker {
     #[inline(never)]
     fn release_slot(&self, generation: u64) {
         let limits = self.rules.load().limits;
-        self.install(self.word(), limits, |_| Event::Release { generation });
+        self.install(limits, |_| Event::Release { generation });
     }
 
     fn is_slow(&self, rules: &RuleSet, ticket: Ticket, now: u64) -> bool {
@@ -549,14 +573,14 @@ impl Breaker {
                 return;
             }
         };
-        // The clock is read before the generation is checked: a permit that turns late after
-        // the check still writes with a time no later than the transition (see `bucket.rs`).
-        let now = self.clock.now_ns();
+        // Slow calls are timed on the clock that timed their start; where the outcome lands and
+        // what the trip rules see are decided on the real clock (see `clock.rs`).
         let rules = self.rules.load();
         let sample = Sample {
             failure,
-            slow: self.is_slow(&rules, ticket, now),
+            slow: self.is_slow(&rules, ticket, self.clock.now_ns()),
         };
+        let now = self.clock.real_ns();
         let generation = ticket.generation();
         let word = self.word();
         if word.generation() != generation {
@@ -576,31 +600,25 @@ impl Breaker {
             return; // Disabled: counted, never trips.
         }
         if failure {
-            let (installed, step) = self.install(word, rules.limits, |_| Event::Failure {
+            let (installed, step) = self.install(rules.limits, |_| Event::Failure {
                 generation,
                 trip_at: rules.consecutive_failures,
             });
             if step.cause.is_none() {
                 if installed.run() > 0 {
                     // Release, after the swap: a Success that sees this also sees the run.
-                    self.stats.run_hint.fetch_add(1, Ordering::Release);
+                    self.stats.runs_started.fetch_add(1, Ordering::Release);
                 }
                 self.evaluate(&rules, generation, now);
             }
         } else {
-            // Acquire: pairs with the Release above, so the swap below sees every run whose
-            // hint was read here.
-            let hint = self.stats.run_hint.load(Ordering::Acquire);
-            if hint != 0 {
-                self.install(word, rules.limits, |_| Event::Success { generation });
-                // AcqRel / Relaxed: clears the hint only if no Failure added to it meanwhile;
-                // if one did, the hint stays up for the next Success.
-                let _ = self.stats.run_hint.compare_exchange(
-                    hint,
-                    0,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+            // Acquire: pairs with the Release above, so the swap below sees every run counted
+            // in the value read here.
+            let started = self.stats.runs_started.load(Ordering::Acquire);
+            if started != self.stats.runs_ended.load(Ordering::Relaxed) {
+                self.install(rules.limits, |_| Event::Success { generation });
+                // Relaxed: the Success path reads it only to decide whether to come here.
+                self.stats.runs_ended.fetch_max(started, Ordering::Relaxed);
             }
             if sample.slow {
                 self.evaluate(&rules, generation, now);
@@ -622,14 +640,14 @@ impl Breaker {
         }
         let stats = self.window_stats(generation, now);
         if let Some(cause) = policy::window_cause(rules, predicate, &stats) {
-            self.install(word, rules.limits, |_| Event::Trip { generation, cause });
+            self.install(rules.limits, |_| Event::Trip { generation, cause });
         }
     }
 
     /// A permit issued while HalfOpen: a probe.
     fn record_probe(&self, ticket: Ticket, outcome: Outcome) {
         let rules = self.rules.load();
-        let now = self.clock.now_ns();
+        let now = self.clock.real_ns();
         let stripe = self.stripes.mine();
         let generation = ticket.generation();
         let event = match outcome {
@@ -639,7 +657,7 @@ impl Breaker {
             }
             Outcome::Success | Outcome::Failure => {
                 let failure = outcome == Outcome::Failure;
-                let slow = self.is_slow(&rules, ticket, now);
+                let slow = self.is_slow(&rules, ticket, self.clock.now_ns());
                 self.stripes.add_sample(stripe, Sample { failure, slow });
                 if failure {
                     Event::ProbeFailure { generation }
@@ -651,7 +669,7 @@ impl Breaker {
                 }
             }
         };
-        self.install(self.word(), rules.limits, |_| event);
+        self.install(rules.limits, |_| event);
     }
 
     fn window_stats(&self, generation: u64, now: u64) -> WindowStats {
@@ -663,16 +681,14 @@ impl Breaker {
 
     // ---- transitions -----------------------------------------------------------------------
 
-    /// The one path by which the state word changes: runs `state::next` on the word and
+    /// The one path by which the state word changes: runs `state::next` on the current word and
     /// `event(word)` in a compare-and-swap loop, re-deciding on the fresh word after every
     /// conflict. The winner of a transition publishes its deadline and calls the listeners.
     /// Returns the word in force afterwards and the step that produced it.
-    fn install(
-        &self,
-        mut word: Word,
-        limits: state::Limits,
-        event: impl Fn(Word) -> Event,
-    ) -> (Word, Step) {
+    fn install(&self, limits: state::Limits, event: impl Fn(Word) -> Event) -> (Word, Step) {
+        // Decided on a fresh word: a decision to leave the word alone is final, so it must not
+        // be made on a stale one.
+        let mut word = self.word();
         loop {
             let step = state::next(word, event(word), limits);
             let Some(new) = step.next else {
@@ -837,5 +853,80 @@ mod tests {
             b.try_acquire().is_ok(),
             "inclusive deadline at exactly +60 s"
         );
+    }
+
+    const HOUR: u64 = 3_600_000 * MS;
+
+    /// The upkeep stops at t = 0, and a thread's next reading of the frozen recent value is one
+    /// the freeze check skips: failures are still placed and judged on the real clock, so an hour
+    /// later the old failures are out of the window.
+    #[test]
+    fn sparse_calls_on_a_frozen_recent_time_never_trip_on_hour_old_failures() {
+        let clock = Arc::new(SplitClock::default());
+        clock.set(0);
+        let config = Config {
+            failure_rate: Some(0.5),
+            minimum_calls: Some(4),
+            time_window: Some(crate::TimeWindow {
+                window: Duration::from_secs(10),
+                buckets: 10,
+            }),
+            ..Config::default()
+        };
+        let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+        // Each record reads the clock once: fresh, repeat 1 (checked), repeat 2 (checked).
+        b.try_acquire().unwrap().failure();
+        b.try_acquire().unwrap().failure();
+        b.try_acquire().unwrap().success();
+        // An hour of real time passes with the upkeep stopped.
+        clock.advance_real(HOUR);
+        // Repeat 3: not checked. At real time 1 h the window holds this one call only.
+        b.try_acquire().unwrap().failure();
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "tripped on failures recorded an hour ago: {:?}",
+            b.metrics()
+        );
+    }
+
+    /// Same schedule for the half-open timeout: an acquire an hour after a 5 s half-open timeout
+    /// reopens the breaker instead of admitting another probe.
+    #[test]
+    fn sparse_calls_on_a_frozen_recent_time_still_time_half_open_out() {
+        let clock = Arc::new(SplitClock::default());
+        clock.set(0);
+        let config = Config {
+            consecutive_failures: Some(1),
+            open_timeout: Some(Duration::from_secs(1)),
+            half_open_permits: Some(2),
+            half_open_successes: Some(2),
+            half_open_timeout: Some(Duration::from_secs(5)),
+            ..Config::default()
+        };
+        let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+        b.try_acquire().unwrap().failure(); // clock: fresh
+        assert_eq!(b.state(), State::Open);
+        clock.advance_real(1_000 * MS); // upkeep already stopped: recent stays 0
+        let p1 = b.try_acquire().unwrap(); // real clock for Open
+        assert_eq!(b.state(), State::HalfOpen);
+        let _ = b.clock.now_ns(); // repeat 1 (checked, lag 1 s -> stale)...
+        // ... unless the recent time moves again: the upkeep ticks once, then stops for good.
+        clock
+            .recent
+            .store(1_000 * MS, std::sync::atomic::Ordering::SeqCst);
+        let _ = b.clock.now_ns(); // fresh
+        let _ = b.clock.now_ns(); // repeat 1, checked, lag 0
+        let _ = b.clock.now_ns(); // repeat 2, checked, lag 0
+        clock.advance_real(HOUR);
+        // Repeat 3, unchecked: the half-open deadline (6 s) passed an hour ago.
+        let second = b.try_acquire();
+        assert!(
+            second.is_err() && b.state() == State::Open,
+            "half-open timeout ignored an hour late: state {:?}, second probe admitted: {}",
+            b.state(),
+            second.is_ok()
+        );
+        drop(p1);
     }
 }

@@ -17,9 +17,11 @@
 /// the window of generation `G` at interval `E` holds the tags `G · 2B + [E − B + 1, E]`, and an
 /// older generation `g < G` could only produce one of them from an interval more than `B`
 /// intervals (a whole window) later than `E`, that is, from a clock reading later than the
-/// reader's own by more than the window. Writers read the clock before they check that their
-/// generation is current, so a late writer's interval is never later than the transition that
-/// made it late.
+/// reader's own by more than the window. Readers (the trip rules, `metrics()`) and every writer
+/// but a Success on the fast path read the real clock; that Success reads quanta's recent time,
+/// which is never ahead of the real clock. So no writer's interval is later than the interval of
+/// any reader that comes after it, and the tags of an older generation never reach a newer
+/// generation's window.
 ///
 /// **Horizons.** The count is 64 bits: 584 years of 10^9 calls per second into one bucket. The
 /// tag grows by `2B ≤ 512` per transition and by one per bucket width (≥ 1 ms): at 10^7

@@ -1,26 +1,35 @@
 //! Where the breaker reads the time: quanta, as nanoseconds since the breaker was built.
 //!
 //! Two readings:
-//! - [`Clock::now_ns`], on every call: quanta's *recent* time ([`quanta::Clock::recent`], a load
-//!   of a global that quanta's upkeep thread refreshes, about a nanosecond), checked against the
-//!   real clock often enough that it cannot freeze (below).
-//! - [`Clock::real_ns`], where a deadline is decided (an Open breaker about to reject, a
-//!   transition computing its deadline): [`quanta::Clock::now`], about 12 ns here.
+//! - [`Clock::now_ns`], where a little lag is harmless: the bucket a Success lands in on the fast
+//!   path, and the start and end of a call timed for slow-call detection. It is quanta's *recent*
+//!   time ([`quanta::Clock::recent`], a load of a global that quanta's upkeep thread refreshes,
+//!   about a nanosecond), checked against the real clock so that it does not stay frozen
+//!   (below).
+//! - [`Clock::real_ns`], wherever something is decided: whether an Open deadline or a half-open
+//!   timeout has passed, when a transition's deadline falls, where a Failure (or any outcome off
+//!   the fast path) lands and what window the trip rules and `metrics()` read. It is quanta's raw
+//!   counter scaled to nanoseconds since the start ([`quanta::Clock::raw`],
+//!   [`quanta::Clock::delta_as_nanos`]): what [`quanta::Clock::now`] reads, without its
+//!   conversions; about 12 ns here.
 //!
 //! # A recent time that cannot freeze
 //! quanta keeps answering `recent()` with the last value its upkeep thread wrote, even after the
 //! upkeep handle is dropped or while the thread is starved (PITFALLS 13). Without the upkeep,
 //! quanta answers `recent()` with `now()`. So each thread remembers the last recent value it saw
 //! and how many calls in a row saw it unchanged. A fresh value is trusted at once (the upkeep is
-//! alive and at most one interval behind). An unchanged one is checked against `now()` on the
-//! 1st, 2nd, 4th, ... 1 024th repeat and then every 1 024th: if it is more than
-//! [`RECENT_TOLERANCE_NS`] behind, the thread reads `now()` on every call until the recent value
-//! moves again. A frozen recent time is therefore noticed within about twice the tolerance (or
-//! 1 024 calls, whichever comes later), and deadlines never depend on it at all.
+//! alive and at most one interval behind). An unchanged one is checked against the real clock on
+//! the 1st, 2nd, 4th, ... 64th repeat and then every 64th: if it is more than
+//! [`RECENT_TOLERANCE_NS`] behind, the thread reads the real clock on every call until the recent
+//! value moves again. At a steady pace of calls a frozen recent time is noticed within about twice
+//! the tolerance; after a pause, a thread may place at most 63 Successes by the frozen time before
+//! its next check. Those land in an older bucket (never a newer one), so at worst the window
+//! briefly undercounts a thread's Successes; no decision is ever made on the recent time.
 //!
 //! Costs (measured by `benches/callgrind.sh`): with the upkeep running, a thread-local compare per
-//! call and one `now()` per streak of unchanged readings at powers of two; with it stopped, one
-//! `now()` per call, which is what quanta costs without an upkeep anyway.
+//! Success and one real-clock read per 64 repeats of a recent value; with it stopped, one
+//! real-clock read per call, which is what quanta costs without an upkeep anyway. Open
+//! rejections read the real clock every time.
 //!
 //! Start the upkeep once per process to get the cheap path:
 //!
@@ -38,8 +47,8 @@ use std::cell::Cell;
 /// ten times the usual upkeep interval.
 pub(crate) const RECENT_TOLERANCE_NS: u64 = 10_000_000;
 
-/// After this many unchanged readings in a row, check every this many.
-const CHECK_EVERY: u32 = 1_024;
+/// After the repeats at powers of two up to this one, check every this many.
+const CHECK_EVERY: u32 = 64;
 
 /// What a thread remembers of the recent time (see the module docs). A `const` thread-local
 /// without a destructor: reading it never allocates. Loom need not see it: it is per thread.
@@ -98,6 +107,9 @@ pub(crate) enum Clock {
     Quanta {
         clock: quanta::Clock,
         start: quanta::Instant,
+        /// `clock.raw()` at `start`: real time is the scaled distance from it, with no
+        /// `Instant` or `Duration` round trip.
+        start_raw: u64,
     },
     /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
     #[cfg(test)]
@@ -118,8 +130,13 @@ fn since(start: quanta::Instant, t: quanta::Instant) -> u64 {
 
 impl Clock {
     pub(crate) fn new(clock: quanta::Clock) -> Clock {
-        let start = clock.now();
-        Clock::Quanta { clock, start }
+        let start_raw = clock.raw();
+        let start = clock.scaled(start_raw);
+        Clock::Quanta {
+            clock,
+            start,
+            start_raw,
+        }
     }
 
     /// Nanoseconds since the breaker's start: quanta's recent time, unless this thread has seen
@@ -127,18 +144,24 @@ impl Clock {
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
         match self {
-            Clock::Quanta { clock, start } => {
+            Clock::Quanta {
+                clock,
+                start,
+                start_raw,
+            } => {
                 let recent = clock.recent();
                 if recent < *start {
                     // No upkeep has ever run (quanta's recent time is 0), or it has not ticked
                     // since this breaker was built.
-                    return since(*start, clock.now());
+                    return clock.delta_as_nanos(*start_raw, clock.raw());
                 }
                 let seen = SEEN.get();
                 if seen.recent == Some(recent) {
                     let repeats = seen.repeats.wrapping_add(1);
                     if seen.stale || check_due(repeats) {
-                        if let Some(real) = Self::quanta_repeated(clock, *start, recent, seen) {
+                        if let Some(real) =
+                            Self::quanta_repeated(clock, *start, *start_raw, recent, seen)
+                        {
                             return real;
                         }
                     } else {
@@ -161,11 +184,12 @@ impl Clock {
     fn quanta_repeated(
         clock: &quanta::Clock,
         start: quanta::Instant,
+        start_raw: u64,
         recent: quanta::Instant,
         seen: Seen<quanta::Instant>,
     ) -> Option<u64> {
         let (seen, real) = repeated(seen, || {
-            let real = since(start, clock.now());
+            let real = clock.delta_as_nanos(start_raw, clock.raw());
             (real, real.saturating_sub(since(start, recent)))
         });
         SEEN.set(seen);
@@ -176,7 +200,9 @@ impl Clock {
     #[inline]
     pub(crate) fn real_ns(&self) -> u64 {
         match self {
-            Clock::Quanta { clock, start } => since(*start, clock.now()),
+            Clock::Quanta {
+                clock, start_raw, ..
+            } => clock.delta_as_nanos(*start_raw, clock.raw()),
             #[cfg(test)]
             Clock::Split(c) => c.real_ns(),
             #[cfg(all(loom, feature = "loom"))]
@@ -295,18 +321,17 @@ mod tests {
     }
 
     #[test]
-    fn checks_are_due_at_powers_of_two_then_every_1024() {
+    fn checks_are_due_at_powers_of_two_then_every_64() {
         let mut seen = Seen::fresh(7u64);
         let mut checked = Vec::new();
-        for call in 1..=4_096u32 {
+        for call in 1..=320u32 {
             let (next, _) = repeated(seen, || {
                 checked.push(call);
                 (0, 0)
             });
             seen = next;
         }
-        let mut expected: Vec<u32> = (0..=10).map(|k| 1 << k).collect();
-        expected.extend([2_048, 3_072, 4_096]);
+        let expected = [1, 2, 4, 8, 16, 32, 64, 128, 192, 256, 320];
         assert_eq!(checked, expected);
     }
 

@@ -59,10 +59,10 @@
 //! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
 //! ```
 //!
-//! A stopped or starved upkeep cannot freeze the breaker: whether an Open deadline has passed is
-//! decided on the real clock, and a recent time that stops moving and falls more than 10 ms behind
-//! the real clock is noticed by each thread within about 20 ms, after which that thread reads the
-//! real clock until the upkeep moves again.
+//! A stopped or starved upkeep cannot freeze the breaker: every decision (deadlines, half-open
+//! timeouts, where a Failure lands, the window the trip rules read) is made on the real clock.
+//! Only a Success on the fast path uses the recent time, and a thread that sees it stop moving
+//! and fall more than 10 ms behind reads the real clock until the upkeep moves again.
 //!
 //! ## Features (all off by default)
 //! | feature | adds |

@@ -1,8 +1,8 @@
 //! The packed state word and the pure function that decides every change to it.
 //!
-//! The breaker keeps its state, generation and half-open counters in one `AtomicU64` (see
-//! [`Word`]); each change is one compare-and-swap from a word to [`next`]`(word, event)`. This file
-//! holds no atomics: everything here is tested without threads.
+//! The breaker keeps its state, generation, half-open counters and consecutive-failure run in one
+//! 128-bit atomic (see [`Word`]); each change is one compare-and-swap from a word to
+//! [`next`]`(word, event)`. This file holds no atomics: everything here is tested without threads.
 
 use std::fmt;
 

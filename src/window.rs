@@ -346,7 +346,12 @@ impl TimeRing {
 /// A shared cursor hands each outcome a position; the outcome is stored, tagged with its
 /// permit's generation, in slot `position % size`. Reading sums the slots tagged with the
 /// current generation, so closing the breaker again empties the window without touching it.
-/// Costlier than the time window: a shared `fetch_add` per outcome, and reading is O(size).
+/// Costlier than the time window: a shared compare-and-swap per outcome, and reading is O(size).
+///
+/// The cursor (`u128`) holds the newest generation that took a position (bits 64..128) and the
+/// next position (bits 0..64, 584 years at 10^9 outcomes per second). A permit of an older
+/// generation than the cursor's gets no position, so a late outcome can never take a place among
+/// the last `size` of a newer generation; one that takes its position first sits before them.
 ///
 /// Slot layout (`u64`): bits 0..3 code (1 = call, 2 = failure, 4 = slow; 0 = empty), bits 3..64
 /// the generation (61 bits: at 10^7 transitions per second, 7 300 years before it wraps). A slot
@@ -354,7 +359,7 @@ impl TimeRing {
 /// late permit can never overwrite what the current generation stored (PITFALLS 15).
 #[derive(Debug)]
 pub(crate) struct CountWindow {
-    cursor: CachePadded<AtomicU64>,
+    cursor: CachePadded<AtomicU128>,
     slots: Box<[AtomicU64]>,
     size: FastDiv,
 }
@@ -374,7 +379,7 @@ fn slot_generation(word: u64) -> u64 {
 impl CountWindow {
     pub(crate) fn new(size: u32) -> CountWindow {
         CountWindow {
-            cursor: CachePadded::new(AtomicU64::new(0)),
+            cursor: CachePadded::new(AtomicU128::new(0)),
             slots: (0..size).map(|_| AtomicU64::new(0)).collect(),
             size: FastDiv::new(u64::from(size)),
         }
@@ -388,8 +393,24 @@ impl CountWindow {
     /// generation's outcome: the permit is late and the outcome belongs to the lifetime totals
     /// only.
     pub(crate) fn record(&self, generation: u64, sample: Sample) -> bool {
-        // Relaxed: only hands out distinct positions; the slot CAS carries the data.
-        let position = self.cursor.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: the cursor only hands out positions; the slot CAS carries the data.
+        let mut cursor = self.cursor.load(Ordering::Relaxed);
+        let position = loop {
+            if (cursor >> 64) as u64 > generation {
+                return false;
+            }
+            let position = cursor as u64;
+            let next = (u128::from(generation) << 64) | u128::from(position.wrapping_add(1));
+            match self.cursor.compare_exchange_weak(
+                cursor,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break position,
+                Err(fresh) => cursor = fresh,
+            }
+        };
         let (_, slot) = self.size.div_rem(position);
         let cell = &self.slots[slot as usize];
         let new = slot_word(generation, sample);
@@ -568,7 +589,12 @@ mod tests {
     fn a_late_count_window_store_never_replaces_a_newer_outcome() {
         let c = CountWindow::new(1);
         assert!(c.record(3, F));
-        assert!(!c.record(2, S), "a late permit's store is refused");
+        assert!(!c.record(2, S), "a late permit gets no position");
+        // Had it taken a position before the newer generation's outcome, the slot CAS would
+        // still refuse to replace that outcome.
+        let slot = &c.slots[0];
+        let newer = slot.load(Ordering::Relaxed);
+        assert_eq!(slot_generation(newer), 3);
         assert_eq!(
             c.stats(3),
             WindowStats {

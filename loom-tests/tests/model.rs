@@ -290,3 +290,94 @@ fn a_success_always_ends_the_run_it_follows() {
         assert_eq!(b.state(), State::Open);
     });
 }
+
+/// Two Successes race a Failure after a first Failure: whatever order the run counters move in
+/// (a Success that read them before another Success ended the run and a new Failure began one),
+/// a Success made once everything is quiet always ends the run.
+#[test]
+fn a_success_ends_a_run_however_the_run_counters_interleave() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(Breaker::builder().consecutive_failures(2));
+        b.try_acquire().unwrap().failure(); // F1: run 1, hint 1
+        let s1 = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.try_acquire().unwrap().success())
+        };
+        let x = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.try_acquire().unwrap().success(); // S2
+                b.try_acquire().unwrap().failure(); // F2
+            })
+        };
+        s1.join().unwrap();
+        x.join().unwrap();
+        if b.state() != State::Closed {
+            return; // F2 right after F1: a legitimate trip
+        }
+        b.try_acquire().unwrap().success(); // S3, quiescent: must end any run
+        b.try_acquire().unwrap().failure(); // F4: run 1
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "a failure run survived a quiescent Success"
+        );
+    });
+}
+
+/// A thread that has seen `state() == Open` is never admitted with a Closed permit, even while
+/// the trip's winner has not finished publishing the transition.
+#[test]
+fn a_caller_that_saw_open_is_rejected() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(1)
+                .open_timeout(Duration::from_secs(60)),
+        );
+        let p = b.try_acquire_owned().unwrap();
+        let a = thread::spawn(move || p.failure());
+        let observer = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                if b.state() == State::Open {
+                    let r = b.try_acquire();
+                    assert!(
+                        r.is_err(),
+                        "saw Open, then got a permit of state {:?}",
+                        r.as_ref().map(|p| p.state()).ok()
+                    );
+                }
+            })
+        };
+        a.join().unwrap();
+        observer.join().unwrap();
+    });
+}
+
+/// With `count_window(2)`, a late Success racing a reset and two Failures never takes one of the
+/// two places of the current generation: its last two outcomes, both Failures, trip a 100 % rule.
+#[test]
+fn a_late_count_window_store_takes_no_place_of_the_current_generation() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(
+            Breaker::builder()
+                .count_window(2)
+                .failure_rate(1.0)
+                .minimum_calls(2),
+        );
+        let late = b.try_acquire_owned().unwrap();
+        let a = thread::spawn(move || late.success());
+        let current = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.reset();
+                b.try_acquire().unwrap().failure();
+                b.try_acquire().unwrap().failure();
+            })
+        };
+        a.join().unwrap();
+        current.join().unwrap();
+        assert_eq!(b.state(), State::Open, "{:?}", b.metrics());
+    });
+}
