@@ -16,6 +16,7 @@
 //!   slow-call threshold for the success fast path (`Relaxed`: it only picks between the fast path
 //!   and the path that reads the rules; a permit issued without a timestamp is never slow). Both
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
+//! - **Mirror, run hint.** See `mirror.rs` and `run_hint.rs`.
 //! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
 //!   `metrics()`, ordered with nothing else.
 
@@ -30,10 +31,12 @@ use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
 use crate::error::{ConfigError, Rejected};
 use crate::metrics::Metrics;
+use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
 use crate::policy;
 use crate::rules::{Listener, Predicate, Rules, WindowSpec};
 use crate::rules_cell::{RuleSet, RulesCell};
+use crate::run_hint::RunHint;
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering};
 use crate::ticket::Ticket;
@@ -45,52 +48,16 @@ use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, Windo
 struct Hot {
     /// The whole state: the one word every decision swaps (see [`Word`]).
     state: AtomicU128,
-    /// The kind and generation of the state word, for the fast paths (see [`Mirror`]).
-    mirror: AtomicU64,
+    /// The kind and generation of the state word, for the fast paths (see `mirror.rs`).
+    mirror: MirrorCell,
     deadline: DeadlineCell,
-}
-
-/// The kind and generation of the state word in one `u64`: bits 0..3 the [`State`], bits 3..64
-/// the generation, which stays below 2^61 for 7 300 years at 10^7 transitions per second.
-///
-/// Published by each transition's winner after its swap (before its listeners run), and never
-/// moved back to an older generation (a compare-and-swap, like the deadline cell's), it lags the
-/// state word by at most the transitions in flight. It is what callers see: `try_acquire` takes a
-/// Closed permit from it, a Success checks with it that its permit is still current, and
-/// `state()` and `metrics()` report it. So a caller never sees a state that acquiring does not act
-/// on; until the winner has published, the transition has not happened for any caller, as if the
-/// winner had not yet returned. Every decision that changes the state reads and swaps the state
-/// word itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Mirror(u64);
-
-impl Mirror {
-    fn of(word: Word) -> Mirror {
-        Mirror((word.generation() << 3) | word.kind() as u64)
-    }
-
-    #[inline]
-    fn kind(self) -> State {
-        State::from_code(self.0 & 0b111)
-    }
-
-    #[inline]
-    fn generation(self) -> u64 {
-        self.0 >> 3
-    }
 }
 
 /// Written on failures, transitions and snapshots only.
 #[derive(Debug)]
 struct Stats {
-    /// Failures that lengthened a run, counted after their swap; never decreases.
-    runs_started: AtomicU64,
-    /// The largest `runs_started` a Success read before ending the run (a `fetch_max`); never
-    /// decreases. While the two are equal, every run a Failure lengthened has been ended by a
-    /// later Success, so a Success need not touch the state word. Both only grow, so no stale
-    /// value can ever make them look equal again (64 bits: 584 years at 10^9 failures per
-    /// second).
-    runs_ended: AtomicU64,
+    /// Whether a failure run may need ending (see `run_hint.rs`).
+    runs: RunHint,
     times_opened: AtomicU64,
     /// The generation of the last Closed or Disabled state: which window `metrics()` shows while
     /// Open, HalfOpen or Isolated.
@@ -165,12 +132,11 @@ impl Breaker {
         Breaker {
             hot: CachePadded::new(Hot {
                 state: AtomicU128::new(Word::INITIAL.bits()),
-                mirror: AtomicU64::new(Mirror::of(Word::INITIAL).0),
+                mirror: MirrorCell::new(Word::INITIAL),
                 deadline: DeadlineCell::new(),
             }),
             stats: CachePadded::new(Stats {
-                runs_started: AtomicU64::new(0),
-                runs_ended: AtomicU64::new(0),
+                runs: RunHint::new(),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -197,27 +163,7 @@ impl Breaker {
 
     #[inline]
     fn mirror(&self) -> Mirror {
-        // Acquire: pairs with the Release in `publish_mirror`, like a load of the state word.
-        Mirror(self.hot.mirror.load(Ordering::Acquire))
-    }
-
-    /// Publishes the kind and generation `word` installed, unless a later generation already has.
-    fn publish_mirror(&self, word: Word) {
-        let new = Mirror::of(word);
-        // Relaxed: only decides whether to try; the CAS re-checks.
-        let mut current = Mirror(self.hot.mirror.load(Ordering::Relaxed));
-        while current.generation() < new.generation() {
-            // Release: a reader that sees this generation sees the swap that made it.
-            match self.hot.mirror.compare_exchange_weak(
-                current.0,
-                new.0,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(fresh) => current = Mirror(fresh),
-            }
-        }
+        self.hot.mirror.load()
     }
 
     /// The current state. Open stays Open until a call arrives at or after the deadline.
@@ -514,7 +460,7 @@ impl Breaker {
             {
                 let generation = ticket.generation();
                 // A late permit, or one that may have a failure run to end, goes the slow way.
-                if self.mirror().generation() == generation && !self.run_may_need_ending() {
+                if self.mirror().generation() == generation && !self.stats.runs.may_need_ending() {
                     let now = self.clock.now_ns();
                     if w.try_add_success(&self.stripes, generation, now) {
                         return;
@@ -523,15 +469,6 @@ impl Breaker {
             }
         }
         self.record_other(ticket, outcome);
-    }
-
-    /// Whether a Failure may have lengthened a run that no later Success has ended yet.
-    #[inline]
-    fn run_may_need_ending(&self) -> bool {
-        // Relaxed: an equality of two counters that only grow; see `Stats::runs_started`. A
-        // Success that sees them equal is ordered before every Failure whose count it missed.
-        self.stats.runs_started.load(Ordering::Relaxed)
-            != self.stats.runs_ended.load(Ordering::Relaxed)
     }
 
     #[inline(never)]
@@ -606,19 +543,14 @@ impl Breaker {
             });
             if step.cause.is_none() {
                 if installed.run() > 0 {
-                    // Release, after the swap: a Success that sees this also sees the run.
-                    self.stats.runs_started.fetch_add(1, Ordering::Release);
+                    self.stats.runs.lengthened();
                 }
                 self.evaluate(&rules, generation, now);
             }
         } else {
-            // Acquire: pairs with the Release above, so the swap below sees every run counted
-            // in the value read here.
-            let started = self.stats.runs_started.load(Ordering::Acquire);
-            if started != self.stats.runs_ended.load(Ordering::Relaxed) {
+            if let Some(started) = self.stats.runs.to_end() {
                 self.install(rules.limits, |_| Event::Success { generation });
-                // Relaxed: the Success path reads it only to decide whether to come here.
-                self.stats.runs_ended.fetch_max(started, Ordering::Relaxed);
+                self.stats.runs.ended(started);
             }
             if sample.slow {
                 self.evaluate(&rules, generation, now);
@@ -703,7 +635,7 @@ impl Breaker {
             ) {
                 Ok(_) => {
                     if let Some(cause) = step.cause {
-                        self.publish_mirror(new);
+                        self.hot.mirror.publish(new);
                         self.after_transition(word, new, cause);
                     }
                     return (new, step);

@@ -89,6 +89,8 @@
 //! | `rules_cell.rs` | the rules in force, read lock-free, replaced whole by `reconfigure` |
 //! | `breaker.rs` | [`Breaker`]: loads, swaps and publishes; no decisions of its own |
 //! | `state.rs` | the 128-bit state word and `next(word, event)`, the whole state machine |
+//! | `mirror.rs` | the state word's kind and generation in 64 bits, for the fast paths |
+//! | `run_hint.rs` | whether a Success must end a failure run, without reading the state word |
 //! | `deadline.rs` | the deadline cell: when the current Open or HalfOpen generation ends |
 //! | `clock.rs` | time since the breaker's start; the frozen-upkeep check |
 //! | `permit.rs` | [`Permit`], [`OwnedPermit`]; `try_acquire`, `call`, `call_with` |
@@ -128,6 +130,7 @@ mod health;
 #[cfg(feature = "http")]
 pub mod http;
 mod metrics;
+mod mirror;
 mod outcome;
 mod permit;
 mod policy;
@@ -135,6 +138,7 @@ mod rate;
 mod registry;
 mod rules;
 mod rules_cell;
+mod run_hint;
 #[cfg(feature = "tower")]
 pub mod service;
 mod state;

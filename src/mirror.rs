@@ -1,0 +1,98 @@
+//! The fast paths' view of the state word: its kind and generation in 64 bits.
+
+use crate::state::{State, Word};
+use crate::sync::{AtomicU64, Ordering};
+
+/// The kind and generation of the state word in one `u64`: bits 0..3 the [`State`], bits 3..64
+/// the generation, which stays below 2^61 for 7 300 years at 10^7 transitions per second.
+///
+/// Published by each transition's winner after its swap (before its listeners run), and never
+/// moved back to an older generation (a compare-and-swap, like the deadline cell's), it lags the
+/// state word by at most the transitions in flight. It is what callers see: `try_acquire` takes a
+/// Closed permit from it, a Success checks with it that its permit is still current, and
+/// `state()` and `metrics()` report it. So a caller never sees a state that acquiring does not act
+/// on; until the winner has published, the transition has not happened for any caller, as if the
+/// winner had not yet returned. Every decision that changes the state reads and swaps the state
+/// word itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mirror(u64);
+
+impl Mirror {
+    pub(crate) fn of(word: Word) -> Mirror {
+        Mirror((word.generation() << 3) | word.kind() as u64)
+    }
+
+    #[inline]
+    pub(crate) fn kind(self) -> State {
+        State::from_code(self.0 & 0b111)
+    }
+
+    #[inline]
+    pub(crate) fn generation(self) -> u64 {
+        self.0 >> 3
+    }
+}
+
+/// The atomic cell holding the mirror.
+#[derive(Debug)]
+pub(crate) struct MirrorCell(AtomicU64);
+
+impl MirrorCell {
+    pub(crate) fn new(word: Word) -> MirrorCell {
+        MirrorCell(AtomicU64::new(Mirror::of(word).0))
+    }
+
+    #[inline]
+    pub(crate) fn load(&self) -> Mirror {
+        // Acquire: pairs with the Release in `publish`, like a load of the state word.
+        Mirror(self.0.load(Ordering::Acquire))
+    }
+
+    /// Publishes the kind and generation `word` installed, unless a later generation already has.
+    pub(crate) fn publish(&self, word: Word) {
+        let new = Mirror::of(word);
+        // Relaxed: only decides whether to try; the CAS re-checks.
+        let mut current = Mirror(self.0.load(Ordering::Relaxed));
+        while current.generation() < new.generation() {
+            // Release: a reader that sees this generation sees the swap that made it.
+            match self.0.compare_exchange_weak(
+                current.0,
+                new.0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(fresh) => current = Mirror(fresh),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_every_state_and_a_61_bit_generation() {
+        for (kind, generation) in [
+            (State::Closed, 0),
+            (State::Open, 1),
+            (State::HalfOpen, (1 << 61) - 1),
+            (State::Isolated, 12_345_678_901),
+            (State::Disabled, 7),
+        ] {
+            let m = Mirror::of(Word::pack(kind, 3, 2, 1, generation));
+            assert_eq!((m.kind(), m.generation()), (kind, generation));
+        }
+    }
+
+    #[test]
+    fn never_goes_back_a_generation() {
+        let cell = MirrorCell::new(Word::INITIAL);
+        cell.publish(Word::pack(State::Open, 1, 0, 0, 5));
+        cell.publish(Word::pack(State::Closed, 0, 0, 0, 4)); // a stalled, older winner
+        assert_eq!(cell.load(), Mirror::of(Word::pack(State::Open, 1, 0, 0, 5)));
+        cell.publish(Word::pack(State::HalfOpen, 1, 1, 0, 6));
+        assert_eq!(cell.load().kind(), State::HalfOpen);
+    }
+}
