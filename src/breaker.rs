@@ -9,7 +9,7 @@
 //!   for the same reason, since the loop decides again from the fresh word.
 //! - **Deadline cell.** Published with `Release` after the state swap and read with `Acquire`
 //!   (see `deadline.rs`); a reader that sees the state but not yet its deadline treats the
-//!   deadline as unknown (PITFALLS 1).
+//!   deadline as unknown.
 //! - **Window and lifetime totals.** See `window.rs`: bucket words are self-contained, so no
 //!   decision depends on reading them in any order with the state word.
 //! - **Rules.** See `rules_cell.rs`: a reader gets one whole version. `slow_ns` mirrors the
@@ -684,7 +684,7 @@ impl Breaker {
         };
         for listener in self.listeners.iter() {
             // A panicking listener is contained: the transition is already installed and
-            // published, and nothing here holds a lock (SPEC rule 8, PITFALLS 6).
+            // published, and nothing here holds a lock.
             let _ = catch_unwind(AssertUnwindSafe(|| listener(&transition)));
         }
     }

@@ -1,5 +1,5 @@
 //! One tagged counter of a time-window bucket, packed into a `u128`, and the pure decision of
-//! what adding to it does (PITFALLS 2: tag and count in one word, rotation by CAS).
+//! what adding to it does: tag and count in one word, so a rotation is one compare-and-swap.
 
 /// Bit layout of a bucket word, least significant bit first:
 ///

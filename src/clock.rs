@@ -15,7 +15,7 @@
 //!
 //! # A recent time that cannot freeze
 //! quanta keeps answering `recent()` with the last value its upkeep thread wrote, even after the
-//! upkeep handle is dropped or while the thread is starved (PITFALLS 13). Without the upkeep,
+//! upkeep handle is dropped or while the thread is starved. Without the upkeep,
 //! quanta answers `recent()` with `now()`. So each thread remembers the last recent value it saw
 //! and how many calls in a row saw it unchanged. A fresh value is trusted at once (the upkeep is
 //! alive and at most one interval behind). An unchanged one is checked against the real clock on
@@ -272,7 +272,7 @@ pub(crate) mod split {
 }
 
 /// A clock for loom models, built on the shim's atomics so the checker sees every read
-/// (PITFALLS 8). Clones share one time.
+/// (quanta's own clock is invisible to loom). Clones share one time.
 #[cfg(all(loom, feature = "loom"))]
 #[derive(Clone, Debug)]
 pub struct LoomClock(std::sync::Arc<crate::sync::AtomicU64>);

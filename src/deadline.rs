@@ -1,6 +1,5 @@
 //! The deadline cell: when the current Open (or HalfOpen) generation ends, tagged with that
-//! generation so that a reader never pairs a state with another generation's deadline
-//! (PITFALLS 1).
+//! generation so that a reader never pairs a state with another generation's deadline.
 
 use crate::sync::{AtomicU128, Ordering};
 

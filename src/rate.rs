@@ -1,4 +1,4 @@
-//! Exact rate thresholds (PITFALLS 9).
+//! Exact rate thresholds.
 //!
 //! SPEC rule 3 compares `failures / calls >= rate`. Floating point gets the boundary wrong:
 //! `7.0 >= 0.07 * 100.0` is false (the product is 7.000000000000001), and an exact comparison with

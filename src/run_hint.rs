@@ -5,8 +5,8 @@
 //! `lengthened` counts Failures that lengthened a run (after their swap), `ended` is the largest
 //! value of `lengthened` that a Success read before ending the run. While they are equal, every
 //! run a Failure lengthened was ended by a later Success. Neither ever decreases, so a stale value
-//! can never make them look equal again (PITFALLS 15: a flag cleared by compare-and-swap can be
-//! raised again in between, and the swap then clears the new run's flag). 64 bits each: 584 years
+//! can never make them look equal again (a flag cleared by compare-and-swap could be raised again
+//! in between, and the swap would then clear the new run's flag). 64 bits each: 584 years
 //! at 10^9 Failures per second.
 //!
 //! # Orderings

@@ -547,7 +547,7 @@ mod tests {
         }
         assert_eq!(w.issued(), 3);
         assert_eq!(next(w, acquire(false, false), LIMITS), Step::KEEP);
-        // An older generation's release gives nothing back (PITFALLS 5).
+        // An older generation's release gives nothing back.
         assert_eq!(
             next(w, Event::Release { generation: 1 }, LIMITS),
             Step::KEEP

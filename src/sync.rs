@@ -72,7 +72,7 @@ impl AtomicU128 {
 
 /// A small number that stays the same for the calling thread: which stripe of counters it writes.
 ///
-/// Handed out round-robin on a thread's first call (PITFALLS 3: never hash a `ThreadId` per call),
+/// Handed out round-robin on a thread's first call (not a hash of the `ThreadId` on every call),
 /// so the first N threads of a process land on N different stripes. The thread-local has a
 /// `const` initialiser and no destructor, so reading it never allocates or registers anything.
 #[cfg(not(all(loom, feature = "loom")))]

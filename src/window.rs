@@ -11,12 +11,13 @@
 //! - **Bucket words** are `Relaxed`: each is self-contained (its tag and count change together
 //!   in one CAS) and no decision reads another word to interpret it. In particular a rotation is
 //!   decided by comparing full tags alone, never by reading the state word after a bucket word
-//!   (PITFALLS 14): the tag says which generation and interval the count belongs to.
+//!   (on a weakly ordered machine that pair could disagree): the tag says which generation and
+//!   interval the count belongs to.
 //! - **Folded totals** are added with `Release` after the rotation that replaced the count, and
 //!   read with `Acquire` *before* the live bucket words. A reader that sees a fold therefore sees
 //!   the rotation that preceded it, so a count is never seen twice (once folded, once live); it
 //!   can at worst be missed while its rotation is in flight. Snapshots are lower bounds, exact
-//!   once writers are quiescent, and the breaker keeps them monotonic (PITFALLS 16).
+//!   once writers are quiescent, and the breaker keeps them monotonic.
 //! - **Ignored, Rejected** are plain `Relaxed` counters: nothing is published through them.
 
 use crossbeam_utils::CachePadded;
@@ -356,7 +357,7 @@ impl TimeRing {
 /// Slot layout (`u64`): bits 0..3 code (1 = call, 2 = failure, 4 = slow; 0 = empty), bits 3..64
 /// the generation (61 bits: at 10^7 transitions per second, 7 300 years before it wraps). A slot
 /// is written by a compare-and-swap that refuses to replace a newer generation's outcome, so a
-/// late permit can never overwrite what the current generation stored (PITFALLS 15).
+/// late permit can never overwrite what the current generation stored.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     cursor: CachePadded<AtomicU128>,

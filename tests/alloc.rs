@@ -115,6 +115,31 @@ fn count_window_hot_paths_allocate_nothing() {
     assert_eq!(allocations_during(|| exercise(&b, &mock)), 0);
 }
 
+/// No warm-up: the very first calls on a new thread, a Failure among them, allocate nothing (no
+/// lazily registered thread-local, no per-thread node of a lock-free structure).
+#[test]
+fn the_first_calls_on_a_new_thread_allocate_nothing() {
+    let (b, mock) = build(
+        Breaker::builder()
+            .consecutive_failures(3)
+            .open_timeout(Duration::from_secs(1))
+            .half_open_permits(2)
+            .half_open_successes(2),
+    );
+    let b = Arc::new(b);
+    let mock = Arc::new(mock);
+    let first = std::thread::spawn({
+        let b = Arc::clone(&b);
+        move || {
+            allocations_during(|| {
+                b.try_acquire().unwrap().failure();
+                exercise(&b, &mock);
+            })
+        }
+    });
+    assert_eq!(first.join().unwrap(), 0);
+}
+
 #[test]
 fn the_counter_sees_allocations() {
     // The harness itself: a Vec allocation must be counted, or the tests above prove nothing.

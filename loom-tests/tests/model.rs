@@ -156,7 +156,7 @@ fn isolate_and_reset_racing_callers_leave_a_valid_state() {
     });
 }
 
-/// PITFALLS 14: a permit issued in generation 0 records its Failure while another thread takes
+/// A permit issued in generation 0 records its Failure while another thread takes
 /// the breaker through a whole Closed → Open → HalfOpen → Closed cycle. Whatever the
 /// interleaving, the late Failure never shows in the window of the generation that closed last.
 #[test]
@@ -200,7 +200,7 @@ fn a_late_permit_across_a_whole_cycle_stays_out_of_the_new_window() {
     });
 }
 
-/// PITFALLS 15: with a count window of one, a late permit's store racing a reset and a current
+/// With a count window of one, a late permit's store racing a reset and a current
 /// Failure never replaces that Failure, so the Failure always trips a 100 % rule.
 #[test]
 fn a_late_count_window_store_never_hides_the_current_failure() {
@@ -379,5 +379,32 @@ fn a_late_count_window_store_takes_no_place_of_the_current_generation() {
         a.join().unwrap();
         current.join().unwrap();
         assert_eq!(b.state(), State::Open, "{:?}", b.metrics());
+    });
+}
+
+/// Lifetime totals read while a bucket rotates never go backwards: a count folded out of a
+/// bucket between two reads is never lost from the second.
+#[test]
+fn totals_read_during_a_rotation_never_go_backwards() {
+    loom::model(|| {
+        let (b, clock, _heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(5)
+                .time_window(Duration::from_millis(2), 2),
+        );
+        b.try_acquire().unwrap().success();
+        let writer = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                clock.advance(Duration::from_millis(2)); // the ring's next lap: a rotation
+                b.try_acquire().unwrap().success();
+            })
+        };
+        let first = b.metrics().successes;
+        let second = b.metrics().successes;
+        writer.join().unwrap();
+        let last = b.metrics().successes;
+        assert!(first <= second && second <= last, "{first} {second} {last}");
+        assert_eq!(last, 2);
     });
 }
