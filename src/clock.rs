@@ -42,6 +42,7 @@
 //! tests drive time by hand and never sleep.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 
 /// How far quanta's recent time may lag the real clock before a thread stops trusting it: 10 ms,
 /// ten times the usual upkeep interval.
@@ -59,6 +60,7 @@ pub(crate) struct Seen<T> {
     stale: bool,
 }
 
+#[cfg(test)]
 impl<T> Seen<T> {
     const NOTHING: Seen<T> = Seen {
         recent: None,
@@ -76,7 +78,32 @@ impl<T> Seen<T> {
 }
 
 thread_local! {
-    static SEEN: Cell<Seen<quanta::Instant>> = const { Cell::new(Seen::NOTHING) };
+    /// The last recent time this thread read, as nanoseconds since [`ORIGIN`] (`u64::MAX`:
+    /// none yet), and, beside it, how many reads in a row saw it (bits 0..31) and whether it was
+    /// found stale (bit 31). Plain scalars, read and written whole: a 24-byte struct here made
+    /// every call stall on store forwarding.
+    static SEEN_NS: Cell<u64> = const { Cell::new(u64::MAX) };
+    static SEEN_STATE: Cell<u32> = const { Cell::new(0) };
+}
+
+const STALE_BIT: u32 = 1 << 31;
+
+/// A real instant every real clock's readings are measured from, so that a thread's memory of
+/// the recent time means the same for every breaker it calls (a thread serving many breakers
+/// must still notice a frozen upkeep). Set once, by the first real clock a breaker is built on;
+/// `OnceLock` initialisation allocates nothing.
+static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
+
+/// Whether `clock` reads the real time (and not a `quanta::Clock::mock()`): a real clock agrees
+/// with quanta's global clock to within a second; a mock counts from zero.
+fn is_real(clock: &quanta::Clock) -> bool {
+    let (a, b) = (quanta::Instant::now(), clock.now());
+    let apart = if a > b {
+        a.duration_since(b)
+    } else {
+        b.duration_since(a)
+    };
+    apart < std::time::Duration::from_secs(1)
 }
 
 /// Whether the `repeats`-th repeat of a recent value is checked against the real clock.
@@ -110,6 +137,9 @@ pub(crate) enum Clock {
         /// `clock.raw()` at `start`: real time is the scaled distance from it, with no
         /// `Instant` or `Duration` round trip.
         start_raw: u64,
+        /// For a real clock, [`ORIGIN`] and `start` in nanoseconds since it: the freeze check
+        /// runs on these. `None` for a mock, whose recent time is its real time.
+        origin: Option<(quanta::Instant, u64)>,
     },
     /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
     #[cfg(test)]
@@ -132,10 +162,15 @@ impl Clock {
     pub(crate) fn new(clock: quanta::Clock) -> Clock {
         let start_raw = clock.raw();
         let start = clock.scaled(start_raw);
+        let origin = is_real(&clock).then(|| {
+            let origin = *ORIGIN.get_or_init(|| start);
+            (origin, since(origin, start))
+        });
         Clock::Quanta {
             clock,
             start,
             start_raw,
+            origin,
         }
     }
 
@@ -148,29 +183,35 @@ impl Clock {
                 clock,
                 start,
                 start_raw,
+                origin,
             } => {
                 let recent = clock.recent();
-                if recent < *start {
+                let Some((origin, start_ns)) = *origin else {
+                    return since(*start, recent); // a mock: its recent time is its real time
+                };
+                let at = since(origin, recent);
+                if at < start_ns {
                     // No upkeep has ever run (quanta's recent time is 0), or it has not ticked
                     // since this breaker was built.
                     return clock.delta_as_nanos(*start_raw, clock.raw());
                 }
-                let seen = SEEN.get();
-                if seen.recent == Some(recent) {
-                    let repeats = seen.repeats.wrapping_add(1);
-                    if seen.stale || check_due(repeats) {
+                if SEEN_NS.get() == at {
+                    let state = SEEN_STATE.get();
+                    let repeats = (state & !STALE_BIT).wrapping_add(1) & !STALE_BIT;
+                    if state & STALE_BIT != 0 || check_due(repeats) {
                         if let Some(real) =
-                            Self::quanta_repeated(clock, *start, *start_raw, recent, seen)
+                            Self::quanta_repeated(clock, *start_raw, at - start_ns, state)
                         {
                             return real;
                         }
                     } else {
-                        SEEN.set(Seen { repeats, ..seen });
+                        SEEN_STATE.set(repeats);
                     }
                 } else {
-                    SEEN.set(Seen::fresh(recent));
+                    SEEN_NS.set(at);
+                    SEEN_STATE.set(0);
                 }
-                since(*start, recent)
+                at - start_ns
             }
             #[cfg(test)]
             Clock::Split(c) => c.now_ns(),
@@ -183,16 +224,20 @@ impl Clock {
     #[inline(never)]
     fn quanta_repeated(
         clock: &quanta::Clock,
-        start: quanta::Instant,
         start_raw: u64,
-        recent: quanta::Instant,
-        seen: Seen<quanta::Instant>,
+        recent_ns: u64,
+        state: u32,
     ) -> Option<u64> {
+        let seen = Seen {
+            recent: Some(recent_ns),
+            repeats: state & !STALE_BIT,
+            stale: state & STALE_BIT != 0,
+        };
         let (seen, real) = repeated(seen, || {
             let real = clock.delta_as_nanos(start_raw, clock.raw());
-            (real, real.saturating_sub(since(start, recent)))
+            (real, real.saturating_sub(recent_ns))
         });
-        SEEN.set(seen);
+        SEEN_STATE.set((seen.repeats & !STALE_BIT) | if seen.stale { STALE_BIT } else { 0 });
         real
     }
 

@@ -4,36 +4,38 @@ use std::fmt;
 
 use crate::state::State;
 
-/// What a permit remembers: the generation it was issued in (all 64 bits, so a permit held
-/// across any number of transitions is never mistaken for a current one), the state that issued
-/// it, and (with slow-call detection on) when.
+/// What a permit remembers: the generation it was issued in, the state that issued it, and (with
+/// slow-call detection on) when.
+///
+/// Two `u64`s, no padding, so that it travels in two registers: `issuer` holds the generation in
+/// bits 3..64 and the issuing state's code in bits 0..3. 61 bits of generation are the whole
+/// generation for 7 300 years at 10^7 transitions per second, so a permit held across any number
+/// of transitions within that horizon is never mistaken for a current one.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    generation: u64,
+    issuer: u64,
     /// Nanoseconds since the breaker's start at issue; 0 when slow-call detection is off.
     pub(crate) issued_ns: u64,
-    state: State,
 }
 
 impl Ticket {
     #[inline]
     pub(crate) fn new(generation: u64, state: State, issued_ns: u64) -> Ticket {
         Ticket {
-            generation,
+            issuer: (generation << 3) | state as u64,
             issued_ns,
-            state,
         }
     }
 
     #[inline]
     pub(crate) fn generation(self) -> u64 {
-        self.generation
+        self.issuer >> 3
     }
 
     /// Closed, HalfOpen or Disabled.
     #[inline]
     pub(crate) fn state(self) -> State {
-        self.state
+        State::from_code(self.issuer & 0b111)
     }
 }
 
