@@ -341,13 +341,10 @@ impl Breaker {
     #[inline(always)]
     pub(crate) fn acquire(&self) -> Result<Ticket, Rejected> {
         let mirror = self.mirror();
-        match mirror.kind() {
-            State::Closed | State::Disabled => Ok(Ticket::new(
-                mirror.generation(),
-                mirror.kind(),
-                self.issue_time(),
-            )),
-            _ => self.acquire_other(mirror),
+        if mirror.passes_freely() {
+            Ok(Ticket::from_mirror(mirror, self.issue_time()))
+        } else {
+            self.acquire_other(mirror)
         }
     }
 
@@ -454,21 +451,33 @@ impl Breaker {
     /// the run hint, a clock read and one CAS on the caller's stripe.
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
-        if outcome == Outcome::Success && self.slow_threshold() == u64::MAX {
-            if let (Window::Time(w), State::Closed | State::Disabled) =
-                (&self.window, ticket.state())
-            {
+        // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.
+        if outcome == Outcome::Success && ticket.issued_ns == 0 && ticket.passed_freely() {
+            if let Window::Time(w) = &self.window {
                 let generation = ticket.generation();
-                // A late permit, or one that may have a failure run to end, goes the slow way.
-                if self.mirror().generation() == generation && !self.stats.runs.may_need_ending() {
+                // A late permit goes the slow way.
+                if self.mirror().generation() == generation {
                     let now = self.clock.now_ns();
                     if w.try_add_success(&self.stripes, generation, now) {
+                        if self.stats.runs.may_need_ending() {
+                            self.end_run(generation);
+                        }
                         return;
                     }
                 }
             }
         }
         self.record_other(ticket, outcome);
+    }
+
+    /// A Success of `generation` ends the failure run, if there is one to end.
+    #[cold]
+    #[inline(never)]
+    fn end_run(&self, generation: u64) {
+        if let Some(token) = self.stats.runs.to_end() {
+            self.install(state::Limits::NONE, |_| Event::Success { generation });
+            self.stats.runs.ended(token);
+        }
     }
 
     #[inline(never)]
@@ -548,10 +557,7 @@ impl Breaker {
                 self.evaluate(&rules, generation, now);
             }
         } else {
-            if let Some(started) = self.stats.runs.to_end() {
-                self.install(rules.limits, |_| Event::Success { generation });
-                self.stats.runs.ended(started);
-            }
+            self.end_run(generation);
             if sample.slow {
                 self.evaluate(&rules, generation, now);
             }

@@ -133,13 +133,15 @@ pub(crate) fn repeated<T: Copy>(
 pub(crate) enum Clock {
     Quanta {
         clock: quanta::Clock,
-        start: quanta::Instant,
-        /// `clock.raw()` at `start`: real time is the scaled distance from it, with no
+        /// `clock.raw()` at the breaker's start: real time is the scaled distance from it, with no
         /// `Instant` or `Duration` round trip.
         start_raw: u64,
-        /// For a real clock, [`ORIGIN`] and `start` in nanoseconds since it: the freeze check
-        /// runs on these. `None` for a mock, whose recent time is its real time.
-        origin: Option<(quanta::Instant, u64)>,
+        /// What the freeze check measures recent times from, and `start` in nanoseconds since
+        /// it: [`ORIGIN`] for a real clock; for a mock, the breaker's start (a mock's recent time
+        /// is its real time, so the check never finds it stale).
+        origin: quanta::Instant,
+        /// The breaker's start, in nanoseconds since `origin`.
+        start_ns: u64,
     },
     /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
     #[cfg(test)]
@@ -162,15 +164,16 @@ impl Clock {
     pub(crate) fn new(clock: quanta::Clock) -> Clock {
         let start_raw = clock.raw();
         let start = clock.scaled(start_raw);
-        let origin = is_real(&clock).then(|| {
-            let origin = *ORIGIN.get_or_init(|| start);
-            (origin, since(origin, start))
-        });
+        let origin = if is_real(&clock) {
+            *ORIGIN.get_or_init(|| start)
+        } else {
+            start
+        };
         Clock::Quanta {
             clock,
-            start,
             start_raw,
             origin,
+            start_ns: since(origin, start),
         }
     }
 
@@ -181,15 +184,13 @@ impl Clock {
         match self {
             Clock::Quanta {
                 clock,
-                start,
                 start_raw,
                 origin,
+                start_ns,
+                ..
             } => {
                 let recent = clock.recent();
-                let Some((origin, start_ns)) = *origin else {
-                    return since(*start, recent); // a mock: its recent time is its real time
-                };
-                let at = since(origin, recent);
+                let (start_ns, at) = (*start_ns, since(*origin, recent));
                 if at < start_ns {
                     // No upkeep has ever run (quanta's recent time is 0), or it has not ticked
                     // since this breaker was built.

@@ -27,6 +27,18 @@ impl Mirror {
         State::from_code(self.0 & 0b111)
     }
 
+    /// The packed bits: a permit's ticket has the same layout.
+    #[inline]
+    pub(crate) fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Closed or Disabled (see [`State::passes_freely`]).
+    #[inline]
+    pub(crate) fn passes_freely(self) -> bool {
+        State::passes_freely(self.0)
+    }
+
     #[inline]
     pub(crate) fn generation(self) -> u64 {
         self.0 >> 3

@@ -38,13 +38,27 @@ impl State {
     /// The state with this code (codes 5..7 are never stored).
     #[inline]
     pub(crate) fn from_code(code: u64) -> State {
-        match code {
-            0 => State::Closed,
-            1 => State::Open,
-            2 => State::HalfOpen,
-            3 => State::Isolated,
-            _ => State::Disabled,
-        }
+        const BY_CODE: [State; 8] = [
+            State::Closed,
+            State::Open,
+            State::HalfOpen,
+            State::Isolated,
+            State::Disabled,
+            State::Disabled,
+            State::Disabled,
+            State::Disabled,
+        ];
+        BY_CODE[(code & 0b111) as usize]
+    }
+
+    /// Whether the state with this code lets calls through without a decision (Closed or
+    /// Disabled): one mask, for the fast paths.
+    #[inline]
+    pub(crate) fn passes_freely(code: u64) -> bool {
+        const _: () = assert!(State::Closed as u64 == 0 && State::Disabled as u64 == 4);
+        const _: () = assert!(State::Open as u64 & 3 != 0 && State::HalfOpen as u64 & 3 != 0);
+        const _: () = assert!(State::Isolated as u64 & 3 != 0);
+        code & 0b11 == 0
     }
 }
 
@@ -252,6 +266,15 @@ impl fmt::Debug for Word {
 pub(crate) struct Limits {
     pub(crate) half_open_permits: u32,
     pub(crate) half_open_successes: u32,
+}
+
+impl Limits {
+    /// For events that never read the limits (everything but half-open admission and probe
+    /// successes), when the caller has not loaded the rules.
+    pub(crate) const NONE: Limits = Limits {
+        half_open_permits: 0,
+        half_open_successes: u32::MAX,
+    };
 }
 
 /// Something that may change the state word.

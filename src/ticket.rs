@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::mirror::Mirror;
 use crate::state::State;
 
 /// What a permit remembers: the generation it was issued in, the state that issued it, and (with
@@ -27,9 +28,25 @@ impl Ticket {
         }
     }
 
+    /// A ticket from a mirror word (see `mirror.rs`): the same layout, generation above the
+    /// state's code.
+    #[inline]
+    pub(crate) fn from_mirror(mirror: Mirror, issued_ns: u64) -> Ticket {
+        Ticket {
+            issuer: mirror.bits(),
+            issued_ns,
+        }
+    }
+
     #[inline]
     pub(crate) fn generation(self) -> u64 {
         self.issuer >> 3
+    }
+
+    /// Issued while Closed or Disabled (see [`State::passes_freely`]).
+    #[inline]
+    pub(crate) fn passed_freely(self) -> bool {
+        State::passes_freely(self.issuer)
     }
 
     /// Closed, HalfOpen or Disabled.
@@ -46,5 +63,19 @@ impl fmt::Debug for Ticket {
             .field("state", &self.state())
             .field("issued_ns", &self.issued_ns)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Word;
+
+    #[test]
+    fn a_ticket_from_a_mirror_is_the_ticket_of_its_state_and_generation() {
+        for (kind, generation) in [(State::Closed, 0), (State::Disabled, (1 << 61) - 1)] {
+            let m = Mirror::of(Word::pack(kind, 0, 0, 0, generation));
+            assert_eq!(Ticket::from_mirror(m, 5), Ticket::new(generation, kind, 5));
+        }
     }
 }

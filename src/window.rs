@@ -107,7 +107,8 @@ pub(crate) struct Stripes {
     totals: Box<[CachePadded<[AtomicU64; 8]>]>,
     lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
     ring: usize,
-    lines_per_stripe: usize,
+    /// Bucket words per stripe, a whole number of lines.
+    cells_per_stripe: usize,
     mask: usize,
 }
 
@@ -126,6 +127,7 @@ impl Stripes {
     pub(crate) fn new(stripes: usize, ring: usize) -> Stripes {
         debug_assert!(stripes.is_power_of_two());
         let lines_per_stripe = (3 * ring).div_ceil(LINE);
+        let cells_per_stripe = lines_per_stripe * LINE;
         Stripes {
             totals: (0..stripes)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
@@ -134,7 +136,7 @@ impl Stripes {
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
                 .collect(),
             ring,
-            lines_per_stripe,
+            cells_per_stripe,
             mask: stripes - 1,
         }
     }
@@ -156,8 +158,8 @@ impl Stripes {
 
     #[inline]
     fn cell(&self, stripe: usize, kind: Kind, slot: usize) -> &AtomicU128 {
-        let index = kind as usize * self.ring + slot;
-        &self.lines[stripe * self.lines_per_stripe + index / LINE][index % LINE]
+        let index = stripe * self.cells_per_stripe + kind as usize * self.ring + slot;
+        &self.lines[index / LINE][index % LINE]
     }
 
     #[inline]
