@@ -446,9 +446,10 @@ impl Breaker {
 
     // ---- recording -------------------------------------------------------------------------
 
-    /// Records an outcome. The common case, a Success of a current Closed permit with no failure
-    /// run to end, a time window and no slow-call detection, is inlined: loads of the mirror and
-    /// the run hint, a clock read and one CAS on the caller's stripe.
+    /// Records an outcome. The common case, an untimed Success of a current Closed or Disabled
+    /// permit with a time window, is inlined: a load of the mirror, a clock read, one CAS on the
+    /// caller's stripe and a look at the run hint (ending the run, if there is one, off the
+    /// inlined path).
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.
@@ -475,8 +476,12 @@ impl Breaker {
     #[inline(never)]
     fn end_run(&self, generation: u64) {
         if let Some(token) = self.stats.runs.to_end() {
-            self.install(state::Limits::NONE, |_| Event::Success { generation });
-            self.stats.runs.ended(token);
+            let (word, _) = self.install(state::Limits::NONE, |_| Event::Success { generation });
+            // A Success that found a later generation ended no run: every run counted in `token`
+            // was installed before it was read, so it is of the word's generation or older.
+            if word.generation() == generation {
+                self.stats.runs.ended(token);
+            }
         }
     }
 

@@ -15,8 +15,8 @@
 //!
 //! # A recent time that cannot freeze
 //! quanta keeps answering `recent()` with the last value its upkeep thread wrote, even after the
-//! upkeep handle is dropped or while the thread is starved. Without the upkeep,
-//! quanta answers `recent()` with `now()`. So each thread remembers the last recent value it saw
+//! upkeep handle is dropped or while the thread is starved. Without any upkeep, quanta's
+//! `Clock::recent()` answers 0, and the breaker reads the real clock instead. So each thread remembers the last recent value it saw
 //! and how many calls in a row saw it unchanged. A fresh value is trusted at once (the upkeep is
 //! alive and at most one interval behind). An unchanged one is checked against the real clock on
 //! the 1st, 2nd, 4th, ... 64th repeat and then every 64th: if it is more than
@@ -191,9 +191,10 @@ impl Clock {
             } => {
                 let recent = clock.recent();
                 let (start_ns, at) = (*start_ns, since(*origin, recent));
-                if at < start_ns {
-                    // No upkeep has ever run (quanta's recent time is 0), or it has not ticked
-                    // since this breaker was built.
+                if at <= start_ns {
+                    // No upkeep has ever run (quanta's recent time is 0, which measures as 0
+                    // from any origin, the start of the breaker that set the origin included),
+                    // or it has not ticked since this breaker was built.
                     return clock.delta_as_nanos(*start_raw, clock.raw());
                 }
                 if SEEN_NS.get() == at {

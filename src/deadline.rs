@@ -11,7 +11,8 @@ use crate::sync::{AtomicU128, Ordering};
 /// | 64..128 | 64    | generation | the generation the deadline belongs to |
 ///
 /// Both fields are full width: nanoseconds since the start wrap after 584 years of uptime, and the
-/// generation is the state word's whole generation (58 000 years at 10^7 transitions per second),
+/// generation is the state word's whole generation (within the 7 300 years, at 10^7 transitions
+/// per second, that permits and the fast path keep it whole: see `state.rs`),
 /// so a deadline is never read as another generation's and never rounded. In Open the deadline is
 /// when the breaker may half-open; in HalfOpen it is when the half-open timeout fires ([`NONE`]
 /// without one); other states publish [`NONE`]. Every transition publishes its word after its

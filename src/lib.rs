@@ -46,7 +46,7 @@
 //!   is caught.
 //! - [`Builder::build`] validates every setting and returns a [`ConfigError`] naming the field.
 //! - Nothing wears out: generations, bucket tags and counts, and deadlines are compared at full
-//!   width (64 bits, or 61 where noted), so no number of transitions, calls or idle time makes an
+//!   width (64 bits, or 61 for generations in permits), so no number of transitions, calls or idle time makes an
 //!   old count, run or deadline look current, and no count is halved or saturated. The shortest
 //!   horizon, a bucket tag at 10^7 transitions per second with 256 buckets, is 114 years.
 //! - Lifetime totals in [`Breaker::metrics`] never go backwards between snapshots.

@@ -3,7 +3,8 @@
 //! The run itself lives in the state word (see `state.rs`); a Success that finds no run to end
 //! should not have to load or swap that 128-bit word. Two counters that only grow tell it:
 //! `lengthened` counts Failures that lengthened a run (after their swap), `ended` is the largest
-//! value of `lengthened` that a Success read before ending the run. While they are equal, every
+//! value of `lengthened` that a Success read before ending the run of the generation still in
+//! force (a late Success, which found a newer generation, ends nothing and records nothing). While they are equal, every
 //! run a Failure lengthened was ended by a later Success. Neither ever decreases, so a stale value
 //! can never make them look equal again (a flag cleared by compare-and-swap could be raised again
 //! in between, and the swap would then clear the new run's flag). 64 bits each: 584 years

@@ -112,9 +112,10 @@ pub enum Cause {
 /// | 64..128  | 64    | generation | bumped by every transition |
 ///
 /// `issued` and `successes` are zero outside HalfOpen, `run` outside Closed. Horizons:
-/// - **generation**: 64 bits, compared for equality and order. At 10^7 transitions per second
-///   (manual `reset()` calls in a loop, the fastest anything can move it) it wraps after
-///   58 000 years; nothing handles the wrap.
+/// - **generation**: 64 bits here, compared for equality and order. Permits and the fast path's
+///   mirror keep its low 61 bits, which are the whole generation for 7 300 years at 10^7
+///   transitions per second (manual `reset()` calls in a loop, the fastest anything can move it):
+///   that is the horizon. Nothing handles a wrap.
 /// - **run**: only ever compared with `consecutive_failures` (at most 1 000 000); it saturates,
 ///   and a saturated run still trips.
 /// - **attempt**: saturates; the backoff reaches its cap long before 255 openings.

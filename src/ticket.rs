@@ -78,4 +78,27 @@ mod tests {
             assert_eq!(Ticket::from_mirror(m, 5), Ticket::new(generation, kind, 5));
         }
     }
+
+    #[test]
+    fn every_state_and_edge_generation_round_trips() {
+        for code in 0..5u64 {
+            let kind = State::from_code(code);
+            for generation in [0, 1, 7, 8, (1 << 32) + 3, (1 << 60) + 1, (1 << 61) - 1] {
+                let t = Ticket::new(generation, kind, 0);
+                assert_eq!((t.generation(), t.state()), (generation, kind));
+                assert_eq!(
+                    t.passed_freely(),
+                    matches!(kind, State::Closed | State::Disabled)
+                );
+                let w = Word::pack(kind, 1, 2, 3, generation);
+                let m = Mirror::of(w);
+                assert_eq!(
+                    Ticket::from_mirror(m, 9),
+                    Ticket::new(w.generation(), kind, 9)
+                );
+                assert_eq!(Ticket::from_mirror(m, 9).generation(), w.generation());
+                assert_eq!(m.passes_freely(), t.passed_freely());
+            }
+        }
+    }
 }

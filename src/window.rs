@@ -469,6 +469,29 @@ mod tests {
         slow: false,
     };
 
+    #[test]
+    fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
+        for ring in [1usize, 2, 3, 4, 5, 256] {
+            for stripes in [1usize, 2, 4, 8, 16, 32, 64] {
+                let st = Stripes::new(stripes, ring);
+                let base = st.lines.as_ptr() as usize;
+                let line = std::mem::size_of::<CachePadded<[AtomicU128; LINE]>>();
+                let mut seen = std::collections::HashSet::new();
+                for stripe in 0..stripes {
+                    for kind in [Kind::Success, Kind::Failure, Kind::Slow] {
+                        for slot in 0..ring {
+                            let c = st.cell(stripe, kind, slot) as *const AtomicU128 as usize;
+                            let line_no = (c - base) / line;
+                            assert!(line_no < st.lines.len());
+                            assert_eq!(line_no / (st.cells_per_stripe / LINE), stripe);
+                            assert!(seen.insert(c), "aliased cell {stripe} {kind:?} {slot}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
         (
             TimeRing::new(width_ns, buckets),

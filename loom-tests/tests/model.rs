@@ -408,3 +408,61 @@ fn totals_read_during_a_rotation_never_go_backwards() {
         assert_eq!(last, 2);
     });
 }
+
+/// A late Success (generation 0, on the fast path) racing a reset and a Failure of generation 1
+/// never marks generation 1's run as ended: a later Success of generation 1 still ends it.
+#[test]
+fn a_late_success_never_claims_a_newer_run() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(Breaker::builder().consecutive_failures(2));
+        b.try_acquire().unwrap().success(); // the bucket holds generation 0's tag: fast path
+        let p = b.try_acquire_owned().unwrap(); // generation 0
+        let a = thread::spawn(move || p.success());
+        let x = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.reset(); // generation 1
+                b.try_acquire().unwrap().failure(); // run 1
+            })
+        };
+        a.join().unwrap();
+        x.join().unwrap();
+        assert_eq!(b.state(), State::Closed);
+        b.try_acquire().unwrap().success(); // quiescent, generation 1: must end the run
+        b.try_acquire().unwrap().failure(); // run 1
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "a failure run survived a quiescent Success"
+        );
+    });
+}
+
+/// The same with a run already in generation 0, so that the late Success takes the slow path.
+#[test]
+fn a_late_success_with_a_run_of_its_own_never_claims_a_newer_run() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(Breaker::builder().consecutive_failures(2));
+        b.try_acquire().unwrap().success();
+        b.try_acquire().unwrap().failure(); // run 1 in generation 0
+        let p = b.try_acquire_owned().unwrap(); // generation 0
+        let a = thread::spawn(move || p.success());
+        let x = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.reset(); // generation 1
+                b.try_acquire().unwrap().failure(); // run 1
+            })
+        };
+        a.join().unwrap();
+        x.join().unwrap();
+        assert_eq!(b.state(), State::Closed);
+        b.try_acquire().unwrap().success();
+        b.try_acquire().unwrap().failure();
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "a failure run survived a quiescent Success"
+        );
+    });
+}
