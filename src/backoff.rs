@@ -1,4 +1,4 @@
-//! How long the breaker stays Open (SPEC rule 4).
+//! How long the breaker stays Open.
 
 use std::time::Duration;
 

@@ -105,7 +105,7 @@ pub struct Breaker {
     predicate: Option<Predicate>,
     /// The window's shape and the stripe count: fixed when the breaker is built.
     shape: WindowSpec,
-    settings: Mutex<Settings>,
+    settings: Mutex<Settings>, // off the hot path: reconfigure() and config() only
     listeners: Box<[Listener]>,
     clock: Clock,
 }
@@ -535,7 +535,7 @@ impl Breaker {
         let generation = ticket.generation();
         let word = self.word();
         if word.generation() != generation {
-            // Late: lifetime totals only (SPEC rule 2). A transition racing past this check can
+            // Late: lifetime totals only. A transition racing past this check can
             // still let the sample into a bucket of the old generation, which no trip rule reads.
             self.stripes.add_sample(self.stripes.mine(), sample);
             return;
@@ -570,7 +570,7 @@ impl Breaker {
     }
 
     /// Evaluates the window rules after a Failure or a slow Success of a Closed permit of
-    /// `generation` (SPEC rule 3).
+    /// `generation`.
     #[cold]
     fn evaluate(&self, rules: &RuleSet, generation: u64, now: u64) {
         let predicate = self.predicate.as_ref();

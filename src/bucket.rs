@@ -33,7 +33,7 @@
 /// older one) never loses or misplaces a concurrent add. The count a rotation replaces is handed
 /// back (see [`Decision::Rotate`]) and added to the stripe's folded totals by the thread whose
 /// swap won: lifetime totals are the folded counts plus the live words, exact whatever the
-/// interleaving (SPEC rule 7). Nothing is ever halved or saturated.
+/// interleaving. Nothing is ever halved or saturated.
 pub(crate) const COUNT_MASK: u128 = u64::MAX as u128;
 
 /// The tag of interval `epoch` in `generation`, for a window of `stride / 2` buckets.

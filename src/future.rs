@@ -3,7 +3,7 @@
 //! [`CallFuture`] asks for a permit when first polled, polls the protected future, classifies
 //! its result and records the outcome, all without a `Box` or a lock. Dropping it before it
 //! completes (a cancelled request, a `select!` that went the other way, an aborted task) records
-//! nothing and gives a half-open probe slot back (SPEC rule 5), so cancellation never wedges the
+//! nothing and gives a half-open probe slot back, so cancellation never wedges the
 //! breaker. A panic while polling the protected future, or inside the classifier, is recorded as
 //! a Failure and resumed.
 //!

@@ -9,7 +9,7 @@ use crate::window::WindowStats;
 ///
 /// The window counts are those the trip rules see (while Open, HalfOpen or Isolated: the window
 /// of the last Closed or Disabled generation). The lifetime totals count every outcome ever
-/// recorded, late ones included (SPEC rule 7).
+/// recorded, late ones included.
 ///
 /// # Examples
 /// ```

@@ -15,7 +15,7 @@ use crate::ticket::Ticket;
 /// Report the call's outcome with [`success`](Permit::success), [`failure`](Permit::failure),
 /// [`ignore`](Permit::ignore) or [`record`](Permit::record). Dropping a permit without reporting
 /// records nothing and, while HalfOpen, gives its probe slot back, so a cancelled call never
-/// wedges the breaker (SPEC rule 5).
+/// wedges the breaker.
 ///
 /// # Examples
 /// ```
@@ -75,7 +75,7 @@ impl<'a> Permit<'a> {
     }
 
     /// The generation that issued this permit. Its outcome counts only while the breaker is still
-    /// in this generation (SPEC rule 2).
+    /// in this generation.
     pub fn generation(&self) -> u64 {
         self.ticket.generation()
     }
@@ -150,7 +150,7 @@ impl OwnedPermit {
     }
 
     /// The generation that issued this permit. Its outcome counts only while the breaker is still
-    /// in this generation (SPEC rule 2).
+    /// in this generation.
     pub fn generation(&self) -> u64 {
         self.ticket.generation()
     }

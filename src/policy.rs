@@ -1,4 +1,4 @@
-//! The trip decision over the window's counts (SPEC rule 3), as pure functions.
+//! The trip decision over the window's counts, as pure functions.
 //!
 //! The consecutive-failure rule is decided by the state word itself (a Failure event carries the
 //! threshold, and the swap that lengthens the run to it is the swap that trips: see

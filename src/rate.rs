@@ -1,6 +1,6 @@
 //! Exact rate thresholds.
 //!
-//! SPEC rule 3 compares `failures / calls >= rate`. Floating point gets the boundary wrong:
+//! A rate rule compares `failures / calls >= rate`. Floating point gets the boundary wrong:
 //! `7.0 >= 0.07 * 100.0` is false (the product is 7.000000000000001), and an exact comparison with
 //! the binary value of `0.1` (a little above 1/10) would say one failure in ten misses it. So a
 //! rate is held as the exact fraction `ppb / 10^9` (the rate rounded to the nearest billionth,

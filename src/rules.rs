@@ -1,5 +1,5 @@
 //! Validated settings: the [`Rules`] a breaker runs on, every default, and the range each setting
-//! accepts (SPEC rule 9).
+//! accepts.
 //!
 //! [`Config`] is what the user wrote, with `None` for "the default"; [`Rules::validate`] fills in
 //! the defaults from [`defaults`], checks every value against the limits below, and converts
@@ -119,7 +119,7 @@ enum RawWindow {
 }
 
 impl Rules {
-    /// Checks every setting of `c` (SPEC rule 9); the first one out of range is the error.
+    /// Checks every setting of `c`; the first one out of range is the error.
     pub(crate) fn validate(c: &Config, predicate: Option<Predicate>) -> Result<Rules, ConfigError> {
         let any_rule = c.consecutive_failures.is_some()
             || c.failure_rate.is_some()

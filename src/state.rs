@@ -75,7 +75,7 @@ impl fmt::Display for State {
     }
 }
 
-/// Why a transition happened (SPEC rule 1).
+/// Why a transition happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Cause {
     /// `consecutive_failures` failures in a row while Closed.
