@@ -19,24 +19,24 @@
 //! reading); each says so where it does.
 
 #[cfg(all(loom, feature = "loom"))]
-pub(crate) use loom::sync::Mutex;
+pub(crate) use loom::sync::Mutex; // off the hot path: the breaker's configuration lock
 #[cfg(all(loom, feature = "loom"))]
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
 
 #[cfg(not(all(loom, feature = "loom")))]
 pub(crate) use portable_atomic::{AtomicU64, AtomicU128, Ordering, fence};
 #[cfg(not(all(loom, feature = "loom")))]
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::Mutex; // off the hot path: the breaker's configuration lock
 
 /// A 128-bit atomic for loom models: a `u128` behind loom's mutex (see the module docs).
 #[cfg(all(loom, feature = "loom"))]
 #[derive(Debug)]
-pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
+pub(crate) struct AtomicU128(loom::sync::Mutex<u128>); // loom models only, off the hot path
 
 #[cfg(all(loom, feature = "loom"))]
 impl AtomicU128 {
     pub(crate) fn new(v: u128) -> Self {
-        AtomicU128(loom::sync::Mutex::new(v))
+        AtomicU128(loom::sync::Mutex::new(v)) // loom models only, off the hot path
     }
 
     pub(crate) fn load(&self, _: Ordering) -> u128 {
