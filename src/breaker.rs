@@ -38,7 +38,7 @@ use crate::rules::{Listener, Predicate, Rules, WindowSpec};
 use crate::rules_cell::{RuleSet, RulesCell};
 use crate::run_hint::RunHint;
 use crate::state::{self, Cause, Event, State, Step, Word};
-use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
 use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats};
@@ -72,6 +72,12 @@ struct Stats {
 #[derive(Debug)]
 struct Settings {
     config: Config,
+}
+
+impl Settings {
+    fn of(config: Config) -> Settings {
+        Settings { config }
+    }
 }
 
 /// A lock-free, allocation-free circuit breaker.
@@ -147,9 +153,7 @@ impl Breaker {
             rules: RulesCell::new(set),
             predicate: rules.predicate.clone(),
             shape: rules.window,
-            settings: Mutex::new(Settings {
-                config: rules.settings,
-            }),
+            settings: Mutex::new(Settings::of(rules.settings)), // config lock: off the hot path
             listeners,
             clock,
         }

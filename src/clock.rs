@@ -261,7 +261,7 @@ impl Clock {
 /// A clock whose recent and real readings are set by hand, run through the same guard.
 #[cfg(test)]
 pub(crate) mod split {
-    use std::sync::Mutex;
+    use std::sync::Mutex; // test-only, off the hot path: stands in for a thread-local
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::{Seen, repeated};
@@ -271,7 +271,7 @@ pub(crate) mod split {
     pub(crate) struct SplitClock {
         pub(crate) recent: AtomicU64,
         pub(crate) real: AtomicU64,
-        seen: Mutex<Seen<u64>>,
+        seen: Mutex<Seen<u64>>, // test-only, off the hot path
     }
 
     impl Default for SplitClock {
@@ -279,7 +279,7 @@ pub(crate) mod split {
             SplitClock {
                 recent: AtomicU64::new(0),
                 real: AtomicU64::new(0),
-                seen: Mutex::new(Seen::NOTHING),
+                seen: Mutex::new(Seen::NOTHING), // test-only, off the hot path
             }
         }
     }
@@ -420,5 +420,22 @@ mod tests {
         c.recent
             .store(c.real_ns(), std::sync::atomic::Ordering::SeqCst);
         assert_eq!(c.now_ns(), c.real_ns());
+    }
+
+    #[test]
+    fn the_repeat_count_wraps_into_a_check() {
+        // 2^31 repeats of one recent value (the hot path keeps 31 bits): the count wraps to 0,
+        // which is due for a check, and nothing panics.
+        assert!(check_due(0));
+        let seen = Seen {
+            recent: Some(3u64),
+            repeats: u32::MAX,
+            stale: false,
+        };
+        let (seen, real) = repeated(seen, || (20_000_000, 20_000_000));
+        assert_eq!(
+            (seen.repeats, seen.stale, real),
+            (0, true, Some(20_000_000))
+        );
     }
 }

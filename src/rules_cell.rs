@@ -208,4 +208,21 @@ mod tests {
             assert_eq!(cell.load(), r);
         }
     }
+
+    #[test]
+    fn versions_past_2_pow_32_still_read_whole() {
+        let cell = RulesCell::new(sample());
+        cell.version
+            .store(u64::from(u32::MAX) - 1, Ordering::Relaxed);
+        cell.writing
+            .store(u64::from(u32::MAX) - 1, Ordering::Relaxed);
+        for n in 1..=4u32 {
+            let r = RuleSet {
+                minimum_calls: n,
+                ..sample()
+            };
+            cell.store(r);
+            assert_eq!(cell.load(), r);
+        }
+    }
 }

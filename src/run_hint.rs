@@ -88,4 +88,25 @@ mod tests {
         h.ended(early); // the early Success finishes last
         assert!(h.may_need_ending(), "the new run still needs ending");
     }
+
+    #[test]
+    fn counters_past_2_pow_32_keep_working() {
+        let start = u64::from(u32::MAX) - 1;
+        let h = RunHint {
+            lengthened: AtomicU64::new(start),
+            ended: AtomicU64::new(start),
+        };
+        assert!(!h.may_need_ending());
+        for _ in 0..4 {
+            h.lengthened();
+            assert!(
+                h.may_need_ending(),
+                "a run past 2^32 failures is still seen"
+            );
+            let token = h.to_end().unwrap();
+            h.ended(token);
+            assert!(!h.may_need_ending());
+        }
+        assert!(h.lengthened.load(Ordering::Relaxed) > u64::from(u32::MAX));
+    }
 }

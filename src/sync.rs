@@ -6,8 +6,8 @@
 //! from `portable-atomic` (native on every 64-bit target; 128-bit operations use `cmpxchg16b` on
 //! x86-64 and the equivalent pairs elsewhere, emulated with a lock only where a target has none).
 //!
-//! Loom has no 128-bit atomic. Under loom, [`AtomicU128`] is a `u128` behind loom's `Mutex`: every
-//! operation is a lock, unlock pair, so loom explores every interleaving of 128-bit operations
+//! Loom has no 128-bit atomic. Under loom (models only, off the hot path), [`AtomicU128`] is a
+//! `u128` behind loom's lock: every operation is a lock, unlock pair, so loom explores every interleaving of 128-bit operations
 //! with everything else, but each one behaves at least as strongly as `AcqRel` (stronger than the
 //! `Relaxed` operations some call sites use; those sites argue their ordering in comments).
 //!

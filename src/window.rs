@@ -404,6 +404,8 @@ impl CountWindow {
             }
             let position = cursor as u64;
             let next = (u128::from(generation) << 64) | u128::from(position.wrapping_add(1));
+            // Relaxed both ways: a position orders nothing; the generation check is in the value
+            // the CAS compares, not in any other memory.
             match self.cursor.compare_exchange_weak(
                 cursor,
                 next,

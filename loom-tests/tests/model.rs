@@ -200,16 +200,16 @@ fn a_late_permit_across_a_whole_cycle_stays_out_of_the_new_window() {
     });
 }
 
-/// With a count window of one, a late permit's store racing a reset and a current
-/// Failure never replaces that Failure, so the Failure always trips a 100 % rule.
-#[test]
-fn a_late_count_window_store_never_hides_the_current_failure() {
-    loom::model(|| {
+/// A late Success racing a reset and `size` Failures, with a count window of `size` and a 100 %
+/// rule needing `size` calls: the late store never replaces a current Failure nor takes one of the
+/// current generation's places, so the Failures always trip.
+fn late_count_window_store_racing(size: u32) {
+    loom::model(move || {
         let (b, _clock, _heard) = breaker(
             Breaker::builder()
-                .count_window(1)
+                .count_window(size)
                 .failure_rate(1.0)
-                .minimum_calls(1),
+                .minimum_calls(size),
         );
         let late = b.try_acquire_owned().unwrap();
         let a = thread::spawn(move || late.success());
@@ -217,13 +217,21 @@ fn a_late_count_window_store_never_hides_the_current_failure() {
             let b = Arc::clone(&b);
             thread::spawn(move || {
                 b.reset();
-                b.try_acquire().unwrap().failure();
+                for _ in 0..size {
+                    b.try_acquire().unwrap().failure();
+                }
             })
         };
         a.join().unwrap();
         current.join().unwrap();
-        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.state(), State::Open, "{:?}", b.metrics());
     });
+}
+
+/// With a count window of one: the late store never replaces the current Failure.
+#[test]
+fn a_late_count_window_store_never_hides_the_current_failure() {
+    late_count_window_store_racing(1);
 }
 
 /// Two `reconfigure` calls race, one turning slow-call detection on and one off: the rules in
@@ -355,31 +363,10 @@ fn a_caller_that_saw_open_is_rejected() {
     });
 }
 
-/// With `count_window(2)`, a late Success racing a reset and two Failures never takes one of the
-/// two places of the current generation: its last two outcomes, both Failures, trip a 100 % rule.
+/// With a count window of two: the late Success takes no place of the current generation.
 #[test]
 fn a_late_count_window_store_takes_no_place_of_the_current_generation() {
-    loom::model(|| {
-        let (b, _clock, _heard) = breaker(
-            Breaker::builder()
-                .count_window(2)
-                .failure_rate(1.0)
-                .minimum_calls(2),
-        );
-        let late = b.try_acquire_owned().unwrap();
-        let a = thread::spawn(move || late.success());
-        let current = {
-            let b = Arc::clone(&b);
-            thread::spawn(move || {
-                b.reset();
-                b.try_acquire().unwrap().failure();
-                b.try_acquire().unwrap().failure();
-            })
-        };
-        a.join().unwrap();
-        current.join().unwrap();
-        assert_eq!(b.state(), State::Open, "{:?}", b.metrics());
-    });
+    late_count_window_store_racing(2);
 }
 
 /// Lifetime totals read while a bucket rotates never go backwards: a count folded out of a
