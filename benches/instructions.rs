@@ -61,6 +61,20 @@ fn run<C: Contender>(scenario: &str, calls: u64) {
     }
 }
 
+/// The harness alone: the same loop around a call that does nothing but return the expected
+/// verdict. Subtracted from a contender's count, it leaves the contender's own work.
+fn run_empty(scenario: &str, calls: u64) {
+    let expect = if scenario == "C" {
+        Verdict::Rejected
+    } else {
+        Verdict::Ran
+    };
+    measured_loop(0, calls, scenario, expect, |ok| {
+        black_box(ok);
+        black_box(expect)
+    });
+}
+
 fn run_tower(scenario: &str, calls: u64) {
     let mut t = tower(Duration::from_secs(3600));
     if scenario == "C" {
@@ -88,6 +102,7 @@ fn main() {
     };
     let calls: u64 = calls.parse().expect("a call count");
     match contender.as_str() {
+        "empty" => run_empty(scenario, calls),
         "hotbreaker" => run::<Hot>(scenario, calls),
         "failsafe" => run::<Failsafe>(scenario, calls),
         "recloser" => run::<Recloser>(scenario, calls),

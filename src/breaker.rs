@@ -39,9 +39,10 @@ use crate::rules_cell::{RuleSet, RulesCell};
 use crate::run_hint::RunHint;
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
+use crate::thread_slot;
 use crate::ticket::Ticket;
 use crate::transition::Transition;
-use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats};
+use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats, Writer};
 
 /// Read on every acquire; written by transitions, half-open admissions and failure runs.
 #[derive(Debug)]
@@ -147,7 +148,7 @@ impl Breaker {
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
             }),
-            stripes: Stripes::new(rules.stripes, ring),
+            stripes: Stripes::new(rules.stripes, ring, clock.offset()),
             window,
             slow_ns: AtomicU64::new(set.slow_ns()),
             rules: RulesCell::new(set),
@@ -380,7 +381,7 @@ impl Breaker {
             if let Some(deadline) = self.hot.deadline.read(mirror.generation()) {
                 let now = self.clock.real_ns();
                 if now < deadline {
-                    self.stripes.add(self.stripes.mine(), Total::Rejected, 1);
+                    self.stripes.add_one(self.stripes.mine(), Total::Rejected);
                     return Err(Rejected {
                         state: State::Open,
                         retry_after: Some(Duration::from_nanos(deadline - now)),
@@ -419,7 +420,7 @@ impl Breaker {
 
     #[inline]
     fn reject(&self, word: Word, now: u64) -> Rejected {
-        self.stripes.add(self.stripes.mine(), Total::Rejected, 1);
+        self.stripes.add_one(self.stripes.mine(), Total::Rejected);
         let retry_after = match word.kind() {
             State::Open => Some(Duration::from_nanos(self.open_remaining(word, now))),
             _ => None,
@@ -450,25 +451,39 @@ impl Breaker {
 
     // ---- recording -------------------------------------------------------------------------
 
-    /// Records an outcome. The common case, an untimed Success of a current Closed or Disabled
-    /// permit with a time window, is inlined: a load of the mirror, a clock read, one CAS on the
-    /// caller's stripe and a look at the run hint (ending the run, if there is one, off the
-    /// inlined path).
+    /// Records an outcome. The common case, an untimed Success of a Closed or Disabled permit
+    /// with a time window, is inlined. On the caller's owned stripe it is a recent-time read,
+    /// two compares and a plain increment (see `owned.rs`); on a shared stripe, a load of the
+    /// mirror, a guarded recent-time read and one CAS. Then a look at the run hint (ending the
+    /// run, if there is one, off the inlined path).
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.
-        if outcome == Outcome::Success && ticket.issued_ns == 0 && ticket.passed_freely() {
+        // A late permit (the mirror has moved on) goes the slow way: its outcome counts in no
+        // window.
+        if outcome == Outcome::Success
+            && ticket.issued_ns == 0
+            && ticket.passed_freely()
+            && ticket.issued_by(self.mirror())
+        {
             if let Window::Time(w) = &self.window {
                 let generation = ticket.generation();
-                // A late permit goes the slow way.
-                if self.mirror().generation() == generation {
-                    let now = self.clock.now_ns();
-                    if w.try_add_success(&self.stripes, generation, now) {
-                        if self.stats.runs.may_need_ending() {
-                            self.end_run(generation);
+                let counted = match self.stripes.owned().head(thread_slot::current()) {
+                    Some(head) => head
+                        .try_success(generation, self.clock.recent_at(), || self.clock.real_at()),
+                    None => match self.stripes.mine() {
+                        Writer::Shared(s) => {
+                            w.try_add_success(&self.stripes, s, generation, self.clock.now_ns())
                         }
-                        return;
+                        // Just claimed: the slow way this once.
+                        Writer::Owned(_) => false,
+                    },
+                };
+                if counted {
+                    if self.stats.runs.may_need_ending() {
+                        self.end_run(generation);
                     }
+                    return;
                 }
             }
         }
@@ -524,7 +539,7 @@ impl Breaker {
             Outcome::Success => false,
             Outcome::Failure => true,
             Outcome::Ignored => {
-                self.stripes.add(self.stripes.mine(), Total::Ignored, 1);
+                self.stripes.add_one(self.stripes.mine(), Total::Ignored);
                 return;
             }
         };
@@ -545,7 +560,10 @@ impl Breaker {
             return;
         }
         match &self.window {
-            Window::Time(w) => w.record(&self.stripes, generation, now, sample),
+            Window::Time(w) => {
+                let trust_recent = self.clock.recent_is_fresh(now);
+                w.record(&self.stripes, generation, now, sample, trust_recent);
+            }
             Window::Count(w) => {
                 w.record(generation, sample);
                 self.stripes.add_sample(self.stripes.mine(), sample);
@@ -599,7 +617,7 @@ impl Breaker {
         let generation = ticket.generation();
         let event = match outcome {
             Outcome::Ignored => {
-                self.stripes.add(stripe, Total::Ignored, 1);
+                self.stripes.add_one(stripe, Total::Ignored);
                 Event::Release { generation }
             }
             Outcome::Success | Outcome::Failure => {

@@ -243,6 +243,46 @@ impl Clock {
         real
     }
 
+    /// quanta's recent time on the clock's own scale: nanoseconds since `origin`, unguarded,
+    /// and 0 when no upkeep has ever run. For the owned stripes' fast path, which guards it
+    /// itself (see `owned.rs`).
+    #[inline]
+    pub(crate) fn recent_at(&self) -> u64 {
+        match self {
+            Clock::Quanta { clock, origin, .. } => since(*origin, clock.recent()),
+            #[cfg(test)]
+            Clock::Split(c) => c.recent_ns(),
+            #[cfg(all(loom, feature = "loom"))]
+            Clock::Loom(c) => c.now_ns(),
+        }
+    }
+
+    /// The real time on the clock's own scale (see [`recent_at`](Self::recent_at)).
+    pub(crate) fn real_at(&self) -> u64 {
+        self.real_ns().saturating_add(self.offset())
+    }
+
+    /// The breaker's start on the clock's own scale: what turns nanoseconds since the start into
+    /// that scale.
+    pub(crate) fn offset(&self) -> u64 {
+        match self {
+            Clock::Quanta { start_ns, .. } => *start_ns,
+            #[cfg(test)]
+            Clock::Split(_) => 0,
+            #[cfg(all(loom, feature = "loom"))]
+            Clock::Loom(_) => 0,
+        }
+    }
+
+    /// Whether quanta's recent time is within [`RECENT_TOLERANCE_NS`] of `real_ns`, a reading of
+    /// the real clock in nanoseconds since the breaker's start. False when no upkeep runs.
+    pub(crate) fn recent_is_fresh(&self, real_ns: u64) -> bool {
+        real_ns
+            .saturating_add(self.offset())
+            .saturating_sub(self.recent_at())
+            <= RECENT_TOLERANCE_NS
+    }
+
     /// Nanoseconds since the breaker's start from the real clock, for decisions about deadlines.
     #[inline]
     pub(crate) fn real_ns(&self) -> u64 {
@@ -298,6 +338,11 @@ pub(crate) mod split {
 
         pub(crate) fn real_ns(&self) -> u64 {
             self.real.load(Ordering::SeqCst)
+        }
+
+        /// `Clock::recent_ns`: the recent reading as it is.
+        pub(crate) fn recent_ns(&self) -> u64 {
+            self.recent.load(Ordering::SeqCst)
         }
 
         /// `Clock::now_ns` for one thread, on these two readings.

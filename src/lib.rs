@@ -132,6 +132,7 @@ pub mod http;
 mod metrics;
 mod mirror;
 mod outcome;
+mod owned;
 mod permit;
 mod policy;
 mod rate;
@@ -143,6 +144,7 @@ mod run_hint;
 pub mod service;
 mod state;
 mod sync;
+mod thread_slot;
 mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;

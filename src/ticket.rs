@@ -38,7 +38,12 @@ impl Ticket {
         }
     }
 
+    /// Whether `mirror` is exactly the state that issued this ticket (same generation and kind).
     #[inline]
+    pub(crate) fn issued_by(self, mirror: Mirror) -> bool {
+        self.issuer == mirror.bits()
+    }
+
     pub(crate) fn generation(self) -> u64 {
         self.issuer >> 3
     }

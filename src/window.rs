@@ -1,11 +1,17 @@
 //! The sliding window and the lifetime totals, striped so that threads do not share cache lines.
 //!
 //! # Layout
-//! Counters live in [`Stripes`]. Each stripe has a 128-byte block of lifetime counters
+//! Counters live in [`Stripes`]: the owned stripes of `owned.rs`, each written by one thread at a
+//! time with plain stores, and the shared stripes below, written with atomic read-modify-writes
+//! by threads that hold no owned stripe (see `thread_slot.rs`). A breaker has as many owned
+//! stripes as its `stripes` setting and a quarter as many shared ones (at least one). Readers
+//! add both up.
+//!
+//! Each shared stripe has a 128-byte block of lifetime counters
 //! ([`Total`]: what rotations folded out of the buckets, plus Ignored and Rejected), and, for a
 //! time window, three rings of [`bucket`](crate::bucket) words (Successes, Failures, slow calls),
-//! padded to whole 128-byte lines. A thread writes only the stripe `thread_stripe() & mask`, so
-//! two threads on different stripes never write the same line.
+//! padded to whole 128-byte lines. A thread writes only the shared stripe
+//! `thread_stripe() & mask`, so two threads on different stripes never write the same line.
 //!
 //! # Orderings
 //! - **Bucket words** are `Relaxed`: each is self-contained (its tag and count change together
@@ -24,7 +30,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::bucket::{self, Decision};
 use crate::fastdiv::FastDiv;
+use crate::owned::{self, Owned};
 use crate::sync::{AtomicU64, AtomicU128, Ordering, thread_stripe};
+use crate::thread_slot;
 
 /// Bucket words per 128-byte line.
 const LINE: usize = 8;
@@ -53,6 +61,25 @@ pub(crate) enum Total {
     Slow = 2,
     Ignored = 3,
     Rejected = 4,
+}
+
+/// Which stripe the calling thread writes, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// An owned stripe: plain stores (`owned.rs`).
+    Owned(usize),
+    /// A shared stripe: atomic read-modify-writes.
+    Shared(usize),
+}
+
+/// The running counts of `owned.rs` a sample adds one to.
+fn kinds(sample: Sample) -> &'static [usize] {
+    match (sample.failure, sample.slow) {
+        (false, false) => &[owned::SUCCESSES],
+        (true, false) => &[owned::FAILURES],
+        (false, true) => &[owned::SUCCESSES, owned::SLOW],
+        (true, true) => &[owned::FAILURES, owned::SLOW],
+    }
 }
 
 impl Kind {
@@ -104,6 +131,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 
 /// Per-stripe counters: lifetime totals and, for a time window, the bucket rings.
 pub(crate) struct Stripes {
+    owned: Owned,
     totals: Box<[CachePadded<[AtomicU64; 8]>]>,
     lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
     ring: usize,
@@ -115,20 +143,25 @@ pub(crate) struct Stripes {
 impl std::fmt::Debug for Stripes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stripes")
-            .field("stripes", &self.count())
+            .field("owned", &self.owned)
+            .field("shared", &(self.mask + 1))
             .field("ring", &self.ring)
             .finish_non_exhaustive()
     }
 }
 
 impl Stripes {
-    /// `stripes` must be a power of two; `ring` is the number of slots of each bucket ring (0
-    /// without a time window).
-    pub(crate) fn new(stripes: usize, ring: usize) -> Stripes {
+    /// `stripes` owned stripes (a power of two) and a quarter as many shared ones (at least
+    /// one); `ring` is the number of slots of each bucket ring (0 without a time window);
+    /// `offset` the breaker's start on its clock's own scale (see `owned.rs`).
+    pub(crate) fn new(stripes: usize, ring: usize, offset: u64) -> Stripes {
         debug_assert!(stripes.is_power_of_two());
+        let owned = Owned::new(stripes, ring, offset);
+        let stripes = (stripes / 4).max(1);
         let lines_per_stripe = (3 * ring).div_ceil(LINE);
         let cells_per_stripe = lines_per_stripe * LINE;
         Stripes {
+            owned,
             totals: (0..stripes)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
@@ -141,19 +174,47 @@ impl Stripes {
         }
     }
 
+    /// The `stripes` setting: how many owned stripes.
     pub(crate) fn count(&self) -> usize {
+        self.owned.count()
+    }
+
+    fn shared(&self) -> usize {
         self.mask + 1
+    }
+
+    pub(crate) fn owned(&self) -> &Owned {
+        &self.owned
     }
 
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.totals) + std::mem::size_of_val(&*self.lines)
+        self.owned.heap_bytes()
+            + std::mem::size_of_val(&*self.totals)
+            + std::mem::size_of_val(&*self.lines)
     }
 
-    /// The calling thread's stripe.
-    #[inline]
-    pub(crate) fn mine(&self) -> usize {
-        thread_stripe() & self.mask
+    /// The stripe the calling thread writes: its owned stripe if it holds one of this breaker's,
+    /// else a shared one.
+    #[inline(always)]
+    pub(crate) fn mine(&self) -> Writer {
+        let slot = thread_slot::current() as usize;
+        if slot < self.owned.count() {
+            Writer::Owned(slot)
+        } else {
+            self.mine_otherwise()
+        }
+    }
+
+    /// A thread without one of this breaker's owned stripes, or without a claim yet.
+    #[inline(never)]
+    fn mine_otherwise(&self) -> Writer {
+        let slot = thread_slot::claimed() as usize;
+        if slot < self.owned.count() {
+            Writer::Owned(slot)
+        } else {
+            Writer::Shared(thread_stripe() & self.mask)
+        }
     }
 
     #[inline]
@@ -162,8 +223,39 @@ impl Stripes {
         &self.lines[index / LINE][index % LINE]
     }
 
+    /// Adds one to a lifetime total (not to any bucket). Returns, for Rejected, how many this
+    /// stripe has counted so far.
     #[inline]
-    pub(crate) fn add(&self, stripe: usize, total: Total, n: u64) {
+    pub(crate) fn add_one(&self, writer: Writer, total: Total) -> u64 {
+        match writer {
+            Writer::Owned(i) => match total {
+                Total::Ignored => {
+                    self.owned.add_ignored(i);
+                    0
+                }
+                Total::Rejected => self.owned.add_rejected(i),
+                Total::Successes => {
+                    self.owned.add_outside(i, &[owned::SUCCESSES]);
+                    0
+                }
+                Total::Failures => {
+                    self.owned.add_outside(i, &[owned::FAILURES]);
+                    0
+                }
+                Total::Slow => {
+                    self.owned.add_outside(i, &[owned::SLOW]);
+                    0
+                }
+            },
+            // Release: see `add`. The value returned is the count after this one.
+            Writer::Shared(s) => self.totals[s][total as usize]
+                .fetch_add(1, Ordering::Release)
+                .wrapping_add(1),
+        }
+    }
+
+    #[inline]
+    fn add(&self, stripe: usize, total: Total, n: u64) {
         if n != 0 {
             // Release: a fold must be seen after the rotation that produced it (module docs);
             // for Ignored and Rejected it orders nothing and costs nothing extra on x86.
@@ -172,7 +264,11 @@ impl Stripes {
     }
 
     /// Adds one Success/Failure outcome straight to the lifetime totals.
-    pub(crate) fn add_sample(&self, stripe: usize, sample: Sample) {
+    pub(crate) fn add_sample(&self, writer: Writer, sample: Sample) {
+        let stripe = match writer {
+            Writer::Owned(i) => return self.owned.add_outside(i, kinds(sample)),
+            Writer::Shared(s) => s,
+        };
         let total = if sample.failure {
             Total::Failures
         } else {
@@ -186,8 +282,14 @@ impl Stripes {
     /// slow calls, what the live bucket words still hold. Never counts an outcome twice; may miss
     /// one whose rotation is in flight (module docs).
     pub(crate) fn total(&self, total: Total) -> u64 {
-        let mut sum = 0u64;
-        for stripe in 0..self.count() {
+        let mut sum = match total {
+            Total::Successes => self.owned.total(owned::SUCCESSES),
+            Total::Failures => self.owned.total(owned::FAILURES),
+            Total::Slow => self.owned.total(owned::SLOW),
+            Total::Ignored => self.owned.ignored(),
+            Total::Rejected => self.owned.rejected(),
+        };
+        for stripe in 0..self.shared() {
             // Acquire: read the folds before the live words (module docs).
             sum = sum.wrapping_add(self.totals[stripe][total as usize].load(Ordering::Acquire));
         }
@@ -197,7 +299,7 @@ impl Stripes {
             Total::Slow => Kind::Slow,
             Total::Ignored | Total::Rejected => return sum,
         };
-        for stripe in 0..self.count() {
+        for stripe in 0..self.shared() {
             for slot in 0..self.ring {
                 // Relaxed: ordered after the folds by their Acquire loads.
                 let word = self.cell(stripe, kind, slot).load(Ordering::Relaxed);
@@ -217,6 +319,7 @@ impl Stripes {
 #[derive(Debug)]
 pub(crate) struct TimeRing {
     width: FastDiv,
+    width_ns: u64,
     buckets: u64,
     stride: u64,
     ring_mask: u64,
@@ -226,6 +329,7 @@ impl TimeRing {
     pub(crate) fn new(width_ns: u64, buckets: u32) -> TimeRing {
         TimeRing {
             width: FastDiv::new(width_ns),
+            width_ns,
             buckets: u64::from(buckets),
             stride: 2 * u64::from(buckets),
             ring_mask: u64::from(buckets.next_power_of_two()) - 1,
@@ -254,10 +358,49 @@ impl TimeRing {
         (tag & self.ring_mask) as usize
     }
 
-    /// Records one sample of a permit of `generation` at time `now_ns`.
-    pub(crate) fn record(&self, stripes: &Stripes, generation: u64, now_ns: u64, sample: Sample) {
-        let stripe = stripes.mine();
-        let tag = self.tag(generation, now_ns);
+    /// Records one sample of a permit of `generation` at time `now_ns`, read on the real clock.
+    /// `trust_recent`: whether quanta's recent time is within the tolerance of `now_ns` (it
+    /// opens or closes an owned stripe's fast path, see `owned.rs`).
+    pub(crate) fn record(
+        &self,
+        stripes: &Stripes,
+        generation: u64,
+        now_ns: u64,
+        sample: Sample,
+        trust_recent: bool,
+    ) {
+        self.record_as(
+            stripes,
+            stripes.mine(),
+            generation,
+            now_ns,
+            sample,
+            trust_recent,
+        );
+    }
+
+    /// [`record`](Self::record) into `writer`'s stripe.
+    pub(crate) fn record_as(
+        &self,
+        stripes: &Stripes,
+        writer: Writer,
+        generation: u64,
+        now_ns: u64,
+        sample: Sample,
+        trust_recent: bool,
+    ) {
+        let epoch = self.epoch(now_ns);
+        let tag = bucket::tag(self.stride, generation, epoch);
+        let stripe = match writer {
+            Writer::Owned(i) => {
+                let end = epoch.saturating_add(1).saturating_mul(self.width_ns);
+                let kinds = kinds(sample);
+                return stripes
+                    .owned
+                    .record(i, generation, (tag, end), kinds, trust_recent);
+            }
+            Writer::Shared(s) => s,
+        };
         let kind = if sample.failure {
             Kind::Failure
         } else {
@@ -269,12 +412,18 @@ impl TimeRing {
         }
     }
 
-    /// The common case alone: a Success into a bucket that already holds its tag. One load and
-    /// one CAS; false if anything else has to happen.
+    /// The common case alone on a shared stripe: a Success into a bucket that already holds its
+    /// tag. One load and one CAS; false if anything else has to happen.
     #[inline]
-    pub(crate) fn try_add_success(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> bool {
+    pub(crate) fn try_add_success(
+        &self,
+        stripes: &Stripes,
+        stripe: usize,
+        generation: u64,
+        now_ns: u64,
+    ) -> bool {
         let tag = self.tag(generation, now_ns);
-        let cell = stripes.cell(stripes.mine(), Kind::Success, self.slot(tag));
+        let cell = stripes.cell(stripe, Kind::Success, self.slot(tag));
         // Relaxed: the CAS re-checks the value (module docs).
         let word = cell.load(Ordering::Relaxed);
         match bucket::add(word, tag) {
@@ -317,12 +466,23 @@ impl TimeRing {
     /// The window of `generation` as seen at `now_ns`: the last `buckets` intervals.
     pub(crate) fn stats(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
         let current = self.epoch(now_ns);
+        let first = current.saturating_sub(self.buckets - 1);
         let mut successes = 0u64;
         let mut stats = WindowStats::default();
-        for epoch in current.saturating_sub(self.buckets - 1)..=current {
+        let (lo, hi) = (
+            bucket::tag(self.stride, generation, first),
+            bucket::tag(self.stride, generation, current),
+        );
+        for stripe in 0..stripes.owned.count() {
+            let owned::Counts(c) = stripes.owned.window(stripe, lo, hi);
+            successes = successes.saturating_add(c[owned::SUCCESSES]);
+            stats.failures = stats.failures.saturating_add(c[owned::FAILURES]);
+            stats.slow = stats.slow.saturating_add(c[owned::SLOW]);
+        }
+        for epoch in first..=current {
             let tag = bucket::tag(self.stride, generation, epoch);
             let slot = self.slot(tag);
-            for stripe in 0..stripes.count() {
+            for stripe in 0..stripes.shared() {
                 let read = |kind| {
                     // Relaxed: a statistic (module docs).
                     let word = stripes.cell(stripe, kind, slot).load(Ordering::Relaxed);
@@ -475,11 +635,11 @@ mod tests {
     fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
         for ring in [1usize, 2, 3, 4, 5, 256] {
             for stripes in [1usize, 2, 4, 8, 16, 32, 64] {
-                let st = Stripes::new(stripes, ring);
+                let st = Stripes::new(stripes, ring, 0);
                 let base = st.lines.as_ptr() as usize;
                 let line = std::mem::size_of::<CachePadded<[AtomicU128; LINE]>>();
                 let mut seen = std::collections::HashSet::new();
-                for stripe in 0..stripes {
+                for stripe in 0..st.shared() {
                     for kind in [Kind::Success, Kind::Failure, Kind::Slow] {
                         for slot in 0..ring {
                             let c = st.cell(stripe, kind, slot) as *const AtomicU128 as usize;
@@ -497,92 +657,114 @@ mod tests {
     fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
         (
             TimeRing::new(width_ns, buckets),
-            Stripes::new(stripes, TimeRing::ring(buckets)),
+            Stripes::new(stripes, TimeRing::ring(buckets), 0),
         )
     }
 
     #[test]
-    fn default_window_takes_six_lines_per_stripe_plus_totals() {
-        let s = Stripes::new(8, TimeRing::ring(10));
-        assert_eq!(s.heap_bytes(), 8 * 128 + 8 * 6 * 128);
+    fn default_window_takes_five_lines_per_owned_stripe_and_seven_per_shared_one() {
+        let s = Stripes::new(8, TimeRing::ring(10), 0);
+        // Owned: a head line and 16 marks of 32 bytes. Shared (8 / 4 = 2): a line of totals and
+        // 3 rings of 16 words of 16 bytes.
+        assert_eq!(s.heap_bytes(), 8 * (128 + 4 * 128) + 2 * (128 + 6 * 128));
+    }
+
+    /// Runs a test as an owned stripe's writer and as a shared stripe's.
+    fn for_both(test: impl Fn(Writer)) {
+        test(Writer::Owned(0));
+        test(Writer::Shared(0));
     }
 
     #[test]
     fn time_window_slides_by_whole_buckets() {
-        // 10 buckets of 1 s.
-        let (w, s) = window(1_000 * MS, 10, 1);
-        w.record(&s, 0, 500 * MS, F);
-        w.record(&s, 0, 999 * MS, F);
-        w.record(&s, 0, 1_000 * MS, S); // exactly on a boundary: the bucket it starts
-        assert_eq!(w.stats(&s, 0, 9_999 * MS).calls, 3);
-        let at_10s = w.stats(&s, 0, 10_000 * MS);
-        assert_eq!(
-            (at_10s.calls, at_10s.failures),
-            (1, 0),
-            "first bucket left the window"
-        );
-        assert_eq!(w.stats(&s, 0, 11_000 * MS).calls, 0);
-        assert_eq!(s.total(Total::Failures), 2);
-        w.record(&s, 0, 16_500 * MS, F); // ring of 16: rotates slot 0, folds its two failures
-        assert_eq!(s.total(Total::Failures), 3);
-        assert_eq!(s.total(Total::Successes), 1);
+        for_both(|wr| {
+            // 10 buckets of 1 s.
+            let (w, s) = window(1_000 * MS, 10, 1);
+            w.record_as(&s, wr, 0, 500 * MS, F, true);
+            w.record_as(&s, wr, 0, 999 * MS, F, true);
+            w.record_as(&s, wr, 0, 1_000 * MS, S, true); // exactly on a boundary: the bucket it starts
+            assert_eq!(w.stats(&s, 0, 9_999 * MS).calls, 3);
+            let at_10s = w.stats(&s, 0, 10_000 * MS);
+            assert_eq!(
+                (at_10s.calls, at_10s.failures),
+                (1, 0),
+                "first bucket left the window"
+            );
+            assert_eq!(w.stats(&s, 0, 11_000 * MS).calls, 0);
+            assert_eq!(s.total(Total::Failures), 2);
+            w.record_as(&s, wr, 0, 16_500 * MS, F, true); // ring of 16: rotates slot 0, folds its two failures
+            assert_eq!(s.total(Total::Failures), 3);
+            assert_eq!(s.total(Total::Successes), 1);
+        });
     }
 
     #[test]
     fn another_generation_sees_an_empty_window() {
-        let (w, s) = window(1_000 * MS, 10, 2);
-        w.record(&s, 4, 0, F);
-        assert_eq!(w.stats(&s, 4, 0).calls, 1);
-        assert_eq!(w.stats(&s, 5, 0).calls, 0);
-        w.record(&s, 7, 0, S);
-        assert_eq!(
-            w.stats(&s, 7, 0),
-            WindowStats {
-                calls: 1,
-                failures: 0,
-                slow: 0
-            }
-        );
-        assert_eq!(s.total(Total::Failures), 1);
+        for_both(|wr| {
+            let (w, s) = window(1_000 * MS, 10, 2);
+            w.record_as(&s, wr, 4, 0, F, true);
+            assert_eq!(w.stats(&s, 4, 0).calls, 1);
+            assert_eq!(w.stats(&s, 5, 0).calls, 0);
+            w.record_as(&s, wr, 7, 0, S, true);
+            assert_eq!(
+                w.stats(&s, 7, 0),
+                WindowStats {
+                    calls: 1,
+                    failures: 0,
+                    slow: 0
+                }
+            );
+            assert_eq!(s.total(Total::Failures), 1);
+        });
     }
 
     #[test]
     fn a_late_writer_does_not_rotate_a_newer_generation_away() {
-        let (w, s) = window(1_000 * MS, 10, 1);
-        w.record(&s, 9, 0, S);
-        w.record(&s, 5, 0, S); // generation 5 is older: its tag is lower
-        assert_eq!(w.stats(&s, 9, 0).calls, 1);
-        assert_eq!(s.total(Total::Successes), 2);
+        for_both(|wr| {
+            let (w, s) = window(1_000 * MS, 10, 1);
+            w.record_as(&s, wr, 9, 0, S, true);
+            w.record_as(&s, wr, 5, 0, S, true); // generation 5 is older: its tag is lower
+            assert_eq!(w.stats(&s, 9, 0).calls, 1);
+            assert_eq!(s.total(Total::Successes), 2);
+        });
     }
 
     #[test]
     fn a_million_calls_in_one_bucket_keep_their_exact_rate() {
-        let (w, s) = window(1_000 * MS, 1, 1);
-        for _ in 0..1_000_000 {
-            assert!(
-                w.try_add_success(&s, 0, 0) || {
-                    w.record(&s, 0, 0, S);
-                    true
-                }
-            );
-        }
-        for _ in 0..32_768 {
-            w.record(&s, 0, 0, F);
-        }
-        let stats = w.stats(&s, 0, 0);
-        assert_eq!(stats.calls, 1_032_768);
-        assert_eq!(stats.failures, 32_768);
-        assert_eq!(s.total(Total::Successes), 1_000_000);
+        for_both(|wr| {
+            let (w, s) = window(1_000 * MS, 1, 1);
+            for _ in 0..1_000_000 {
+                let fast = match wr {
+                    Writer::Owned(i) => s.owned.head(i as u32).unwrap().try_success(0, 0, || 0),
+                    Writer::Shared(i) => w.try_add_success(&s, i, 0, 0),
+                };
+                assert!(
+                    fast || {
+                        w.record_as(&s, wr, 0, 0, S, true);
+                        true
+                    }
+                );
+            }
+            for _ in 0..32_768 {
+                w.record_as(&s, wr, 0, 0, F, true);
+            }
+            let stats = w.stats(&s, 0, 0);
+            assert_eq!(stats.calls, 1_032_768);
+            assert_eq!(stats.failures, 32_768);
+            assert_eq!(s.total(Total::Successes), 1_000_000);
+        });
     }
 
     #[test]
     fn old_counts_never_come_back_after_any_idle_gap() {
-        let (w, s) = window(1_000 * MS, 10, 1);
-        w.record(&s, 0, 0, F);
-        // 2^16 and 2^17 laps of a ring of 16, and a multiple of 2^32 intervals later.
-        for idle in [16u64 << 16, 16 << 17, 1 << 32, 3 << 32] {
-            assert_eq!(w.stats(&s, 0, idle * 1_000 * MS).calls, 0, "{idle}");
-        }
+        for_both(|wr| {
+            let (w, s) = window(1_000 * MS, 10, 1);
+            w.record_as(&s, wr, 0, 0, F, true);
+            // 2^16 and 2^17 laps of a ring of 16, and a multiple of 2^32 intervals later.
+            for idle in [16u64 << 16, 16 << 17, 1 << 32, 3 << 32] {
+                assert_eq!(w.stats(&s, 0, idle * 1_000 * MS).calls, 0, "{idle}");
+            }
+        });
     }
 
     #[test]

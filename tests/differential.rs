@@ -5,6 +5,8 @@
 //! Every sequence runs; the test fails at the end, with the first disagreement of each failing
 //! seed (the first few in full).
 
+use std::sync::{Arc, Barrier, Mutex};
+
 use hotbreaker_reference::{
     ModelConfig, Op, Rng, random_config, random_long_config, random_long_ops, random_ops, run,
 };
@@ -16,8 +18,17 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The tests of this file take turns: one of them fills the pool of owned stripes.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Runs `DIFF_SEQUENCES` sequences (default `sequences`) from `DIFF_SEED` on.
 fn check(sequences: u64, generate: impl Fn(&mut Rng) -> (ModelConfig, Vec<Op>)) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    check_holding_turn(sequences, generate);
+}
+
+/// [`check`] for a caller that already holds the turn.
+fn check_holding_turn(sequences: u64, generate: impl Fn(&mut Rng) -> (ModelConfig, Vec<Op>)) {
     let first = env("DIFF_SEED", 0);
     let sequences = env("DIFF_SEQUENCES", sequences);
     let (mut steps, mut failed) = (0, Vec::new());
@@ -62,4 +73,45 @@ fn breaker_agrees_with_the_reference_model_over_a_long_life() {
         let ops = random_long_ops(rng, &config, len, 4);
         (config, ops)
     });
+}
+
+/// The same check from a thread that holds no owned stripe, so every outcome goes to the shared
+/// stripes (atomic read-modify-writes): 64 other threads hold every slot of the pool meanwhile.
+#[test]
+fn breaker_agrees_with_the_reference_model_on_shared_stripes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let holders = 64;
+    let (claimed, done) = (
+        Arc::new(Barrier::new(holders + 1)),
+        Arc::new(Barrier::new(holders + 1)),
+    );
+    let threads: Vec<_> = (0..holders)
+        .map(|_| {
+            let (claimed, done) = (Arc::clone(&claimed), Arc::clone(&done));
+            std::thread::spawn(move || {
+                // Any call claims a slot for this thread.
+                let b = hotbreaker::Breaker::builder().build().unwrap();
+                b.try_acquire().unwrap().success();
+                claimed.wait();
+                done.wait();
+            })
+        })
+        .collect();
+    claimed.wait();
+    let result = std::thread::spawn(|| {
+        check_holding_turn(2_000, |rng| {
+            let config = random_config(rng);
+            let len = 10 + rng.below(150) as usize;
+            let ops = random_ops(rng, &config, len);
+            (config, ops)
+        })
+    })
+    .join();
+    done.wait();
+    for t in threads {
+        t.join().unwrap();
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -453,3 +453,38 @@ fn a_late_success_with_a_run_of_its_own_never_claims_a_newer_run() {
         );
     });
 }
+
+/// An owned stripe's owner rolling into a new bucket while another thread reads the window: the
+/// reader never sees more calls than were made, never sees totals go backwards, and the final
+/// window and totals are exact. The spawned thread calls first, so it owns stripe 0 and counts
+/// with plain stores; the reader only reads.
+#[test]
+fn a_window_read_during_an_owned_stripes_roll_is_never_too_high() {
+    loom::model(|| {
+        let (b, clock, _heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(5)
+                .time_window(Duration::from_millis(6), 3),
+        );
+        let owner = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.try_acquire().unwrap().success();
+                clock.advance(Duration::from_millis(2)); // the next bucket: a roll
+                b.try_acquire().unwrap().success();
+                b.try_acquire().unwrap().failure();
+            })
+        };
+        let first = b.metrics();
+        let second = b.metrics();
+        owner.join().unwrap();
+        let last = b.metrics();
+        for m in [&first, &second] {
+            assert!(m.window.calls <= 3 && m.window.failures <= 1, "{m:?}");
+            assert!(m.window.failures <= m.window.calls, "{m:?}");
+        }
+        assert!(first.successes <= second.successes && second.successes <= last.successes);
+        assert_eq!((last.successes, last.failures), (2, 1));
+        assert_eq!((last.window.calls, last.window.failures), (3, 1));
+    });
+}

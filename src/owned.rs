@@ -1,0 +1,528 @@
+//! Owned stripes: counters that exactly one thread writes at a time, so that it counts with a
+//! plain load and store (no lock prefix) instead of a read-modify-write.
+//!
+//! Owned stripe `i` of a breaker is written only by the thread holding slot `i` of the
+//! process-wide pool (see `thread_slot.rs`); every other thread only reads it. Threads without
+//! a slot, or with one beyond the breaker's owned stripes, write the shared stripes
+//! (`window.rs`).
+//!
+//! # Layout
+//! Each owned stripe has one 128-byte line of its own and, with a time window, a ring of bucket
+//! marks on lines of their own:
+//!
+//! | word | written | meaning |
+//! |------|---------|---------|
+//! | `generation`, `tag`, `bucket_end` | on a roll | the current bucket: its generation, its [tag](crate::bucket) and the end of its interval (on the clock's own scale, see below) |
+//! | `end` | off the fast path | `bucket_end` while the recent time is trusted, 0 while it is not |
+//! | `seen`, `fresh_at` | when the recent time moves | the last recent time the fast path read, and the running count of Successes when it first read it |
+//! | `counts[k]` | per outcome | Successes, Failures and slow calls counted in buckets: a running count that never resets |
+//! | `outside[k]` | per outcome | the same kinds counted outside any bucket: late permits, count windows |
+//! | `ignored`, `rejected` | per outcome | lifetime counters |
+//!
+//! A **bucket mark** (`tag`, `base[3]`) says where a bucket starts: the running counts at the
+//! moment the owner rolled into the bucket tagged `tag`. A bucket holds what was counted between
+//! its mark and the next one, so the counts of the last `B` intervals are the running counts
+//! (or the mark of the first bucket past them) minus the mark of the first bucket in them. A
+//! call is one increment of one running count; a roll (the first outcome in a new interval or
+//! generation) writes one mark, in ring slot `tag mod ring`. Marks are written with strictly
+//! increasing tags.
+//!
+//! **Time.** The fast path compares quanta's recent time, measured from the clock's origin (see
+//! `clock.rs`), with `end`, so `end` and `bucket_end` are kept on that scale: the bucket's end
+//! in nanoseconds since the breaker's start plus the breaker's start since the origin
+//! (`offset`). No conversion is left on the fast path.
+//!
+//! **A recent time that cannot freeze.** The fast path places a Success by quanta's recent time,
+//! which stops moving if quanta's upkeep stops. A reading that moved since the last call is
+//! trusted (the upkeep is alive). A reading seen again is checked against the real clock on the
+//! 1st, 2nd, 4th, ... 64th repeat and every 64th after that; if it is more than
+//! [`RECENT_TOLERANCE_NS`] behind, `end` drops to 0 and every outcome takes the real-clock way
+//! until a call finds the recent time fresh again. After a pause, at most 63 Successes of a
+//! thread land by a frozen reading (in an older bucket, never a newer one).
+//!
+//! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
+//! per second into one stripe. Tags are those of `bucket.rs` (114 years at 10^7 transitions per
+//! second with 256 buckets).
+//!
+//! # Orderings
+//! - **The owner's own words** are written with `Relaxed` plain stores and read back by the owner
+//!   with `Relaxed` loads (a thread always sees its own writes). A new owner sees the previous
+//!   owner's last writes through the pool's hand-over (`thread_slot.rs`).
+//! - **Marks** are a seqlock whose sequence is the tag itself: the owner stores `INVALID`, a
+//!   `Release` fence, the bases, then the tag with `Release`. A reader loads the tag (`Acquire`),
+//!   the bases, an `Acquire` fence and the tag again; it uses the mark only if both tag reads
+//!   agree. Tags never repeat, so a reader that saw a base of a later write sees a different
+//!   tag the second time. A reader never waits: a mark being rewritten is skipped (it is the
+//!   owner rolling into an interval later than the reader's window, or a mark already older
+//!   than it).
+//! - **Running counts** are read after the marks: the `Acquire` load of a mark's tag orders the
+//!   later load of a running count after the owner's stores up to that mark, so the count read
+//!   is never below the mark's base.
+//! - **Totals**: each counter only grows, and a snapshot reads each once (`Relaxed`): exact
+//!   once the owner is quiescent, a lower bound meanwhile.
+
+use crossbeam_utils::CachePadded;
+
+use crate::clock::RECENT_TOLERANCE_NS;
+use crate::sync::{AtomicU64, Ordering, fence};
+
+/// A mark's tag while it is being rewritten, and before its first write.
+const INVALID: u64 = u64::MAX;
+
+/// The generation of an owned stripe that has not rolled into any bucket yet.
+const NO_BUCKET: u64 = u64::MAX;
+
+/// Whether the `repeats`-th read of an unchanged recent time is checked against the real clock:
+/// the 1st, 2nd, 4th, ... 64th, then every 64th.
+#[inline(always)]
+fn check_due(repeats: u64) -> bool {
+    repeats & repeats.wrapping_sub(1) == 0 || repeats % 64 == 0
+}
+
+/// Marks per 128-byte line.
+const MARKS_PER_LINE: usize = 4;
+
+/// The three running counts, in this order.
+pub(crate) const SUCCESSES: usize = 0;
+pub(crate) const FAILURES: usize = 1;
+pub(crate) const SLOW: usize = 2;
+
+/// One owned stripe's own line (module docs).
+#[derive(Debug)]
+pub(crate) struct Head {
+    generation: AtomicU64,
+    end: AtomicU64,
+    seen: AtomicU64,
+    fresh_at: AtomicU64,
+    tag: AtomicU64,
+    bucket_end: AtomicU64,
+    counts: [AtomicU64; 3],
+    outside: [AtomicU64; 3],
+    ignored: AtomicU64,
+    rejected: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Mark {
+    tag: AtomicU64,
+    base: [AtomicU64; 3],
+}
+
+/// Adds one to a counter only this thread writes: a plain load and store.
+#[inline(always)]
+fn bump(counter: &AtomicU64) -> u64 {
+    // Relaxed: the owner's own word (module docs).
+    let n = counter.load(Ordering::Relaxed).wrapping_add(1);
+    counter.store(n, Ordering::Relaxed);
+    n
+}
+
+impl Head {
+    /// The fast path: a Success of `generation` at recent time `recent` (on the clock's own
+    /// scale) into this stripe's current bucket. False (nothing counted) when it belongs
+    /// elsewhere or the recent time is not to be trusted (module docs): the caller then records
+    /// it on the real clock. `real` reads the real clock on the same scale; it is called only
+    /// when a check is due.
+    #[inline(always)]
+    pub(crate) fn try_success(
+        &self,
+        generation: u64,
+        recent: u64,
+        real: impl FnOnce() -> u64,
+    ) -> bool {
+        // Relaxed: the owner's own words (module docs).
+        if self.generation.load(Ordering::Relaxed) != generation
+            || recent >= self.end.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let cell = &self.counts[SUCCESSES];
+        let n = cell.load(Ordering::Relaxed).wrapping_add(1);
+        if recent != self.seen.load(Ordering::Relaxed) {
+            self.seen.store(recent, Ordering::Relaxed);
+            self.fresh_at.store(n, Ordering::Relaxed);
+        } else if check_due(n.wrapping_sub(self.fresh_at.load(Ordering::Relaxed)))
+            && !self.still_fresh(recent, real)
+        {
+            return false;
+        }
+        cell.store(n, Ordering::Relaxed);
+        true
+    }
+
+    /// A due check of a repeated recent time: false, and the fast path closed until a call finds
+    /// the recent time fresh again, when it lags the real clock by more than the tolerance.
+    #[cold]
+    #[inline(never)]
+    fn still_fresh(&self, recent: u64, real: impl FnOnce() -> u64) -> bool {
+        let fresh = real().saturating_sub(recent) <= RECENT_TOLERANCE_NS;
+        if !fresh {
+            // Relaxed: the owner's own word.
+            self.end.store(0, Ordering::Relaxed);
+        }
+        fresh
+    }
+}
+
+/// What one owned stripe counts between two marks, or up to now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts(pub(crate) [u64; 3]);
+
+/// The owned stripes of one breaker.
+pub(crate) struct Owned {
+    heads: Box<[CachePadded<Head>]>,
+    /// The breaker's start on the clock's own scale (module docs, "Time").
+    offset: u64,
+    marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
+    /// Marks per stripe (a power of two, 0 without a time window).
+    ring: usize,
+    /// Lines of marks per stripe.
+    lines: usize,
+}
+
+impl std::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owned")
+            .field("stripes", &self.heads.len())
+            .field("ring", &self.ring)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Owned {
+    /// `stripes` owned stripes with `ring` marks each (a power of two, or 0), for a breaker
+    /// that started `offset` ns after its clock's origin.
+    pub(crate) fn new(stripes: usize, ring: usize, offset: u64) -> Owned {
+        let lines = ring.div_ceil(MARKS_PER_LINE);
+        let zero = || AtomicU64::new(0);
+        Owned {
+            heads: (0..stripes)
+                .map(|_| {
+                    CachePadded::new(Head {
+                        generation: AtomicU64::new(NO_BUCKET),
+                        end: zero(),
+                        seen: zero(),
+                        fresh_at: zero(),
+                        tag: zero(),
+                        bucket_end: zero(),
+                        counts: std::array::from_fn(|_| zero()),
+                        outside: std::array::from_fn(|_| zero()),
+                        ignored: zero(),
+                        rejected: zero(),
+                    })
+                })
+                .collect(),
+            marks: (0..stripes * lines)
+                .map(|_| {
+                    CachePadded::new(std::array::from_fn(|_| Mark {
+                        tag: AtomicU64::new(INVALID),
+                        base: std::array::from_fn(|_| zero()),
+                    }))
+                })
+                .collect(),
+            offset,
+            ring,
+            lines,
+        }
+    }
+
+    /// Owned stripe `slot`'s line, if the breaker has that many.
+    #[inline(always)]
+    pub(crate) fn head(&self, slot: u32) -> Option<&Head> {
+        self.heads.get(slot as usize).map(|head| &**head)
+    }
+
+    #[inline]
+    pub(crate) fn count(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.heads) + std::mem::size_of_val(&*self.marks)
+    }
+
+    fn mark(&self, stripe: usize, tag: u64) -> &Mark {
+        let index = (tag as usize) & (self.ring - 1);
+        &self.marks[stripe * self.lines + index / MARKS_PER_LINE][index % MARKS_PER_LINE]
+    }
+
+    /// [`Head::try_success`] on owned stripe `stripe`.
+    #[cfg(test)]
+    fn try_success(
+        &self,
+        stripe: usize,
+        generation: u64,
+        recent: u64,
+        real: impl FnOnce() -> u64,
+    ) -> bool {
+        self.heads[stripe].try_success(generation, recent, real)
+    }
+
+    /// Records an outcome of `generation` whose interval (read on the real clock) has the tag
+    /// `tag` and ends at `end`: into the current bucket, into a new one (a roll), or, for a
+    /// permit older than the current bucket, outside any. `kinds` are the running counts to add
+    /// one to. `trust_recent`: whether the recent time was found within the tolerance of the
+    /// real clock just now, which opens the fast path (or keeps it closed).
+    pub(crate) fn record(
+        &self,
+        stripe: usize,
+        generation: u64,
+        (tag, end): (u64, u64),
+        kinds: &[usize],
+        trust_recent: bool,
+    ) {
+        let head = &self.heads[stripe];
+        // Relaxed: the owner's own words (module docs).
+        let current = head.generation.load(Ordering::Relaxed);
+        let current_tag = head.tag.load(Ordering::Relaxed);
+        let in_bucket = if current == NO_BUCKET || (generation >= current && tag > current_tag) {
+            self.roll(stripe, generation, tag, end);
+            true
+        } else {
+            // The same generation at an instant not later than the current bucket: counted
+            // there (at most a clock's lag later than it happened). An older generation: late.
+            generation == current
+        };
+        let counters = if in_bucket {
+            &head.counts
+        } else {
+            &head.outside
+        };
+        for &k in kinds {
+            bump(&counters[k]);
+        }
+        let end = if trust_recent {
+            head.bucket_end.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        // Relaxed: the owner's own word.
+        head.end.store(end, Ordering::Relaxed);
+    }
+
+    /// Starts the bucket `tag` of `generation`, ending at `end`: writes its mark.
+    fn roll(&self, stripe: usize, generation: u64, tag: u64, end: u64) {
+        let head = &self.heads[stripe];
+        if self.ring != 0 {
+            let mark = self.mark(stripe, tag);
+            // The seqlock of the module's "Orderings": invalidate, fence, bases, tag.
+            mark.tag.store(INVALID, Ordering::Relaxed);
+            fence(Ordering::Release);
+            for (base, count) in mark.base.iter().zip(&head.counts) {
+                // Relaxed: published by the tag's Release store below.
+                base.store(count.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            mark.tag.store(tag, Ordering::Release);
+        }
+        // Relaxed: the owner's own words.
+        head.tag.store(tag, Ordering::Relaxed);
+        head.bucket_end
+            .store(end.saturating_add(self.offset), Ordering::Relaxed);
+        head.generation.store(generation, Ordering::Relaxed);
+    }
+
+    /// Adds one outcome of `kinds` outside any bucket (count windows, breakers without a time
+    /// window).
+    pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize]) {
+        for &k in kinds {
+            bump(&self.heads[stripe].outside[k]);
+        }
+    }
+
+    pub(crate) fn add_ignored(&self, stripe: usize) {
+        bump(&self.heads[stripe].ignored);
+    }
+
+    /// Counts a rejection; returns the stripe's rejections so far.
+    #[inline]
+    pub(crate) fn add_rejected(&self, stripe: usize) -> u64 {
+        bump(&self.heads[stripe].rejected)
+    }
+
+    /// What owned stripe `stripe` counted in the buckets tagged `lo..=hi` (module docs).
+    pub(crate) fn window(&self, stripe: usize, lo: u64, hi: u64) -> Counts {
+        let mut start: Option<(u64, [u64; 3])> = None;
+        let mut end: Option<(u64, [u64; 3])> = None;
+        for line in &self.marks[stripe * self.lines..(stripe + 1) * self.lines] {
+            for mark in line.iter() {
+                let Some((tag, base)) = read_mark(mark) else {
+                    continue;
+                };
+                let better = |held: Option<(u64, [u64; 3])>| held.is_none_or(|(t, _)| tag < t);
+                if (lo..=hi).contains(&tag) && better(start) {
+                    start = Some((tag, base));
+                } else if tag > hi && better(end) {
+                    end = Some((tag, base));
+                }
+            }
+        }
+        let Some((_, from)) = start else {
+            return Counts::default();
+        };
+        let to = match end {
+            Some((_, base)) => base,
+            // Relaxed: after the marks' Acquire loads (module docs).
+            None => std::array::from_fn(|k| self.heads[stripe].counts[k].load(Ordering::Relaxed)),
+        };
+        Counts(std::array::from_fn(|k| to[k].saturating_sub(from[k])))
+    }
+
+    /// Lifetime Successes, Failures or slow calls (`k`) of every owned stripe.
+    pub(crate) fn total(&self, k: usize) -> u64 {
+        self.heads.iter().fold(0u64, |sum, head| {
+            // Relaxed: counters that only grow (module docs).
+            sum.wrapping_add(head.counts[k].load(Ordering::Relaxed))
+                .wrapping_add(head.outside[k].load(Ordering::Relaxed))
+        })
+    }
+
+    pub(crate) fn ignored(&self) -> u64 {
+        self.heads.iter().fold(0u64, |sum, head| {
+            // Relaxed: a counter that only grows.
+            sum.wrapping_add(head.ignored.load(Ordering::Relaxed))
+        })
+    }
+
+    pub(crate) fn rejected(&self) -> u64 {
+        self.heads.iter().fold(0u64, |sum, head| {
+            // Relaxed: a counter that only grows.
+            sum.wrapping_add(head.rejected.load(Ordering::Relaxed))
+        })
+    }
+}
+
+/// A mark's tag and bases if no roll rewrote it while they were read (module docs).
+fn read_mark(mark: &Mark) -> Option<(u64, [u64; 3])> {
+    // Acquire: pairs with the tag's Release store; see the module's "Orderings".
+    let tag = mark.tag.load(Ordering::Acquire);
+    if tag == INVALID {
+        return None;
+    }
+    // Relaxed: validated by the second tag read after the fence.
+    let base = std::array::from_fn(|k| mark.base[k].load(Ordering::Relaxed));
+    fence(Ordering::Acquire);
+    // Relaxed: ordered by the fence above.
+    (mark.tag.load(Ordering::Relaxed) == tag).then_some((tag, base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const S: &[usize] = &[SUCCESSES];
+    const F: &[usize] = &[FAILURES];
+
+    /// Ring of 4, a window of the last 2 tags.
+    fn owned() -> Owned {
+        Owned::new(2, 4, 0)
+    }
+
+    #[test]
+    fn the_first_outcome_rolls_and_the_fast_path_counts_after_it() {
+        let o = owned();
+        assert!(!o.try_success(0, 0, 5, || 5), "no bucket yet");
+        o.record(0, 0, (10, 100), S, true);
+        for i in 0..40 {
+            assert!(o.try_success(0, 0, 50 + i, || 50 + i));
+        }
+        assert!(!o.try_success(0, 0, 100, || 100), "the interval is over");
+        assert!(!o.try_success(0, 1, 90, || 90), "another generation");
+        assert_eq!(o.window(0, 9, 10), Counts([41, 0, 0]));
+        assert_eq!(o.window(1, 9, 10), Counts::default(), "stripes are apart");
+        assert_eq!(o.total(SUCCESSES), 41);
+    }
+
+    #[test]
+    fn a_repeated_recent_time_is_checked_at_powers_of_two_then_every_64th() {
+        let o = owned();
+        o.record(0, 0, (10, 100), S, true);
+        let checks = std::cell::Cell::new(0);
+        let real = || {
+            checks.set(checks.get() + 1);
+            1
+        };
+        for _ in 0..1000 {
+            assert!(o.try_success(0, 0, 1, real));
+        }
+        // The first read is fresh; repeats 1, 2, 4, ... 64 (7 checks), then 128, 192, ... 960
+        // (14 more).
+        assert_eq!(checks.get(), 7 + 14);
+        assert_eq!(o.total(SUCCESSES), 1001);
+    }
+
+    #[test]
+    fn a_frozen_recent_time_closes_the_fast_path_until_it_moves() {
+        let o = owned();
+        o.record(0, 0, (0, 100 * MS), S, true);
+        let frozen = 1;
+        assert!(o.try_success(0, 0, frozen, || unreachable!()), "fresh");
+        // The first repeat is checked: the real clock is 11 ms on.
+        assert!(!o.try_success(0, 0, frozen, || 11 * MS));
+        o.record(0, 0, (0, 100 * MS), S, false);
+        assert!(!o.try_success(0, 0, frozen, || unreachable!()), "closed");
+        // The upkeep moves again: a call on the real-clock way opens the fast path.
+        o.record(0, 0, (0, 100 * MS), S, true);
+        assert!(o.try_success(0, 0, 12 * MS, || unreachable!()));
+        assert_eq!(o.total(SUCCESSES), 5);
+    }
+
+    #[test]
+    fn a_window_spans_exactly_its_buckets() {
+        let o = owned();
+        for (tag, n) in [(10u64, 3u64), (11, 5), (12, 7), (14, 11)] {
+            for _ in 0..n {
+                o.record(0, 0, (tag, (tag + 1) * 100), F, true);
+            }
+        }
+        assert_eq!(o.window(0, 11, 12), Counts([0, 12, 0]));
+        assert_eq!(o.window(0, 13, 14), Counts([0, 11, 0]));
+        assert_eq!(
+            o.window(0, 12, 13),
+            Counts([0, 7, 0]),
+            "ends at the next mark"
+        );
+        assert_eq!(o.window(0, 15, 16), Counts::default());
+        // Tag 10's mark was overwritten by tag 14's (ring of 4): the window starts at 11.
+        assert_eq!(o.window(0, 9, 12), Counts([0, 12, 0]));
+        assert_eq!(o.total(FAILURES), 26, "lifetime totals are exact");
+    }
+
+    #[test]
+    fn a_late_generation_counts_outside_the_buckets() {
+        let o = owned();
+        o.record(0, 5, (5 * 8 + 1, 100), S, true);
+        o.record(0, 4, (4 * 8 + 3, 100), F, true);
+        assert_eq!(o.window(0, 5 * 8, 5 * 8 + 3), Counts([1, 0, 0]));
+        assert_eq!(o.window(0, 4 * 8, 4 * 8 + 3), Counts::default());
+        assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (1, 1));
+    }
+
+    #[test]
+    fn an_earlier_instant_of_the_same_generation_stays_in_the_current_bucket() {
+        let o = owned();
+        o.record(0, 0, (12, 1300), S, true);
+        o.record(0, 0, (11, 1200), S, true);
+        assert_eq!(o.window(0, 12, 12), Counts([2, 0, 0]));
+    }
+
+    #[test]
+    fn counts_past_every_narrow_width() {
+        let o = owned();
+        o.record(0, 0, (1, 100), S, true);
+        let head = &o.heads[0];
+        head.counts[SUCCESSES].store(u64::from(u32::MAX) + 5, Ordering::Relaxed);
+        o.record(0, 0, (2, 200), S, true);
+        assert!(o.try_success(0, 0, 150, || 150));
+        assert_eq!(o.window(0, 2, 2), Counts([2, 0, 0]));
+        assert_eq!(o.total(SUCCESSES), u64::from(u32::MAX) + 7);
+    }
+
+    #[test]
+    fn a_mark_being_rewritten_is_skipped() {
+        let o = owned();
+        o.record(0, 0, (3, 100), S, true);
+        o.mark(0, 3).tag.store(INVALID, Ordering::Relaxed);
+        assert_eq!(o.window(0, 0, 10), Counts::default());
+    }
+}

@@ -1,0 +1,217 @@
+//! Which owned stripe the calling thread may write: a small number held by at most one live
+//! thread at a time.
+//!
+//! A thread claims the lowest free slot of a process-wide pool of [`POOL`] on its first call
+//! and gives it back when it exits. While it holds slot `i`, it is the only thread that writes
+//! owned stripe `i` of any breaker (if the breaker has that many), so it counts there with a
+//! plain load and store instead of a locked read-modify-write (see `owned.rs`). A thread that
+//! finds the pool full, or holds a slot beyond a breaker's owned stripes, writes that breaker's
+//! shared stripes instead, with atomic read-modify-writes as before.
+//!
+//! # Orderings
+//! The pool is one word of bits, a bit set while its slot is held. A claim is a compare-and-swap
+//! with `Acquire` and a release is a `fetch_and` with `Release`: a thread that claims a slot sees
+//! every write of the thread that held it before, so the owned stripes carry on from exactly
+//! where their previous owner left them, and two owners never overlap.
+//!
+//! # The hot path
+//! [`current`] reads one `const` thread-local `Cell` (no lazy initialisation, no destructor):
+//! [`UNCLAIMED`] before the first claim, `i` while slot `i` is held, and [`NONE`] once the
+//! thread has found the pool full or is exiting. Both markers are above every slot, so a caller
+//! tells an owned stripe by one compare with its stripe count and looks closer only otherwise. The claim itself runs once per thread, off the hot path; it
+//! registers the thread-exit hook that gives the slot back (a thread-local with a destructor).
+
+use std::cell::Cell;
+
+/// Slots in the pool: the most owned stripes a breaker can have.
+#[cfg_attr(all(loom, feature = "loom"), allow(dead_code))] // loom's pool has no limit to check
+pub(crate) const POOL: u32 = 64;
+
+/// The value of [`current`] for a thread without a slot.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The value of [`current`] for a thread that has not claimed a slot yet.
+pub(crate) const UNCLAIMED: u32 = u32::MAX - 1;
+
+#[cfg(not(all(loom, feature = "loom")))]
+mod imp {
+    use super::{Cell, NONE, POOL, UNCLAIMED};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Bit `i` set while slot `i` is held (module docs). `std`'s atomic: a process-wide pool
+    /// that loom models replace with their own (below).
+    static HELD: AtomicU64 = AtomicU64::new(0);
+
+    thread_local! {
+        /// The slot, [`UNCLAIMED`] or [`NONE`]. No destructor: reading it never registers or
+        /// allocates anything.
+        pub(super) static SLOT: Cell<u32> = const { Cell::new(UNCLAIMED) };
+        /// Gives the slot back when the thread exits. Touched only by the claim.
+        static RETURN: Return = const { Return(Cell::new(NONE)) };
+    }
+
+    struct Return(Cell<u32>);
+
+    impl Drop for Return {
+        fn drop(&mut self) {
+            let slot = self.0.get();
+            if slot < POOL {
+                // Anything recorded from now on (another thread-local's destructor calling a
+                // breaker) goes to the shared stripes: the slot may have a new owner already.
+                let _ = SLOT.try_with(|s| s.set(NONE));
+                // Release: the next owner's claim sees every write made under this slot.
+                HELD.fetch_and(!(1u64 << slot), Ordering::Release);
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn claim() -> u32 {
+        // Acquire on success: see the module's "Orderings". Relaxed loads: only a guess of
+        // which bit is free, checked by the swap.
+        let mut held = HELD.load(Ordering::Relaxed);
+        let slot = loop {
+            if held == u64::MAX {
+                break NONE;
+            }
+            let slot = (!held).trailing_zeros();
+            match HELD.compare_exchange_weak(
+                held,
+                held | (1 << slot),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break slot,
+                Err(fresh) => held = fresh,
+            }
+        };
+        if slot == NONE || RETURN.try_with(|r| r.0.set(slot)).is_err() {
+            // Pool full, or the thread is already exiting (no hook can give the slot back):
+            // shared stripes from now on.
+            if slot != NONE {
+                HELD.fetch_and(!(1u64 << slot), Ordering::Release);
+            }
+            let _ = SLOT.try_with(|s| s.set(NONE));
+            return NONE;
+        }
+        let _ = SLOT.try_with(|s| s.set(slot));
+        slot
+    }
+
+    /// How many slots are held now (tests).
+    #[cfg(test)]
+    pub(super) fn held() -> u32 {
+        HELD.load(Ordering::Relaxed).count_ones()
+    }
+}
+
+#[cfg(all(loom, feature = "loom"))]
+mod imp {
+    //! Loom's thread-locals and atomics, so models see a slot claimed by one thread and the
+    //! plain stores of its owner read by others. Slots are not given back: a model's threads
+    //! live for one execution, and loom starts each execution afresh.
+    use super::{Cell, NONE, UNCLAIMED};
+    use loom::sync::atomic::{AtomicU64, Ordering};
+
+    loom::lazy_static! {
+        static ref HELD: AtomicU64 = AtomicU64::new(0);
+    }
+
+    loom::thread_local! {
+        pub(super) static SLOT: Cell<u32> = Cell::new(UNCLAIMED);
+    }
+
+    pub(super) fn claim() -> u32 {
+        let mut held = HELD.load(Ordering::Relaxed);
+        let slot = loop {
+            if held == u64::MAX {
+                break NONE;
+            }
+            let slot = (!held).trailing_zeros();
+            match HELD.compare_exchange(
+                held,
+                held | (1 << slot),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break slot,
+                Err(fresh) => held = fresh,
+            }
+        };
+        SLOT.with(|s| s.set(slot));
+        slot
+    }
+}
+
+/// The calling thread's slot: `i` while it holds slot `i`, else [`UNCLAIMED`] or [`NONE`].
+#[inline(always)]
+pub(crate) fn current() -> u32 {
+    imp::SLOT.with(Cell::get)
+}
+
+/// The calling thread's slot, claiming one if it has not tried yet: `i` or [`NONE`].
+pub(crate) fn claimed() -> u32 {
+    match current() {
+        UNCLAIMED => imp::claim(),
+        slot => slot,
+    }
+}
+
+#[cfg(all(test, not(all(loom, feature = "loom"))))]
+mod tests {
+    use super::*;
+    use std::sync::Mutex; // test-only: the two tests below must not fill the pool for each other
+
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_thread_keeps_its_slot_and_gives_it_back_when_it_exits() {
+        let _one = ONE_AT_A_TIME.lock().unwrap();
+        let mine = claimed();
+        assert!(mine < POOL);
+        assert_eq!(claimed(), mine, "the same slot on every call");
+        assert_eq!(current(), mine);
+        let other = std::thread::spawn(claimed).join().unwrap();
+        assert_ne!(other, mine, "two live threads never share a slot");
+        // Three pools' worth of threads, one after another: each gives its slot back on exit,
+        // so the pool never fills up.
+        for _ in 0..3 * POOL {
+            let slot = std::thread::spawn(claimed).join().unwrap();
+            assert_ne!(slot, NONE, "exited threads gave their slots back");
+        }
+    }
+
+    #[test]
+    fn a_full_pool_leaves_threads_on_the_shared_stripes() {
+        let _one = ONE_AT_A_TIME.lock().unwrap();
+        use std::sync::{Arc, Barrier};
+        // Hold every slot from live threads, then one more thread finds none.
+        let n = POOL as usize + 1;
+        let barrier = Arc::new(Barrier::new(n + 1));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let b = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let slot = claimed();
+                    b.wait(); // every thread has claimed
+                    b.wait(); // the test has looked
+                    slot
+                })
+            })
+            .collect();
+        barrier.wait();
+        barrier.wait();
+        let slots: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let held: std::collections::HashSet<u32> =
+            slots.iter().copied().filter(|&s| s != NONE).collect();
+        assert_eq!(
+            held.len() + slots.iter().filter(|&&s| s == NONE).count(),
+            n,
+            "no duplicates"
+        );
+        assert!(slots.contains(&NONE), "65 live threads, 64 slots");
+        // All given back once they exited (other tests' threads may hold a few meanwhile).
+        assert!(imp::held() < POOL);
+    }
+}
