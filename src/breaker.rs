@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, RECENT_TOLERANCE_NS};
 use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
 use crate::error::{ConfigError, Rejected};
@@ -368,9 +368,13 @@ impl Breaker {
         self.slow_ns.load(Ordering::Relaxed)
     }
 
-    /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
-    /// clock read, a load and one counter increment; whether the deadline has passed is always
-    /// decided on the real clock, so a stopped upkeep cannot keep the breaker Open.
+    /// Acquire while Open, HalfOpen or Isolated. The common Open case, well before the deadline,
+    /// is a read of the recent time (guarded against freezing, see `clock.rs`), a load and one
+    /// counter increment: the recent time never runs ahead of the real clock, so a deadline more
+    /// than the tolerance after it has not passed. Within the tolerance of the deadline, whether
+    /// it has passed is decided on the real clock, so a stopped upkeep cannot keep the breaker
+    /// Open. The `retry_after` of a rejection decided on the recent time is measured from it:
+    /// at most the recent time's lag (about one upkeep interval) longer than exact.
     ///
     /// The mirror may lag the state word; a rejection decided from it is one that raced the
     /// transition it has not seen yet (a transition out of Open needs its deadline passed, or a
@@ -379,12 +383,17 @@ impl Breaker {
     fn acquire_other(&self, mirror: Mirror) -> Result<Ticket, Rejected> {
         if mirror.kind() == State::Open {
             if let Some(deadline) = self.hot.deadline.read(mirror.generation()) {
-                let now = self.clock.real_ns();
+                let recent = self.clock.now_ns();
+                let now = if recent.saturating_add(RECENT_TOLERANCE_NS) < deadline {
+                    recent
+                } else {
+                    self.clock.real_ns()
+                };
                 if now < deadline {
                     self.stripes.add_one(self.stripes.mine(), Total::Rejected);
                     return Err(Rejected {
                         state: State::Open,
-                        retry_after: Some(Duration::from_nanos(deadline - now)),
+                        retry_after_ns: Some(deadline - now),
                     });
                 }
                 return self.acquire_decide(now);
@@ -421,13 +430,13 @@ impl Breaker {
     #[inline]
     fn reject(&self, word: Word, now: u64) -> Rejected {
         self.stripes.add_one(self.stripes.mine(), Total::Rejected);
-        let retry_after = match word.kind() {
-            State::Open => Some(Duration::from_nanos(self.open_remaining(word, now))),
+        let retry_after_ns = match word.kind() {
+            State::Open => Some(self.open_remaining(word, now)),
             _ => None,
         };
         Rejected {
             state: word.kind(),
-            retry_after,
+            retry_after_ns,
         }
     }
 

@@ -25,7 +25,7 @@ use crate::window::WindowStats;
 /// | `half_open_permits` | 3 |
 /// | `half_open_successes` | `min(3, half_open_permits)` |
 /// | `half_open_timeout` | none |
-/// | `stripes` | the number of CPUs rounded up to a power of two, at most 8 |
+/// | `stripes` | the number of CPUs plus one, rounded up to a power of two, at most 8 |
 /// | clock | `quanta::Clock::new()` |
 ///
 /// Trip rules are [`consecutive_failures`](Builder::consecutive_failures),

@@ -277,10 +277,9 @@ impl Clock {
     /// Whether quanta's recent time is within [`RECENT_TOLERANCE_NS`] of `real_ns`, a reading of
     /// the real clock in nanoseconds since the breaker's start. False when no upkeep runs.
     pub(crate) fn recent_is_fresh(&self, real_ns: u64) -> bool {
-        real_ns
-            .saturating_add(self.offset())
-            .saturating_sub(self.recent_at())
-            <= RECENT_TOLERANCE_NS
+        let recent = self.recent_at();
+        recent != 0
+            && real_ns.saturating_add(self.offset()).saturating_sub(recent) <= RECENT_TOLERANCE_NS
     }
 
     /// Nanoseconds since the breaker's start from the real clock, for decisions about deadlines.

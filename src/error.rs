@@ -21,7 +21,8 @@ use crate::State;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejected {
     pub(crate) state: State,
-    pub(crate) retry_after: Option<Duration>,
+    /// Nanoseconds until the deadline while Open: turned into a `Duration` only when asked for.
+    pub(crate) retry_after_ns: Option<u64>,
 }
 
 impl Rejected {
@@ -34,14 +35,14 @@ impl Rejected {
     /// While Open: the time until the breaker will let a probe through. `None` when HalfOpen
     /// (probes are out; their verdict decides) or Isolated (only a manual reset helps).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.retry_after_ns.map(Duration::from_nanos)
     }
 }
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker is {}", self.state)?;
-        if let Some(d) = self.retry_after {
+        if let Some(d) = self.retry_after() {
             write!(f, "; retry after {d:?}")?;
         }
         Ok(())

@@ -131,10 +131,11 @@ impl Head {
         real: impl FnOnce() -> u64,
     ) -> bool {
         // Relaxed: the owner's own words (module docs).
-        if self.generation.load(Ordering::Relaxed) != generation
-            || recent >= self.end.load(Ordering::Relaxed)
-        {
+        if self.generation.load(Ordering::Relaxed) != generation {
             return false;
+        }
+        if recent >= self.end.load(Ordering::Relaxed) {
+            return self.try_success_real(recent, real);
         }
         let cell = &self.counts[SUCCESSES];
         let n = cell.load(Ordering::Relaxed).wrapping_add(1);
@@ -147,6 +148,25 @@ impl Head {
             return false;
         }
         cell.store(n, Ordering::Relaxed);
+        true
+    }
+
+    /// The fast path when the recent time is past the bucket or not trusted (no upkeep, or a
+    /// frozen one): the Success is placed by the real clock, and the recent time trusted again
+    /// if it is back within the tolerance.
+    #[inline(never)]
+    fn try_success_real(&self, recent: u64, real: impl FnOnce() -> u64) -> bool {
+        let now = real();
+        // Relaxed: the owner's own words.
+        let bucket_end = self.bucket_end.load(Ordering::Relaxed);
+        if now >= bucket_end {
+            return false;
+        }
+        // A recent time of 0: no upkeep has ever run.
+        if recent != 0 && now.saturating_sub(recent) <= RECENT_TOLERANCE_NS {
+            self.end.store(bucket_end, Ordering::Relaxed);
+        }
+        bump(&self.counts[SUCCESSES]);
         true
     }
 
@@ -460,11 +480,30 @@ mod tests {
         // The first repeat is checked: the real clock is 11 ms on.
         assert!(!o.try_success(0, 0, frozen, || 11 * MS));
         o.record(0, 0, (0, 100 * MS), S, false);
-        assert!(!o.try_success(0, 0, frozen, || unreachable!()), "closed");
-        // The upkeep moves again: a call on the real-clock way opens the fast path.
-        o.record(0, 0, (0, 100 * MS), S, true);
-        assert!(o.try_success(0, 0, 12 * MS, || unreachable!()));
-        assert_eq!(o.total(SUCCESSES), 5);
+        // Closed: each Success is placed by the real clock, in the bucket while it lasts...
+        assert!(o.try_success(0, 0, frozen, || 20 * MS));
+        assert!(o.try_success(0, 0, frozen, || 30 * MS));
+        // ...and not past it.
+        assert!(!o.try_success(0, 0, frozen, || 100 * MS));
+        // The upkeep moves again: the next Success finds it fresh and opens the fast path.
+        assert!(o.try_success(0, 0, 40 * MS, || 41 * MS));
+        assert!(o.try_success(0, 0, 42 * MS, || unreachable!()));
+        assert_eq!(o.total(SUCCESSES), 7);
+    }
+
+    #[test]
+    fn without_any_upkeep_successes_are_placed_by_the_real_clock() {
+        let o = owned();
+        o.record(0, 0, (0, 100 * MS), S, false);
+        let no_upkeep = 0;
+        for t in 1..50 {
+            assert!(o.try_success(0, 0, no_upkeep, || t * MS));
+        }
+        assert!(
+            !o.try_success(0, 0, no_upkeep, || 100 * MS),
+            "the next bucket: a roll"
+        );
+        assert_eq!(o.window(0, 0, 0), Counts([50, 0, 0]));
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub(crate) mod defaults {
     pub(crate) const HALF_OPEN_PERMITS: u32 = 3;
     /// `half_open_successes` is `min(HALF_OPEN_SUCCESSES, half_open_permits)`.
     pub(crate) const HALF_OPEN_SUCCESSES: u32 = 3;
-    /// `stripes` is the number of CPUs, at most `MAX_STRIPES` (then rounded up to a power of
-    /// two); 1 under loom.
+    /// `stripes` is the number of CPUs plus one, at most `MAX_STRIPES` (then rounded up to a
+    /// power of two); 1 under loom.
     pub(crate) const MAX_STRIPES: u32 = 8;
 }
 
@@ -229,8 +229,13 @@ impl Rules {
         let default_stripes = if cfg!(all(loom, feature = "loom")) {
             1
         } else {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get().min(defaults::MAX_STRIPES as usize) as u32)
+            // One owned stripe per CPU and one more for a thread besides the workers (a main
+            // or control thread that also calls).
+            std::thread::available_parallelism().map_or(2, |n| {
+                n.get()
+                    .saturating_add(1)
+                    .min(defaults::MAX_STRIPES as usize) as u32
+            })
         };
         let stripes = count("stripes", c.stripes.unwrap_or(default_stripes), MAX_STRIPES)?;
         Ok(Rules {
