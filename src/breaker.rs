@@ -379,7 +379,7 @@ impl Breaker {
     /// The mirror may lag the state word; a rejection decided from it is one that raced the
     /// transition it has not seen yet (a transition out of Open needs its deadline passed, or a
     /// manual call still in progress).
-    #[inline(never)]
+    #[inline]
     fn acquire_other(&self, mirror: Mirror) -> Result<Ticket, Rejected> {
         if mirror.kind() == State::Open {
             if let Some(deadline) = self.hot.deadline.read(mirror.generation()) {
