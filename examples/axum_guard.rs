@@ -58,6 +58,7 @@ async fn quote(AxumState(app): AxumState<Arc<App>>) -> Response {
         }
         Err(Error::Inner(e)) => (StatusCode::BAD_GATEWAY, e).into_response(),
         Err(Error::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT.into_response(),
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
 }
 

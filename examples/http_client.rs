@@ -171,6 +171,7 @@ async fn main() {
                         counters.timeouts.fetch_add(1, Relaxed);
                     }
                     Err(Error::Inner(e)) => eprintln!("transport error: {e}"),
+                    Err(e) => eprintln!("{e}"),
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
+export RUSTFLAGS="--cfg hotbreaker_loom ${RUSTFLAGS:-}"
 export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
-# A separate target dir: --cfg loom rebuilds every crate, and sharing target/ would throw away
+# A separate target dir: the cfg rebuilds every crate, and sharing target/ would throw away
 # the normal build's cache on every switch.
 exec cargo test -p loom-tests --release --target-dir target/loom "$@"

@@ -187,7 +187,7 @@ impl Builder {
     }
 
     /// A loom-visible clock, for model tests only.
-    #[cfg(all(loom, feature = "loom"))]
+    #[cfg(hotbreaker_loom)]
     pub fn loom_clock(mut self, clock: crate::clock::LoomClock) -> Self {
         self.clock = Some(crate::clock::Clock::Loom(clock));
         self

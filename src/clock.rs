@@ -109,7 +109,7 @@ fn is_real(clock: &quanta::Clock) -> bool {
 /// Whether the `repeats`-th repeat of a recent value is checked against the real clock.
 #[inline]
 fn check_due(repeats: u32) -> bool {
-    repeats & repeats.wrapping_sub(1) == 0 || repeats % CHECK_EVERY == 0
+    repeats & repeats.wrapping_sub(1) == 0 || repeats.is_multiple_of(CHECK_EVERY)
 }
 
 /// The guard's decision when a thread reads the same recent value again (module docs): the new
@@ -146,7 +146,7 @@ pub(crate) enum Clock {
     /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
     #[cfg(test)]
     Split(std::sync::Arc<split::SplitClock>),
-    #[cfg(all(loom, feature = "loom"))]
+    #[cfg(hotbreaker_loom)]
     Loom(LoomClock),
 }
 
@@ -217,7 +217,7 @@ impl Clock {
             }
             #[cfg(test)]
             Clock::Split(c) => c.now_ns(),
-            #[cfg(all(loom, feature = "loom"))]
+            #[cfg(hotbreaker_loom)]
             Clock::Loom(c) => c.now_ns(),
         }
     }
@@ -252,7 +252,7 @@ impl Clock {
             Clock::Quanta { clock, origin, .. } => since(*origin, clock.recent()),
             #[cfg(test)]
             Clock::Split(c) => c.recent_ns(),
-            #[cfg(all(loom, feature = "loom"))]
+            #[cfg(hotbreaker_loom)]
             Clock::Loom(c) => c.now_ns(),
         }
     }
@@ -269,7 +269,7 @@ impl Clock {
             Clock::Quanta { start_ns, .. } => *start_ns,
             #[cfg(test)]
             Clock::Split(_) => 0,
-            #[cfg(all(loom, feature = "loom"))]
+            #[cfg(hotbreaker_loom)]
             Clock::Loom(_) => 0,
         }
     }
@@ -291,7 +291,7 @@ impl Clock {
             } => clock.delta_as_nanos(*start_raw, clock.raw()),
             #[cfg(test)]
             Clock::Split(c) => c.real_ns(),
-            #[cfg(all(loom, feature = "loom"))]
+            #[cfg(hotbreaker_loom)]
             Clock::Loom(c) => c.now_ns(),
         }
     }
@@ -364,18 +364,18 @@ pub(crate) mod split {
 
 /// A clock for loom models, built on the shim's atomics so the checker sees every read
 /// (quanta's own clock is invisible to loom). Clones share one time.
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 #[derive(Clone, Debug)]
 pub struct LoomClock(std::sync::Arc<crate::sync::AtomicU64>);
 
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 impl Default for LoomClock {
     fn default() -> Self {
         Self::new()
     }
 }
 
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 impl LoomClock {
     /// A clock at t = 0.
     pub fn new() -> LoomClock {

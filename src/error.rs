@@ -51,8 +51,19 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
-/// The error of a call made through [`Breaker::call`](crate::Breaker::call).
+/// The error of a call made through [`Breaker::call`](crate::Breaker::call) or one of its
+/// asynchronous forms.
+///
+/// One type for every way of calling, so a service can hold one error type whether it calls
+/// synchronously, through a future or through the tower layer. The synchronous `call` and
+/// `call_with` have no deadline and never return [`Error::Timeout`]; a `match` on their result
+/// still needs an arm for it (or `_`, as the type is `#[non_exhaustive]`).
+///
+/// `Display` says which of the three happened; the protected call's own error is the
+/// [`source`](std::error::Error::source) of an [`Error::Inner`], not repeated in its text (so
+/// `{:#}` with `anyhow`, or walking `source()`, prints each message once).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error<E> {
     /// The breaker did not let the call through.
     Rejected(Rejected),
@@ -80,11 +91,11 @@ impl<E> From<Rejected> for Error<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for Error<E> {
+impl<E> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Rejected(r) => r.fmt(f),
-            Error::Inner(e) => e.fmt(f),
+            Error::Inner(_) => f.write_str("the protected call failed"),
             Error::Timeout(d) => write!(f, "call timed out after {d:?}"),
         }
     }
@@ -93,9 +104,8 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Rejected(r) => Some(r),
             Error::Inner(e) => Some(e),
-            Error::Timeout(_) => None,
+            Error::Rejected(_) | Error::Timeout(_) => None,
         }
     }
 }

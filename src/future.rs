@@ -126,8 +126,14 @@ where
     }
 }
 
-/// What a finished inner future gives: a result, or "ran past its deadline".
-pub trait Finish {
+mod sealed {
+    /// Keeps [`Finish`](super::Finish) to the crate's own output types.
+    pub trait Sealed {}
+}
+
+/// What a finished inner future gives: a result, or "ran past its deadline". Implemented for
+/// `Result<T, E>` and [`Timed`]; sealed.
+pub trait Finish: sealed::Sealed {
     /// The call's value.
     type Ok;
     /// The call's error.
@@ -138,6 +144,8 @@ pub trait Finish {
         classify: &C,
     ) -> (Outcome, Result<Self::Ok, Error<Self::Err>>);
 }
+
+impl<T, E> sealed::Sealed for Result<T, E> {}
 
 impl<T, E> Finish for Result<T, E> {
     type Ok = T;
@@ -156,6 +164,8 @@ pub enum Timed<O> {
     /// The deadline, this long after the start, passed first.
     Elapsed(Duration),
 }
+
+impl<T, E> sealed::Sealed for Timed<Result<T, E>> {}
 
 impl<T, E> Finish for Timed<Result<T, E>> {
     type Ok = T;
@@ -222,15 +232,23 @@ fn fail(breaker: &Breaker, ticket: Option<Ticket>) {
     }
 }
 
+pin_project! {
+    /// A future with an optional deadline: without one it is `inner` as it is; with one (the
+    /// `tokio` feature) it ends with [`Timed::Elapsed`] when the deadline passes first. Its
+    /// shape is private, so enabling `tokio` changes nothing a caller can name.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Deadline<F> {
+        #[pin]
+        inner: Bound<F>,
+    }
+}
+
 // Defined twice, with and without the tokio variant: pin-project-lite does not carry a `#[cfg]`
 // on a variant over to the projection it generates.
 #[cfg(feature = "tokio")]
 pin_project! {
-    /// A future with an optional deadline: without one it is `inner` as it is; with one (the
-    /// `tokio` feature) it ends with [`Timed::Elapsed`] when the deadline passes first.
     #[project = DeadlineProj]
-    #[allow(missing_docs)] // variant fields: pin-project-lite takes no attributes there
-    pub enum Deadline<F> {
+    enum Bound<F> {
         /// No deadline.
         Unbounded {
             #[pin]
@@ -247,11 +265,8 @@ pin_project! {
 
 #[cfg(not(feature = "tokio"))]
 pin_project! {
-    /// A future with an optional deadline: without one it is `inner` as it is; with one (the
-    /// `tokio` feature) it ends with [`Timed::Elapsed`] when the deadline passes first.
     #[project = DeadlineProj]
-    #[allow(missing_docs)] // variant fields: pin-project-lite takes no attributes there
-    pub enum Deadline<F> {
+    enum Bound<F> {
         /// No deadline.
         Unbounded {
             #[pin]
@@ -265,18 +280,21 @@ impl<F: Future> Deadline<F> {
     /// tokio runtime with its timer enabled (tokio's rule for `tokio::time::timeout`).
     #[cfg(feature = "tokio")]
     pub fn new(inner: F, timeout: Option<Duration>) -> Self {
-        match timeout {
-            None => Deadline::Unbounded { inner },
-            Some(after) => Deadline::Bounded {
+        let inner = match timeout {
+            None => Bound::Unbounded { inner },
+            Some(after) => Bound::Bounded {
                 inner: tokio::time::timeout(after, inner),
                 after,
             },
-        }
+        };
+        Deadline { inner }
     }
 
     /// `inner` as it is.
     pub fn unbounded(inner: F) -> Self {
-        Deadline::Unbounded { inner }
+        Deadline {
+            inner: Bound::Unbounded { inner },
+        }
     }
 }
 
@@ -285,7 +303,7 @@ impl<F: Future> Future for Deadline<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
+        match self.project().inner.project() {
             DeadlineProj::Unbounded { inner } => inner.poll(cx).map(Timed::Done),
             #[cfg(feature = "tokio")]
             DeadlineProj::Bounded { inner, after } => {

@@ -6,6 +6,7 @@ use crate::state::State;
 /// feature (states as `"closed"`, `"open"`, `"half-open"`, `"isolated"`, `"disabled"`).
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Health {
     /// False when a critical breaker is Open or Isolated.
     pub ready: bool,
@@ -16,6 +17,7 @@ pub struct Health {
 /// One breaker in a [`Health`] report.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct BreakerHealth {
     /// Its name in the registry.
     pub name: String,

@@ -1,8 +1,8 @@
 //! # hotbreaker
 //!
 //! A circuit breaker for hot paths: no lock and no allocation on `try_acquire` or on recording an
-//! outcome; a Success while Closed costs one atomic read-modify-write on a cache line the calling
-//! thread does not share.
+//! outcome; a Success while Closed is a plain load and store on a cache line only the calling
+//! thread writes.
 //!
 //! ```
 //! use std::time::Duration;
@@ -18,7 +18,8 @@
 //!     Ok(body) => assert_eq!(body, "response"),
 //!     Err(Error::Rejected(r)) => eprintln!("open, retry in {:?}", r.retry_after()),
 //!     Err(Error::Inner(e)) => eprintln!("call failed: {e}"),
-//!     Err(Error::Timeout(d)) => eprintln!("no answer within {d:?}"),
+//!     // A synchronous call has no deadline: the other variants are for timed calls.
+//!     Err(other) => eprintln!("{other}"),
 //! }
 //! ```
 //!
@@ -106,7 +107,8 @@
 //! | `error.rs` | [`Error`], [`Rejected`], [`ConfigError`] |
 //! | `registry.rs`, `files.rs`, `export.rs`, `trace.rs` | named breakers, config files, metrics and tracing export |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
-//! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg loom`) |
+//! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -155,7 +157,7 @@ pub use backoff::Backoff;
 pub use breaker::Breaker;
 pub use builder::Builder;
 pub use classify::Classify;
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 pub use clock::LoomClock;
 pub use config::{Config, SlowCalls, TimeWindow};
 pub use error::{ConfigError, Error, Rejected};

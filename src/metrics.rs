@@ -24,6 +24,7 @@ use crate::window::WindowStats;
 /// assert_eq!((m.successes, m.failures, m.rejected), (1, 1, 0));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// The state now.
     pub state: State,

@@ -2,6 +2,7 @@
 
 /// How a call went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The call worked.
     Success,

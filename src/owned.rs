@@ -76,7 +76,7 @@ const NO_BUCKET: u64 = u64::MAX;
 /// the 1st, 2nd, 4th, ... 64th, then every 64th.
 #[inline(always)]
 fn check_due(repeats: u64) -> bool {
-    repeats & repeats.wrapping_sub(1) == 0 || repeats % 64 == 0
+    repeats & repeats.wrapping_sub(1) == 0 || repeats.is_multiple_of(64)
 }
 
 /// Marks per 128-byte line.

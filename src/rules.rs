@@ -34,9 +34,9 @@ const MAX_STRIPES: u32 = 64;
 const SECS_PER_DAY: u64 = 24 * 60 * 60;
 
 // The range messages print these in whole days and whole milliseconds.
-const _: () = assert!(MAX_DURATION.as_secs() % SECS_PER_DAY == 0);
+const _: () = assert!(MAX_DURATION.as_secs().is_multiple_of(SECS_PER_DAY));
 const _: () = assert!(MAX_DURATION.subsec_nanos() == 0);
-const _: () = assert!(MIN_DURATION.as_nanos() % 1_000_000 == 0);
+const _: () = assert!(MIN_DURATION.as_nanos().is_multiple_of(1_000_000));
 
 /// What a setting left as `None` becomes. [`Builder`](crate::Builder)'s documentation lists
 /// them; a test keeps that table and the README's in step with these values.
@@ -226,7 +226,7 @@ impl Rules {
             .half_open_timeout
             .map(|t| duration("half_open_timeout", t))
             .transpose()?;
-        let default_stripes = if cfg!(all(loom, feature = "loom")) {
+        let default_stripes = if cfg!(hotbreaker_loom) {
             1
         } else {
             // One owned stripe per CPU and one more for a thread besides the workers (a main
@@ -495,7 +495,7 @@ mod tests {
         let digits = n.to_string();
         let mut out = String::new();
         for (i, d) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push(' ');
             }
             out.push(d);

@@ -8,6 +8,7 @@ use std::fmt;
 
 /// Where a breaker stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Calls pass; outcomes are watched by the trip rules.
     Closed,
@@ -77,6 +78,7 @@ impl fmt::Display for State {
 
 /// Why a transition happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Cause {
     /// `consecutive_failures` failures in a row while Closed.
     ConsecutiveFailures,

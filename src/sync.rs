@@ -1,8 +1,7 @@
 //! The one file that names the atomics and the lock (tokio's `loom` shim, sharded-slab's
 //! `sync.rs`).
 //!
-//! Under `RUSTFLAGS="--cfg loom"` **and** the `loom` feature, every atomic and lock of the breaker
-//! is loom's, so the model checker sees every access. Otherwise 64- and 128-bit atomics come
+//! Under `RUSTFLAGS="--cfg hotbreaker_loom"`, every atomic and lock of the breaker is loom's, so the model checker sees every access. Otherwise 64- and 128-bit atomics come
 //! from `portable-atomic` (native on every 64-bit target; 128-bit operations use `cmpxchg16b` on
 //! x86-64 and the equivalent pairs elsewhere, emulated with a lock only where a target has none).
 //!
@@ -11,29 +10,29 @@
 //! with everything else, but each one behaves at least as strongly as `AcqRel` (stronger than the
 //! `Relaxed` operations some call sites use; those sites argue their ordering in comments).
 //!
-//! Gating on both the cfg and the feature keeps other crates built under the global
-//! `--cfg loom` flag (crossbeam-utils reacts only to `crossbeam_loom`) unaffected.
+//! The cfg is this crate's own, so a project that runs its own loom models under the common
+//! `--cfg loom` gets the ordinary breaker, and nothing about it shows as a cargo feature.
 //!
 //! Outside this file, `registry.rs` and `clock.rs` use `std` atomics and thread-locals for
 //! things loom need not see (a name table's statistics, a per-thread cache of the last clock
 //! reading); each says so where it does.
 
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 pub(crate) use loom::sync::Mutex; // off the hot path: the breaker's configuration lock
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
 
-#[cfg(not(all(loom, feature = "loom")))]
+#[cfg(not(hotbreaker_loom))]
 pub(crate) use portable_atomic::{AtomicU64, AtomicU128, Ordering, fence};
-#[cfg(not(all(loom, feature = "loom")))]
+#[cfg(not(hotbreaker_loom))]
 pub(crate) use std::sync::Mutex; // off the hot path: the breaker's configuration lock
 
 /// A 128-bit atomic for loom models: a `u128` behind loom's mutex (see the module docs).
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 #[derive(Debug)]
 pub(crate) struct AtomicU128(loom::sync::Mutex<u128>); // loom models only, off the hot path
 
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 impl AtomicU128 {
     pub(crate) fn new(v: u128) -> Self {
         AtomicU128(loom::sync::Mutex::new(v)) // loom models only, off the hot path
@@ -75,7 +74,7 @@ impl AtomicU128 {
 /// Handed out round-robin on a thread's first call (not a hash of the `ThreadId` on every call),
 /// so the first N threads of a process land on N different stripes. The thread-local has a
 /// `const` initialiser and no destructor, so reading it never allocates or registers anything.
-#[cfg(not(all(loom, feature = "loom")))]
+#[cfg(not(hotbreaker_loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
     use std::cell::Cell;
@@ -99,7 +98,7 @@ pub(crate) fn thread_stripe() -> usize {
 
 /// Under loom every thread writes stripe 0: models use one stripe (see `loom-tests/`), so all
 /// threads contend on the same words, which is the interesting case for the checker.
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
     0

@@ -24,7 +24,7 @@
 use std::cell::Cell;
 
 /// Slots in the pool: the most owned stripes a breaker can have.
-#[cfg_attr(all(loom, feature = "loom"), allow(dead_code))] // loom's pool has no limit to check
+#[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's pool has no limit to check
 pub(crate) const POOL: u32 = 64;
 
 /// The value of [`current`] for a thread without a slot.
@@ -33,7 +33,7 @@ pub(crate) const NONE: u32 = u32::MAX;
 /// The value of [`current`] for a thread that has not claimed a slot yet.
 pub(crate) const UNCLAIMED: u32 = u32::MAX - 1;
 
-#[cfg(not(all(loom, feature = "loom")))]
+#[cfg(not(hotbreaker_loom))]
 mod imp {
     use super::{Cell, NONE, POOL, UNCLAIMED};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,7 +106,7 @@ mod imp {
     }
 }
 
-#[cfg(all(loom, feature = "loom"))]
+#[cfg(hotbreaker_loom)]
 mod imp {
     //! Loom's thread-locals and atomics, so models see a slot claimed by one thread and the
     //! plain stores of its owner read by others. Slots are not given back: a model's threads
@@ -158,7 +158,7 @@ pub(crate) fn claimed() -> u32 {
     }
 }
 
-#[cfg(all(test, not(all(loom, feature = "loom"))))]
+#[cfg(all(test, not(hotbreaker_loom)))]
 mod tests {
     use super::*;
     use std::sync::Mutex; // test-only: the two tests below must not fill the pool for each other

@@ -6,6 +6,7 @@ use crate::state::{Cause, State};
 /// listeners: exactly once per transition, by the thread whose compare-and-swap made it, after the
 /// swap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Transition {
     /// The state before.
     pub from: State,

@@ -94,6 +94,7 @@ impl Kind {
 
 /// The counts of the window the trip rules look at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WindowStats {
     /// Successes and Failures in the window (Ignored outcomes are not calls).
     pub calls: u64,

@@ -42,7 +42,7 @@ impl Service<u32> for Parity {
     }
     fn call(&mut self, n: u32) -> Self::Future {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        ready(if n % 2 == 0 { Ok(n) } else { Err("odd") })
+        ready(if n.is_multiple_of(2) { Ok(n) } else { Err("odd") })
     }
 }
 
@@ -93,7 +93,7 @@ fn a_fallback_answers_rejected_requests() {
     let mut svc = BreakerLayer::new(b.clone())
         .fallback(|rejected: Rejected, n: u32| {
             // "Stale cache": only even requests have a cached answer.
-            ready(if n % 2 == 0 {
+            ready(if n.is_multiple_of(2) {
                 Ok(n + 1000)
             } else {
                 Err(Error::Rejected(rejected))

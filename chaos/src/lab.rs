@@ -119,8 +119,9 @@ fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed:
         let latency = began.elapsed();
         match result {
             Ok(()) => &slot.successes,
-            Err(Error::Inner(_) | Error::Timeout(_)) => &slot.failures,
             Err(Error::Rejected(_)) => &slot.rejected,
+            // The call ran and failed (or timed out).
+            Err(_) => &slot.failures,
         }
         .fetch_add(1, Ordering::Relaxed);
         slot.latencies_us

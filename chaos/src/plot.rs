@@ -18,7 +18,8 @@ fn band(state: State) -> RGBAColor {
         State::Closed => RGBColor(120, 200, 120).mix(0.25),
         State::Open => RGBColor(230, 80, 80).mix(0.30),
         State::HalfOpen => RGBColor(240, 200, 60).mix(0.40),
-        State::Isolated | State::Disabled => RGBColor(150, 150, 150).mix(0.3),
+        // Isolated, Disabled.
+        _ => RGBColor(150, 150, 150).mix(0.3),
     }
 }
 

@@ -3,7 +3,7 @@
 //! Each model uses one stripe (every thread writes the same words, the interesting case) and a
 //! loom-visible clock, and explores every interleaving up to the preemption bound set in the
 //! script.
-#![cfg(loom)]
+#![cfg(hotbreaker_loom)]
 
 use std::time::Duration;
 

@@ -305,6 +305,8 @@ impl<'a> Pair<'a> {
                     self.single(Op::Call(Outcome::Failure))?;
                     failures += 1;
                 }
+                // A state this driver does not know.
+                _ => return Ok(false),
             }
         }
         let deadline = self.model.open_deadline_ns().expect("Open has a deadline");

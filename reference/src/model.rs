@@ -144,6 +144,7 @@ impl Model {
             Outcome::Ignored => s.m.ignored += 1,
             Outcome::Success => s.m.successes += 1,
             Outcome::Failure => s.m.failures += 1,
+            other => unreachable!("an outcome the model does not know: {other:?}"),
         }
         if outcome != Outcome::Ignored && slow {
             s.m.slow += 1;

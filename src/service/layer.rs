@@ -158,18 +158,14 @@ where
                 };
                 let inner = self.inner.call(request);
                 let ticket = guard.disarm();
-                ResponseFuture::Called {
-                    call: CallFuture::acquired(
-                        self.breaker.clone(),
-                        ticket,
-                        self.classify.clone(),
-                        deadline(inner, self.timeout),
-                    ),
-                }
+                ResponseFuture::called(CallFuture::acquired(
+                    self.breaker.clone(),
+                    ticket,
+                    self.classify.clone(),
+                    deadline(inner, self.timeout),
+                ))
             }
-            Err(rejected) => ResponseFuture::Fallback {
-                answer: self.fallback.answer(rejected, request),
-            },
+            Err(rejected) => ResponseFuture::fallback(self.fallback.answer(rejected, request)),
         }
     }
 }

@@ -15,19 +15,42 @@ use crate::future::{CallFuture, Deadline};
 pin_project! {
     /// The response of a [`BreakerService`](super::BreakerService): the inner call in flight,
     /// or the fallback's answer to a rejected request.
-    #[project = ResponseProj]
-    #[allow(missing_docs)] // variant fields: pin-project-lite takes no attributes there
     #[must_use = "futures do nothing unless polled"]
-    pub enum ResponseFuture<B, F, C, A>
+    pub struct ResponseFuture<B, F, C, A>
     where
         B: Deref<Target = Breaker>,
     {
-        /// Let through: the inner service's future, holding the permit.
+        #[pin]
+        inner: Response<B, F, C, A>,
+    }
+}
+
+impl<B: Deref<Target = Breaker>, F, C, A> ResponseFuture<B, F, C, A> {
+    pub(crate) fn called(call: CallFuture<B, Deadline<F>, C>) -> Self {
+        ResponseFuture {
+            inner: Response::Called { call },
+        }
+    }
+
+    pub(crate) fn fallback(answer: A) -> Self {
+        ResponseFuture {
+            inner: Response::Fallback { answer },
+        }
+    }
+}
+
+pin_project! {
+    #[project = ResponseProj]
+    enum Response<B, F, C, A>
+    where
+        B: Deref<Target = Breaker>,
+    {
+        // Let through: the inner service's future, holding the permit.
         Called {
             #[pin]
             call: CallFuture<B, Deadline<F>, C>,
         },
-        /// Rejected: the fallback's answer.
+        // Rejected: the fallback's answer.
         Fallback {
             #[pin]
             answer: A,
@@ -46,7 +69,7 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
+        match self.project().inner.project() {
             ResponseProj::Called { call } => call.poll(cx),
             ResponseProj::Fallback { answer } => answer.poll(cx),
         }
