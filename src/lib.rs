@@ -118,6 +118,8 @@ pub mod classify;
 mod clock;
 mod config;
 mod deadline;
+#[cfg(feature = "serde")]
+mod env;
 mod error;
 #[cfg(feature = "metrics")]
 mod export;
@@ -129,6 +131,8 @@ pub mod future;
 mod health;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "serde")]
+mod human_duration;
 mod metrics;
 mod mirror;
 mod outcome;
