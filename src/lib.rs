@@ -104,7 +104,8 @@
 //! | `backoff.rs` | [`Backoff`]: how long each opening lasts |
 //! | `transition.rs`, `metrics.rs`, `health.rs` | what listeners, snapshots and health checks see |
 //! | `error.rs` | [`Error`], [`Rejected`], [`ConfigError`] |
-//! | `registry.rs`, `files.rs`, `export.rs`, `trace.rs` | named breakers, config files, metrics and tracing export |
+//! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
+//! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg loom`) |
 #![forbid(unsafe_code)]

@@ -239,16 +239,11 @@ impl Rules {
             .half_open_timeout
             .map(|t| duration("half_open_timeout", t))
             .transpose()?;
-        // An unset `stripes` takes the CPU count seen now; only a breaker's construction uses
-        // it. `Breaker::reconfigure` compares stripes only when the user set them, so a reload
-        // on a thread that sees another CPU count (affinity, a cgroup change) never fails.
-        let default_stripes = if cfg!(all(loom, feature = "loom")) {
-            1
-        } else {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get().min(defaults::MAX_STRIPES as usize) as u32)
-        };
-        let stripes = count("stripes", c.stripes.unwrap_or(default_stripes), MAX_STRIPES)?;
+        let stripes = count(
+            "stripes",
+            c.stripes.unwrap_or_else(default_stripes),
+            MAX_STRIPES,
+        )?;
         Ok(Rules {
             settings: c.clone(),
             consecutive_failures,
@@ -266,6 +261,22 @@ impl Rules {
             stripes: (stripes as usize).next_power_of_two(),
         })
     }
+}
+
+/// What an unset `stripes` becomes: the CPU count the process saw the first time it asked,
+/// capped (1 under loom). Resolved once: asking costs a system call and a read of the cgroup
+/// limits (tens of microseconds), and the answer may differ from thread to thread (affinity).
+/// Only a breaker's construction uses it; [`Breaker::reconfigure`](crate::Breaker::reconfigure)
+/// compares stripes only when the user set them, so a reload never fails over a CPU count.
+fn default_stripes() -> u32 {
+    if cfg!(all(loom, feature = "loom")) {
+        return 1;
+    }
+    static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get().min(defaults::MAX_STRIPES as usize) as u32)
+    })
 }
 
 fn validate_backoff(c: &Config) -> Result<Backoff, ConfigError> {
