@@ -28,7 +28,7 @@ pub(crate) const BREAKERS: &str = r#"
 consecutive_failures = 5
 open_timeout = "30s"
 
-[payments]
+[breakers.payments]
 consecutive_failures = 3
 backoff = { base = "5s", max = "1m" }
 "#;

@@ -20,6 +20,11 @@ use std::time::Duration;
 /// assert_eq!(Backoff::fixed(Duration::from_secs(30)).duration(9), Duration::from_secs(30));
 /// ```
 ///
+/// **Jitter is on by default** for every exponential backoff, however it is made:
+/// [`Backoff::exponential`], the default backoff, a `backoff` table in a file and the
+/// environment's `PREFIX_BACKOFF_*`; [`without_jitter`](Backoff::without_jitter) (or
+/// `jitter = false`) turns it off. Only [`Backoff::fixed`] (`open_timeout`) is exact by default.
+///
 /// With the `serde` feature it is a table `{ base = "1s", multiplier = 2.0, max = "30s",
 /// jitter = true }`; a field left out takes the default backoff's value (5 s, ×2, 60 s, jitter).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,13 +60,15 @@ impl Backoff {
         }
     }
 
-    /// Opening number `attempt` lasts `base × multiplier^(attempt − 1)`, capped at `max`.
+    /// Opening number `attempt` lasts `base × multiplier^(attempt − 1)`, capped at `max`, with
+    /// jitter (see [`with_jitter`](Backoff::with_jitter); [`without_jitter`](Backoff::without_jitter)
+    /// for exact durations).
     pub fn exponential(base: Duration, multiplier: f64, max: Duration) -> Backoff {
         Backoff {
             base,
             multiplier,
             max,
-            jitter: false,
+            jitter: Backoff::DEFAULT.jitter,
         }
     }
 
@@ -71,6 +78,17 @@ impl Backoff {
     pub fn with_jitter(mut self) -> Backoff {
         self.jitter = true;
         self
+    }
+
+    /// Each opening lasts exactly the computed duration.
+    pub fn without_jitter(mut self) -> Backoff {
+        self.jitter = false;
+        self
+    }
+
+    /// Whether openings are jittered.
+    pub fn jitter(&self) -> bool {
+        self.jitter
     }
 
     /// The duration of opening number `attempt` (≥ 1), before jitter.
@@ -110,10 +128,10 @@ pub(crate) fn mix(seed: u64) -> u64 {
 #[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct BackoffData {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::human_duration::required")]
     base: Duration,
     multiplier: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::human_duration::required")]
     max: Duration,
     jitter: bool,
 }
@@ -156,6 +174,7 @@ mod tests {
     #[test]
     fn exponential_grows_and_caps() {
         let b = Backoff::exponential(Duration::from_secs(1), 2.0, Duration::from_secs(5));
+        assert!(b.jitter() && !b.without_jitter().jitter() && !Backoff::fixed(b.max).jitter());
         let secs: Vec<u64> = (1..=6).map(|a| b.duration(a).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 5, 5, 5]);
         assert_eq!(

@@ -296,17 +296,21 @@ impl Breaker {
                 Some(_) => "count_window",
                 None => "time_window",
             };
-            return Err(ConfigError::new(
+            return Err(ConfigError::described(
                 field,
                 "the window's shape is fixed when the breaker is built (build a new breaker to change it)",
-                (rules.window, self.shape),
+                &format!("{}, the breaker's is {}", rules.window, self.shape),
             ));
         }
         if stripes_given && rules.stripes != self.stripes.count() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::described(
                 "stripes",
                 "fixed when the breaker is built (build a new breaker to change it)",
-                (rules.stripes, self.stripes.count()),
+                &format!(
+                    "{}, the breaker's is {}",
+                    rules.stripes,
+                    self.stripes.count()
+                ),
             ));
         }
         let set = RuleSet::of(&rules);

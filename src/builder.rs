@@ -89,18 +89,18 @@ impl Builder {
 
     /// Look at the last `window` of time, in `buckets` equal buckets (each at least 1 ms; at
     /// most 256 buckets; window at most 365 days). Outcomes leave the window a whole bucket at a
-    /// time.
+    /// time. Not together with [`count_window`](Builder::count_window): `build()` refuses the
+    /// pair with a [`ConfigError`] naming both.
     pub fn time_window(mut self, window: Duration, buckets: u32) -> Self {
         self.config.time_window = Some(TimeWindow { window, buckets });
-        self.config.count_window = None;
         self
     }
 
     /// Look at the last `n` outcomes (1..=65 536). Costlier per call than a time window: a shared
-    /// counter per outcome, and an O(n) read on each Failure.
+    /// counter per outcome, and an O(n) read on each Failure. Not together with
+    /// [`time_window`](Builder::time_window).
     pub fn count_window(mut self, n: u32) -> Self {
         self.config.count_window = Some(n);
-        self.config.time_window = None;
         self
     }
 
@@ -123,18 +123,18 @@ impl Builder {
         self
     }
 
-    /// Stay Open for a fixed `duration` (1 ms..=365 days) each time: `backoff(Backoff::fixed(d))`.
+    /// Stay Open for a fixed `duration` (1 ms..=365 days) each time, like
+    /// `backoff(Backoff::fixed(d))`. Not together with [`backoff`](Builder::backoff): `build()`
+    /// refuses the pair with a [`ConfigError`] naming both.
     pub fn open_timeout(mut self, duration: Duration) -> Self {
         self.config.open_timeout = Some(duration);
-        self.config.backoff = None;
         self
     }
 
     /// How long each opening lasts. Base and max in 1 ms..=365 days, max ≥ base, multiplier a
-    /// finite number ≥ 1.
+    /// finite number ≥ 1. Not together with [`open_timeout`](Builder::open_timeout).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.config.backoff = Some(backoff);
-        self.config.open_timeout = None;
         self
     }
 
@@ -196,7 +196,20 @@ impl Builder {
     /// Validates the settings and builds the breaker.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first field that is out of range.
+    /// A [`ConfigError`] naming the first field that is out of range, or both settings of a
+    /// conflicting pair (`open_timeout` and `backoff`, `time_window` and `count_window`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hotbreaker::{Backoff, Breaker};
+    ///
+    /// let err = Breaker::builder()
+    ///     .open_timeout(Duration::from_secs(30))
+    ///     .backoff(Backoff::fixed(Duration::from_secs(10)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid open_timeout: set either open_timeout or backoff, not both");
+    /// ```
     pub fn build(self) -> Result<Breaker, ConfigError> {
         let rules = Rules::validate(&self.config, self.predicate.clone())?;
         let clock = self

@@ -59,7 +59,7 @@ pub struct Config {
     pub slow_calls: Option<SlowCalls>,
     /// See [`Builder::open_timeout`](crate::Builder::open_timeout). At most one of
     /// `open_timeout` and `backoff`.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::optional"))]
     pub open_timeout: Option<Duration>,
     /// See [`Builder::backoff`](crate::Builder::backoff).
     pub backoff: Option<Backoff>,
@@ -68,7 +68,7 @@ pub struct Config {
     /// See [`Builder::half_open_successes`](crate::Builder::half_open_successes).
     pub half_open_successes: Option<u32>,
     /// See [`Builder::half_open_timeout`](crate::Builder::half_open_timeout).
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::optional"))]
     pub half_open_timeout: Option<Duration>,
     /// See [`Builder::stripes`](crate::Builder::stripes).
     pub stripes: Option<u32>,
@@ -83,7 +83,7 @@ pub struct Config {
 )]
 pub struct TimeWindow {
     /// How far back the window looks.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::required"))]
     pub window: Duration,
     /// How many buckets it is kept in.
     pub buckets: u32,
@@ -98,7 +98,7 @@ pub struct TimeWindow {
 )]
 pub struct SlowCalls {
     /// A call strictly longer than this is slow.
-    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::required"))]
     pub duration: Duration,
     /// Trip when `slow / calls ≥ rate`.
     pub rate: f64,

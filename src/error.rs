@@ -43,13 +43,20 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker is {}", self.state)?;
         if let Some(d) = self.retry_after() {
-            write!(f, "; retry after {d:?}")?;
+            write!(f, "; retry after {:?}", round_up_to_millis(d))?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for Rejected {}
+
+/// `d` rounded up to a whole millisecond, for people to read ("986ms", "29.5s"): never earlier
+/// than the exact value, which [`Rejected::retry_after`] keeps.
+fn round_up_to_millis(d: Duration) -> Duration {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
 
 /// The error of a call made through [`Breaker::call`](crate::Breaker::call) or one of its
 /// asynchronous forms.
@@ -137,17 +144,37 @@ impl ConfigError {
         ConfigError {
             field: Cow::Borrowed(field),
             expected: expected.into(),
-            got: format!("{got:?}"),
+            got: excerpt(&format!("{got:?}")),
         }
     }
 
-    /// An error found outside the builder (a file, a variable): all parts given as text.
+    /// As [`new`](ConfigError::new), with the value already written out (e.g. several fields
+    /// by name: `max = 500ms, base = 1s`) from numbers and durations, which are short.
+    pub(crate) fn described(
+        field: &'static str,
+        expected: impl Into<Cow<'static, str>>,
+        got: &str,
+    ) -> Self {
+        ConfigError {
+            field: Cow::Borrowed(field),
+            expected: expected.into(),
+            got: got.to_owned(),
+        }
+    }
+
+    /// An error found outside the builder (a file, a variable): all parts given as text. The
+    /// field and the value are cut to a readable length.
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn owned(field: String, expected: String, got: String) -> Self {
+        let field = if field.chars().count() > 2 * EXCERPT_CHARS {
+            Cow::Owned(cut(&field, 2 * EXCERPT_CHARS))
+        } else {
+            Cow::Owned(field)
+        };
         ConfigError {
-            field: Cow::Owned(field),
+            field,
             expected: Cow::Owned(expected),
-            got,
+            got: excerpt(&got),
         }
     }
 
@@ -187,3 +214,56 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// How many characters of a value an error message quotes.
+pub(crate) const EXCERPT_CHARS: usize = 64;
+
+/// `text`, or its first [`EXCERPT_CHARS`] characters and "…" when it is longer: a 1 MB bad value
+/// makes a one-line message.
+pub(crate) fn excerpt(text: &str) -> String {
+    cut(text, EXCERPT_CHARS)
+}
+
+fn cut(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_prints_whole_milliseconds_rounded_up() {
+        let shown = |nanos: u64| {
+            Rejected {
+                state: State::Open,
+                retry_after_ns: Some(nanos),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            shown(985_737_515),
+            "circuit breaker is open; retry after 986ms"
+        );
+        assert_eq!(
+            shown(29_500_000_000),
+            "circuit breaker is open; retry after 29.5s"
+        );
+        assert_eq!(shown(1), "circuit breaker is open; retry after 1ms");
+        assert_eq!(shown(u64::MAX).len(), shown(u64::MAX).trim().len());
+    }
+
+    #[test]
+    fn values_are_cut_to_an_excerpt() {
+        let long = "é".repeat(10_000);
+        let e = ConfigError::owned(long.clone(), "short".into(), long.clone());
+        assert!(e.to_string().chars().count() < 4 * EXCERPT_CHARS, "{e}");
+        assert!(e.got().ends_with('…'));
+        assert_eq!(excerpt("short"), "short");
+        let e = ConfigError::new("failure_rate", "must be in (0, 1]", long);
+        assert_eq!(e.got().chars().count(), EXCERPT_CHARS + 1);
+    }
+}

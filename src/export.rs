@@ -20,7 +20,7 @@ impl Registry {
     /// (see the [table](crate#metrics)). Cost: one [`Breaker::metrics`](crate::Breaker::metrics)
     /// per breaker, plus the recorder's own work; callers are never blocked.
     pub fn publish_metrics(&self) {
-        for (name, entry) in self.entries().iter() {
+        for (name, entry) in self.entries().pin().iter() {
             let name = name.to_string();
             let m = entry.breaker.metrics();
             for (outcome, value) in [

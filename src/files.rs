@@ -1,19 +1,17 @@
-//! Configuration from outside (feature `serde`): TOML and JSON text and files, and environment
-//! variables. Every error is a [`ConfigError`] naming the field as written: `failure_rate`,
-//! `payments.backoff.max` in a registry file, `PAYMENTS_FAILURE_RATE` in the environment.
+//! Configuration files (feature `serde`): one breaker's [`Config`] as TOML or JSON, and registry
+//! files. Every error is a [`ConfigError`] naming the field as written: `failure_rate`,
+//! `breakers.payments.backoff.max` in a registry file. The environment is in `env.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use crate::backoff::Backoff;
-use crate::config::{Config, SlowCalls, TimeWindow};
-use crate::error::ConfigError;
+use crate::config::Config;
+use crate::error::{ConfigError, EXCERPT_CHARS, excerpt};
 use crate::registry::Registry;
 use crate::rules::Rules;
 
-/// The key of a registry file's default configuration.
-pub(crate) const DEFAULT_KEY: &str = "default";
+/// The longest message a parse error carries, in characters.
+const MAX_MESSAGE_CHARS: usize = 8 * EXCERPT_CHARS;
 
 /// Deserializes `T` from a parsed document, naming the path of whatever is wrong.
 fn from_value<'de, T, D>(value: D) -> Result<T, ConfigError>
@@ -24,7 +22,7 @@ where
 {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut path = e.path().to_string();
-        let message = e.inner().to_string();
+        let message = readable(&e.inner().to_string());
         // Name an unknown field itself, should the path stop at its parent.
         if let Some(rest) = message.strip_prefix("unknown field `") {
             if let Some(field) = rest.split('`').next().filter(|f| !path.ends_with(*f)) {
@@ -42,22 +40,80 @@ where
     })
 }
 
-fn syntax(format: &str, e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::owned(
-        "config".to_owned(),
-        format!("valid {format}"),
-        e.to_string().trim().to_owned(),
-    )
+/// A deserializer's message made fit for one line: without the "in `path`" line some
+/// formats append (the error names the path already), and with every quoted value cut to an
+/// excerpt.
+fn readable(message: &str) -> String {
+    let message = match message.find("\nin `") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    let mut out = String::new();
+    let mut rest = message.trim();
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = &rest[open..=open];
+        out.push_str(&rest[..=open]);
+        let inner = &rest[open + 1..];
+        match closing(inner, quote) {
+            Some(close) => {
+                out.push_str(&excerpt(&inner[..close]));
+                out.push_str(quote);
+                rest = &inner[close + 1..];
+            }
+            None => {
+                out.push_str(&excerpt(inner));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    match out.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &out[..end]),
+        None => out,
+    }
+}
+
+/// Where the quote opened before `inner` closes (a backslash escapes the next character).
+fn closing(inner: &str, quote: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            _ if inner[i..].starts_with(quote) => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn parse_toml(text: &str) -> Result<toml::Value, ConfigError> {
     text.parse::<toml::Table>()
         .map(toml::Value::Table)
-        .map_err(|e| syntax("TOML", e))
+        .map_err(|e| {
+            let at = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| {
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default();
+            syntax("TOML", &format!("{}{at}", e.message()))
+        })
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value, ConfigError> {
-    serde_json::from_str(text).map_err(|e| syntax("JSON", e))
+    serde_json::from_str(text).map_err(|e| syntax("JSON", &e.to_string()))
+}
+
+fn syntax(format: &str, message: &str) -> ConfigError {
+    ConfigError::owned(
+        "config".to_owned(),
+        format!("must be valid {format}: {}", readable(message)),
+        String::new(),
+    )
 }
 
 impl Config {
@@ -81,7 +137,7 @@ impl Config {
     /// let err = Config::from_toml(r#"open_timeout = "soon""#).unwrap_err();
     /// assert_eq!(err.field(), "open_timeout");
     /// let err = Config::from_toml("failure_rate = 1.5").unwrap_err();
-    /// assert_eq!(err.field(), "failure_rate");
+    /// assert_eq!(err.to_string(), "invalid failure_rate: must be in (0, 1], got 1.5");
     /// # Ok::<(), hotbreaker::ConfigError>(())
     /// ```
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
@@ -104,182 +160,58 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Config always serializes")
     }
-
-    /// Settings from the environment: `PREFIX_CONSECUTIVE_FAILURES`, `PREFIX_FAILURE_RATE`,
-    /// `PREFIX_MINIMUM_CALLS`, `PREFIX_TIME_WINDOW` (a duration) and `PREFIX_TIME_WINDOW_BUCKETS`,
-    /// `PREFIX_COUNT_WINDOW`, `PREFIX_SLOW_CALLS_DURATION` and `PREFIX_SLOW_CALLS_RATE`,
-    /// `PREFIX_OPEN_TIMEOUT`, `PREFIX_BACKOFF_BASE` / `_MULTIPLIER` / `_MAX` / `_JITTER`,
-    /// `PREFIX_HALF_OPEN_PERMITS`, `PREFIX_HALF_OPEN_SUCCESSES`, `PREFIX_HALF_OPEN_TIMEOUT`,
-    /// `PREFIX_STRIPES`. Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
-    /// the defaults; other variables under the prefix are left alone (the prefix may be shared
-    /// with the application's own settings).
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the variable whose value does not parse or is out of range.
-    pub fn from_env(prefix: &str) -> Result<Config, ConfigError> {
-        Config::from_vars(prefix, std::env::vars())
-    }
-
-    /// [`from_env`](Config::from_env) over the given `(name, value)` pairs instead of the
-    /// process's environment.
-    ///
-    /// # Errors
-    /// As [`from_env`](Config::from_env).
-    ///
-    /// # Examples
-    /// ```
-    /// use hotbreaker::Config;
-    ///
-    /// let vars = [("PAY_FAILURE_RATE", "0.25"), ("PAY_OPEN_TIMEOUT", "45s"), ("PAY_DB_URL", "x")];
-    /// let c = Config::from_vars("PAY", vars.map(|(k, v)| (k.to_owned(), v.to_owned())))?;
-    /// assert_eq!(c.failure_rate, Some(0.25));
-    ///
-    /// let bad = [("PAY_FAILURE_RATE".to_owned(), "lots".to_owned())];
-    /// assert_eq!(Config::from_vars("PAY", bad).unwrap_err().field(), "PAY_FAILURE_RATE");
-    /// # Ok::<(), hotbreaker::ConfigError>(())
-    /// ```
-    pub fn from_vars(
-        prefix: &str,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let head = format!("{prefix}_");
-        let vars: BTreeMap<String, String> = vars
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(&head)?.to_owned(), v)))
-            .collect();
-        let var = |suffix: &str| format!("{head}{suffix}");
-        let get = |suffix: &str| vars.get(suffix).map(|v| (var(suffix), v.trim()));
-        let count = |suffix: &str| -> Result<Option<u32>, ConfigError> {
-            get(suffix)
-                .map(|(name, v)| {
-                    v.parse::<u32>().map_err(|_| {
-                        ConfigError::owned(name, "a whole number".into(), format!("{v:?}"))
-                    })
-                })
-                .transpose()
-        };
-        let number = |suffix: &str| -> Result<Option<f64>, ConfigError> {
-            get(suffix)
-                .map(|(name, v)| {
-                    v.parse::<f64>()
-                        .map_err(|_| ConfigError::owned(name, "a number".into(), format!("{v:?}")))
-                })
-                .transpose()
-        };
-        let duration = |suffix: &str| -> Result<Option<Duration>, ConfigError> {
-            get(suffix)
-                .map(|(name, v)| {
-                    humantime::parse_duration(v).map_err(|e| {
-                        ConfigError::owned(
-                            name,
-                            format!("a duration such as \"30s\" or \"1m 30s\" ({e})"),
-                            format!("{v:?}"),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        let flag = |suffix: &str| -> Result<Option<bool>, ConfigError> {
-            get(suffix)
-                .map(|(name, v)| match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => Ok(true),
-                    "false" | "0" | "no" | "off" => Ok(false),
-                    _ => Err(ConfigError::owned(
-                        name,
-                        "true or false".into(),
-                        format!("{v:?}"),
-                    )),
-                })
-                .transpose()
-        };
-        let time_window = match (duration("TIME_WINDOW")?, count("TIME_WINDOW_BUCKETS")?) {
-            (None, None) => None,
-            (window, buckets) => Some(TimeWindow {
-                window: window.unwrap_or(Duration::from_secs(10)),
-                buckets: buckets.unwrap_or(10),
-            }),
-        };
-        let slow_calls = match (duration("SLOW_CALLS_DURATION")?, number("SLOW_CALLS_RATE")?) {
-            (None, None) => None,
-            (Some(duration), Some(rate)) => Some(SlowCalls { duration, rate }),
-            (None, Some(_)) => return Err(missing(var("SLOW_CALLS_DURATION"))),
-            (Some(_), None) => return Err(missing(var("SLOW_CALLS_RATE"))),
-        };
-        let backoff_parts = (
-            duration("BACKOFF_BASE")?,
-            number("BACKOFF_MULTIPLIER")?,
-            duration("BACKOFF_MAX")?,
-            flag("BACKOFF_JITTER")?,
-        );
-        let backoff = match backoff_parts {
-            (None, None, None, None) => None,
-            (base, multiplier, max, jitter) => {
-                let b = Backoff::exponential(
-                    base.unwrap_or(Duration::from_secs(5)),
-                    multiplier.unwrap_or(2.0),
-                    max.unwrap_or(Duration::from_secs(60)),
-                );
-                Some(if jitter.unwrap_or(true) {
-                    b.with_jitter()
-                } else {
-                    b
-                })
-            }
-        };
-        let config = Config {
-            consecutive_failures: count("CONSECUTIVE_FAILURES")?,
-            failure_rate: number("FAILURE_RATE")?,
-            minimum_calls: count("MINIMUM_CALLS")?,
-            time_window,
-            count_window: count("COUNT_WINDOW")?,
-            slow_calls,
-            open_timeout: duration("OPEN_TIMEOUT")?,
-            backoff,
-            half_open_permits: count("HALF_OPEN_PERMITS")?,
-            half_open_successes: count("HALF_OPEN_SUCCESSES")?,
-            half_open_timeout: duration("HALF_OPEN_TIMEOUT")?,
-            stripes: count("STRIPES")?,
-        };
-        Rules::validate(&config, None).map_err(|e| {
-            let name = var(&e.field().replace('.', "_").to_ascii_uppercase());
-            ConfigError::owned(name, e.expected().to_owned(), e.got().to_owned())
-        })?;
-        Ok(config)
-    }
 }
 
-fn missing(name: String) -> ConfigError {
-    ConfigError::owned(
-        name,
-        "must be set too: the slow-call rule needs a duration and a rate".into(),
-        String::new(),
-    )
+/// A registry file: the default configuration and one per breaker name. Any other top-level
+/// key is an error naming it, so that a typo (`[defaults]`) cannot pass for a breaker.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    default: Option<Config>,
+    #[serde(default)]
+    breakers: BTreeMap<String, Config>,
 }
-
-/// A registry file: `default` plus one table per breaker name.
-type File = BTreeMap<String, Config>;
 
 impl Registry {
-    /// A registry from TOML: a `[default]` table for every breaker without its own, and a table
-    /// per breaker name.
+    /// A registry from TOML: a `[default]` table for every breaker without its own, and a
+    /// `[breakers.NAME]` table per breaker name. Both are optional; any other top-level key is
+    /// an error.
     ///
     /// ```toml
     /// [default]
     /// failure_rate = 0.5
     /// open_timeout = "30s"
     ///
-    /// [payments]
+    /// [breakers.payments]
     /// consecutive_failures = 3
     /// backoff = { base = "1s", max = "30s" }
+    ///
+    /// [breakers."api.example.com"]
+    /// failure_rate = 0.25
     /// ```
     ///
     /// # Errors
-    /// A [`ConfigError`] naming `name.field` (or `default.field`).
+    /// A [`ConfigError`] naming the field as written: `breakers.payments.failure_rate`,
+    /// `default.open_timeout`, or an unknown top-level key (`defaults`).
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::Registry;
+    ///
+    /// let r = Registry::from_toml("[breakers.payments]\nconsecutive_failures = 3")?;
+    /// assert_eq!(r.get_or_create("payments").config().consecutive_failures, Some(3));
+    ///
+    /// let err = Registry::from_toml("[defaults]\nconsecutive_failures = 3").unwrap_err();
+    /// assert_eq!(err.field(), "defaults");
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
     pub fn from_toml(text: &str) -> Result<Registry, ConfigError> {
         Registry::from_file_contents(from_value(parse_toml(text)?)?)
     }
 
-    /// As [`from_toml`](Registry::from_toml), from JSON (an object of name → config).
+    /// As [`from_toml`](Registry::from_toml), from JSON: `{"default": {..}, "breakers":
+    /// {"payments": {..}}}`.
     ///
     /// # Errors
     /// As [`from_toml`](Registry::from_toml).
@@ -299,10 +231,11 @@ impl Registry {
         Ok(registry)
     }
 
-    /// Applies a TOML or JSON file to this registry at runtime: the default and every named
-    /// configuration are set (existing breakers are reconfigured, see
+    /// Applies a TOML or JSON file to this registry at runtime: every named configuration and
+    /// then the default are set (existing breakers are reconfigured, see
     /// [`Breaker::reconfigure`](crate::Breaker::reconfigure)). The whole file is validated
-    /// before anything is applied.
+    /// before anything is applied. Settings the file leaves out take their defaults, except a
+    /// breaker's window shape and stripes, which it keeps.
     ///
     /// # Errors
     /// As [`from_file`](Registry::from_file); also an existing breaker refusing a new window
@@ -333,17 +266,55 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Validates every configuration of `file`, then sets them: each name's once, in name
+    /// order (O(names) in all), then the default.
     fn apply(&self, file: File) -> Result<(), ConfigError> {
-        for (name, config) in &file {
-            Rules::validate(config, None).map_err(|e| e.within(name))?;
+        let default = file
+            .default
+            .map(|config| {
+                let rules = Rules::validate(&config, None).map_err(|e| e.within("default"))?;
+                Ok::<_, ConfigError>((config, rules))
+            })
+            .transpose()?;
+        let mut named = Vec::with_capacity(file.breakers.len());
+        for (name, config) in file.breakers {
+            let rules = Rules::validate(&config, None).map_err(|e| within_breaker(e, &name))?;
+            named.push((name, config, rules));
         }
-        for (name, config) in file {
-            if name == DEFAULT_KEY {
-                self.set_default(config)?;
-            } else {
-                self.set_config(&name, config)?;
-            }
+        for (name, config, rules) in named {
+            self.set_validated(&name, config, rules)
+                .map_err(|e| within_breaker(e, &name))?;
+        }
+        if let Some((config, rules)) = default {
+            self.set_default_validated(config, rules)?;
         }
         Ok(())
+    }
+}
+
+/// `e` under `breakers.NAME`, as the file writes it.
+fn within_breaker(e: ConfigError, name: &str) -> ConfigError {
+    e.within(name).within("breakers")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_lose_the_repeated_path_and_long_values() {
+        assert_eq!(
+            readable("invalid value: integer `-1`, expected u32\nin `consecutive_failures`\n"),
+            "invalid value: integer `-1`, expected u32"
+        );
+        let long = format!(
+            "invalid type: string \"{}\", expected u32",
+            "x".repeat(5_000)
+        );
+        let short = readable(&long);
+        assert!(short.chars().count() < 2 * EXCERPT_CHARS, "{short}");
+        assert!(short.ends_with("…\", expected u32"), "{short}");
+        assert_eq!(readable(r#"a "b\"c" d"#), r#"a "b\"c" d"#);
+        assert_eq!(readable("unterminated \"abc"), "unterminated \"abc");
     }
 }

@@ -105,7 +105,8 @@
 //! | `backoff.rs` | [`Backoff`]: how long each opening lasts |
 //! | `transition.rs`, `metrics.rs`, `health.rs` | what listeners, snapshots and health checks see |
 //! | `error.rs` | [`Error`], [`Rejected`], [`ConfigError`] |
-//! | `registry.rs`, `files.rs`, `export.rs`, `trace.rs` | named breakers, config files, metrics and tracing export |
+//! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
+//! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -120,6 +121,8 @@ pub mod classify;
 mod clock;
 mod config;
 mod deadline;
+#[cfg(feature = "serde")]
+mod env;
 mod error;
 #[cfg(feature = "metrics")]
 mod export;
@@ -131,6 +134,8 @@ pub mod future;
 mod health;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "serde")]
+mod human_duration;
 mod metrics;
 mod mirror;
 mod outcome;

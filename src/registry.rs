@@ -2,16 +2,22 @@
 //! snapshots, health, and (features) metrics export and configuration files.
 //!
 //! The per-call path is the `Arc<Breaker>` handle you keep, never a lookup. Lookups by name
-//! are still lock-free: the map sits behind an [`ArcSwap`], readers load it without a lock or a
-//! wait, and writers (creating a breaker, setting a config) copy it, change the copy and swap it
-//! in, one writer at a time under a mutex. Creating a breaker is O(breakers); lookups are one
-//! hash probe.
+//! are still lock-free: the breakers live in a [`papaya::HashMap`], whose reads take no lock
+//! and write nothing shared. Creating a breaker inserts one entry (O(1)); creating and
+//! configuring take one writer lock between themselves, which lookups and callers never touch.
+//!
+//! Why papaya, among the well-kept concurrent maps: `dashmap` takes a shard's read lock on
+//! every lookup (a shared write to the lock word, contended across cores, and a guard that
+//! must not be held across a write to the same shard); `scc::HashMap` takes a bucket lock on
+//! reads too (its lock-free `HashIndex` keeps removed entries until an epoch passes, much as
+//! papaya does, but brings a larger crate). papaya reads without any lock or shared write
+//! (an epoch pin per thread, from `seize`), resizes incrementally so that no insert stalls
+//! behind a whole-table copy, and is small: `seize` and `equivalent` are its only
+//! dependencies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-
-use arc_swap::ArcSwap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::breaker::Breaker;
 use crate::clock::Clock;
@@ -59,8 +65,18 @@ pub(crate) struct Entry {
     pub(crate) transitions: Arc<TransitionCounts>,
 }
 
-type Map = HashMap<Arc<str>, Entry>;
+/// A fast, randomly seeded string hash (foldhash, hashbrown's default): a lookup hashes the name
+/// in a few nanoseconds, where SipHash takes about twenty.
+type Hasher = foldhash::fast::RandomState;
+pub(crate) type Map = papaya::HashMap<Arc<str>, Entry, Hasher>;
 type NameListener = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
+
+/// What creating a breaker reads: the validated per-name configurations and the default.
+/// Guarded by the writer lock.
+struct Settings {
+    configs: HashMap<Box<str>, Arc<Rules>>,
+    default: Arc<Rules>,
+}
 
 /// Named breakers sharing a default configuration, with per-name overrides.
 ///
@@ -83,21 +99,21 @@ type NameListener = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 /// # Ok::<(), hotbreaker::ConfigError>(())
 /// ```
 pub struct Registry {
-    entries: ArcSwap<Map>,
-    /// Validated per-name configurations, used when the name's breaker is created.
-    configs: ArcSwap<HashMap<String, Arc<Rules>>>,
-    default: ArcSwap<Rules>,
+    entries: Map,
+    /// The writer lock: serialises creating breakers and setting configurations, so that a
+    /// breaker is created once per name and with the configuration set last. Off the hot path:
+    /// callers use their `Arc<Breaker>`, lookups read `entries` without it.
+    settings: Mutex<Settings>,
     listeners: Vec<NameListener>,
-    clock: Option<quanta::Clock>,
-    /// Serialises writers (creating breakers, setting configs). Off the hot path: callers use
-    /// their `Arc<Breaker>`, lookups load `entries` without it.
-    write: Mutex<()>,
+    /// Cloned into each new breaker: making a real quanta clock asks the CPU about its counter,
+    /// which costs microseconds in a virtual machine.
+    clock: quanta::Clock,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("breakers", &self.entries.load().len())
+            .field("breakers", &self.entries.len())
             .finish_non_exhaustive()
     }
 }
@@ -118,12 +134,13 @@ impl Registry {
     pub fn new(default: Config) -> Result<Registry, ConfigError> {
         let default = Rules::validate(&default, None)?;
         Ok(Registry {
-            entries: ArcSwap::from_pointee(HashMap::new()),
-            configs: ArcSwap::from_pointee(HashMap::new()),
-            default: ArcSwap::from_pointee(default),
+            entries: Map::with_hasher(Hasher::default()),
+            settings: Mutex::new(Settings {
+                configs: HashMap::new(),
+                default: Arc::new(default),
+            }),
             listeners: Vec::new(),
-            clock: None,
-            write: Mutex::new(()),
+            clock: quanta::Clock::new(),
         })
     }
 
@@ -141,40 +158,45 @@ impl Registry {
     /// The clock for breakers created from now on; `quanta::Clock::mock()` in tests.
     #[must_use]
     pub fn clock(mut self, clock: quanta::Clock) -> Self {
-        self.clock = Some(clock);
+        self.clock = clock;
         self
+    }
+
+    /// The writer lock. A poisoned lock only means a panic elsewhere while it was held; the
+    /// settings it guards are always whole.
+    fn writer(&self) -> MutexGuard<'_, Settings> {
+        self.settings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The breaker named `name`, if it exists. Lock-free.
     pub fn get(&self, name: &str) -> Option<Arc<Breaker>> {
-        self.entries.load().get(name).map(|e| e.breaker.clone())
+        self.entries.pin().get(name).map(|e| e.breaker.clone())
     }
 
     /// The breaker named `name`, created with its configuration (or the default) if it does not
-    /// exist yet. Lock-free when it exists.
+    /// exist yet. Lock-free when it exists; creating one is O(1).
     pub fn get_or_create(&self, name: &str) -> Arc<Breaker> {
         if let Some(breaker) = self.get(name) {
             return breaker;
         }
-        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(breaker) = self.get(name) {
-            return breaker; // created by another writer meanwhile
+        let settings = self.writer();
+        let entries = self.entries.pin();
+        if let Some(e) = entries.get(name) {
+            return e.breaker.clone(); // created by another writer meanwhile
         }
-        let rules = self
+        let rules = settings
             .configs
-            .load()
             .get(name)
-            .cloned()
-            .unwrap_or_else(|| self.default.load_full());
-        let entry = self.build(name, (*rules).clone());
+            .unwrap_or(&settings.default)
+            .as_ref()
+            .clone();
+        let (name, entry) = self.build(name, rules);
         let breaker = entry.breaker.clone();
-        let mut map = Map::clone(&self.entries.load());
-        map.insert(Arc::from(name), entry);
-        self.entries.store(Arc::new(map));
+        entries.insert(name, entry);
         breaker
     }
 
-    fn build(&self, name: &str, rules: Rules) -> Entry {
+    fn build(&self, name: &str, rules: Rules) -> (Arc<str>, Entry) {
         let transitions = Arc::new(TransitionCounts::default());
         let name: Arc<str> = Arc::from(name);
         let mut listeners: Vec<Listener> = Vec::with_capacity(1 + self.listeners.len());
@@ -192,11 +214,12 @@ impl Registry {
             let (listener, name) = (listener.clone(), name.clone());
             listeners.push(Box::new(move |t: &Transition| listener(&name, t)));
         }
-        let clock = Clock::new(self.clock.clone().unwrap_or_default());
-        Entry {
+        let clock = Clock::new(self.clock.clone());
+        let entry = Entry {
             breaker: Arc::new(Breaker::new(rules, listeners.into_boxed_slice(), clock)),
             transitions,
-        }
+        };
+        (name, entry)
     }
 
     /// Sets the configuration of the breaker named `name`: used when it is created, and applied
@@ -207,13 +230,23 @@ impl Registry {
     /// breaker's window shape (see [`Breaker::reconfigure`]); nothing changes then.
     pub fn set_config(&self, name: &str, config: Config) -> Result<(), ConfigError> {
         let rules = Rules::validate(&config, None).map_err(|e| e.within(name))?;
-        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        self.set_validated(name, config, rules)
+            .map_err(|e| e.within(name))
+    }
+
+    /// [`set_config`](Registry::set_config) with `rules` already validated from `config`;
+    /// errors are not yet prefixed with the name.
+    pub(crate) fn set_validated(
+        &self,
+        name: &str,
+        config: Config,
+        rules: Rules,
+    ) -> Result<(), ConfigError> {
+        let mut settings = self.writer();
         if let Some(breaker) = self.get(name) {
-            breaker.reconfigure(config).map_err(|e| e.within(name))?;
+            breaker.reconfigure(config)?;
         }
-        let mut configs = HashMap::clone(&self.configs.load());
-        configs.insert(name.to_owned(), Arc::new(rules));
-        self.configs.store(Arc::new(configs));
+        settings.configs.insert(name.into(), Arc::new(rules));
         Ok(())
     }
 
@@ -225,16 +258,24 @@ impl Registry {
     /// breaker refused it; the breakers before it in name order have taken it).
     pub fn set_default(&self, config: Config) -> Result<(), ConfigError> {
         let rules = Rules::validate(&config, None)?;
-        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let configs = self.configs.load();
+        self.set_default_validated(config, rules)
+    }
+
+    /// [`set_default`](Registry::set_default) with `rules` already validated from `config`.
+    pub(crate) fn set_default_validated(
+        &self,
+        config: Config,
+        rules: Rules,
+    ) -> Result<(), ConfigError> {
+        let mut settings = self.writer();
         for (name, breaker) in self.breakers() {
-            if !configs.contains_key(&*name) {
+            if !settings.configs.contains_key(&*name) {
                 breaker
                     .reconfigure(config.clone())
                     .map_err(|e| e.within(&name))?;
             }
         }
-        self.default.store(Arc::new(rules));
+        settings.default = Arc::new(rules);
         Ok(())
     }
 
@@ -243,29 +284,29 @@ impl Registry {
     pub fn breakers(&self) -> Vec<(Arc<str>, Arc<Breaker>)> {
         let mut all: Vec<_> = self
             .entries
-            .load()
+            .pin()
             .iter()
             .map(|(name, e)| (name.clone(), e.breaker.clone()))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all
     }
 
     /// The transitions of the breaker named `name` so far, as `(from, to, count)`, or `None` if
     /// there is no such breaker.
     pub fn transitions(&self, name: &str) -> Option<Vec<(State, State, u64)>> {
-        let entries = self.entries.load();
+        let entries = self.entries.pin();
         Some(entries.get(name)?.transitions.nonzero().collect())
     }
 
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn entries(&self) -> Arc<Map> {
-        self.entries.load_full()
+    pub(crate) fn entries(&self) -> &Map {
+        &self.entries
     }
 
     /// How many breakers there are.
     pub fn len(&self) -> usize {
-        self.entries.load().len()
+        self.entries.len()
     }
 
     /// Whether there are none.
@@ -274,10 +315,12 @@ impl Registry {
     }
 
     /// Bytes the breakers and the registry's map hold on the heap: each breaker's struct and
-    /// [`heap_bytes`](Breaker::heap_bytes), its transition counts, its name, and the map's
-    /// table. Listener closures are not counted.
+    /// [`heap_bytes`](Breaker::heap_bytes), its transition counts, its name, its map entry, and
+    /// the map's table (estimated: papaya does not report its size; we count two slots of a
+    /// pointer and a metadata byte per breaker, rounded up to a power of two, as its growth
+    /// rule keeps at most half the slots full). Listener closures are not counted.
     pub fn heap_bytes(&self) -> usize {
-        let entries = self.entries.load();
+        let entries = self.entries.pin();
         let per_entry: usize = entries
             .iter()
             .map(|(name, e)| {
@@ -286,24 +329,32 @@ impl Registry {
                     + std::mem::size_of::<TransitionCounts>()
                     + name.len()
                     + 4 * std::mem::size_of::<usize>() // two Arc headers
+                    + std::mem::size_of::<(Arc<str>, Entry)>() // the map's entry
             })
             .sum();
-        let table = entries.capacity() * (std::mem::size_of::<(Arc<str>, Entry)>() + 1);
+        let slots = entries.len().saturating_mul(2).next_power_of_two();
+        let table = slots * (std::mem::size_of::<usize>() + 1);
         per_entry + table
     }
 
     /// Each breaker's state, window failure rate, retry_after and times opened, and a readiness
     /// verdict: ready unless a breaker named in `critical` is Open or Isolated. A HalfOpen
     /// critical breaker counts as ready (it is letting probes through to decide), and a critical
-    /// name with no breaker yet counts as ready (nothing has failed).
+    /// name with no breaker yet counts as ready (nothing has failed). Sorted by name; each
+    /// breaker is checked against `critical` with one hash lookup. Its cost is one
+    /// [`Breaker::metrics`] per breaker; [`ready`](Registry::ready) reads the critical
+    /// breakers' states only.
     pub fn health(&self, critical: &[&str]) -> Health {
-        let breakers: Vec<BreakerHealth> = self
-            .breakers()
+        let critical: HashSet<&str, Hasher> = critical.iter().copied().collect();
+        let entries = self.entries.pin();
+        let mut sorted: Vec<(&Arc<str>, &Entry)> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let breakers: Vec<BreakerHealth> = sorted
             .into_iter()
-            .map(|(name, breaker)| {
-                let m = breaker.metrics();
+            .map(|(name, e)| {
+                let m = e.breaker.metrics();
                 BreakerHealth {
-                    critical: critical.contains(&&*name),
+                    critical: critical.contains(&**name),
                     name: name.to_string(),
                     state: m.state,
                     failure_rate: m.failure_rate(),
@@ -313,9 +364,30 @@ impl Registry {
                 }
             })
             .collect();
-        let ready = breakers
-            .iter()
-            .all(|b| !b.critical || !matches!(b.state, State::Open | State::Isolated));
+        let ready = breakers.iter().all(|b| !b.critical || !down(b.state));
         Health { ready, breakers }
     }
+
+    /// The readiness verdict of [`health`](Registry::health) alone: false while a breaker named
+    /// in `critical` is Open or Isolated. One lookup and one state read per critical name.
+    ///
+    /// # Examples
+    /// ```
+    /// let registry = hotbreaker::Registry::default();
+    /// registry.get_or_create("db").isolate();
+    /// assert!(!registry.ready(&["db", "cache"]));
+    /// assert!(registry.ready(&["cache"]));
+    /// ```
+    pub fn ready(&self, critical: &[&str]) -> bool {
+        let entries = self.entries.pin();
+        critical
+            .iter()
+            .filter_map(|name| entries.get(*name))
+            .all(|e| !down(e.breaker.state()))
+    }
+}
+
+/// Whether a critical breaker in `state` makes the registry not ready.
+fn down(state: State) -> bool {
+    matches!(state, State::Open | State::Isolated)
 }

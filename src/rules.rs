@@ -73,6 +73,19 @@ pub(crate) enum WindowSpec {
     Count { size: u32 },
 }
 
+impl fmt::Display for WindowSpec {
+    /// As a user writes it: `time_window = 10s in 10 buckets`, `count_window = 100`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WindowSpec::Time { width_ns, buckets } => {
+                let window = Duration::from_nanos(width_ns.saturating_mul(u64::from(buckets)));
+                write!(f, "time_window = {window:?} in {buckets} buckets")
+            }
+            WindowSpec::Count { size } => write!(f, "count_window = {size}"),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct SlowRule {
     pub(crate) duration_ns: u64,
@@ -139,10 +152,10 @@ impl Rules {
         let failure_rate = failure_rate.map(|r| rate("failure_rate", r)).transpose()?;
         let raw_window = match (c.time_window, c.count_window) {
             (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::described(
                     "count_window",
                     "set either time_window or count_window, not both",
-                    (c.time_window, c.count_window),
+                    "",
                 ));
             }
             (None, Some(n)) => RawWindow::Count(n),
@@ -161,13 +174,13 @@ impl Rules {
                 let buckets = count("time_window.buckets", buckets, MAX_BUCKETS)?;
                 let width_ns = (window.as_nanos() / u128::from(buckets)) as u64;
                 if width_ns < MIN_DURATION.as_nanos() as u64 {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::described(
                         "time_window",
                         format!(
                             "bucket width (window / buckets) must be at least {} ms",
                             MIN_DURATION.as_millis()
                         ),
-                        (window, buckets),
+                        &format!("window = {window:?}, buckets = {buckets}"),
                     ));
                 }
                 WindowSpec::Time { width_ns, buckets }
@@ -183,10 +196,10 @@ impl Rules {
         )?;
         if let WindowSpec::Count { size } = window {
             if minimum_calls > size && (failure_rate.is_some() || c.slow_calls.is_some()) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::described(
                     "minimum_calls",
                     "must not exceed the count window's size, or the rate rules could never trip",
-                    (minimum_calls, size),
+                    &format!("minimum_calls = {minimum_calls}, count_window = {size}"),
                 ));
             }
         }
@@ -216,28 +229,21 @@ impl Rules {
             .half_open_successes
             .unwrap_or(permits.min(defaults::HALF_OPEN_SUCCESSES));
         if successes == 0 || successes > permits {
-            return Err(ConfigError::new(
+            return Err(ConfigError::described(
                 "half_open_successes",
                 "must be in 1..=half_open_permits",
-                (successes, permits),
+                &format!("half_open_successes = {successes}, half_open_permits = {permits}"),
             ));
         }
         let half_open_timeout_ns = c
             .half_open_timeout
             .map(|t| duration("half_open_timeout", t))
             .transpose()?;
-        let default_stripes = if cfg!(hotbreaker_loom) {
-            1
-        } else {
-            // One owned stripe per CPU and one more for a thread besides the workers (a main
-            // or control thread that also calls).
-            std::thread::available_parallelism().map_or(2, |n| {
-                n.get()
-                    .saturating_add(1)
-                    .min(defaults::MAX_STRIPES as usize) as u32
-            })
-        };
-        let stripes = count("stripes", c.stripes.unwrap_or(default_stripes), MAX_STRIPES)?;
+        let stripes = count(
+            "stripes",
+            c.stripes.unwrap_or_else(default_stripes),
+            MAX_STRIPES,
+        )?;
         Ok(Rules {
             settings: c.clone(),
             consecutive_failures,
@@ -257,13 +263,33 @@ impl Rules {
     }
 }
 
+/// What an unset `stripes` becomes: one owned stripe per CPU the process saw the first time it
+/// asked, and one more for a thread besides the workers (a main or control thread that also
+/// calls), capped (1 under loom). Resolved once: asking costs a system call and a read of the cgroup
+/// limits (tens of microseconds), and the answer may differ from thread to thread (affinity).
+/// Only a breaker's construction uses it; [`Breaker::reconfigure`](crate::Breaker::reconfigure)
+/// compares stripes only when the user set them, so a reload never fails over a CPU count.
+fn default_stripes() -> u32 {
+    if cfg!(hotbreaker_loom) {
+        return 1;
+    }
+    static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism().map_or(2, |n| {
+            n.get()
+                .saturating_add(1)
+                .min(defaults::MAX_STRIPES as usize) as u32
+        })
+    })
+}
+
 fn validate_backoff(c: &Config) -> Result<Backoff, ConfigError> {
     let (b, fixed) = match (c.open_timeout, c.backoff) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::described(
                 "open_timeout",
                 "set either open_timeout or backoff, not both",
-                (c.open_timeout, c.backoff),
+                "",
             ));
         }
         (Some(d), None) => (Backoff::fixed(d), true),
@@ -283,10 +309,10 @@ fn validate_backoff(c: &Config) -> Result<Backoff, ConfigError> {
     }
     duration(pick("open_timeout", "backoff.max"), b.max)?;
     if b.max < b.base {
-        return Err(ConfigError::new(
+        return Err(ConfigError::described(
             "backoff.max",
             "must be at least backoff.base",
-            (b.max, b.base),
+            &format!("max = {:?}, base = {:?}", b.max, b.base),
         ));
     }
     Ok(b)

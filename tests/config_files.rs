@@ -23,7 +23,7 @@ fn full() -> Config {
             rate: 0.5,
         }),
         open_timeout: None,
-        backoff: Some(Backoff::exponential(SEC, 2.0, 30 * SEC).with_jitter()),
+        backoff: Some(Backoff::exponential(SEC, 2.0, 30 * SEC).without_jitter()),
         half_open_permits: Some(4),
         half_open_successes: Some(2),
         half_open_timeout: Some(90 * SEC),
@@ -43,8 +43,8 @@ fn toml_and_json_round_trip_with_human_durations() {
     let partial = Config::from_toml("backoff = { base = \"2s\" }").unwrap();
     assert_eq!(
         partial.backoff,
-        Some(Backoff::exponential(2 * SEC, 2.0, 60 * SEC).with_jitter()),
-        "left-out backoff fields take the default backoff's"
+        Some(Backoff::exponential(2 * SEC, 2.0, 60 * SEC)),
+        "left-out backoff fields take the default backoff's, jitter included"
     );
 }
 
@@ -96,13 +96,16 @@ const FILE: &str = r#"
 consecutive_failures = 5
 open_timeout = "30s"
 
-[payments]
+[breakers.payments]
 consecutive_failures = 2
 backoff = { base = "1s", max = "10s", jitter = false }
 
-[search]
+[breakers.search]
 failure_rate = 0.3
 minimum_calls = 10
+
+[breakers."api.example.com"]
+half_open_permits = 1
 "#;
 
 #[test]
@@ -119,7 +122,15 @@ fn a_registry_file_sets_the_default_and_per_name_configs() {
     payments.try_acquire().unwrap().failure();
     assert_eq!(payments.state(), State::Open);
 
-    let json = r#"{"default": {"consecutive_failures": 9}, "db": {"half_open_permits": 1}}"#;
+    assert_eq!(
+        r.get_or_create("api.example.com")
+            .config()
+            .half_open_permits,
+        Some(1)
+    );
+
+    let json =
+        r#"{"default": {"consecutive_failures": 9}, "breakers": {"db": {"half_open_permits": 1}}}"#;
     let r = Registry::from_json(json).unwrap();
     assert_eq!(r.get_or_create("x").config().consecutive_failures, Some(9));
     assert_eq!(r.get_or_create("db").config().half_open_permits, Some(1));
@@ -127,14 +138,22 @@ fn a_registry_file_sets_the_default_and_per_name_configs() {
 
 #[test]
 fn bad_registry_files_name_the_breaker_and_the_field() {
-    let err = Registry::from_toml("[payments]\nfailure_rate = 2.0").unwrap_err();
-    assert_eq!(err.field(), "payments.failure_rate");
-    let err = Registry::from_toml("[payments]\nopen_timeout = \"a while\"").unwrap_err();
-    assert_eq!(err.field(), "payments.open_timeout");
+    let err = Registry::from_toml("[breakers.payments]\nfailure_rate = 2.0").unwrap_err();
+    assert_eq!(err.field(), "breakers.payments.failure_rate");
+    let err = Registry::from_toml("[breakers.payments]\nopen_timeout = \"a while\"").unwrap_err();
+    assert_eq!(err.field(), "breakers.payments.open_timeout");
     let err = Registry::from_toml("[default]\nstripes = 100").unwrap_err();
     assert_eq!(err.field(), "default.stripes");
-    let err = Registry::from_toml("[payments]\nretries = 3").unwrap_err();
-    assert_eq!(err.field(), "payments.retries");
+    let err = Registry::from_toml("[breakers.payments]\nretries = 3").unwrap_err();
+    assert_eq!(err.field(), "breakers.payments.retries");
+    // A top-level typo is an error naming it, not a breaker called "defaults" or "payments".
+    let err = Registry::from_toml("[defaults]\nconsecutive_failures = 3").unwrap_err();
+    assert_eq!(err.field(), "defaults");
+    assert!(err.to_string().contains("`default` or `breakers`"), "{err}");
+    let err = Registry::from_toml("[payments]\nconsecutive_failures = 3").unwrap_err();
+    assert_eq!(err.field(), "payments");
+    let err = Registry::from_json(r#"{"breakers": {"db": {"retries": 1}}}"#).unwrap_err();
+    assert_eq!(err.field(), "breakers.db.retries");
     let err = Registry::from_file("/nonexistent/breakers.toml").unwrap_err();
     assert_eq!(err.field(), "/nonexistent/breakers.toml");
 }
@@ -147,14 +166,14 @@ fn a_file_reloaded_at_runtime_reconfigures_live_breakers() {
     std::fs::write(&path, FILE).unwrap();
     let r = Registry::from_file(&path).unwrap();
     let payments = r.get_or_create("payments");
-    std::fs::write(&path, "[payments]\nconsecutive_failures = 7\n").unwrap();
+    std::fs::write(&path, "[breakers.payments]\nconsecutive_failures = 7\n").unwrap();
     r.load_file(&path).unwrap();
     assert_eq!(payments.config().consecutive_failures, Some(7));
     // A bad reload changes nothing.
-    std::fs::write(&path, "[payments]\nconsecutive_failures = 0\n").unwrap();
+    std::fs::write(&path, "[breakers.payments]\nconsecutive_failures = 0\n").unwrap();
     assert_eq!(
         r.load_file(&path).unwrap_err().field(),
-        "payments.consecutive_failures"
+        "breakers.payments.consecutive_failures"
     );
     assert_eq!(payments.config().consecutive_failures, Some(7));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -181,7 +200,6 @@ fn environment_variables_configure_a_breaker() {
             ("PAYMENTS_BACKOFF_BASE", "2s"),
             ("PAYMENTS_BACKOFF_JITTER", "false"),
             ("PAYMENTS_HALF_OPEN_PERMITS", "2"),
-            ("PAYMENTS_DATABASE_URL", "postgres://elsewhere"),
             ("SEARCH_FAILURE_RATE", "0.9"),
         ]),
     )
@@ -198,7 +216,7 @@ fn environment_variables_configure_a_breaker() {
     assert_eq!(c.slow_calls.unwrap().duration, Duration::from_millis(300));
     assert_eq!(
         c.backoff,
-        Some(Backoff::exponential(2 * SEC, 2.0, 60 * SEC))
+        Some(Backoff::exponential(2 * SEC, 2.0, 60 * SEC).without_jitter())
     );
     assert_eq!(c.half_open_permits, Some(2));
     Breaker::builder().config(c).build().unwrap();
@@ -235,4 +253,174 @@ fn the_health_report_serializes() {
     assert_eq!(json["breakers"][0]["name"], "db");
     assert_eq!(json["breakers"][0]["state"], "isolated");
     assert_eq!(json["breakers"][0]["critical"], true);
+}
+
+/// Durations past what a `Duration` holds, which panicked inside the parser before.
+const OVERFLOWING: [&str; 4] = [
+    "18446744073709551615s 1000000000ns",
+    "18446744073709551615s 18446744073709551615s",
+    "584542046091y",
+    "99999999999999999999999999999999999999999999s",
+];
+
+#[test]
+fn no_duration_panics_from_any_loader() {
+    let dir = std::env::temp_dir().join(format!("hotbreaker-overflow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for value in OVERFLOWING {
+        let err = Config::from_toml(&format!("open_timeout = {value:?}")).unwrap_err();
+        assert_eq!(err.field(), "open_timeout", "{err}");
+        assert!(err.to_string().contains("too large"), "{err}");
+        let err = Config::from_json(&format!(r#"{{"half_open_timeout": {value:?}}}"#)).unwrap_err();
+        assert_eq!(err.field(), "half_open_timeout");
+        let err = Config::from_toml(&format!("backoff = {{ max = {value:?} }}")).unwrap_err();
+        assert_eq!(err.field(), "backoff.max");
+        let err = Config::from_toml(&format!(
+            "time_window = {{ window = {value:?}, buckets = 1 }}"
+        ))
+        .unwrap_err();
+        assert_eq!(err.field(), "time_window.window");
+        let err = Config::from_vars("P", [("P_OPEN_TIMEOUT", value)]).unwrap_err();
+        assert_eq!(err.field(), "P_OPEN_TIMEOUT");
+        let err = Config::from_vars("P", [("P_BACKOFF_BASE", value)]).unwrap_err();
+        assert_eq!(err.field(), "P_BACKOFF_BASE");
+        let file = format!("[breakers.db]\nslow_calls = {{ duration = {value:?}, rate = 0.5 }}");
+        let err = Registry::from_toml(&file).unwrap_err();
+        assert_eq!(err.field(), "breakers.db.slow_calls.duration");
+        let err = Registry::from_json(&format!(r#"{{"default": {{"open_timeout": {value:?}}}}}"#))
+            .unwrap_err();
+        assert_eq!(err.field(), "default.open_timeout");
+        let path = dir.join("breakers.toml");
+        std::fs::write(&path, format!("[default]\nopen_timeout = {value:?}")).unwrap();
+        assert_eq!(
+            Registry::from_file(&path).unwrap_err().field(),
+            "default.open_timeout"
+        );
+        assert!(Registry::default().load_file(&path).is_err());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn error_messages_are_one_readable_line() {
+    let huge = "x".repeat(1 << 20);
+    for text in [
+        format!("open_timeout = {huge:?}"),
+        format!("consecutive_failures = {huge:?}"),
+        format!("{huge} = 1"),
+        format!("\"{huge}\" = 1"),
+    ] {
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.chars().count() < 700, "{} chars", err.len());
+        assert!(!err.contains('\n'), "{err}");
+    }
+    let err = Config::from_vars("P", [("P_OPEN_TIMEOUT", huge.as_str())]).unwrap_err();
+    assert!(err.to_string().chars().count() < 300, "{err}");
+
+    let err = Config::from_toml("consecutive_failures = -1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid consecutive_failures: invalid value: integer `-1`, expected u32"
+    );
+    let err = Config::from_toml("open_timeout = \"soon\"").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid open_timeout: a duration such as \"30s\", \"1m 30s\" or \"250ms\" (each part \
+         must start with a number), got \"soon\""
+    );
+    let err = Config::from_toml("open_timeout = 5").unwrap_err();
+    assert!(
+        err.to_string().contains("expected a duration such as"),
+        "{err}"
+    );
+    let err = Config::from_toml("this is not toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid config: must be valid TOML: key with no value, expected `=` at line 1, column 6"
+    );
+    let err = Config::from_json("{").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid config: must be valid JSON: EOF while parsing an object at line 1 column 1"
+    );
+    let err = Registry::from_toml("[breakers.p]\nretries = 1").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid breakers.p.retries: unknown field `retries`, expected one of"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("in `"), "{err}");
+}
+
+#[test]
+fn environment_typos_are_errors_unless_the_prefix_is_shared() {
+    let typo = [("PAY_CONSECUTIVE_FAILURE", "3")];
+    let err = Config::from_vars("PAY", typo).unwrap_err();
+    assert_eq!(err.field(), "PAY_CONSECUTIVE_FAILURE");
+    assert!(
+        err.to_string()
+            .contains("did you mean PAY_CONSECUTIVE_FAILURES?"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("from_env_shared"), "{err}");
+    assert_eq!(
+        Config::from_vars_shared("PAY", typo).unwrap(),
+        Config::default()
+    );
+
+    // A prefix written with its underscore means the same variables.
+    let vars = [("PAY_FAILURE_RATE", "0.3")];
+    assert_eq!(
+        Config::from_vars("PAY_", vars).unwrap().failure_rate,
+        Some(0.3)
+    );
+    assert_eq!(
+        Config::from_vars("PAY", vars).unwrap().failure_rate,
+        Some(0.3)
+    );
+    assert_eq!(Config::from_vars("", vars).unwrap_err().field(), "prefix");
+    // The bare prefix and a lone underscore are not settings either.
+    assert_eq!(
+        Config::from_vars("PAY", [("PAY_", "1")])
+            .unwrap_err()
+            .field(),
+        "PAY_"
+    );
+    // Other prefixes are never looked at.
+    assert_eq!(
+        Config::from_vars("PAY", [("PAYMENTS_X", "1"), ("HOME", "/")]).unwrap(),
+        Config::default()
+    );
+    // The process's own environment reads without a panic.
+    let _ = Config::from_env("HOTBREAKER_TEST_UNUSED_PREFIX");
+    let _ = Config::from_env_shared("HOTBREAKER_TEST_UNUSED_PREFIX");
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_variables_are_named_when_they_are_ours_and_ignored_otherwise() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let bad = OsStr::from_bytes(b"\xff\xfe");
+    let ours_value = [(OsStr::new("PAY_FAILURE_RATE"), bad)];
+    let err = Config::from_vars("PAY", ours_value).unwrap_err();
+    assert_eq!(err.field(), "PAY_FAILURE_RATE");
+    assert!(err.to_string().contains("UTF-8"), "{err}");
+
+    let ours_name = [(OsStr::from_bytes(b"PAY_\xffRATE"), OsStr::new("1"))];
+    let err = Config::from_vars("PAY", ours_name).unwrap_err();
+    assert!(err.field().starts_with("PAY_"), "{err}");
+    assert!(err.to_string().contains("UTF-8"), "{err}");
+    assert!(Config::from_vars_shared("PAY", ours_name).is_err());
+
+    let unrelated = [
+        (OsStr::from_bytes(b"OTHER_\xff"), OsStr::new("1")),
+        (OsStr::new("LANG_X"), bad),
+        (OsStr::new("PAY_FAILURE_RATE"), OsStr::new("0.5")),
+    ];
+    assert_eq!(
+        Config::from_vars("PAY", unrelated).unwrap().failure_rate,
+        Some(0.5)
+    );
 }

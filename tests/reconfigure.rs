@@ -252,9 +252,17 @@ fn callers_racing_reconfigure_see_the_old_or_the_new_config_and_lose_nothing() {
         })
     };
     start.wait();
-    for i in 0..20_000 {
-        let next = if i % 2 == 0 { &b_config } else { &a };
+    // 20 000 reconfigurations, and on until the callers have taken the breaker through Open
+    // (reconfiguring takes about a microsecond: the callers may not have got there yet).
+    let went_through_open = || {
+        let m = breaker.metrics();
+        m.times_opened > 0 && m.rejected > 0
+    };
+    let mut i = 0u64;
+    while i < 20_000 || (!went_through_open() && i < 100_000_000) {
+        let next = if i.is_multiple_of(2) { &b_config } else { &a };
         breaker.reconfigure(next.clone()).unwrap();
+        i += 1;
     }
     done.store(true, Ordering::Relaxed);
     let rejections: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();

@@ -181,9 +181,55 @@ fn health_reports_every_breaker_and_readiness_follows_critical_ones() {
     mock.increment(25 * SEC);
     let probe = payments.try_acquire().unwrap();
     assert!(r.health(&["payments"]).ready);
+    assert!(r.ready(&["payments"]));
     probe.success();
     search.isolate();
     assert!(!r.health(&["search"]).ready);
+    assert!(!r.ready(&["search"]));
+}
+
+/// `ready` is `health`'s verdict, whatever the critical list holds (duplicates, unknown names,
+/// none at all), and `health` marks exactly the breakers named.
+#[test]
+fn ready_agrees_with_health() {
+    let r = Registry::default();
+    let names: Vec<String> = (0..200).map(|i| format!("host-{i:03}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let b = r.get_or_create(n);
+        if i % 7 == 0 {
+            b.isolate();
+        }
+    }
+    let lists: [Vec<&str>; 5] = [
+        vec![],
+        vec!["host-001", "host-001", "nowhere"],
+        vec!["host-007"],
+        names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.ends_with('0'))
+            .collect(),
+        names
+            .iter()
+            .skip(1)
+            .step_by(7)
+            .map(String::as_str)
+            .collect(),
+    ];
+    for critical in lists {
+        let h = r.health(&critical);
+        assert_eq!(h.ready, r.ready(&critical), "{critical:?}");
+        for b in &h.breakers {
+            assert_eq!(
+                b.critical,
+                critical.contains(&b.name.as_str()),
+                "{}",
+                b.name
+            );
+        }
+        let sorted = h.breakers.windows(2).all(|w| w[0].name < w[1].name);
+        assert!(sorted && h.breakers.len() == 200);
+    }
 }
 
 #[test]

@@ -257,7 +257,7 @@ fn s10_exponential_backoff() {
     let r = rig(Breaker::builder()
         .consecutive_failures(1)
         .half_open_permits(1)
-        .backoff(Backoff::exponential(SEC, 2.0, 5 * SEC)));
+        .backoff(Backoff::exponential(SEC, 2.0, 5 * SEC).without_jitter()));
     r.fail(1);
     assert_eq!(r.retry_after(), Some(SEC));
     for (wait, next) in [(1, 2), (2, 4), (4, 5)] {

@@ -42,7 +42,11 @@ impl Service<u32> for Parity {
     }
     fn call(&mut self, n: u32) -> Self::Future {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        ready(if n.is_multiple_of(2) { Ok(n) } else { Err("odd") })
+        ready(if n.is_multiple_of(2) {
+            Ok(n)
+        } else {
+            Err("odd")
+        })
     }
 }
 

@@ -175,11 +175,9 @@ impl Lab {
             .failure_rate(self.failure_rate)
             .minimum_calls(self.min_calls)
             .time_window(self.window, 10)
-            .backoff(Backoff::exponential(
-                self.backoff_base,
-                2.0,
-                self.backoff_max,
-            ))
+            .backoff(
+                Backoff::exponential(self.backoff_base, 2.0, self.backoff_max).without_jitter(),
+            )
             .half_open_permits(self.half_open_permits)
             .half_open_successes(1)
     }

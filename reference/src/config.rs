@@ -67,6 +67,7 @@ impl ModelConfig {
             self.backoff_multiplier,
             Duration::from_nanos(self.backoff_max_ns),
         )
+        .without_jitter()
     }
 
     /// The same configuration for the real breaker (clock and stripes left to the caller).
