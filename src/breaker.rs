@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::{Clock, RECENT_TOLERANCE_NS};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
 use crate::error::{ConfigError, Rejected};
@@ -128,11 +128,10 @@ impl fmt::Debug for Breaker {
 
 impl Breaker {
     pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
-        let (window, ring) = match rules.window {
-            WindowSpec::Time { width_ns, buckets } => (
-                Window::Time(TimeRing::new(width_ns, buckets)),
-                TimeRing::ring(buckets),
-            ),
+        let (window, buckets) = match rules.window {
+            WindowSpec::Time { width_ns, buckets } => {
+                (Window::Time(TimeRing::new(width_ns, buckets)), buckets)
+            }
             WindowSpec::Count { size } => (Window::Count(Box::new(CountWindow::new(size))), 0),
         };
         let set = RuleSet::of(&rules);
@@ -148,7 +147,7 @@ impl Breaker {
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
             }),
-            stripes: Stripes::new(rules.stripes, ring, clock.offset()),
+            stripes: Stripes::new(rules.stripes, buckets, clock.offset()),
             window,
             slow_ns: AtomicU64::new(set.slow_ns()),
             rules: RulesCell::new(set),
@@ -372,13 +371,11 @@ impl Breaker {
         self.slow_ns.load(Ordering::Relaxed)
     }
 
-    /// Acquire while Open, HalfOpen or Isolated. The common Open case, well before the deadline,
-    /// is a read of the recent time (guarded against freezing, see `clock.rs`), a load and one
-    /// counter increment: the recent time never runs ahead of the real clock, so a deadline more
-    /// than the tolerance after it has not passed. Within the tolerance of the deadline, whether
-    /// it has passed is decided on the real clock, so a stopped upkeep cannot keep the breaker
-    /// Open. The `retry_after` of a rejection decided on the recent time is measured from it:
-    /// at most the recent time's lag (about one upkeep interval) longer than exact.
+    /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
+    /// real-clock read, a load and one counter increment. Whether the deadline has passed is
+    /// always decided on the real clock: quanta's recent time, guarded by counting repeats, can
+    /// be old by any amount of time on a thread's first sight of it, so a stopped upkeep could
+    /// otherwise keep the breaker Open.
     ///
     /// The mirror may lag the state word; a rejection decided from it is one that raced the
     /// transition it has not seen yet (a transition out of Open needs its deadline passed, or a
@@ -387,12 +384,7 @@ impl Breaker {
     fn acquire_other(&self, mirror: Mirror) -> Result<Ticket, Rejected> {
         if mirror.kind() == State::Open {
             if let Some(deadline) = self.hot.deadline.read(mirror.generation()) {
-                let recent = self.clock.now_ns();
-                let now = if recent.saturating_add(RECENT_TOLERANCE_NS) < deadline {
-                    recent
-                } else {
-                    self.clock.real_ns()
-                };
+                let now = self.clock.real_ns();
                 if now < deadline {
                     self.stripes.add_one(self.stripes.mine(), Total::Rejected);
                     return Err(Rejected {

@@ -275,6 +275,9 @@ mod tests {
     #[test]
     fn documented_defaults_are_the_defaults() {
         check_defaults_table(include_str!("builder.rs"), "src/builder.rs");
-        check_defaults_table(include_str!("../README.md"), "README.md");
+        check_defaults_table(
+            include_str!("../docs/configuration.md"),
+            "docs/configuration.md",
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Where the breaker reads the time: quanta, as nanoseconds since the breaker was built.
 //!
-//! Two readings:
-//! - [`Clock::now_ns`], where a little lag is harmless: the bucket a Success lands in on the fast
-//!   path, and the start and end of a call timed for slow-call detection. It is quanta's *recent*
+//! Three readings:
+//! - [`Clock::recent_at`]: quanta's recent time as it is, for the owned stripes' fast path, which
+//!   guards it the same way as below with a memory per stripe (see `owned.rs`).
+//! - [`Clock::now_ns`], where a little lag is harmless: the bucket a Success lands in on a shared
+//!   stripe's fast path, and the start and end of a call timed for slow-call detection. It is quanta's *recent*
 //!   time ([`quanta::Clock::recent`], a load of a global that quanta's upkeep thread refreshes,
 //!   about a nanosecond), checked against the real clock so that it does not stay frozen
 //!   (below).
@@ -16,15 +18,17 @@
 //! # A recent time that cannot freeze
 //! quanta keeps answering `recent()` with the last value its upkeep thread wrote, even after the
 //! upkeep handle is dropped or while the thread is starved. Without any upkeep, quanta's
-//! `Clock::recent()` answers 0, and the breaker reads the real clock instead. So each thread remembers the last recent value it saw
-//! and how many calls in a row saw it unchanged. A fresh value is trusted at once (the upkeep is
+//! `Clock::recent()` answers 0, and the breaker reads the real clock instead. So each thread
+//! remembers the last recent value it saw and how many calls in a row saw it unchanged. A fresh value is trusted at once (the upkeep is
 //! alive and at most one interval behind). An unchanged one is checked against the real clock on
 //! the 1st, 2nd, 4th, ... 64th repeat and then every 64th: if it is more than
 //! [`RECENT_TOLERANCE_NS`] behind, the thread reads the real clock on every call until the recent
 //! value moves again. At a steady pace of calls a frozen recent time is noticed within about twice
 //! the tolerance; after a pause, a thread may place at most 63 Successes by the frozen time before
 //! its next check. Those land in an older bucket (never a newer one), so at worst the window
-//! briefly undercounts a thread's Successes; no decision is ever made on the recent time.
+//! briefly undercounts a thread's Successes. The guard bounds calls, not time (a thread's first
+//! sight of a frozen value is trusted however old it is), so no decision is ever made on the
+//! recent time.
 //!
 //! Costs (measured by `benches/callgrind.sh`): with the upkeep running, a thread-local compare per
 //! Success and one real-clock read per 64 repeats of a recent value; with it stopped, one

@@ -33,24 +33,48 @@
 //! | Disabled | pass, counted, never trips | [`Breaker::reset`] |
 //!
 //! ## Guarantees
-//! - Every transition is one compare-and-swap on a packed state word, won by one thread, which
-//!   alone calls the listeners, once, after the swap.
-//! - An outcome whose permit belongs to an older generation changes no state and no window; it
-//!   still counts in the lifetime totals.
-//! - Trip rules run when a Failure or a slow call is recorded while Closed, never on a plain
-//!   Success; rates compare exactly (`failures / calls ≥ rate`, no floating-point rounding).
-//! - Half-open admission is exact: never more than `half_open_permits` probes per half-open
-//!   generation; a dropped or Ignored permit gives its slot back.
-//! - Time comes from [`quanta`]; see [`clock`](crate#time) below. Tests drive
-//!   `quanta::Clock::mock()`.
-//! - A panic inside [`Breaker::call`] is recorded as a Failure and resumed; a panicking listener
-//!   is caught.
-//! - [`Builder::build`] validates every setting and returns a [`ConfigError`] naming the field.
-//! - Nothing wears out: generations, bucket tags and counts, and deadlines are compared at full
-//!   width (64 bits, or 61 for generations in permits), so no number of transitions, calls or idle time makes an
-//!   old count, run or deadline look current, and no count is halved or saturated. The shortest
-//!   horizon, a bucket tag at 10^7 transitions per second with 256 buckets, is 114 years.
-//! - Lifetime totals in [`Breaker::metrics`] never go backwards between snapshots.
+//! 1. **Transitions are atomic and unique**: each is one compare-and-swap that bumps the generation;
+//!    the one thread that wins it calls the listeners once, after the swap, with
+//!    `{from, to, cause, generation}`.
+//! 2. **Late outcomes are dropped**: an outcome from a permit of an older generation changes no state
+//!    and no window, and still counts in the lifetime totals.
+//! 3. **Trip rules run when a Failure or a slow call is recorded while Closed**, never on a plain
+//!    Success; any rule that holds trips (consecutive failures, failure rate, slow-call rate, your
+//!    predicate), and rates compare exactly with ≥ (see "Rates are exact decimals" below).
+//! 4. **Open lasts** `open_duration(attempt)` (fixed, or exponential with optional jitter, reset by
+//!    closing); at `opened_at + duration` the breaker is ready to half-open.
+//! 5. **Half-open admission is exact**: never more than `half_open_permits` probes per half-open
+//!    generation, and a dropped or Ignored probe gives its slot back.
+//! 6. **Time-window buckets** are aligned to the breaker's start; an outcome lands in the bucket of
+//!    its record time and leaves the window a whole bucket at a time.
+//! 7. **Lifetime totals are exact** (successes, failures, ignored, slow, rejected, times opened) under
+//!    any concurrency, once recorders are quiescent.
+//! 8. **Panics**: a panic in `call` is recorded as a Failure and resumed; a panicking listener is
+//!    caught and the breaker stays consistent.
+//! 9. **Configuration is validated by `build()`**, which returns a `ConfigError` naming the field and
+//!    the range it accepts.
+//!
+//! Beyond these rules:
+//! - **Rates are exact decimals.** A rate is held as the fraction `ppb / 10⁹` (rounded to the nearest
+//!   billionth, so `0.1` is exactly 1/10) and compared by integer cross-multiplication. Floating point
+//!   gets boundaries wrong both ways: `7.0 >= 0.07 * 100.0` is false in f64.
+//! - **Deadlines are exact to the nanosecond**: a breaker opened at `t` for `d` admits the first call
+//!   at `t + d` exactly, measured on the real clock.
+//! - **Lifetime totals in [`Breaker::metrics`] never go backwards** from one snapshot to the next; while
+//!   outcomes are being recorded a snapshot may lag by the outcomes in flight.
+//! - **`reset()` is always a transition** (Closed → Closed included): it empties the window and makes
+//!   outstanding permits late. `isolate()` and `disable()` are transitions too.
+//! - **Half-open timeout** is checked when a permit is asked for and when a probe reports; a probe that
+//!   succeeds after the timeout reopens the breaker instead of closing it.
+//! - **While HalfOpen with every slot taken**, `retry_after` is `None` (the probes' verdict decides);
+//!   while Isolated it is `None` too.
+//! - **A slow Success in HalfOpen counts as a success** for the verdict (and as slow in the totals).
+//! - **Listeners may read the breaker** (no lock is held when they run), unlike gobreaker's.
+//! - **Nothing wears out**: generations, bucket tags, counts and deadlines are compared at full
+//!   width (64 bits, or 61 for generations in permits), so no number of transitions, calls or
+//!   idle time makes an old count, run or deadline look current, and no count is halved or
+//!   saturated. The shortest horizon, a bucket tag at 10^7 transitions per second with 256
+//!   buckets, is 114 years.
 //!
 //! ## Time
 //! The breaker reads `quanta::Clock::recent()` (about 1 ns) when quanta's upkeep thread runs and
@@ -62,8 +86,9 @@
 //!
 //! A stopped or starved upkeep cannot freeze the breaker: every decision (deadlines, half-open
 //! timeouts, where a Failure lands, the window the trip rules read) is made on the real clock.
-//! Only a Success on the fast path uses the recent time, and a thread that sees it stop moving
-//! and fall more than 10 ms behind reads the real clock until the upkeep moves again.
+//! The recent time only places a Success on the fast path, times slow calls and rejects Open
+//! calls well before their deadline; it is checked against the real clock on its 1st, 2nd, 4th,
+//! ... 64th repeat and every 64th after, and not used while it is more than 10 ms behind.
 //!
 //! ## Features (all off by default)
 //! | feature | adds |
@@ -97,7 +122,9 @@
 //! | `permit.rs` | [`Permit`], [`OwnedPermit`]; `try_acquire`, `call`, `call_with` |
 //! | `ticket.rs` | what a permit carries: its generation, issuing state and issue time |
 //! | `outcome.rs` | [`Outcome`]: Success, Failure or Ignored |
-//! | `window.rs` | counter stripes, the time ring, the count window, [`WindowStats`] |
+//! | `thread_slot.rs` | which owned stripe the calling thread may write, from a process-wide pool |
+//! | `owned.rs` | owned stripes: counted with plain stores, bucket marks read by a seqlock |
+//! | `window.rs` | shared stripes, the time ring, the count window, [`WindowStats`] |
 //! | `bucket.rs` | one tagged 128-bit bucket counter and the add / rotate / newer decision |
 //! | `fastdiv.rs` | division by a constant as a multiply, for the bucket interval |
 //! | `policy.rs` | which window rule trips, as a pure function |
@@ -175,3 +202,31 @@ pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use transition::Transition;
 pub use window::WindowStats;
+
+/// The README's and the guides' Rust snippets, compiled and run as doctests (with every feature
+/// on, as some need them).
+#[cfg(all(
+    doctest,
+    feature = "tokio",
+    feature = "http",
+    feature = "serde",
+    feature = "metrics"
+))]
+mod guides {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/configuration.md")]
+    struct Configuration;
+    #[doc = include_str!("../docs/tower.md")]
+    struct Tower;
+    #[doc = include_str!("../docs/operations.md")]
+    struct Operations;
+    #[doc = include_str!("../docs/internals.md")]
+    struct Internals;
+    #[doc = include_str!("../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../docs/verification.md")]
+    struct Verification;
+    #[doc = include_str!("../docs/chaos-lab.md")]
+    struct ChaosLab;
+}

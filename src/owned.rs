@@ -80,7 +80,7 @@ fn check_due(repeats: u64) -> bool {
 }
 
 /// Marks per 128-byte line.
-const MARKS_PER_LINE: usize = 4;
+const MARKS_PER_LINE: usize = 3;
 
 /// The three running counts, in this order.
 pub(crate) const SUCCESSES: usize = 0;
@@ -105,6 +105,9 @@ pub(crate) struct Head {
 #[derive(Debug)]
 struct Mark {
     tag: AtomicU64,
+    /// The tag of the bucket this one follows (0 for a stripe's first): tells a reader whether
+    /// this mark is the end of the bucket before it, or the bucket in between was overwritten.
+    prev: AtomicU64,
     base: [AtomicU64; 3],
 }
 
@@ -194,7 +197,8 @@ pub(crate) struct Owned {
     /// The breaker's start on the clock's own scale (module docs, "Time").
     offset: u64,
     marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
-    /// Marks per stripe (a power of two, 0 without a time window).
+    /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
+    /// without a time window.
     ring: usize,
     /// Lines of marks per stripe.
     lines: usize,
@@ -210,8 +214,8 @@ impl std::fmt::Debug for Owned {
 }
 
 impl Owned {
-    /// `stripes` owned stripes with `ring` marks each (a power of two, or 0), for a breaker
-    /// that started `offset` ns after its clock's origin.
+    /// `stripes` owned stripes with `ring` marks each (at least the window's buckets plus one,
+    /// or 0), for a breaker that started `offset` ns after its clock's origin.
     pub(crate) fn new(stripes: usize, ring: usize, offset: u64) -> Owned {
         let lines = ring.div_ceil(MARKS_PER_LINE);
         let zero = || AtomicU64::new(0);
@@ -236,6 +240,7 @@ impl Owned {
                 .map(|_| {
                     CachePadded::new(std::array::from_fn(|_| Mark {
                         tag: AtomicU64::new(INVALID),
+                        prev: zero(),
                         base: std::array::from_fn(|_| zero()),
                     }))
                 })
@@ -262,7 +267,8 @@ impl Owned {
     }
 
     fn mark(&self, stripe: usize, tag: u64) -> &Mark {
-        let index = (tag as usize) & (self.ring - 1);
+        // A division, but only on a roll or a read, never on the fast path.
+        let index = (tag % self.ring as u64) as usize;
         &self.marks[stripe * self.lines + index / MARKS_PER_LINE][index % MARKS_PER_LINE]
     }
 
@@ -328,6 +334,9 @@ impl Owned {
             // The seqlock of the module's "Orderings": invalidate, fence, bases, tag.
             mark.tag.store(INVALID, Ordering::Relaxed);
             fence(Ordering::Release);
+            // Relaxed: published by the tag's Release store below.
+            mark.prev
+                .store(head.tag.load(Ordering::Relaxed), Ordering::Relaxed);
             for (base, count) in mark.base.iter().zip(&head.counts) {
                 // Relaxed: published by the tag's Release store below.
                 base.store(count.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -339,6 +348,9 @@ impl Owned {
         head.bucket_end
             .store(end.saturating_add(self.offset), Ordering::Relaxed);
         head.generation.store(generation, Ordering::Relaxed);
+        // Release: a reader that sees a count added after this roll sees the new tag too
+        // (module docs, "Orderings").
+        fence(Ordering::Release);
     }
 
     /// Adds one outcome of `kinds` outside any bucket (count windows, breakers without a time
@@ -361,30 +373,51 @@ impl Owned {
 
     /// What owned stripe `stripe` counted in the buckets tagged `lo..=hi` (module docs).
     pub(crate) fn window(&self, stripe: usize, lo: u64, hi: u64) -> Counts {
-        let mut start: Option<(u64, [u64; 3])> = None;
-        let mut end: Option<(u64, [u64; 3])> = None;
+        // The first bucket in the window, the last one, and the first after it.
+        let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
+            (None, None, None);
         for line in &self.marks[stripe * self.lines..(stripe + 1) * self.lines] {
             for mark in line.iter() {
-                let Some((tag, base)) = read_mark(mark) else {
+                let Some(read) = read_mark(mark) else {
                     continue;
                 };
-                let better = |held: Option<(u64, [u64; 3])>| held.is_none_or(|(t, _)| tag < t);
-                if (lo..=hi).contains(&tag) && better(start) {
-                    start = Some((tag, base));
-                } else if tag > hi && better(end) {
-                    end = Some((tag, base));
+                if (lo..=hi).contains(&read.tag) {
+                    if first.is_none_or(|f| read.tag < f.tag) {
+                        first = Some(read);
+                    }
+                    if last.is_none_or(|l| read.tag > l.tag) {
+                        last = Some(read);
+                    }
+                } else if read.tag > hi && after.is_none_or(|a| read.tag < a.tag) {
+                    after = Some(read);
                 }
             }
         }
-        let Some((_, from)) = start else {
+        let (Some(first), Some(last)) = (first, last) else {
             return Counts::default();
         };
-        let to = match end {
-            Some((_, base)) => base,
-            // Relaxed: after the marks' Acquire loads (module docs).
-            None => std::array::from_fn(|k| self.heads[stripe].counts[k].load(Ordering::Relaxed)),
+        let to = match after {
+            // The mark that ends the window's last bucket: exact.
+            Some(after) if after.prev <= hi => after.base,
+            // No bucket after the window yet: the running counts, if the owner is still in a
+            // bucket of the window when they are read.
+            None => {
+                let head = &self.heads[stripe];
+                // Relaxed, then the Acquire fence: a count added after a roll past `hi` makes
+                // the tag read below see that roll (module docs, "Orderings").
+                let counts = std::array::from_fn(|k| head.counts[k].load(Ordering::Relaxed));
+                fence(Ordering::Acquire);
+                if head.tag.load(Ordering::Relaxed) <= hi {
+                    counts
+                } else {
+                    last.base
+                }
+            }
+            // The bucket after the window's last one was overwritten, or is being written: up
+            // to the start of the last bucket seen, a count that can only be low.
+            Some(_) => last.base,
         };
-        Counts(std::array::from_fn(|k| to[k].saturating_sub(from[k])))
+        Counts(std::array::from_fn(|k| to[k].saturating_sub(first.base[k])))
     }
 
     /// Lifetime Successes, Failures or slow calls (`k`) of every owned stripe.
@@ -411,18 +444,27 @@ impl Owned {
     }
 }
 
-/// A mark's tag and bases if no roll rewrote it while they were read (module docs).
-fn read_mark(mark: &Mark) -> Option<(u64, [u64; 3])> {
+/// A mark as a reader saw it, whole.
+#[derive(Clone, Copy, Debug)]
+struct Read {
+    tag: u64,
+    prev: u64,
+    base: [u64; 3],
+}
+
+/// A mark if no roll rewrote it while it was read (module docs).
+fn read_mark(mark: &Mark) -> Option<Read> {
     // Acquire: pairs with the tag's Release store; see the module's "Orderings".
     let tag = mark.tag.load(Ordering::Acquire);
     if tag == INVALID {
         return None;
     }
     // Relaxed: validated by the second tag read after the fence.
+    let prev = mark.prev.load(Ordering::Relaxed);
     let base = std::array::from_fn(|k| mark.base[k].load(Ordering::Relaxed));
     fence(Ordering::Acquire);
     // Relaxed: ordered by the fence above.
-    (mark.tag.load(Ordering::Relaxed) == tag).then_some((tag, base))
+    (mark.tag.load(Ordering::Relaxed) == tag).then_some(Read { tag, prev, base })
 }
 
 #[cfg(test)]
@@ -555,6 +597,45 @@ mod tests {
         assert!(o.try_success(0, 0, 150, || 150));
         assert_eq!(o.window(0, 2, 2), Counts([2, 0, 0]));
         assert_eq!(o.total(SUCCESSES), u64::from(u32::MAX) + 7);
+    }
+
+    #[test]
+    fn a_window_never_counts_a_bucket_past_its_end_when_the_next_mark_was_overwritten() {
+        let o = owned(); // ring of 4
+        o.record(0, 0, (13, 1400), F, true);
+        for _ in 0..5 {
+            o.record(0, 0, (14, 1500), F, true);
+        }
+        o.record(0, 0, (18, 1900), S, true); // overwrites 14's slot
+        // Bucket 13 alone is 1, but its end is gone: the count is a lower bound, never more.
+        assert!(o.window(0, 10, 13).0[FAILURES] <= 1);
+        assert_eq!(o.window(0, 15, 18), Counts([1, 0, 0]), "18 alone");
+    }
+
+    #[test]
+    fn a_window_read_across_a_roll_counts_only_its_own_buckets() {
+        let o = owned();
+        o.record(0, 0, (12, 1300), F, true);
+        o.record(0, 0, (13, 1400), F, true);
+        for _ in 0..5 {
+            o.record(0, 0, (14, 1500), F, true);
+        }
+        // A reader that scanned 14's slot before the roll sees no mark after the window, and
+        // the owner already past it: it stops at the start of 13, the last bucket it saw.
+        o.mark(0, 14).tag.store(INVALID, Ordering::Relaxed);
+        assert_eq!(o.window(0, 10, 13), Counts([0, 1, 0]));
+    }
+
+    #[test]
+    fn the_mark_after_the_window_ends_it_exactly() {
+        let o = owned();
+        o.record(0, 0, (13, 1400), F, true);
+        o.record(0, 0, (13, 1400), F, true);
+        for _ in 0..5 {
+            o.record(0, 0, (14, 1500), F, true);
+        }
+        assert_eq!(o.window(0, 10, 13), Counts([0, 2, 0]));
+        assert_eq!(o.window(0, 10, 14), Counts([0, 7, 0]));
     }
 
     #[test]

@@ -531,7 +531,7 @@ mod tests {
 
     #[test]
     fn documented_ranges_are_the_limits_checked() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/configuration.md");
         let builder = include_str!("builder.rs");
         let days = MAX_DURATION.as_secs() / SECS_PER_DAY;
         let ms = MIN_DURATION.as_millis();
@@ -544,7 +544,7 @@ mod tests {
             ("stripes", MAX_STRIPES),
         ] {
             let row = format!("| `{field}` | 1..={}", grouped(max));
-            assert!(readme.contains(&row), "README.md lacks {row:?}");
+            assert!(readme.contains(&row), "docs/configuration.md lacks {row:?}");
             // The builder words the bucket limit "at most 256 buckets" (checked below).
             let range = format!("1..={}", grouped(max));
             assert!(
@@ -557,7 +557,10 @@ mod tests {
             format!("[{ms} ms, {days} days]"),
             format!("at least {ms} ms"),
         ] {
-            assert!(readme.contains(&range), "README.md lacks {range:?}");
+            assert!(
+                readme.contains(&range),
+                "docs/configuration.md lacks {range:?}"
+            );
         }
         for range in [
             format!("{ms} ms..={days} days"),

@@ -153,11 +153,16 @@ impl std::fmt::Debug for Stripes {
 
 impl Stripes {
     /// `stripes` owned stripes (a power of two) and a quarter as many shared ones (at least
-    /// one); `ring` is the number of slots of each bucket ring (0 without a time window);
-    /// `offset` the breaker's start on its clock's own scale (see `owned.rs`).
-    pub(crate) fn new(stripes: usize, ring: usize, offset: u64) -> Stripes {
+    /// one), for a time window of `buckets` buckets (0 without a time window); `offset` is the
+    /// breaker's start on its clock's own scale (see `owned.rs`). A shared stripe's rings have
+    /// `buckets` rounded up to a power of two slots; an owned stripe keeps `buckets + 1` marks.
+    pub(crate) fn new(stripes: usize, buckets: u32, offset: u64) -> Stripes {
         debug_assert!(stripes.is_power_of_two());
-        let owned = Owned::new(stripes, ring, offset);
+        let (ring, marks) = match buckets {
+            0 => (0, 0),
+            b => (TimeRing::ring(b), b as usize + 1),
+        };
+        let owned = Owned::new(stripes, marks, offset);
         let stripes = (stripes / 4).max(1);
         let lines_per_stripe = (3 * ring).div_ceil(LINE);
         let cells_per_stripe = lines_per_stripe * LINE;
@@ -634,9 +639,10 @@ mod tests {
 
     #[test]
     fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
-        for ring in [1usize, 2, 3, 4, 5, 256] {
+        for buckets in [1u32, 2, 3, 4, 5, 256] {
             for stripes in [1usize, 2, 4, 8, 16, 32, 64] {
-                let st = Stripes::new(stripes, ring, 0);
+                let st = Stripes::new(stripes, buckets, 0);
+                let ring = st.ring;
                 let base = st.lines.as_ptr() as usize;
                 let line = std::mem::size_of::<CachePadded<[AtomicU128; LINE]>>();
                 let mut seen = std::collections::HashSet::new();
@@ -658,15 +664,15 @@ mod tests {
     fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
         (
             TimeRing::new(width_ns, buckets),
-            Stripes::new(stripes, TimeRing::ring(buckets), 0),
+            Stripes::new(stripes, buckets, 0),
         )
     }
 
     #[test]
-    fn default_window_takes_five_lines_per_owned_stripe_and_seven_per_shared_one() {
-        let s = Stripes::new(8, TimeRing::ring(10), 0);
-        // Owned: a head line and 16 marks of 32 bytes. Shared (8 / 4 = 2): a line of totals and
-        // 3 rings of 16 words of 16 bytes.
+    fn default_window_takes_seven_lines_per_stripe() {
+        let s = Stripes::new(8, 10, 0);
+        // Owned: a head line and 11 marks of 40 bytes, three to a line. Shared (8 / 4 = 2): a
+        // line of totals and 3 rings of 16 words of 16 bytes.
         assert_eq!(s.heap_bytes(), 8 * (128 + 4 * 128) + 2 * (128 + 6 * 128));
     }
 

@@ -256,7 +256,7 @@ fn a_panicking_listener_leaves_the_breaker_consistent() {
 
 #[test]
 fn a_listener_may_read_the_breaker() {
-    // gobreaker calls its listener under its mutex, so this deadlocks there (PITFALLS 6).
+    // gobreaker calls its listener under its mutex, so this deadlocks there.
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let slot: Arc<Mutex<Option<Arc<Breaker>>>> = Arc::new(Mutex::new(None));

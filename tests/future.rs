@@ -115,7 +115,7 @@ fn the_permit_is_taken_at_the_first_poll_not_at_creation() {
     assert!(b.try_acquire().is_err(), "the polled future holds the slot");
 }
 
-/// SPEC rule 5: a cancelled call records nothing and gives its half-open slot back.
+/// A cancelled call records nothing and gives its half-open slot back.
 #[test]
 fn dropping_an_unfinished_future_releases_the_slot_and_records_nothing() {
     let (b, mock) = half_open_breaker(2);

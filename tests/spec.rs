@@ -1,4 +1,4 @@
-//! SPEC.md scenarios 1–16, one test each, on a mock clock starting at t = 0.
+//! The behaviour scenarios behind the crate's guarantees, one test each, on a mock clock starting at t = 0.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};

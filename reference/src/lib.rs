@@ -1,5 +1,5 @@
 //! Test code, not part of hotbreaker's API: a reference model of the breaker (one `Mutex`
-//! around a plain struct, SPEC.md written out) and a differential driver that applies the same
+//! around a plain struct, the guarantees written out) and a differential driver that applies the same
 //! operations to the model and to a real `hotbreaker::Breaker` on a mock clock, comparing
 //! everything observable after every step. Bulk steps (a run of resets, a burst of calls, flapping,
 //! idle laps) reach the horizons where narrow counters and tags would wrap in one step each.

@@ -1,5 +1,5 @@
 //! The obviously-correct breaker: one `Mutex` around a struct, a queue of timestamped outcomes
-//! for the window, every rule written the way SPEC.md says it.
+//! for the window, every rule written the way the crate's guarantees state it.
 //!
 //! Outcomes recorded at the same instant with the same kind are kept as one entry with a count,
 //! so a burst of millions of calls costs one entry: the model stays plain arithmetic on `u64`
