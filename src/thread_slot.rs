@@ -18,8 +18,13 @@
 //! [`current`] reads one `const` thread-local `Cell` (no lazy initialisation, no destructor):
 //! [`UNCLAIMED`] before the first claim, `i` while slot `i` is held, and [`NONE`] once the
 //! thread has found the pool full or is exiting. Both markers are above every slot, so a caller
-//! tells an owned stripe by one compare with its stripe count and looks closer only otherwise. The claim itself runs once per thread, off the hot path; it
-//! registers the thread-exit hook that gives the slot back (a thread-local with a destructor).
+//! tells an owned stripe by one compare with its stripe count and looks closer only otherwise.
+//!
+//! The claim runs once per thread, on its first call; it registers the thread-exit hook that
+//! gives the slot back (a thread-local with a destructor). On glibc the standard library hands
+//! that hook to `__cxa_thread_atexit_impl`, which records it with the C library's allocator, not
+//! Rust's; where the C library has no such function (musl), the standard library's own list
+//! makes one allocation, once per thread.
 
 use std::cell::Cell;
 
