@@ -237,36 +237,38 @@ fn callers_racing_reconfigure_see_the_old_or_the_new_config_and_lose_nothing() {
             rejections
         }));
     }
+    let reads = Arc::new(AtomicU64::new(0));
     let reader = {
-        let (breaker, done, start) = (breaker.clone(), done.clone(), start.clone());
+        let (breaker, done, start, reads) =
+            (breaker.clone(), done.clone(), start.clone(), reads.clone());
         let (a, b_config) = (a.clone(), b_config.clone());
         std::thread::spawn(move || {
             start.wait();
-            let mut reads = 0u64;
             while !done.load(Ordering::Relaxed) {
                 let c = breaker.config();
                 assert!(c == a || c == b_config, "a mixed config: {c:?}");
-                reads += 1;
+                reads.fetch_add(1, Ordering::Relaxed);
             }
-            reads
         })
     };
     start.wait();
-    // 20 000 reconfigurations, and on until the callers have taken the breaker through Open
-    // (reconfiguring takes about a microsecond: the callers may not have got there yet).
-    let went_through_open = || {
+    // 20 000 reconfigurations, and on until the callers have taken the breaker through Open and
+    // the reader has read the config during them (reconfiguring takes about a microsecond: the
+    // other threads may not have been scheduled yet).
+    let raced = || {
         let m = breaker.metrics();
-        m.times_opened > 0 && m.rejected > 0
+        m.times_opened > 0 && m.rejected > 0 && reads.load(Ordering::Relaxed) > 0
     };
     let mut i = 0u64;
-    while i < 20_000 || (!went_through_open() && i < 100_000_000) {
+    while i < 20_000 || (!raced() && i < 100_000_000) {
         let next = if i.is_multiple_of(2) { &b_config } else { &a };
         breaker.reconfigure(next.clone()).unwrap();
         i += 1;
     }
     done.store(true, Ordering::Relaxed);
     let rejections: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    assert!(reader.join().unwrap() > 0);
+    reader.join().unwrap();
+    assert!(reads.load(Ordering::Relaxed) > 0);
     let m = breaker.metrics();
     assert_eq!(m.successes + m.failures, recorded.load(Ordering::Relaxed));
     assert!(
