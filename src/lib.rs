@@ -54,10 +54,10 @@
 //!
 //! ## Time
 //! The breaker reads `quanta::Clock::recent()` (about 1 ns) when quanta's upkeep thread runs and
-//! `Clock::now()` otherwise. Start the upkeep once per process:
+//! `Clock::now()` otherwise. Start the upkeep once per process, and keep its handle:
 //!
 //! ```
-//! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
+//! let _upkeep = hotbreaker::start_upkeep(std::time::Duration::from_millis(1));
 //! ```
 //!
 //! A stopped or starved upkeep cannot freeze the breaker: every decision (deadlines, half-open
@@ -108,6 +108,7 @@
 //! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
+//! | `upkeep.rs` | [`start_upkeep`]: quanta's upkeep thread, for the cheap recent time |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -156,6 +157,7 @@ mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;
 mod transition;
+mod upkeep;
 mod window;
 
 pub use backoff::Backoff;
@@ -174,4 +176,10 @@ pub use registry::Registry;
 pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use transition::Transition;
+pub use upkeep::start_upkeep;
 pub use window::WindowStats;
+
+/// The clock crate the breaker reads: `quanta::Clock::mock()` for tests (with
+/// [`Builder::clock`]), `quanta::Upkeep` for the upkeep thread (or [`start_upkeep`]), without a
+/// dependency of your own.
+pub use quanta;
