@@ -72,6 +72,7 @@
 //! | `tokio` | per-call deadlines (`call_future_timeout`, the layer's `timeout`) |
 //! | `tower` | `service::BreakerLayer` / `BreakerService`, with classifiers and fallbacks |
 //! | `http` | `http::HttpClassifier` and `http::retry_after` |
+//! | `reqwest` | `reqwest::ReqwestClassifier` for `reqwest::Client` behind the layer or in a future |
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
 //! | `metrics` | `Registry::publish_metrics` through the `metrics` facade |
 //! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
@@ -108,6 +109,7 @@
 //! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
+//! | `reqwest.rs` | reqwest's results classified |
 //! | `upkeep.rs` | [`start_upkeep`]: quanta's upkeep thread, for the cheap recent time |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -145,6 +147,8 @@ mod permit;
 mod policy;
 mod rate;
 mod registry;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod rules;
 mod rules_cell;
 mod run_hint;
