@@ -73,6 +73,7 @@
 //! | `tower` | `service::BreakerLayer` / `BreakerService`, with classifiers and fallbacks |
 //! | `http` | `http::HttpClassifier` and `http::retry_after` |
 //! | `reqwest` | `reqwest::ReqwestClassifier` for `reqwest::Client` behind the layer or in a future |
+//! | `tonic` | `grpc::GrpcClassifier` by status code, `grpc::status_for`, `grpc::StatusFallback` |
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
 //! | `metrics` | `Registry::publish_metrics` through the `metrics` facade |
 //! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
@@ -109,7 +110,7 @@
 //! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
-//! | `reqwest.rs` | reqwest's results classified |
+//! | `reqwest.rs`, `grpc.rs` | reqwest's and tonic's results classified; rejections as gRPC statuses |
 //! | `upkeep.rs` | [`start_upkeep`]: quanta's upkeep thread, for the cheap recent time |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -134,6 +135,8 @@ mod fastdiv;
 mod files;
 #[cfg(feature = "future")]
 pub mod future;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 mod health;
 #[cfg(feature = "http")]
 pub mod http;
