@@ -36,6 +36,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,8 +54,8 @@ pin_project! {
     /// A protected call in flight; see the [module documentation](self).
     ///
     /// `B` is how the future reaches its breaker: `&Breaker` from
-    /// [`Breaker::call_future`], or an `Arc<Breaker>` for a `'static` future (see
-    /// [`CallFuture::new`]).
+    /// [`Breaker::call_future`], or an `Arc<Breaker>` for a `'static` future (from
+    /// [`Breaker::call_owned`], [`Breaker::call_owned_timeout`] or [`CallFuture::new`]).
     #[must_use = "futures do nothing unless polled"]
     pub struct CallFuture<B, F, C>
     where
@@ -390,6 +391,81 @@ impl Breaker {
         C: Classify<T, E>,
     {
         CallFuture::new(self, classify, Deadline::new(fut, Some(timeout)))
+    }
+}
+
+impl Breaker {
+    /// As [`call_future_with`](Breaker::call_future_with), holding the breaker by `Arc`: the
+    /// returned future is `'static` when `fut` and `classify` are, so it can be spawned or kept
+    /// in a struct, and its type can be written out. No allocation: the `Arc` is cloned, not
+    /// boxed. Pass [`Errors`] as `classify` for the default (`Ok` succeeds, `Err` fails).
+    ///
+    /// # Errors
+    /// As [`call_future`](Breaker::call_future).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use hotbreaker::{Breaker, classify::Errors};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = Arc::new(Breaker::builder().build().unwrap());
+    /// let call = breaker.call_owned(Errors, async { Ok::<_, std::io::Error>(42) });
+    /// assert_eq!(tokio::spawn(call).await.unwrap().unwrap(), 42);
+    /// # }
+    /// ```
+    pub fn call_owned<F, T, E, C>(
+        self: &Arc<Self>,
+        classify: C,
+        fut: F,
+    ) -> CallFuture<Arc<Breaker>, F, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        CallFuture::new(Arc::clone(self), classify, fut)
+    }
+
+    /// As [`call_owned`](Breaker::call_owned), with a deadline: if `fut` has not finished
+    /// `timeout` after this call, it is dropped, the classifier's
+    /// [`timed_out`](Classify::timed_out) is recorded (a Failure by default) and the caller gets
+    /// [`Error::Timeout`]. The future is `'static` when `fut` and `classify` are, and allocates
+    /// nothing of its own. Must be called inside a tokio runtime with its timer enabled.
+    ///
+    /// # Errors
+    /// As [`call_future_timeout`](Breaker::call_future_timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use hotbreaker::{Breaker, Error, classify::Errors};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = Arc::new(Breaker::builder().build().unwrap());
+    /// let hung = std::future::pending::<Result<(), std::io::Error>>();
+    /// let call = breaker.call_owned_timeout(Duration::from_millis(10), Errors, hung);
+    /// assert!(matches!(tokio::spawn(call).await.unwrap(), Err(Error::Timeout(_))));
+    /// assert_eq!(breaker.metrics().failures, 1);
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn call_owned_timeout<F, T, E, C>(
+        self: &Arc<Self>,
+        timeout: Duration,
+        classify: C,
+        fut: F,
+    ) -> CallFuture<Arc<Breaker>, Deadline<F>, C>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        CallFuture::new(
+            Arc::clone(self),
+            classify,
+            Deadline::new(fut, Some(timeout)),
+        )
     }
 }
 

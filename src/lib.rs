@@ -78,10 +78,10 @@
 //!
 //! ## Time
 //! The breaker reads `quanta::Clock::recent()` (about 1 ns) when quanta's upkeep thread runs and
-//! `Clock::now()` otherwise. Start the upkeep once per process:
+//! `Clock::now()` otherwise. Start the upkeep once per process, and keep its handle:
 //!
 //! ```
-//! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
+//! let _upkeep = hotbreaker::start_upkeep(std::time::Duration::from_millis(1));
 //! ```
 //!
 //! A stopped or starved upkeep cannot freeze the breaker: every decision (deadlines, half-open
@@ -97,6 +97,8 @@
 //! | `tokio` | per-call deadlines (`call_future_timeout`, the layer's `timeout`) |
 //! | `tower` | `service::BreakerLayer` / `BreakerService`, with classifiers and fallbacks |
 //! | `http` | `http::HttpClassifier` and `http::retry_after` |
+//! | `reqwest` | `reqwest::ReqwestClassifier` for `reqwest::Client` behind the layer or in a future |
+//! | `tonic` | `grpc::GrpcClassifier` by status code, `grpc::status_for`, `grpc::StatusFallback` |
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
 //! | `metrics` | `Registry::publish_metrics` through the `metrics` facade |
 //! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
@@ -135,6 +137,8 @@
 //! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
+//! | `reqwest.rs`, `grpc.rs` | reqwest's and tonic's results classified; rejections as gRPC statuses |
+//! | `upkeep.rs` | [`start_upkeep`]: quanta's upkeep thread, for the cheap recent time |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -158,6 +162,8 @@ mod fastdiv;
 mod files;
 #[cfg(feature = "future")]
 pub mod future;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 mod health;
 #[cfg(feature = "http")]
 pub mod http;
@@ -171,6 +177,8 @@ mod permit;
 mod policy;
 mod rate;
 mod registry;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod rules;
 mod rules_cell;
 mod run_hint;
@@ -183,6 +191,7 @@ mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;
 mod transition;
+mod upkeep;
 mod window;
 
 pub use backoff::Backoff;
@@ -201,7 +210,13 @@ pub use registry::Registry;
 pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use transition::Transition;
+pub use upkeep::start_upkeep;
 pub use window::WindowStats;
+
+/// The clock crate the breaker reads: `quanta::Clock::mock()` for tests (with
+/// [`Builder::clock`]), `quanta::Upkeep` for the upkeep thread (or [`start_upkeep`]), without a
+/// dependency of your own.
+pub use quanta;
 
 /// The README's and the guides' Rust snippets, compiled and run as doctests (with every feature
 /// on, as some need them).
@@ -210,7 +225,9 @@ pub use window::WindowStats;
     feature = "tokio",
     feature = "http",
     feature = "serde",
-    feature = "metrics"
+    feature = "metrics",
+    feature = "reqwest",
+    feature = "tonic"
 ))]
 mod guides {
     #[doc = include_str!("../README.md")]

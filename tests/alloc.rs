@@ -147,8 +147,8 @@ fn the_counter_sees_allocations() {
 }
 
 /// The futures and the tower middleware add no allocation of their own: calls through
-/// `call_future` and through a `BreakerService` around an inner service that allocates nothing,
-/// polled to completion (successes, failures, rejections, fallback answers, half-open probes,
+/// `call_future`, `call_owned` and a `BreakerService` around an inner service that allocates
+/// nothing, polled to completion (successes, failures, rejections, fallback answers, half-open probes,
 /// cancelled calls).
 #[cfg(feature = "tower")]
 #[test]
@@ -185,6 +185,13 @@ fn futures_and_the_tower_path_allocate_nothing() {
             assert!(
                 finish(b.call_future(ready(if n % 10 < 4 { Err(()) } else { Ok(n) }))).is_ready()
             );
+            assert!(
+                finish(b.call_owned(
+                    hotbreaker::classify::Errors,
+                    ready(if n % 10 < 4 { Err(()) } else { Ok(n) })
+                ))
+                .is_ready()
+            );
             let mut cancelled = pin!(b.call_future(std::future::pending::<Result<(), ()>>()));
             let _ = cancelled
                 .as_mut()
@@ -199,4 +206,46 @@ fn futures_and_the_tower_path_allocate_nothing() {
     let m = b.metrics();
     assert!(m.times_opened > 0, "the run went through Open and HalfOpen");
     assert!(m.rejected > 0 && m.successes > 0 && m.failures > 0);
+}
+
+/// A `'static` call with a deadline (`call_owned_timeout`) allocates nothing of its own either:
+/// the tokio timer entry lives inside the future. Each protected future waits once, so the
+/// deadline is registered with the timer before the call completes.
+#[cfg(feature = "tokio")]
+#[test]
+fn owned_calls_with_a_deadline_allocate_nothing() {
+    use hotbreaker::classify::Errors;
+
+    let (b, mock) = build(
+        Breaker::builder()
+            .consecutive_failures(3)
+            .open_timeout(Duration::from_secs(1))
+            .half_open_permits(2)
+            .half_open_successes(2),
+    );
+    let b = Arc::new(b);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let drive = || async {
+            for n in 0..1_000u32 {
+                let call = b.call_owned_timeout(Duration::from_secs(60), Errors, async move {
+                    tokio::task::yield_now().await;
+                    if n % 10 < 4 { Err(()) } else { Ok(n) }
+                });
+                let _ = call.await;
+                if n % 100 == 3 {
+                    mock.increment(Duration::from_secs(2));
+                }
+            }
+        };
+        drive().await; // warm up
+        let before = ALLOCATIONS.with(Cell::get);
+        drive().await;
+        assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0);
+    });
+    let m = b.metrics();
+    assert!(m.times_opened > 0 && m.rejected > 0 && m.successes > 0);
 }
