@@ -59,9 +59,10 @@ pub fn cli_main() -> i32 {
     for (text, ok) in verdict.holds() {
         println!("  [{}] {text}", if ok { "ok" } else { "MISSED" });
     }
-    match plot::write(&outcome, &options.svg) {
-        Ok(()) => println!("\ntimeline: {}", options.svg.display()),
-        Err(e) => eprintln!("could not write {}: {e}", options.svg.display()),
+    let svg = options.svg_path();
+    match plot::write(&outcome, &svg) {
+        Ok(()) => println!("\ntimeline: {}", svg.display()),
+        Err(e) => eprintln!("could not write {}: {e}", svg.display()),
     }
     if let Some(path) = &options.json {
         match json::write(&outcome, path) {

@@ -68,9 +68,10 @@ pub struct Options {
     #[arg(long, default_value_t = 1)]
     pub half_open_permits: u32,
 
-    /// Where to write the SVG timeline.
-    #[arg(long, default_value = "target/chaos/timeline.svg")]
-    pub svg: PathBuf,
+    /// Where to write the SVG timeline [default: chaos/timeline.svg under the cargo target
+    /// directory: $CARGO_TARGET_DIR, else ./target].
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
     /// Also write the per-interval data as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -212,6 +213,18 @@ impl Lab {
             .rev()
             .find(|&i| t >= self.phase_start(i))
             .unwrap_or(0)
+    }
+}
+
+impl Options {
+    /// The SVG's path: as given, or under the cargo target directory.
+    pub fn svg_path(&self) -> PathBuf {
+        self.svg.clone().unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+                .join("chaos")
+                .join("timeline.svg")
+        })
     }
 }
 

@@ -1,5 +1,6 @@
-//! The SVG timeline, drawn with plotters: backend calls/s and backend failure rate over time for
-//! both runs, with the breaker's state as coloured bands behind the protected run.
+//! The SVG timeline, drawn with plotters: backend calls/s (log scale) and backend failure rate
+//! over time for both runs, with the breaker's state as coloured bands behind them and the key
+//! below both panels.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -53,56 +54,16 @@ fn segments(points: Vec<(f64, f64)>) -> Vec<Vec<(f64, f64)>> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-pub fn write(o: &Outcome, path: &Path) -> DrawResult {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let root = SVGBackend::new(path, (1100, 720)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(380);
-    let seconds = o.lab.total().as_secs_f64();
-    let per_sec = 1.0 / INTERVAL.as_secs_f64();
-    let calls =
-        |run: &Run| per_interval(run, seconds, |reached, _, _| Some(reached as f64 * per_sec));
-    let rate = |run: &Run| {
-        per_interval(run, seconds, |_, failures, successes| {
-            (failures + successes > 0).then(|| failures as f64 / (failures + successes) as f64)
-        })
-    };
-    let (free, guarded) = (calls(&o.unprotected), calls(&o.protected));
-    let peak = free.iter().chain(&guarded).map(|p| p.1).fold(1.0, f64::max) * 1.1;
+/// The lowest value the log-scale panel shows: an interval with no call reaching the backend is
+/// drawn on this floor (labelled "0").
+const FLOOR: f64 = 1.0;
 
-    for (area, title, y_max, y_label, series) in [
-        (
-            &top,
-            "Calls reaching the backend (per second)",
-            peak,
-            "calls/s",
-            [free, guarded],
-        ),
-        (
-            &bottom,
-            "Failure rate of the calls that ran",
-            1.05,
-            "failure rate",
-            [rate(&o.unprotected), rate(&o.protected)],
-        ),
-    ] {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since start")
-            .y_desc(y_label)
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
-        // The breaker's state, one band per sampled interval.
-        chart.draw_series(
-            o.protected
+/// Draws the shared background of a panel: the breaker's state as bands, the phase boundaries
+/// and names. A macro, as the two panels have different coordinate types (log and linear).
+macro_rules! background {
+    ($chart:expr, $o:expr, $seconds:expr, $y_min:expr, $y_max:expr, $name_at:expr) => {{
+        $chart.draw_series(
+            $o.protected
                 .intervals
                 .iter()
                 .enumerate()
@@ -111,61 +72,144 @@ pub fn write(o: &Outcome, path: &Path) -> DrawResult {
                     let x0 = i as f64 * INTERVAL.as_secs_f64();
                     Some(Rectangle::new(
                         [
-                            (x0, 0.0),
-                            ((x0 + INTERVAL.as_secs_f64()).min(seconds), y_max),
+                            (x0, $y_min),
+                            ((x0 + INTERVAL.as_secs_f64()).min($seconds), $y_max),
                         ],
                         band(state).filled(),
                     ))
                 }),
         )?;
-        // Phase boundaries and names.
         for p in 1..4 {
-            let x = o.lab.phase_start(p).as_secs_f64();
-            chart.draw_series(LineSeries::new([(x, 0.0), (x, y_max)], BLACK.mix(0.5)))?;
+            let x = $o.lab.phase_start(p).as_secs_f64();
+            $chart.draw_series(LineSeries::new([(x, $y_min), (x, $y_max)], BLACK.mix(0.5)))?;
         }
         for (p, name) in PHASES.iter().enumerate() {
-            let x = o.lab.phase_start(p).as_secs_f64() + 0.1;
-            chart.draw_series(std::iter::once(Text::new(
+            let x = $o.lab.phase_start(p).as_secs_f64() + 0.1;
+            $chart.draw_series(std::iter::once(Text::new(
                 *name,
-                (x, y_max * 0.97),
+                (x, $name_at),
                 ("sans-serif", 14),
             )))?;
         }
-        for (points, colour, name) in series
-            .into_iter()
-            .zip([(UNPROTECTED, "no breaker"), (PROTECTED, "with hotbreaker")])
-            .map(|(p, (c, n))| (p, c, n))
-        {
-            chart.draw_series(points.iter().map(|p| Circle::new(*p, 2, colour.filled())))?;
+    }};
+}
+
+/// Draws both runs' series on a panel: a dot per interval, joined by lines across gaps of at
+/// most one interval.
+macro_rules! runs {
+    ($chart:expr, $series:expr) => {{
+        for (points, colour) in $series.into_iter().zip([UNPROTECTED, PROTECTED]) {
+            $chart.draw_series(points.iter().map(|p| Circle::new(*p, 2, colour.filled())))?;
             for segment in segments(points) {
-                chart.draw_series(LineSeries::new(segment, colour.stroke_width(2)))?;
+                $chart.draw_series(LineSeries::new(segment, colour.stroke_width(2)))?;
             }
-            chart
-                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
         }
-        for (state, name) in [
-            (State::Closed, "closed"),
-            (State::Open, "open"),
-            (State::HalfOpen, "half-open"),
-        ] {
-            chart
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-                .label(format!("breaker {name}"))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], band(state).filled())
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+    }};
+}
+
+pub fn write(o: &Outcome, path: &Path) -> DrawResult {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
+    let root = SVGBackend::new(path, (1100, 800)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (charts, legend) = root.split_vertically(720);
+    let (top, bottom) = charts.split_vertically(380);
+    let seconds = o.lab.total().as_secs_f64();
+    let per_sec = 1.0 / INTERVAL.as_secs_f64();
+    let calls = |run: &Run| {
+        per_interval(run, seconds, |reached, _, _| {
+            Some((reached as f64 * per_sec).max(FLOOR))
+        })
+    };
+    let rate = |run: &Run| {
+        per_interval(run, seconds, |_, failures, successes| {
+            (failures + successes > 0).then(|| failures as f64 / (failures + successes) as f64)
+        })
+    };
+    let series = [calls(&o.unprotected), calls(&o.protected)];
+    let peak = series.iter().flatten().map(|p| p.1).fold(10.0, f64::max) * 2.0;
+
+    // Backend load on a log scale: a dead backend's few calls per second and a healthy one's
+    // thousands are both readable, and the outage's saving is the gap between the lines.
+    let mut chart = ChartBuilder::on(&top)
+        .caption(
+            "Calls reaching the backend per second (log scale)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..seconds, (FLOOR..peak).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since start")
+        .y_desc("calls/s")
+        .y_label_formatter(&|v| {
+            if *v <= FLOOR {
+                "0".to_string()
+            } else {
+                format!("{v:.0}")
+            }
+        })
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    background!(chart, o, seconds, FLOOR, peak, peak / 1.6);
+    runs!(chart, series);
+
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("Failure rate of the calls that ran", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..seconds, 0.0..1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since start")
+        .y_desc("failure rate")
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    background!(chart, o, seconds, 0.0, 1.1, 1.07);
+    runs!(chart, [rate(&o.unprotected), rate(&o.protected)]);
+
+    draw_legend(&legend)?;
     root.present()?;
+    Ok(())
+}
+
+/// The key, below both panels so that it covers no data, and what a dot means.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let font = ("sans-serif", 14).into_font();
+    let mut x = 80;
+    for (colour, name) in [(UNPROTECTED, "no breaker"), (PROTECTED, "with hotbreaker")] {
+        area.draw(&PathElement::new(
+            [(x, 18), (x + 24, 18)],
+            colour.stroke_width(2),
+        ))?;
+        area.draw(&Circle::new((x + 12, 18), 2, colour.filled()))?;
+        area.draw(&Text::new(name, (x + 30, 11), font.clone()))?;
+        x += 170;
+    }
+    for (state, name) in [
+        (State::Closed, "breaker closed"),
+        (State::Open, "breaker open"),
+        (State::HalfOpen, "breaker half-open"),
+    ] {
+        area.draw(&Rectangle::new(
+            [(x, 11), (x + 24, 25)],
+            band(state).filled(),
+        ))?;
+        area.draw(&Text::new(name, (x + 30, 11), font.clone()))?;
+        x += 150;
+    }
+    area.draw(&Text::new(
+        "Each dot is one 100 ms interval; lines join neighbouring intervals. A lone dot is an \
+         interval whose neighbours had no call reach the backend (while open, only a probe ran).",
+        (80, 44),
+        ("sans-serif", 13).into_font(),
+    ))?;
     Ok(())
 }
