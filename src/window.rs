@@ -293,7 +293,7 @@ impl Stripes {
     fn add(&self, stripe: usize, total: Total, n: u64) {
         if n != 0 {
             // Release: a fold must be seen after the rotation that produced it (module docs);
-            // for Ignored and Rejected it orders nothing and costs nothing extra on x86.
+            // for Ignored, Rejected and Throttled it orders nothing and costs nothing extra on x86.
             self.totals[stripe][total as usize].fetch_add(n, Ordering::Release);
         }
     }

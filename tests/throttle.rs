@@ -323,3 +323,73 @@ fn files_and_the_environment_carry_the_throttle() {
     .unwrap();
     assert_eq!(c.throttle, Some(Throttle::sre().k(3.0).max_rejection(0.75)));
 }
+
+/// Eight threads call through a browning-out dependency (one call in four succeeds) while the
+/// throttle sheds: every attempt is counted exactly once, as a Success, a Failure or a throttled
+/// call, and the window's requests are the same attempts.
+#[test]
+fn concurrent_callers_are_counted_exactly() {
+    let (b, _mock) = on_mock(
+        Breaker::builder()
+            .throttle(Throttle::sre())
+            .minimum_calls(20)
+            .stripes(2), // fewer owned stripes than threads: shared stripes too
+    );
+    let b = Arc::new(b);
+    let per_thread = 20_000u64;
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let b = Arc::clone(&b);
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    if let Ok(p) = b.try_acquire() {
+                        if (i + t) % 4 == 0 {
+                            p.success();
+                        } else {
+                            p.failure();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let m = b.metrics();
+    assert_eq!(
+        m.successes + m.failures + m.throttled,
+        8 * per_thread,
+        "{m:?}"
+    );
+    assert_eq!(m.window.requests(), 8 * per_thread, "all at one instant");
+    assert!(m.throttled > 0 && m.state == State::Closed, "{m:?}");
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn throttled_calls_have_their_own_metric_series() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let registry = hotbreaker::Registry::new(Config {
+        throttle: Some(Throttle::sre()),
+        minimum_calls: Some(1),
+        ..Config::default()
+    })
+    .unwrap();
+    let b = registry.get_or_create("payments");
+    let mut throttled = 0;
+    for _ in 0..200 {
+        match b.try_acquire() {
+            Ok(p) => p.failure(),
+            Err(_) => throttled += 1,
+        }
+    }
+    assert!(throttled > 0);
+    metrics::with_local_recorder(&recorder, || registry.publish_metrics());
+    let text = handle.render();
+    let line =
+        format!("hotbreaker_calls_total{{name=\"payments\",outcome=\"throttled\"}} {throttled}");
+    assert!(text.contains(&line), "{line} not in\n{text}");
+    assert!(text.contains("outcome=\"rejected\"} 0"), "{text}");
+}
