@@ -232,4 +232,6 @@ mod guides {
     struct Verification;
     #[doc = include_str!("../docs/chaos-lab.md")]
     struct ChaosLab;
+    #[doc = include_str!("../docs/throttle.md")]
+    struct Throttle;
 }
