@@ -17,11 +17,15 @@
 //!   and the path that reads the rules; a permit issued without a timestamp is never slow). Both
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
 //! - **Mirror, run hint.** See `mirror.rs` and `run_hint.rs`.
+//! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
+//!   interval of its last computation (`throttle_interval`) is `Relaxed`: a hint of when to
+//!   compute again, ordered with nothing.
 //! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
 //!   `metrics()`, ordered with nothing else.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -40,6 +44,7 @@ use crate::run_hint::RunHint;
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
 use crate::thread_slot;
+use crate::throttle::{self, DrawSource, Published, PublishedCell};
 use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats, Writer};
@@ -52,6 +57,8 @@ struct Hot {
     /// The kind and generation of the state word, for the fast paths (see `mirror.rs`).
     mirror: MirrorCell,
     deadline: DeadlineCell,
+    /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
+    throttle: PublishedCell,
 }
 
 /// Written on failures, transitions and snapshots only.
@@ -66,6 +73,8 @@ struct Stats {
     /// The highest lifetime Successes, Failures and slow calls reported so far: snapshots are
     /// lower bounds (see `window.rs`), and these keep successive snapshots from going backwards.
     reported: [AtomicU64; 3],
+    /// The bucket interval of the throttle's last computation (see `throttle.rs`).
+    throttle_interval: AtomicU64,
 }
 
 /// What the configuration lock guards: the settings in force as the user wrote them. Held only
@@ -110,11 +119,12 @@ pub struct Breaker {
     rules: RulesCell,
     /// The custom trip rule: fixed when the breaker is built.
     predicate: Option<Predicate>,
-    /// The window's shape and the stripe count: fixed when the breaker is built.
-    shape: WindowSpec,
     settings: Mutex<Settings>, // off the hot path: reconfigure() and config() only
     listeners: Box<[Listener]>,
     clock: Clock,
+    /// Where the throttle's draws come from: the calling thread's generator unless a test
+    /// replays its own (a thin pointer: a breaker's inline size is budgeted).
+    pub(crate) draws: Option<Arc<DrawSource>>,
 }
 
 impl fmt::Debug for Breaker {
@@ -140,22 +150,24 @@ impl Breaker {
                 state: AtomicU128::new(Word::INITIAL.bits()),
                 mirror: MirrorCell::new(Word::INITIAL),
                 deadline: DeadlineCell::new(),
+                throttle: PublishedCell::new(),
             }),
             stats: CachePadded::new(Stats {
                 runs: RunHint::new(),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
+                throttle_interval: AtomicU64::new(0),
             }),
             stripes: Stripes::new(rules.stripes, buckets, clock.offset()),
             window,
             slow_ns: AtomicU64::new(set.slow_ns()),
             rules: RulesCell::new(set),
             predicate: rules.predicate.clone(),
-            shape: rules.window,
             settings: Mutex::new(Settings::of(rules.settings)), // config lock: off the hot path
             listeners,
             clock,
+            draws: None,
         }
     }
 
@@ -234,6 +246,7 @@ impl Breaker {
             ignored: self.stripes.total(Total::Ignored),
             slow: monotonic(2, Total::Slow),
             rejected: self.stripes.total(Total::Rejected),
+            throttled: self.stripes.total(Total::Throttled),
             // Relaxed: a statistic.
             times_opened: self.stats.times_opened.load(Ordering::Relaxed),
             retry_after: (word.kind() == State::Open)
@@ -290,7 +303,8 @@ impl Breaker {
         }
         let stripes_given = config.stripes.is_some();
         let rules = Rules::validate(&config, self.predicate.clone())?;
-        if rules.window != self.shape {
+        let shape = self.window.spec();
+        if rules.window != shape {
             let field = match config.count_window {
                 Some(_) => "count_window",
                 None => "time_window",
@@ -298,7 +312,7 @@ impl Breaker {
             return Err(ConfigError::described(
                 field,
                 "the window's shape is fixed when the breaker is built (build a new breaker to change it)",
-                &format!("{}, the breaker's is {}", rules.window, self.shape),
+                &format!("{}, the breaker's is {shape}", rules.window),
             ));
         }
         if stripes_given && rules.stripes != self.stripes.count() {
@@ -316,6 +330,11 @@ impl Breaker {
         self.rules.store(set);
         // Relaxed: a hint; see the module's "Orderings" (Rules).
         self.slow_ns.store(set.slow_ns(), Ordering::Relaxed);
+        if set.throttle.is_none() {
+            // Off at once; a computation still running with the old rules fails its
+            // compare-and-swap against this store.
+            self.hot.throttle.clear(self.word().generation());
+        }
         settings.config = rules.settings;
         Ok(())
     }
@@ -350,10 +369,80 @@ impl Breaker {
     pub(crate) fn acquire(&self) -> Result<Ticket, Rejected> {
         let mirror = self.mirror();
         if mirror.passes_freely() {
+            let throttle = self.hot.throttle.load();
+            if throttle.is_active() {
+                return self.acquire_throttled(mirror, throttle);
+            }
             Ok(Ticket::from_mirror(mirror, self.issue_time()))
         } else {
             self.acquire_other(mirror)
         }
+    }
+
+    /// Acquire while Closed or Disabled with a throttle probability published: draw, and turn
+    /// the call away if the draw says so. A probability computed for another generation (or a
+    /// Disabled breaker) throttles nothing.
+    #[cold]
+    #[inline(never)]
+    fn acquire_throttled(&self, mirror: Mirror, throttle: Published) -> Result<Ticket, Rejected> {
+        if mirror.kind() == State::Closed && throttle.is_for(mirror.generation()) {
+            let draw = match &self.draws {
+                Some(source) => (**source)(),
+                None => throttle::draw(),
+            };
+            if throttle::rejects(draw, throttle.parts()) {
+                self.throttled(mirror.generation());
+                return Err(Rejected::THROTTLED);
+            }
+        }
+        Ok(Ticket::from_mirror(mirror, self.issue_time()))
+    }
+
+    /// Counts a throttled call of `generation` (lifetime total and the window's requests), and
+    /// computes the probability again if this is the first throttled call of a new interval.
+    fn throttled(&self, generation: u64) {
+        let Window::Time(w) = &self.window else {
+            return; // The throttle runs on a time window only.
+        };
+        let now = self.clock.real_ns();
+        w.add_throttled(&self.stripes, generation, now);
+        // Relaxed: a hint (module docs).
+        if w.interval(now) != self.stats.throttle_interval.load(Ordering::Relaxed) {
+            self.rethrottle(&self.rules.load(), generation, now);
+        }
+    }
+
+    /// Computes the throttle's probability for Closed `generation` from the window at `now` and
+    /// publishes it (see `throttle.rs`). Does nothing without a throttle (beyond clearing a
+    /// probability a reconfiguration left behind) or once `generation` has ended.
+    #[cold]
+    #[inline(never)]
+    fn rethrottle(&self, rules: &RuleSet, generation: u64, now: u64) {
+        let Window::Time(w) = &self.window else {
+            return;
+        };
+        let before = self.hot.throttle.load_for_update();
+        if rules.throttle.is_none() && !before.is_active() {
+            return;
+        }
+        let word = self.word();
+        if word.kind() != State::Closed || word.generation() != generation {
+            return;
+        }
+        let parts = match rules.throttle {
+            Some(t) => {
+                let stats = w.stats(&self.stripes, generation, now);
+                t.parts(stats.requests(), stats.successes(), rules.minimum_calls)
+            }
+            None => 0,
+        };
+        // Relaxed: a hint (module docs).
+        self.stats
+            .throttle_interval
+            .store(w.interval(now), Ordering::Relaxed);
+        self.hot
+            .throttle
+            .replace(before, Published::new(generation, parts));
     }
 
     #[inline]
@@ -587,6 +676,7 @@ impl Breaker {
                     self.stats.runs.lengthened();
                 }
                 self.evaluate(&rules, generation, now);
+                self.rethrottle(&rules, generation, now);
             }
         } else {
             self.end_run(generation);
@@ -701,6 +791,10 @@ impl Breaker {
             _ => deadline::NONE,
         };
         self.hot.deadline.publish(generation, deadline);
+        // Unless a later transition has already published itself (it resets the word too).
+        if self.mirror().generation() == generation {
+            self.hot.throttle.reset(generation);
+        }
         match to.kind() {
             // Relaxed: statistics (module docs).
             State::Open => {

@@ -9,6 +9,7 @@ use crate::breaker::Breaker;
 use crate::config::{Config, SlowCalls, TimeWindow};
 use crate::error::ConfigError;
 use crate::rules::{Listener, Predicate, Rules};
+use crate::throttle::{DrawSource, Throttle};
 use crate::transition::Transition;
 use crate::window::WindowStats;
 
@@ -26,6 +27,7 @@ use crate::window::WindowStats;
 /// | `half_open_successes` | `min(3, half_open_permits)` |
 /// | `half_open_timeout` | none |
 /// | `stripes` | the number of CPUs plus one, rounded up to a power of two, at most 8 |
+/// | throttle | off; [`Throttle::sre()`] is `K` = 2, `max_rejection` = 0.9 |
 /// | clock | `quanta::Clock::new()` |
 ///
 /// Trip rules are [`consecutive_failures`](Builder::consecutive_failures),
@@ -53,6 +55,7 @@ pub struct Builder {
     predicate: Option<Predicate>,
     listeners: Vec<Listener>,
     clock: Option<crate::clock::Clock>,
+    draws: Option<DrawSource>,
 }
 
 impl fmt::Debug for Builder {
@@ -61,6 +64,7 @@ impl fmt::Debug for Builder {
             .field("config", &self.config)
             .field("predicate", &self.predicate.is_some())
             .field("listeners", &self.listeners.len())
+            .field("draws", &self.draws.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +170,48 @@ impl Builder {
         self
     }
 
+    /// Sheds load adaptively while Closed: rejects a fraction of calls that grows as the
+    /// dependency stops serving them (see [`Throttle`]). `K` a finite number ≥ 1,
+    /// `max_rejection` in [0, 1). Needs a time window (the default); uses `minimum_calls`.
+    ///
+    /// With no trip rule configured, the default trip rules are not added: the breaker never
+    /// opens, it only sheds. With trip rules, it sheds during a brownout and opens in an outage.
+    ///
+    /// ```
+    /// use hotbreaker::{Breaker, Reason, Throttle};
+    ///
+    /// let breaker = Breaker::builder()
+    ///     .throttle(Throttle::sre().k(2.0).max_rejection(0.9))
+    ///     .minimum_calls(10)
+    ///     .build()?;
+    /// for _ in 0..1_000 {
+    ///     match breaker.try_acquire() {
+    ///         Ok(permit) => permit.failure(),
+    ///         Err(rejected) => assert_eq!(rejected.reason(), Reason::Throttled),
+    ///     }
+    /// }
+    /// let m = breaker.metrics();
+    /// assert_eq!(m.state, hotbreaker::State::Closed); // never opens
+    /// assert!(m.throttled > 500); // about 90 % shed
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn throttle(mut self, throttle: Throttle) -> Self {
+        self.config.throttle = Some(throttle);
+        self
+    }
+
+    /// **For tests only; not part of the supported API.** Replaces the per-thread generator the
+    /// throttle draws from with `source`, which must return uniformly random `u32`s, so that a
+    /// test can replay the draws.
+    #[doc(hidden)]
+    pub fn throttle_draws_for_tests(
+        mut self,
+        source: impl Fn() -> u32 + Send + Sync + 'static,
+    ) -> Self {
+        self.draws = Some(Arc::new(source));
+        self
+    }
+
     /// Replaces every data setting (all but the listeners, the custom trip rule and the clock)
     /// with `config`'s.
     pub fn config(mut self, config: Config) -> Self {
@@ -215,11 +261,9 @@ impl Builder {
         let clock = self
             .clock
             .unwrap_or_else(|| crate::clock::Clock::new(quanta::Clock::new()));
-        Ok(Breaker::new(
-            rules,
-            self.listeners.into_boxed_slice(),
-            clock,
-        ))
+        let mut breaker = Breaker::new(rules, self.listeners.into_boxed_slice(), clock);
+        breaker.draws = self.draws.map(Arc::new);
+        Ok(breaker)
     }
 }
 
@@ -265,6 +309,11 @@ mod tests {
                 defaults::HALF_OPEN_SUCCESSES
             ),
             format!("at most {} |", defaults::MAX_STRIPES),
+            format!(
+                "`K` = {}, `max_rejection` = {} |",
+                crate::throttle::DEFAULT_K,
+                crate::throttle::DEFAULT_MAX_REJECTION
+            ),
         ];
         for row in rows {
             assert!(doc.contains(&row), "{file} lacks {row:?}");

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::backoff::Backoff;
+use crate::throttle::Throttle;
 
 /// The settings of a breaker as plain data. Every field is optional; `None` takes the default
 /// listed on [`Builder`](crate::Builder). Validated by [`Builder::build`](crate::Builder::build),
@@ -21,6 +22,7 @@ use crate::backoff::Backoff;
 /// time_window = { window = "30s", buckets = 30 }
 /// backoff = { base = "1s", multiplier = 2.0, max = "30s", jitter = true }
 /// half_open_permits = 2
+/// throttle = { k = 2.0, max_rejection = 0.9 }
 /// ```
 ///
 /// # Examples
@@ -72,6 +74,10 @@ pub struct Config {
     pub half_open_timeout: Option<Duration>,
     /// See [`Builder::stripes`](crate::Builder::stripes).
     pub stripes: Option<u32>,
+    /// See [`Builder::throttle`](crate::Builder::throttle). In a file, a table
+    /// `throttle = { k = 2.0, max_rejection = 0.9 }` (either field optional; `throttle = {}` is
+    /// the default throttle).
+    pub throttle: Option<Throttle>,
 }
 
 /// A time window: the last `window` of time in `buckets` equal buckets.

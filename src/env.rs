@@ -10,9 +10,10 @@ use crate::config::{Config, SlowCalls, TimeWindow};
 use crate::error::ConfigError;
 use crate::human_duration;
 use crate::rules::{Rules, defaults};
+use crate::throttle::Throttle;
 
 /// Every setting's variable, after `PREFIX_`.
-const SETTINGS: [&str; 17] = [
+const SETTINGS: [&str; 19] = [
     "CONSECUTIVE_FAILURES",
     "FAILURE_RATE",
     "MINIMUM_CALLS",
@@ -30,6 +31,8 @@ const SETTINGS: [&str; 17] = [
     "HALF_OPEN_SUCCESSES",
     "HALF_OPEN_TIMEOUT",
     "STRIPES",
+    "THROTTLE_K",
+    "THROTTLE_MAX_REJECTION",
 ];
 
 /// What to do with a variable under the prefix that is not a setting.
@@ -47,7 +50,8 @@ impl Config {
     /// `PREFIX_COUNT_WINDOW`, `PREFIX_SLOW_CALLS_DURATION` and `PREFIX_SLOW_CALLS_RATE`,
     /// `PREFIX_OPEN_TIMEOUT`, `PREFIX_BACKOFF_BASE` / `_MULTIPLIER` / `_MAX` / `_JITTER`,
     /// `PREFIX_HALF_OPEN_PERMITS`, `PREFIX_HALF_OPEN_SUCCESSES`, `PREFIX_HALF_OPEN_TIMEOUT`,
-    /// `PREFIX_STRIPES`. Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
+    /// `PREFIX_STRIPES`, `PREFIX_THROTTLE_K` and `PREFIX_THROTTLE_MAX_REJECTION` (either turns
+    /// the throttle on, the other taking its default). Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
     /// the defaults. `prefix` may be written with or without its trailing `_`.
     ///
     /// Strict: any other variable under `PREFIX_` is an error naming it (a typo such as
@@ -286,6 +290,16 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
             })
         }
     };
+    let throttle = match (number("THROTTLE_K")?, number("THROTTLE_MAX_REJECTION")?) {
+        (None, None) => None,
+        (k, max_rejection) => {
+            let d = Throttle::sre();
+            Some(
+                d.k(k.unwrap_or(d.k))
+                    .max_rejection(max_rejection.unwrap_or(d.max_rejection)),
+            )
+        }
+    };
     let config = Config {
         consecutive_failures: count("CONSECUTIVE_FAILURES")?,
         failure_rate: number("FAILURE_RATE")?,
@@ -299,6 +313,7 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         half_open_successes: count("HALF_OPEN_SUCCESSES")?,
         half_open_timeout: duration("HALF_OPEN_TIMEOUT")?,
         stripes: count("STRIPES")?,
+        throttle,
     };
     Rules::validate(&config, None).map_err(|e| {
         let name = var(&e.field().replace('.', "_").to_ascii_uppercase());
@@ -330,7 +345,7 @@ mod tests {
                 | "BACKOFF_BASE"
                 | "BACKOFF_MAX"
                 | "HALF_OPEN_TIMEOUT" => "10s",
-                "FAILURE_RATE" | "SLOW_CALLS_RATE" => "0.5",
+                "FAILURE_RATE" | "SLOW_CALLS_RATE" | "THROTTLE_MAX_REJECTION" => "0.5",
                 "BACKOFF_JITTER" => "true",
                 "COUNT_WINDOW" => "100",
                 _ => "1",
@@ -343,6 +358,18 @@ mod tests {
             let r = read("P", vars, Others::Refuse);
             assert!(r.is_ok(), "{suffix}: {:?}", r.err());
         }
+    }
+
+    #[test]
+    fn the_throttle_reads_either_part_and_names_the_variable() {
+        let r = read("P", [("P_THROTTLE_K", "1.5")], Others::Refuse).unwrap();
+        assert_eq!(r.throttle, Some(Throttle::sre().k(1.5)));
+        let r = read("P", [("P_THROTTLE_MAX_REJECTION", "0.5")], Others::Refuse).unwrap();
+        assert_eq!(r.throttle, Some(Throttle::sre().max_rejection(0.5)));
+        let e = read("P", [("P_THROTTLE_K", "0.5")], Others::Refuse).unwrap_err();
+        assert_eq!(e.field(), "P_THROTTLE_K");
+        let e = read("P", [("P_THROTTLE_MAX_REJECTION", "1")], Others::Refuse).unwrap_err();
+        assert_eq!(e.field(), "P_THROTTLE_MAX_REJECTION");
     }
 
     #[test]

@@ -17,19 +17,55 @@ use crate::State;
 /// let rejected = breaker.try_acquire().unwrap_err();
 /// assert_eq!(rejected.state(), State::Isolated);
 /// assert_eq!(rejected.retry_after(), None);
+/// assert_eq!(rejected.reason(), hotbreaker::Reason::Isolated);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejected {
+    /// The state that rejected the call; Closed for a call the throttle turned away.
     pub(crate) state: State,
     /// Nanoseconds until the deadline while Open: turned into a `Duration` only when asked for.
     pub(crate) retry_after_ns: Option<u64>,
 }
 
+/// Why a call was [`Rejected`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The breaker is Open.
+    Open,
+    /// The breaker is HalfOpen and every probe slot is taken.
+    HalfOpenFull,
+    /// The breaker was isolated by hand.
+    Isolated,
+    /// The breaker is Closed and its [throttle](crate::Throttle) turned the call away, to shed
+    /// load from a dependency that is failing to serve it.
+    Throttled,
+}
+
 impl Rejected {
-    /// The state that rejected the call (Open, HalfOpen with every probe slot taken, or
-    /// Isolated).
+    /// A call the throttle turned away while Closed.
+    pub(crate) const THROTTLED: Rejected = Rejected {
+        state: State::Closed,
+        retry_after_ns: None,
+    };
+
+    /// The state that rejected the call: Open, HalfOpen with every probe slot taken, Isolated,
+    /// or Closed for a call the [throttle](crate::Throttle) turned away (see
+    /// [`reason`](Rejected::reason)).
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// Why the call was rejected: tells a throttled call (the breaker is Closed and shedding
+    /// load) from one rejected by an Open, HalfOpen or Isolated breaker.
+    pub fn reason(&self) -> Reason {
+        match self.state {
+            State::Open => Reason::Open,
+            State::HalfOpen => Reason::HalfOpenFull,
+            State::Isolated => Reason::Isolated,
+            // Closed (or Disabled, which never rejects): only the throttle rejects there.
+            _ => Reason::Throttled,
+        }
     }
 
     /// While Open: the time until the breaker will let a probe through. `None` when HalfOpen
@@ -41,6 +77,9 @@ impl Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.reason() == Reason::Throttled {
+            return f.write_str("circuit breaker is throttling calls");
+        }
         write!(f, "circuit breaker is {}", self.state)?;
         if let Some(d) = self.retry_after() {
             write!(f, "; retry after {:?}", round_up_to_millis(d))?;

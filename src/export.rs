@@ -7,7 +7,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `hotbreaker_calls_total` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` |
+//! | `hotbreaker_calls_total` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` \| `throttled` |
 //! | `hotbreaker_slow_calls_total` | counter | `name` |
 //! | `hotbreaker_transitions_total` | counter | `name`, `from`, `to` (states as in `Display`) |
 //! | `hotbreaker_state` | gauge | `name`; 0 closed, 1 open, 2 half-open, 3 isolated, 4 disabled |
@@ -28,6 +28,7 @@ impl Registry {
                 ("failure", m.failures),
                 ("ignored", m.ignored),
                 ("rejected", m.rejected),
+                ("throttled", m.throttled),
             ] {
                 metrics::counter!("hotbreaker_calls_total", "name" => name.clone(), "outcome" => outcome)
                     .absolute(value);

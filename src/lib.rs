@@ -130,10 +130,11 @@
 //! | `bucket.rs` | one tagged 128-bit bucket counter and the add / rotate / newer decision |
 //! | `fastdiv.rs` | division by a constant as a multiply, for the bucket interval |
 //! | `policy.rs` | which window rule trips, as a pure function |
+//! | `throttle.rs` | [`Throttle`]: the shedding probability, its published word, the per-thread draw |
 //! | `rate.rs` | rates as exact fractions |
 //! | `backoff.rs` | [`Backoff`]: how long each opening lasts |
 //! | `transition.rs`, `metrics.rs`, `health.rs` | what listeners, snapshots and health checks see |
-//! | `error.rs` | [`Error`], [`Rejected`], [`ConfigError`] |
+//! | `error.rs` | [`Error`], [`Rejected`], [`Reason`], [`ConfigError`] |
 //! | `registry.rs`, `export.rs`, `trace.rs` | named breakers, metrics and tracing export |
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
@@ -187,6 +188,7 @@ pub mod service;
 mod state;
 mod sync;
 mod thread_slot;
+mod throttle;
 mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;
@@ -201,7 +203,7 @@ pub use classify::Classify;
 #[cfg(hotbreaker_loom)]
 pub use clock::LoomClock;
 pub use config::{Config, SlowCalls, TimeWindow};
-pub use error::{ConfigError, Error, Rejected};
+pub use error::{ConfigError, Error, Reason, Rejected};
 pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
 pub use outcome::Outcome;
@@ -209,6 +211,7 @@ pub use permit::{OwnedPermit, Permit};
 pub use registry::Registry;
 pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
+pub use throttle::Throttle;
 pub use transition::Transition;
 pub use upkeep::start_upkeep;
 pub use window::WindowStats;
@@ -246,4 +249,6 @@ mod guides {
     struct Verification;
     #[doc = include_str!("../docs/chaos-lab.md")]
     struct ChaosLab;
+    #[doc = include_str!("../docs/throttle.md")]
+    struct Throttle;
 }

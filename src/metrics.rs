@@ -40,8 +40,11 @@ pub struct Metrics {
     pub ignored: u64,
     /// Lifetime slow calls.
     pub slow: u64,
-    /// Lifetime rejected calls.
+    /// Lifetime calls rejected by an Open, HalfOpen or Isolated breaker (not the throttled
+    /// ones).
     pub rejected: u64,
+    /// Lifetime calls the [throttle](crate::Throttle) turned away while Closed.
+    pub throttled: u64,
     /// How many times the breaker has opened.
     pub times_opened: u64,
     /// While Open: time until a probe will be let through.

@@ -68,6 +68,7 @@ mod tests {
                 half_open_successes: 1,
             },
             half_open_timeout_ns: None,
+            throttle: None,
         }
     }
 
@@ -76,6 +77,7 @@ mod tests {
             calls,
             failures,
             slow,
+            throttled: 0,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::rate::Rate;
 use crate::state::{Limits, MAX_HALF_OPEN};
+use crate::throttle::ThrottleRule;
 use crate::transition::Transition;
 use crate::window::WindowStats;
 
@@ -106,6 +107,7 @@ pub(crate) struct Rules {
     pub(crate) limits: Limits,
     pub(crate) half_open_timeout_ns: Option<u64>,
     pub(crate) stripes: usize,
+    pub(crate) throttle: Option<ThrottleRule>,
 }
 
 impl fmt::Debug for Rules {
@@ -121,6 +123,7 @@ impl fmt::Debug for Rules {
             .field("limits", &self.limits)
             .field("half_open_timeout_ns", &self.half_open_timeout_ns)
             .field("stripes", &self.stripes)
+            .field("throttle", &self.throttle)
             .finish()
     }
 }
@@ -133,11 +136,15 @@ enum RawWindow {
 
 impl Rules {
     /// Checks every setting of `c`; the first one out of range is the error.
+    ///
+    /// The default trip rules apply only when no trip rule and no throttle is configured: a
+    /// throttle alone never opens the breaker, it only sheds load.
     pub(crate) fn validate(c: &Config, predicate: Option<Predicate>) -> Result<Rules, ConfigError> {
         let any_rule = c.consecutive_failures.is_some()
             || c.failure_rate.is_some()
             || c.slow_calls.is_some()
-            || predicate.is_some();
+            || predicate.is_some()
+            || c.throttle.is_some();
         let (consecutive_failures, failure_rate) = if any_rule {
             (c.consecutive_failures, c.failure_rate)
         } else {
@@ -219,6 +226,20 @@ impl Rules {
                 })
             })
             .transpose()?;
+        let throttle = c
+            .throttle
+            .map(|t| {
+                let rule = ThrottleRule::validate(&t)?;
+                match window {
+                    WindowSpec::Time { .. } => Ok(rule),
+                    WindowSpec::Count { .. } => Err(ConfigError::described(
+                        "throttle",
+                        "needs a time window: a count window holds outcomes, not the calls the throttle turns away",
+                        "",
+                    )),
+                }
+            })
+            .transpose()?;
         let backoff = validate_backoff(c)?;
         let permits = count(
             "half_open_permits",
@@ -259,6 +280,7 @@ impl Rules {
             },
             half_open_timeout_ns,
             stripes: (stripes as usize).next_power_of_two(),
+            throttle,
         })
     }
 }

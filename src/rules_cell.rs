@@ -26,6 +26,7 @@ use crate::rate::Rate;
 use crate::rules::{Rules, SlowRule};
 use crate::state::Limits;
 use crate::sync::{AtomicU64, Ordering, fence};
+use crate::throttle::ThrottleRule;
 
 /// The numeric part of [`Rules`]: everything a decision on the hot path or at a transition
 /// needs. `Copy`, so a reader holds it without borrowing the cell.
@@ -38,6 +39,7 @@ pub(crate) struct RuleSet {
     pub(crate) backoff: Backoff,
     pub(crate) limits: Limits,
     pub(crate) half_open_timeout_ns: Option<u64>,
+    pub(crate) throttle: Option<ThrottleRule>,
 }
 
 impl RuleSet {
@@ -50,6 +52,7 @@ impl RuleSet {
             backoff: rules.backoff,
             limits: rules.limits,
             half_open_timeout_ns: rules.half_open_timeout_ns,
+            throttle: rules.throttle,
         }
     }
 
@@ -73,6 +76,9 @@ impl RuleSet {
             u64::from(self.limits.half_open_permits),
             u64::from(self.limits.half_open_successes),
             self.half_open_timeout_ns.unwrap_or(0),
+            // K ≥ 1, so 0 (the bits of 0.0) stands for "no throttle".
+            self.throttle.map_or(0, |t| t.k.to_bits()),
+            self.throttle.map_or(0, |t| t.max_rejection.to_bits()),
         ]
     }
 
@@ -97,12 +103,16 @@ impl RuleSet {
                 half_open_successes: w[10] as u32,
             },
             half_open_timeout_ns: nonzero(w[11]),
+            throttle: nonzero(w[12]).map(|k| ThrottleRule {
+                k: f64::from_bits(k),
+                max_rejection: f64::from_bits(w[13]),
+            }),
         }
     }
 }
 
 /// Words per encoded [`RuleSet`].
-const WORDS: usize = 12;
+const WORDS: usize = 14;
 
 /// Two copies of the rules and the version in force (module docs).
 #[derive(Debug)]
@@ -178,6 +188,10 @@ mod tests {
                 half_open_successes: 2,
             },
             half_open_timeout_ns: Some(9),
+            throttle: Some(ThrottleRule {
+                k: 1.25,
+                max_rejection: 0.0,
+            }),
         }
     }
 
@@ -190,6 +204,7 @@ mod tests {
             failure_rate: None,
             slow: None,
             half_open_timeout_ns: None,
+            throttle: None,
             ..r
         };
         assert_eq!(RuleSet::decode(&none.encode()), none);

@@ -8,10 +8,16 @@
 //! add both up.
 //!
 //! Each shared stripe has a 128-byte block of lifetime counters
-//! ([`Total`]: what rotations folded out of the buckets, plus Ignored and Rejected), and, for a
+//! ([`Total`]: what rotations folded out of the buckets, plus Ignored, Rejected and Throttled), and, for a
 //! time window, three rings of [`bucket`](crate::bucket) words (Successes, Failures, slow calls),
 //! padded to whole 128-byte lines. A thread writes only the shared stripe
 //! `thread_stripe() & mask`, so two threads on different stripes never write the same line.
+//!
+//! Calls the throttle turns away (see `throttle.rs`) have one more ring of bucket words, with the
+//! same tags, not striped: only throttled calls write it, and they are rejections, off the
+//! success path. The window's requests are its calls plus this ring's count; the lifetime total
+//! of throttled calls is a [`Total`] of the shared stripes (written there by every thread, owned
+//! stripe or not).
 //!
 //! # Orderings
 //! - **Bucket words** are `Relaxed`: each is self-contained (its tag and count change together
@@ -24,13 +30,14 @@
 //!   the rotation that preceded it, so a count is never seen twice (once folded, once live); it
 //!   can at worst be missed while its rotation is in flight. Snapshots are lower bounds, exact
 //!   once writers are quiescent, and the breaker keeps them monotonic.
-//! - **Ignored, Rejected** are plain `Relaxed` counters: nothing is published through them.
+//! - **Ignored, Rejected, Throttled** are plain counters: nothing is published through them.
 
 use crossbeam_utils::CachePadded;
 
 use crate::bucket::{self, Decision};
 use crate::fastdiv::FastDiv;
 use crate::owned::{self, Owned};
+use crate::rules::WindowSpec;
 use crate::sync::{AtomicU64, AtomicU128, Ordering, thread_stripe};
 use crate::thread_slot;
 
@@ -61,6 +68,9 @@ pub(crate) enum Total {
     Slow = 2,
     Ignored = 3,
     Rejected = 4,
+    /// Calls the throttle turned away: counted on the shared stripes only, whatever the
+    /// thread (they are off the success path).
+    Throttled = 5,
 }
 
 /// Which stripe the calling thread writes, and how.
@@ -103,12 +113,22 @@ pub struct WindowStats {
     /// Slow calls in the window (successes or failures that took longer than the slow-call
     /// duration).
     pub slow: u64,
+    /// Calls the [throttle](crate::Throttle) turned away in the window. Not in `calls`: they
+    /// never ran, and the trip rules do not see them (0 with a count window, which the throttle
+    /// does not run on).
+    pub throttled: u64,
 }
 
 impl WindowStats {
     /// Successes in the window.
     pub fn successes(&self) -> u64 {
         self.calls - self.failures
+    }
+
+    /// Every call attempted in the window: `calls + throttled` (what the throttle calls its
+    /// requests).
+    pub fn requests(&self) -> u64 {
+        self.calls.saturating_add(self.throttled)
     }
 
     /// `failures / calls`, or 0 for an empty window.
@@ -135,6 +155,10 @@ pub(crate) struct Stripes {
     owned: Owned,
     totals: Box<[CachePadded<[AtomicU64; 8]>]>,
     lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
+    /// Calls the throttle turned away: one ring of bucket words (a time window only; empty
+    /// otherwise), not striped. Their lifetime total is [`Total::Throttled`] of the shared
+    /// stripes.
+    throttled: Box<[AtomicU128]>,
     ring: usize,
     /// Bucket words per stripe, a whole number of lines.
     cells_per_stripe: usize,
@@ -174,6 +198,7 @@ impl Stripes {
             lines: (0..stripes * lines_per_stripe)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
                 .collect(),
+            throttled: (0..ring).map(|_| AtomicU128::new(0)).collect(),
             ring,
             cells_per_stripe,
             mask: stripes - 1,
@@ -198,6 +223,7 @@ impl Stripes {
         self.owned.heap_bytes()
             + std::mem::size_of_val(&*self.totals)
             + std::mem::size_of_val(&*self.lines)
+            + std::mem::size_of_val(&*self.throttled)
     }
 
     /// The stripe the calling thread writes: its owned stripe if it holds one of this breaker's,
@@ -235,6 +261,9 @@ impl Stripes {
     pub(crate) fn add_one(&self, writer: Writer, total: Total) -> u64 {
         match writer {
             Writer::Owned(i) => match total {
+                Total::Throttled => {
+                    self.add_one(Writer::Shared(thread_stripe() & self.mask), total)
+                }
                 Total::Ignored => {
                     self.owned.add_ignored(i);
                     0
@@ -264,7 +293,7 @@ impl Stripes {
     fn add(&self, stripe: usize, total: Total, n: u64) {
         if n != 0 {
             // Release: a fold must be seen after the rotation that produced it (module docs);
-            // for Ignored and Rejected it orders nothing and costs nothing extra on x86.
+            // for Ignored, Rejected and Throttled it orders nothing and costs nothing extra on x86.
             self.totals[stripe][total as usize].fetch_add(n, Ordering::Release);
         }
     }
@@ -294,6 +323,7 @@ impl Stripes {
             Total::Slow => self.owned.total(owned::SLOW),
             Total::Ignored => self.owned.ignored(),
             Total::Rejected => self.owned.rejected(),
+            Total::Throttled => 0,
         };
         for stripe in 0..self.shared() {
             // Acquire: read the folds before the live words (module docs).
@@ -303,7 +333,7 @@ impl Stripes {
             Total::Successes => Kind::Success,
             Total::Failures => Kind::Failure,
             Total::Slow => Kind::Slow,
-            Total::Ignored | Total::Rejected => return sum,
+            Total::Ignored | Total::Rejected | Total::Throttled => return sum,
         };
         for stripe in 0..self.shared() {
             for slot in 0..self.ring {
@@ -469,6 +499,39 @@ impl TimeRing {
         }
     }
 
+    /// The interval `now_ns` falls in (see [`epoch`](Self::epoch)).
+    pub(crate) fn interval(&self, now_ns: u64) -> u64 {
+        self.epoch(now_ns)
+    }
+
+    /// Counts one call the throttle turned away under a permit of `generation` at `now_ns` (real
+    /// clock): in the lifetime total, then in the throttled ring's bucket of that interval
+    /// (add, rotate, or nothing if the bucket already holds a newer tag: the window count is
+    /// bounded, the total exact).
+    pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
+        stripes.add_one(
+            Writer::Shared(thread_stripe() & stripes.mask),
+            Total::Throttled,
+        );
+        let tag = self.tag(generation, now_ns);
+        let cell = &stripes.throttled[self.slot(tag)];
+        // Relaxed: the CAS below re-checks the value; a bucket word is self-contained (module
+        // docs).
+        let mut word = cell.load(Ordering::Relaxed);
+        loop {
+            let new = match bucket::decide(word, tag) {
+                Decision::Add(new) | Decision::Rotate(new, _) => new,
+                Decision::Newer => return,
+            };
+            // Relaxed: as above. A rotation's replaced count needs no fold: the lifetime total
+            // was counted apart.
+            match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(fresh) => word = fresh,
+            }
+        }
+    }
+
     /// The window of `generation` as seen at `now_ns`: the last `buckets` intervals.
     pub(crate) fn stats(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
         let current = self.epoch(now_ns);
@@ -501,6 +564,14 @@ impl TimeRing {
                 successes = successes.saturating_add(read(Kind::Success));
                 stats.failures = stats.failures.saturating_add(read(Kind::Failure));
                 stats.slow = stats.slow.saturating_add(read(Kind::Slow));
+            }
+        }
+        for epoch in first..=current {
+            let tag = bucket::tag(self.stride, generation, epoch);
+            // Relaxed: a statistic (module docs).
+            let word = stripes.throttled[self.slot(tag)].load(Ordering::Relaxed);
+            if bucket::tag_of(word) == tag {
+                stats.throttled = stats.throttled.saturating_add(bucket::count(word));
             }
         }
         stats.calls = successes.saturating_add(stats.failures);
@@ -623,6 +694,21 @@ pub(crate) enum Window {
     Count(Box<CountWindow>),
 }
 
+impl Window {
+    /// The shape it was built for.
+    pub(crate) fn spec(&self) -> WindowSpec {
+        match self {
+            Window::Time(w) => WindowSpec::Time {
+                width_ns: w.width_ns,
+                buckets: w.buckets as u32,
+            },
+            Window::Count(c) => WindowSpec::Count {
+                size: c.slots.len() as u32,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,8 +758,11 @@ mod tests {
     fn default_window_takes_seven_lines_per_stripe() {
         let s = Stripes::new(8, 10, 0);
         // Owned: a head line and 11 marks of 40 bytes, three to a line. Shared (8 / 4 = 2): a
-        // line of totals and 3 rings of 16 words of 16 bytes.
-        assert_eq!(s.heap_bytes(), 8 * (128 + 4 * 128) + 2 * (128 + 6 * 128));
+        // line of totals and 3 rings of 16 words of 16 bytes. The throttled ring: 16 words.
+        assert_eq!(
+            s.heap_bytes(),
+            8 * (128 + 4 * 128) + 2 * (128 + 6 * 128) + 16 * 16
+        );
     }
 
     /// Runs a test as an owned stripe's writer and as a shared stripe's.
@@ -718,7 +807,8 @@ mod tests {
                 WindowStats {
                     calls: 1,
                     failures: 0,
-                    slow: 0
+                    slow: 0,
+                    throttled: 0
                 }
             );
             assert_eq!(s.total(Total::Failures), 1);
@@ -786,7 +876,8 @@ mod tests {
             WindowStats {
                 calls: 3,
                 failures: 1,
-                slow: 0
+                slow: 0,
+                throttled: 0
             }
         );
         assert_eq!(c.stats(2).calls, 0);
@@ -796,7 +887,8 @@ mod tests {
             WindowStats {
                 calls: 1,
                 failures: 1,
-                slow: 0
+                slow: 0,
+                throttled: 0
             }
         );
         assert_eq!(c.stats(1).calls, 2);
@@ -817,7 +909,8 @@ mod tests {
             WindowStats {
                 calls: 1,
                 failures: 1,
-                slow: 0
+                slow: 0,
+                throttled: 0
             }
         );
         // 2^24 generations later (the old tag width) nothing aliases.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hotbreaker::{Backoff, Breaker, Config, Registry, SlowCalls, State, TimeWindow};
+use hotbreaker::{Backoff, Breaker, Config, Registry, SlowCalls, State, Throttle, TimeWindow};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -28,6 +28,7 @@ fn full() -> Config {
         half_open_successes: Some(2),
         half_open_timeout: Some(90 * SEC),
         stripes: Some(2),
+        throttle: Some(Throttle::sre().k(1.5)),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use hotbreaker::{Backoff, Breaker};
+use hotbreaker::{Backoff, Breaker, Throttle};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -23,6 +23,7 @@ enum Setting {
     HalfOpenTimeout(u64, u32),
     Stripes(u32),
     TripWhen(u64),
+    Throttle(f64, f64),
 }
 
 fn duration(secs: u64, nanos: u32) -> Duration {
@@ -46,6 +47,9 @@ const FIELDS: &[&str] = &[
     "half_open_successes",
     "half_open_timeout",
     "stripes",
+    "throttle",
+    "throttle.k",
+    "throttle.max_rejection",
 ];
 
 fuzz_target!(|settings: Vec<Setting>| {
@@ -68,6 +72,7 @@ fuzz_target!(|settings: Vec<Setting>| {
             Setting::HalfOpenTimeout(s, n) => b.half_open_timeout(duration(s, n)),
             Setting::Stripes(n) => b.stripes(n),
             Setting::TripWhen(k) => b.trip_when(move |w| w.failures >= k),
+            Setting::Throttle(k, max) => b.throttle(Throttle::sre().k(k).max_rejection(max)),
         };
     }
     match b.build() {

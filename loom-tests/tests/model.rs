@@ -488,3 +488,29 @@ fn a_window_read_during_an_owned_stripes_roll_is_never_too_high() {
         assert_eq!((last.window.calls, last.window.failures), (3, 1));
     });
 }
+
+/// A Failure recomputing the throttle's probability races a reset: whatever the interleaving,
+/// the new Closed period (an empty window) sheds nothing, so a probability computed for the
+/// ended generation is never applied to the new one. The draws always reject when p > 0.
+#[test]
+fn a_throttle_computed_for_an_ended_generation_sheds_nothing() {
+    loom::model(|| {
+        let (b, _clock, _heard) = breaker(
+            Breaker::builder()
+                .throttle(hotbreaker::Throttle::sre())
+                .minimum_calls(1)
+                .throttle_draws_for_tests(|| 0),
+        );
+        let permit = b.try_acquire_owned().unwrap();
+        let recorder = thread::spawn(move || permit.failure());
+        let resetter = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.reset())
+        };
+        recorder.join().unwrap();
+        resetter.join().unwrap();
+        assert_eq!(b.state(), State::Closed);
+        assert!(b.try_acquire().is_ok(), "a new Closed period shed a call");
+        assert_eq!(b.metrics().throttled, 0);
+    });
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hotbreaker::{Backoff, Breaker, Builder};
+use hotbreaker::{Backoff, Breaker, Builder, Throttle};
 
 /// The window's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +30,17 @@ pub struct ModelConfig {
     pub half_open_permits: u32,
     pub half_open_successes: u32,
     pub half_open_timeout: Option<u64>,
+    /// The throttle: (K, max_rejection). Time windows only.
+    pub throttle: Option<(f64, f64)>,
+}
+
+/// The `n`-th draw of the throttle's replayed random source (splitmix64 of `n`, low 32 bits):
+/// the breaker and the model each take them in order.
+pub fn draw_at(n: u64) -> u32 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
 }
 
 fn rate(ppb: u64) -> f64 {
@@ -97,6 +108,9 @@ impl ModelConfig {
         }
         if let Some(t) = self.half_open_timeout {
             b = b.half_open_timeout(Duration::from_nanos(t));
+        }
+        if let Some((k, max)) = self.throttle {
+            b = b.throttle(Throttle::sre().k(k).max_rejection(max));
         }
         b
     }

@@ -6,10 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hotbreaker::{Breaker, Cause, Metrics, Outcome, Permit, State};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hotbreaker::{Breaker, Cause, Metrics, Outcome, Permit, Reason, State};
 use quanta::Mock;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, draw_at};
 use crate::model::{Model, ModelMetrics, ModelPermit};
 
 /// Permits held at once by a sequence (more are dropped straight away).
@@ -131,11 +133,13 @@ fn real_metrics(m: &Metrics) -> ModelMetrics {
         window_calls: m.window.calls,
         window_failures: m.window.failures,
         window_slow: m.window.slow,
+        window_throttled: m.window.throttled,
         successes: m.successes,
         failures: m.failures,
         ignored: m.ignored,
         slow: m.slow,
         rejected: m.rejected,
+        throttled: m.throttled,
         times_opened: m.times_opened,
         retry_after_ns: m.retry_after.map(|d| d.as_nanos() as u64),
     }
@@ -182,7 +186,13 @@ impl<'a> Pair<'a> {
                     }
                     (Err(r), Err((state, retry))) => {
                         let want = retry.map(Duration::from_nanos);
-                        if (r.state(), r.retry_after()) != (state, want) {
+                        let reason = match state {
+                            State::Open => Reason::Open,
+                            State::HalfOpen => Reason::HalfOpenFull,
+                            State::Isolated => Reason::Isolated,
+                            _ => Reason::Throttled,
+                        };
+                        if (r.state(), r.retry_after(), r.reason()) != (state, want, reason) {
                             return Err(format!(
                                 "rejected {r:?} vs model {state:?} retry {want:?}"
                             ));
@@ -359,8 +369,11 @@ pub fn run(config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
     let (clock, mock) = quanta::Clock::mock();
     let heard: Heard = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&heard);
+    // The throttle's draws, replayed: the model takes `draw_at(0)`, `draw_at(1)`, ... in turn.
+    let draws = AtomicU64::new(0);
     let breaker = config
         .builder()
+        .throttle_draws_for_tests(move || draw_at(draws.fetch_add(1, Ordering::Relaxed)))
         .clock(clock)
         .on_transition(move |t| {
             sink.lock()

@@ -12,7 +12,7 @@ mod driver;
 mod model;
 mod rng;
 
-pub use config::{ModelConfig, Window};
+pub use config::{ModelConfig, Window, draw_at};
 pub use driver::{HORIZON_NS, LONG_COUNTS, Op, run};
 pub use model::{Model, ModelMetrics, ModelPermit};
 pub use rng::{Rng, random_config, random_long_config, random_long_ops, random_ops};

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use hotbreaker::{Cause, Outcome, State};
 
-use crate::config::{ModelConfig, Window};
+use crate::config::{ModelConfig, Window, draw_at};
 
 /// A permit handed out by the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +28,13 @@ pub struct ModelMetrics {
     pub window_calls: u64,
     pub window_failures: u64,
     pub window_slow: u64,
+    pub window_throttled: u64,
     pub successes: u64,
     pub failures: u64,
     pub ignored: u64,
     pub slow: u64,
     pub rejected: u64,
+    pub throttled: u64,
     pub times_opened: u64,
     /// Nanoseconds, while Open.
     pub retry_after_ns: Option<u64>,
@@ -69,6 +71,16 @@ struct Inner {
     /// Outcomes of the last Closed/Disabled generation, oldest first. A time window drops the
     /// entries that have left it for good; a count window holds at most its size.
     window: VecDeque<Recorded>,
+    /// Calls the throttle turned away in the same generation: (at, how many), oldest first.
+    throttled: VecDeque<(u64, u64)>,
+    /// The throttle's probability in parts per 2^24: 0 after every transition, computed when a
+    /// Failure is recorded while Closed (and did not trip), and when a throttled call falls in
+    /// another bucket interval than the last computation.
+    throttle_p: u32,
+    /// The bucket interval of the last computation.
+    throttle_interval: u64,
+    /// Draws taken so far (the `n` of `draw_at`).
+    draws: u64,
     log: Vec<(State, State, Cause, u64)>,
     m: ModelMetrics,
 }
@@ -93,6 +105,10 @@ impl Model {
                 probe_successes: 0,
                 consecutive: 0,
                 window: VecDeque::new(),
+                throttled: VecDeque::new(),
+                throttle_p: 0,
+                throttle_interval: 0,
+                draws: 0,
                 log: Vec::new(),
                 m: ModelMetrics {
                     state: State::Closed,
@@ -100,11 +116,13 @@ impl Model {
                     window_calls: 0,
                     window_failures: 0,
                     window_slow: 0,
+                    window_throttled: 0,
                     successes: 0,
                     failures: 0,
                     ignored: 0,
                     slow: 0,
                     rejected: 0,
+                    throttled: 0,
                     times_opened: 0,
                     retry_after_ns: None,
                 },
@@ -122,6 +140,22 @@ impl Model {
         }
         if s.state == State::HalfOpen && self.half_open_expired(&s, now) {
             self.transition_for(&mut s, State::Open, now, Cause::HalfOpenTimeout);
+        }
+        if s.state == State::Closed && s.throttle_p > 0 {
+            let draw = draw_at(s.draws);
+            s.draws += 1;
+            // The draw's top 24 bits below p (in parts per 2^24).
+            if (draw >> 8) < s.throttle_p {
+                s.m.throttled += 1;
+                match s.throttled.back_mut() {
+                    Some(last) if last.0 == now => last.1 += 1,
+                    _ => s.throttled.push_back((now, 1)),
+                }
+                if self.interval(now) != s.throttle_interval {
+                    self.rethrottle(&mut s, now);
+                }
+                return Err((State::Closed, None));
+            }
         }
         match s.state {
             State::Closed | State::Disabled => Ok(self.permit(&s, now)),
@@ -184,8 +218,59 @@ impl Model {
                     .flatten()
                 {
                     self.transition_for(&mut s, State::Open, now, cause);
+                } else if failure {
+                    self.rethrottle(&mut s, now);
                 }
             }
+        }
+    }
+
+    /// The bucket interval `now` falls in (0 for a count window, which has no throttle).
+    fn interval(&self, now: u64) -> u64 {
+        match self.config.window {
+            Window::Time { width_ns, .. } => now / width_ns,
+            Window::Count(_) => 0,
+        }
+    }
+
+    /// Throttled calls in the window at `now`.
+    fn throttled_in_window(&self, s: &Inner, now: u64) -> u64 {
+        s.throttled
+            .iter()
+            .filter(|&&(at, _)| self.in_window_at(at, now))
+            .map(|&(_, n)| n)
+            .sum()
+    }
+
+    /// Computes the throttle's probability from the window at `now`, as the guide states it:
+    /// `min(max_rejection, max(0, (requests − K·accepts) / (requests + 1)))`, 0 below
+    /// `minimum_calls` requests, in parts per 2^24 rounded down.
+    fn rethrottle(&self, s: &mut Inner, now: u64) {
+        let Some((k, max)) = self.config.throttle else {
+            return;
+        };
+        let (calls, failures, _) = self.window_counts(s, now);
+        let requests = calls + self.throttled_in_window(s, now);
+        let accepts = calls - failures;
+        s.throttle_p = if requests < u64::from(self.config.minimum_calls) {
+            0
+        } else {
+            let excess = requests as f64 - k * accepts as f64;
+            if excess <= 0.0 {
+                0
+            } else {
+                let p = (excess / (requests as f64 + 1.0)).min(max);
+                ((p * 16_777_216.0) as u32).min((1 << 24) - 1)
+            }
+        };
+        s.throttle_interval = self.interval(now);
+        // Time only moves forward: an entry out of the window now stays out.
+        while s
+            .throttled
+            .front()
+            .is_some_and(|&(at, _)| !self.in_window_at(at, now))
+        {
+            s.throttled.pop_front();
         }
     }
 
@@ -273,6 +358,7 @@ impl Model {
             window_calls: calls,
             window_failures: failures,
             window_slow: slow,
+            window_throttled: self.throttled_in_window(&s, now),
             retry_after_ns: (s.state == State::Open)
                 .then(|| s.deadline_ns.unwrap().saturating_sub(now)),
             ..s.m
@@ -294,10 +380,15 @@ impl Model {
     /// Whether `r` is in the window at `now`: in the last `buckets` whole intervals of `width`,
     /// counted from the start (a count window keeps no more than it holds).
     fn in_window(&self, r: &Recorded, now: u64) -> bool {
+        self.in_window_at(r.at_ns, now)
+    }
+
+    /// Whether something recorded at `at` is in the window at `now` (see `in_window`).
+    fn in_window_at(&self, at: u64, now: u64) -> bool {
         match self.config.window {
             Window::Time { width_ns, buckets } => {
                 let current = now / width_ns;
-                let epoch = r.at_ns / width_ns;
+                let epoch = at / width_ns;
                 epoch + u64::from(buckets) > current
             }
             Window::Count(_) => true,
@@ -347,11 +438,13 @@ impl Model {
         s.issued = 0;
         s.probe_successes = 0;
         s.deadline_ns = None;
+        s.throttle_p = 0;
         match (from, to) {
             (_, State::Closed | State::Disabled | State::Isolated) => {
                 s.attempt = 0;
                 if to != State::Isolated {
                     s.window.clear();
+                    s.throttled.clear();
                     s.consecutive = 0;
                 }
             }

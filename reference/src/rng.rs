@@ -69,10 +69,18 @@ pub fn random_config(rng: &mut Rng) -> ModelConfig {
         half_open_permits: 1 + rng.below(3) as u32,
         half_open_successes: 1,
         half_open_timeout: rng.chance(30).then(|| rng.pick(&[1, 50, 2000]) * MS),
+        throttle: None,
     };
     c.backoff_max_ns = c.backoff_base_ns * rng.pick(&[1, 4, 100]);
     c.half_open_successes = 1 + rng.below(u64::from(c.half_open_permits)) as u32;
-    if c.consecutive.is_none()
+    if matches!(c.window, Window::Time { .. }) && rng.chance(35) {
+        c.throttle = Some((
+            rng.pick(&[1.0, 1.5, 2.0, 3.0]),
+            rng.pick(&[0.0, 0.5, 0.9, 0.99]),
+        ));
+    }
+    if c.throttle.is_none()
+        && c.consecutive.is_none()
         && c.failure_rate_ppb.is_none()
         && c.slow.is_none()
         && c.trip_at_failures.is_none()
