@@ -96,13 +96,13 @@ def main():
     print("## The tower path\n")
     print("hotbreaker's `BreakerService` and tower-resilience's circuit breaker, each around the same")
     print("ready inner service, driven alike (`poll_ready`, `call`, poll the response future once with")
-    print("a no-op waker). Target: at least 10× faster than tower-resilience, zero allocations.\n")
-    print("| scenario | tower-resilience | hotbreaker-tower | speed-up | target ≥ 10× |\n|---|---|---|---|---|")
+    print("a no-op waker).\n")
+    print("| scenario | tower-resilience | hotbreaker-tower | speed-up |\n|---|---|---|---|")
     for g in ["A", "C-no-upkeep", "C-upkeep", "D"]:
         t, h = r.get((g, "tower-resilience", None)), r.get((g, "hotbreaker-tower", None))
         if t and h:
             x = t[0] / h[0]
-            print(f"| {g} | {cell(t)} | {cell(h)} | **{x:.1f}×** | {'met' if x >= 10 else '**missed**'} |")
+            print(f"| {g} | {cell(t)} | {cell(h)} | **{x:.1f}×** |")
     print()
 
     print("## Floors\n")
@@ -111,21 +111,32 @@ def main():
         print(f"| {f} | {cell(r.get(('floors', f, None)))} |")
     print()
 
-    print("## Targets, from this run\n")
+    print("## Goals, from this run\n")
     fetch_add = r.get(("floors", "AtomicU64::fetch_add", None))
+    hot = lambda g: r.get((g, "hotbreaker", None))
     checks = []
-    for g, want in [("A", 2.5), ("C-upkeep", 10.0), ("D", 2.0)]:
+    for g, want in [("A", 2.5), ("C-upkeep", 5.0)]:
         s, peer = speedup(r, [(g, n, None) for n in ALL])
         if s is not None:
-            checks.append((f"{g}: ≥ {want}× the fastest peer ({peer})", f"{s:.1f}×", s >= want))
-    hot_a = r.get(("A", "hotbreaker", None))
-    if hot_a and fetch_add:
-        ratio = hot_a[0] / fetch_add[0]
-        checks.append(("A: within 2× a bare shared `fetch_add`", f"{ratio:.1f}×", ratio <= 2.0))
-    s, peer = speedup(r, [("B", n, "2") for n in ALL])
-    if s is not None:
-        checks.append((f"B, 2 threads: ≥ 5× the fastest peer's throughput ({peer})", f"{s:.1f}×", s >= 5.0))
-    print("| target | measured | |\n|---|---|---|")
+            checks.append((f"{g}: ≥ {want}× faster than the fastest peer ({peer})", f"{s:.1f}×", s >= want))
+    if hot("A") and fetch_add:
+        ratio = hot("A")[0] / fetch_add[0]
+        checks.append(("A: ≤ 1.5× a bare shared `fetch_add`", f"{ratio:.1f}×", ratio <= 1.5))
+    if hot("A") and hot("D"):
+        ratio = hot("D")[0] / hot("A")[0]
+        checks.append(("D (1 % failures): ≤ 1.2× A", f"{ratio:.2f}×", ratio <= 1.2))
+    b = {t: r.get(("B", "hotbreaker", t)) for t in ["1", "2", "4"]}
+    if b["1"] and b["2"]:
+        ratio = b["1"][0] / b["2"][0]
+        checks.append(("B: 2 threads ≥ 1.9× one thread's throughput", f"{ratio:.2f}×", ratio >= 1.9))
+    if b["2"] and b["4"]:
+        ratio = b["2"][0] / b["4"][0]
+        checks.append(("B: 4 threads on 2 cores no worse than 2", f"{ratio:.2f}× of 2 threads' throughput", ratio >= 1.0))
+    tower_a = r.get(("A", "hotbreaker-tower", None))
+    if tower_a and hot("A"):
+        ratio = tower_a[0] / hot("A")[0]
+        checks.append(("tower path (`BreakerService`), A: ≤ 2× the bare call", f"{ratio:.2f}×", ratio <= 2.0))
+    print("| goal | measured | |\n|---|---|---|")
     for what, got, ok in checks:
         print(f"| {what} | {got} | {'met' if ok else '**missed**'} |")
     print()
@@ -141,9 +152,9 @@ def main():
         print("## Instructions per call (callgrind, `bash benches/callgrind.sh`)\n")
         print("Counted inside the measured loop only (quanta's recent time moved by hand every 512")
         print("calls, as an upkeep thread would, without a thread), so the figures repeat exactly.")
-        print("Instructions are not time: a 128-bit compare-and-swap or a clock read is one instruction")
-        print("that takes many cycles, and the peers that lock spend their time in the lock's atomic")
-        print("operations.\n")
+        print("`empty` is the loop alone: a contender's own work is its count minus the empty one's.")
+        print("Instructions are not time: a clock read (`rdtsc`) or a locked read-modify-write is one")
+        print("instruction that takes many cycles, and the peers that lock spend their time there.\n")
         rows = [l.rstrip("\n").split("\t") for l in open("target/callgrind.tsv")]
         print("| " + " | ".join(rows[0]) + " |\n|---|---|---|---|")
         for row in rows[1:]:

@@ -140,8 +140,13 @@ where
     type Error = Error<S::Error>;
     type Future = ResponseFuture<B, S::Future, C, A::Future>;
 
-    /// Ready when the inner service is. The breaker is asked in `call`, so an open breaker
-    /// answers at once instead of waiting for the inner service's capacity.
+    /// Ready when the inner service is: tower lets `call` run only after `poll_ready`, and a
+    /// call the breaker lets through goes straight to the inner service. The breaker is asked in
+    /// `call`, so a rejection costs no inner capacity, but while Open a caller still waits for
+    /// the inner service to be ready first. Clients whose readiness does not wait on the
+    /// dependency (a connection pool, `reqwest::Client`, a tonic `Channel` with its buffer) are
+    /// ready at once and rejections stay immediate; in front of one whose readiness does, add a
+    /// readiness timeout or load shedding of your own.
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Error::Inner)
