@@ -408,7 +408,7 @@ impl Breaker {
         w.add_throttled(&self.stripes, generation, now);
         // Relaxed: a hint (module docs).
         if w.interval(now) != self.stats.throttle_interval.load(Ordering::Relaxed) {
-            self.rethrottle(&self.rules.load(), generation, now);
+            self.rethrottle(generation, now);
         }
     }
 
@@ -417,11 +417,14 @@ impl Breaker {
     /// probability a reconfiguration left behind) or once `generation` has ended.
     #[cold]
     #[inline(never)]
-    fn rethrottle(&self, rules: &RuleSet, generation: u64, now: u64) {
+    fn rethrottle(&self, generation: u64, now: u64) {
         let Window::Time(w) = &self.window else {
             return;
         };
         let before = self.hot.throttle.load_for_update();
+        // The rules as of that load: a `clear` it saw was stored after the rules that switched
+        // the throttle off (see `throttle.rs`).
+        let rules = &self.rules.load();
         if rules.throttle.is_none() && !before.is_active() {
             return;
         }
@@ -440,9 +443,16 @@ impl Breaker {
         self.stats
             .throttle_interval
             .store(w.interval(now), Ordering::Relaxed);
-        self.hot
+        if self
+            .hot
             .throttle
-            .replace(before, Published::new(generation, parts));
+            .replace(before, Published::new(generation, parts))
+            && parts != 0
+            && self.rules.load().throttle.is_none()
+        {
+            // Switched off while this was computed: its `clear` may have been overwritten.
+            self.hot.throttle.clear(generation);
+        }
     }
 
     #[inline]
@@ -676,7 +686,7 @@ impl Breaker {
                     self.stats.runs.lengthened();
                 }
                 self.evaluate(&rules, generation, now);
-                self.rethrottle(&rules, generation, now);
+                self.rethrottle(generation, now);
             }
         } else {
             self.end_run(generation);

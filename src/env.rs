@@ -346,6 +346,7 @@ mod tests {
                 | "BACKOFF_MAX"
                 | "HALF_OPEN_TIMEOUT" => "10s",
                 "FAILURE_RATE" | "SLOW_CALLS_RATE" | "THROTTLE_MAX_REJECTION" => "0.5",
+                "THROTTLE_K" => "2",
                 "BACKOFF_JITTER" => "true",
                 "COUNT_WINDOW" => "100",
                 _ => "1",

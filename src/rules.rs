@@ -233,8 +233,8 @@ impl Rules {
                 match window {
                     WindowSpec::Time { .. } => Ok(rule),
                     WindowSpec::Count { .. } => Err(ConfigError::described(
-                        "throttle",
-                        "needs a time window: a count window holds outcomes, not the calls the throttle turns away",
+                        "count_window",
+                        "cannot be used with a throttle (a count window holds outcomes, not the calls the throttle turns away): use a time window",
                         "",
                     )),
                 }

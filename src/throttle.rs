@@ -74,7 +74,7 @@ const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;
 #[non_exhaustive]
 pub struct Throttle {
     /// `K`: how many requests per Success the dependency may be sent before the throttle
-    /// starts rejecting. A finite number ≥ 1; 1 is the strictest. Default 2.
+    /// starts rejecting. A finite number > 1; lower is stricter and slower to let go. Default 2.
     pub k: f64,
     /// The largest fraction of calls ever rejected, in [0, 1): some calls always reach the
     /// dependency, so its recovery is seen at once. Default 0.9.
@@ -90,7 +90,7 @@ impl Throttle {
         }
     }
 
-    /// Sets `K` (a finite number ≥ 1). Lower rejects sooner: with `K = 2`, throttling starts
+    /// Sets `K` (a finite number > 1). Lower rejects sooner: with `K = 2`, throttling starts
     /// once fewer than half of the requests succeed.
     pub const fn k(mut self, k: f64) -> Throttle {
         self.k = k;
@@ -120,10 +120,12 @@ pub(crate) struct ThrottleRule {
 impl ThrottleRule {
     /// Checks `t`; the error names the field.
     pub(crate) fn validate(t: &Throttle) -> Result<ThrottleRule, ConfigError> {
-        if !(t.k.is_finite() && t.k >= 1.0) {
+        // K = 1 is refused: once every call let through succeeds, the calls turned away alone
+        // keep p where it is, so the throttle would never let go (docs/throttle.md).
+        if !(t.k.is_finite() && t.k > 1.0) {
             return Err(ConfigError::new(
                 "throttle.k",
-                "must be a finite number >= 1",
+                "must be a finite number > 1",
                 t.k,
             ));
         }
@@ -213,6 +215,13 @@ impl Published {
     pub(crate) fn is_for(self, generation: u64) -> bool {
         self.0 >> P_BITS == generation & GENERATION_MASK
     }
+
+    /// Whether the word belongs to a generation after `generation`, comparing the low bits
+    /// modulo their width (the word's generations are never half that range apart).
+    pub(crate) fn is_after(self, generation: u64) -> bool {
+        let ahead = (self.0 >> P_BITS).wrapping_sub(generation) & GENERATION_MASK;
+        ahead != 0 && ahead < (GENERATION_MASK >> 1)
+    }
 }
 
 /// The atomic cell holding the [`Published`] word, in the breaker's hot block.
@@ -247,23 +256,27 @@ impl PublishedCell {
         Published(self.0.load(Ordering::Acquire))
     }
 
-    /// Installs `new` if the word still holds `before`. A computation that loses the race drops
-    /// its result: the word was reset, or another computation just published a fresh one.
-    pub(crate) fn replace(&self, before: Published, new: Published) {
-        if before != new {
-            // Release: see the type's "Orderings". Relaxed on failure: nothing is read.
-            let _ = self
+    /// Installs `new` if the word still holds `before`; true if it did. A computation that
+    /// loses the race drops its result: the word was reset, or another computation just
+    /// published a fresh one.
+    pub(crate) fn replace(&self, before: Published, new: Published) -> bool {
+        before == new
+            // AcqRel: Release as in the type's "Orderings"; Acquire so that a computation whose
+            // swap lands after a `clear` sees the rules that clear followed (the caller checks
+            // them again). Relaxed on failure: nothing is read.
+            || self
                 .0
-                .compare_exchange(before.0, new.0, Ordering::Release, Ordering::Relaxed);
-        }
+                .compare_exchange(before.0, new.0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 
-    /// Resets the word to `generation` with nothing throttled, unless it already belongs to it.
+    /// Resets the word to `generation` with nothing throttled, unless it already belongs to it
+    /// or to a later generation (a reset that comes late must not wipe a newer `p`).
     pub(crate) fn reset(&self, generation: u64) {
         let new = Published::new(generation, 0);
         // Relaxed: only decides whether to store; the CAS re-checks.
         let mut current = Published(self.0.load(Ordering::Relaxed));
-        while !current.is_for(generation) {
+        while !current.is_for(generation) && !current.is_after(generation) {
             // Release: see the type's "Orderings".
             match self.0.compare_exchange_weak(
                 current.0,
@@ -383,7 +396,8 @@ mod tests {
             bad(Throttle::sre().max_rejection(f64::NAN)),
             "throttle.max_rejection"
         );
-        assert!(ThrottleRule::validate(&Throttle::sre().k(1.0).max_rejection(0.0)).is_ok());
+        assert_eq!(bad(Throttle::sre().k(1.0)), "throttle.k", "never lets go");
+        assert!(ThrottleRule::validate(&Throttle::sre().k(1.01).max_rejection(0.0)).is_ok());
     }
 
     #[test]

@@ -293,10 +293,10 @@ fn bad_throttles_are_refused_naming_the_field() {
         .count_window(100)
         .build()
         .unwrap_err();
-    assert_eq!(count.field(), "throttle");
+    assert_eq!(count.field(), "count_window");
     assert!(
         Breaker::builder()
-            .throttle(Throttle::sre().k(1.0).max_rejection(0.0))
+            .throttle(Throttle::sre().k(1.01).max_rejection(0.0))
             .build()
             .is_ok()
     );
