@@ -25,15 +25,20 @@ where
         let message = readable(&e.inner().to_string());
         // Name an unknown field itself, should the path stop at its parent.
         if let Some(rest) = message.strip_prefix("unknown field `") {
-            if let Some(field) = rest.split('`').next().filter(|f| !path.ends_with(*f)) {
-                path = if path == "." {
+            // An empty key is written as TOML writes it.
+            let field = rest
+                .split('`')
+                .next()
+                .map(|f| if f.is_empty() { "\"\"" } else { f });
+            if let Some(field) = field.filter(|f| !path.ends_with(*f)) {
+                path = if path == "." || path.is_empty() {
                     field.to_owned()
                 } else {
                     format!("{path}.{field}")
                 };
             }
         }
-        if path == "." {
+        if path == "." || path.is_empty() {
             path = "config".to_owned();
         }
         ConfigError::owned(path, message, String::new())
@@ -300,6 +305,16 @@ fn within_breaker(e: ConfigError, name: &str) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_key_is_named_as_written() {
+        for text in ["[\"\"]", "\"\" = 1"] {
+            let e = Config::from_toml(text).unwrap_err();
+            assert_eq!(e.field(), "\"\"", "{e}");
+            let e = Registry::from_toml(text).unwrap_err();
+            assert!(!e.field().is_empty(), "{e}");
+        }
+    }
 
     #[test]
     fn messages_lose_the_repeated_path_and_long_values() {
