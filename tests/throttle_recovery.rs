@@ -54,10 +54,10 @@ fn k_of_1_is_refused_as_it_would_never_let_go() {
 }
 
 /// K = 2, a 10 s window: after 20 s of outage every call succeeds again. The calls turned away
-/// still count as requests, so the share let through grows window by window: measured here,
-/// nothing is shed any more within two windows of the recovery (docs/throttle.md).
+/// still count as requests, so the share let through grows window by window: nothing is shed
+/// any more after about two windows (docs/throttle.md); the test allows three.
 #[test]
-fn after_an_outage_full_traffic_returns_within_two_windows() {
+fn after_an_outage_full_traffic_returns_within_about_two_windows() {
     let (b, mock) = on_mock(
         Breaker::builder()
             .throttle(Throttle::sre())
@@ -73,7 +73,9 @@ fn after_an_outage_full_traffic_returns_within_two_windows() {
         after[0] > 0.5,
         "still shedding just after the recovery: {after:?}"
     );
-    assert!(after[20..].iter().all(|&f| f == 0.0), "{after:?}");
+    // The draws are random: the last shed call came 20-21 s after the recovery in the runs
+    // seen; three windows leave room for chance.
+    assert!(after[30..].iter().all(|&f| f == 0.0), "{after:?}");
 }
 
 /// `reconfigure(throttle: None)` switches it off at once, even when it lands while a Failure is
