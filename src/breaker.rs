@@ -52,7 +52,8 @@ use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats, Writer};
 
-/// Read on every acquire; written by transitions, half-open admissions and failure runs.
+/// Read on every acquire; written by transitions, half-open admissions, failure runs and
+/// `reconfigure`.
 #[derive(Debug)]
 struct Hot {
     /// The whole state: the one word every decision swaps (see [`Word`]).

@@ -317,6 +317,27 @@ mod tests {
         assert_eq!(cell.load(), Estimate::default());
     }
 
+    /// Racing samplers of one period: exactly one sample is learned, and it is one of theirs.
+    #[cfg(not(hotbreaker_loom))]
+    #[test]
+    fn racing_samplers_learn_one_sample_per_period() {
+        for round in 0..200u64 {
+            let cell = TypicalCell::new();
+            std::thread::scope(|s| {
+                for t in 1..=4u64 {
+                    let cell = &cell;
+                    s.spawn(move || cell.sample(t * MS, round));
+                }
+            });
+            let e = cell.load();
+            assert_eq!(e.samples, 1);
+            assert!(
+                (1..=4).any(|t| e.typical_ns().abs_diff(t * MS) < 1000),
+                "{e:?}"
+            );
+        }
+    }
+
     #[test]
     fn extremes_stay_in_range() {
         let e = feed(Estimate::default(), u64::MAX, 10);
