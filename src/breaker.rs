@@ -16,6 +16,8 @@
 //!   slow-call threshold for the success fast path (`Relaxed`: it only picks between the fast path
 //!   and the path that reads the rules; a permit issued without a timestamp is never slow). Both
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
+//! - **Typical latency** (relative slow calls). `Relaxed`: one self-contained word, see
+//!   `latency.rs`.
 //! - **Mirror, run hint.** See `mirror.rs` and `run_hint.rs`.
 //! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
 //!   interval of its last computation (`throttle_interval`) is `Relaxed`: a hint of when to
@@ -34,6 +36,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::deadline::{self, DeadlineCell};
 use crate::error::{ConfigError, Rejected};
+use crate::latency::{self, TypicalCell};
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
@@ -49,7 +52,8 @@ use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats, Writer};
 
-/// Read on every acquire; written by transitions, half-open admissions and failure runs.
+/// Read on every acquire; written by transitions, half-open admissions, failure runs and
+/// `reconfigure`.
 #[derive(Debug)]
 struct Hot {
     /// The whole state: the one word every decision swaps (see [`Word`]).
@@ -59,10 +63,13 @@ struct Hot {
     deadline: DeadlineCell,
     /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
     throttle: PublishedCell,
+    /// Slow-call threshold in ns (a relative rule's floor), `u64::MAX` when slow-call detection
+    /// is off: a mirror of `rules` for the acquire and success fast paths, written by
+    /// `reconfigure` only.
+    slow_ns: AtomicU64,
 }
 
-/// Written on failures, transitions and snapshots only.
-#[derive(Debug)]
+/// Written on failures, transitions, snapshots and latency samples only.
 struct Stats {
     /// Whether a failure run may need ending (see `run_hint.rs`).
     runs: RunHint,
@@ -75,6 +82,12 @@ struct Stats {
     reported: [AtomicU64; 3],
     /// The bucket interval of the throttle's last computation (see `throttle.rs`).
     throttle_interval: AtomicU64,
+    /// The dependency's typical latency, for a relative slow-call rule (see `latency.rs`):
+    /// read by timed outcomes, written at most once per sampling period.
+    typical: TypicalCell,
+    /// The custom trip rule: fixed when the breaker is built, read when the window rules are
+    /// evaluated (after a Failure or a slow call).
+    predicate: Option<Predicate>,
 }
 
 /// What the configuration lock guards: the settings in force as the user wrote them. Held only
@@ -113,12 +126,7 @@ pub struct Breaker {
     stats: CachePadded<Stats>,
     stripes: Stripes,
     window: Window,
-    /// Slow-call threshold in ns, `u64::MAX` when slow-call detection is off: a mirror of
-    /// `rules` for the success fast path.
-    slow_ns: AtomicU64,
     rules: RulesCell,
-    /// The custom trip rule: fixed when the breaker is built.
-    predicate: Option<Predicate>,
     settings: Mutex<Settings>, // off the hot path: reconfigure() and config() only
     listeners: Box<[Listener]>,
     clock: Clock,
@@ -151,6 +159,7 @@ impl Breaker {
                 mirror: MirrorCell::new(Word::INITIAL),
                 deadline: DeadlineCell::new(),
                 throttle: PublishedCell::new(),
+                slow_ns: AtomicU64::new(set.slow_ns()),
             }),
             stats: CachePadded::new(Stats {
                 runs: RunHint::new(),
@@ -158,12 +167,12 @@ impl Breaker {
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
                 throttle_interval: AtomicU64::new(0),
+                typical: TypicalCell::new(),
+                predicate: rules.predicate.clone(),
             }),
             stripes: Stripes::new(rules.stripes, buckets, clock.offset()),
             window,
-            slow_ns: AtomicU64::new(set.slow_ns()),
             rules: RulesCell::new(set),
-            predicate: rules.predicate.clone(),
             settings: Mutex::new(Settings::of(rules.settings)), // config lock: off the hot path
             listeners,
             clock,
@@ -251,6 +260,7 @@ impl Breaker {
             times_opened: self.stats.times_opened.load(Ordering::Relaxed),
             retry_after: (word.kind() == State::Open)
                 .then(|| Duration::from_nanos(self.open_remaining(word, now))),
+            typical_latency: self.typical_latency(),
         }
     }
 
@@ -302,7 +312,7 @@ impl Breaker {
             config.count_window = settings.config.count_window;
         }
         let stripes_given = config.stripes.is_some();
-        let rules = Rules::validate(&config, self.predicate.clone())?;
+        let rules = Rules::validate(&config, self.stats.predicate.clone())?;
         let shape = self.window.spec();
         if rules.window != shape {
             let field = match config.count_window {
@@ -327,9 +337,14 @@ impl Breaker {
             ));
         }
         let set = RuleSet::of(&rules);
+        let was_relative = self.rules.load().slow.is_some_and(|s| s.relative.is_some());
+        if !was_relative && set.slow.is_some_and(|s| s.relative.is_some()) {
+            // Whatever was learned under an earlier relative rule is stale: warm up again.
+            self.stats.typical.reset();
+        }
         self.rules.store(set);
         // Relaxed: a hint; see the module's "Orderings" (Rules).
-        self.slow_ns.store(set.slow_ns(), Ordering::Relaxed);
+        self.hot.slow_ns.store(set.slow_ns(), Ordering::Relaxed);
         if set.throttle.is_none() {
             // Off at once; a computation still running with the old rules fails its
             // compare-and-swap against this store.
@@ -467,7 +482,7 @@ impl Breaker {
     #[inline]
     fn slow_threshold(&self) -> u64 {
         // Relaxed: a hint; see the module's "Orderings" (Rules).
-        self.slow_ns.load(Ordering::Relaxed)
+        self.hot.slow_ns.load(Ordering::Relaxed)
     }
 
     /// Acquire while Open, HalfOpen or Isolated. The common Open case (before the deadline) is a
@@ -630,11 +645,46 @@ impl Breaker {
         self.install(limits, |_| Event::Release { generation });
     }
 
+    /// Whether a call of `ticket` that ended at `now` was slow under `rules`.
     fn is_slow(&self, rules: &RuleSet, ticket: Ticket, now: u64) -> bool {
-        ticket.issued_ns != 0
-            && rules
-                .slow
-                .is_some_and(|s| now.saturating_sub(ticket.issued_ns) > s.duration_ns)
+        if ticket.issued_ns == 0 {
+            return false;
+        }
+        let took = now.saturating_sub(ticket.issued_ns);
+        rules.slow.is_some_and(|s| match s.relative {
+            None => took > s.duration_ns,
+            Some(multiplier) => {
+                took > s.duration_ns
+                    && took
+                        > self
+                            .stats
+                            .typical
+                            .load()
+                            .threshold_ns(f64::from(multiplier), s.duration_ns)
+            }
+        })
+    }
+
+    /// The learned typical latency, with a relative slow-call rule and at least one sample.
+    fn typical_latency(&self) -> Option<Duration> {
+        let relative = self.rules.load().slow.is_some_and(|s| s.relative.is_some());
+        let typical = self.stats.typical.load().typical_ns();
+        (relative && typical > 0).then(|| Duration::from_nanos(typical))
+    }
+
+    /// Offers the duration of a timed Success to the typical-latency estimator of a relative
+    /// slow-call rule: the first one of each sampling period is learned (see `latency.rs`).
+    fn learn_latency(&self, rules: &RuleSet, ticket: Ticket, now: u64) {
+        if ticket.issued_ns == 0 || rules.slow.is_none_or(|s| s.relative.is_none()) {
+            return;
+        }
+        let period = match self.window.spec() {
+            WindowSpec::Time { width_ns, .. } => width_ns,
+            WindowSpec::Count { .. } => latency::COUNT_WINDOW_PERIOD,
+        };
+        self.stats
+            .typical
+            .sample(now.saturating_sub(ticket.issued_ns), now / period);
     }
 
     /// A permit issued while Closed or Disabled.
@@ -650,10 +700,15 @@ impl Breaker {
         // Slow calls are timed on the clock that timed their start; where the outcome lands and
         // what the trip rules see are decided on the real clock (see `clock.rs`).
         let rules = self.rules.load();
+        let ended = self.clock.now_ns();
         let sample = Sample {
             failure,
-            slow: self.is_slow(&rules, ticket, self.clock.now_ns()),
+            slow: self.is_slow(&rules, ticket, ended),
         };
+        if !failure {
+            // After the verdict: a call is judged against what was learned before it.
+            self.learn_latency(&rules, ticket, ended);
+        }
         let now = self.clock.real_ns();
         let generation = ticket.generation();
         let word = self.word();
@@ -700,7 +755,7 @@ impl Breaker {
     /// `generation`.
     #[cold]
     fn evaluate(&self, rules: &RuleSet, generation: u64, now: u64) {
-        let predicate = self.predicate.as_ref();
+        let predicate = self.stats.predicate.as_ref();
         if !policy::reads_window(rules, predicate) {
             return;
         }

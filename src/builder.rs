@@ -112,7 +112,28 @@ impl Builder {
     /// least `minimum_calls` calls and `slow / calls ≥ rate`. The duration is measured from
     /// `try_acquire` to the outcome being recorded.
     pub fn slow_calls(mut self, duration: Duration, rate: f64) -> Self {
-        self.config.slow_calls = Some(SlowCalls { duration, rate });
+        self.config.slow_calls = Some(SlowCalls::absolute(duration, rate));
+        self
+    }
+
+    /// The slow-call rule as a value: absolute ([`SlowCalls::absolute`], what
+    /// [`slow_calls`](Builder::slow_calls) sets) or relative to the dependency's typical latency
+    /// ([`SlowCalls::relative`]). Either way calls are timed from `try_acquire` to the outcome,
+    /// and the rule trips when the window holds at least `minimum_calls` calls and
+    /// `slow / calls ≥ rate`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hotbreaker::{Breaker, SlowCalls};
+    ///
+    /// // Slow: over 4 × the typical latency, and over 5 ms.
+    /// let breaker = Breaker::builder()
+    ///     .slow_call_rule(SlowCalls::relative(4.0, 0.5).min_duration(Duration::from_millis(5)))
+    ///     .build()?;
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn slow_call_rule(mut self, rule: SlowCalls) -> Self {
+        self.config.slow_calls = Some(rule);
         self
     }
 

@@ -95,7 +95,29 @@ pub struct TimeWindow {
     pub buckets: u32,
 }
 
-/// The slow-call rule: calls longer than `duration`, at a rate of at least `rate`.
+/// The slow-call rule: which calls are slow, and the slow-call rate that trips.
+///
+/// Either absolute (`duration`: a call strictly longer than it is slow) or relative
+/// (`relative`: a call strictly longer than `relative ×` the dependency's typical latency,
+/// learned from its Successes, and longer than `min_duration`, is slow); set exactly one of
+/// `duration` and `relative`. The guide `docs/slow-calls.md` in the repository describes the
+/// estimator, its warm-up and how fast it follows a change.
+///
+/// With the `serde` feature it is a table, `{ duration = "1s", rate = 0.5 }` or
+/// `{ relative = 4.0, min_duration = "5ms", rate = 0.5 }` (`min_duration` optional, 1 ms by
+/// default); unknown fields are errors, and so are contradicting ones (both `duration` and
+/// `relative`, or `min_duration` without `relative`) when the configuration is validated.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use hotbreaker::{Breaker, SlowCalls};
+///
+/// let rule = SlowCalls::relative(4.0, 0.5).min_duration(Duration::from_millis(5));
+/// let breaker = Breaker::builder().slow_call_rule(rule).build()?;
+/// assert_eq!(breaker.config().slow_calls, Some(rule));
+/// # Ok::<(), hotbreaker::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -103,9 +125,64 @@ pub struct TimeWindow {
     serde(deny_unknown_fields)
 )]
 pub struct SlowCalls {
-    /// A call strictly longer than this is slow.
-    #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::required"))]
-    pub duration: Duration,
+    /// Absolute: a call strictly longer than this is slow.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            with = "crate::human_duration::optional",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub duration: Option<Duration>,
+    /// Relative: a call strictly longer than this multiple (finite, > 1) of the typical latency
+    /// is slow.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub relative: Option<f64>,
+    /// With `relative` only: no call this short or shorter is slow. 1 ms when `None`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            with = "crate::human_duration::optional",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub min_duration: Option<Duration>,
     /// Trip when `slow / calls ≥ rate`.
     pub rate: f64,
+}
+
+impl SlowCalls {
+    /// Calls strictly longer than `duration` are slow; trip at a slow-call rate of `rate`.
+    pub const fn absolute(duration: Duration, rate: f64) -> SlowCalls {
+        SlowCalls {
+            duration: Some(duration),
+            relative: None,
+            min_duration: None,
+            rate,
+        }
+    }
+
+    /// Calls strictly longer than `multiplier ×` the dependency's typical latency (and than
+    /// the floor, [`min_duration`](SlowCalls::min_duration)) are slow; trip at a slow-call rate
+    /// of `rate`. The typical latency is learned from timed Successes; until a few are seen, no
+    /// call is slow.
+    pub const fn relative(multiplier: f64, rate: f64) -> SlowCalls {
+        SlowCalls {
+            duration: None,
+            relative: Some(multiplier),
+            min_duration: None,
+            rate,
+        }
+    }
+
+    /// The floor of a relative rule: no call this short or shorter is slow (1 ms by default).
+    pub const fn min_duration(mut self, floor: Duration) -> SlowCalls {
+        self.min_duration = Some(floor);
+        self
+    }
 }

@@ -13,7 +13,7 @@ use crate::rules::{Rules, defaults};
 use crate::throttle::Throttle;
 
 /// Every setting's variable, after `PREFIX_`.
-const SETTINGS: [&str; 19] = [
+const SETTINGS: [&str; 21] = [
     "CONSECUTIVE_FAILURES",
     "FAILURE_RATE",
     "MINIMUM_CALLS",
@@ -21,6 +21,8 @@ const SETTINGS: [&str; 19] = [
     "TIME_WINDOW_BUCKETS",
     "COUNT_WINDOW",
     "SLOW_CALLS_DURATION",
+    "SLOW_CALLS_RELATIVE",
+    "SLOW_CALLS_MIN_DURATION",
     "SLOW_CALLS_RATE",
     "OPEN_TIMEOUT",
     "BACKOFF_BASE",
@@ -47,7 +49,8 @@ enum Others {
 impl Config {
     /// Settings from the environment: `PREFIX_CONSECUTIVE_FAILURES`, `PREFIX_FAILURE_RATE`,
     /// `PREFIX_MINIMUM_CALLS`, `PREFIX_TIME_WINDOW` (a duration) and `PREFIX_TIME_WINDOW_BUCKETS`,
-    /// `PREFIX_COUNT_WINDOW`, `PREFIX_SLOW_CALLS_DURATION` and `PREFIX_SLOW_CALLS_RATE`,
+    /// `PREFIX_COUNT_WINDOW`, `PREFIX_SLOW_CALLS_DURATION` or `PREFIX_SLOW_CALLS_RELATIVE` (with
+    /// `PREFIX_SLOW_CALLS_MIN_DURATION`) and `PREFIX_SLOW_CALLS_RATE`,
     /// `PREFIX_OPEN_TIMEOUT`, `PREFIX_BACKOFF_BASE` / `_MULTIPLIER` / `_MAX` / `_JITTER`,
     /// `PREFIX_HALF_OPEN_PERMITS`, `PREFIX_HALF_OPEN_SUCCESSES`, `PREFIX_HALF_OPEN_TIMEOUT`,
     /// `PREFIX_STRIPES`, `PREFIX_THROTTLE_K` and `PREFIX_THROTTLE_MAX_REJECTION` (either turns
@@ -265,11 +268,23 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
             buckets: buckets.unwrap_or(defaults::BUCKETS),
         }),
     };
-    let slow_calls = match (duration("SLOW_CALLS_DURATION")?, number("SLOW_CALLS_RATE")?) {
-        (None, None) => None,
-        (Some(duration), Some(rate)) => Some(SlowCalls { duration, rate }),
-        (None, Some(_)) => return Err(missing(var("SLOW_CALLS_DURATION"))),
-        (Some(_), None) => return Err(missing(var("SLOW_CALLS_RATE"))),
+    let slow_parts = (
+        duration("SLOW_CALLS_DURATION")?,
+        number("SLOW_CALLS_RELATIVE")?,
+        duration("SLOW_CALLS_MIN_DURATION")?,
+        number("SLOW_CALLS_RATE")?,
+    );
+    let slow_calls = match slow_parts {
+        (None, None, None, None) => None,
+        // Which of duration and relative, and min_duration's company, are checked with the
+        // rest of the settings below.
+        (duration, relative, min_duration, Some(rate)) => Some(SlowCalls {
+            duration,
+            relative,
+            min_duration,
+            rate,
+        }),
+        (_, _, _, None) => return Err(missing(var("SLOW_CALLS_RATE"))),
     };
     let backoff_parts = (
         duration("BACKOFF_BASE")?,
@@ -325,7 +340,7 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
 fn missing(name: String) -> ConfigError {
     ConfigError::owned(
         name,
-        "must be set too: the slow-call rule needs a duration and a rate".into(),
+        "must be set too: the slow-call rule needs a rate".into(),
         String::new(),
     )
 }
@@ -351,10 +366,27 @@ mod tests {
                 "COUNT_WINDOW" => "100",
                 _ => "1",
             };
+            let value = match suffix {
+                "SLOW_CALLS_RELATIVE" => "4",
+                "SLOW_CALLS_MIN_DURATION" => "10ms",
+                _ => value,
+            };
             let mut vars = vec![(format!("P_{suffix}"), value.to_owned())];
-            if suffix.starts_with("SLOW_CALLS") {
-                vars.push(("P_SLOW_CALLS_DURATION".into(), "1s".into()));
-                vars.push(("P_SLOW_CALLS_RATE".into(), "0.5".into()));
+            let mut also = |k: &str, v: &str| {
+                if k != suffix {
+                    vars.push((format!("P_{k}"), v.into()));
+                }
+            };
+            match suffix {
+                "SLOW_CALLS_DURATION" | "SLOW_CALLS_RATE" => {
+                    also("SLOW_CALLS_DURATION", "1s");
+                    also("SLOW_CALLS_RATE", "0.5");
+                }
+                "SLOW_CALLS_RELATIVE" | "SLOW_CALLS_MIN_DURATION" => {
+                    also("SLOW_CALLS_RELATIVE", "4");
+                    also("SLOW_CALLS_RATE", "0.5");
+                }
+                _ => {}
             }
             let r = read("P", vars, Others::Refuse);
             assert!(r.is_ok(), "{suffix}: {:?}", r.err());
@@ -371,6 +403,55 @@ mod tests {
         assert_eq!(e.field(), "P_THROTTLE_K");
         let e = read("P", [("P_THROTTLE_MAX_REJECTION", "1")], Others::Refuse).unwrap_err();
         assert_eq!(e.field(), "P_THROTTLE_MAX_REJECTION");
+    }
+
+    #[test]
+    fn the_relative_slow_call_rule_reads_and_names_the_variable() {
+        let vars = [
+            ("P_SLOW_CALLS_RELATIVE", "4.0"),
+            ("P_SLOW_CALLS_MIN_DURATION", "5ms"),
+            ("P_SLOW_CALLS_RATE", "0.5"),
+        ];
+        let r = read("P", vars, Others::Refuse).unwrap();
+        assert_eq!(
+            r.slow_calls,
+            Some(SlowCalls::relative(4.0, 0.5).min_duration(std::time::Duration::from_millis(5)))
+        );
+        let bad = [
+            (vec![("P_SLOW_CALLS_RELATIVE", "1")], "P_SLOW_CALLS_RATE"),
+            (
+                vec![("P_SLOW_CALLS_RELATIVE", "1"), ("P_SLOW_CALLS_RATE", "0.5")],
+                "P_SLOW_CALLS_RELATIVE",
+            ),
+            (
+                vec![
+                    ("P_SLOW_CALLS_RELATIVE", "2"),
+                    ("P_SLOW_CALLS_DURATION", "1s"),
+                    ("P_SLOW_CALLS_RATE", "0.5"),
+                ],
+                "P_SLOW_CALLS_RELATIVE",
+            ),
+            (
+                vec![
+                    ("P_SLOW_CALLS_MIN_DURATION", "1s"),
+                    ("P_SLOW_CALLS_DURATION", "1s"),
+                    ("P_SLOW_CALLS_RATE", "0.5"),
+                ],
+                "P_SLOW_CALLS_MIN_DURATION",
+            ),
+            (
+                vec![
+                    ("P_SLOW_CALLS_RELATIVE", "2"),
+                    ("P_SLOW_CALLS_MIN_DURATION", "0s"),
+                    ("P_SLOW_CALLS_RATE", "0.5"),
+                ],
+                "P_SLOW_CALLS_MIN_DURATION",
+            ),
+        ];
+        for (vars, field) in bad {
+            let e = read("P", vars.clone(), Others::Refuse).unwrap_err();
+            assert_eq!(e.field(), field, "{vars:?}: {e}");
+        }
     }
 
     #[test]

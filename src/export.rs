@@ -12,6 +12,7 @@
 //! | `hotbreaker_transitions_total` | counter | `name`, `from`, `to` (states as in `Display`) |
 //! | `hotbreaker_state` | gauge | `name`; 0 closed, 1 open, 2 half-open, 3 isolated, 4 disabled |
 //! | `hotbreaker_window_failure_rate` | gauge | `name`; failures / calls in the current window |
+//! | `hotbreaker_typical_latency_seconds` | gauge | `name`; the learned typical latency (relative slow-call rule only, once learned) |
 
 use crate::registry::Registry;
 
@@ -45,6 +46,10 @@ impl Registry {
                 .absolute(n);
             }
             metrics::gauge!("hotbreaker_state", "name" => name.clone()).set(m.state as u8 as f64);
+            if let Some(typical) = m.typical_latency {
+                metrics::gauge!("hotbreaker_typical_latency_seconds", "name" => name.clone())
+                    .set(typical.as_secs_f64());
+            }
             metrics::gauge!("hotbreaker_window_failure_rate", "name" => name).set(m.failure_rate());
         }
     }

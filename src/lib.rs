@@ -130,6 +130,7 @@
 //! | `bucket.rs` | one tagged 128-bit bucket counter and the add / rotate / newer decision |
 //! | `fastdiv.rs` | division by a constant as a multiply, for the bucket interval |
 //! | `policy.rs` | which window rule trips, as a pure function |
+//! | `latency.rs` | the typical latency of a relative slow-call rule: the estimator and its word |
 //! | `throttle.rs` | [`Throttle`]: the shedding probability, its published word, the per-thread draw |
 //! | `rate.rs` | rates as exact fractions |
 //! | `backoff.rs` | [`Backoff`]: how long each opening lasts |
@@ -170,6 +171,7 @@ mod health;
 pub mod http;
 #[cfg(feature = "serde")]
 mod human_duration;
+mod latency;
 mod metrics;
 mod mirror;
 mod outcome;
@@ -251,4 +253,6 @@ mod guides {
     struct ChaosLab;
     #[doc = include_str!("../docs/throttle.md")]
     struct Throttle;
+    #[doc = include_str!("../docs/slow-calls.md")]
+    struct SlowCalls;
 }

@@ -49,6 +49,10 @@ pub struct Metrics {
     pub times_opened: u64,
     /// While Open: time until a probe will be let through.
     pub retry_after: Option<Duration>,
+    /// With a relative slow-call rule ([`SlowCalls::relative`](crate::SlowCalls::relative)):
+    /// the dependency's typical latency as learned so far (`None` before the first sample, or
+    /// without a relative rule). Calls are judged slow only once the warm-up is over.
+    pub typical_latency: Option<Duration>,
 }
 
 impl Metrics {

@@ -61,6 +61,7 @@ mod tests {
             slow: slow_rate.map(|r| SlowRule {
                 duration_ns: 1,
                 rate: Rate::new(r).unwrap(),
+                relative: None,
             }),
             backoff: Backoff::fixed(Duration::from_secs(1)),
             limits: Limits {

@@ -62,6 +62,8 @@ pub(crate) mod defaults {
     /// `stripes` is the number of CPUs plus one, at most `MAX_STRIPES` (then rounded up to a
     /// power of two); 1 under loom.
     pub(crate) const MAX_STRIPES: u32 = 8;
+    /// The floor of a relative slow-call rule.
+    pub(crate) const SLOW_MIN_DURATION: Duration = Duration::from_millis(1);
 }
 
 pub(crate) type Predicate = Arc<dyn Fn(&WindowStats) -> bool + Send + Sync>;
@@ -89,8 +91,12 @@ impl fmt::Display for WindowSpec {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct SlowRule {
+    /// Absolute: the threshold. Relative: the floor (`min_duration`).
     pub(crate) duration_ns: u64,
     pub(crate) rate: Rate,
+    /// Relative: the multiplier of the typical latency (an `f32`, so that it packs beside the
+    /// rate in the rules' words).
+    pub(crate) relative: Option<f32>,
 }
 
 /// A validated configuration: what the breaker runs on. `settings` is what it was made from.
@@ -210,22 +216,7 @@ impl Rules {
                 ));
             }
         }
-        let slow = c
-            .slow_calls
-            .map(|s| {
-                if s.duration.is_zero() || s.duration > MAX_DURATION {
-                    return Err(ConfigError::new(
-                        "slow_calls.duration",
-                        format!("must be in {}", positive_duration_range()),
-                        s.duration,
-                    ));
-                }
-                Ok(SlowRule {
-                    duration_ns: s.duration.as_nanos() as u64,
-                    rate: rate("slow_calls.rate", s.rate)?,
-                })
-            })
-            .transpose()?;
+        let slow = c.slow_calls.map(|s| slow_rule(&s)).transpose()?;
         let throttle = c
             .throttle
             .map(|t| {
@@ -283,6 +274,64 @@ impl Rules {
             throttle,
         })
     }
+}
+
+/// The slow-call rule: exactly one of `duration` and `relative`, `min_duration` only with
+/// `relative`.
+fn slow_rule(s: &crate::config::SlowCalls) -> Result<SlowRule, ConfigError> {
+    let in_range = |field: &'static str, d: Duration| {
+        if d.is_zero() || d > MAX_DURATION {
+            return Err(ConfigError::new(
+                field,
+                format!("must be in {}", positive_duration_range()),
+                d,
+            ));
+        }
+        Ok(d.as_nanos() as u64)
+    };
+    let (duration_ns, relative) = match (s.duration, s.relative) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::described(
+                "slow_calls.relative",
+                "set either slow_calls.duration or slow_calls.relative, not both",
+                "",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::described(
+                "slow_calls.duration",
+                "set slow_calls.duration (absolute) or slow_calls.relative (a multiple of the typical latency)",
+                "",
+            ));
+        }
+        (Some(d), None) => {
+            if s.min_duration.is_some() {
+                return Err(ConfigError::described(
+                    "slow_calls.min_duration",
+                    "only with slow_calls.relative (the floor of a relative threshold)",
+                    "",
+                ));
+            }
+            (in_range("slow_calls.duration", d)?, None)
+        }
+        (None, Some(m)) => {
+            let narrow = m as f32;
+            if !(m.is_finite() && narrow.is_finite() && narrow > 1.0) {
+                return Err(ConfigError::new(
+                    "slow_calls.relative",
+                    "must be a finite number > 1",
+                    m,
+                ));
+            }
+            let floor = s.min_duration.unwrap_or(defaults::SLOW_MIN_DURATION);
+            (in_range("slow_calls.min_duration", floor)?, Some(narrow))
+        }
+    };
+    Ok(SlowRule {
+        duration_ns,
+        rate: rate("slow_calls.rate", s.rate)?,
+        relative,
+    })
 }
 
 /// What an unset `stripes` becomes: one owned stripe per CPU the process saw the first time it
@@ -414,10 +463,10 @@ mod tests {
     #[test]
     fn any_trip_rule_replaces_both_default_rules() {
         let c = Config {
-            slow_calls: Some(crate::config::SlowCalls {
-                duration: Duration::from_secs(1),
-                rate: 0.5,
-            }),
+            slow_calls: Some(crate::config::SlowCalls::absolute(
+                Duration::from_secs(1),
+                0.5,
+            )),
             ..Config::default()
         };
         let r = Rules::validate(&c, None).unwrap();

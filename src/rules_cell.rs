@@ -56,7 +56,8 @@ impl RuleSet {
         }
     }
 
-    /// The slow-call threshold in ns, `u64::MAX` when slow-call detection is off.
+    /// The slow-call threshold in ns (the floor of a relative rule), `u64::MAX` when slow-call
+    /// detection is off: not `u64::MAX` exactly when permits are timed.
     pub(crate) fn slow_ns(&self) -> u64 {
         self.slow.map_or(u64::MAX, |s| s.duration_ns)
     }
@@ -68,7 +69,11 @@ impl RuleSet {
             self.failure_rate.map_or(0, Rate::ppb),
             u64::from(self.minimum_calls),
             self.slow_ns(),
-            self.slow.map_or(0, |s| s.rate.ppb()),
+            // The rate (at most 10^9) below, a relative rule's multiplier (an `f32` > 1, so never
+            // the bits 0) above.
+            self.slow.map_or(0, |s| {
+                s.rate.ppb() | s.relative.map_or(0, |m| u64::from(m.to_bits()) << 32)
+            }),
             ns(self.backoff.base),
             self.backoff.multiplier.to_bits(),
             ns(self.backoff.max),
@@ -90,7 +95,8 @@ impl RuleSet {
             minimum_calls: w[2] as u32,
             slow: (w[3] != u64::MAX).then(|| SlowRule {
                 duration_ns: w[3],
-                rate: Rate::from_ppb(w[4]),
+                rate: Rate::from_ppb(w[4] & u64::from(u32::MAX)),
+                relative: nonzero(w[4] >> 32).map(|m| f32::from_bits(m as u32)),
             }),
             backoff: Backoff {
                 base: Duration::from_nanos(w[5]),
@@ -176,6 +182,7 @@ mod tests {
             slow: Some(SlowRule {
                 duration_ns: 1_500_000,
                 rate: Rate::new(1.0).unwrap(),
+                relative: Some(4.5),
             }),
             backoff: Backoff::exponential(
                 Duration::from_millis(3),

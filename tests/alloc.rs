@@ -101,6 +101,38 @@ fn time_window_hot_paths_allocate_nothing() {
 }
 
 #[test]
+fn relative_slow_calls_allocate_nothing() {
+    let (b, mock) = build(
+        Breaker::builder()
+            .consecutive_failures(3)
+            .open_timeout(Duration::from_secs(1))
+            .half_open_permits(2)
+            .half_open_successes(2)
+            .slow_call_rule(hotbreaker::SlowCalls::relative(4.0, 0.9)),
+    );
+    let b = Arc::new(b);
+    // Calls of 1 to 16 ms across bucket rolls: latency samples, slow and fast calls.
+    let timed = |b: &Breaker| {
+        for i in 0..200u64 {
+            let p = b.try_acquire().unwrap();
+            mock.increment(Duration::from_millis(1 << (i % 5)));
+            p.success();
+            mock.increment(Duration::from_millis(40));
+        }
+    };
+    exercise(&b, &mock);
+    timed(&b);
+    assert_eq!(
+        allocations_during(|| {
+            exercise(&b, &mock);
+            timed(&b);
+        }),
+        0
+    );
+    assert!(b.metrics().typical_latency.is_some());
+}
+
+#[test]
 fn count_window_hot_paths_allocate_nothing() {
     let (b, mock) = build(
         Breaker::builder()

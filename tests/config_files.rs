@@ -18,10 +18,7 @@ fn full() -> Config {
             buckets: 30,
         }),
         count_window: None,
-        slow_calls: Some(SlowCalls {
-            duration: Duration::from_millis(250),
-            rate: 0.5,
-        }),
+        slow_calls: Some(SlowCalls::absolute(Duration::from_millis(250), 0.5)),
         open_timeout: None,
         backoff: Some(Backoff::exponential(SEC, 2.0, 30 * SEC).without_jitter()),
         half_open_permits: Some(4),
@@ -75,6 +72,27 @@ fn every_kind_of_bad_input_names_its_field() {
             "slow_calls.rate",
         ),
         (
+            "slow_calls = { relative = 1.0, rate = 0.5 }",
+            "slow_calls.relative",
+        ),
+        (
+            "slow_calls = { relative = 4.0, duration = \"1s\", rate = 0.5 }",
+            "slow_calls.relative",
+        ),
+        (
+            "slow_calls = { duration = \"1s\", min_duration = \"1ms\", rate = 0.5 }",
+            "slow_calls.min_duration",
+        ),
+        (
+            "slow_calls = { relative = 4.0, min_duration = \"0s\", rate = 0.5 }",
+            "slow_calls.min_duration",
+        ),
+        (
+            "slow_calls = { relative = 4.0, factor = 2.0, rate = 0.5 }",
+            "slow_calls.factor",
+        ),
+        ("slow_calls = { rate = 0.5 }", "slow_calls.duration"),
+        (
             "count_window = 10\ntime_window = { window = \"1s\", buckets = 1 }",
             "count_window",
         ),
@@ -90,6 +108,24 @@ fn every_kind_of_bad_input_names_its_field() {
         Config::from_json(r#"{"half_open_permits": 2, "half_open_successes": 3}"#).unwrap_err();
     assert_eq!(err.field(), "half_open_successes");
     assert_eq!(Config::from_json("{").unwrap_err().field(), "config");
+}
+
+#[test]
+fn a_relative_slow_call_rule_reads_and_writes_back() {
+    let text = "slow_calls = { relative = 4.0, min_duration = \"5ms\", rate = 0.5 }";
+    let c = Config::from_toml(text).unwrap();
+    let rule = SlowCalls::relative(4.0, 0.5).min_duration(Duration::from_millis(5));
+    assert_eq!(c.slow_calls, Some(rule));
+    let back = c.to_toml();
+    assert_eq!(Config::from_toml(&back).unwrap(), c, "{back}");
+    let json = r#"{"slow_calls": {"relative": 3.5, "rate": 0.25}}"#;
+    let c = Config::from_json(json).unwrap();
+    assert_eq!(c.slow_calls, Some(SlowCalls::relative(3.5, 0.25)));
+    let absolute = Config::from_toml("slow_calls = { duration = \"1s\", rate = 0.5 }").unwrap();
+    assert_eq!(
+        absolute.slow_calls,
+        Some(SlowCalls::absolute(Duration::from_secs(1), 0.5))
+    );
 }
 
 const FILE: &str = r#"
@@ -214,7 +250,10 @@ fn environment_variables_configure_a_breaker() {
             buckets: 60
         })
     );
-    assert_eq!(c.slow_calls.unwrap().duration, Duration::from_millis(300));
+    assert_eq!(
+        c.slow_calls.unwrap().duration,
+        Some(Duration::from_millis(300))
+    );
     assert_eq!(
         c.backoff,
         Some(Backoff::exponential(2 * SEC, 2.0, 60 * SEC).without_jitter())

@@ -4,6 +4,10 @@
 //! `DIFF_SEED=<seed> DIFF_SEQUENCES=1 cargo test --test differential -- --exact <test name>`.
 //! Every sequence runs; the test fails at the end, with the first disagreement of each failing
 //! seed (the first few in full).
+//!
+//! Relative slow-call rules (`SlowCalls::relative`) are not among the random configurations: the
+//! model does not learn latencies. Their estimator is tested on its own (`src/latency.rs`) and
+//! through the breaker on a mock clock (`tests/slow_relative.rs`).
 
 use std::sync::{Arc, Barrier, Mutex};
 

@@ -50,10 +50,7 @@ fn untimed_permit_then_slow_detection_switched_on_and_off() {
     b.try_acquire().unwrap().success();
     let p = b.try_acquire().unwrap(); // untimed
     let mut c: Config = b.config();
-    c.slow_calls = Some(hotbreaker::SlowCalls {
-        duration: MS,
-        rate: 1.0,
-    });
+    c.slow_calls = Some(hotbreaker::SlowCalls::absolute(MS, 1.0));
     b.reconfigure(c.clone()).unwrap();
     m.increment(10 * MS);
     p.success();

@@ -242,10 +242,10 @@ fn racing_reconfigures_leave_the_rules_and_their_mirror_agreeing() {
         let (b, clock, _heard) = breaker(Breaker::builder().consecutive_failures(5));
         let on = hotbreaker::Config {
             consecutive_failures: Some(5),
-            slow_calls: Some(hotbreaker::SlowCalls {
-                duration: Duration::from_millis(1),
-                rate: 1.0,
-            }),
+            slow_calls: Some(hotbreaker::SlowCalls::absolute(
+                Duration::from_millis(1),
+                1.0,
+            )),
             ..hotbreaker::Config::default()
         };
         let off = hotbreaker::Config {
