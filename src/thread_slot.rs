@@ -168,7 +168,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex; // test-only: the two tests below must not fill the pool for each other
 
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(()); // test-only, off every hot path
 
     #[test]
     fn a_thread_keeps_its_slot_and_gives_it_back_when_it_exits() {
