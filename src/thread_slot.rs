@@ -40,7 +40,7 @@ pub(crate) const UNCLAIMED: u32 = u32::MAX - 1;
 
 #[cfg(not(hotbreaker_loom))]
 mod imp {
-    use super::{Cell, NONE, POOL, UNCLAIMED};
+    use super::{Cell, NONE, POOL, UNCLAIMED, take_lowest};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Bit `i` set while slot `i` is held (module docs). `std`'s atomic: a process-wide pool
@@ -75,22 +75,9 @@ mod imp {
     pub(super) fn claim() -> u32 {
         // Acquire on success: see the module's "Orderings". Relaxed loads: only a guess of
         // which bit is free, checked by the swap.
-        let mut held = HELD.load(Ordering::Relaxed);
-        let slot = loop {
-            if held == u64::MAX {
-                break NONE;
-            }
-            let slot = (!held).trailing_zeros();
-            match HELD.compare_exchange_weak(
-                held,
-                held | (1 << slot),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break slot,
-                Err(fresh) => held = fresh,
-            }
-        };
+        let slot = take_lowest(HELD.load(Ordering::Relaxed), |held, new| {
+            HELD.compare_exchange_weak(held, new, Ordering::Acquire, Ordering::Relaxed)
+        });
         if slot == NONE || RETURN.try_with(|r| r.0.set(slot)).is_err() {
             // Pool full, or the thread is already exiting (no hook can give the slot back):
             // shared stripes from now on.
@@ -116,7 +103,7 @@ mod imp {
     //! Loom's thread-locals and atomics, so models see a slot claimed by one thread and the
     //! plain stores of its owner read by others. Slots are not given back: a model's threads
     //! live for one execution, and loom starts each execution afresh.
-    use super::{Cell, NONE, UNCLAIMED};
+    use super::{Cell, UNCLAIMED, take_lowest};
     use loom::sync::atomic::{AtomicU64, Ordering};
 
     loom::lazy_static! {
@@ -128,24 +115,28 @@ mod imp {
     }
 
     pub(super) fn claim() -> u32 {
-        let mut held = HELD.load(Ordering::Relaxed);
-        let slot = loop {
-            if held == u64::MAX {
-                break NONE;
-            }
-            let slot = (!held).trailing_zeros();
-            match HELD.compare_exchange(
-                held,
-                held | (1 << slot),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break slot,
-                Err(fresh) => held = fresh,
-            }
-        };
+        // Orderings as in the other implementation.
+        let slot = take_lowest(HELD.load(Ordering::Relaxed), |held, new| {
+            HELD.compare_exchange(held, new, Ordering::Acquire, Ordering::Relaxed)
+        });
         SLOT.with(|s| s.set(slot));
         slot
+    }
+}
+
+/// Takes the lowest free slot of the pool word, starting from a reading `held`: `swap(held,
+/// new)` is the caller's compare-and-swap of the word. The slot taken, or [`NONE`] when every
+/// slot is held.
+fn take_lowest(mut held: u64, mut swap: impl FnMut(u64, u64) -> Result<u64, u64>) -> u32 {
+    loop {
+        if held == u64::MAX {
+            return NONE;
+        }
+        let slot = (!held).trailing_zeros();
+        match swap(held, held | (1 << slot)) {
+            Ok(_) => return slot,
+            Err(fresh) => held = fresh,
+        }
     }
 }
 
