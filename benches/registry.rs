@@ -4,7 +4,8 @@
 //! - `get_or_create` of 100 000 new names, from 1 thread and from 8 threads (12 500 each);
 //! - `get` of an existing name among 1 000 (visited in a scrambled order) and among 100 000;
 //! - loading a 20 000-name registry file (`Registry::from_file`);
-//! - `health` with 10 000 critical names over 100 000 breakers;
+//! - `health` with 10 000 critical names over 100 000 breakers (idle, and each with a call in
+//!   its window);
 //! - heap bytes per breaker (`Registry::heap_bytes`) at 100 000 breakers, for the default
 //!   stripes, 8 stripes and 1 stripe.
 //!
@@ -142,7 +143,15 @@ fn load_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn health(r: &Registry) {
+/// `health` over 100 000 breakers that have lived longer than their window (a mock clock moved
+/// a minute on), first idle, then with a call each in their window.
+fn health() {
+    let (clock, mock) = quanta::Clock::mock();
+    let r = Registry::default().clock(clock);
+    for i in 0..NAMES {
+        r.get_or_create(&name(i));
+    }
+    mock.increment(Duration::from_secs(60));
     let critical: Vec<String> = (0..CRITICAL)
         .map(|i| name(i * (NAMES / CRITICAL)))
         .collect();
@@ -150,15 +159,25 @@ fn health(r: &Registry) {
     let (h, took) = timed(|| r.health(&critical));
     assert_eq!(h.breakers.len(), NAMES);
     assert_eq!(h.breakers.iter().filter(|b| b.critical).count(), CRITICAL);
-    report("health, 10 000 critical names over 100 000 breakers", took);
-    // What health cannot avoid: each breaker's metrics (its window read), in name order.
+    assert!(h.breakers.iter().all(|b| b.calls_in_window == 0));
+    report(
+        "health, 10 000 critical names over 100 000 idle breakers",
+        took,
+    );
     let all = r.breakers();
+    for (_, b) in &all {
+        b.try_acquire().expect("closed").success();
+    }
+    let (h, took) = timed(|| r.health(&critical));
+    assert!(h.breakers.iter().all(|b| b.calls_in_window == 1));
+    report("  the same, each breaker with a call in its window", took);
+    // For comparison: each breaker's full metrics (window and lifetime totals), in name order.
     let ((), took) = timed(|| {
         for (_, b) in &all {
             black_box(b.metrics());
         }
     });
-    report("  of which: Breaker::metrics() of each breaker", took);
+    report("  Breaker::metrics() of each breaker, one thread", took);
     let (ready, took) = timed(|| r.ready(&critical));
     assert!(ready);
     report("ready, 10 000 critical names over 100 000 breakers", took);
@@ -194,8 +213,8 @@ fn main() {
     let big = create_one_thread();
     create_threads();
     lookups(&big);
-    health(&big);
     drop(big);
+    health();
     load_file();
     memory();
 }

@@ -41,3 +41,11 @@ impl serde::Serialize for State {
         s.collect_str(self)
     }
 }
+
+/// What [`Registry::health`](crate::Registry::health) reads of one breaker.
+pub(crate) struct HealthView {
+    pub(crate) state: State,
+    pub(crate) window: crate::window::WindowStats,
+    pub(crate) times_opened: u64,
+    pub(crate) retry_after_ns: Option<u64>,
+}

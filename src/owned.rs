@@ -194,14 +194,21 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 /// The owned stripes of one breaker.
 pub(crate) struct Owned {
     heads: Box<[CachePadded<Head>]>,
+    /// One more than the newest tag any bucket of the breaker was started with (0 before any): by an owner's roll here, or
+    /// by a rotation of a shared stripe's or the throttled ring's word (`window.rs`). Written
+    /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
+    /// common path; reports skip a window no bucket of which was started. 64 bits of tags: see
+    /// "Horizons". Not padded: its rare writes cost the readers of the fields beside it one
+    /// miss per bucket interval at most.
+    newest: AtomicU64,
     /// The breaker's start on the clock's own scale (module docs, "Time").
     offset: u64,
     marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
     /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
     /// without a time window.
-    ring: usize,
+    ring: u32,
     /// Lines of marks per stripe.
-    lines: usize,
+    lines: u32,
 }
 
 impl std::fmt::Debug for Owned {
@@ -216,8 +223,8 @@ impl std::fmt::Debug for Owned {
 impl Owned {
     /// `stripes` owned stripes with `ring` marks each (at least the window's buckets plus one,
     /// or 0), for a breaker that started `offset` ns after its clock's origin.
-    pub(crate) fn new(stripes: usize, ring: usize, offset: u64) -> Owned {
-        let lines = ring.div_ceil(MARKS_PER_LINE);
+    pub(crate) fn new(stripes: usize, ring: u32, offset: u64) -> Owned {
+        let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
         let zero = || AtomicU64::new(0);
         Owned {
             heads: (0..stripes)
@@ -245,9 +252,11 @@ impl Owned {
                     }))
                 })
                 .collect(),
+            newest: zero(),
             offset,
             ring,
-            lines,
+            // At most 257 marks: the window has at most 256 buckets.
+            lines: lines as u32,
         }
     }
 
@@ -268,8 +277,8 @@ impl Owned {
 
     fn mark(&self, stripe: usize, tag: u64) -> &Mark {
         // A division, but only on a roll or a read, never on the fast path.
-        let index = (tag % self.ring as u64) as usize;
-        &self.marks[stripe * self.lines + index / MARKS_PER_LINE][index % MARKS_PER_LINE]
+        let index = (tag % u64::from(self.ring)) as usize;
+        &self.marks[stripe * self.lines as usize + index / MARKS_PER_LINE][index % MARKS_PER_LINE]
     }
 
     /// [`Head::try_success`] on owned stripe `stripe`.
@@ -343,6 +352,7 @@ impl Owned {
             }
             mark.tag.store(tag, Ordering::Release);
         }
+        self.started(tag);
         // Relaxed: the owner's own words.
         head.tag.store(tag, Ordering::Relaxed);
         head.bucket_end
@@ -376,7 +386,8 @@ impl Owned {
         // The first bucket in the window, the last one, and the first after it.
         let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
             (None, None, None);
-        for line in &self.marks[stripe * self.lines..(stripe + 1) * self.lines] {
+        let lines = self.lines as usize;
+        for line in &self.marks[stripe * lines..(stripe + 1) * lines] {
             for mark in line.iter() {
                 let Some(read) = read_mark(mark) else {
                     continue;
@@ -418,6 +429,42 @@ impl Owned {
             Some(_) => last.base,
         };
         Counts(std::array::from_fn(|k| to[k].saturating_sub(first.base[k])))
+    }
+
+    /// Notes that a bucket tagged `tag` is being started, before anything is counted in it: an
+    /// owner's roll, or a shared word's rotation (before its swap; a swap that then loses only
+    /// makes reports read a window they could have skipped).
+    pub(crate) fn started(&self, tag: u64) {
+        // Relaxed: a report that loads an older value, and so skips the window, misses only
+        // counts added concurrently with it (a snapshot may lag by the outcomes in flight). A
+        // count that happens-before the report was added by a thread that wrote this word first
+        // (its own roll or rotation), or into a shared word whose rotation is still in flight
+        // on another thread: the first the report's load sees (write-read coherence), the
+        // second is among the outcomes in flight. fetch_max keeps the word monotonic.
+        self.newest
+            .fetch_max(tag.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Whether a bucket tagged `lo` or later may have been started (see
+    /// [`started`](Owned::started)). Always true for `lo == 0`: a shared word starts out
+    /// holding tag 0, so the bucket tagged 0 is counted into without a rotation.
+    pub(crate) fn started_since(&self, lo: u64) -> bool {
+        // Relaxed: see `started`. The word holds the newest tag plus one, 0 before any.
+        lo == 0 || self.newest.load(Ordering::Relaxed) > lo
+    }
+
+    /// Whether the owner of `stripe` has rolled into a bucket tagged `lo` or later. When it has
+    /// not, the stripe holds nothing for a window starting at `lo` as of this read: a mark of
+    /// that window being written now has no count after it yet (tags only grow). A report
+    /// reads this one word of an idle stripe instead of its marks; decisions do not, as it is
+    /// the line the owner writes on every call.
+    pub(crate) fn rolled_since(&self, stripe: usize, lo: u64) -> bool {
+        let head = &self.heads[stripe];
+        // Relaxed: each load alone can show the stripe empty as of its own moment (a stripe
+        // that never rolled, or whose bucket is older than `lo`); nothing else is read on the
+        // strength of them.
+        head.generation.load(Ordering::Relaxed) != NO_BUCKET
+            && head.tag.load(Ordering::Relaxed) >= lo
     }
 
     /// Lifetime Successes, Failures or slow calls (`k`) of every owned stripe.

@@ -184,7 +184,7 @@ impl Stripes {
         debug_assert!(stripes.is_power_of_two());
         let (ring, marks) = match buckets {
             0 => (0, 0),
-            b => (TimeRing::ring(b), b as usize + 1),
+            b => (TimeRing::ring(b), b + 1),
         };
         let owned = Owned::new(stripes, marks, offset);
         let stripes = (stripes / 4).max(1);
@@ -481,7 +481,11 @@ impl TimeRing {
         loop {
             let (new, folded) = match bucket::decide(word, tag) {
                 Decision::Add(new) => (new, 0),
-                Decision::Rotate(new, replaced) => (new, replaced),
+                Decision::Rotate(new, replaced) => {
+                    // Before the swap, so the counts in the new bucket come after it.
+                    stripes.owned.started(tag);
+                    (new, replaced)
+                }
                 Decision::Newer => {
                     stripes.add(stripe, kind.total(), 1);
                     return;
@@ -520,7 +524,12 @@ impl TimeRing {
         let mut word = cell.load(Ordering::Relaxed);
         loop {
             let new = match bucket::decide(word, tag) {
-                Decision::Add(new) | Decision::Rotate(new, _) => new,
+                Decision::Add(new) => new,
+                Decision::Rotate(new, _) => {
+                    // Before the swap, as in `add`.
+                    stripes.owned.started(tag);
+                    new
+                }
                 Decision::Newer => return,
             };
             // Relaxed: as above. A rotation's replaced count needs no fold: the lifetime total
@@ -534,6 +543,16 @@ impl TimeRing {
 
     /// The window of `generation` as seen at `now_ns`: the last `buckets` intervals.
     pub(crate) fn stats(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
+        self.read(stripes, generation, now_ns, Reader::Decision)
+    }
+
+    /// [`stats`](TimeRing::stats) for a report: an owned stripe whose owner has not rolled into
+    /// the window costs one load instead of its marks (`Owned::rolled_since`).
+    pub(crate) fn report(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
+        self.read(stripes, generation, now_ns, Reader::Report)
+    }
+
+    fn read(&self, stripes: &Stripes, generation: u64, now_ns: u64, reader: Reader) -> WindowStats {
         let current = self.epoch(now_ns);
         let first = current.saturating_sub(self.buckets - 1);
         let mut successes = 0u64;
@@ -542,36 +561,45 @@ impl TimeRing {
             bucket::tag(self.stride, generation, first),
             bucket::tag(self.stride, generation, current),
         );
+        if reader == Reader::Report && !stripes.owned.started_since(lo) {
+            // No bucket of the window has been started (see `Owned::started`).
+            return stats;
+        }
         for stripe in 0..stripes.owned.count() {
+            if reader == Reader::Report && !stripes.owned.rolled_since(stripe, lo) {
+                continue;
+            }
             let owned::Counts(c) = stripes.owned.window(stripe, lo, hi);
             successes = successes.saturating_add(c[owned::SUCCESSES]);
             stats.failures = stats.failures.saturating_add(c[owned::FAILURES]);
             stats.slow = stats.slow.saturating_add(c[owned::SLOW]);
         }
-        for epoch in first..=current {
-            let tag = bucket::tag(self.stride, generation, epoch);
-            let slot = self.slot(tag);
-            for stripe in 0..stripes.shared() {
-                let read = |kind| {
-                    // Relaxed: a statistic (module docs).
-                    let word = stripes.cell(stripe, kind, slot).load(Ordering::Relaxed);
-                    if bucket::tag_of(word) == tag {
-                        bucket::count(word)
-                    } else {
-                        0
-                    }
-                };
-                successes = successes.saturating_add(read(Kind::Success));
-                stats.failures = stats.failures.saturating_add(read(Kind::Failure));
-                stats.slow = stats.slow.saturating_add(read(Kind::Slow));
+        {
+            for epoch in first..=current {
+                let tag = bucket::tag(self.stride, generation, epoch);
+                let slot = self.slot(tag);
+                for stripe in 0..stripes.shared() {
+                    let read = |kind| {
+                        // Relaxed: a statistic (module docs).
+                        let word = stripes.cell(stripe, kind, slot).load(Ordering::Relaxed);
+                        if bucket::tag_of(word) == tag {
+                            bucket::count(word)
+                        } else {
+                            0
+                        }
+                    };
+                    successes = successes.saturating_add(read(Kind::Success));
+                    stats.failures = stats.failures.saturating_add(read(Kind::Failure));
+                    stats.slow = stats.slow.saturating_add(read(Kind::Slow));
+                }
             }
-        }
-        for epoch in first..=current {
-            let tag = bucket::tag(self.stride, generation, epoch);
-            // Relaxed: a statistic (module docs).
-            let word = stripes.throttled[self.slot(tag)].load(Ordering::Relaxed);
-            if bucket::tag_of(word) == tag {
-                stats.throttled = stats.throttled.saturating_add(bucket::count(word));
+            for epoch in first..=current {
+                let tag = bucket::tag(self.stride, generation, epoch);
+                // Relaxed: a statistic (module docs).
+                let word = stripes.throttled[self.slot(tag)].load(Ordering::Relaxed);
+                if bucket::tag_of(word) == tag {
+                    stats.throttled = stats.throttled.saturating_add(bucket::count(word));
+                }
             }
         }
         stats.calls = successes.saturating_add(stats.failures);
@@ -579,6 +607,13 @@ impl TimeRing {
         stats.slow = stats.slow.min(stats.calls);
         stats
     }
+}
+
+/// Who reads a time window: a decision (trip rules, throttle) or a report (metrics, health).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Decision,
+    Report,
 }
 
 /// A window of the last `size` outcomes.
@@ -763,6 +798,55 @@ mod tests {
             s.heap_bytes(),
             8 * (128 + 4 * 128) + 2 * (128 + 6 * 128) + 16 * 16
         );
+    }
+
+    /// A report (which skips what no started bucket can hold) reads what a decision reads, once
+    /// the writers are quiescent: random outcomes on owned and shared stripes, throttled calls,
+    /// new generations and idle gaps, checked after every step at several later times.
+    #[test]
+    fn a_report_reads_what_a_decision_reads() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..200 {
+            let buckets = [1u32, 2, 3, 10][case % 4];
+            let (w, s) = window(1_000 * MS, buckets, 4);
+            let (mut generation, mut now) = (0u64, 0u64);
+            for _ in 0..60 {
+                match next(10) {
+                    0 => generation += 1 + next(3),
+                    1 => now += next(40) * 1_000 * MS,
+                    _ => now += next(700) * MS,
+                }
+                let writer = match next(3) {
+                    0 => Writer::Shared(next(s.shared() as u64) as usize),
+                    _ => Writer::Owned(next(s.owned.count() as u64) as usize),
+                };
+                if next(8) == 0 {
+                    w.add_throttled(&s, generation, now);
+                } else {
+                    let sample = Sample {
+                        failure: next(2) == 0,
+                        slow: next(4) == 0,
+                    };
+                    w.record_as(&s, writer, generation, now, sample, true);
+                }
+                for later in [0, 400 * MS, 3_000 * MS, 20_000 * MS] {
+                    for g in [generation, generation + 1] {
+                        assert_eq!(
+                            w.report(&s, g, now + later),
+                            w.stats(&s, g, now + later),
+                            "case {case}, generation {g}, at {} ms",
+                            (now + later) / MS
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Runs a test as an owned stripe's writer and as a shared stripe's.

@@ -298,3 +298,57 @@ fn memory_per_breaker_at_ten_thousand() {
         assert!(per <= 10 * 1024, "{per} bytes per breaker");
     }
 }
+
+/// A registry large enough for `health` to share the reads among threads reports what each
+/// breaker's own metrics say, sorted by name (names of every length, shared prefixes longer
+/// than 16 bytes, non-ASCII), with each breaker's window as it is.
+#[test]
+fn health_of_a_large_registry_matches_each_breakers_metrics() {
+    let (r, mock) = registry();
+    let names: Vec<String> = (0..12_000)
+        .map(|i| match i % 4 {
+            0 => format!("h{i}"),
+            1 => format!("a-very-long-shared-prefix-{i:05}"),
+            2 => format!("é{}", i * 7919 % 12_000),
+            _ => format!("a-very-long-shared-prefix-{i}-x"),
+        })
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        let b = r.get_or_create(n);
+        for _ in 0..i % 3 {
+            b.try_acquire().unwrap().success();
+        }
+        if i % 5 == 0 {
+            b.try_acquire().unwrap().failure();
+        }
+        if i % 1_000 == 0 {
+            b.isolate();
+        }
+    }
+    mock.increment(SEC);
+    let critical: Vec<&str> = names.iter().step_by(11).map(String::as_str).collect();
+    let h = r.health(&critical);
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(h.breakers.len(), sorted.len());
+    for (row, name) in h.breakers.iter().zip(&sorted) {
+        assert_eq!(&row.name, name);
+        let m = r.get(name).unwrap().metrics();
+        assert_eq!(row.state, m.state, "{name}");
+        assert_eq!(row.calls_in_window, m.window.calls, "{name}");
+        assert_eq!(row.failure_rate, m.failure_rate(), "{name}");
+        assert_eq!(row.critical, critical.contains(&name.as_str()), "{name}");
+    }
+    assert!(h.breakers.iter().any(|b| b.calls_in_window == 3));
+    // "h0" is isolated and critical.
+    assert!(!h.ready);
+    // A minute later every window is empty.
+    mock.increment(60 * SEC);
+    assert!(
+        r.health(&[])
+            .breakers
+            .iter()
+            .all(|b| b.calls_in_window == 0)
+    );
+}
