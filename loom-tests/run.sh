@@ -12,4 +12,4 @@ export RUSTFLAGS="--cfg hotbreaker_loom ${RUSTFLAGS:-}"
 export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
 # A separate target dir: the cfg rebuilds every crate, and sharing target/ would throw away
 # the normal build's cache on every switch.
-exec cargo test -p loom-tests --release --target-dir target/loom "$@"
+exec cargo test --manifest-path loom-tests/Cargo.toml --release --target-dir target/loom "$@"

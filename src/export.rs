@@ -3,7 +3,7 @@
 //!
 //! Nothing is added to a call's path: [`Registry::publish_metrics`] reads each breaker's own
 //! lifetime totals and the transition counts its registry listener keeps, and sets absolute
-//! counter values. Run it on scrape (see `examples/prometheus.rs`) or on an interval.
+//! counter values. Run it on scrape (see `integration/examples/prometheus.rs` in the repository) or on an interval.
 //!
 //! | metric | type | labels |
 //! |---|---|---|

@@ -222,37 +222,3 @@ pub use window::WindowStats;
 /// [`Builder::clock`]), `quanta::Upkeep` for the upkeep thread (or [`start_upkeep`]), without a
 /// dependency of your own.
 pub use quanta;
-
-/// The README's and the guides' Rust snippets, compiled and run as doctests (with every feature
-/// on, as some need them).
-#[cfg(all(
-    doctest,
-    feature = "tokio",
-    feature = "http",
-    feature = "serde",
-    feature = "metrics",
-    feature = "reqwest",
-    feature = "tonic"
-))]
-mod guides {
-    #[doc = include_str!("../README.md")]
-    struct Readme;
-    #[doc = include_str!("../docs/configuration.md")]
-    struct Configuration;
-    #[doc = include_str!("../docs/tower.md")]
-    struct Tower;
-    #[doc = include_str!("../docs/operations.md")]
-    struct Operations;
-    #[doc = include_str!("../docs/internals.md")]
-    struct Internals;
-    #[doc = include_str!("../docs/performance.md")]
-    struct Performance;
-    #[doc = include_str!("../docs/verification.md")]
-    struct Verification;
-    #[doc = include_str!("../docs/chaos-lab.md")]
-    struct ChaosLab;
-    #[doc = include_str!("../docs/throttle.md")]
-    struct Throttle;
-    #[doc = include_str!("../docs/slow-calls.md")]
-    struct SlowCalls;
-}

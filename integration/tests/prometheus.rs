@@ -1,7 +1,6 @@
 //! The Prometheus example's endpoints scraped over real HTTP: the exposition text carries every
 //! counter and gauge with the values the breakers hold; `/ready` and `/health` follow the
 //! critical breakers.
-#![cfg(all(feature = "metrics", feature = "serde"))]
 
 #[allow(dead_code)] // the example's main is not used here
 #[path = "../examples/prometheus.rs"]

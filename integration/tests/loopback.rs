@@ -1,7 +1,6 @@
 //! The tower middleware in front of a real HTTP client (reqwest) talking to a real axum server on
 //! a loopback port. The server counts the requests it sees. The breaker's time is a quanta mock
 //! clock, moved by hand; only the network is real.
-#![cfg(all(feature = "tower", feature = "http", feature = "tokio"))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

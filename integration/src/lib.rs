@@ -1,0 +1,28 @@
+//! hotbreaker in services: the examples (`examples/`) and end-to-end tests (`tests/`) that run
+//! real servers on loopback ports, and the code of the README and the guides in `docs/`, compiled
+//! and run as doctests. Nothing to import: this package only builds and tests.
+
+/// Every Rust snippet of the README and the guides, as doctests.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../docs/configuration.md")]
+    struct Configuration;
+    #[doc = include_str!("../../docs/tower.md")]
+    struct Tower;
+    #[doc = include_str!("../../docs/operations.md")]
+    struct Operations;
+    #[doc = include_str!("../../docs/internals.md")]
+    struct Internals;
+    #[doc = include_str!("../../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../../docs/verification.md")]
+    struct Verification;
+    #[doc = include_str!("../../docs/chaos-lab.md")]
+    struct ChaosLab;
+    #[doc = include_str!("../../docs/throttle.md")]
+    struct Throttle;
+    #[doc = include_str!("../../docs/slow-calls.md")]
+    struct SlowCalls;
+}
