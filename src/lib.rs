@@ -162,6 +162,9 @@ mod export;
 mod fastdiv;
 #[cfg(feature = "serde")]
 mod files;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod fleet;
 #[cfg(feature = "future")]
 pub mod future;
 #[cfg(feature = "tonic")]
