@@ -39,7 +39,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
         queue.expire(now_ms);
         Counters::set(&counters.deltas_pending, queue.len() as u64);
         Counters::set(&counters.deltas_dropped, queue.dropped());
-        if Instant::now() < retry_at || (queue.len() == 0 && reads.is_empty()) {
+        if Instant::now() < retry_at {
             continue;
         }
         let pipe = pipeline(&options.prefix, &queue, &reads);
@@ -121,8 +121,12 @@ fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u6
 
 /// The flush's one pipeline: `HINCRBY` each nonzero count and `PEXPIRE` each written key
 /// (replies ignored), then one `HMGET key c f s` per bucket of each Closed breaker's window.
+/// With nothing to write or read it is a lone `PING`: the link's heartbeat.
 fn pipeline(prefix: &str, queue: &Queue, reads: &[Read]) -> redis::Pipeline {
     let mut pipe = redis::pipe();
+    if queue.len() == 0 && reads.is_empty() {
+        pipe.cmd("PING").ignore();
+    }
     for (name, bucket, pending) in queue.iter() {
         let key = stats::key(prefix, name, pending.width_ms, bucket);
         for (field, n) in [
