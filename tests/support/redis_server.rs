@@ -129,7 +129,12 @@ impl RedisServer {
 
     /// Sends one command in RESP and returns the raw reply (for DEBUG SLEEP, KEYS, ...).
     pub(crate) fn command(&self, args: &[&str]) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        RedisServer::command_on(self.port, args)
+    }
+
+    /// [`command`](RedisServer::command) on the server at `port`.
+    pub(crate) fn command_on(port: u16, args: &[&str]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut req = format!("*{}\r\n", args.len());
         for a in args {
