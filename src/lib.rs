@@ -102,6 +102,7 @@
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
 //! | `metrics` | `Registry::publish_metrics` through the `metrics` facade |
 //! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
+//! | `redis` | `fleet`: instances that trip together through Redis, off the call path |
 //!
 //! Without features: [`Registry`] (named breakers, lock-free lookups, health) and
 //! [`Breaker::reconfigure`].
@@ -140,6 +141,7 @@
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
 //! | `reqwest.rs`, `grpc.rs` | reqwest's and tonic's results classified; rejections as gRPC statuses |
+//! | `fleet/` | a fleet of instances through Redis: rules, messages, the flusher, the subscriber |
 //! | `upkeep.rs` | [`start_upkeep`]: quanta's upkeep thread, for the cheap recent time |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -258,4 +260,7 @@ mod guides {
     struct Throttle;
     #[doc = include_str!("../docs/slow-calls.md")]
     struct SlowCalls;
+    #[cfg(feature = "redis")]
+    #[doc = include_str!("../docs/fleet.md")]
+    struct Fleet;
 }
