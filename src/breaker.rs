@@ -283,7 +283,10 @@ impl Breaker {
     /// ```
     /// use hotbreaker::{Breaker, State};
     ///
-    /// let breaker = Breaker::builder().consecutive_failures(1).build()?;
+    /// let breaker = Breaker::builder()
+    ///     .consecutive_failures(1)
+    ///     .half_open_successes(1)
+    ///     .build()?;
     /// assert!(!breaker.half_open_from_fleet(), "Closed: nothing to do");
     /// breaker.try_acquire().unwrap().failure();
     /// assert!(breaker.half_open_from_fleet());
