@@ -34,7 +34,10 @@ pub(crate) fn binary_or_skip(test: &str) -> Option<PathBuf> {
     match binary() {
         Some(b) => Some(b),
         None if std::env::var("HOTBREAKER_REQUIRE_REDIS").as_deref() == Ok("1") => {
-            panic!("{MISSING} [{test}], and HOTBREAKER_REQUIRE_REDIS=1 forbids skipping")
+            panic!(
+                "redis-server not found [{test}], and HOTBREAKER_REQUIRE_REDIS=1 forbids skipping \
+                 (install it, or run bash .ci/run which installs it)"
+            )
         }
         None => {
             // Straight to the process's stderr, past the test harness's capture.
