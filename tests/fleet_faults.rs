@@ -6,6 +6,8 @@
 
 #[path = "support/fleet.rs"]
 mod fleet;
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -16,6 +18,7 @@ use hotbreaker::{Config, Registry, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use fleet::{Instance, quiet_config};
+use proxy::Proxy;
 use redis_server::{RedisServer, eventually};
 
 fn local_trip() -> Config {
@@ -170,6 +173,77 @@ async fn slow_redis_never_slows_a_call() {
     );
 }
 
+/// A hung Redis (or a partition): connections stay open and nothing comes back. The flusher's
+/// pipelines time out; the subscriber's keepalive ping notices the dead subscription; both
+/// resume, on new connections, when bytes flow again. Quiet but healthy periods longer than
+/// the keepalive do not make the subscriber reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_is_noticed_and_left_behind() {
+    let Some(redis) = RedisServer::start("a_hung_redis_is_noticed_and_left_behind") else {
+        return;
+    };
+    let proxy = Proxy::start(redis.port).await;
+    let a = Instance::new(&proxy.url(), local_trip(), |o| {
+        o.default_rule(FleetRule::failure_rate(0.5))
+    });
+    a.registry.get_or_create("db");
+    assert!(eventually(15, || a.link.status().up()).await);
+    // 2.5 s with nothing on the channel: the keepalive pings succeed, no new connection.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        proxy.accepted(),
+        2,
+        "one command connection, one subscription"
+    );
+    assert!(a.link.status().up());
+
+    proxy.freeze(true);
+    assert!(
+        eventually(10, || {
+            let s = a.link.status();
+            !s.connected && !s.subscribed
+        })
+        .await,
+        "{:?}",
+        a.link.status()
+    );
+    calls_do_not_wait(&a, "db");
+    local_rules_work(&a, "db");
+    proxy.freeze(false);
+    assert!(
+        eventually(15, || a.link.status().up()).await,
+        "{:?}",
+        a.link.status()
+    );
+}
+
+/// Every byte 150 ms late each way: flushes still succeed (under a 2 s command timeout), and
+/// their round trip shows the latency; calls are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_network_shows_in_flush_latency_only() {
+    let Some(redis) = RedisServer::start("a_slow_network_shows_in_flush_latency_only") else {
+        return;
+    };
+    let proxy = Proxy::start(redis.port).await;
+    let a = Instance::new(&proxy.url(), local_trip(), |o| {
+        o.default_rule(FleetRule::failure_rate(0.5))
+            .command_timeout(Duration::from_secs(2))
+    });
+    a.registry.get_or_create("db");
+    assert!(eventually(15, || a.link.status().up()).await);
+    proxy.delay(Duration::from_millis(150));
+    let flushes = a.link.status().flushes;
+    assert!(
+        eventually(10, || a.link.status().flushes > flushes + 2).await,
+        "{:?}",
+        a.link.status()
+    );
+    calls_do_not_wait(&a, "db");
+    local_rules_work(&a, "db");
+    let s = a.link.status();
+    assert!(s.last_flush_latency >= Duration::from_millis(150), "{s:?}");
+}
+
 /// A "Redis" that answers every request with bytes that are not RESP.
 async fn garbage_server() -> (u16, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -221,6 +295,7 @@ async fn a_server_answering_garbage_is_survived() {
     local_rules_work(&a, "db");
     let s = a.link.status();
     assert!(!s.up() && s.flushes == 0, "{s:?}");
+    assert!(s.garbage_replies > 0, "garbage is counted as such: {s:?}");
     server.abort();
 }
 

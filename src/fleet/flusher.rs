@@ -59,12 +59,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
             }
             outcome => {
                 let refused = matches!(&outcome, Ok(Err(e)) if e.is_connection_refusal());
-                if let Ok(Ok(_)) | Ok(Err(_)) = &outcome {
-                    if !refused {
-                        // An answer, but not the one asked for: a wrong count, or a reply the
-                        // client could not parse.
-                        Counters::add(&counters.garbage_replies, 1);
-                    }
+                if garbled(&outcome) {
+                    Counters::add(&counters.garbage_replies, 1);
                 }
                 if !refused {
                     // The pipeline may have been applied without its reply reaching us (a
@@ -80,6 +76,20 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
                 retry_at = Instant::now() + backoff(failures, options.reconnect_max);
             }
         }
+    }
+}
+
+/// Whether a failed flush got an answer, but not the one asked for: a wrong number of
+/// replies, a reply the client could not parse, or one of an unexpected type. (A timeout, a
+/// refused or broken connection is no answer at all.)
+fn garbled(outcome: &Result<redis::RedisResult<Vec<Value>>, tokio::time::error::Elapsed>) -> bool {
+    match outcome {
+        Ok(Ok(_)) => true, // reached only with a wrong count
+        Ok(Err(e)) => matches!(
+            e.kind(),
+            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+        ),
+        Err(_) => false,
     }
 }
 

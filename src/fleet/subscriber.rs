@@ -14,6 +14,9 @@ use crate::fleet::{Shared, backoff};
 
 /// Senders × names remembered for deduplication (see [`Dedup`]).
 const DEDUP_CAPACITY: usize = 65_536;
+/// After this long without a message, the subscriber pings: a connection that died without
+/// closing (a partition, a hung server) is noticed within this plus the command timeout.
+const KEEPALIVE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     let channel = shared.options.channel();
@@ -30,9 +33,19 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
         {
             failures = 0;
             Counters::flag(&counters.subscribed, true);
-            let mut messages = pubsub.into_on_message();
-            while let Some(msg) = messages.next().await {
-                receive(&shared, &mut dedup, msg.get_payload_bytes());
+            let (mut sink, mut messages) = pubsub.split();
+            loop {
+                match tokio::time::timeout(KEEPALIVE, messages.next()).await {
+                    Ok(Some(msg)) => receive(&shared, &mut dedup, msg.get_payload_bytes()),
+                    Ok(None) => break, // the connection closed
+                    Err(_) => {
+                        let ping = sink.ping::<redis::Value>();
+                        match tokio::time::timeout(shared.options.command_timeout, ping).await {
+                            Ok(Ok(_)) => {}
+                            _ => break, // alive no more: resubscribe on a new connection
+                        }
+                    }
+                }
             }
             Counters::flag(&counters.subscribed, false);
         }
