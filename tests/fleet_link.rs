@@ -307,3 +307,39 @@ async fn one_pipeline_per_flush_interval() {
     let stats = redis.command(&["INFO", "commandstats"]);
     assert!(stats.contains("cmdstat_hmget"), "{stats}");
 }
+
+/// The link's series through the `metrics` facade (Prometheus here): flushes, their latency,
+/// drops, messages, and whether the link is up.
+#[cfg(feature = "metrics")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_publishes_its_metrics() {
+    let Some(redis) = RedisServer::start("the_link_publishes_its_metrics") else {
+        return;
+    };
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder in this test binary");
+    let a = Instance::new(&redis.url(), trip_on_first_failure(), |o| {
+        o.default_rule(FleetRule::failure_rate(0.5))
+    });
+    a.registry.get_or_create("db");
+    all_up(&[&a]).await;
+    a.calls("db", 1, true);
+    assert!(eventually(5, || a.link.status().messages_out == 1).await);
+    let flushes = a.link.status().flushes;
+    assert!(eventually(5, || a.link.status().flushes > flushes + 1).await);
+    let status = a.link.status();
+    assert!(status.up());
+    status.publish_metrics();
+    let text = prometheus.render();
+    for series in [
+        "hotbreaker_fleet_flushes_total{result=\"ok\"}",
+        "hotbreaker_fleet_flush_seconds",
+        "hotbreaker_fleet_deltas_dropped_total 0",
+        "hotbreaker_fleet_messages_total{direction=\"out\",result=\"ok\"} 1",
+        "hotbreaker_fleet_connected 1",
+        "hotbreaker_fleet_subscribed 1",
+    ] {
+        assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
+}
