@@ -70,6 +70,11 @@
 //!   while Isolated it is `None` too.
 //! - **A slow Success in HalfOpen counts as a success** for the verdict (and as slow in the totals).
 //! - **Listeners may read the breaker** (no lock is held when they run), unlike gobreaker's.
+//! - **A peer's news moves a breaker one way only** ([`Breaker::trip_from_fleet`],
+//!   [`Breaker::half_open_from_fleet`], used by the `redis` feature's fleet link): a Closed
+//!   breaker opens for no longer than the peer said, an Open one half-opens early; nothing else
+//!   moves, Isolated and Disabled never. These are ordinary transitions (one compare-and-swap,
+//!   a new generation, listeners hear [`Cause::Fleet`]).
 //! - **Nothing wears out**: generations, bucket tags, counts and deadlines are compared at full
 //!   width (64 bits, or 61 for generations in permits), so no number of transitions, calls or
 //!   idle time makes an old count, run or deadline look current, and no count is halved or
