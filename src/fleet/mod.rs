@@ -199,8 +199,11 @@ impl FleetOptions {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum FleetError {
-    /// The Redis URL does not parse.
-    Url(redis::RedisError),
+    /// The Redis URL does not parse (the Redis client's error, boxed so that its type is not
+    /// part of this crate's API).
+    Url(Box<dyn std::error::Error + Send + Sync>),
+    /// The Redis client could not be set up on this runtime.
+    Client(Box<dyn std::error::Error + Send + Sync>),
     /// The key prefix is empty or holds `{`, `}`, `|` or whitespace.
     Prefix(String),
     /// The instance id is not 1 to 64 of `A-Z a-z 0-9 _ . -`.
@@ -213,6 +216,7 @@ impl fmt::Display for FleetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FleetError::Url(e) => write!(f, "fleet: invalid Redis URL: {e}"),
+            FleetError::Client(e) => write!(f, "fleet: the Redis client could not be set up: {e}"),
             FleetError::Prefix(p) => write!(
                 f,
                 "fleet: invalid key prefix {p:?}: expected a non-empty prefix without braces, `|` or whitespace"
@@ -229,7 +233,7 @@ impl fmt::Display for FleetError {
 impl std::error::Error for FleetError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            FleetError::Url(e) => Some(e),
+            FleetError::Url(e) | FleetError::Client(e) => Some(&**e),
             _ => None,
         }
     }
@@ -261,7 +265,8 @@ impl Fleet {
     /// # Errors
     /// A [`FleetError`] for a URL that does not parse, a bad prefix or a bad instance id.
     pub fn new(options: FleetOptions) -> Result<Fleet, FleetError> {
-        let client = redis::Client::open(options.url.as_str()).map_err(FleetError::Url)?;
+        let client =
+            redis::Client::open(options.url.as_str()).map_err(|e| FleetError::Url(Box::new(e)))?;
         let p = &options.prefix;
         if p.is_empty()
             || p.chars()
@@ -320,7 +325,8 @@ impl Fleet {
     /// Redis need not be up.
     ///
     /// # Errors
-    /// [`FleetError::NoRuntime`] outside a tokio runtime.
+    /// [`FleetError::NoRuntime`] outside a tokio runtime; [`FleetError::Client`] if the Redis
+    /// client refuses its settings.
     pub fn start(self, registry: Arc<Registry>) -> Result<FleetLink, FleetError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let _entered = runtime.enter();
@@ -332,7 +338,7 @@ impl Fleet {
             .set_max_delay(self.options.reconnect_max);
         let manager =
             redis::aio::ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                .map_err(FleetError::Url)?;
+                .map_err(|e| FleetError::Client(Box::new(e)))?;
         let shared = Arc::new(Shared {
             options: self.options,
             instance: self.instance,
