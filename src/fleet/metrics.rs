@@ -107,7 +107,8 @@ pub struct FleetStatus {
     /// Transitions published.
     pub messages_out: u64,
     /// Transitions not published: the queue from the listeners was full, the transition was
-    /// already over when its turn came, or the publish failed.
+    /// already over when its turn came, the breaker's name cannot travel (longer than 256
+    /// bytes, or with control characters), or the publish failed.
     pub publish_dropped: u64,
     /// Messages received on the channel.
     pub messages_in: u64,
