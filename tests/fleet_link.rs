@@ -343,3 +343,40 @@ async fn the_link_publishes_its_metrics() {
         assert!(text.contains(series), "{series} missing from:\n{text}");
     }
 }
+
+/// An operator's `isolate()` on one instance opens the others (for their own longest opening,
+/// as the isolation has no deadline), and `reset()` half-opens them; the isolated instance
+/// itself stays Isolated, and an Isolated peer is never moved by the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolate_and_reset_travel_but_never_override_an_operator() {
+    let Some(redis) = RedisServer::start("isolate_and_reset_travel") else {
+        return;
+    };
+    let a = Instance::new(&redis.url(), trip_on_first_failure(), |o| o);
+    let b = Instance::new(&redis.url(), trip_on_first_failure(), |o| o);
+    let c = Instance::new(&redis.url(), trip_on_first_failure(), |o| o);
+    for i in [&a, &b, &c] {
+        i.registry.get_or_create("db");
+    }
+    c.registry.get("db").unwrap().disable();
+    all_up(&[&a, &b, &c]).await;
+
+    a.registry.get("db").unwrap().isolate();
+    assert!(eventually(10, || b.state("db") == Some(State::Open)).await);
+    assert_eq!(b.causes("db", State::Open), [Cause::Fleet]);
+    let retry = b.registry.get("db").unwrap().metrics().retry_after.unwrap();
+    assert_eq!(
+        retry,
+        Duration::from_secs(30),
+        "b's longest opening (fixed 30 s)"
+    );
+    a.registry.get("db").unwrap().reset();
+    assert!(eventually(10, || b.state("db") == Some(State::HalfOpen)).await);
+    assert!(eventually(5, || c.link.status().messages_in >= 2).await);
+    assert_eq!(
+        c.state("db"),
+        Some(State::Disabled),
+        "the operator's, never the fleet's"
+    );
+    assert_eq!(a.state("db"), Some(State::Closed));
+}
