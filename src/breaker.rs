@@ -221,6 +221,87 @@ impl Breaker {
         self.install(limits, |_| Event::Manual { to });
     }
 
+    /// Applies a trip learned from another instance of the fleet: a **Closed** breaker opens
+    /// (cause [`Cause::Fleet`]) for `open_for`, capped at the longest opening its own backoff
+    /// allows; any other state is left alone (see below). Returns whether it opened.
+    ///
+    /// This is the transition the `redis` feature's fleet link makes when a peer publishes a
+    /// trip; call it yourself to carry trips over another channel. Off the call path: one
+    /// compare-and-swap on the state word, like any transition, and listeners hear it.
+    ///
+    /// # Invariant
+    /// The fleet never holds a breaker open longer than the peer that tripped said, and never
+    /// overrides a local decision: an Open breaker keeps its own deadline, a HalfOpen one lets
+    /// its own probes decide, and an Isolated or Disabled breaker (the operator's) is never
+    /// moved. A zero `open_for` changes nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use hotbreaker::{Breaker, Cause, State};
+    ///
+    /// let breaker = Breaker::builder().open_timeout(Duration::from_secs(30)).build()?;
+    /// assert!(breaker.trip_from_fleet(Duration::from_secs(5)));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// let retry = breaker.metrics().retry_after.unwrap();
+    /// assert!(retry <= Duration::from_secs(5), "the peer's 5 s, not the local 30 s");
+    /// assert!(!breaker.trip_from_fleet(Duration::from_secs(5)), "already Open");
+    ///
+    /// breaker.isolate();
+    /// assert!(!breaker.trip_from_fleet(Duration::from_secs(5)));
+    /// assert_eq!(breaker.state(), State::Isolated);
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn trip_from_fleet(&self, open_for: Duration) -> bool {
+        let ns = u64::try_from(open_for.as_nanos()).unwrap_or(u64::MAX);
+        if ns == 0 {
+            return false;
+        }
+        self.fleet_trip(Cause::Fleet, Some(ns))
+    }
+
+    /// Trips a Closed breaker because a fleet rule held on the fleet-wide window (cause
+    /// [`Cause::FleetWindow`]), for the duration its own backoff gives. Returns whether it
+    /// opened; any other state is left alone, as for
+    /// [`trip_from_fleet`](Breaker::trip_from_fleet).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn trip_from_fleet_window(&self) -> bool {
+        self.fleet_trip(Cause::FleetWindow, None)
+    }
+
+    fn fleet_trip(&self, cause: Cause, open_for: Option<u64>) -> bool {
+        let limits = self.rules.load().limits;
+        let (_, step) = self.install_with(limits, |_| Event::FleetOpen { cause }, open_for);
+        step.cause.is_some()
+    }
+
+    /// Applies a recovery learned from another instance of the fleet (a peer's probe
+    /// succeeded): an **Open** breaker half-opens now (cause [`Cause::Fleet`]) instead of waiting
+    /// out its deadline, and its own probes decide whether it closes. Any other state is left
+    /// alone. Returns whether it half-opened.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Breaker, State};
+    ///
+    /// let breaker = Breaker::builder()
+    ///     .consecutive_failures(1)
+    ///     .half_open_successes(1)
+    ///     .build()?;
+    /// assert!(!breaker.half_open_from_fleet(), "Closed: nothing to do");
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert!(breaker.half_open_from_fleet());
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// breaker.try_acquire().expect("a local probe").success();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn half_open_from_fleet(&self) -> bool {
+        let limits = self.rules.load().limits;
+        let (_, step) = self.install(limits, |_| Event::FleetHalfOpen);
+        step.cause.is_some()
+    }
+
     /// A snapshot of the state, the window and the lifetime totals. Reads only the breaker's
     /// counters (and writes three high-water marks of its own): never blocks or slows a caller.
     ///
@@ -841,6 +922,19 @@ impl Breaker {
     /// conflict. The winner of a transition publishes its deadline and calls the listeners.
     /// Returns the word in force afterwards and the step that produced it.
     fn install(&self, limits: state::Limits, event: impl Fn(Word) -> Event) -> (Word, Step) {
+        self.install_with(limits, event, None)
+    }
+
+    /// [`install`](Breaker::install), with the duration of an opening this transition makes
+    /// given by the caller (a fleet trip) instead of the backoff. Always inlined: `install`
+    /// passes a constant `None`, so the callers' paths are what they were without it.
+    #[inline(always)]
+    fn install_with(
+        &self,
+        limits: state::Limits,
+        event: impl Fn(Word) -> Event,
+        open_for: Option<u64>,
+    ) -> (Word, Step) {
         // Decided on a fresh word: a decision to leave the word alone is final, so it must not
         // be made on a stale one.
         let mut word = self.word();
@@ -859,7 +953,7 @@ impl Breaker {
                 Ok(_) => {
                     if let Some(cause) = step.cause {
                         self.hot.mirror.publish(new);
-                        self.after_transition(word, new, cause);
+                        self.after_transition(word, new, cause, open_for);
                     }
                     return (new, step);
                 }
@@ -870,16 +964,21 @@ impl Breaker {
 
     /// Called once per transition, by the thread whose swap installed `to`. Deadlines are
     /// measured from the real clock, exactly: `opened at + duration`, in nanoseconds.
+    ///
+    /// `open_for`: a fleet trip's duration, capped at the longest opening the backoff allows.
     #[cold]
-    fn after_transition(&self, from: Word, to: Word, cause: Cause) {
+    fn after_transition(&self, from: Word, to: Word, cause: Cause, open_for: Option<u64>) {
         let now = self.clock.real_ns();
         let rules = self.rules.load();
         let generation = to.generation();
         let deadline = match to.kind() {
-            State::Open => {
-                let seed = crate::backoff::mix(generation ^ now.rotate_left(32));
-                now.saturating_add(rules.backoff.nanos_jittered(to.attempt(), seed))
-            }
+            State::Open => match open_for {
+                Some(ns) => now.saturating_add(ns.min(rules.backoff.nanos(state::MAX_ATTEMPT))),
+                None => {
+                    let seed = crate::backoff::mix(generation ^ now.rotate_left(32));
+                    now.saturating_add(rules.backoff.nanos_jittered(to.attempt(), seed))
+                }
+            },
             State::HalfOpen => rules
                 .half_open_timeout_ns
                 .map_or(deadline::NONE, |t| now.saturating_add(t)),

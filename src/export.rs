@@ -13,6 +13,9 @@
 //! | `hotbreaker_state` | gauge | `name`; 0 closed, 1 open, 2 half-open, 3 isolated, 4 disabled |
 //! | `hotbreaker_window_failure_rate` | gauge | `name`; failures / calls in the current window |
 //! | `hotbreaker_typical_latency_seconds` | gauge | `name`; the learned typical latency (relative slow-call rule only, once learned) |
+//!
+//! The fleet link's series (`hotbreaker_fleet_*`, feature `redis`) come from
+//! `FleetStatus::publish_metrics`: see `docs/fleet.md`.
 
 use crate::registry::Registry;
 

@@ -70,6 +70,11 @@
 //!   while Isolated it is `None` too.
 //! - **A slow Success in HalfOpen counts as a success** for the verdict (and as slow in the totals).
 //! - **Listeners may read the breaker** (no lock is held when they run), unlike gobreaker's.
+//! - **A peer's news moves a breaker one way only** ([`Breaker::trip_from_fleet`],
+//!   [`Breaker::half_open_from_fleet`], used by the `redis` feature's fleet link): a Closed
+//!   breaker opens for no longer than the peer said, an Open one half-opens early; nothing else
+//!   moves, Isolated and Disabled never. These are ordinary transitions (one compare-and-swap,
+//!   a new generation, listeners hear [`Cause::Fleet`]).
 //! - **Nothing wears out**: generations, bucket tags, counts and deadlines are compared at full
 //!   width (64 bits, or 61 for generations in permits), so no number of transitions, calls or
 //!   idle time makes an old count, run or deadline look current, and no count is halved or
@@ -102,6 +107,7 @@
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
 //! | `metrics` | `Registry::publish_metrics` through the `metrics` facade |
 //! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
+//! | `redis` | `fleet`: instances that trip together through Redis, off the call path |
 //!
 //! Without features: [`Registry`] (named breakers, lock-free lookups, health) and
 //! [`Breaker::reconfigure`].
@@ -140,6 +146,7 @@
 //! | `files.rs`, `env.rs`, `human_duration.rs` | config files, environment variables, durations as text |
 //! | `classify.rs`, `future.rs`, `service/`, `http.rs` | classifiers, futures, tower middleware, HTTP |
 //! | `reqwest.rs`, `grpc.rs` | reqwest's and tonic's results classified; rejections as gRPC statuses |
+//! | `fleet/` | a fleet of instances through Redis: rules, messages, the flusher, the subscriber |
 //! | `upkeep.rs` | [`start_upkeep`]: quanta's upkeep thread, for the cheap recent time |
 //! | `sync.rs` | the atomics and the lock the core uses (loom's under `--cfg hotbreaker_loom`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -162,6 +169,9 @@ mod export;
 mod fastdiv;
 #[cfg(feature = "serde")]
 mod files;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod fleet;
 #[cfg(feature = "future")]
 pub mod future;
 #[cfg(feature = "tonic")]

@@ -98,6 +98,15 @@ pub enum Cause {
     HalfOpenTimeout,
     /// `isolate`, `disable` or `reset` was called.
     Manual,
+    /// Learned from another instance of the fleet (feature `redis`, or
+    /// [`Breaker::trip_from_fleet`](crate::Breaker::trip_from_fleet) /
+    /// [`Breaker::half_open_from_fleet`](crate::Breaker::half_open_from_fleet)): a peer's trip
+    /// (Closed → Open), or a peer's recovery (Open → HalfOpen). Never published back to the
+    /// fleet.
+    Fleet,
+    /// A fleet rule held on the fleet-wide window (feature `redis`): the calls of every
+    /// instance together reached the rule's failure or slow-call rate.
+    FleetWindow,
 }
 
 /// The packed state word.
@@ -307,6 +316,11 @@ pub(crate) enum Event {
     Trip { generation: u64, cause: Cause },
     /// `isolate` / `disable` / `reset`.
     Manual { to: State },
+    /// The fleet says the dependency is down (`cause` is [`Cause::Fleet`] or
+    /// [`Cause::FleetWindow`]): see [`next`] for where it applies.
+    FleetOpen { cause: Cause },
+    /// The fleet says the dependency is back: see [`next`] for where it applies.
+    FleetHalfOpen,
 }
 
 /// What [`next`] decided.
@@ -353,6 +367,20 @@ impl Step {
 ///
 /// Pure and total: the breaker calls it inside a compare-and-swap loop and re-runs it on the fresh
 /// word after every conflict (governor's `gcra.rs` pattern).
+///
+/// # What the fleet may change
+/// The fleet only ever moves a breaker one way, and only out of the state it speaks about:
+/// - [`Event::FleetOpen`] applies to a **Closed** breaker only (→ Open, attempt 1, a new
+///   generation). An Open breaker keeps its own deadline (the fleet never extends it); a
+///   HalfOpen one lets its own probes decide; Isolated and Disabled are the operator's and are
+///   never overridden.
+/// - [`Event::FleetHalfOpen`] applies to an **Open** breaker only (→ HalfOpen with no probe
+///   slot taken, a new generation): a peer's probe succeeded, so this instance probes now
+///   instead of waiting out its deadline. It never closes a breaker: the local probes decide.
+///
+/// Neither event carries a generation: a peer's generation says nothing about this breaker's.
+/// Staleness and duplicates are the receiver's business (see `fleet/stats.rs`); here, applying
+/// the same event twice is harmless, as the second finds the breaker already moved.
 pub(crate) fn next(word: Word, event: Event, limits: Limits) -> Step {
     let current = |generation: u64| word.generation() == generation;
     let reopen = |cause| {
@@ -442,6 +470,14 @@ pub(crate) fn next(word: Word, event: Event, limits: Limits) -> Step {
             Step::transition(word.moved(State::Open, 1, 0), false, cause)
         }
         (_, Event::Manual { to }) => Step::transition(word.moved(to, 0, 0), false, Cause::Manual),
+        (State::Closed, Event::FleetOpen { cause }) => {
+            Step::transition(word.moved(State::Open, 1, 0), false, cause)
+        }
+        (State::Open, Event::FleetHalfOpen) => Step::transition(
+            word.moved(State::HalfOpen, word.attempt(), 0),
+            false,
+            Cause::Fleet,
+        ),
         // Anything else (a late outcome, a trip for an older generation) changes nothing.
         _ => Step::KEEP,
     }
@@ -733,6 +769,72 @@ mod tests {
             Step::KEEP,
             "nor 2^33 (the old generation width)"
         );
+    }
+
+    #[test]
+    fn a_fleet_trip_opens_a_closed_breaker_only() {
+        let open = Event::FleetOpen {
+            cause: Cause::Fleet,
+        };
+        for kind in State::ALL {
+            let w =
+                Word::pack_with_run(kind, 2, 0, 0, if kind == State::Closed { 3 } else { 0 }, 7);
+            let w = if kind == State::HalfOpen {
+                w.with_counts(1, 0)
+            } else {
+                w
+            };
+            let step = next(w, open, LIMITS);
+            if kind == State::Closed {
+                let n = step.next.unwrap();
+                assert_eq!(step.cause, Some(Cause::Fleet));
+                assert_eq!(
+                    (n.kind(), n.attempt(), n.run(), n.generation()),
+                    (State::Open, 1, 0, 8)
+                );
+                assert!(!step.admit);
+                // A duplicate finds it Open: nothing more happens.
+                assert_eq!(next(n, open, LIMITS), Step::KEEP);
+            } else {
+                assert_eq!(
+                    step,
+                    Step::KEEP,
+                    "{kind:?} must not be moved by a fleet trip"
+                );
+            }
+        }
+        let window = Event::FleetOpen {
+            cause: Cause::FleetWindow,
+        };
+        let step = next(Word::INITIAL, window, LIMITS);
+        assert_eq!(step.cause, Some(Cause::FleetWindow));
+    }
+
+    #[test]
+    fn a_fleet_recovery_half_opens_an_open_breaker_only() {
+        for kind in State::ALL {
+            let w = Word::pack(kind, 3, 0, 0, 11);
+            let step = next(w, Event::FleetHalfOpen, LIMITS);
+            if kind == State::Open {
+                let n = step.next.unwrap();
+                assert_eq!(step.cause, Some(Cause::Fleet));
+                assert_eq!(
+                    (n.kind(), n.attempt(), n.issued(), n.generation()),
+                    (State::HalfOpen, 3, 0, 12),
+                    "attempt kept (a failed probe backs off further), no slot taken"
+                );
+                // Local probes then decide as usual.
+                let (p, s) = apply(n, acquire(false, false));
+                assert!(s.admit && p.issued() == 1);
+                assert_eq!(next(n, Event::FleetHalfOpen, LIMITS), Step::KEEP);
+            } else {
+                assert_eq!(
+                    step,
+                    Step::KEEP,
+                    "{kind:?} must not be moved by a fleet recovery"
+                );
+            }
+        }
     }
 
     #[test]

@@ -25,4 +25,6 @@ mod guides {
     struct Throttle;
     #[doc = include_str!("../../docs/slow-calls.md")]
     struct SlowCalls;
+    #[doc = include_str!("../../docs/fleet.md")]
+    struct Fleet;
 }

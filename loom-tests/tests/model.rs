@@ -514,3 +514,69 @@ fn a_throttle_computed_for_an_ended_generation_sheds_nothing() {
         assert_eq!(b.metrics().throttled, 0);
     });
 }
+
+/// A peer's trip arriving while a local failure trips the breaker: one transition to Open,
+/// one listener call, whoever wins the swap.
+#[test]
+fn a_fleet_trip_racing_a_local_trip_opens_once() {
+    loom::model(|| {
+        let (b, _clock, heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(1)
+                .open_timeout(Duration::from_millis(10)),
+        );
+        let permit = b.try_acquire_owned().unwrap();
+        let local = thread::spawn(move || permit.failure());
+        let fleet = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.trip_from_fleet(Duration::from_millis(5)))
+        };
+        local.join().unwrap();
+        let fleet_won = fleet.join().unwrap();
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(
+            heard.load(Ordering::SeqCst),
+            1,
+            "one transition, one listener call"
+        );
+        let m = b.metrics();
+        assert_eq!(m.times_opened, 1);
+        let limit = if fleet_won { 5 } else { 10 };
+        assert!(m.retry_after.unwrap() <= Duration::from_millis(limit));
+    });
+}
+
+/// A peer's recovery arriving as a local call half-opens the breaker at its deadline: one
+/// transition to HalfOpen, and no probe slot leaked whichever came first.
+#[test]
+fn a_fleet_half_open_racing_the_deadline_half_opens_once() {
+    loom::model(|| {
+        let (b, clock, heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(1)
+                .open_timeout(Duration::from_millis(1))
+                .half_open_permits(1),
+        );
+        b.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_millis(1));
+        let caller = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || drop(b.try_acquire()))
+        };
+        let fleet = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.half_open_from_fleet())
+        };
+        caller.join().unwrap();
+        fleet.join().unwrap();
+        assert_eq!(b.state(), State::HalfOpen);
+        assert_eq!(
+            heard.load(Ordering::SeqCst),
+            2,
+            "Closed → Open, Open → HalfOpen"
+        );
+        b.try_acquire()
+            .expect("the one probe slot is free")
+            .ignore();
+    });
+}

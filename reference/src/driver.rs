@@ -68,6 +68,12 @@ pub enum Op {
     Flap {
         n: u32,
     },
+    /// A peer's trip: `trip_from_fleet` for `ns`.
+    FleetTrip {
+        ns: u64,
+    },
+    /// A peer's recovery: `half_open_from_fleet`.
+    FleetHalfOpen,
 }
 
 /// Repetition counts worth trying for bulk operations: around the 2^15, 2^16 and 2^17 marks
@@ -90,7 +96,7 @@ impl<'a> arbitrary::Arbitrary<'a> for Op {
                 _ => u.int_in_range(0..=1 << 18)?,
             })
         };
-        Ok(match u.choose_index(13)? {
+        Ok(match u.choose_index(15)? {
             0 => Op::Acquire,
             1 => Op::Call(outcome(u)?),
             2 => Op::Record {
@@ -121,6 +127,14 @@ impl<'a> arbitrary::Arbitrary<'a> for Op {
                 outcome: outcome(u)?,
             },
             11 => Op::Flap { n: count(u)? },
+            12 => Op::FleetTrip {
+                ns: match u.choose_index(3)? {
+                    0 => u64::from(u.arbitrary::<u32>()?),
+                    1 => 0,
+                    _ => u.arbitrary()?,
+                },
+            },
+            13 => Op::FleetHalfOpen,
             _ => Op::Metrics,
         })
     }
@@ -232,6 +246,22 @@ impl<'a> Pair<'a> {
             Op::Reset => {
                 self.breaker.reset();
                 self.model.manual(State::Closed, self.now);
+            }
+            Op::FleetTrip { ns } => {
+                let real = self.breaker.trip_from_fleet(Duration::from_nanos(ns));
+                let want = self.model.fleet_trip(ns, self.now);
+                if real != want {
+                    return Err(format!("trip_from_fleet: breaker {real} vs model {want}"));
+                }
+            }
+            Op::FleetHalfOpen => {
+                let real = self.breaker.half_open_from_fleet();
+                let want = self.model.fleet_half_open(self.now);
+                if real != want {
+                    return Err(format!(
+                        "half_open_from_fleet: breaker {real} vs model {want}"
+                    ));
+                }
             }
             Op::Metrics => {}
             Op::Resets { .. } | Op::Burst { .. } | Op::Flap { .. } => {

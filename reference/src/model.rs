@@ -323,6 +323,30 @@ impl Model {
         self.transition_for(&mut s, to, now, Cause::Manual);
     }
 
+    /// A peer's trip (`Breaker::trip_from_fleet`): a Closed breaker opens for `open_for_ns`,
+    /// capped at the longest opening the backoff allows; nothing else moves. Whether it opened.
+    pub fn fleet_trip(&self, open_for_ns: u64, now: u64) -> bool {
+        let mut s = self.inner.lock().unwrap();
+        if s.state != State::Closed || open_for_ns == 0 {
+            return false;
+        }
+        self.transition_for(&mut s, State::Open, now, Cause::Fleet);
+        let longest = self.config.open_ns(u32::from(u8::MAX));
+        s.deadline_ns = Some(deadline_after(now, open_for_ns.min(longest)));
+        true
+    }
+
+    /// A peer's recovery (`Breaker::half_open_from_fleet`): an Open breaker half-opens with no
+    /// probe slot taken; nothing else moves. Whether it half-opened.
+    pub fn fleet_half_open(&self, now: u64) -> bool {
+        let mut s = self.inner.lock().unwrap();
+        if s.state != State::Open {
+            return false;
+        }
+        self.transition_for(&mut s, State::HalfOpen, now, Cause::Fleet);
+        true
+    }
+
     /// Every transition so far: (from, to, cause, generation).
     pub fn log(&self) -> Vec<(State, State, Cause, u64)> {
         self.inner.lock().unwrap().log.clone()

@@ -136,6 +136,15 @@ pub fn random_ops(rng: &mut Rng, config: &ModelConfig, len: usize) -> Vec<Op> {
                 laps: rng.below(3) as u32,
                 extra_ns: rng.below(config.lap_ns()),
             },
+            96 => Op::FleetTrip {
+                ns: match rng.below(4) {
+                    0 => 0,
+                    1 => config.backoff_base_ns,
+                    2 => rng.below(5_000) * MS,
+                    _ => u64::MAX / 2, // more than any backoff allows: capped
+                },
+            },
+            97 => Op::FleetHalfOpen,
             _ => Op::Metrics,
         })
         .collect()

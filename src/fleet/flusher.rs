@@ -1,0 +1,251 @@
+//! The flusher task: every `flush_interval`, the deltas of the breakers' lifetime totals go to
+//! Redis and the fleet's totals come back, in one pipeline; then the fleet rules are
+//! evaluated. Reads only what `Breaker::metrics` reads: nothing is added to a call.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Instant;
+
+use redis::Value;
+use redis::aio::ConnectionManager;
+
+use crate::breaker::Breaker;
+use crate::fleet::metrics::Counters;
+use crate::fleet::rule::{Counts, FleetRule};
+use crate::fleet::stats::{self, Observed, Queue, Tracker};
+use crate::fleet::{Shared, backoff, wall_ms};
+use crate::state::State;
+
+/// One breaker whose fleet totals this flush reads.
+struct Read {
+    breaker: Arc<Breaker>,
+    rule: FleetRule,
+    keys: Vec<String>,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
+    let options = &shared.options;
+    let counters = &shared.counters;
+    let mut interval = tokio::time::interval(options.flush_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut tracker = Tracker::default();
+    let mut queue = Queue::new(options.queue_capacity);
+    let mut failures = 0u32;
+    let mut retry_at = Instant::now();
+    loop {
+        interval.tick().await;
+        let now_ms = wall_ms();
+        let reads = collect(&shared, &mut tracker, &mut queue, now_ms);
+        queue.expire(now_ms);
+        Counters::set(&counters.deltas_pending, queue.len() as u64);
+        Counters::set(&counters.deltas_dropped, queue.dropped());
+        if Instant::now() < retry_at {
+            continue;
+        }
+        let pipe = pipeline(&options.prefix, &queue, &reads);
+        let started = Instant::now();
+        let reply = tokio::time::timeout(
+            options.command_timeout,
+            pipe.query_async::<Vec<Value>>(&mut manager),
+        )
+        .await;
+        match reply {
+            Ok(Ok(values)) if values.len() == reads.iter().map(|r| r.keys.len()).sum::<usize>() => {
+                counters.flushed(started.elapsed());
+                queue.clear();
+                failures = 0;
+                Counters::flag(&counters.connected, true);
+                evaluate(&shared, &reads, &values);
+            }
+            outcome => {
+                let refused = matches!(&outcome, Ok(Err(e)) if e.is_connection_refusal());
+                if garbled(&outcome) {
+                    Counters::add(&counters.garbage_replies, 1);
+                }
+                if !refused {
+                    // The pipeline may have been applied without its reply reaching us (a
+                    // timeout, a connection cut mid-way): sending it again could count calls
+                    // twice, so its deltas are dropped (at most once).
+                    queue.drop_all();
+                    Counters::set(&counters.deltas_dropped, queue.dropped());
+                    Counters::set(&counters.deltas_pending, 0);
+                }
+                Counters::add(&counters.flush_errors, 1);
+                Counters::flag(&counters.connected, false);
+                failures = failures.saturating_add(1);
+                retry_at = Instant::now() + backoff(failures, options.reconnect_max);
+            }
+        }
+    }
+}
+
+/// Whether a failed flush got an answer, but not the one asked for: a wrong number of
+/// replies, a reply the client could not parse, or one of an unexpected type. (A timeout, a
+/// refused or broken connection is no answer at all.)
+fn garbled(outcome: &Result<redis::RedisResult<Vec<Value>>, tokio::time::error::Elapsed>) -> bool {
+    match outcome {
+        Ok(Ok(_)) => true, // reached only with a wrong count
+        Ok(Err(e)) => matches!(
+            e.kind(),
+            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Reads every breaker with a fleet rule: queues its delta in the current bucket and lists
+/// the keys of its fleet window.
+fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u64) -> Vec<Read> {
+    let mut reads = Vec::new();
+    for (name, breaker) in shared.registry.breakers() {
+        let Some(rule) = shared.options.rule_for(&name) else {
+            continue;
+        };
+        let m = breaker.metrics();
+        let now_bucket = stats::bucket_of(now_ms, rule.width_ms());
+        let observed = Observed {
+            totals: Counts {
+                calls: m.successes.saturating_add(m.failures),
+                failures: m.failures,
+                slow: m.slow,
+            },
+            state: m.state,
+            generation: m.generation,
+        };
+        let (delta, since) = tracker.observe(&name, observed, now_bucket);
+        queue.add(&name, now_bucket, &rule, delta);
+        if m.state == State::Closed {
+            let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
+            let keys = window
+                .map(|b| stats::key(&shared.options.prefix, &name, rule.width_ms(), b))
+                .collect();
+            reads.push(Read {
+                breaker,
+                rule,
+                keys,
+            });
+        }
+    }
+    reads
+}
+
+/// The flush's one pipeline: `HINCRBY` each nonzero count and `PEXPIRE` each written key
+/// (replies ignored), then one `HMGET key c f s` per bucket of each Closed breaker's window.
+/// With nothing to write or read it is a lone `PING`: the link's heartbeat.
+fn pipeline(prefix: &str, queue: &Queue, reads: &[Read]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    if queue.len() == 0 && reads.is_empty() {
+        pipe.cmd("PING").ignore();
+    }
+    for (name, bucket, pending) in queue.iter() {
+        let key = stats::key(prefix, name, pending.width_ms, bucket);
+        for (field, n) in [
+            ("c", pending.counts.calls),
+            ("f", pending.counts.failures),
+            ("s", pending.counts.slow),
+        ] {
+            if n > 0 {
+                pipe.cmd("HINCRBY")
+                    .arg(&key)
+                    .arg(field)
+                    .arg(i64::try_from(n).unwrap_or(i64::MAX))
+                    .ignore();
+            }
+        }
+        pipe.cmd("PEXPIRE").arg(&key).arg(pending.ttl_ms).ignore();
+    }
+    for read in reads {
+        for key in &read.keys {
+            pipe.cmd("HMGET").arg(key).arg("c").arg("f").arg("s");
+        }
+    }
+    pipe
+}
+
+/// Sums each breaker's buckets and trips those whose fleet rule holds.
+fn evaluate(shared: &Shared, reads: &[Read], values: &[Value]) {
+    let mut values = values.iter();
+    for read in reads {
+        let mut total = Counts::default();
+        for value in values.by_ref().take(read.keys.len()) {
+            match bucket_counts(value) {
+                Some(c) => total.add(c),
+                None => Counters::add(&shared.counters.garbage_replies, 1),
+            }
+        }
+        if read.rule.holds(total).is_some() && read.breaker.trip_from_fleet_window() {
+            Counters::add(&shared.counters.fleet_trips, 1);
+        }
+    }
+}
+
+/// The counts in one `HMGET key c f s` reply; `None` for anything but three missing or
+/// non-negative integer fields.
+pub(crate) fn bucket_counts(value: &Value) -> Option<Counts> {
+    let Value::Array(fields) = value else {
+        return None;
+    };
+    let [c, f, s] = fields.as_slice() else {
+        return None;
+    };
+    Some(Counts {
+        calls: count(c)?,
+        failures: count(f)?,
+        slow: count(s)?,
+    })
+}
+
+fn count(value: &Value) -> Option<u64> {
+    match value {
+        Value::Nil => Some(0),
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::BulkString(bytes) => {
+            if bytes.is_empty() || bytes.len() > 20 || !bytes.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(bytes).ok()?.parse().ok()
+        }
+        Value::SimpleString(s) => count(&Value::BulkString(s.as_bytes().to_vec())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn bucket_replies_are_parsed_strictly() {
+        let ok = Value::Array(vec![bulk("120"), Value::Nil, Value::Int(3)]);
+        assert_eq!(
+            bucket_counts(&ok),
+            Some(Counts {
+                calls: 120,
+                failures: 0,
+                slow: 3
+            })
+        );
+        for garbage in [
+            Value::Nil,
+            Value::Int(5),
+            bulk("12"),
+            Value::Array(vec![bulk("1"), bulk("2")]),
+            Value::Array(vec![bulk("-1"), Value::Nil, Value::Nil]),
+            Value::Array(vec![Value::Int(-1), Value::Nil, Value::Nil]),
+            Value::Array(vec![
+                bulk("99999999999999999999999"),
+                Value::Nil,
+                Value::Nil,
+            ]),
+            Value::Array(vec![bulk("1e3"), Value::Nil, Value::Nil]),
+            Value::Array(vec![bulk(""), Value::Nil, Value::Nil]),
+            Value::Array(vec![Value::Array(vec![]), Value::Nil, Value::Nil]),
+        ] {
+            assert_eq!(bucket_counts(&garbage), None, "{garbage:?}");
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! What the fleet link counts, its status snapshot, and (feature `metrics`) its series.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The link's counters. Every access is `Relaxed`: each is a statistic read on its own,
+/// ordered with nothing else.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) flushes: AtomicU64,
+    pub(crate) flush_errors: AtomicU64,
+    pub(crate) flush_latency_last_us: AtomicU64,
+    pub(crate) flush_latency_max_us: AtomicU64,
+    pub(crate) deltas_pending: AtomicU64,
+    pub(crate) deltas_dropped: AtomicU64,
+    pub(crate) garbage_replies: AtomicU64,
+    pub(crate) fleet_trips: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) publish_dropped: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_applied: AtomicU64,
+    pub(crate) messages_ignored: AtomicU64,
+    pub(crate) messages_malformed: AtomicU64,
+    pub(crate) connected: AtomicBool,
+    pub(crate) subscribed: AtomicBool,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        // Relaxed: a statistic (see the type's docs).
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set(counter: &AtomicU64, n: u64) {
+        // Relaxed: a statistic.
+        counter.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn flag(flag: &AtomicBool, on: bool) {
+        // Relaxed: a status shown on its own.
+        flag.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn flushed(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        Counters::add(&self.flushes, 1);
+        Counters::set(&self.flush_latency_last_us, us);
+        // Relaxed: a statistic; fetch_max keeps it monotonic on its own.
+        self.flush_latency_max_us.fetch_max(us, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("hotbreaker_fleet_flush_seconds").record(took.as_secs_f64());
+    }
+
+    pub(crate) fn status(&self) -> FleetStatus {
+        // Relaxed: statistics (see the type's docs).
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        FleetStatus {
+            connected: self.connected.load(Ordering::Relaxed),
+            subscribed: self.subscribed.load(Ordering::Relaxed),
+            flushes: get(&self.flushes),
+            flush_errors: get(&self.flush_errors),
+            last_flush_latency: Duration::from_micros(get(&self.flush_latency_last_us)),
+            max_flush_latency: Duration::from_micros(get(&self.flush_latency_max_us)),
+            deltas_pending: get(&self.deltas_pending),
+            deltas_dropped: get(&self.deltas_dropped),
+            garbage_replies: get(&self.garbage_replies),
+            fleet_window_trips: get(&self.fleet_trips),
+            messages_out: get(&self.messages_out),
+            publish_dropped: get(&self.publish_dropped),
+            messages_in: get(&self.messages_in),
+            messages_applied: get(&self.messages_applied),
+            messages_ignored: get(&self.messages_ignored),
+            messages_malformed: get(&self.messages_malformed),
+        }
+    }
+}
+
+/// A snapshot of a [`FleetLink`](crate::fleet::FleetLink): whether it is up, and what it has
+/// done. Put [`up`](FleetStatus::up) in a readiness or health report if losing the fleet's
+/// view matters to you (each breaker keeps working on its local rules either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct FleetStatus {
+    /// The last flush reached Redis and got a well-formed answer.
+    pub connected: bool,
+    /// The subscriber holds a live subscription to the channel.
+    pub subscribed: bool,
+    /// Flushes that reached Redis.
+    pub flushes: u64,
+    /// Flushes that failed (Redis down, slow past the command timeout, or answering garbage).
+    pub flush_errors: u64,
+    /// How long the last successful flush's round trip took.
+    pub last_flush_latency: Duration,
+    /// The longest successful flush round trip so far.
+    pub max_flush_latency: Duration,
+    /// (breaker, bucket) deltas waiting for Redis.
+    pub deltas_pending: u64,
+    /// Deltas dropped: evicted from the full queue, expired out of the window while Redis was
+    /// away, or lost in a flush whose outcome is unknown (never sent twice).
+    pub deltas_dropped: u64,
+    /// Replies from Redis that were not what was asked for (wrong type, negative or huge
+    /// numbers), ignored.
+    pub garbage_replies: u64,
+    /// Breakers this instance tripped on the fleet-wide window.
+    pub fleet_window_trips: u64,
+    /// Transitions published.
+    pub messages_out: u64,
+    /// Transitions not published: the queue from the listeners was full, the transition was
+    /// already over when its turn came, the breaker's name cannot travel (longer than 256
+    /// bytes, or with control characters), or the publish failed.
+    pub publish_dropped: u64,
+    /// Messages received on the channel.
+    pub messages_in: u64,
+    /// Received messages that moved a local breaker.
+    pub messages_applied: u64,
+    /// Received messages that changed nothing: this instance's own, duplicates, older
+    /// generations, unknown names, or a local state the fleet may not change.
+    pub messages_ignored: u64,
+    /// Received payloads that were not valid messages.
+    pub messages_malformed: u64,
+}
+
+impl FleetStatus {
+    /// Whether the link is up both ways: flushes reach Redis and the subscription is live.
+    pub fn up(&self) -> bool {
+        self.connected && self.subscribed
+    }
+
+    /// Publishes the link's series to the installed `metrics` recorder (feature `metrics`):
+    ///
+    /// | metric | type |
+    /// |---|---|
+    /// | `hotbreaker_fleet_flushes_total` | counter, `result` = `ok` \| `error` |
+    /// | `hotbreaker_fleet_flush_seconds` | histogram (recorded by every successful flush) |
+    /// | `hotbreaker_fleet_deltas_dropped_total` | counter |
+    /// | `hotbreaker_fleet_deltas_pending` | gauge |
+    /// | `hotbreaker_fleet_garbage_replies_total` | counter |
+    /// | `hotbreaker_fleet_window_trips_total` | counter |
+    /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `applied` \| `ignored` \| `malformed` |
+    /// | `hotbreaker_fleet_connected` | gauge, 1 or 0 |
+    /// | `hotbreaker_fleet_subscribed` | gauge, 1 or 0 |
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        metrics::counter!("hotbreaker_fleet_flushes_total", "result" => "ok")
+            .absolute(self.flushes);
+        metrics::counter!("hotbreaker_fleet_flushes_total", "result" => "error")
+            .absolute(self.flush_errors);
+        metrics::counter!("hotbreaker_fleet_deltas_dropped_total").absolute(self.deltas_dropped);
+        metrics::gauge!("hotbreaker_fleet_deltas_pending").set(self.deltas_pending as f64);
+        metrics::counter!("hotbreaker_fleet_garbage_replies_total").absolute(self.garbage_replies);
+        metrics::counter!("hotbreaker_fleet_window_trips_total").absolute(self.fleet_window_trips);
+        for (direction, result, n) in [
+            ("out", "ok", self.messages_out),
+            ("out", "dropped", self.publish_dropped),
+            ("in", "applied", self.messages_applied),
+            ("in", "ignored", self.messages_ignored),
+            ("in", "malformed", self.messages_malformed),
+        ] {
+            metrics::counter!("hotbreaker_fleet_messages_total", "direction" => direction, "result" => result)
+                .absolute(n);
+        }
+        metrics::gauge!("hotbreaker_fleet_connected").set(f64::from(u8::from(self.connected)));
+        metrics::gauge!("hotbreaker_fleet_subscribed").set(f64::from(u8::from(self.subscribed)));
+    }
+}

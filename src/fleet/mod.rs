@@ -1,0 +1,474 @@
+//! A fleet of instances that trips together, coordinated through Redis (feature `redis`).
+//!
+//! Every decision stays local and lock-free: a call reads and writes only its breaker, exactly
+//! as without this module. What the fleet knows arrives asynchronously, on three tasks:
+//!
+//! - the **flusher** reads each breaker's lifetime totals every `flush_interval` (100 ms by
+//!   default), writes the deltas into per-breaker, per-bucket Redis hashes and reads the
+//!   fleet's totals back, in one pipeline; a breaker with a [`FleetRule`] trips when the rule
+//!   holds on the fleet-wide window ([`Cause::FleetWindow`](crate::Cause::FleetWindow));
+//! - the **publisher** sends each local trip, probe-confirmed close, `isolate()` and `reset()`
+//!   on a pub/sub channel, handed over by a registry listener through a bounded queue;
+//! - the **subscriber** applies the other instances' messages with
+//!   [`Breaker::trip_from_fleet`](crate::Breaker::trip_from_fleet) and
+//!   [`Breaker::half_open_from_fleet`](crate::Breaker::half_open_from_fleet)
+//!   ([`Cause::Fleet`](crate::Cause::Fleet)).
+//!
+//! Redis being down, slow, restarted or answering garbage never reaches a call: breakers keep
+//! their local rules, the link counts what it dropped and resumes when Redis answers again.
+//! See `docs/fleet.md` for the design, the keys, the message format and the numbers.
+//!
+//! # Examples
+//! ```no_run
+//! use std::sync::Arc;
+//! use hotbreaker::{Config, Registry};
+//! use hotbreaker::fleet::{Fleet, FleetOptions, FleetRule};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = FleetOptions::new("redis://127.0.0.1:6379")
+//!     .default_rule(FleetRule::failure_rate(0.5).minimum_calls(100));
+//! let fleet = Fleet::new(options)?;
+//! // The listener that hands transitions to the publisher, before any breaker is created.
+//! let registry = Arc::new(fleet.watch(Registry::new(Config::default())?));
+//! let link = fleet.start(registry.clone())?; // spawns the tasks on the current tokio runtime
+//!
+//! let payments = registry.get_or_create("payments"); // calls go through this, as always
+//! # let _ = payments;
+//! assert!(!link.status().up() || link.status().connected);
+//! # Ok(())
+//! # }
+//! ```
+
+mod flusher;
+mod message;
+mod metrics;
+mod publisher;
+mod rule;
+mod stats;
+mod subscriber;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::registry::Registry;
+use crate::transition::Transition;
+
+pub use self::metrics::FleetStatus;
+pub use self::rule::FleetRule;
+
+use self::metrics::Counters;
+use self::publisher::Outgoing;
+
+/// How an instance joins its fleet: where Redis is, what to share, and the fleet rules.
+///
+/// Fleet rules live here, keyed by breaker name with an optional default, not in
+/// [`Config`](crate::Config): they depend on the deployment (how many instances share the
+/// window, so what `minimum_calls` means), not on one breaker's behaviour; a `Config` stays
+/// the same with or without the `redis` feature; and every instance of the fleet should run
+/// the same rules, which is easiest from one place.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use hotbreaker::fleet::{FleetOptions, FleetRule};
+///
+/// let options = FleetOptions::new("redis://10.0.0.5:6379")
+///     .prefix("checkout")
+///     .flush_interval(Duration::from_millis(100))
+///     .rule("payments", FleetRule::failure_rate(0.5).minimum_calls(200));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct FleetOptions {
+    url: String,
+    prefix: String,
+    instance_id: Option<String>,
+    flush_interval: Duration,
+    command_timeout: Duration,
+    reconnect_max: Duration,
+    queue_capacity: usize,
+    publish_capacity: usize,
+    default_rule: Option<FleetRule>,
+    rules: HashMap<String, FleetRule>,
+}
+
+impl FleetOptions {
+    /// Options for the Redis server at `url` (`redis://host:port/db`), with the defaults: key
+    /// prefix `hb`, a random instance id, a flush every 100 ms, a 500 ms command timeout,
+    /// reconnection backoff up to 2 s, 4 096 pending deltas, 1 024 pending messages, and no
+    /// fleet rule (trips still propagate; window statistics are shared only for breakers
+    /// with a rule).
+    pub fn new(url: impl Into<String>) -> FleetOptions {
+        FleetOptions {
+            url: url.into(),
+            prefix: "hb".into(),
+            instance_id: None,
+            flush_interval: Duration::from_millis(100),
+            command_timeout: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(2),
+            queue_capacity: 4_096,
+            publish_capacity: 1_024,
+            default_rule: None,
+            rules: HashMap::new(),
+        }
+    }
+
+    /// The prefix of every key and of the channel (`{prefix}:events`): fleets sharing a Redis
+    /// keep apart by prefix. No `{`, `}`, `|` or whitespace.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> FleetOptions {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// This instance's id in messages (1 to 64 of `A-Z a-z 0-9 _ . -`); random by default.
+    /// Use a new id for each process start: receivers order one sender's messages by its
+    /// breakers' generations, which start again at 0.
+    #[must_use]
+    pub fn instance_id(mut self, id: impl Into<String>) -> FleetOptions {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// How often the flusher writes deltas and reads the fleet's totals (at least 1 ms).
+    #[must_use]
+    pub fn flush_interval(mut self, interval: Duration) -> FleetOptions {
+        self.flush_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long one Redis command or pipeline may take before it counts as failed.
+    #[must_use]
+    pub fn command_timeout(mut self, timeout: Duration) -> FleetOptions {
+        self.command_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The longest wait between reconnection attempts (the wait doubles from 50 ms up to it).
+    #[must_use]
+    pub fn reconnect_max(mut self, max: Duration) -> FleetOptions {
+        self.reconnect_max = max.max(Duration::from_millis(50));
+        self
+    }
+
+    /// How many (breaker, bucket) deltas may wait for Redis; more are dropped and counted.
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: usize) -> FleetOptions {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How many transitions may wait for the publisher; more are dropped and counted (the
+    /// listener never blocks).
+    #[must_use]
+    pub fn publish_capacity(mut self, capacity: usize) -> FleetOptions {
+        self.publish_capacity = capacity.max(1);
+        self
+    }
+
+    /// The fleet rule of every breaker without one of its own.
+    #[must_use]
+    pub fn default_rule(mut self, rule: FleetRule) -> FleetOptions {
+        self.default_rule = Some(rule);
+        self
+    }
+
+    /// The fleet rule of the breaker named `name`.
+    #[must_use]
+    pub fn rule(mut self, name: impl Into<String>, rule: FleetRule) -> FleetOptions {
+        self.rules.insert(name.into(), rule);
+        self
+    }
+
+    pub(crate) fn rule_for(&self, name: &str) -> Option<FleetRule> {
+        self.rules.get(name).copied().or(self.default_rule)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+}
+
+/// Why a fleet link could not be set up. Redis being unreachable is not one of them: the link
+/// starts anyway and connects when Redis answers.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// The Redis URL does not parse (the Redis client's error, boxed so that its type is not
+    /// part of this crate's API).
+    Url(Box<dyn std::error::Error + Send + Sync>),
+    /// The Redis client could not be set up on this runtime.
+    Client(Box<dyn std::error::Error + Send + Sync>),
+    /// The key prefix is empty or holds `{`, `}`, `|` or whitespace.
+    Prefix(String),
+    /// The instance id is not 1 to 64 of `A-Z a-z 0-9 _ . -`.
+    InstanceId(String),
+    /// [`Fleet::start`] was called outside a tokio runtime.
+    NoRuntime,
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetError::Url(e) => write!(f, "fleet: invalid Redis URL: {e}"),
+            FleetError::Client(e) => write!(f, "fleet: the Redis client could not be set up: {e}"),
+            FleetError::Prefix(p) => write!(
+                f,
+                "fleet: invalid key prefix {p:?}: expected a non-empty prefix without braces, `|` or whitespace"
+            ),
+            FleetError::InstanceId(id) => write!(
+                f,
+                "fleet: invalid instance id {id:?}: expected 1 to 64 of A-Z a-z 0-9 _ . -"
+            ),
+            FleetError::NoRuntime => f.write_str("fleet: start() needs a tokio runtime"),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FleetError::Url(e) | FleetError::Client(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// A fleet link not started yet: install its listener with [`watch`](Fleet::watch), then
+/// [`start`](Fleet::start) it.
+pub struct Fleet {
+    options: FleetOptions,
+    instance: String,
+    client: redis::Client,
+    counters: Arc<Counters>,
+    tx: mpsc::Sender<Outgoing>,
+    rx: mpsc::Receiver<Outgoing>,
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("instance", &self.instance)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    /// Checks `options` and prepares the link; connects to nothing yet.
+    ///
+    /// # Errors
+    /// A [`FleetError`] for a URL that does not parse, a bad prefix or a bad instance id.
+    pub fn new(options: FleetOptions) -> Result<Fleet, FleetError> {
+        let client =
+            redis::Client::open(options.url.as_str()).map_err(|e| FleetError::Url(Box::new(e)))?;
+        let p = &options.prefix;
+        if p.is_empty()
+            || p.chars()
+                .any(|c| matches!(c, '{' | '}' | '|') || c.is_whitespace())
+        {
+            return Err(FleetError::Prefix(p.clone()));
+        }
+        let instance = match &options.instance_id {
+            Some(id) => id.clone(),
+            None => random_id(),
+        };
+        if !message::valid_instance(&instance) {
+            return Err(FleetError::InstanceId(instance));
+        }
+        let (tx, rx) = mpsc::channel(options.publish_capacity);
+        Ok(Fleet {
+            options,
+            instance,
+            client,
+            counters: Arc::new(Counters::default()),
+            tx,
+            rx,
+        })
+    }
+
+    /// This instance's id, as its messages carry it.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
+    }
+
+    /// Adds the listener that hands `registry`'s transitions to the publisher, for the
+    /// breakers it creates from now on: call it before creating any. The listener runs on the
+    /// thread that made the transition; it never blocks (a full queue drops the message and
+    /// counts it) and ignores transitions whose cause is [`Cause::Fleet`](crate::Cause::Fleet),
+    /// so that no instance echoes what it heard.
+    pub fn watch(&self, registry: Registry) -> Registry {
+        let tx = self.tx.clone();
+        let counters = self.counters.clone();
+        registry.on_transition(move |name: &str, t: &Transition| {
+            if let Some(kind) = message::outgoing(t) {
+                let out = Outgoing {
+                    name: name.into(),
+                    generation: t.generation,
+                    kind,
+                    cause: t.cause,
+                };
+                if tx.try_send(out).is_err() {
+                    Counters::add(&counters.publish_dropped, 1);
+                }
+            }
+        })
+    }
+
+    /// Starts the flusher, the publisher and the subscriber on the current tokio runtime, for
+    /// the breakers of `registry` (the one [`watch`](Fleet::watch) returned). Returns at once:
+    /// Redis need not be up.
+    ///
+    /// # Errors
+    /// [`FleetError::NoRuntime`] outside a tokio runtime; [`FleetError::Client`] if the Redis
+    /// client refuses its settings.
+    pub fn start(self, registry: Arc<Registry>) -> Result<FleetLink, FleetError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
+        let _entered = runtime.enter();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.options.command_timeout))
+            .set_response_timeout(Some(self.options.command_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(self.options.reconnect_max);
+        let manager =
+            redis::aio::ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+                .map_err(|e| FleetError::Client(Box::new(e)))?;
+        let shared = Arc::new(Shared {
+            options: self.options,
+            instance: self.instance,
+            registry,
+            counters: self.counters,
+        });
+        let tasks = vec![
+            runtime.spawn(flusher::run(shared.clone(), manager.clone())),
+            runtime.spawn(publisher::run(shared.clone(), manager, self.rx)),
+            runtime.spawn(subscriber::run(shared.clone(), self.client)),
+        ];
+        Ok(FleetLink { shared, tasks })
+    }
+}
+
+/// What the link's tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) options: FleetOptions,
+    pub(crate) instance: String,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// A running fleet link. Dropping it stops its tasks (breakers keep working on local rules).
+pub struct FleetLink {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for FleetLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetLink")
+            .field("instance", &self.shared.instance)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl FleetLink {
+    /// Whether the link is up and what it has done so far.
+    pub fn status(&self) -> FleetStatus {
+        self.shared.counters.status()
+    }
+
+    /// This instance's id, as its messages carry it.
+    pub fn instance_id(&self) -> &str {
+        &self.shared.instance
+    }
+
+    /// Stops the link's tasks now (as dropping it does).
+    pub fn stop(self) {}
+}
+
+impl Drop for FleetLink {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        Counters::flag(&self.shared.counters.connected, false);
+        Counters::flag(&self.shared.counters.subscribed, false);
+    }
+}
+
+/// 16 hex digits from the process id, the time and a randomly seeded hasher.
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// Milliseconds since the UNIX epoch (0 if the clock is set before it).
+pub(crate) fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The backoff before reconnection attempt `failures` (≥ 1): 50 ms doubling up to `max`.
+pub(crate) fn backoff(failures: u32, max: Duration) -> Duration {
+    let shift = failures.saturating_sub(1).min(16);
+    (Duration::from_millis(50) * (1u32 << shift)).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_checked_with_clear_errors() {
+        let bad = Fleet::new(FleetOptions::new("not a url")).unwrap_err();
+        assert!(bad.to_string().contains("invalid Redis URL"), "{bad}");
+        for prefix in ["", "a{b", "a b", "x|y"] {
+            let e =
+                Fleet::new(FleetOptions::new("redis://127.0.0.1:1").prefix(prefix)).unwrap_err();
+            assert!(matches!(e, FleetError::Prefix(_)), "{prefix:?}: {e}");
+        }
+        let e =
+            Fleet::new(FleetOptions::new("redis://127.0.0.1:1").instance_id("a b")).unwrap_err();
+        assert!(e.to_string().contains("instance id"), "{e}");
+        let f = Fleet::new(FleetOptions::new("redis://127.0.0.1:1")).unwrap();
+        assert_eq!(f.instance_id().len(), 16);
+        let e = f.start(Arc::new(Registry::default())).unwrap_err();
+        assert!(matches!(e, FleetError::NoRuntime));
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap() {
+        let max = Duration::from_secs(2);
+        assert_eq!(backoff(1, max), Duration::from_millis(50));
+        assert_eq!(backoff(3, max), Duration::from_millis(200));
+        assert_eq!(backoff(40, max), max);
+        assert_eq!(backoff(0, max), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn rules_by_name_fall_back_to_the_default() {
+        let named = FleetRule::failure_rate(0.2);
+        let o = FleetOptions::new("redis://x").rule("db", named);
+        assert_eq!(o.rule_for("db"), Some(named));
+        assert_eq!(o.rule_for("cache"), None);
+        let d = FleetRule::failure_rate(0.9);
+        let o = o.default_rule(d);
+        assert_eq!(o.rule_for("cache"), Some(d));
+        assert_eq!(o.channel(), "hb:events");
+    }
+}

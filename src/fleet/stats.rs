@@ -1,0 +1,378 @@
+//! The flusher's and the subscriber's bookkeeping, as pure data: wall-clock buckets, key
+//! names, per-flush deltas of a breaker's lifetime totals, the bounded queue of deltas not yet
+//! written, and which remote messages are fresh. No Redis, no clock reads, no threads.
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use crate::fleet::rule::{Counts, FleetRule};
+use crate::state::State;
+
+/// The fleet bucket holding wall-clock time `wall_ms` (milliseconds since the UNIX epoch):
+/// the same on every instance whose clock agrees, whatever its process's start time.
+pub(crate) fn bucket_of(wall_ms: u64, width_ms: u64) -> u64 {
+    wall_ms / width_ms.max(1)
+}
+
+/// The Redis key of one breaker's bucket: `{prefix}:{{name}}:{width_ms}:{bucket}`. The braces
+/// are a Redis Cluster hash tag: every key of one breaker hashes to one slot, so a flush's
+/// commands for one breaker go to one node. The width is part of the key so that instances
+/// configured with different widths never add into each other's buckets.
+pub(crate) fn key(prefix: &str, name: &str, width_ms: u64, bucket: u64) -> String {
+    format!("{prefix}:{{{name}}}:{width_ms}:{bucket}")
+}
+
+/// How long a bucket's key lives after its last write, in milliseconds: the window plus one
+/// bucket (the bucket being written is still current for up to one width) plus a second of
+/// margin for clock skew and flush delay.
+pub(crate) fn ttl_ms(rule: &FleetRule) -> u64 {
+    rule.window_ms() + rule.width_ms() + 1_000
+}
+
+/// The buckets a flush at `now_bucket` reads: the last `buckets` of them, but none before
+/// `since` (the first whole bucket after the breaker last closed, see [`Seen`]).
+pub(crate) fn window(now_bucket: u64, buckets: u32, since: u64) -> RangeInclusive<u64> {
+    let first = now_bucket
+        .saturating_sub(u64::from(buckets.max(1)) - 1)
+        .max(since);
+    first..=now_bucket
+}
+
+/// What the flusher last saw of one breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// Lifetime successes + failures, failures and slow calls at the last flush.
+    totals: Counts,
+    generation: u64,
+    /// The first fleet bucket the fleet rule may read: like the local window, the fleet
+    /// window starts afresh when the breaker closes (otherwise the failures that opened it
+    /// would trip it again at once).
+    pub(crate) since: u64,
+}
+
+/// A breaker's lifetime totals and state, as [`Breaker::metrics`](crate::Breaker::metrics)
+/// gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Observed {
+    pub(crate) totals: Counts,
+    pub(crate) state: State,
+    pub(crate) generation: u64,
+}
+
+/// Per-breaker deltas between flushes: `delta = totals now − totals at the last flush`.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    seen: HashMap<Arc<str>, Seen>,
+}
+
+impl Tracker {
+    /// The calls made since the last flush, and the bucket the fleet window may start from.
+    /// A breaker seen for the first time gives no delta: its totals may hold calls made long
+    /// before the link started, which belong in no current bucket.
+    pub(crate) fn observe(
+        &mut self,
+        name: &Arc<str>,
+        now: Observed,
+        now_bucket: u64,
+    ) -> (Counts, u64) {
+        let Some(seen) = self.seen.get_mut(name) else {
+            let seen = Seen {
+                totals: now.totals,
+                generation: now.generation,
+                since: 0,
+            };
+            self.seen.insert(name.clone(), seen);
+            return (Counts::default(), 0);
+        };
+        // Totals never go backwards (see `Breaker::metrics`); saturating all the same.
+        let delta = Counts {
+            calls: now.totals.calls.saturating_sub(seen.totals.calls),
+            failures: now.totals.failures.saturating_sub(seen.totals.failures),
+            slow: now.totals.slow.saturating_sub(seen.totals.slow),
+        };
+        if now.generation != seen.generation && now.state == State::Closed {
+            seen.since = now_bucket + 1;
+        }
+        seen.totals = now.totals;
+        seen.generation = now.generation;
+        (delta, seen.since)
+    }
+}
+
+/// One breaker's delta for one bucket, not yet written to Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) counts: Counts,
+    pub(crate) width_ms: u64,
+    /// The key's time to live (see [`ttl_ms`]).
+    pub(crate) ttl_ms: u64,
+    /// When the bucket leaves every fleet window (wall-clock ms): a delta still pending then
+    /// is worthless and dropped.
+    pub(crate) useless_at_ms: u64,
+}
+
+/// The bounded queue of deltas waiting for Redis: at most `capacity` (breaker, bucket)
+/// entries, deltas of one breaker and bucket merged. While Redis is away it fills; a delta
+/// that would grow it past capacity evicts the entry that expires first, and entries whose
+/// bucket has left the window are dropped; both are counted.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    entries: HashMap<(Arc<str>, u64), Pending>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Queue {
+        Queue {
+            entries: HashMap::new(),
+            capacity: capacity.max(1),
+            dropped: 0,
+        }
+    }
+
+    /// Adds `counts` to breaker `name`'s bucket `bucket` of `rule`.
+    pub(crate) fn add(&mut self, name: &Arc<str>, bucket: u64, rule: &FleetRule, counts: Counts) {
+        if counts.is_zero() {
+            return;
+        }
+        let k = (name.clone(), bucket);
+        if let Some(p) = self.entries.get_mut(&k) {
+            p.counts.add(counts);
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            let first = self
+                .entries
+                .iter()
+                .min_by_key(|(_, p)| p.useless_at_ms)
+                .map(|(k, _)| k.clone());
+            if let Some(first) = first {
+                self.entries.remove(&first);
+                self.dropped += 1;
+            }
+        }
+        let width_ms = rule.width_ms();
+        let useless_at_ms = (bucket + 1)
+            .saturating_mul(width_ms)
+            .saturating_add(rule.window_ms());
+        self.entries.insert(
+            k,
+            Pending {
+                counts,
+                width_ms,
+                ttl_ms: ttl_ms(rule),
+                useless_at_ms,
+            },
+        );
+    }
+
+    /// Drops the entries no fleet window reads any more at `wall_ms`.
+    pub(crate) fn expire(&mut self, wall_ms: u64) {
+        let before = self.entries.len();
+        self.entries.retain(|_, p| p.useless_at_ms > wall_ms);
+        self.dropped += (before - self.entries.len()) as u64;
+    }
+
+    /// Every entry, to write; [`clear`](Queue::clear) once written.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, u64, &Pending)> {
+        self.entries.iter().map(|((n, b), p)| (n, *b, p))
+    }
+
+    /// Forgets every entry: they were written.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Drops every entry, counting them: whether they were written is unknown.
+    pub(crate) fn drop_all(&mut self) {
+        self.dropped += self.entries.len() as u64;
+        self.entries.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries dropped so far (evicted or expired).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// Which remote messages are new: per (breaker name, sender), the highest generation applied.
+/// A message is fresh only with a higher generation than that sender's last one for that
+/// name: a duplicate or a late, older message is ignored. A sender's generations only grow
+/// (each process starts a new sender id), so this is exact. Bounded: past `capacity` senders ×
+/// names the table is cleared (then at worst one old message per pair applies again, and the
+/// state machine makes that harmless: see `state::next`).
+#[derive(Debug)]
+pub(crate) struct Dedup {
+    last: HashMap<(Box<str>, Box<str>), u64>,
+    capacity: usize,
+}
+
+impl Dedup {
+    pub(crate) fn new(capacity: usize) -> Dedup {
+        Dedup {
+            last: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Whether `(name, instance, generation)` is newer than anything seen from that sender for
+    /// that name; records it if so.
+    pub(crate) fn fresh(&mut self, name: &str, instance: &str, generation: u64) -> bool {
+        let k = (Box::<str>::from(name), Box::<str>::from(instance));
+        match self.last.get_mut(&k) {
+            Some(last) if *last >= generation => false,
+            Some(last) => {
+                *last = generation;
+                true
+            }
+            None => {
+                if self.last.len() >= self.capacity {
+                    self.last.clear();
+                }
+                self.last.insert(k, generation);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(calls: u64, failures: u64, slow: u64) -> Counts {
+        Counts {
+            calls,
+            failures,
+            slow,
+        }
+    }
+
+    fn observed(calls: u64, failures: u64, state: State, generation: u64) -> Observed {
+        Observed {
+            totals: counts(calls, failures, 0),
+            state,
+            generation,
+        }
+    }
+
+    #[test]
+    fn buckets_come_from_wall_clock_time_and_keys_share_a_hash_tag() {
+        assert_eq!(bucket_of(1_763_955_000_999, 1_000), 1_763_955_000);
+        assert_eq!(bucket_of(1_763_955_001_000, 1_000), 1_763_955_001);
+        assert_eq!(bucket_of(5, 0), 5, "a zero width is treated as 1 ms");
+        assert_eq!(key("hb", "payments", 1000, 17), "hb:{payments}:1000:17");
+        let rule = FleetRule::failure_rate(0.5);
+        assert_eq!(ttl_ms(&rule), 12_000);
+    }
+
+    #[test]
+    fn the_window_reads_the_last_buckets_but_none_before_the_last_close() {
+        assert_eq!(window(100, 10, 0), 91..=100);
+        assert_eq!(window(100, 10, 95), 95..=100);
+        assert_eq!(window(3, 10, 0), 0..=3, "near zero: no underflow");
+        assert_eq!(window(100, 0, 0), 100..=100);
+        // A close in bucket 100 makes `since` 101: until bucket 101 starts, nothing is read.
+        assert!(window(100, 10, 101).is_empty());
+    }
+
+    /// Clock skew: an instance whose clock runs 20 s ahead writes into buckets 20 ahead,
+    /// which an instance reading a 10-bucket window never reads: a skewed instance's calls are
+    /// lost to the fleet, never counted twice or in the wrong place.
+    #[test]
+    fn a_skewed_writer_lands_outside_the_readers_window() {
+        let width = 1_000;
+        let reader_now = 1_763_955_000_000;
+        let skewed = bucket_of(reader_now + 20_000, width);
+        assert!(!window(bucket_of(reader_now, width), 10, 0).contains(&skewed));
+        let slight = bucket_of(reader_now + 300, width);
+        assert!(window(bucket_of(reader_now + 1_000, width), 10, 0).contains(&slight));
+    }
+
+    #[test]
+    fn deltas_are_differences_of_lifetime_totals_and_the_first_sight_is_a_baseline() {
+        let mut t = Tracker::default();
+        let name: Arc<str> = Arc::from("db");
+        assert_eq!(
+            t.observe(&name, observed(1_000, 10, State::Closed, 0), 50),
+            (Counts::default(), 0)
+        );
+        assert_eq!(
+            t.observe(&name, observed(1_500, 60, State::Closed, 0), 51),
+            (counts(500, 50, 0), 0)
+        );
+        // Opened (generation 1), then closed again (generation 3): the fleet window restarts
+        // after the bucket of the close.
+        assert_eq!(
+            t.observe(&name, observed(1_510, 70, State::Open, 1), 52).1,
+            0
+        );
+        assert_eq!(
+            t.observe(&name, observed(1_511, 70, State::Closed, 3), 60),
+            (counts(1, 0, 0), 61)
+        );
+        assert_eq!(
+            t.observe(&name, observed(1_511, 70, State::Closed, 3), 70)
+                .1,
+            61
+        );
+        // Totals that went backwards (cannot happen) give no delta rather than a huge one.
+        assert_eq!(
+            t.observe(&name, observed(5, 0, State::Closed, 3), 71).0,
+            Counts::default()
+        );
+    }
+
+    #[test]
+    fn the_queue_merges_bounds_and_expires_counting_what_it_drops() {
+        let rule = FleetRule::failure_rate(0.5).window(std::time::Duration::from_secs(10), 10);
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        let mut q = Queue::new(2);
+        q.add(&a, 100, &rule, counts(1, 1, 0));
+        q.add(&a, 100, &rule, counts(2, 0, 1));
+        q.add(&a, 101, &rule, Counts::default());
+        assert_eq!(q.len(), 1, "merged, and a zero delta adds nothing");
+        assert_eq!(q.iter().next().unwrap().2.counts, counts(3, 1, 1));
+        q.add(&b, 101, &rule, counts(1, 0, 0));
+        q.add(&a, 102, &rule, counts(1, 0, 0));
+        assert_eq!(
+            (q.len(), q.dropped()),
+            (2, 1),
+            "the oldest bucket was evicted"
+        );
+        assert!(q.iter().all(|(_, bucket, _)| bucket != 100));
+        // Bucket 101 (ms 101 000..102 000) leaves a 10 s window at 112 000.
+        q.expire(111_999);
+        assert_eq!(q.len(), 2);
+        q.expire(112_000);
+        assert_eq!((q.len(), q.dropped()), (1, 2));
+        q.drop_all();
+        assert_eq!((q.len(), q.dropped()), (0, 3));
+        q.add(&a, 200, &rule, counts(1, 0, 0));
+        q.clear();
+        assert_eq!((q.len(), q.dropped()), (0, 3), "written, not dropped");
+    }
+
+    #[test]
+    fn only_newer_generations_from_a_sender_are_fresh() {
+        let mut d = Dedup::new(3);
+        assert!(d.fresh("db", "i1", 5));
+        assert!(!d.fresh("db", "i1", 5), "duplicate");
+        assert!(!d.fresh("db", "i1", 4), "older, arriving late");
+        assert!(d.fresh("db", "i1", 7));
+        assert!(
+            d.fresh("db", "i2", 1),
+            "another sender has its own generations"
+        );
+        assert!(d.fresh("cache", "i1", 1), "another breaker too");
+        // Full: cleared, still bounded.
+        assert!(d.fresh("x", "i3", 1));
+        assert!(d.last.len() <= 3);
+    }
+}

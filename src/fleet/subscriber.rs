@@ -1,0 +1,226 @@
+//! The subscriber task: listens on the channel and applies the other instances' messages,
+//! reconnecting with backoff whenever the subscription drops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::breaker::Breaker;
+use crate::fleet::message::{self, Kind, Message};
+use crate::fleet::metrics::Counters;
+use crate::fleet::stats::Dedup;
+use crate::fleet::{Shared, backoff};
+
+/// Senders × names remembered for deduplication (see [`Dedup`]).
+const DEDUP_CAPACITY: usize = 65_536;
+/// After this long without a message, the subscriber pings: a connection that died without
+/// closing (a partition, a hung server) is noticed within this plus the command timeout.
+const KEEPALIVE: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
+    let channel = shared.options.channel();
+    let counters = &shared.counters;
+    let mut dedup = Dedup::new(DEDUP_CAPACITY);
+    let mut failures = 0u32;
+    loop {
+        let connect = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        if let Ok(Ok(pubsub)) = tokio::time::timeout(shared.options.command_timeout, connect).await
+        {
+            failures = 0;
+            Counters::flag(&counters.subscribed, true);
+            let (mut sink, mut messages) = pubsub.split();
+            loop {
+                match tokio::time::timeout(KEEPALIVE, messages.next()).await {
+                    Ok(Some(msg)) => receive(&shared, &mut dedup, msg.get_payload_bytes()),
+                    Ok(None) => break, // the connection closed
+                    Err(_) => {
+                        let ping = sink.ping::<redis::Value>();
+                        match tokio::time::timeout(shared.options.command_timeout, ping).await {
+                            Ok(Ok(_)) => {}
+                            _ => break, // alive no more: resubscribe on a new connection
+                        }
+                    }
+                }
+            }
+            Counters::flag(&counters.subscribed, false);
+        }
+        failures = failures.saturating_add(1);
+        tokio::time::sleep(backoff(failures, shared.options.reconnect_max)).await;
+    }
+}
+
+/// Handles one payload from the channel: decode, drop this instance's own and stale ones,
+/// apply the rest to the breaker of that name if this instance has one.
+fn receive(shared: &Shared, dedup: &mut Dedup, payload: &[u8]) {
+    let counters = &shared.counters;
+    Counters::add(&counters.messages_in, 1);
+    let Ok(m) = message::decode(payload) else {
+        Counters::add(&counters.messages_malformed, 1);
+        return;
+    };
+    // A name this instance has not created is not created from a message: a peer (or anyone
+    // publishing on the channel) must not be able to grow this registry.
+    let applied = m.instance != shared.instance
+        && dedup.fresh(&m.name, &m.instance, m.generation)
+        && shared
+            .registry
+            .get(&m.name)
+            .is_some_and(|breaker| apply(&breaker, &m));
+    if applied {
+        Counters::add(&counters.messages_applied, 1);
+    } else {
+        Counters::add(&counters.messages_ignored, 1);
+    }
+}
+
+/// What a fresh message from a peer does to the local breaker: a trip or an isolation opens
+/// a Closed breaker (for the peer's remaining open time, or for the longest opening the local
+/// backoff allows after an isolation); a close or a reset half-opens an Open one. Whether it
+/// applies in the breaker's current state is `state::next`'s decision (see
+/// [`Breaker::trip_from_fleet`]). Returns whether the breaker moved.
+pub(crate) fn apply(breaker: &Breaker, m: &Message) -> bool {
+    match m.kind {
+        Kind::Open => breaker.trip_from_fleet(m.open_for),
+        Kind::Isolate => breaker.trip_from_fleet(Duration::MAX),
+        Kind::Close | Kind::Reset => breaker.half_open_from_fleet(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Cause, State};
+
+    fn message(kind: Kind, open_for: Duration) -> Message {
+        Message {
+            kind,
+            instance: "peer".into(),
+            generation: 1,
+            open_for,
+            cause: "failure-rate".into(),
+            name: "db".into(),
+        }
+    }
+
+    /// A breaker in `state`, on a mock clock, with a 30 s open timeout and a 60 s maximum.
+    fn breaker_in(state: State) -> (Breaker, Arc<quanta::Mock>) {
+        let (clock, mock) = quanta::Clock::mock();
+        mock.increment(Duration::from_secs(1));
+        let b = Breaker::builder()
+            .consecutive_failures(1)
+            .backoff(
+                crate::Backoff::exponential(Duration::from_secs(30), 2.0, Duration::from_secs(60))
+                    .without_jitter(),
+            )
+            .clock(clock)
+            .build()
+            .unwrap();
+        match state {
+            State::Closed => {}
+            State::Open => b.try_acquire().unwrap().failure(),
+            State::HalfOpen => {
+                b.try_acquire().unwrap().failure();
+                mock.increment(Duration::from_secs(30));
+                drop(b.try_acquire().unwrap());
+            }
+            State::Isolated => b.isolate(),
+            _ => b.disable(),
+        }
+        assert_eq!(b.state(), state);
+        (b, mock)
+    }
+
+    const STATES: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::Isolated,
+        State::Disabled,
+    ];
+
+    /// The decision table: which remote message moves a breaker in which local state.
+    #[test]
+    fn which_message_applies_in_which_state() {
+        let five = Duration::from_secs(5);
+        for state in STATES {
+            for kind in [Kind::Open, Kind::Isolate, Kind::Close, Kind::Reset] {
+                let (b, _) = breaker_in(state);
+                let before = b.metrics().generation;
+                let moved = apply(&b, &message(kind, five));
+                let after = b.state();
+                let want = match (kind, state) {
+                    (Kind::Open | Kind::Isolate, State::Closed) => Some(State::Open),
+                    (Kind::Close | Kind::Reset, State::Open) => Some(State::HalfOpen),
+                    _ => None,
+                };
+                match want {
+                    Some(to) => {
+                        assert!(moved, "{kind:?} in {state:?}");
+                        assert_eq!(after, to, "{kind:?} in {state:?}");
+                        assert_eq!(b.metrics().generation, before + 1);
+                    }
+                    None => {
+                        assert!(!moved, "{kind:?} must not move {state:?}");
+                        assert_eq!(after, state);
+                        assert_eq!(b.metrics().generation, before);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fleet_trip_never_outlasts_the_sender_nor_the_local_maximum() {
+        let (b, mock) = breaker_in(State::Closed);
+        assert!(apply(&b, &message(Kind::Open, Duration::from_secs(5))));
+        assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(5)));
+        mock.increment(Duration::from_secs(5));
+        assert!(
+            b.try_acquire().is_ok(),
+            "probes on its own schedule at the sender's deadline"
+        );
+        assert_eq!(b.state(), State::HalfOpen);
+
+        // A peer that says "an hour" (or garbage) gets the local maximum, 60 s.
+        let (b, _) = breaker_in(State::Closed);
+        assert!(apply(&b, &message(Kind::Open, Duration::from_secs(3_600))));
+        assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(60)));
+        let (b, _) = breaker_in(State::Closed);
+        assert!(apply(&b, &message(Kind::Isolate, Duration::ZERO)));
+        assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(60)));
+        // A zero duration is no trip.
+        let (b, _) = breaker_in(State::Closed);
+        assert!(!apply(&b, &message(Kind::Open, Duration::ZERO)));
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    /// An Open breaker keeps its own (shorter) deadline when a peer says "30 s".
+    #[test]
+    fn an_open_breaker_keeps_its_deadline() {
+        let (b, mock) = breaker_in(State::Open);
+        mock.increment(Duration::from_secs(20));
+        assert!(!apply(&b, &message(Kind::Open, Duration::from_secs(30))));
+        assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn listeners_hear_fleet_transitions_with_their_cause() {
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h = heard.clone();
+        let b = Breaker::builder()
+            .on_transition(move |t| h.lock().unwrap().push((t.to, t.cause)))
+            .build()
+            .unwrap();
+        assert!(apply(&b, &message(Kind::Open, Duration::from_secs(1))));
+        assert!(apply(&b, &message(Kind::Close, Duration::ZERO)));
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [(State::Open, Cause::Fleet), (State::HalfOpen, Cause::Fleet)]
+        );
+    }
+}
