@@ -33,7 +33,7 @@ pub struct Options {
     #[arg(long, default_value_t = 8.0)]
     pub ramp_secs: f64,
     /// Length of the hard outage, seconds.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 5.0)]
     pub outage_secs: f64,
     /// Length of the recovered phase, seconds.
     #[arg(long, default_value_t = 6.0)]
@@ -321,14 +321,14 @@ mod tests {
     fn defaults_validate() {
         let lab = parse(&[]).unwrap().validate().unwrap();
         let s = Duration::from_secs;
-        assert_eq!(lab.total(), s(24));
+        assert_eq!(lab.total(), s(25));
         assert_eq!(lab.phase_at(Duration::ZERO), Phase::Healthy);
         assert_eq!(lab.phase_at(Duration::from_millis(1999)), Phase::Healthy);
         assert_eq!(lab.phase_at(s(2)), Phase::Brownout);
         assert_eq!(lab.phase_at(s(6)), Phase::Ramp);
         assert_eq!(lab.phase_at(s(14)), Phase::Outage);
-        assert_eq!(lab.phase_at(Duration::from_millis(17_999)), Phase::Outage);
-        assert_eq!(lab.phase_at(s(18)), Phase::Recovered);
+        assert_eq!(lab.phase_at(Duration::from_millis(18_999)), Phase::Outage);
+        assert_eq!(lab.phase_at(s(19)), Phase::Recovered);
         assert_eq!(lab.phase_at(s(30)), Phase::Recovered);
         assert_eq!(lab.phase_end(Phase::Recovered), lab.total());
     }
@@ -346,8 +346,8 @@ mod tests {
         assert_eq!(at(10_000), serve(0.8));
         assert_eq!(at(12_000), serve(0.4));
         assert_eq!(at(14_000), Behaviour::TimeOut);
-        assert_eq!(at(17_999), Behaviour::TimeOut);
-        assert_eq!(at(18_000), serve(0.005));
+        assert_eq!(at(18_999), Behaviour::TimeOut);
+        assert_eq!(at(19_000), serve(0.005));
     }
 
     #[test]
