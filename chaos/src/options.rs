@@ -39,7 +39,7 @@ pub struct Options {
     #[arg(long, default_value_t = 6.0)]
     pub recovered_secs: f64,
 
-    /// Backend latency while healthy (and in brownout and recovered), milliseconds; each call
+    /// Backend latency while it answers (every phase but the outage), milliseconds; each call
     /// takes between half and one and a half times this.
     #[arg(long, default_value_t = 2.0)]
     pub latency_ms: f64,

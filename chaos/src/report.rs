@@ -310,14 +310,19 @@ pub struct Verdict {
     pub time_to_trip: Option<Duration>,
     /// Whether the breaker was open already when the outage began.
     pub open_at_outage: bool,
+    /// From the brownout's start (the first failures, after a healthy phase) to the breaker
+    /// opening.
+    pub brownout_time_to_trip: Option<Duration>,
     /// From the recovered phase's start to the breaker being Closed (zero if it already was).
     pub time_to_close: Option<Duration>,
     /// What `time_to_close` is allowed: the open deadline in force at recovery, plus the
     /// probes' own latency (1.5 × the backend latency), one think time for a worker to arrive,
     /// and 50 ms of scheduling slack for a 2-core machine running the workers.
     pub close_bound: Duration,
-    /// Times the breaker opened during the ramp.
+    /// Times the breaker opened during the ramp (trips and failed probes).
     pub ramp_opens: usize,
+    /// The breaker's transitions during the ramp, all kinds.
+    pub ramp_transitions: usize,
     /// Successful calls in the ramp: no breaker, breaker, throttle.
     pub ramp_ok: [u64; 3],
     /// Successful calls in the brownout: no breaker, breaker, throttle.
@@ -375,6 +380,14 @@ impl Verdict {
             ),
             (
                 format!(
+                    "breaker: tripped {} after the brownout began (want <= 1 s)",
+                    show(self.brownout_time_to_trip)
+                ),
+                self.brownout_time_to_trip
+                    .is_some_and(|d| d <= Duration::from_secs(1)),
+            ),
+            (
+                format!(
                     "breaker: closed {} after recovery (want <= {} ms: deadline in force + probe latency + slack)",
                     show(self.time_to_close),
                     self.close_bound.as_millis()
@@ -383,8 +396,8 @@ impl Verdict {
             ),
             (
                 format!(
-                    "breaker: opened {} times in the ramp (want >= 3: it flaps)",
-                    self.ramp_opens
+                    "breaker: opened {} times in the ramp, {} transitions in all (want >= 3 opens: it flaps)",
+                    self.ramp_opens, self.ramp_transitions
                 ),
                 self.ramp_opens >= 3,
             ),
@@ -453,14 +466,17 @@ pub fn verdict(o: &Outcome) -> Verdict {
     let free = totals(&o.unprotected, outage, outage_end);
     let guarded = totals(&o.protected, outage, outage_end);
     let throttled = totals(&o.throttled, outage, outage_end);
+    let first_open_after = |from: Duration| {
+        o.transitions
+            .iter()
+            .find(|(t, tr)| *t >= from && tr.to == State::Open)
+            .map(|(t, _)| *t - from)
+    };
     let open_at_outage = o.at_phase_start[Phase::Outage.index()].0 == State::Open;
     let time_to_trip = if open_at_outage {
         Some(Duration::ZERO)
     } else {
-        o.transitions
-            .iter()
-            .find(|(t, tr)| *t >= outage && tr.to == State::Open)
-            .map(|(t, _)| *t - outage)
+        first_open_after(outage)
     };
     let time_to_close = if o.at_recovery().0 == State::Closed {
         Some(Duration::ZERO)
@@ -496,9 +512,15 @@ pub fn verdict(o: &Outcome) -> Verdict {
         outage_p99_ratio: free.p99.as_secs_f64() / guarded.p99.as_secs_f64().max(1e-6),
         time_to_trip,
         open_at_outage,
+        brownout_time_to_trip: first_open_after(lab.phase_start(Phase::Brownout)),
         time_to_close,
         close_bound: deadline + lab.latency.mul_f64(1.5) + lab.think + Duration::from_millis(50),
         ramp_opens: opens(o, ramp, ramp + ramp_len),
+        ramp_transitions: o
+            .transitions
+            .iter()
+            .filter(|(t, _)| (ramp..ramp + ramp_len).contains(t))
+            .count(),
         ramp_ok: ok(Phase::Ramp),
         brownout_ok: ok(Phase::Brownout),
         ramp_shed_rising_falling: (
