@@ -155,7 +155,8 @@ pub fn write(o: &Outcome, path: &Path) -> DrawResult {
         })
     };
     let series = o.runs().map(calls);
-    let peak = series.iter().flatten().map(|p| p.1).fold(10.0, f64::max) * 2.0;
+    // Headroom above the highest rate for the phase names and the full-traffic markers.
+    let peak = series.iter().flatten().map(|p| p.1).fold(10.0, f64::max) * 6.0;
 
     // Backend load on a log scale: a dead backend's few calls per second and a healthy one's
     // thousands are both readable, and the saving is the gap between the lines.
@@ -181,15 +182,17 @@ pub fn write(o: &Outcome, path: &Path) -> DrawResult {
         })
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    background!(chart, o, seconds, FLOOR, peak, peak / 1.6);
+    background!(chart, o, seconds, FLOOR, peak, peak / 1.25);
     runs!(chart, series, COLOURS);
-    // Where each protected run is back at full traffic after the recovery.
+    // Where each protected run is back at full traffic after the recovery: one marker per run,
+    // at heights of their own (between the phase names and the data), as the two moments can be
+    // an interval apart.
     let recovery = o.lab.phase_start(Phase::Recovered).as_secs_f64();
     let recovered = &summaries[Phase::Recovered.index()];
-    for (r, colour) in recovered.runs.iter().zip(COLOURS) {
+    for ((r, colour), height) in recovered.runs.iter().zip(COLOURS).zip([1.0, 2.6, 3.8]) {
         if let FullAfter::After(d) = r.full_after {
             chart.draw_series(std::iter::once(TriangleMarker::new(
-                (recovery + d.as_secs_f64(), peak / 1.25),
+                (recovery + d.as_secs_f64(), peak / height),
                 7,
                 colour.filled(),
             )))?;
