@@ -95,7 +95,7 @@ pub struct Options {
     /// directory: $CARGO_TARGET_DIR, else ./target].
     #[arg(long)]
     pub svg: Option<PathBuf>,
-    /// Also write the per-interval data as JSON here.
+    /// Also write the per-interval data of the three runs and the per-phase figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Seed for the simulated backend's randomness.
