@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use crate::lab::{INTERVAL, Interval, Outcome, sampled_state};
-use crate::report::{PHASES, totals};
+use crate::report::{FullAfter, summaries};
 
 fn interval(out: &mut String, slot: &Interval, with_state: bool) {
     let mut latencies = slot.latencies_us.lock().unwrap().clone();
@@ -37,28 +37,60 @@ fn interval(out: &mut String, slot: &Interval, with_state: bool) {
     out.push('}');
 }
 
+/// `"run":{...}` with a phase's figures for one run.
+fn phase_run(out: &mut String, key: &str, r: &crate::report::RunSummary) {
+    let t = &r.totals;
+    let _ = write!(
+        out,
+        ",\"{key}\":{{\"attempted\":{},\"reached\":{},\"successes\":{},\"failures\":{},\"rejected\":{}",
+        t.attempted, t.reached, t.successes, t.failures, t.rejected
+    );
+    if let Some(saved) = r.saved {
+        let _ = write!(out, ",\"saved\":{saved:.4}");
+    }
+    match r.full_after {
+        FullAfter::NotApplicable => {}
+        FullAfter::After(d) => {
+            let _ = write!(out, ",\"full_after_ms\":{}", d.as_millis());
+        }
+        FullAfter::Never => out.push_str(",\"full_after_ms\":null"),
+    }
+    out.push('}');
+}
+
+/// The JSON keys of the three runs, in the order of [`Outcome::runs`].
+const KEYS: [&str; 3] = ["unprotected", "protected", "throttled"];
+
 pub fn write(o: &Outcome, path: &Path) -> std::io::Result<()> {
     let mut out = String::from("{\"interval_ms\":");
     let _ = write!(out, "{},\"phases\":[", INTERVAL.as_millis());
-    for (i, name) in PHASES.iter().enumerate() {
-        let from = o.lab.phase_start(i);
-        let to = from + o.lab.phases[i];
+    let summaries = summaries(o);
+    for (i, (phase, summary)) in o.lab.phases.iter().zip(&summaries).enumerate() {
+        let to: std::time::Duration = o.lab.phases[..=i].iter().sum();
+        let from = to - *phase;
         let _ = write!(
             out,
-            "{}{{\"name\":\"{name}\",\"start_ms\":{},\"end_ms\":{},\"reached_unprotected\":{},\"reached_protected\":{}}}",
+            "{}{{\"name\":\"{}\",\"start_ms\":{},\"end_ms\":{},\"reached_unprotected\":{},\"reached_protected\":{},\"reached_throttled\":{}",
             if i > 0 { "," } else { "" },
+            summary.phase,
             from.as_millis(),
             to.as_millis(),
-            totals(&o.unprotected, from, to).reached,
-            totals(&o.protected, from, to).reached
+            summary.runs[0].totals.reached,
+            summary.runs[1].totals.reached,
+            summary.runs[2].totals.reached
         );
+        for (key, r) in KEYS.iter().zip(&summary.runs) {
+            phase_run(&mut out, key, r);
+        }
+        out.push('}');
     }
     out.push_str("],\"intervals\":[");
-    for (i, (free, guarded)) in o
+    for (i, ((free, guarded), throttled)) in o
         .unprotected
         .intervals
         .iter()
         .zip(&o.protected.intervals)
+        .zip(&o.throttled.intervals)
         .enumerate()
     {
         let _ = write!(
@@ -70,6 +102,8 @@ pub fn write(o: &Outcome, path: &Path) -> std::io::Result<()> {
         interval(&mut out, free, false);
         out.push_str(",\"protected\":");
         interval(&mut out, guarded, true);
+        out.push_str(",\"throttled\":");
+        interval(&mut out, throttled, false);
         out.push('}');
     }
     out.push_str("\n],\"transitions\":[");

@@ -1,5 +1,6 @@
-//! The experiment: a simulated backend with phases, and two runs of worker threads on the same
-//! schedule, one unprotected and one through a breaker, recorded per 100 ms interval.
+//! The experiment: a simulated backend with phases, and three runs of worker threads on the same
+//! schedule (unprotected, through a breaker with trip rules, through a throttle alone), recorded
+//! per 100 ms interval.
 //!
 //! This is a test harness, not a hot path: per-interval latency lists sit behind a `Mutex`.
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use hotbreaker::{Breaker, Error, State, Transition};
 
 use crate::options::Lab;
+use crate::schedule::{Behaviour, Phase};
 
 /// Width of one recorded interval.
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -24,24 +26,33 @@ pub struct Interval {
     pub rejected: AtomicU64,
     /// Caller-observed latency of each call, in microseconds.
     pub latencies_us: Mutex<Vec<u32>>,
-    /// The breaker's state sampled in the interval (protected run): `State as u8 + 1`, 0 = none.
+    /// The run's breaker state sampled in the interval: `State as u8 + 1`, 0 = none.
     pub state: AtomicU8,
 }
 
 /// One run's recording.
 #[derive(Debug)]
 pub struct Run {
-    pub protected: bool,
+    /// As shown in the table and the picture: "no breaker", "breaker" or "throttle".
+    pub name: &'static str,
     pub intervals: Vec<Interval>,
 }
 
 impl Run {
-    fn new(protected: bool, total: Duration) -> Run {
+    fn new(name: &'static str, total: Duration) -> Run {
         let n = (total.as_millis() / INTERVAL.as_millis()) as usize + 1;
         Run {
-            protected,
+            name,
             intervals: (0..n).map(|_| Interval::default()).collect(),
         }
+    }
+
+    /// One counter per interval, in order.
+    pub fn counts(&self, counter: impl Fn(&Interval) -> &AtomicU64) -> Vec<u64> {
+        self.intervals
+            .iter()
+            .map(|i| counter(i).load(Ordering::Relaxed))
+            .collect()
     }
 
     fn at(&self, t: Duration) -> &Interval {
@@ -55,12 +66,28 @@ impl Run {
 pub struct Outcome {
     pub lab: Lab,
     pub unprotected: Run,
+    /// Through the breaker with trip rules.
     pub protected: Run,
+    /// Through the breaker with the throttle and no trip rule.
+    pub throttled: Run,
     /// (time since start, transition) of the protected run's breaker.
     pub transitions: Vec<(Duration, Transition)>,
-    /// The breaker's state and `retry_after` when the recovered phase began.
-    pub at_recovery: (State, Option<Duration>),
+    /// The breaker's state and `retry_after` when each phase began, indexed by [`Phase::index`].
+    pub at_phase_start: Vec<(State, Option<Duration>)>,
     pub breaker_metrics: hotbreaker::Metrics,
+    pub throttle_metrics: hotbreaker::Metrics,
+}
+
+impl Outcome {
+    /// The three runs, in the order they are shown.
+    pub fn runs(&self) -> [&Run; 3] {
+        [&self.unprotected, &self.protected, &self.throttled]
+    }
+
+    /// The breaker's state and `retry_after` when the recovered phase began.
+    pub fn at_recovery(&self) -> (State, Option<Duration>) {
+        self.at_phase_start[Phase::Recovered.index()]
+    }
 }
 
 /// A small deterministic generator per worker.
@@ -87,13 +114,12 @@ fn backend_call(lab: &Lab, t: Duration, rng: &mut Rng) -> Result<(), &'static st
             Ok(())
         }
     };
-    match lab.phase_at(t) {
-        1 => {
+    match lab.behaviour_at(t) {
+        Behaviour::TimeOut => {
             std::thread::sleep(lab.outage_delay);
             Err("timeout")
         }
-        2 => healthy(lab.brownout_error_rate, rng),
-        _ => healthy(lab.error_rate, rng),
+        Behaviour::Serve { error_rate } => healthy(error_rate, rng),
     }
 }
 
@@ -119,6 +145,7 @@ fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed:
         let latency = began.elapsed();
         match result {
             Ok(()) => &slot.successes,
+            // Open, half-open full, or throttled.
             Err(Error::Rejected(_)) => &slot.rejected,
             // The call ran and failed (or timed out).
             Err(_) => &slot.failures,
@@ -132,13 +159,14 @@ fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed:
     }
 }
 
-/// Runs the experiment: both runs at once, on one schedule, in real time.
+/// Runs the experiment: all three runs at once, on one schedule, in real time.
 pub fn run(lab: Lab) -> Outcome {
     // Once per process; a second start (tests running several labs) is refused and harmless.
     let _upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
     let total = lab.total();
-    let unprotected = Run::new(false, total);
-    let protected = Run::new(true, total);
+    let unprotected = Run::new("no breaker", total);
+    let protected = Run::new("breaker", total);
+    let throttled = Run::new("throttle", total);
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let log = Arc::clone(&transitions);
@@ -147,32 +175,48 @@ pub fn run(lab: Lab) -> Outcome {
         .on_transition(move |t| log.lock().unwrap().push((start.elapsed(), *t)))
         .build()
         .expect("validated options");
-    let mut at_recovery = (State::Closed, None);
+    let throttle = lab.throttle_builder().build().expect("validated options");
+    let mut at_phase_start = vec![(State::Closed, None); Phase::ALL.len()];
     std::thread::scope(|s| {
         for w in 0..lab.workers {
             let seed = lab.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(w));
-            let (lab, unprotected, protected, breaker) = (&lab, &unprotected, &protected, &breaker);
-            s.spawn(move || worker(lab, unprotected, None, start, seed));
-            s.spawn(move || worker(lab, protected, Some(breaker), start, seed));
+            let lab = &lab;
+            for (run, guard) in [
+                (&unprotected, None),
+                (&protected, Some(&breaker)),
+                (&throttled, Some(&throttle)),
+            ] {
+                s.spawn(move || worker(lab, run, guard, start, seed));
+            }
         }
-        // The sampler: the breaker's state in the middle of each interval, and its state and
-        // deadline when the recovered phase begins.
-        let recovery = lab.phase_start(3);
-        let mut sampled_recovery = false;
-        for (i, slot) in protected.intervals.iter().enumerate() {
-            let mid = INTERVAL * i as u32 + INTERVAL / 2;
-            if !sampled_recovery && recovery <= mid {
-                sleep_until(start, recovery);
-                let m = breaker.metrics();
-                at_recovery = (m.state, m.retry_after);
-                sampled_recovery = true;
+        // The sampler: each breaker's state in the middle of each interval, and the protected
+        // breaker's state and deadline when each phase begins.
+        let mut moments: Vec<(Duration, Sample)> = Phase::ALL
+            .into_iter()
+            .map(|p| (lab.phase_start(p), Sample::PhaseStart(p)))
+            .chain(
+                (0..protected.intervals.len())
+                    .map(|i| (INTERVAL * i as u32 + INTERVAL / 2, Sample::Interval(i)))
+                    .filter(|(t, _)| *t < total),
+            )
+            .collect();
+        // Stable: a phase start sorts before an interval's middle at the same moment.
+        moments.sort_by_key(|(t, _)| *t);
+        for (t, sample) in moments {
+            sleep_until(start, t);
+            match sample {
+                Sample::PhaseStart(p) => {
+                    let m = breaker.metrics();
+                    at_phase_start[p.index()] = (m.state, m.retry_after);
+                }
+                Sample::Interval(i) => {
+                    for (run, b) in [(&protected, &breaker), (&throttled, &throttle)] {
+                        run.intervals[i]
+                            .state
+                            .store(b.state() as u8 + 1, Ordering::Relaxed);
+                    }
+                }
             }
-            if mid >= total {
-                break;
-            }
-            sleep_until(start, mid);
-            slot.state
-                .store(breaker.state() as u8 + 1, Ordering::Relaxed);
         }
     });
     let transitions = transitions.lock().unwrap().clone();
@@ -180,10 +224,18 @@ pub fn run(lab: Lab) -> Outcome {
         lab,
         unprotected,
         protected,
+        throttled,
         transitions,
-        at_recovery,
+        at_phase_start,
         breaker_metrics: breaker.metrics(),
+        throttle_metrics: throttle.metrics(),
     }
+}
+
+/// What the sampler reads at a moment.
+enum Sample {
+    PhaseStart(Phase),
+    Interval(usize),
 }
 
 fn sleep_until(start: Instant, t: Duration) {

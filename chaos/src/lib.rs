@@ -1,13 +1,17 @@
 //! The chaos lab behind `cargo run --release --example chaos`: a simulated dependency fails in
-//! phases while worker threads call it with and without a hotbreaker::Breaker.
+//! phases while worker threads call it unprotected, through a hotbreaker::Breaker with trip
+//! rules, and through one with an adaptive throttle only.
 
 pub mod json;
 pub mod lab;
 pub mod options;
 pub mod plot;
 pub mod report;
+pub mod schedule;
 
 use clap::Parser;
+
+use crate::schedule::Phase;
 
 pub use lab::run;
 pub use options::{Lab, OptionError, Options};
@@ -25,25 +29,39 @@ pub fn cli_main() -> i32 {
     };
     println!(
         "chaos lab: {} workers per run, think time {:?}; phases: healthy {:?} ({:?} latency, {} % errors), \
-         outage {:?} (every call fails after {:?}), brownout {:?} ({} % errors), recovered {:?}",
+         brownout {:?} ({} % errors), ramp {:?} (errors 0 -> {} % -> 0, linearly), \
+         outage {:?} (every call fails after {:?}), recovered {:?}",
         lab.workers,
         lab.think,
-        lab.phases[0],
+        lab.phases[Phase::Healthy.index()],
         lab.latency,
         100.0 * lab.error_rate,
-        lab.phases[1],
-        lab.outage_delay,
-        lab.phases[2],
+        lab.phases[Phase::Brownout.index()],
         100.0 * lab.brownout_error_rate,
-        lab.phases[3]
+        lab.phases[Phase::Ramp.index()],
+        100.0 * lab.ramp_peak,
+        lab.phases[Phase::Outage.index()],
+        lab.outage_delay,
+        lab.phases[Phase::Recovered.index()]
     );
-    println!("breaker: {}", lab.describe_breaker());
+    println!("breaker:  {}", lab.describe_breaker());
+    println!("throttle: {}", lab.describe_throttle());
     println!(
-        "running both runs at once, in real time, for {:?}...\n",
+        "running the three runs at once, in real time, for {:?}...\n",
         lab.total()
     );
     let outcome = run(lab);
     println!("{}", report::table(&outcome));
+    println!(
+        "saved: backend calls saved against the no-breaker run. rejected: turned away by the breaker \
+         (open, half-open full) or by the throttle.\nfull after: from the phase's start to the first \
+         500 ms span in which the run's backend calls reach >= 90 % of the no-breaker run's.\n"
+    );
+    println!(
+        "throttle: {} calls throttled, {} backend calls, in all",
+        outcome.throttle_metrics.throttled,
+        outcome.throttle_metrics.successes + outcome.throttle_metrics.failures
+    );
     println!("breaker transitions:");
     for (t, tr) in &outcome.transitions {
         println!(
