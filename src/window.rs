@@ -73,6 +73,10 @@ pub(crate) enum Total {
     Throttled = 5,
 }
 
+/// Where a shared stripe's totals line keeps the newest tag its rings were rotated to (after the
+/// [`Total`]s): a report skips the rings when no shared stripe rotated into its window.
+const NEWEST: usize = 7;
+
 /// Which stripe the calling thread writes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Writer {
@@ -153,6 +157,9 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// Per-stripe counters: lifetime totals and, for a time window, the bucket rings.
 pub(crate) struct Stripes {
     owned: Owned,
+    /// Per shared stripe: the lifetime totals, indexed by [`Total`], and at [`NEWEST`] one
+    /// more than the newest tag a word of its rings (or of the throttled ring, written by
+    /// threads of this stripe) was rotated to.
     totals: Box<[CachePadded<[AtomicU64; 8]>]>,
     lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
     /// Calls the throttle turned away: one ring of bucket words (a time window only; empty
@@ -296,6 +303,25 @@ impl Stripes {
             // for Ignored, Rejected and Throttled it orders nothing and costs nothing extra on x86.
             self.totals[stripe][total as usize].fetch_add(n, Ordering::Release);
         }
+    }
+
+    /// Notes, before the swap, that a word of shared stripe `stripe` (or of the throttled ring)
+    /// is being rotated to `tag`: for the breaker (`Owned::started`) and for the stripe.
+    fn rotating(&self, stripe: usize, tag: u64) {
+        self.owned.started(tag);
+        // Relaxed: as `Owned::started`, whose argument this word follows.
+        self.totals[stripe][NEWEST].fetch_max(tag.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Whether a word of a shared stripe's rings or of the throttled ring may hold a tag of `lo`
+    /// or later: as `Owned::started_since`, for the shared words alone.
+    fn shared_started_since(&self, lo: u64) -> bool {
+        // Relaxed: see `rotating`.
+        lo == 0
+            || self
+                .totals
+                .iter()
+                .any(|t| t[NEWEST].load(Ordering::Relaxed) > lo)
     }
 
     /// Adds one Success/Failure outcome straight to the lifetime totals.
@@ -483,7 +509,7 @@ impl TimeRing {
                 Decision::Add(new) => (new, 0),
                 Decision::Rotate(new, replaced) => {
                     // Before the swap, so the counts in the new bucket come after it.
-                    stripes.owned.started(tag);
+                    stripes.rotating(stripe, tag);
                     (new, replaced)
                 }
                 Decision::Newer => {
@@ -513,10 +539,8 @@ impl TimeRing {
     /// (add, rotate, or nothing if the bucket already holds a newer tag: the window count is
     /// bounded, the total exact).
     pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
-        stripes.add_one(
-            Writer::Shared(thread_stripe() & stripes.mask),
-            Total::Throttled,
-        );
+        let stripe = thread_stripe() & stripes.mask;
+        stripes.add_one(Writer::Shared(stripe), Total::Throttled);
         let tag = self.tag(generation, now_ns);
         let cell = &stripes.throttled[self.slot(tag)];
         // Relaxed: the CAS below re-checks the value; a bucket word is self-contained (module
@@ -527,7 +551,7 @@ impl TimeRing {
                 Decision::Add(new) => new,
                 Decision::Rotate(new, _) => {
                     // Before the swap, as in `add`.
-                    stripes.owned.started(tag);
+                    stripes.rotating(stripe, tag);
                     new
                 }
                 Decision::Newer => return,
@@ -574,7 +598,8 @@ impl TimeRing {
             stats.failures = stats.failures.saturating_add(c[owned::FAILURES]);
             stats.slow = stats.slow.saturating_add(c[owned::SLOW]);
         }
-        {
+        // A report skips the rings when no shared word was rotated into the window.
+        if reader == Reader::Decision || stripes.shared_started_since(lo) {
             for epoch in first..=current {
                 let tag = bucket::tag(self.stride, generation, epoch);
                 let slot = self.slot(tag);
