@@ -1,5 +1,6 @@
 //! A call's cost with the fleet link running, against the same call without it.
-//! `cargo bench --bench fleet` (starts a redis-server on a loopback port; skipped without one).
+//! `cargo bench -p hotbreaker-benches --bench fleet --features fleet` (starts a redis-server on a
+//! loopback port; skipped without one).
 //!
 //! - `fleet/acquire+success/without-link`: a registry breaker, Closed, every call succeeds.
 //! - `fleet/acquire+success/with-link`: the same, in a registry whose fleet link runs on a
