@@ -94,6 +94,9 @@ impl Tracker {
         if now.generation != seen.generation && now.state == State::Closed {
             seen.since = now_bucket + 1;
         }
+        // The close happened before now whatever the wall clock says: a clock set back after
+        // it must not keep the window shut until the clock reaches the close's bucket again.
+        seen.since = seen.since.min(now_bucket + 1);
         seen.totals = now.totals;
         seen.generation = now.generation;
         (delta, seen.since)
@@ -374,5 +377,23 @@ mod tests {
         // Full: cleared, still bounded.
         assert!(d.fresh("x", "i3", 1));
         assert!(d.last.len() <= 3);
+    }
+
+    /// A wall clock set back (an NTP step, a VM resumed) after a close: the close is in the
+    /// past whatever the clock now says, so the fleet window opens again one bucket later, not
+    /// when the clock catches up with the bucket of the close.
+    #[test]
+    fn a_clock_set_back_after_a_close_does_not_blind_the_fleet_window() {
+        let mut t = Tracker::default();
+        let name: Arc<str> = Arc::from("db");
+        t.observe(&name, observed(100, 0, State::Closed, 0), 5_000);
+        t.observe(&name, observed(110, 10, State::Open, 1), 5_001);
+        let (_, since) = t.observe(&name, observed(111, 10, State::Closed, 3), 5_002);
+        assert_eq!(since, 5_003);
+        // An hour back (3 600 buckets of 1 s).
+        let (_, since) = t.observe(&name, observed(120, 10, State::Closed, 3), 1_403);
+        assert!(since <= 1_404, "blind until bucket {since}");
+        let (_, since) = t.observe(&name, observed(130, 10, State::Closed, 3), 1_410);
+        assert!(!window(1_410, 10, since).is_empty());
     }
 }
