@@ -115,10 +115,11 @@ pub(crate) struct Pending {
     pub(crate) useless_at_ms: u64,
 }
 
-/// The bounded queue of deltas waiting for Redis: at most `capacity` (breaker, bucket)
-/// entries, deltas of one breaker and bucket merged. While Redis is away it fills; a delta
-/// that would grow it past capacity evicts the entry that expires first, and entries whose
-/// bucket has left the window are dropped; both are counted.
+/// The bounded queue of deltas waiting for Redis: deltas of one breaker and bucket merged,
+/// at most `capacity` (breaker, bucket) entries left waiting between flushes. One flush's
+/// deltas (one per breaker with calls) are all sent, however many; while Redis is away,
+/// [`bound`](Queue::bound) evicts the entries that leave the window first down to capacity,
+/// and entries whose bucket has left the window are dropped; both are counted.
 #[derive(Debug)]
 pub(crate) struct Queue {
     entries: HashMap<(Arc<str>, u64), Pending>,
@@ -145,17 +146,6 @@ impl Queue {
             p.counts.add(counts);
             return;
         }
-        if self.entries.len() >= self.capacity {
-            let first = self
-                .entries
-                .iter()
-                .min_by_key(|(_, p)| p.useless_at_ms)
-                .map(|(k, _)| k.clone());
-            if let Some(first) = first {
-                self.entries.remove(&first);
-                self.dropped += 1;
-            }
-        }
         let width_ms = rule.width_ms();
         let useless_at_ms = (bucket + 1)
             .saturating_mul(width_ms)
@@ -169,6 +159,26 @@ impl Queue {
                 useless_at_ms,
             },
         );
+    }
+
+    /// Evicts the entries that leave the window first until at most `capacity` are left, to
+    /// wait for the next flush; counts them. One pass and a partial sort: no work per entry
+    /// added.
+    pub(crate) fn bound(&mut self) {
+        let excess = self.entries.len().saturating_sub(self.capacity);
+        if excess == 0 {
+            return;
+        }
+        let mut by_end: Vec<(u64, (Arc<str>, u64))> = self
+            .entries
+            .iter()
+            .map(|(k, p)| (p.useless_at_ms, k.clone()))
+            .collect();
+        by_end.select_nth_unstable_by_key(excess - 1, |(end, _)| *end);
+        for (_, k) in by_end.drain(..excess) {
+            self.entries.remove(&k);
+        }
+        self.dropped += excess as u64;
     }
 
     /// Drops the entries no fleet window reads any more at `wall_ms`.
@@ -346,8 +356,14 @@ mod tests {
         q.add(&a, 102, &rule, counts(1, 0, 0));
         assert_eq!(
             (q.len(), q.dropped()),
+            (3, 0),
+            "one flush's deltas, all kept"
+        );
+        q.bound();
+        assert_eq!(
+            (q.len(), q.dropped()),
             (2, 1),
-            "the oldest bucket was evicted"
+            "left to wait: the oldest bucket was evicted"
         );
         assert!(q.iter().all(|(_, bucket, _)| bucket != 100));
         // Bucket 101 (ms 101 000..102 000) leaves a 10 s window at 112 000.
