@@ -257,21 +257,21 @@ impl Breaker {
         if ns == 0 {
             return false;
         }
-        self.fleet_trip(Cause::Fleet, Some(ns))
+        let limits = self.rules.load().limits;
+        let cause = Cause::Fleet;
+        let (_, step) = self.install_with(limits, |_| Event::FleetOpen { cause }, Some(ns));
+        step.cause.is_some()
     }
 
     /// Trips a Closed breaker because a fleet rule held on the fleet-wide window (cause
     /// [`Cause::FleetWindow`]), for the duration its own backoff gives. Returns whether it
-    /// opened; any other state is left alone, as for
-    /// [`trip_from_fleet`](Breaker::trip_from_fleet).
+    /// opened. Only in the Closed period of `generation`, the one whose window was read: any
+    /// other state, or a breaker that closed again since (a new window), is left alone.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn trip_from_fleet_window(&self) -> bool {
-        self.fleet_trip(Cause::FleetWindow, None)
-    }
-
-    fn fleet_trip(&self, cause: Cause, open_for: Option<u64>) -> bool {
+    pub(crate) fn trip_from_fleet_window(&self, generation: u64) -> bool {
         let limits = self.rules.load().limits;
-        let (_, step) = self.install_with(limits, |_| Event::FleetOpen { cause }, open_for);
+        let cause = Cause::FleetWindow;
+        let (_, step) = self.install(limits, |_| Event::Trip { generation, cause });
         step.cause.is_some()
     }
 

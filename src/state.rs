@@ -373,7 +373,8 @@ impl Step {
 /// - [`Event::FleetOpen`] applies to a **Closed** breaker only (→ Open, attempt 1, a new
 ///   generation). An Open breaker keeps its own deadline (the fleet never extends it); a
 ///   HalfOpen one lets its own probes decide; Isolated and Disabled are the operator's and are
-///   never overridden.
+///   never overridden. (A fleet-window trip, which this instance decides from totals it read
+///   in one Closed period, is an [`Event::Trip`] of that period's generation instead.)
 /// - [`Event::FleetHalfOpen`] applies to an **Open** breaker only (→ HalfOpen with no probe
 ///   slot taken, a new generation): a peer's probe succeeded, so this instance probes now
 ///   instead of waiting out its deadline. It never closes a breaker: the local probes decide.

@@ -874,6 +874,63 @@ mod tests {
         }
     }
 
+    /// As `a_report_reads_what_a_decision_reads`, with late permits (older generations, earlier
+    /// instants of the current one), one or 64 stripes, and reports of older generations and of
+    /// instants before the last write.
+    #[test]
+    fn a_report_reads_what_a_decision_reads_with_late_permits() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..90 {
+            let buckets = [1u32, 2, 3, 10, 256][case % 5];
+            let stripes = [1usize, 4, 64][case % 3];
+            let (w, s) = window(1_000 * MS, buckets, stripes);
+            let (mut generation, mut now) = (0u64, 0u64);
+            for _ in 0..60 {
+                match next(10) {
+                    0 => generation += 1 + next(3),
+                    1 => now += next(40) * 1_000 * MS,
+                    _ => now += next(700) * MS,
+                }
+                let g = generation.saturating_sub(if next(4) == 0 { next(3) } else { 0 });
+                let t = now.saturating_sub(if next(4) == 0 { next(3_000) * MS } else { 0 });
+                let writer = match next(3) {
+                    0 => Writer::Shared(next(s.shared() as u64) as usize),
+                    _ => Writer::Owned(next(s.owned.count() as u64) as usize),
+                };
+                if next(8) == 0 {
+                    w.add_throttled(&s, g, t);
+                } else {
+                    let sample = Sample {
+                        failure: next(2) == 0,
+                        slow: next(4) == 0,
+                    };
+                    w.record_as(&s, writer, g, t, sample, true);
+                }
+                for at in [
+                    now.saturating_sub(1_500 * MS),
+                    now,
+                    now + 400 * MS,
+                    now + 3_000 * MS,
+                ] {
+                    for g in generation.saturating_sub(3)..=generation + 1 {
+                        assert_eq!(
+                            w.report(&s, g, at),
+                            w.stats(&s, g, at),
+                            "case {case}, generation {g}, at {} ms",
+                            at / MS
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs a test as an owned stripe's writer and as a shared stripe's.
     fn for_both(test: impl Fn(Writer)) {
         test(Writer::Owned(0));

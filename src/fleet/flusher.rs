@@ -19,6 +19,9 @@ use crate::state::State;
 /// One breaker whose fleet totals this flush reads.
 struct Read {
     breaker: Arc<Breaker>,
+    /// The breaker's generation when its window was listed: the totals read describe that
+    /// Closed period only.
+    generation: u64,
     rule: FleetRule,
     keys: Vec<String>,
 }
@@ -37,9 +40,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
         let now_ms = wall_ms();
         let reads = collect(&shared, &mut tracker, &mut queue, now_ms);
         queue.expire(now_ms);
-        Counters::set(&counters.deltas_pending, queue.len() as u64);
-        Counters::set(&counters.deltas_dropped, queue.dropped());
         if Instant::now() < retry_at {
+            // The deltas wait for a later flush: within the queue's capacity.
+            queue.bound();
+            Counters::set(&counters.deltas_pending, queue.len() as u64);
+            Counters::set(&counters.deltas_dropped, queue.dropped());
             continue;
         }
         let pipe = pipeline(&options.prefix, &queue, &reads);
@@ -53,6 +58,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
             Ok(Ok(values)) if values.len() == reads.iter().map(|r| r.keys.len()).sum::<usize>() => {
                 counters.flushed(started.elapsed());
                 queue.clear();
+                Counters::set(&counters.deltas_pending, 0);
+                Counters::set(&counters.deltas_dropped, queue.dropped());
                 failures = 0;
                 Counters::flag(&counters.connected, true);
                 evaluate(&shared, &reads, &values);
@@ -62,14 +69,16 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
                 if garbled(&outcome) {
                     Counters::add(&counters.garbage_replies, 1);
                 }
-                if !refused {
+                if refused {
+                    queue.bound();
+                } else {
                     // The pipeline may have been applied without its reply reaching us (a
                     // timeout, a connection cut mid-way): sending it again could count calls
                     // twice, so its deltas are dropped (at most once).
                     queue.drop_all();
-                    Counters::set(&counters.deltas_dropped, queue.dropped());
-                    Counters::set(&counters.deltas_pending, 0);
                 }
+                Counters::set(&counters.deltas_dropped, queue.dropped());
+                Counters::set(&counters.deltas_pending, queue.len() as u64);
                 Counters::add(&counters.flush_errors, 1);
                 Counters::flag(&counters.connected, false);
                 failures = failures.saturating_add(1);
@@ -121,6 +130,7 @@ fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u6
                 .collect();
             reads.push(Read {
                 breaker,
+                generation: m.generation,
                 rule,
                 keys,
             });
@@ -162,7 +172,8 @@ fn pipeline(prefix: &str, queue: &Queue, reads: &[Read]) -> redis::Pipeline {
     pipe
 }
 
-/// Sums each breaker's buckets and trips those whose fleet rule holds.
+/// Sums each breaker's buckets and trips those whose fleet rule holds, if still in the Closed
+/// period whose window was read (a breaker that closed again meanwhile starts a new window).
 fn evaluate(shared: &Shared, reads: &[Read], values: &[Value]) {
     let mut values = values.iter();
     for read in reads {
@@ -173,7 +184,8 @@ fn evaluate(shared: &Shared, reads: &[Read], values: &[Value]) {
                 None => Counters::add(&shared.counters.garbage_replies, 1),
             }
         }
-        if read.rule.holds(total).is_some() && read.breaker.trip_from_fleet_window() {
+        if read.rule.holds(total).is_some() && read.breaker.trip_from_fleet_window(read.generation)
+        {
             Counters::add(&shared.counters.fleet_trips, 1);
         }
     }
@@ -247,5 +259,99 @@ mod tests {
         ] {
             assert_eq!(bucket_counts(&garbage), None, "{garbage:?}");
         }
+    }
+
+    /// The fleet's totals come back a round trip after the flush read the breaker. If the
+    /// breaker closed again meanwhile (its own probe succeeded, or `reset()`), those totals
+    /// are of the window before the close, which the fleet window no longer reads (see
+    /// `Tracker::observe`): they must not trip the freshly closed breaker.
+    #[test]
+    fn totals_read_before_a_close_never_trip_the_breaker_after_it() {
+        use crate::config::Config;
+        use crate::fleet::FleetOptions;
+        use crate::registry::Registry;
+        use std::time::Duration;
+
+        let (clock, mock) = quanta::Clock::mock();
+        mock.increment(Duration::from_secs(1));
+        let config = Config {
+            consecutive_failures: Some(1),
+            open_timeout: Some(Duration::from_secs(1)),
+            half_open_permits: Some(1),
+            half_open_successes: Some(1),
+            ..Config::default()
+        };
+        let rule = FleetRule::failure_rate(0.5)
+            .minimum_calls(1)
+            .window(Duration::from_secs(1), 1);
+        let shared = Shared {
+            options: FleetOptions::new("redis://127.0.0.1:1").default_rule(rule),
+            instance: "me".into(),
+            registry: Arc::new(Registry::new(config).unwrap().clock(clock)),
+            counters: Arc::default(),
+        };
+        let b = shared.registry.get_or_create("db");
+        let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
+        let reads = collect(&shared, &mut tracker, &mut queue, 5_000);
+        assert_eq!(reads.len(), 1, "Closed: its window is read");
+        // The fleet's answer: 10 calls, all failed.
+        let failing = Value::Array(vec![bulk("10"), bulk("10"), Value::Nil]);
+
+        // Meanwhile the breaker trips and closes again on its own probe.
+        b.try_acquire().unwrap().failure();
+        mock.increment(Duration::from_secs(1));
+        b.try_acquire().unwrap().success();
+        assert_eq!(b.state(), State::Closed);
+        evaluate(&shared, &reads, std::slice::from_ref(&failing));
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "tripped on the window before its close"
+        );
+
+        // Read afresh while Closed, from the bucket after the close on, the same answer
+        // trips it.
+        collect(&shared, &mut tracker, &mut queue, 5_000);
+        let reads = collect(&shared, &mut tracker, &mut queue, 6_000);
+        assert_eq!(reads[0].keys.len(), 1);
+        evaluate(&shared, &reads, &[failing]);
+        assert_eq!(b.state(), State::Open);
+    }
+
+    /// With Redis healthy the queue is empty before each flush, and one flush's deltas are one
+    /// per breaker with a rule and calls: a registry with more such breakers than
+    /// `queue_capacity` sends them all (the capacity bounds what waits between flushes), and
+    /// only what is left to wait is cut down to it.
+    #[test]
+    fn a_healthy_flush_drops_no_delta() {
+        use crate::fleet::FleetOptions;
+        use crate::registry::Registry;
+
+        let rule = FleetRule::failure_rate(0.5);
+        let shared = Shared {
+            options: FleetOptions::new("redis://127.0.0.1:1").default_rule(rule),
+            instance: "me".into(),
+            registry: Arc::new(Registry::default()),
+            counters: Arc::default(),
+        };
+        let names = ["a", "b", "c"];
+        for name in names {
+            shared.registry.get_or_create(name);
+        }
+        let (mut tracker, mut queue) = (Tracker::default(), Queue::new(2));
+        collect(&shared, &mut tracker, &mut queue, 5_000); // baselines
+        for name in names {
+            shared
+                .registry
+                .get(name)
+                .unwrap()
+                .try_acquire()
+                .unwrap()
+                .failure();
+        }
+        collect(&shared, &mut tracker, &mut queue, 5_100);
+        assert_eq!((queue.len(), queue.dropped()), (3, 0), "one flush's deltas");
+        queue.bound(); // Redis away: they wait
+        assert_eq!((queue.len(), queue.dropped()), (2, 1));
     }
 }

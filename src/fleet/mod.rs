@@ -156,7 +156,9 @@ impl FleetOptions {
         self
     }
 
-    /// How many (breaker, bucket) deltas may wait for Redis; more are dropped and counted.
+    /// How many (breaker, bucket) deltas may wait for Redis between flushes; more are dropped
+    /// and counted. A flush always sends every delta it collected (one per breaker with a rule
+    /// and calls since the last flush), however many.
     #[must_use]
     pub fn queue_capacity(mut self, capacity: usize) -> FleetOptions {
         self.queue_capacity = capacity.max(1);

@@ -43,17 +43,24 @@ pub(crate) async fn run(
 }
 
 /// The message for `out`, or `None` when it is no longer worth sending: an Open whose
-/// breaker has moved on (its deadline is then unknown, and a later message tells the truth).
+/// breaker has moved on (its deadline is then unknown, and a later message tells the truth),
+/// a close or a reset whose breaker has opened again since, or an isolation already lifted.
+/// A peer that heard a stale close would half-open, and the trip sent after it could not undo
+/// that (a HalfOpen breaker lets its own probes decide).
 /// The open duration is read now, so it is what is left of the deadline when it is sent.
 fn payload(shared: &Shared, out: &Outgoing) -> Option<String> {
+    let m = shared.registry.get(&out.name)?.metrics();
     let open_for = match out.kind {
         Kind::Open => {
-            let m = shared.registry.get(&out.name)?.metrics();
             if m.state != State::Open || m.generation != out.generation {
                 return None;
             }
             m.retry_after.filter(|d| !d.is_zero())?
         }
+        Kind::Close | Kind::Reset if !matches!(m.state, State::Closed | State::Disabled) => {
+            return None;
+        }
+        Kind::Isolate if m.state != State::Isolated => return None,
         _ => Duration::ZERO,
     };
     message::encode(&Message {
@@ -64,4 +71,79 @@ fn payload(shared: &Shared, out: &Outgoing) -> Option<String> {
         cause: message::cause_name(out.cause).to_owned(),
         name: out.name.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::fleet::FleetOptions;
+    use crate::registry::Registry;
+
+    /// A link's shared state over a registry on a mock clock whose breakers trip on one
+    /// failure, stay Open 30 s and close on one probe.
+    fn shared() -> (Shared, Arc<quanta::Mock>) {
+        let (clock, mock) = quanta::Clock::mock();
+        mock.increment(Duration::from_secs(1));
+        let config = Config {
+            consecutive_failures: Some(1),
+            open_timeout: Some(Duration::from_secs(30)),
+            half_open_permits: Some(1),
+            half_open_successes: Some(1),
+            ..Config::default()
+        };
+        let registry = Registry::new(config).unwrap().clock(clock);
+        let shared = Shared {
+            options: FleetOptions::new("redis://127.0.0.1:1"),
+            instance: "me".into(),
+            registry: Arc::new(registry),
+            counters: Arc::default(),
+        };
+        (shared, mock)
+    }
+
+    fn out(kind: Kind, generation: u64, cause: Cause) -> Outgoing {
+        Outgoing {
+            name: "db".into(),
+            generation,
+            kind,
+            cause,
+        }
+    }
+
+    /// A close (or a reset) still waiting when its breaker has opened again is not sent: a
+    /// peer would half-open on it, and the trip sent after it could not undo that (a HalfOpen
+    /// breaker lets its own probes decide). The trip alone tells the truth.
+    #[test]
+    fn a_recovery_overtaken_by_a_new_trip_is_not_sent() {
+        let (shared, mock) = shared();
+        let b = shared.registry.get_or_create("db");
+        b.try_acquire().unwrap().failure(); // generation 1: Open
+        mock.increment(Duration::from_secs(30));
+        b.try_acquire().unwrap().success(); // 2: HalfOpen, 3: Closed
+        assert_eq!((b.state(), b.metrics().generation), (State::Closed, 3));
+        let close = out(Kind::Close, 3, Cause::HalfOpenSuccesses);
+        assert!(payload(&shared, &close).is_some(), "still closed: sent");
+        b.try_acquire().unwrap().failure(); // 4: Open again
+        assert_eq!(payload(&shared, &close), None, "overtaken by the trip");
+        let open = out(Kind::Open, 4, Cause::ConsecutiveFailures);
+        assert!(payload(&shared, &open).is_some());
+
+        b.reset(); // 5: Closed
+        let reset = out(Kind::Reset, 5, Cause::Manual);
+        assert!(payload(&shared, &reset).is_some());
+        b.try_acquire().unwrap().failure(); // 6: Open
+        assert_eq!(payload(&shared, &reset), None);
+
+        b.isolate(); // 7: Isolated
+        let isolate = out(Kind::Isolate, 7, Cause::Manual);
+        assert!(payload(&shared, &isolate).is_some());
+        b.reset(); // 8: Closed
+        assert_eq!(
+            payload(&shared, &isolate),
+            None,
+            "an isolation already lifted"
+        );
+        assert!(payload(&shared, &out(Kind::Reset, 8, Cause::Manual)).is_some());
+    }
 }

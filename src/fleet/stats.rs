@@ -94,6 +94,9 @@ impl Tracker {
         if now.generation != seen.generation && now.state == State::Closed {
             seen.since = now_bucket + 1;
         }
+        // The close happened before now whatever the wall clock says: a clock set back after
+        // it must not keep the window shut until the clock reaches the close's bucket again.
+        seen.since = seen.since.min(now_bucket + 1);
         seen.totals = now.totals;
         seen.generation = now.generation;
         (delta, seen.since)
@@ -112,10 +115,11 @@ pub(crate) struct Pending {
     pub(crate) useless_at_ms: u64,
 }
 
-/// The bounded queue of deltas waiting for Redis: at most `capacity` (breaker, bucket)
-/// entries, deltas of one breaker and bucket merged. While Redis is away it fills; a delta
-/// that would grow it past capacity evicts the entry that expires first, and entries whose
-/// bucket has left the window are dropped; both are counted.
+/// The bounded queue of deltas waiting for Redis: deltas of one breaker and bucket merged,
+/// at most `capacity` (breaker, bucket) entries left waiting between flushes. One flush's
+/// deltas (one per breaker with calls) are all sent, however many; while Redis is away,
+/// [`bound`](Queue::bound) evicts the entries that leave the window first down to capacity,
+/// and entries whose bucket has left the window are dropped; both are counted.
 #[derive(Debug)]
 pub(crate) struct Queue {
     entries: HashMap<(Arc<str>, u64), Pending>,
@@ -142,17 +146,6 @@ impl Queue {
             p.counts.add(counts);
             return;
         }
-        if self.entries.len() >= self.capacity {
-            let first = self
-                .entries
-                .iter()
-                .min_by_key(|(_, p)| p.useless_at_ms)
-                .map(|(k, _)| k.clone());
-            if let Some(first) = first {
-                self.entries.remove(&first);
-                self.dropped += 1;
-            }
-        }
         let width_ms = rule.width_ms();
         let useless_at_ms = (bucket + 1)
             .saturating_mul(width_ms)
@@ -166,6 +159,26 @@ impl Queue {
                 useless_at_ms,
             },
         );
+    }
+
+    /// Evicts the entries that leave the window first until at most `capacity` are left, to
+    /// wait for the next flush; counts them. One pass and a partial sort: no work per entry
+    /// added.
+    pub(crate) fn bound(&mut self) {
+        let excess = self.entries.len().saturating_sub(self.capacity);
+        if excess == 0 {
+            return;
+        }
+        let mut by_end: Vec<(u64, (Arc<str>, u64))> = self
+            .entries
+            .iter()
+            .map(|(k, p)| (p.useless_at_ms, k.clone()))
+            .collect();
+        by_end.select_nth_unstable_by_key(excess - 1, |(end, _)| *end);
+        for (_, k) in by_end.drain(..excess) {
+            self.entries.remove(&k);
+        }
+        self.dropped += excess as u64;
     }
 
     /// Drops the entries no fleet window reads any more at `wall_ms`.
@@ -343,8 +356,14 @@ mod tests {
         q.add(&a, 102, &rule, counts(1, 0, 0));
         assert_eq!(
             (q.len(), q.dropped()),
+            (3, 0),
+            "one flush's deltas, all kept"
+        );
+        q.bound();
+        assert_eq!(
+            (q.len(), q.dropped()),
             (2, 1),
-            "the oldest bucket was evicted"
+            "left to wait: the oldest bucket was evicted"
         );
         assert!(q.iter().all(|(_, bucket, _)| bucket != 100));
         // Bucket 101 (ms 101 000..102 000) leaves a 10 s window at 112 000.
@@ -374,5 +393,23 @@ mod tests {
         // Full: cleared, still bounded.
         assert!(d.fresh("x", "i3", 1));
         assert!(d.last.len() <= 3);
+    }
+
+    /// A wall clock set back (an NTP step, a VM resumed) after a close: the close is in the
+    /// past whatever the clock now says, so the fleet window opens again one bucket later, not
+    /// when the clock catches up with the bucket of the close.
+    #[test]
+    fn a_clock_set_back_after_a_close_does_not_blind_the_fleet_window() {
+        let mut t = Tracker::default();
+        let name: Arc<str> = Arc::from("db");
+        t.observe(&name, observed(100, 0, State::Closed, 0), 5_000);
+        t.observe(&name, observed(110, 10, State::Open, 1), 5_001);
+        let (_, since) = t.observe(&name, observed(111, 10, State::Closed, 3), 5_002);
+        assert_eq!(since, 5_003);
+        // An hour back (3 600 buckets of 1 s).
+        let (_, since) = t.observe(&name, observed(120, 10, State::Closed, 3), 1_403);
+        assert!(since <= 1_404, "blind until bucket {since}");
+        let (_, since) = t.observe(&name, observed(130, 10, State::Closed, 3), 1_410);
+        assert!(!window(1_410, 10, since).is_empty());
     }
 }

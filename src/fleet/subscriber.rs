@@ -223,4 +223,82 @@ mod tests {
             [(State::Open, Cause::Fleet), (State::HalfOpen, Cause::Fleet)]
         );
     }
+
+    /// Two instances wired through the message layer (what the publisher would send for each
+    /// transition, applied by the other), on mock clocks, both with a 5 s half-open timeout.
+    /// `b` serves few calls. A peer's close half-opens `b` with no probe taken; when `b`'s next
+    /// call comes after the timeout, `b` reopens for "no verdict" although it never probed, and
+    /// that reopening is published as a trip: `a`, whose own probe has just succeeded, is tripped
+    /// again, and each round repeats it with a longer backoff. Nothing failed after the first
+    /// failure.
+    #[test]
+    #[ignore = "a fleet half-open starts the half-open timeout before any probe; see the report"]
+    fn a_quiet_peer_never_trips_a_recovered_instance_on_no_verdict() {
+        use crate::fleet::message;
+        use crate::transition::Transition;
+        use std::sync::Mutex;
+
+        type Heard = Arc<Mutex<Vec<Transition>>>;
+        let instance = || {
+            let (clock, mock) = quanta::Clock::mock();
+            mock.increment(Duration::from_secs(1));
+            let heard: Heard = Arc::default();
+            let h = heard.clone();
+            let b = Breaker::builder()
+                .consecutive_failures(1)
+                .open_timeout(Duration::from_secs(10))
+                .half_open_permits(1)
+                .half_open_timeout(Duration::from_secs(5))
+                .clock(clock)
+                .on_transition(move |t| h.lock().unwrap().push(*t))
+                .build()
+                .unwrap();
+            (b, mock, heard)
+        };
+        // Sends what `from` published since the last delivery to `to`; returns the kinds.
+        let deliver = |from: &Breaker, heard: &Heard, to: &Breaker| -> Vec<Kind> {
+            let mut sent = Vec::new();
+            for t in heard.lock().unwrap().drain(..) {
+                let Some(kind) = message::outgoing(&t) else {
+                    continue;
+                };
+                let open_for = match kind {
+                    Kind::Open => from.metrics().retry_after.unwrap_or_default(),
+                    _ => Duration::ZERO,
+                };
+                apply(
+                    to,
+                    &Message {
+                        open_for,
+                        ..message(kind, open_for)
+                    },
+                );
+                sent.push(kind);
+            }
+            sent
+        };
+        let (a, a_clock, a_heard) = instance();
+        let (b, b_clock, b_heard) = instance();
+
+        a.try_acquire().unwrap().failure(); // the one real failure
+        assert_eq!(deliver(&a, &a_heard, &b), [Kind::Open]);
+        assert_eq!(b.state(), State::Open);
+        for round in 0..3 {
+            // a waits out its opening; its probe succeeds: a is healthy.
+            a_clock.increment(Duration::from_secs(60));
+            a.try_acquire().unwrap().success();
+            assert_eq!(a.state(), State::Closed, "round {round}");
+            assert_eq!(deliver(&a, &a_heard, &b), [Kind::Close]);
+            assert_eq!(b.state(), State::HalfOpen, "round {round}");
+            // b's next call comes 6 s later.
+            b_clock.increment(Duration::from_secs(6));
+            let _ = b.try_acquire();
+            deliver(&b, &b_heard, &a);
+            assert_eq!(
+                a.state(),
+                State::Closed,
+                "round {round}: a peer that never probed tripped a recovered instance"
+            );
+        }
+    }
 }
