@@ -299,7 +299,7 @@ impl Registry {
         Some(entries.get(name)?.transitions.nonzero().collect())
     }
 
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "metrics", feature = "redis")), allow(dead_code))]
     pub(crate) fn entries(&self) -> &Map {
         &self.entries
     }

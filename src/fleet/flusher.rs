@@ -106,8 +106,11 @@ fn garbled(outcome: &Result<redis::RedisResult<Vec<Value>>, tokio::time::error::
 /// the keys of its fleet window.
 fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u64) -> Vec<Read> {
     let mut reads = Vec::new();
-    for (name, breaker) in shared.registry.breakers() {
-        let Some(rule) = shared.options.rule_for(&name) else {
+    // The map as it is, unsorted: no copy of the names on every flush.
+    let entries = shared.registry.entries().pin();
+    for (name, entry) in entries.iter() {
+        let breaker = &entry.breaker;
+        let Some(rule) = shared.options.rule_for(name) else {
             continue;
         };
         let m = breaker.metrics();
@@ -121,15 +124,15 @@ fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u6
             state: m.state,
             generation: m.generation,
         };
-        let (delta, since) = tracker.observe(&name, observed, now_bucket);
-        queue.add(&name, now_bucket, &rule, delta);
+        let (delta, since) = tracker.observe(name, observed, now_bucket);
+        queue.add(name, now_bucket, &rule, delta);
         if m.state == State::Closed {
             let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
             let keys = window
-                .map(|b| stats::key(&shared.options.prefix, &name, rule.width_ms(), b))
+                .map(|b| stats::key(&shared.options.prefix, name, rule.width_ms(), b))
                 .collect();
             reads.push(Read {
-                breaker,
+                breaker: breaker.clone(),
                 generation: m.generation,
                 rule,
                 keys,

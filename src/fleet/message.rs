@@ -133,13 +133,16 @@ pub(crate) fn cause_name(cause: Cause) -> &'static str {
     }
 }
 
-/// What a local transition tells the fleet, if anything: a trip (any transition to Open),
-/// a close its probes confirmed, an `isolate()` or a `reset()`. A transition caused by the
-/// fleet itself is never sent on (no echo between instances), nor is anything else (a
-/// half-opening, `disable()`).
+/// What a local transition tells the fleet, if anything: a trip (a transition to Open, but for
+/// a half-open timeout, where no probe gave a verdict), a close its probes confirmed, an
+/// `isolate()` or a `reset()`. A transition caused by the fleet itself is never sent on (no
+/// echo between instances), nor is anything else (a half-opening, `disable()`).
 pub(crate) fn outgoing(t: &Transition) -> Option<Kind> {
     match (t.cause, t.to) {
         (Cause::Fleet, _) => None,
+        // No probe gave a verdict in time: nothing learned about the dependency, and a peer
+        // whose probe just succeeded must not be tripped by it.
+        (Cause::HalfOpenTimeout, _) => None,
         (_, State::Open) => Some(Kind::Open),
         (Cause::HalfOpenSuccesses, State::Closed) => Some(Kind::Close),
         (Cause::Manual, State::Isolated) => Some(Kind::Isolate),
@@ -282,7 +285,7 @@ mod tests {
             (t(Closed, Open, FailureRate), Some(Kind::Open)),
             (t(Closed, Open, ConsecutiveFailures), Some(Kind::Open)),
             (t(HalfOpen, Open, HalfOpenFailure), Some(Kind::Open)),
-            (t(HalfOpen, Open, HalfOpenTimeout), Some(Kind::Open)),
+            (t(HalfOpen, Open, HalfOpenTimeout), None),
             (t(Closed, Open, FleetWindow), Some(Kind::Open)),
             (t(HalfOpen, Closed, HalfOpenSuccesses), Some(Kind::Close)),
             (t(Open, Isolated, Manual), Some(Kind::Isolate)),
