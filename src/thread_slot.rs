@@ -157,9 +157,9 @@ pub(crate) fn claimed() -> u32 {
 #[cfg(all(test, not(hotbreaker_loom)))]
 mod tests {
     use super::*;
-    use std::sync::Mutex; // test-only: the two tests below must not fill the pool for each other
+    use std::sync::Mutex; // test-only, off the hot path: these tests must not fill the pool for each other
 
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(()); // test-only, off every hot path
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(()); // test-only, off the hot path
 
     #[test]
     fn a_thread_keeps_its_slot_and_gives_it_back_when_it_exits() {

@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn listeners_hear_fleet_transitions_with_their_cause() {
-        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new())); // test-only, off the hot path
         let h = heard.clone();
         let b = Breaker::builder()
             .on_transition(move |t| h.lock().unwrap().push((t.to, t.cause)))
@@ -234,9 +234,9 @@ mod tests {
     fn a_quiet_peer_never_trips_a_recovered_instance_on_no_verdict() {
         use crate::fleet::message;
         use crate::transition::Transition;
-        use std::sync::Mutex;
+        use std::sync::Mutex; // test-only, off the hot path
 
-        type Heard = Arc<Mutex<Vec<Transition>>>;
+        type Heard = Arc<Mutex<Vec<Transition>>>; // test-only, off the hot path
         let instance = || {
             let (clock, mock) = quanta::Clock::mock();
             mock.increment(Duration::from_secs(1));
