@@ -435,12 +435,11 @@ impl Owned {
     /// owner's roll, or a shared word's rotation (before its swap; a swap that then loses only
     /// makes reports read a window they could have skipped).
     pub(crate) fn started(&self, tag: u64) {
-        // Relaxed: a report that loads an older value skips the window, so it is exact only for
-        // counts whose writers' work happens-before it (an owner's roll writes this word before
-        // its counts; a shared rotation writes it before its swap): joined or otherwise
-        // synchronized threads, as every other relaxed statistic here. A count added by one
-        // thread into a word another thread rotated may be missed until the rotating thread's
-        // write is seen: a snapshot may lag by the outcomes in flight. fetch_max keeps the word
+        // Relaxed: a report that loads an older value skips the window, which is right for every
+        // count that happens-before the report: an owner writes this word before its roll's
+        // counts; a shared rotation writes it before its swap, which releases it to every add
+        // into the bucket (`window.rs`, "Orderings"). A count concurrent with the report may be
+        // missed, as a snapshot may lag by the outcomes in flight. fetch_max keeps the word
         // monotonic.
         self.newest
             .fetch_max(tag.saturating_add(1), Ordering::Relaxed);

@@ -20,11 +20,17 @@
 //! stripe or not).
 //!
 //! # Orderings
-//! - **Bucket words** are `Relaxed`: each is self-contained (its tag and count change together
-//!   in one CAS) and no decision reads another word to interpret it. In particular a rotation is
-//!   decided by comparing full tags alone, never by reading the state word after a bucket word
-//!   (on a weakly ordered machine that pair could disagree): the tag says which generation and
-//!   interval the count belongs to.
+//! - **Bucket words** are self-contained (their tag and count change together in one CAS) and
+//!   no decision reads another word to interpret them. In particular a rotation is decided by
+//!   comparing full tags alone, never by reading the state word after a bucket word (on a weakly
+//!   ordered machine that pair could disagree): the tag says which generation and interval the
+//!   count belongs to. Loads are `Relaxed`. A successful swap is `AcqRel` (`Acquire` for the
+//!   fast path's add, which never rotates) for one reason: before rotating a word to a new
+//!   bucket, the rotating thread notes that the bucket started (`Owned::started`, which reports
+//!   use to skip windows no bucket of which started); the rotation releases that note and every
+//!   add into the bucket acquires it, so a report that happens-after any count in the bucket
+//!   sees the note and reads the window. On x86-64 these are the same instructions as
+//!   `Relaxed`.
 //! - **Folded totals** are added with `Release` after the rotation that replaced the count, and
 //!   read with `Acquire` *before* the live bucket words. A reader that sees a fold therefore sees
 //!   the rotation that preceded it, so a count is never seen twice (once folded, once live); it
@@ -489,9 +495,11 @@ impl TimeRing {
         // Relaxed: the CAS re-checks the value (module docs).
         let word = cell.load(Ordering::Relaxed);
         match bucket::add(word, tag) {
-            // Relaxed: the bucket word is self-contained (module docs).
+            // Acquire on success: the add reads the rotation that started the bucket (module
+            // docs, "Orderings"); the same instruction as Relaxed on x86-64. Relaxed on failure:
+            // nothing is read on the strength of a lost swap.
             Some(new) => cell
-                .compare_exchange(word, new, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(word, new, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok(),
             None => false,
         }
@@ -517,9 +525,10 @@ impl TimeRing {
                     return;
                 }
             };
-            // Relaxed: the bucket word is self-contained (module docs). The winner alone folds
-            // the count its swap replaced.
-            match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+            // AcqRel on success: a rotation releases its bucket's start, an add acquires it
+            // (module docs, "Orderings"). Relaxed on failure: the loop decides again on the
+            // fresh word. The winner alone folds the count its swap replaced.
+            match cell.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
                     stripes.add(stripe, kind.total(), folded);
                     return;
@@ -556,9 +565,9 @@ impl TimeRing {
                 }
                 Decision::Newer => return,
             };
-            // Relaxed: as above. A rotation's replaced count needs no fold: the lifetime total
-            // was counted apart.
-            match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+            // AcqRel on success, Relaxed on failure: as in `add`. A rotation's replaced count
+            // needs no fold: the lifetime total was counted apart.
+            match cell.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(fresh) => word = fresh,
             }
