@@ -12,6 +12,10 @@ pub struct Health {
     pub ready: bool,
     /// Every breaker, by name.
     pub breakers: Vec<BreakerHealth>,
+    /// Whether the registry's fleet link (feature `redis`) is up: flushes reach Redis and its
+    /// subscription is live. `None` when no link was started on the registry. Not part of
+    /// `ready`: with the link down every breaker keeps deciding on its local rules.
+    pub fleet_link_up: Option<bool>,
 }
 
 /// One breaker in a [`Health`] report.

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::breaker::Breaker;
 use crate::clock::Clock;
@@ -108,7 +108,11 @@ pub struct Registry {
     /// Cloned into each new breaker: making a real quanta clock asks the CPU about its counter,
     /// which costs microseconds in a virtual machine.
     clock: quanta::Clock,
+    /// Whether the fleet link started on this registry is up, for `health` (set once).
+    link: OnceLock<LinkProbe>,
 }
+
+type LinkProbe = Box<dyn Fn() -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +145,7 @@ impl Registry {
             }),
             listeners: Vec::new(),
             clock: quanta::Clock::new(),
+            link: OnceLock::new(),
         })
     }
 
@@ -395,7 +400,18 @@ impl Registry {
             all
         });
         let ready = breakers.iter().all(|b| !b.critical || !down(b.state));
-        Health { ready, breakers }
+        Health {
+            ready,
+            breakers,
+            fleet_link_up: self.link.get().map(|up| up()),
+        }
+    }
+
+    /// Lets `health` report the fleet link's state through `up`; the first link started on a
+    /// registry is the one reported. Returns whether `up` was taken.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn attach_link(&self, up: impl Fn() -> bool + Send + Sync + 'static) -> bool {
+        self.link.set(Box::new(up)).is_ok()
     }
 
     /// The readiness verdict of [`health`](Registry::health) alone: false while a breaker named

@@ -293,6 +293,7 @@ fn the_health_report_serializes() {
     assert_eq!(json["breakers"][0]["name"], "db");
     assert_eq!(json["breakers"][0]["state"], "isolated");
     assert_eq!(json["breakers"][0]["critical"], true);
+    assert_eq!(json["fleet_link_up"], serde_json::Value::Null);
 }
 
 /// Durations past what a `Duration` holds, which panicked inside the parser before.

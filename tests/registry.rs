@@ -161,6 +161,7 @@ fn health_reports_every_breaker_and_readiness_follows_critical_ones() {
 
     let h = r.health(&["search"]);
     assert!(h.ready, "payments is open but not critical");
+    assert_eq!(h.fleet_link_up, None, "no fleet link on this registry");
     let h = r.health(&["payments", "search", "not-created-yet"]);
     assert!(!h.ready);
     let p = &h.breakers[0];

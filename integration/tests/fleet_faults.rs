@@ -67,6 +67,12 @@ async fn redis_down_at_start_then_up() {
     a.registry.get_or_create("db");
     assert!(eventually(10, || a.link.status().flush_errors >= 2).await);
     assert!(!a.link.status().up());
+    let health = a.registry.health(&["db"]);
+    assert_eq!(health.fleet_link_up, Some(false));
+    assert!(
+        health.ready,
+        "a link that is down does not make the instance unready"
+    );
     calls_do_not_wait(&a, "db");
     local_rules_work(&a, "db");
     // Deltas for 20 breakers, 8 slots: bounded, the rest counted as dropped.
@@ -86,6 +92,7 @@ async fn redis_down_at_start_then_up() {
         a.link.status()
     );
     assert!(a.link.status().flushes > 0);
+    assert!(eventually(5, || a.registry.health(&[]).fleet_link_up == Some(true)).await);
     // Propagation works once Redis is up.
     a.calls("db", 3, true);
     assert!(eventually(10, || b.state("db") == Some(State::Open)).await);

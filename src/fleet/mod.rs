@@ -341,6 +341,8 @@ impl Fleet {
         let manager =
             redis::aio::ConnectionManager::new_lazy_with_config(self.client.clone(), config)
                 .map_err(|e| FleetError::Client(Box::new(e)))?;
+        let counters = self.counters.clone();
+        registry.attach_link(move || counters.status().up());
         let shared = Arc::new(Shared {
             options: self.options,
             instance: self.instance,
