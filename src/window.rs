@@ -834,41 +834,63 @@ mod tests {
         );
     }
 
+    /// A small deterministic generator: `next(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
+    /// Moves time on (mostly within a bucket, sometimes by whole seconds) or starts a new
+    /// generation.
+    fn step(next: &mut impl FnMut(u64) -> u64, generation: &mut u64, now: &mut u64) {
+        match next(10) {
+            0 => *generation += 1 + next(3),
+            1 => *now += next(40) * 1_000 * MS,
+            _ => *now += next(700) * MS,
+        }
+    }
+
+    /// One random write under `generation` at `now`: a throttled call, or an outcome on a random
+    /// owned or shared stripe.
+    fn random_write(
+        w: &TimeRing,
+        s: &Stripes,
+        next: &mut impl FnMut(u64) -> u64,
+        generation: u64,
+        now: u64,
+    ) {
+        let writer = match next(3) {
+            0 => Writer::Shared(next(s.shared() as u64) as usize),
+            _ => Writer::Owned(next(s.owned.count() as u64) as usize),
+        };
+        if next(8) == 0 {
+            w.add_throttled(s, generation, now);
+        } else {
+            let sample = Sample {
+                failure: next(2) == 0,
+                slow: next(4) == 0,
+            };
+            w.record_as(s, writer, generation, now, sample, true);
+        }
+    }
+
     /// A report (which skips what no started bucket can hold) reads what a decision reads, once
     /// the writers are quiescent: random outcomes on owned and shared stripes, throttled calls,
     /// new generations and idle gaps, checked after every step at several later times.
     #[test]
     fn a_report_reads_what_a_decision_reads() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         for case in 0..200 {
             let buckets = [1u32, 2, 3, 10][case % 4];
             let (w, s) = window(1_000 * MS, buckets, 4);
             let (mut generation, mut now) = (0u64, 0u64);
             for _ in 0..60 {
-                match next(10) {
-                    0 => generation += 1 + next(3),
-                    1 => now += next(40) * 1_000 * MS,
-                    _ => now += next(700) * MS,
-                }
-                let writer = match next(3) {
-                    0 => Writer::Shared(next(s.shared() as u64) as usize),
-                    _ => Writer::Owned(next(s.owned.count() as u64) as usize),
-                };
-                if next(8) == 0 {
-                    w.add_throttled(&s, generation, now);
-                } else {
-                    let sample = Sample {
-                        failure: next(2) == 0,
-                        slow: next(4) == 0,
-                    };
-                    w.record_as(&s, writer, generation, now, sample, true);
-                }
+                step(&mut next, &mut generation, &mut now);
+                random_write(&w, &s, &mut next, generation, now);
                 for later in [0, 400 * MS, 3_000 * MS, 20_000 * MS] {
                     for g in [generation, generation + 1] {
                         assert_eq!(
@@ -883,44 +905,53 @@ mod tests {
         }
     }
 
+    /// Late in a breaker's life: 2^32 generations and a month in, then a month idle (no write,
+    /// the clock stopped at one instant for the reports in between), a report still reads what
+    /// a decision reads, and the idle window is empty.
+    #[test]
+    fn a_report_reads_what_a_decision_reads_late_in_life_and_after_a_month_idle() {
+        const MONTH: u64 = 30 * 24 * 3_600 * 1_000 * MS;
+        let mut next = xorshift(0xD1B5_4A32_D192_ED03);
+        for case in 0..40 {
+            let (w, s) = window(1_000 * MS, [1u32, 10, 256][case % 3], 4);
+            let (mut generation, mut now) = (1u64 << 32, MONTH);
+            for _ in 0..40 {
+                step(&mut next, &mut generation, &mut now);
+                random_write(&w, &s, &mut next, generation, now);
+                for _ in 0..3 {
+                    assert_eq!(w.report(&s, generation, now), w.stats(&s, generation, now));
+                }
+            }
+            let later = now + MONTH;
+            assert_eq!(
+                w.report(&s, generation, later),
+                w.stats(&s, generation, later)
+            );
+            assert_eq!(w.report(&s, generation, later).calls, 0, "case {case}");
+            random_write(&w, &s, &mut next, generation, later);
+            assert_eq!(
+                w.report(&s, generation, later),
+                w.stats(&s, generation, later)
+            );
+        }
+    }
+
     /// As `a_report_reads_what_a_decision_reads`, with late permits (older generations, earlier
     /// instants of the current one), one or 64 stripes, and reports of older generations and of
     /// instants before the last write.
     #[test]
     fn a_report_reads_what_a_decision_reads_with_late_permits() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         for case in 0..90 {
             let buckets = [1u32, 2, 3, 10, 256][case % 5];
             let stripes = [1usize, 4, 64][case % 3];
             let (w, s) = window(1_000 * MS, buckets, stripes);
             let (mut generation, mut now) = (0u64, 0u64);
             for _ in 0..60 {
-                match next(10) {
-                    0 => generation += 1 + next(3),
-                    1 => now += next(40) * 1_000 * MS,
-                    _ => now += next(700) * MS,
-                }
+                step(&mut next, &mut generation, &mut now);
                 let g = generation.saturating_sub(if next(4) == 0 { next(3) } else { 0 });
                 let t = now.saturating_sub(if next(4) == 0 { next(3_000) * MS } else { 0 });
-                let writer = match next(3) {
-                    0 => Writer::Shared(next(s.shared() as u64) as usize),
-                    _ => Writer::Owned(next(s.owned.count() as u64) as usize),
-                };
-                if next(8) == 0 {
-                    w.add_throttled(&s, g, t);
-                } else {
-                    let sample = Sample {
-                        failure: next(2) == 0,
-                        slow: next(4) == 0,
-                    };
-                    w.record_as(&s, writer, g, t, sample, true);
-                }
+                random_write(&w, &s, &mut next, g, t);
                 for at in [
                     now.saturating_sub(1_500 * MS),
                     now,
