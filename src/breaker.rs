@@ -18,10 +18,19 @@
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
 //! - **Typical latency** (relative slow calls). `Relaxed`: one self-contained word, see
 //!   `latency.rs`.
-//! - **Mirror, run hint.** See `mirror.rs` and `run_hint.rs`.
+//! - **Mirror.** See `mirror.rs`.
+//! - **Consecutive-failure baselines, evaluation budget.** See `consecutive.rs` and
+//!   `evaluation.rs`.
 //! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
 //!   interval of its last computation (`throttle_interval`) is `Relaxed`: a hint of when to
 //!   compute again, ordered with nothing.
+//!
+//! # What a call writes
+//! A Success writes only its own thread's line (`owned.rs`). A Closed Failure that does not
+//! trip writes its own line too; a shared line only when its thread's local run is two or
+//! more (the consecutive check renews its baseline, `consecutive.rs`) or its evaluation
+//! budget is spent (`evaluation.rs`). The state word and its mirror, which every call reads,
+//! change only on transitions and half-open admissions.
 //! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
 //!   `metrics()`, ordered with nothing else.
 
@@ -34,17 +43,19 @@ use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::consecutive::Baselines;
 use crate::deadline::{self, DeadlineCell};
 use crate::error::{ConfigError, Rejected};
+use crate::evaluation::{self, Evaluation, EvaluationCell};
 use crate::health::HealthView;
 use crate::latency::{self, TypicalCell};
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
+use crate::owned::Head;
 use crate::policy;
 use crate::rules::{Listener, Predicate, Rules, WindowSpec};
 use crate::rules_cell::{RuleSet, RulesCell};
-use crate::run_hint::RunHint;
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
 use crate::thread_slot;
@@ -70,10 +81,14 @@ struct Hot {
     slow_ns: AtomicU64,
 }
 
-/// Written on failures, transitions, snapshots and latency samples only.
+/// Written on transitions, snapshots, latency samples, consecutive-failure checks and window
+/// evaluations only.
 struct Stats {
-    /// Whether a failure run may need ending (see `run_hint.rs`).
-    runs: RunHint,
+    /// The last window evaluation and its budget (see `evaluation.rs`): read on every Closed
+    /// Failure or slow call, written by an evaluation.
+    evaluation: EvaluationCell,
+    /// The consecutive-failure check's baselines (see `consecutive.rs`), on lines of their own.
+    baselines: Box<Baselines>,
     times_opened: AtomicU64,
     /// The generation of the last Closed or Disabled state: which window `metrics()` shows while
     /// Open, HalfOpen or Isolated.
@@ -154,6 +169,7 @@ impl Breaker {
             WindowSpec::Count { size } => (Window::Count(Box::new(CountWindow::new(size))), 0),
         };
         let set = RuleSet::of(&rules);
+        let stripes = Stripes::new(rules.stripes, buckets, clock.offset());
         Breaker {
             hot: CachePadded::new(Hot {
                 state: AtomicU128::new(Word::INITIAL.bits()),
@@ -163,7 +179,8 @@ impl Breaker {
                 slow_ns: AtomicU64::new(set.slow_ns()),
             }),
             stats: CachePadded::new(Stats {
-                runs: RunHint::new(),
+                evaluation: EvaluationCell::new(),
+                baselines: Box::new(Baselines::new(stripes.writers())),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -171,7 +188,7 @@ impl Breaker {
                 typical: TypicalCell::new(),
                 predicate: rules.predicate.clone(),
             }),
-            stripes: Stripes::new(rules.stripes, buckets, clock.offset()),
+            stripes,
             window,
             rules: RulesCell::new(set),
             settings: Mutex::new(Settings::of(rules.settings)), // config lock: off the hot path
@@ -472,7 +489,11 @@ impl Breaker {
             Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
             Window::Time(_) => 0,
         };
-        self.stripes.heap_bytes() + slots + std::mem::size_of_val(&*self.listeners)
+        self.stripes.heap_bytes()
+            + slots
+            + std::mem::size_of_val(&*self.listeners)
+            + std::mem::size_of::<Baselines>()
+            + self.stats.baselines.heap_bytes()
     }
 
     /// Number of counter stripes (after rounding up to a power of two).
@@ -535,9 +556,6 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn rethrottle(&self, generation: u64, now: u64) {
-        let Window::Time(w) = &self.window else {
-            return;
-        };
         let before = self.hot.throttle.load_for_update();
         // The rules as of that load: a `clear` it saw was stored after the rules that switched
         // the throttle off (see `throttle.rs`).
@@ -549,11 +567,25 @@ impl Breaker {
         if word.kind() != State::Closed || word.generation() != generation {
             return;
         }
+        let stats = self.window_stats(generation, now);
+        self.publish_throttle(before, rules, generation, now, &stats);
+    }
+
+    /// Publishes the throttle's probability for Closed `generation`, computed from `stats`: the
+    /// window read at `now`, after `before` was loaded. Returns it.
+    fn publish_throttle(
+        &self,
+        before: Published,
+        rules: &RuleSet,
+        generation: u64,
+        now: u64,
+        stats: &WindowStats,
+    ) -> u32 {
+        let Window::Time(w) = &self.window else {
+            return 0; // The throttle runs on a time window only.
+        };
         let parts = match rules.throttle {
-            Some(t) => {
-                let stats = w.stats(&self.stripes, generation, now);
-                t.parts(stats.requests(), stats.successes(), rules.minimum_calls)
-            }
+            Some(t) => t.parts(stats.requests(), stats.successes(), rules.minimum_calls),
             None => 0,
         };
         // Relaxed: a hint (module docs).
@@ -570,6 +602,7 @@ impl Breaker {
             // Switched off while this was computed: its `clear` may have been overwritten.
             self.hot.throttle.clear(generation);
         }
+        parts
     }
 
     #[inline]
@@ -674,9 +707,9 @@ impl Breaker {
 
     /// Records an outcome. The common case, an untimed Success of a Closed or Disabled permit
     /// with a time window, is inlined. On the caller's owned stripe it is a recent-time read,
-    /// two compares and a plain increment (see `owned.rs`); on a shared stripe, a load of the
-    /// mirror, a guarded recent-time read and one CAS. Then a look at the run hint (ending the
-    /// run, if there is one, off the inlined path).
+    /// two compares, a look at the thread's own failure run and a plain increment (see
+    /// `owned.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
+    /// CAS. Nothing shared is written either way.
     #[inline]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.
@@ -701,28 +734,11 @@ impl Breaker {
                     },
                 };
                 if counted {
-                    if self.stats.runs.may_need_ending() {
-                        self.end_run(generation);
-                    }
                     return;
                 }
             }
         }
         self.record_other(ticket, outcome);
-    }
-
-    /// A Success of `generation` ends the failure run, if there is one to end.
-    #[cold]
-    #[inline(never)]
-    fn end_run(&self, generation: u64) {
-        if let Some(token) = self.stats.runs.to_end() {
-            let (word, _) = self.install(state::Limits::NONE, |_| Event::Success { generation });
-            // A Success that found a later generation ended no run: every run counted in `token`
-            // was installed before it was read, so it is of the word's generation or older.
-            if word.generation() == generation {
-                self.stats.runs.ended(token);
-            }
-        }
     }
 
     #[inline(never)]
@@ -813,61 +829,145 @@ impl Breaker {
         }
         let now = self.clock.real_ns();
         let generation = ticket.generation();
+        let writer = self.stripes.mine();
         let word = self.word();
         if word.generation() != generation {
             // Late: lifetime totals only. A transition racing past this check can
             // still let the sample into a bucket of the old generation, which no trip rule reads.
-            self.stripes.add_sample(self.stripes.mine(), sample);
+            self.stripes.add_late(writer, sample);
             return;
         }
         match &self.window {
             Window::Time(w) => {
                 let trust_recent = self.clock.recent_is_fresh(now);
-                w.record(&self.stripes, generation, now, sample, trust_recent);
+                w.record_as(&self.stripes, writer, generation, now, sample, trust_recent);
             }
             Window::Count(w) => {
                 w.record(generation, sample);
-                self.stripes.add_sample(self.stripes.mine(), sample);
+                if let Writer::Owned(i) = writer {
+                    self.stripes.owned().enter(i, generation);
+                }
+                self.stripes.add_sample(writer, sample);
             }
         }
         if ticket.state() != State::Closed {
             return; // Disabled: counted, never trips.
         }
-        if failure {
-            let (installed, step) = self.install(rules.limits, |_| Event::Failure {
-                generation,
-                trip_at: rules.consecutive_failures,
-            });
-            if step.cause.is_none() {
-                if installed.run() > 0 {
-                    self.stats.runs.lengthened();
-                }
-                self.evaluate(&rules, generation, now);
-                self.rethrottle(generation, now);
-            }
-        } else {
-            self.end_run(generation);
-            if sample.slow {
-                self.evaluate(&rules, generation, now);
-            }
+        if failure && self.consecutive_trip(&rules, writer, generation) {
+            return;
+        }
+        if failure || sample.slow {
+            self.evaluate(&rules, writer, generation, now, failure);
         }
     }
 
-    /// Evaluates the window rules after a Failure or a slow Success of a Closed permit of
-    /// `generation`.
-    #[cold]
-    fn evaluate(&self, rules: &RuleSet, generation: u64, now: u64) {
+    /// The owned stripe's line of `writer`, if it writes one.
+    fn head(&self, writer: Writer) -> Option<&Head> {
+        match writer {
+            Writer::Owned(i) => self.stripes.owned().head(i as u32),
+            Writer::Shared(_) => None,
+        }
+    }
+
+    /// After a Closed Failure of `generation` counted on `writer`'s stripe: the
+    /// consecutive-failure rule (see `consecutive.rs`). Returns whether it tripped (by this
+    /// call's swap or, racing it, another's).
+    fn consecutive_trip(&self, rules: &RuleSet, writer: Writer, generation: u64) -> bool {
+        let Some(k) = rules.consecutive_failures else {
+            return false;
+        };
+        let local = match writer {
+            Writer::Owned(i) => self
+                .stripes
+                .owned()
+                .head(i as u32)
+                .map_or(0, |head| head.lengthen_run(generation)),
+            Writer::Shared(s) => self.stripes.lengthen_shared_run(s, generation),
+        };
+        let run = if k == 1 {
+            1
+        } else if local >= 2 {
+            self.stats
+                .baselines
+                .check(generation, |i| self.stripes.run_view(i, generation))
+        } else {
+            return false; // it starts a local run: nothing to check
+        };
+        if run < u64::from(k) {
+            return false;
+        }
+        let cause = Cause::ConsecutiveFailures;
+        self.install(rules.limits, |_| Event::Trip { generation, cause });
+        true
+    }
+
+    /// After a Closed Failure or slow call of `generation` counted on `writer`'s stripe: reads
+    /// the window and applies the window rules and the throttle, when the evaluation budget
+    /// says a rule could hold or the last evaluation is of another bucket interval (see
+    /// `evaluation.rs`).
+    fn evaluate(&self, rules: &RuleSet, writer: Writer, generation: u64, now: u64, failure: bool) {
         let predicate = self.stats.predicate.as_ref();
-        if !policy::reads_window(rules, predicate) {
+        if !policy::reads_window(rules, predicate) && rules.throttle.is_none() {
             return;
         }
+        let tag = self.window.evaluation_tag(generation, now);
+        let seen = self.stats.evaluation.load();
+        let head = self.head(writer);
+        let due =
+            seen.tag != tag || head.is_none_or(|head| head.spend_budget(seen.round, seen.quota));
+        if due {
+            self.evaluate_now(rules, head, (seen, tag), generation, now, failure);
+        }
+    }
+
+    /// Reads the window of Closed `generation` once: trips if a window rule holds, else
+    /// recomputes the throttle (after a Failure: a slow Success leaves it as it is) and
+    /// publishes the next evaluation budget.
+    #[cold]
+    #[inline(never)]
+    fn evaluate_now(
+        &self,
+        rules: &RuleSet,
+        head: Option<&Head>,
+        (seen, tag): (Evaluation, u64),
+        generation: u64,
+        now: u64,
+        failure: bool,
+    ) {
+        let predicate = self.stats.predicate.as_ref();
         let word = self.word();
         if word.kind() != State::Closed || word.generation() != generation {
             return;
         }
+        // Loaded before the window, as `rethrottle` does (see `throttle.rs`).
+        let throttle_before = self.hot.throttle.load_for_update();
         let stats = self.window_stats(generation, now);
         if let Some(cause) = policy::window_cause(rules, predicate, &stats) {
             self.install(rules.limits, |_| Event::Trip { generation, cause });
+            return;
+        }
+        let mut events = policy::events_until_possible(rules, predicate, &stats, self.window.cap());
+        if rules.throttle.is_some() || throttle_before.is_active() {
+            let parts = if failure {
+                self.publish_throttle(throttle_before, rules, generation, now, &stats)
+            } else {
+                throttle_before.parts()
+            };
+            // Recomputed on every Failure while it sheds; while it does not, only once enough
+            // Failures could start it.
+            let until = match rules.throttle {
+                Some(t) if parts == 0 => {
+                    t.failures_until_active(stats.requests(), stats.successes())
+                }
+                _ => 1,
+            };
+            events = events.min(until);
+        }
+        let quota = evaluation::quota(events, self.stripes.count() as u64);
+        if let Some(round) = self.stats.evaluation.publish(seen, tag, quota) {
+            if let Some(head) = head {
+                head.reset_budget(round);
+            }
         }
     }
 
@@ -885,7 +985,8 @@ impl Breaker {
             Outcome::Success | Outcome::Failure => {
                 let failure = outcome == Outcome::Failure;
                 let slow = self.is_slow(&rules, ticket, self.clock.now_ns());
-                self.stripes.add_sample(stripe, Sample { failure, slow });
+                // A probe belongs to a HalfOpen generation, never to a Closed failure run.
+                self.stripes.add_late(stripe, Sample { failure, slow });
                 if failure {
                     Event::ProbeFailure { generation }
                 } else {
@@ -999,6 +1100,11 @@ impl Breaker {
                 self.stats
                     .window_generation
                     .store(generation, Ordering::Relaxed);
+                if to.kind() == State::Closed {
+                    self.stats
+                        .baselines
+                        .restart(generation, |i| self.stripes.run_view(i, generation));
+                }
             }
             _ => {}
         }

@@ -160,10 +160,12 @@ mod builder;
 pub mod classify;
 mod clock;
 mod config;
+mod consecutive;
 mod deadline;
 #[cfg(feature = "serde")]
 mod env;
 mod error;
+mod evaluation;
 #[cfg(feature = "metrics")]
 mod export;
 mod fastdiv;
@@ -194,7 +196,6 @@ mod registry;
 pub mod reqwest;
 mod rules;
 mod rules_cell;
-mod run_hint;
 #[cfg(feature = "tower")]
 pub mod service;
 mod state;
@@ -227,6 +228,11 @@ pub use throttle::Throttle;
 pub use transition::Transition;
 pub use upkeep::start_upkeep;
 pub use window::WindowStats;
+/// Counts the core's atomic writes per cache line: only under
+/// `RUSTFLAGS="--cfg hotbreaker_count_writes"` (see `tests/shared_writes.rs`). For tests only.
+#[cfg(all(hotbreaker_count_writes, not(hotbreaker_loom)))]
+#[doc(hidden)]
+pub use sync::write_count;
 
 /// The clock crate the breaker reads: `quanta::Clock::mock()` for tests (with
 /// [`Builder::clock`]), `quanta::Upkeep` for the upkeep thread (or [`start_upkeep`]), without a

@@ -18,6 +18,8 @@
 //! | `counts[k]` | per outcome | Successes, Failures and slow calls counted in buckets: a running count that never resets |
 //! | `outside[k]` | per outcome | the same kinds counted outside any bucket: late permits, count windows |
 //! | `ignored`, `rejected` | per outcome | lifetime counters |
+//! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
+//! | `budget` | on a Closed Failure or slow call | `round 40 | spent 24`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
 //!
 //! A **bucket mark** (`tag`, `base[3]`) says where a bucket starts: the running counts at the
 //! moment the owner rolled into the bucket tagged `tag`. A bucket holds what was counted between
@@ -41,7 +43,9 @@
 //! thread land by a frozen reading (in an older bucket, never a newer one).
 //!
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
-//! per second into one stripe. Tags are those of `bucket.rs` (114 years at 10^7 transitions per
+//! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
+//! `consecutive_failures`, at most 10^6). The budget keeps the low 40 bits of the
+//! evaluation round (see `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of `bucket.rs` (114 years at 10^7 transitions per
 //! second with 256 buckets).
 //!
 //! # Orderings
@@ -60,6 +64,14 @@
 //!   is never below the mark's base.
 //! - **Totals**: each counter only grows, and a snapshot reads each once (`Relaxed`): exact
 //!   once the owner is quiescent, a lower bound meanwhile.
+//! - **Local run and Successes** (read by the consecutive-failure check, `consecutive.rs`): a
+//!   Success clears `run` *before* it stores its count, and that store is `Release`; the reader
+//!   loads the Success counts with `Acquire` before `run`, so a reader that sees a Success also
+//!   sees the run it ended as ended (it can never pair a new Success with an old run). `run` is
+//!   tagged by `generation`, which a roll into a new generation stores with `Release` after
+//!   clearing `run`; the reader loads `generation`, `run`, an `Acquire` fence and `generation`
+//!   again, and takes the run only when both loads agree with its own generation. On x86-64 a
+//!   `Release` store is the same `mov` as a `Relaxed` one.
 
 use crossbeam_utils::CachePadded;
 
@@ -100,7 +112,23 @@ pub(crate) struct Head {
     outside: [AtomicU64; 3],
     ignored: AtomicU64,
     rejected: AtomicU64,
+    run: AtomicU64,
+    budget: AtomicU64,
 }
+
+/// What a reader sees of one owned stripe for the consecutive-failure check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunView {
+    /// Successes counted so far (in buckets and outside them): only grows.
+    pub(crate) successes: u64,
+    /// The owner's local run in the reader's generation (0 if the stripe is in another one).
+    pub(crate) run: u64,
+}
+
+/// Bits of the evaluation round a budget word keeps.
+const BUDGET_ROUND_BITS: u32 = 40;
+const BUDGET_SPENT_MAX: u64 = (1 << (64 - BUDGET_ROUND_BITS)) - 1;
+const BUDGET_ROUND_MASK: u64 = (1 << BUDGET_ROUND_BITS) - 1;
 
 #[derive(Debug)]
 struct Mark {
@@ -114,13 +142,69 @@ struct Mark {
 /// Adds one to a counter only this thread writes: a plain load and store.
 #[inline(always)]
 fn bump(counter: &AtomicU64) -> u64 {
-    // Relaxed: the owner's own word (module docs).
+    // Relaxed: the owner's own word (module docs). Release: a Success count publishes the
+    // cleared local run (module docs, "Local run and Successes"); the same `mov` on x86-64.
     let n = counter.load(Ordering::Relaxed).wrapping_add(1);
-    counter.store(n, Ordering::Relaxed);
+    counter.store(n, Ordering::Release);
     n
 }
 
 impl Head {
+    /// A Success ends the owner's local run: cleared before the Success is counted (module
+    /// docs). Writes only when there is a run to end (once per Failure at most).
+    #[inline(always)]
+    fn end_run(&self) {
+        // Relaxed: the owner's own word, published by the Success count's Release store.
+        if self.run.load(Ordering::Relaxed) != 0 {
+            self.run.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A Closed Failure of `generation` counted in this stripe: the local run grows by one and
+    /// is returned. 0 (nothing changed) when the stripe is in another generation (the
+    /// Failure was late, or counted outside any bucket).
+    pub(crate) fn lengthen_run(&self, generation: u64) -> u64 {
+        // Relaxed: the owner's own words (module docs).
+        if self.generation.load(Ordering::Relaxed) != generation {
+            return 0;
+        }
+        let run = (self.run.load(Ordering::Relaxed) + 1).min(u64::from(u32::MAX));
+        self.run.store(run, Ordering::Relaxed);
+        run
+    }
+
+    /// Spends one unit of the window-evaluation budget of evaluation `round`, whose quota per
+    /// stripe is `quota`: true when the quota is used up and the window must be read. On the
+    /// first spend under a new round one unit more is counted, for a Failure this owner may have
+    /// counted after the evaluation read its stripe but before it saw the new round (see
+    /// `evaluation.rs`).
+    pub(crate) fn spend_budget(&self, round: u64, quota: u64) -> bool {
+        // Relaxed: the owner's own word.
+        let word = self.budget.load(Ordering::Relaxed);
+        let round = round & BUDGET_ROUND_MASK;
+        let spent = if word >> (64 - BUDGET_ROUND_BITS) == round {
+            (word & BUDGET_SPENT_MAX) + 1
+        } else {
+            2
+        }
+        .min(BUDGET_SPENT_MAX);
+        self.budget.store(
+            (round << (64 - BUDGET_ROUND_BITS)) | spent,
+            Ordering::Relaxed,
+        );
+        spent >= quota
+    }
+
+    /// This owner just evaluated the window and published evaluation `round`: nothing of it
+    /// spent yet.
+    pub(crate) fn reset_budget(&self, round: u64) {
+        // Relaxed: the owner's own word.
+        self.budget.store(
+            (round & BUDGET_ROUND_MASK) << (64 - BUDGET_ROUND_BITS),
+            Ordering::Relaxed,
+        );
+    }
+
     /// The fast path: a Success of `generation` at recent time `recent` (on the clock's own
     /// scale) into this stripe's current bucket. False (nothing counted) when it belongs
     /// elsewhere or the recent time is not to be trusted (module docs): the caller then records
@@ -150,7 +234,9 @@ impl Head {
         {
             return false;
         }
-        cell.store(n, Ordering::Relaxed);
+        self.end_run();
+        // Release: publishes the cleared run (module docs); a plain `mov` on x86-64.
+        cell.store(n, Ordering::Release);
         true
     }
 
@@ -169,6 +255,7 @@ impl Head {
         if recent != 0 && now.saturating_sub(recent) <= RECENT_TOLERANCE_NS {
             self.end.store(bucket_end, Ordering::Relaxed);
         }
+        self.end_run();
         bump(&self.counts[SUCCESSES]);
         true
     }
@@ -240,6 +327,8 @@ impl Owned {
                         outside: std::array::from_fn(|_| zero()),
                         ignored: zero(),
                         rejected: zero(),
+                        run: zero(),
+                        budget: zero(),
                     })
                 })
                 .collect(),
@@ -323,6 +412,9 @@ impl Owned {
         } else {
             &head.outside
         };
+        if kinds[0] == SUCCESSES {
+            head.end_run();
+        }
         for &k in kinds {
             bump(&counters[k]);
         }
@@ -357,15 +449,55 @@ impl Owned {
         head.tag.store(tag, Ordering::Relaxed);
         head.bucket_end
             .store(end.saturating_add(self.offset), Ordering::Relaxed);
-        head.generation.store(generation, Ordering::Relaxed);
+        self.enter(stripe, generation);
         // Release: a reader that sees a count added after this roll sees the new tag too
         // (module docs, "Orderings").
         fence(Ordering::Release);
     }
 
-    /// Adds one outcome of `kinds` outside any bucket (count windows, breakers without a time
-    /// window).
-    pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize]) {
+    /// Moves owned stripe `stripe` into `generation` if it is in an older one (or none): its
+    /// local run, which belongs to its generation, starts again from 0. A time window's roll
+    /// does this; a count window, which has no buckets, calls it before each Closed outcome.
+    pub(crate) fn enter(&self, stripe: usize, generation: u64) {
+        let head = &self.heads[stripe];
+        // Relaxed: the owner's own word.
+        let current = head.generation.load(Ordering::Relaxed);
+        if current == NO_BUCKET || generation > current {
+            head.run.store(0, Ordering::Relaxed);
+            // Release: after the cleared run (module docs, "Local run and Successes").
+            head.generation.store(generation, Ordering::Release);
+        }
+    }
+
+    /// What the consecutive-failure check reads of owned stripe `stripe` for `generation`
+    /// (module docs, "Local run and Successes"; `consecutive.rs`).
+    pub(crate) fn run_view(&self, stripe: usize, generation: u64) -> RunView {
+        let head = &self.heads[stripe];
+        // Acquire: see the module's "Orderings".
+        let successes = head.counts[SUCCESSES]
+            .load(Ordering::Acquire)
+            .wrapping_add(head.outside[SUCCESSES].load(Ordering::Acquire));
+        let before = head.generation.load(Ordering::Acquire);
+        // Relaxed: ordered by the Acquire load above and the fence below.
+        let run = head.run.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let after = head.generation.load(Ordering::Relaxed);
+        RunView {
+            successes,
+            run: if before == generation && after == generation {
+                run
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Adds one outcome of `kinds` outside any bucket (count windows, late permits, probes).
+    /// `ends_run`: whether a Success ends the local run (not for a late permit's).
+    pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize], ends_run: bool) {
+        if ends_run && kinds[0] == SUCCESSES {
+            self.heads[stripe].end_run();
+        }
         for &k in kinds {
             bump(&self.heads[stripe].outside[k]);
         }

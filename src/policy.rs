@@ -1,8 +1,7 @@
 //! The trip decision over the window's counts, as pure functions.
 //!
-//! The consecutive-failure rule is decided by the state word itself (a Failure event carries the
-//! threshold, and the swap that lengthens the run to it is the swap that trips: see
-//! [`state::next`](crate::state::next)). The rules here need the window's counts.
+//! The consecutive-failure rule is decided from the stripes' local runs (`consecutive.rs`). The
+//! rules here need the window's counts.
 
 use crate::rules::Predicate;
 use crate::rules_cell::RuleSet;
@@ -40,6 +39,59 @@ pub(crate) fn window_cause(
     } else {
         None
     }
+}
+
+/// The most events [`events_until_possible`] looks ahead: past it, evaluate anyway.
+pub(crate) const LOOKAHEAD: u64 = 1 << 24;
+
+/// The fewest Failures or slow calls (events) that, added to `stats`, could make a window rule
+/// hold: at least 1, [`LOOKAHEAD`] when none can within it. `cap`: a count window's size (its
+/// calls never exceed it), `None` for a time window.
+///
+/// Adding `d` events that are each a slow Failure, and as many Successes as `minimum_calls`
+/// asks for, is the most any `d` events can do to both rates at once (a Success only lowers a
+/// rate once the minimum is met): the window would hold `F + d` Failures and `S + d` slow calls
+/// out of `max(minimum_calls, C + d)` calls. Both rates only grow with `d`, so the answer is
+/// found by bisection. A user predicate can hold after any event: 1.
+pub(crate) fn events_until_possible(
+    rules: &RuleSet,
+    predicate: Option<&Predicate>,
+    stats: &WindowStats,
+    cap: Option<u64>,
+) -> u64 {
+    if predicate.is_some() {
+        return 1;
+    }
+    if rules.failure_rate.is_none() && rules.slow.is_none() {
+        return LOOKAHEAD;
+    }
+    let holds = |d: u64| {
+        let calls = stats
+            .calls
+            .saturating_add(d)
+            .max(u64::from(rules.minimum_calls));
+        let calls = cap.map_or(calls, |cap| calls.min(cap));
+        let after = WindowStats {
+            calls,
+            failures: stats.failures.saturating_add(d).min(calls),
+            slow: stats.slow.saturating_add(d).min(calls),
+            throttled: stats.throttled,
+        };
+        window_cause(rules, None, &after).is_some()
+    };
+    if !holds(LOOKAHEAD) {
+        return LOOKAHEAD;
+    }
+    let (mut lo, mut hi) = (0, LOOKAHEAD); // holds(hi), and not holds(lo) unless lo == 0
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
 }
 
 #[cfg(test)]
@@ -117,6 +169,77 @@ mod tests {
             Some(Cause::CustomRule)
         );
         assert_eq!(window_cause(&r, Some(&p), &stats(2, 1, 0)), None);
+    }
+
+    /// Brute force: the answer is the first `d` at which adding `d` slow Failures (and any
+    /// Successes) makes a rule hold, and no mix of fewer events could.
+    #[test]
+    fn events_until_possible_is_the_least_number_that_could_trip() {
+        for (fr, sr, m) in [
+            (Some(0.5), None, 4),
+            (Some(0.3), Some(0.8), 10),
+            (None, Some(0.25), 1),
+            (Some(1.0), None, 1),
+        ] {
+            let r = rules(fr, sr, m);
+            for calls in 0..30u64 {
+                for failures in 0..=calls {
+                    for slow in [0, calls / 2, calls] {
+                        let s = stats(calls, failures, slow);
+                        let d = events_until_possible(&r, None, &s, None);
+                        let trips = |x: u64, y: u64, succ: u64| {
+                            let c = calls + x + y + succ;
+                            window_cause(&r, None, &stats(c, failures + x, slow + y)).is_some()
+                        };
+                        // Fewer than d events (at least one: rules are evaluated on events
+                        // only), in any split and with any Successes: no trip.
+                        for e in 1..d.min(40) {
+                            for x in 0..=e {
+                                for succ in 0..(u64::from(m) + 2) {
+                                    assert!(
+                                        !trips(x, e - x, succ),
+                                        "{fr:?} {sr:?} {m} {s:?}: {x}+{} events, {succ} S trip before {d}",
+                                        e - x
+                                    );
+                                }
+                            }
+                        }
+                        if d < LOOKAHEAD && d > 0 {
+                            let needed = u64::from(m).saturating_sub(calls + d);
+                            let c = calls + d + needed;
+                            let x = stats(c, failures + d, (slow + d).min(c));
+                            assert!(window_cause(&r, None, &x).is_some(), "{s:?} {d}");
+                        }
+                    }
+                }
+            }
+        }
+        let p: Predicate = Arc::new(|_: &WindowStats| false);
+        assert_eq!(
+            events_until_possible(&rules(Some(0.5), None, 4), Some(&p), &stats(9, 0, 0), None),
+            1
+        );
+        assert_eq!(
+            events_until_possible(&rules(None, None, 4), None, &stats(9, 0, 0), None),
+            LOOKAHEAD
+        );
+    }
+
+    #[test]
+    fn a_count_window_never_holds_more_calls_than_its_size() {
+        // 100 calls of a count window of 100, 10 failures, 50 %: 40 more failures (each
+        // replacing a Success).
+        let r = rules(Some(0.5), None, 100);
+        assert_eq!(
+            events_until_possible(&r, None, &stats(100, 10, 0), Some(100)),
+            40
+        );
+        // minimum_calls above the size: never.
+        let r = rules(Some(0.5), None, 200);
+        assert_eq!(
+            events_until_possible(&r, None, &stats(100, 10, 0), Some(100)),
+            LOOKAHEAD
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The packed state word and the pure function that decides every change to it.
 //!
-//! The breaker keeps its state, generation, half-open counters and consecutive-failure run in one
+//! The breaker keeps its state, generation and half-open counters in one
 //! 128-bit atomic (see [`Word`]); each change is one compare-and-swap from a word to
 //! [`next`]`(word, event)`. This file holds no atomics: everything here is tested without threads.
 
@@ -119,22 +119,20 @@ pub enum Cause {
 /// | 3..11    | 8     | attempt | openings since the breaker was last Closed (backoff exponent), saturating at 255 |
 /// | 11..21   | 10    | issued | half-open permits handed out (outstanding or spent) in this generation |
 /// | 21..31   | 10    | successes | half-open successes recorded in this generation |
-/// | 31..64   | 33    | run | consecutive Failures of this Closed generation, saturating at 2^33 − 1 |
+/// | 31..64   | 33    | —     | unused (always 0) |
 /// | 64..128  | 64    | generation | bumped by every transition |
 ///
-/// `issued` and `successes` are zero outside HalfOpen, `run` outside Closed. Horizons:
+/// `issued` and `successes` are zero outside HalfOpen. Horizons:
 /// - **generation**: 64 bits here, compared for equality and order. Permits and the fast path's
 ///   mirror keep its low 61 bits, which are the whole generation for 7 300 years at 10^7
 ///   transitions per second (manual `reset()` calls in a loop, the fastest anything can move it):
 ///   that is the horizon. Nothing handles a wrap.
-/// - **run**: only ever compared with `consecutive_failures` (at most 1 000 000); it saturates,
-///   and a saturated run still trips.
 /// - **attempt**: saturates; the backoff reaches its cap long before 255 openings.
 /// - **issued**, **successes**: bounded by `half_open_permits` (at most 1 023).
 ///
-/// The consecutive-failure run lives here, not in a word of its own, so that it is tagged with
-/// the full generation for free: a run can never be read as the run of another generation, and
-/// the swap that completes it is the swap that trips.
+/// The word changes only on transitions and half-open admissions: a Closed Failure that does not
+/// trip never writes it (the consecutive-failure rule is decided from the recording threads' own
+/// lines, see `consecutive.rs`), so the line every call reads stays in every core's cache.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Word(u128);
 
@@ -144,8 +142,6 @@ const ATTEMPT_BITS: u32 = 8;
 const ISSUED_SHIFT: u32 = 11;
 const COUNT_BITS: u32 = 10;
 const SUCCESSES_SHIFT: u32 = 21;
-const RUN_SHIFT: u32 = 31;
-const RUN_BITS: u32 = 33;
 const GENERATION_SHIFT: u32 = 64;
 
 const fn mask(bits: u32) -> u64 {
@@ -156,8 +152,6 @@ const fn mask(bits: u32) -> u64 {
 pub(crate) const MAX_ATTEMPT: u32 = mask(ATTEMPT_BITS) as u32;
 /// Largest half-open permit count the word stores (the builder's upper bound).
 pub(crate) const MAX_HALF_OPEN: u32 = mask(COUNT_BITS) as u32;
-/// Largest run the word stores; longer runs stay at this value.
-pub(crate) const MAX_RUN: u64 = mask(RUN_BITS);
 
 impl Word {
     /// The word a new breaker starts with: Closed, generation 0.
@@ -170,24 +164,12 @@ impl Word {
         successes: u32,
         generation: u64,
     ) -> Word {
-        Word::pack_with_run(kind, attempt, issued, successes, 0, generation)
-    }
-
-    fn pack_with_run(
-        kind: State,
-        attempt: u32,
-        issued: u32,
-        successes: u32,
-        run: u64,
-        generation: u64,
-    ) -> Word {
         debug_assert!(attempt <= MAX_ATTEMPT && issued <= MAX_HALF_OPEN);
-        debug_assert!(successes <= MAX_HALF_OPEN && run <= MAX_RUN);
+        debug_assert!(successes <= MAX_HALF_OPEN);
         let low = kind.code()
             | (u64::from(attempt.min(MAX_ATTEMPT)) << ATTEMPT_SHIFT)
             | (u64::from(issued.min(MAX_HALF_OPEN)) << ISSUED_SHIFT)
-            | (u64::from(successes.min(MAX_HALF_OPEN)) << SUCCESSES_SHIFT)
-            | (run.min(MAX_RUN) << RUN_SHIFT);
+            | (u64::from(successes.min(MAX_HALF_OPEN)) << SUCCESSES_SHIFT);
         Word(u128::from(low) | (u128::from(generation) << GENERATION_SHIFT))
     }
 
@@ -221,12 +203,6 @@ impl Word {
         ((self.low() >> SUCCESSES_SHIFT) & mask(COUNT_BITS)) as u32
     }
 
-    /// Consecutive Failures of this Closed generation.
-    #[inline]
-    pub(crate) fn run(self) -> u64 {
-        self.low() >> RUN_SHIFT
-    }
-
     #[inline]
     pub(crate) fn generation(self) -> u64 {
         (self.0 >> GENERATION_SHIFT) as u64
@@ -238,23 +214,11 @@ impl Word {
     }
 
     fn with_counts(self, issued: u32, successes: u32) -> Word {
-        Word::pack_with_run(
+        Word::pack(
             self.kind(),
             self.attempt(),
             issued,
             successes,
-            self.run(),
-            self.generation(),
-        )
-    }
-
-    fn with_run(self, run: u64) -> Word {
-        Word::pack_with_run(
-            self.kind(),
-            self.attempt(),
-            self.issued(),
-            self.successes(),
-            run,
             self.generation(),
         )
     }
@@ -267,7 +231,6 @@ impl fmt::Debug for Word {
             .field("attempt", &self.attempt())
             .field("issued", &self.issued())
             .field("successes", &self.successes())
-            .field("run", &self.run())
             .field("generation", &self.generation())
             .finish()
     }
@@ -278,15 +241,6 @@ impl fmt::Debug for Word {
 pub(crate) struct Limits {
     pub(crate) half_open_permits: u32,
     pub(crate) half_open_successes: u32,
-}
-
-impl Limits {
-    /// For events that never read the limits (everything but half-open admission and probe
-    /// successes), when the caller has not loaded the rules.
-    pub(crate) const NONE: Limits = Limits {
-        half_open_permits: 0,
-        half_open_successes: u32::MAX,
-    };
 }
 
 /// Something that may change the state word.
@@ -305,13 +259,6 @@ pub(crate) enum Event {
     ProbeSuccess { generation: u64, expired: bool },
     /// A half-open probe of `generation` failed.
     ProbeFailure { generation: u64 },
-    /// A Closed permit of `generation` failed: the run grows, and trips at `trip_at` if set.
-    Failure {
-        generation: u64,
-        trip_at: Option<u32>,
-    },
-    /// A Closed permit of `generation` succeeded: the run ends.
-    Success { generation: u64 },
     /// A window rule fired for a Closed permit of `generation`.
     Trip { generation: u64, cause: Cause },
     /// `isolate` / `disable` / `reset`.
@@ -446,27 +393,6 @@ pub(crate) fn next(word: Word, event: Event, limits: Limits) -> Step {
         (State::HalfOpen, Event::ProbeFailure { generation }) if current(generation) => {
             reopen(Cause::HalfOpenFailure)
         }
-        (
-            State::Closed,
-            Event::Failure {
-                generation,
-                trip_at,
-            },
-        ) if current(generation) => {
-            let run = (word.run() + 1).min(MAX_RUN);
-            if trip_at.is_some_and(|n| run >= u64::from(n)) {
-                Step::transition(
-                    word.moved(State::Open, 1, 0),
-                    false,
-                    Cause::ConsecutiveFailures,
-                )
-            } else {
-                Step::swap(word.with_run(run), false)
-            }
-        }
-        (State::Closed, Event::Success { generation }) if current(generation) && word.run() > 0 => {
-            Step::swap(word.with_run(0), false)
-        }
         (State::Closed, Event::Trip { generation, cause }) if current(generation) => {
             Step::transition(word.moved(State::Open, 1, 0), false, cause)
         }
@@ -527,18 +453,16 @@ mod tests {
 
     #[test]
     fn fields_do_not_overlap() {
-        let full = Word::pack_with_run(
+        let full = Word::pack(
             State::Disabled,
             MAX_ATTEMPT,
             MAX_HALF_OPEN,
             MAX_HALF_OPEN,
-            MAX_RUN,
             u64::MAX,
         );
-        // Every bit except the unused kind codes 5..7 is covered exactly once.
-        assert_eq!(full.bits() | 0b111, u128::MAX);
+        // Every used bit is covered exactly once: the kind codes 5..7 and bits 31..64 are not.
+        assert_eq!(full.bits() | 0b111 | (((1u128 << 33) - 1) << 31), u128::MAX);
         assert_eq!(Word::pack(State::Closed, 0, 0, 0, 1).bits(), 1 << 64);
-        assert_eq!(full.run(), MAX_RUN);
     }
 
     #[test]
@@ -718,58 +642,22 @@ mod tests {
     }
 
     #[test]
-    fn failures_build_a_run_that_trips_at_the_threshold_in_the_same_swap() {
-        let fail = |generation| Event::Failure {
+    fn a_trip_applies_to_its_own_closed_generation_only_however_many_transitions_apart() {
+        let trip = |generation| Event::Trip {
             generation,
-            trip_at: Some(3),
+            cause: Cause::ConsecutiveFailures,
         };
-        let mut w = Word::pack(State::Closed, 0, 0, 0, 7);
-        for run in 1..=2 {
-            let (n, step) = apply(w, fail(7));
-            assert_eq!((n.run(), step.cause), (run, None));
-            w = n;
-        }
-        let (open, step) = apply(w, fail(7));
+        let w = Word::pack(State::Closed, 0, 0, 0, 7);
+        let (open, step) = apply(w, trip(7));
         assert_eq!(step.cause, Some(Cause::ConsecutiveFailures));
-        assert_eq!(
-            (open.kind(), open.run(), open.generation()),
-            (State::Open, 0, 8)
-        );
-        // A late failure, or one for another generation, changes nothing.
-        assert_eq!(next(w, fail(6), LIMITS), Step::KEEP);
-        assert_eq!(next(open, fail(7), LIMITS), Step::KEEP);
-    }
-
-    #[test]
-    fn a_success_ends_the_run_of_its_own_generation_only() {
-        let w = Word::pack_with_run(State::Closed, 0, 0, 0, 4, 9);
-        let (n, step) = apply(w, Event::Success { generation: 9 });
-        assert_eq!((n.run(), step.cause), (0, None));
-        assert_eq!(
-            next(n, Event::Success { generation: 9 }, LIMITS),
-            Step::KEEP
-        );
-        assert_eq!(
-            next(w, Event::Success { generation: 8 }, LIMITS),
-            Step::KEEP
-        );
-    }
-
-    #[test]
-    fn a_run_never_aliases_another_generation_however_many_transitions_apart() {
-        // The old run word kept 32 bits of the generation: 2^32 transitions brought a run back.
-        let w = Word::pack_with_run(State::Closed, 0, 0, 0, 4, 5 + (1 << 32));
-        let late = Event::Failure {
-            generation: 5,
-            trip_at: Some(5),
-        };
-        assert_eq!(next(w, late, LIMITS), Step::KEEP);
-        let w = Word::pack(State::Closed, 0, 0, 0, 5 + (1 << 33));
-        assert_eq!(
-            next(w, late, LIMITS),
-            Step::KEEP,
-            "nor 2^33 (the old generation width)"
-        );
+        assert_eq!((open.kind(), open.generation()), (State::Open, 8));
+        assert_eq!(next(w, trip(6), LIMITS), Step::KEEP);
+        assert_eq!(next(open, trip(7), LIMITS), Step::KEEP);
+        // Generations are compared whole: 2^32 or 2^33 transitions later is another one.
+        for apart in [1u64 << 32, 1 << 33, 1 << 61] {
+            let w = Word::pack(State::Closed, 0, 0, 0, 5 + apart);
+            assert_eq!(next(w, trip(5), LIMITS), Step::KEEP);
+        }
     }
 
     #[test]
@@ -778,8 +666,7 @@ mod tests {
             cause: Cause::Fleet,
         };
         for kind in State::ALL {
-            let w =
-                Word::pack_with_run(kind, 2, 0, 0, if kind == State::Closed { 3 } else { 0 }, 7);
+            let w = Word::pack(kind, 2, 0, 0, 7);
             let w = if kind == State::HalfOpen {
                 w.with_counts(1, 0)
             } else {
@@ -789,10 +676,7 @@ mod tests {
             if kind == State::Closed {
                 let n = step.next.unwrap();
                 assert_eq!(step.cause, Some(Cause::Fleet));
-                assert_eq!(
-                    (n.kind(), n.attempt(), n.run(), n.generation()),
-                    (State::Open, 1, 0, 8)
-                );
+                assert_eq!((n.kind(), n.attempt(), n.generation()), (State::Open, 1, 8));
                 assert!(!step.admit);
                 // A duplicate finds it Open: nothing more happens.
                 assert_eq!(next(n, open, LIMITS), Step::KEEP);
@@ -836,26 +720,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn the_run_saturates_and_still_trips() {
-        let w = Word::pack_with_run(State::Closed, 0, 0, 0, MAX_RUN, 1);
-        let (n, _) = apply(
-            w,
-            Event::Failure {
-                generation: 1,
-                trip_at: None,
-            },
-        );
-        assert_eq!(n.run(), MAX_RUN);
-        let (_, step) = apply(
-            w,
-            Event::Failure {
-                generation: 1,
-                trip_at: Some(1_000_000),
-            },
-        );
-        assert_eq!(step.cause, Some(Cause::ConsecutiveFailures));
     }
 }

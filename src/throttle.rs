@@ -147,6 +147,21 @@ impl ThrottleRule {
     pub(crate) fn parts(&self, requests: u64, accepts: u64, minimum_calls: u32) -> u32 {
         probability(self.k, self.max_rejection, requests, accepts, minimum_calls)
     }
+
+    /// The fewest Failures that, added to a window of `requests` and `accepts`, could make the
+    /// probability non-zero (at least 1): until then it is 0 whatever else happens, since a
+    /// Success adds to both counts and lowers `requests − k·accepts` (k > 1). One less than the
+    /// exact figure, rounded down, so that floating point can only make it smaller.
+    pub(crate) fn failures_until_active(&self, requests: u64, accepts: u64) -> u64 {
+        let slack = self.k * accepts as f64 - requests as f64 - 1.0;
+        if slack >= crate::policy::LOOKAHEAD as f64 {
+            crate::policy::LOOKAHEAD
+        } else if slack >= 1.0 {
+            slack as u64
+        } else {
+            1
+        }
+    }
 }
 
 /// The rejection probability in parts per 2^24, rounded down:
@@ -328,6 +343,34 @@ pub(crate) fn draw() -> u32 {
         let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
         ((t >> 64) as u64 ^ t as u64) as u32
     })
+}
+
+#[cfg(test)]
+mod failures_until_active_tests {
+    use super::*;
+
+    #[test]
+    fn fewer_failures_than_the_answer_never_make_the_probability_non_zero() {
+        for k in [1.01, 1.5, 2.0, 3.7] {
+            let rule = ThrottleRule::validate(&Throttle::sre().k(k)).unwrap();
+            for accepts in 0..300u64 {
+                for requests in accepts..accepts + 300 {
+                    if rule.parts(requests, accepts, 0) != 0 {
+                        continue; // shedding already: recomputed on every Failure
+                    }
+                    let d = rule.failures_until_active(requests, accepts);
+                    assert!(d >= 1);
+                    for extra in 1..d {
+                        assert_eq!(
+                            rule.parts(requests + extra, accepts, 0),
+                            0,
+                            "k {k}: {requests} requests, {accepts} accepts, {extra} failures"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

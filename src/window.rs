@@ -42,7 +42,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::bucket::{self, Decision};
 use crate::fastdiv::FastDiv;
-use crate::owned::{self, Owned};
+use crate::owned::{self, Owned, RunView};
 use crate::rules::WindowSpec;
 use crate::sync::{AtomicU64, AtomicU128, Ordering, thread_stripe};
 use crate::thread_slot;
@@ -79,9 +79,29 @@ pub(crate) enum Total {
     Throttled = 5,
 }
 
+/// Where a shared stripe's totals line counts every Success recorded on the stripe, in any
+/// bucket or none: a count that only grows, for the consecutive-failure check
+/// (`consecutive.rs`), which must see any Success as a change (the folded totals plus the live
+/// words can briefly read the same across a rotation). 64 bits: 584 years at 10^9 Successes per
+/// second.
+const SUCCESS_EVENTS: usize = 6;
+
 /// Where a shared stripe's totals line keeps the newest tag its rings were rotated to (after the
 /// [`Total`]s): a report skips the rings when no shared stripe rotated into its window.
 const NEWEST: usize = 7;
+
+/// A shared stripe's line of totals (one 128-byte line).
+#[derive(Debug)]
+struct SharedTotals {
+    /// Indexed by [`Total`], then [`SUCCESS_EVENTS`] and [`NEWEST`].
+    counters: [AtomicU64; 8],
+    /// `generation 64 | run 64`: the stripe's consecutive Closed Failures of `generation` since
+    /// its last Success, whichever of its threads recorded them (the stripe's own order of
+    /// outcomes: its threads keep no local run of their own). Changed by compare-and-swap, by
+    /// a Closed Failure and by the first Success after one. 64-bit fields: the generation is
+    /// compared whole, the run saturates.
+    run: AtomicU128,
+}
 
 /// Which stripe the calling thread writes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +186,7 @@ pub(crate) struct Stripes {
     /// Per shared stripe: the lifetime totals, indexed by [`Total`], and at [`NEWEST`] one
     /// more than the newest tag a word of its rings (or of the throttled ring, written by
     /// threads of this stripe) was rotated to.
-    totals: Box<[CachePadded<[AtomicU64; 8]>]>,
+    totals: Box<[CachePadded<SharedTotals>]>,
     lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
     /// Calls the throttle turned away: one ring of bucket words (a time window only; empty
     /// otherwise), not striped. Their lifetime total is [`Total::Throttled`] of the shared
@@ -206,7 +226,12 @@ impl Stripes {
         Stripes {
             owned,
             totals: (0..stripes)
-                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
+                .map(|_| {
+                    CachePadded::new(SharedTotals {
+                        counters: std::array::from_fn(|_| AtomicU64::new(0)),
+                        run: AtomicU128::new(0),
+                    })
+                })
                 .collect(),
             lines: (0..stripes * lines_per_stripe)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
@@ -283,22 +308,27 @@ impl Stripes {
                 }
                 Total::Rejected => self.owned.add_rejected(i),
                 Total::Successes => {
-                    self.owned.add_outside(i, &[owned::SUCCESSES]);
+                    self.owned.add_outside(i, &[owned::SUCCESSES], true);
                     0
                 }
                 Total::Failures => {
-                    self.owned.add_outside(i, &[owned::FAILURES]);
+                    self.owned.add_outside(i, &[owned::FAILURES], true);
                     0
                 }
                 Total::Slow => {
-                    self.owned.add_outside(i, &[owned::SLOW]);
+                    self.owned.add_outside(i, &[owned::SLOW], true);
                     0
                 }
             },
             // Release: see `add`. The value returned is the count after this one.
-            Writer::Shared(s) => self.totals[s][total as usize]
-                .fetch_add(1, Ordering::Release)
-                .wrapping_add(1),
+            Writer::Shared(s) => {
+                if total == Total::Successes {
+                    self.shared_success(s, true);
+                }
+                self.totals[s].counters[total as usize]
+                    .fetch_add(1, Ordering::Release)
+                    .wrapping_add(1)
+            }
         }
     }
 
@@ -307,7 +337,7 @@ impl Stripes {
         if n != 0 {
             // Release: a fold must be seen after the rotation that produced it (module docs);
             // for Ignored, Rejected and Throttled it orders nothing and costs nothing extra on x86.
-            self.totals[stripe][total as usize].fetch_add(n, Ordering::Release);
+            self.totals[stripe].counters[total as usize].fetch_add(n, Ordering::Release);
         }
     }
 
@@ -316,7 +346,7 @@ impl Stripes {
     fn rotating(&self, stripe: usize, tag: u64) {
         self.owned.started(tag);
         // Relaxed: as `Owned::started`, whose argument this word follows.
-        self.totals[stripe][NEWEST].fetch_max(tag.saturating_add(1), Ordering::Relaxed);
+        self.totals[stripe].counters[NEWEST].fetch_max(tag.saturating_add(1), Ordering::Relaxed);
     }
 
     /// Whether a word of a shared stripe's rings or of the throttled ring may hold a tag of `lo`
@@ -327,15 +357,110 @@ impl Stripes {
             || self
                 .totals
                 .iter()
-                .any(|t| t[NEWEST].load(Ordering::Relaxed) > lo)
+                .any(|t| t.counters[NEWEST].load(Ordering::Relaxed) > lo)
     }
 
-    /// Adds one Success/Failure outcome straight to the lifetime totals.
+    /// Owned and shared stripes together, as the consecutive-failure check numbers them.
+    pub(crate) fn writers(&self) -> usize {
+        self.owned.count() + self.shared()
+    }
+
+    /// Stripe `i` of [`writers`](Self::writers) as the consecutive-failure check reads it in
+    /// `generation`: an owned stripe's Successes and local run (`owned.rs`), a shared stripe's
+    /// Success events and no run (its threads keep none).
+    pub(crate) fn run_view(&self, i: usize, generation: u64) -> RunView {
+        match i.checked_sub(self.owned.count()) {
+            None => self.owned.run_view(i, generation),
+            Some(s) => {
+                let line = &self.totals[s];
+                // Acquire, then the run: as an owned stripe's (`owned.rs`, "Local run and
+                // Successes"), so a Success seen comes with the run it ended.
+                let successes = line.counters[SUCCESS_EVENTS].load(Ordering::Acquire);
+                let word = line.run.load(Ordering::Acquire);
+                RunView {
+                    successes,
+                    run: if (word >> 64) as u64 == generation {
+                        word as u64
+                    } else {
+                        0
+                    },
+                }
+            }
+        }
+    }
+
+    /// A Closed Failure of `generation` on shared stripe `stripe`: the stripe's run grows by one
+    /// (starting again in a newer generation). Returns the run.
+    pub(crate) fn lengthen_shared_run(&self, stripe: usize, generation: u64) -> u64 {
+        let cell = &self.totals[stripe].run;
+        // Relaxed: the CAS below re-checks it.
+        let mut word = cell.load(Ordering::Relaxed);
+        loop {
+            let current = (word >> 64) as u64;
+            let run = match current {
+                g if g == generation => (word as u64).saturating_add(1),
+                g if g < generation => 1,
+                _ => return 0, // the stripe is in a later generation: this Failure is late
+            };
+            let new = (u128::from(generation) << 64) | u128::from(run);
+            // Relaxed: nothing is published through the run but itself.
+            match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return run,
+                Err(fresh) => word = fresh,
+            }
+        }
+    }
+
+    /// A Success recorded on shared stripe `stripe`: ends the stripe's run, then counts (see
+    /// [`SUCCESS_EVENTS`]).
+    #[inline]
+    fn shared_success(&self, stripe: usize, ends_run: bool) {
+        let line = &self.totals[stripe];
+        // Relaxed: a look, then a CAS that re-checks (published by the Release below).
+        let word = line.run.load(Ordering::Relaxed);
+        if ends_run && word as u64 != 0 {
+            self.end_shared_run(stripe, word);
+        }
+        // Release: publishes the ended run (see `run_view`). A shared write, but on the
+        // stripe's own totals line, which only this stripe's threads write: one more per
+        // Success of a thread without an owned stripe.
+        line.counters[SUCCESS_EVENTS].fetch_add(1, Ordering::Release);
+    }
+
+    #[cold]
+    fn end_shared_run(&self, stripe: usize, mut word: u128) {
+        let cell = &self.totals[stripe].run;
+        while word as u64 != 0 {
+            let ended = word & !u128::from(u64::MAX);
+            // Relaxed: see `shared_success`.
+            match cell.compare_exchange_weak(word, ended, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(fresh) => word = fresh,
+            }
+        }
+    }
+
+    /// Adds one Success/Failure outcome of the current generation straight to the lifetime
+    /// totals (count windows, probes, Disabled): a Success ends the stripe's failure run.
     pub(crate) fn add_sample(&self, writer: Writer, sample: Sample) {
+        self.add_outside(writer, sample, true);
+    }
+
+    /// Adds a late outcome (a permit of an older generation) or a probe's to the lifetime totals
+    /// only: it changes no run (a late Success is still seen as a Success counted, which can only lower
+    /// the consecutive-failure check's bound).
+    pub(crate) fn add_late(&self, writer: Writer, sample: Sample) {
+        self.add_outside(writer, sample, false);
+    }
+
+    fn add_outside(&self, writer: Writer, sample: Sample, ends_run: bool) {
         let stripe = match writer {
-            Writer::Owned(i) => return self.owned.add_outside(i, kinds(sample)),
+            Writer::Owned(i) => return self.owned.add_outside(i, kinds(sample), ends_run),
             Writer::Shared(s) => s,
         };
+        if !sample.failure {
+            self.shared_success(stripe, ends_run);
+        }
         let total = if sample.failure {
             Total::Failures
         } else {
@@ -359,7 +484,8 @@ impl Stripes {
         };
         for stripe in 0..self.shared() {
             // Acquire: read the folds before the live words (module docs).
-            sum = sum.wrapping_add(self.totals[stripe][total as usize].load(Ordering::Acquire));
+            sum = sum
+                .wrapping_add(self.totals[stripe].counters[total as usize].load(Ordering::Acquire));
         }
         let kind = match total {
             Total::Successes => Kind::Success,
@@ -426,28 +552,9 @@ impl TimeRing {
         (tag & self.ring_mask) as usize
     }
 
-    /// Records one sample of a permit of `generation` at time `now_ns`, read on the real clock.
-    /// `trust_recent`: whether quanta's recent time is within the tolerance of `now_ns` (it
-    /// opens or closes an owned stripe's fast path, see `owned.rs`).
-    pub(crate) fn record(
-        &self,
-        stripes: &Stripes,
-        generation: u64,
-        now_ns: u64,
-        sample: Sample,
-        trust_recent: bool,
-    ) {
-        self.record_as(
-            stripes,
-            stripes.mine(),
-            generation,
-            now_ns,
-            sample,
-            trust_recent,
-        );
-    }
-
-    /// [`record`](Self::record) into `writer`'s stripe.
+    /// Records one sample of a permit of `generation` at time `now_ns`, read on the real clock,
+    /// into `writer`'s stripe. `trust_recent`: whether quanta's recent time is within the
+    /// tolerance of `now_ns` (it opens or closes an owned stripe's fast path, see `owned.rs`).
     pub(crate) fn record_as(
         &self,
         stripes: &Stripes,
@@ -472,6 +579,7 @@ impl TimeRing {
         let kind = if sample.failure {
             Kind::Failure
         } else {
+            stripes.shared_success(stripe, true);
             Kind::Success
         };
         self.add(stripes, stripe, kind, tag);
@@ -498,9 +606,15 @@ impl TimeRing {
             // Acquire on success: the add reads the rotation that started the bucket (module
             // docs, "Orderings"); the same instruction as Relaxed on x86-64. Relaxed on failure:
             // nothing is read on the strength of a lost swap.
-            Some(new) => cell
-                .compare_exchange(word, new, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok(),
+            Some(new) => {
+                let added = cell
+                    .compare_exchange(word, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok();
+                if added {
+                    stripes.shared_success(stripe, true);
+                }
+                added
+            }
             None => false,
         }
     }
@@ -765,6 +879,23 @@ pub(crate) enum Window {
 
 impl Window {
     /// The shape it was built for.
+    /// What an evaluation of the window of `generation` at `now_ns` is valid for
+    /// (`evaluation.rs`): a time window's bucket tag, a count window's generation.
+    pub(crate) fn evaluation_tag(&self, generation: u64, now_ns: u64) -> u64 {
+        match self {
+            Window::Time(w) => w.tag(generation, now_ns),
+            Window::Count(_) => generation,
+        }
+    }
+
+    /// The most calls the window holds: a count window's size; `None` for a time window.
+    pub(crate) fn cap(&self) -> Option<u64> {
+        match self {
+            Window::Time(_) => None,
+            Window::Count(c) => Some(c.slots.len() as u64),
+        }
+    }
+
     pub(crate) fn spec(&self) -> WindowSpec {
         match self {
             Window::Time(w) => WindowSpec::Time {

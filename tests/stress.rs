@@ -68,12 +68,16 @@ fn transitions_form_a_path_and_half_open_admission_holds() {
         .unwrap();
     let in_flight = Mutex::new(std::collections::HashMap::<u64, i64>::new());
     let worst = AtomicI64::new(0);
+    // Phases of failure and health in the order calls start, whichever thread makes them (the
+    // index rayon hands a thread says little about when it runs: work stealing interleaves
+    // far-apart indices, so phases by index are a steady mix, with no run of Failures in it).
+    let started = AtomicU64::new(0);
     pool(16).install(|| {
         (0..60_000u64).into_par_iter().for_each(|i| {
             if i % 64 == 0 {
                 mock.increment(Duration::from_micros(500));
             }
-            let fail = (i / 500) % 3 == 0; // phases of failure and health
+            let fail = (started.fetch_add(1, Ordering::Relaxed) / 500).is_multiple_of(3);
             let Ok(permit) = b.try_acquire() else { return };
             if permit.state() == State::HalfOpen {
                 // A probe, inside the protected call: count it against its generation (probes

@@ -1,0 +1,169 @@
+//! When a Failure (or a slow call) must read the whole window: the window rules' and the
+//! throttle's evaluation budget, after Linux's `percpu_counter_compare`.
+//!
+//! Reading the window sums every stripe's buckets: O(threads) lines. Doing it after every
+//! Failure makes 1 % Failures cost more with every core. Instead, each exact evaluation also
+//! computes how many more Failures or slow calls (*events*) the window needs before any rule
+//! could hold (`policy::events_until_possible`, at least 1), and publishes a per-stripe
+//! **quota**: `(events − 1) / stripes + 1`. Each owned stripe counts the events its owner adds
+//! after it sees the evaluation (`owned.rs`, `budget`); the first one to use up its quota reads
+//! the window again. While every stripe is under its quota, all of them together added at most
+//! `stripes × (quota − 1) < events`, so no rule can hold yet: skipping the read loses no trip.
+//! An owner that sees a new evaluation counts one event more than it saw, for an event it may
+//! have added after the evaluation read its stripe. Threads without an owned stripe evaluate
+//! on every event, and their evaluation renews the budget for everyone.
+//!
+//! An evaluation is valid for one bucket interval of one generation (its **tag**, the window's
+//! bucket tag; a count window's generation): the window also changes when a bucket leaves it,
+//! so the first event of a new interval evaluates again.
+//!
+//! With one thread this is exact: the Failure that brings a rate to its threshold is the one
+//! that uses up the quota (the evaluation counted everything before it), so the verdicts the
+//! specification pins down are unchanged. With many, it is as exact as the window itself: the
+//! window's counts lag the calls in flight, and nothing else is added.
+//!
+//! The throttle's probability is recomputed with the same reads, and its budget is a 64th of
+//! the window's requests: its published probability lags the window by at most about 1.6
+//! percentage points, or one bucket interval.
+//!
+//! # The word
+//! One 128-bit word, `tag 64 | round 40 | quota 24`, replaced by compare-and-swap from the value
+//! the evaluation started from (a concurrent evaluation that published first wins; both read
+//! the same window). `Relaxed`: the word carries only numbers, and a stale read only makes an
+//! evaluation happen sooner or (for one event per stripe, see above) one event later than the
+//! quota says.
+//!
+//! # Shared writes
+//! One per exact evaluation: at 1 % Failures against a 50 % rule that is about once per bucket
+//! interval per thread that fails in it, plus once per `stripes × quota` events.
+//!
+//! # Horizons
+//! The tag is a full bucket tag (`bucket.rs`). The round is 40 bits here and in each stripe's
+//! budget: an owner could mistake an evaluation for the one it last saw only if exactly a
+//! multiple of 2^40 evaluations happened in between while it added no event; it would then
+//! count from an older spend, which makes it evaluate sooner, or at worst one quota later,
+//! never past the end of the bucket interval. The quota saturates at 2^24 − 1, which only
+//! makes evaluations more frequent.
+
+use crate::sync::{AtomicU128, Ordering};
+
+const ROUND_BITS: u32 = 40;
+const QUOTA_BITS: u32 = 24;
+const QUOTA_MAX: u64 = (1 << QUOTA_BITS) - 1;
+const ROUND_MASK: u64 = (1 << ROUND_BITS) - 1;
+
+/// The events any one stripe may add before the window is read again, when the window needs
+/// `events` more before a rule could hold and `stripes` stripes keep a budget (module docs).
+pub(crate) fn quota(events: u64, stripes: u64) -> u64 {
+    let stripes = stripes.max(1);
+    (events.max(1) - 1)
+        .checked_div(stripes)
+        .unwrap_or(0)
+        .saturating_add(1)
+        .min(QUOTA_MAX)
+}
+
+/// The last published evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Evaluation {
+    pub(crate) tag: u64,
+    pub(crate) round: u64,
+    pub(crate) quota: u64,
+}
+
+impl Evaluation {
+    fn pack(self) -> u128 {
+        (u128::from(self.tag) << 64)
+            | u128::from(((self.round & ROUND_MASK) << QUOTA_BITS) | self.quota.min(QUOTA_MAX))
+    }
+
+    fn unpack(word: u128) -> Evaluation {
+        let low = word as u64;
+        Evaluation {
+            tag: (word >> 64) as u64,
+            round: low >> QUOTA_BITS,
+            quota: low & QUOTA_MAX,
+        }
+    }
+}
+
+/// The published evaluation (module docs).
+#[derive(Debug)]
+pub(crate) struct EvaluationCell(AtomicU128);
+
+impl EvaluationCell {
+    /// No evaluation yet: a tag no window has (the first event evaluates).
+    pub(crate) fn new() -> EvaluationCell {
+        EvaluationCell(AtomicU128::new(
+            Evaluation {
+                tag: u64::MAX,
+                round: 0,
+                quota: 1,
+            }
+            .pack(),
+        ))
+    }
+
+    pub(crate) fn load(&self) -> Evaluation {
+        // Relaxed: see the module's "The word".
+        Evaluation::unpack(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Publishes an evaluation of the window at `tag` with `quota`, unless another was published
+    /// since `seen` was loaded. Returns the new round when published.
+    pub(crate) fn publish(&self, seen: Evaluation, tag: u64, quota: u64) -> Option<u64> {
+        let round = (seen.round + 1) & ROUND_MASK;
+        let new = Evaluation { tag, round, quota };
+        // Relaxed: see the module's "The word".
+        self.0
+            .compare_exchange(
+                seen.pack(),
+                new.pack(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| round)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_never_let_the_stripes_together_reach_the_events_needed() {
+        for events in 1..200u64 {
+            for stripes in 1..40u64 {
+                let q = quota(events, stripes);
+                assert!(q >= 1);
+                assert!(stripes * (q - 1) < events, "{events} {stripes} {q}");
+            }
+        }
+        assert_eq!(quota(5, 1), 5, "one stripe: exactly the events needed");
+        assert_eq!(quota(1, 64), 1);
+        assert_eq!(quota(u64::MAX, 1), QUOTA_MAX);
+        assert_eq!(quota(0, 0), 1);
+    }
+
+    #[test]
+    fn the_word_round_trips_and_a_stale_publish_loses() {
+        let cell = EvaluationCell::new();
+        let seen = cell.load();
+        assert_eq!(seen.tag, u64::MAX);
+        assert_eq!(cell.publish(seen, 7, 3), Some(1));
+        assert_eq!(
+            cell.publish(seen, 8, 3),
+            None,
+            "published from a stale read"
+        );
+        let now = cell.load();
+        assert_eq!((now.tag, now.round, now.quota), (7, 1, 3));
+        let last = Evaluation {
+            tag: u64::MAX - 1,
+            round: ROUND_MASK,
+            quota: QUOTA_MAX,
+        };
+        assert_eq!(Evaluation::unpack(last.pack()), last);
+    }
+}
