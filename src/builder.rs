@@ -26,7 +26,7 @@ use crate::window::WindowStats;
 /// | `half_open_permits` | 3 |
 /// | `half_open_successes` | `min(3, half_open_permits)` |
 /// | `half_open_timeout` | none |
-/// | `stripes` | the number of CPUs plus one, rounded up to a power of two, at most 8 |
+/// | `stripes` | the number of CPUs, rounded up to a power of two, at most 64 |
 /// | throttle | off; [`Throttle::sre()`] is `K` = 2, `max_rejection` = 0.9 |
 /// | clock | `quanta::Clock::new()` |
 ///

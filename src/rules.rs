@@ -59,9 +59,9 @@ pub(crate) mod defaults {
     pub(crate) const HALF_OPEN_PERMITS: u32 = 3;
     /// `half_open_successes` is `min(HALF_OPEN_SUCCESSES, half_open_permits)`.
     pub(crate) const HALF_OPEN_SUCCESSES: u32 = 3;
-    /// `stripes` is the number of CPUs plus one, at most `MAX_STRIPES` (then rounded up to a
-    /// power of two); 1 under loom.
-    pub(crate) const MAX_STRIPES: u32 = 8;
+    /// `stripes` is the number of CPUs rounded up to a power of two, at most `MAX_STRIPES` (the
+    /// thread-slot pool); 1 under loom.
+    pub(crate) const MAX_STRIPES: u32 = crate::thread_slot::POOL;
     /// The floor of a relative slow-call rule.
     pub(crate) const SLOW_MIN_DURATION: Duration = Duration::from_millis(1);
 }
@@ -335,8 +335,10 @@ fn slow_rule(s: &crate::config::SlowCalls) -> Result<SlowRule, ConfigError> {
 }
 
 /// What an unset `stripes` becomes: one owned stripe per CPU the process saw the first time it
-/// asked, and one more for a thread besides the workers (a main or control thread that also
-/// calls), capped (1 under loom). Resolved once: asking costs a system call and a read of the cgroup
+/// asked (rounded up to a power of two), up to the thread-slot pool (1 under loom): as many
+/// threads as the machine runs at once each count on a line of their own. A cap chosen on a
+/// small machine is a cliff on a big one: with 8 stripes, 16 threads share a quarter as many
+/// shared stripes with a compare-and-swap each. Resolved once: asking costs a system call and a read of the cgroup
 /// limits (tens of microseconds), and the answer may differ from thread to thread (affinity).
 /// Only a breaker's construction uses it; [`Breaker::reconfigure`](crate::Breaker::reconfigure)
 /// compares stripes only when the user set them, so a reload never fails over a CPU count.
@@ -348,7 +350,7 @@ fn default_stripes() -> u32 {
     *CPUS.get_or_init(|| {
         std::thread::available_parallelism().map_or(2, |n| {
             n.get()
-                .saturating_add(1)
+                .next_power_of_two()
                 .min(defaults::MAX_STRIPES as usize) as u32
         })
     })
