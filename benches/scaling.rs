@@ -412,27 +412,49 @@ fn hot_row(s: &Settings, out: &mut Out, name: &str, build: Build, failures: Fail
 }
 
 /// hotbreaker's tower middleware (`BreakerLayer` around a `service_fn`) on the default breaker;
-/// each thread drives its own clone of the service, all sharing the breaker.
-fn tower_row(s: &Settings, out: &mut Out, failures: Failures) {
-    let name = "hotbreaker-tower default";
+/// each thread drives its own clone of the service, all sharing the breaker: through an
+/// `Arc<Breaker>` (a reference count per call), or a `&'static Breaker` (`Breaker::leak`).
+fn tower_row(s: &Settings, out: &mut Out, failures: Failures, leaked: bool) {
+    let name = if leaked {
+        "hotbreaker-tower static"
+    } else {
+        "hotbreaker-tower arc"
+    };
     if !wanted(s, name) {
         return;
     }
     for &threads in &s.threads {
-        let breaker = Arc::new(Breaker::builder().build().unwrap());
         let inner = tower::service_fn(|ok: bool| {
             std::future::ready(if ok { Ok::<(), Boom>(()) } else { Err(Boom) })
         });
-        let svc = hotbreaker::service::BreakerLayer::new(Arc::clone(&breaker)).layer(inner);
-        let (tally, elapsed) = drive(
-            threads,
-            failures,
-            Until::Time(Duration::from_secs_f64(s.secs)),
-            |_| {
-                let mut svc = svc.clone();
-                move |ok| tower_call(&mut svc, ok)
-            },
-        );
+        let (tally, elapsed, seen) = if leaked {
+            let breaker: &'static Breaker =
+                Box::leak(Box::new(Breaker::builder().build().unwrap()));
+            let svc = hotbreaker::service::BreakerLayer::new(breaker).layer(inner);
+            let (tally, elapsed) = drive(
+                threads,
+                failures,
+                Until::Time(Duration::from_secs_f64(s.secs)),
+                |_| {
+                    let mut svc = svc.clone();
+                    move |ok| tower_call(&mut svc, ok)
+                },
+            );
+            (tally, elapsed, seen(breaker))
+        } else {
+            let breaker = Arc::new(Breaker::builder().build().unwrap());
+            let svc = hotbreaker::service::BreakerLayer::new(Arc::clone(&breaker)).layer(inner);
+            let (tally, elapsed) = drive(
+                threads,
+                failures,
+                Until::Time(Duration::from_secs_f64(s.secs)),
+                |_| {
+                    let mut svc = svc.clone();
+                    move |ok| tower_call(&mut svc, ok)
+                },
+            );
+            (tally, elapsed, seen(&breaker))
+        };
         out.row(
             "row",
             &Row {
@@ -441,7 +463,7 @@ fn tower_row(s: &Settings, out: &mut Out, failures: Failures) {
                 percent: failures.percent,
                 tally,
                 elapsed,
-                seen: Some(seen(&breaker)),
+                seen: Some(seen),
             },
         );
     }
@@ -583,8 +605,10 @@ fn main() {
         count_window_100,
         ONE,
     );
-    tower_row(&s, &mut out, NONE);
-    tower_row(&s, &mut out, ONE);
+    tower_row(&s, &mut out, NONE, false);
+    tower_row(&s, &mut out, ONE, false);
+    tower_row(&s, &mut out, NONE, true);
+    tower_row(&s, &mut out, ONE, true);
     peer_row::<Failsafe>(&s, &mut out, NONE);
     peer_row::<Failsafe>(&s, &mut out, ONE);
     peer_row::<Recloser>(&s, &mut out, NONE);

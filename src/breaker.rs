@@ -482,6 +482,27 @@ impl Breaker {
             .clone()
     }
 
+    /// Keeps this breaker for the rest of the process and returns a `'static` reference to it.
+    ///
+    /// A `&'static Breaker` is `Copy`: a tower [`BreakerLayer`](crate::service::BreakerLayer)
+    /// built on one hands each call's response future a plain reference, where an
+    /// `Arc<Breaker>` takes a reference-count increment and decrement per call, two atomic
+    /// writes to one line that every calling core shares. On many cores that line, not the
+    /// breaker, limits the calls per second; use this for breakers that live as long as the
+    /// service (most do). The memory is never given back.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::Breaker;
+    ///
+    /// let breaker: &'static Breaker = Breaker::builder().consecutive_failures(5).build()?.leak();
+    /// breaker.try_acquire().unwrap().success();
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn leak(self) -> &'static Breaker {
+        Box::leak(Box::new(self))
+    }
+
     /// Bytes this breaker holds on the heap: its counter stripes, count-window slots and
     /// listener table (the listener and predicate closures themselves are not counted).
     pub fn heap_bytes(&self) -> usize {
