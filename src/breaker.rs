@@ -910,7 +910,7 @@ impl Breaker {
         } else if local >= 2 {
             self.stats
                 .baselines
-                .check(generation, |i| self.stripes.run_view(i, generation))
+                .check(generation, local, |i| self.stripes.run_view(i, generation))
         } else {
             return false; // it starts a local run: nothing to check
         };

@@ -228,13 +228,14 @@ pub use throttle::Throttle;
 pub use transition::Transition;
 pub use upkeep::start_upkeep;
 pub use window::WindowStats;
-/// Counts the core's atomic writes per cache line: only under
-/// `RUSTFLAGS="--cfg hotbreaker_count_writes"` (see `tests/shared_writes.rs`). For tests only.
-#[cfg(all(hotbreaker_count_writes, not(hotbreaker_loom)))]
-#[doc(hidden)]
-pub use sync::write_count;
 
 /// The clock crate the breaker reads: `quanta::Clock::mock()` for tests (with
 /// [`Builder::clock`]), `quanta::Upkeep` for the upkeep thread (or [`start_upkeep`]), without a
 /// dependency of your own.
 pub use quanta;
+
+/// Counts the core's atomic writes per cache line: only under
+/// `RUSTFLAGS="--cfg hotbreaker_count_writes"` (see `tests/shared_writes.rs`). For tests only.
+#[cfg(all(hotbreaker_count_writes, not(hotbreaker_loom)))]
+#[doc(hidden)]
+pub use sync::write_count;
