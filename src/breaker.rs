@@ -851,8 +851,11 @@ impl Breaker {
         let now = self.clock.real_ns();
         let generation = ticket.generation();
         let writer = self.stripes.mine();
-        let word = self.word();
-        if word.generation() != generation {
+        // The 64-bit mirror, not the 128-bit state word: on x86-64 without AVX a 128-bit load is
+        // a locked `cmpxchg16b`, a write to the line every call reads. The mirror may lag a
+        // transition for a moment; a Failure that passes this check for a generation just ended
+        // lands in that generation's bucket (no rule reads it) and its trip finds the word moved.
+        if self.mirror().generation() != generation {
             // Late: lifetime totals only. A transition racing past this check can
             // still let the sample into a bucket of the old generation, which no trip rule reads.
             self.stripes.add_late(writer, sample);
