@@ -100,9 +100,11 @@ impl Builder {
         self
     }
 
-    /// Look at the last `n` outcomes (1..=65 536). Costlier per call than a time window: a shared
-    /// counter per outcome, and an O(n) read on each Failure. Not together with
-    /// [`time_window`](Builder::time_window).
+    /// Look at the last `n` outcomes (1..=65 536). A **serialization point** on many cores:
+    /// every outcome of every thread stores into one shared ring (about two shared writes per
+    /// call), so its throughput stays flat as threads are added (9–16 M calls/s on 1 to 16
+    /// threads of a 16-CPU server). The window is read in O(n) only when a rule could hold. Use a
+    /// [`time_window`](Builder::time_window) on hot paths. Not together with `time_window`.
     pub fn count_window(mut self, n: u32) -> Self {
         self.config.count_window = Some(n);
         self
