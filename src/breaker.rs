@@ -484,7 +484,7 @@ impl Breaker {
 
     /// Keeps this breaker for the rest of the process and returns a `'static` reference to it.
     ///
-    /// A `&'static Breaker` is `Copy`: a tower [`BreakerLayer`](crate::service::BreakerLayer)
+    /// A `&'static Breaker` is `Copy`: a tower `service::BreakerLayer` (feature `tower`)
     /// built on one hands each call's response future a plain reference, where an
     /// `Arc<Breaker>` takes a reference-count increment and decrement per call, two atomic
     /// writes to one line that every calling core shares. On many cores that line, not the
