@@ -87,8 +87,6 @@ struct Stats {
     /// The last window evaluation and its budget (see `evaluation.rs`): read on every Closed
     /// Failure or slow call, written by an evaluation.
     evaluation: EvaluationCell,
-    /// The consecutive-failure check's baselines (see `consecutive.rs`), on lines of their own.
-    baselines: Box<Baselines>,
     times_opened: AtomicU64,
     /// The generation of the last Closed or Disabled state: which window `metrics()` shows while
     /// Open, HalfOpen or Isolated.
@@ -140,10 +138,14 @@ impl Settings {
 pub struct Breaker {
     hot: CachePadded<Hot>,
     stats: CachePadded<Stats>,
+    /// The consecutive-failure check's baselines (see `consecutive.rs`), on lines of their own.
+    baselines: Box<Baselines>,
     stripes: Stripes,
     window: Window,
     rules: RulesCell,
-    settings: Mutex<Settings>, // off the hot path: reconfigure() and config() only
+    // Off the hot path: reconfigure() and config() only. Boxed: read on no call's path, so its
+    // 200-odd bytes stay off the breaker's own lines.
+    settings: Mutex<Box<Settings>>,
     listeners: Box<[Listener]>,
     clock: Clock,
     /// Where the throttle's draws come from: the calling thread's generator unless a test
@@ -180,7 +182,6 @@ impl Breaker {
             }),
             stats: CachePadded::new(Stats {
                 evaluation: EvaluationCell::new(),
-                baselines: Box::new(Baselines::new(stripes.writers())),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
                 reported: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -188,10 +189,11 @@ impl Breaker {
                 typical: TypicalCell::new(),
                 predicate: rules.predicate.clone(),
             }),
+            baselines: Box::new(Baselines::new(stripes.writers())),
             stripes,
             window,
             rules: RulesCell::new(set),
-            settings: Mutex::new(Settings::of(rules.settings)), // config lock: off the hot path
+            settings: Mutex::new(Box::new(Settings::of(rules.settings))), // config lock: off the hot path
             listeners,
             clock,
             draws: None,
@@ -462,6 +464,8 @@ impl Breaker {
             self.stats.typical.reset();
         }
         self.rules.store(set);
+        // The budget published under the old rules is void (see `evaluation.rs`).
+        self.stats.evaluation.invalidate();
         // Relaxed: a hint; see the module's "Orderings" (Rules).
         self.hot.slow_ns.store(set.slow_ns(), Ordering::Relaxed);
         if set.throttle.is_none() {
@@ -503,8 +507,9 @@ impl Breaker {
         Box::leak(Box::new(self))
     }
 
-    /// Bytes this breaker holds on the heap: its counter stripes, count-window slots and
-    /// listener table (the listener and predicate closures themselves are not counted).
+    /// Bytes this breaker holds on the heap: its counter stripes, count-window slots, the
+    /// consecutive-failure check's baselines, its settings and listener table (the listener and
+    /// predicate closures themselves, and the allocator's own overhead, are not counted).
     pub fn heap_bytes(&self) -> usize {
         let slots = match &self.window {
             Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
@@ -514,7 +519,8 @@ impl Breaker {
             + slots
             + std::mem::size_of_val(&*self.listeners)
             + std::mem::size_of::<Baselines>()
-            + self.stats.baselines.heap_bytes()
+            + self.baselines.heap_bytes()
+            + std::mem::size_of::<Settings>()
     }
 
     /// Number of counter stripes (after rounding up to a power of two).
@@ -555,6 +561,36 @@ impl Breaker {
             }
         }
         Ok(Ticket::from_mirror(mirror, self.issue_time()))
+    }
+
+    /// After a Closed outcome of `generation` that the dependency did not refuse (a Success, an
+    /// Ignored outcome, a dropped permit) was counted at `now`: while the throttle sheds, its
+    /// probability is computed again, so that it comes down as soon as the window does (with
+    /// few requests, one outcome moves it a lot). Sums the window: every such outcome while it
+    /// sheds, none while it does not.
+    #[cold]
+    #[inline(never)]
+    fn shed_less(&self, generation: u64, now: u64) {
+        let published = self.hot.throttle.load();
+        if published.is_active() && published.is_for(generation) {
+            self.rethrottle(generation, now);
+        }
+    }
+
+    /// A Closed call of `generation` ended Ignored, or its permit was dropped: with a throttle,
+    /// one of the window's accepts (see `throttle.rs`).
+    #[cold]
+    #[inline(never)]
+    fn answered(&self, generation: u64) {
+        let Window::Time(w) = &self.window else {
+            return; // The throttle runs on a time window only.
+        };
+        if self.rules.load().throttle.is_none() || self.mirror().generation() != generation {
+            return;
+        }
+        let now = self.clock.real_ns();
+        w.add_answered(&self.stripes, generation, now);
+        self.shed_less(generation, now);
     }
 
     /// Counts a throttled call of `generation` (lifetime total and the window's requests), and
@@ -606,7 +642,7 @@ impl Breaker {
             return 0; // The throttle runs on a time window only.
         };
         let parts = match rules.throttle {
-            Some(t) => t.parts(stats.requests(), stats.successes(), rules.minimum_calls),
+            Some(t) => t.parts(stats.requests(), stats.accepts(), rules.minimum_calls),
             None => 0,
         };
         // Relaxed: a hint (module docs).
@@ -755,6 +791,10 @@ impl Breaker {
                     },
                 };
                 if counted {
+                    // The published word shares the mirror's line: one more load, no write.
+                    if self.hot.throttle.load().is_active() {
+                        self.shed_less(generation, self.clock.real_ns());
+                    }
                     return;
                 }
             }
@@ -773,8 +813,10 @@ impl Breaker {
 
     #[inline]
     pub(crate) fn release_ticket(&self, ticket: Ticket) {
-        if ticket.state() == State::HalfOpen {
-            self.release_slot(ticket.generation());
+        match ticket.state() {
+            State::HalfOpen => self.release_slot(ticket.generation()),
+            State::Closed => self.answered(ticket.generation()),
+            _ => {}
         }
     }
 
@@ -833,6 +875,9 @@ impl Breaker {
             Outcome::Failure => true,
             Outcome::Ignored => {
                 self.stripes.add_one(self.stripes.mine(), Total::Ignored);
+                if ticket.state() == State::Closed {
+                    self.answered(ticket.generation());
+                }
                 return;
             }
         };
@@ -858,7 +903,7 @@ impl Breaker {
         if self.mirror().generation() != generation {
             // Late: lifetime totals only. A transition racing past this check can
             // still let the sample into a bucket of the old generation, which no trip rule reads.
-            self.stripes.add_late(writer, sample);
+            self.stripes.add_late(sample);
             return;
         }
         match &self.window {
@@ -882,6 +927,9 @@ impl Breaker {
         }
         if failure || sample.slow {
             self.evaluate(&rules, writer, generation, now, failure);
+        }
+        if !failure {
+            self.shed_less(generation, now);
         }
     }
 
@@ -911,8 +959,7 @@ impl Breaker {
         let run = if k == 1 {
             1
         } else if local >= 2 {
-            self.stats
-                .baselines
+            self.baselines
                 .check(generation, local, |i| self.stripes.run_view(i, generation))
         } else {
             return false; // it starts a local run: nothing to check
@@ -958,6 +1005,10 @@ impl Breaker {
         now: u64,
         failure: bool,
     ) {
+        // The rules as of now, read after the published evaluation (see `evaluation.rs`,
+        // "Reconfiguration"): a quota is never computed under rules replaced before it.
+        let fresh = self.rules.load();
+        let rules = if fresh == *rules { rules } else { &fresh };
         let predicate = self.stats.predicate.as_ref();
         let word = self.word();
         if word.kind() != State::Closed || word.generation() != generation {
@@ -980,9 +1031,7 @@ impl Breaker {
             // Recomputed on every Failure while it sheds; while it does not, only once enough
             // Failures could start it.
             let until = match rules.throttle {
-                Some(t) if parts == 0 => {
-                    t.failures_until_active(stats.requests(), stats.successes())
-                }
+                Some(t) if parts == 0 => t.failures_until_active(stats.requests(), stats.accepts()),
                 _ => 1,
             };
             events = events.min(until);
@@ -1010,7 +1059,7 @@ impl Breaker {
                 let failure = outcome == Outcome::Failure;
                 let slow = self.is_slow(&rules, ticket, self.clock.now_ns());
                 // A probe belongs to a HalfOpen generation, never to a Closed failure run.
-                self.stripes.add_late(stripe, Sample { failure, slow });
+                self.stripes.add_late(Sample { failure, slow });
                 if failure {
                     Event::ProbeFailure { generation }
                 } else {
@@ -1125,8 +1174,7 @@ impl Breaker {
                     .window_generation
                     .store(generation, Ordering::Relaxed);
                 if to.kind() == State::Closed {
-                    self.stats
-                        .baselines
+                    self.baselines
                         .restart(generation, |i| self.stripes.run_view(i, generation));
                 }
             }

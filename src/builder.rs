@@ -194,7 +194,7 @@ impl Builder {
     }
 
     /// Sheds load adaptively while Closed: rejects a fraction of calls that grows as the
-    /// dependency stops serving them (see [`Throttle`]). `K` a finite number > 1,
+    /// dependency stops serving them (see [`Throttle`]). `K` a finite number ≥ 1.5,
     /// `max_rejection` in [0, 1). Needs a time window (the default); uses `minimum_calls`.
     ///
     /// With no trip rule configured, the default trip rules are not added: the breaker never

@@ -26,12 +26,20 @@
 //! the window's requests: its published probability lags the window by at most about 1.6
 //! percentage points, or one bucket interval.
 //!
+//! # Reconfiguration
+//! A quota is computed under the rules in force; `reconfigure` stores the new rules, then
+//! invalidates the published evaluation (a tag no window has), so the next event evaluates
+//! under the new rules. An evaluation that started before reads the rules after loading the
+//! published word: it either started from the invalidated word, and then (by the `Acquire`
+//! load that pairs with the invalidation's `Release`) sees the new rules, or its
+//! compare-and-swap fails against the invalidation, or the invalidation comes after it.
+//!
 //! # The word
 //! One 128-bit word, `tag 64 | round 40 | quota 24`, replaced by compare-and-swap from the value
 //! the evaluation started from (a concurrent evaluation that published first wins; both read
-//! the same window). `Relaxed`: the word carries only numbers, and a stale read only makes an
-//! evaluation happen sooner or (for one event per stripe, see above) one event later than the
-//! quota says.
+//! the same window). `Relaxed` otherwise: the word carries only numbers, and a stale read only
+//! makes an evaluation happen sooner or (for one event per stripe, see above) one event later
+//! than the quota says.
 //!
 //! # Shared writes
 //! One per exact evaluation: at 1 % Failures against a 50 % rule that is about once per bucket
@@ -105,8 +113,31 @@ impl EvaluationCell {
     }
 
     pub(crate) fn load(&self) -> Evaluation {
-        // Relaxed: see the module's "The word".
-        Evaluation::unpack(self.0.load(Ordering::Relaxed))
+        // Acquire: pairs with `invalidate`'s swap, so an evaluation that started from the
+        // invalidated word reads the rules stored before it (see the module's "Reconfiguration").
+        Evaluation::unpack(self.0.load(Ordering::Acquire))
+    }
+
+    /// The rules changed: the budget published under the old ones is void, and the next event
+    /// evaluates. Off the call path (`reconfigure`).
+    pub(crate) fn invalidate(&self) {
+        let mut word = self.0.load(Ordering::Relaxed);
+        loop {
+            let seen = Evaluation::unpack(word);
+            let stale = Evaluation {
+                tag: u64::MAX,
+                round: (seen.round + 1) & ROUND_MASK,
+                quota: 1,
+            };
+            // Release: see `load`. Relaxed on failure: the loop decides again.
+            match self
+                .0
+                .compare_exchange(word, stale.pack(), Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(fresh) => word = fresh,
+            }
+        }
     }
 
     /// Publishes an evaluation of the window at `tag` with `quota`, unless another was published

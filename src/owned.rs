@@ -492,10 +492,10 @@ impl Owned {
         }
     }
 
-    /// Adds one outcome of `kinds` outside any bucket (count windows, late permits, probes).
-    /// `ends_run`: whether a Success ends the local run (not for a late permit's).
-    pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize], ends_run: bool) {
-        if ends_run && kinds[0] == SUCCESSES {
+    /// Adds one outcome of `kinds` outside any bucket (count windows, Disabled): a Success ends
+    /// the local run.
+    pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize]) {
+        if kinds[0] == SUCCESSES {
             self.heads[stripe].end_run();
         }
         for &k in kinds {

@@ -76,6 +76,7 @@ pub(crate) fn events_until_possible(
             failures: stats.failures.saturating_add(d).min(calls),
             slow: stats.slow.saturating_add(d).min(calls),
             throttled: stats.throttled,
+            answered: stats.answered,
         };
         window_cause(rules, None, &after).is_some()
     };
@@ -131,6 +132,7 @@ mod tests {
             failures,
             slow,
             throttled: 0,
+            answered: 0,
         }
     }
 

@@ -74,7 +74,7 @@ const GENERATION_MASK: u64 = (1 << GENERATION_BITS) - 1;
 #[non_exhaustive]
 pub struct Throttle {
     /// `K`: how many requests per Success the dependency may be sent before the throttle
-    /// starts rejecting. A finite number > 1; lower is stricter and slower to let go. Default 2.
+    /// starts rejecting. A finite number ≥ 1.5; lower is stricter and slower to let go. Default 2.
     pub k: f64,
     /// The largest fraction of calls ever rejected, in [0, 1): some calls always reach the
     /// dependency, so its recovery is seen at once. Default 0.9.
@@ -90,7 +90,7 @@ impl Throttle {
         }
     }
 
-    /// Sets `K` (a finite number > 1). Lower rejects sooner: with `K = 2`, throttling starts
+    /// Sets `K` (a finite number ≥ 1.5). Lower rejects sooner: with `K = 2`, throttling starts
     /// once fewer than half of the requests succeed.
     pub const fn k(mut self, k: f64) -> Throttle {
         self.k = k;
@@ -110,6 +110,10 @@ impl Default for Throttle {
     }
 }
 
+/// The smallest `k` accepted: with a 10 s window, a throttle with K = 1.5 lets go within about
+/// a minute of a recovery (docs/throttle.md); K = 1.25 takes several minutes, 1.01 hours.
+pub(crate) const MIN_K: f64 = 1.5;
+
 /// A validated [`Throttle`]: `K` and the cap in parts per 2^24.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct ThrottleRule {
@@ -120,12 +124,13 @@ pub(crate) struct ThrottleRule {
 impl ThrottleRule {
     /// Checks `t`; the error names the field.
     pub(crate) fn validate(t: &Throttle) -> Result<ThrottleRule, ConfigError> {
-        // K = 1 is refused: once every call let through succeeds, the calls turned away alone
-        // keep p where it is, so the throttle would never let go (docs/throttle.md).
-        if !(t.k.is_finite() && t.k > 1.0) {
+        // K below MIN_K is refused: the calls turned away keep the window's requests up, and the
+        // share let through grows by about a factor of K per window, so a K near 1 hardly ever
+        // lets go (K = 1 never does; docs/throttle.md).
+        if !(t.k.is_finite() && t.k >= MIN_K) {
             return Err(ConfigError::new(
                 "throttle.k",
-                "must be a finite number > 1",
+                "must be a finite number ≥ 1.5",
                 t.k,
             ));
         }
@@ -351,7 +356,7 @@ mod failures_until_active_tests {
 
     #[test]
     fn fewer_failures_than_the_answer_never_make_the_probability_non_zero() {
-        for k in [1.01, 1.5, 2.0, 3.7] {
+        for k in [1.5, 2.0, 3.7] {
             let rule = ThrottleRule::validate(&Throttle::sre().k(k)).unwrap();
             for accepts in 0..300u64 {
                 for requests in accepts..accepts + 300 {
@@ -440,7 +445,12 @@ mod tests {
             "throttle.max_rejection"
         );
         assert_eq!(bad(Throttle::sre().k(1.0)), "throttle.k", "never lets go");
-        assert!(ThrottleRule::validate(&Throttle::sre().k(1.01).max_rejection(0.0)).is_ok());
+        assert_eq!(
+            bad(Throttle::sre().k(1.01)),
+            "throttle.k",
+            "hardly ever lets go"
+        );
+        assert!(ThrottleRule::validate(&Throttle::sre().k(1.5).max_rejection(0.0)).is_ok());
     }
 
     #[test]

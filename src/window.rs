@@ -147,6 +147,11 @@ pub struct WindowStats {
     /// never ran, and the trip rules do not see them (0 with a count window, which the throttle
     /// does not run on).
     pub throttled: u64,
+    /// With a throttle: calls admitted while Closed that ended [`Ignored`](crate::Outcome::Ignored)
+    /// or whose permit was dropped without an outcome. Not in `calls` (the trip rules do not see
+    /// them); the throttle counts them among its requests and its accepts, since the dependency
+    /// did not refuse them. 0 without a throttle.
+    pub answered: u64,
 }
 
 impl WindowStats {
@@ -155,10 +160,18 @@ impl WindowStats {
         self.calls - self.failures
     }
 
-    /// Every call attempted in the window: `calls + throttled` (what the throttle calls its
-    /// requests).
+    /// Every call attempted in the window: `calls + throttled + answered` (what the throttle
+    /// calls its requests).
     pub fn requests(&self) -> u64 {
-        self.calls.saturating_add(self.throttled)
+        self.calls
+            .saturating_add(self.throttled)
+            .saturating_add(self.answered)
+    }
+
+    /// The calls the dependency did not refuse: `successes + answered` (what the throttle calls
+    /// its accepts).
+    pub fn accepts(&self) -> u64 {
+        self.successes().saturating_add(self.answered)
     }
 
     /// `failures / calls`, or 0 for an empty window.
@@ -191,7 +204,12 @@ pub(crate) struct Stripes {
     /// Calls the throttle turned away: one ring of bucket words (a time window only; empty
     /// otherwise), not striped. Their lifetime total is [`Total::Throttled`] of the shared
     /// stripes.
-    throttled: Box<[AtomicU128]>,
+    ///
+    /// After it, in the same allocation, the *answered* ring: calls admitted while Closed that
+    /// ended Ignored or whose permit was dropped, counted only with a throttle (see
+    /// `throttle.rs`: the backend did not refuse them, so they are accepts); not striped either
+    /// (one compare-and-swap per such outcome).
+    rings: Box<[AtomicU128]>,
     ring: usize,
     /// Bucket words per stripe, a whole number of lines.
     cells_per_stripe: usize,
@@ -236,11 +254,21 @@ impl Stripes {
             lines: (0..stripes * lines_per_stripe)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
                 .collect(),
-            throttled: (0..ring).map(|_| AtomicU128::new(0)).collect(),
+            rings: (0..2 * ring).map(|_| AtomicU128::new(0)).collect(),
             ring,
             cells_per_stripe,
             mask: stripes - 1,
         }
+    }
+
+    /// The throttled ring (see `rings`).
+    fn throttled(&self) -> &[AtomicU128] {
+        &self.rings[..self.ring]
+    }
+
+    /// The answered ring (see `rings`).
+    fn answered(&self) -> &[AtomicU128] {
+        &self.rings[self.ring..]
     }
 
     /// The `stripes` setting: how many owned stripes.
@@ -261,7 +289,7 @@ impl Stripes {
         self.owned.heap_bytes()
             + std::mem::size_of_val(&*self.totals)
             + std::mem::size_of_val(&*self.lines)
-            + std::mem::size_of_val(&*self.throttled)
+            + std::mem::size_of_val(&*self.rings)
     }
 
     /// The stripe the calling thread writes: its owned stripe if it holds one of this breaker's,
@@ -308,22 +336,22 @@ impl Stripes {
                 }
                 Total::Rejected => self.owned.add_rejected(i),
                 Total::Successes => {
-                    self.owned.add_outside(i, &[owned::SUCCESSES], true);
+                    self.owned.add_outside(i, &[owned::SUCCESSES]);
                     0
                 }
                 Total::Failures => {
-                    self.owned.add_outside(i, &[owned::FAILURES], true);
+                    self.owned.add_outside(i, &[owned::FAILURES]);
                     0
                 }
                 Total::Slow => {
-                    self.owned.add_outside(i, &[owned::SLOW], true);
+                    self.owned.add_outside(i, &[owned::SLOW]);
                     0
                 }
             },
             // Release: see `add`. The value returned is the count after this one.
             Writer::Shared(s) => {
                 if total == Total::Successes {
-                    self.shared_success(s, true);
+                    self.shared_success(s);
                 }
                 self.totals[s].counters[total as usize]
                     .fetch_add(1, Ordering::Release)
@@ -414,11 +442,11 @@ impl Stripes {
     /// A Success recorded on shared stripe `stripe`: ends the stripe's run, then counts (see
     /// [`SUCCESS_EVENTS`]).
     #[inline]
-    fn shared_success(&self, stripe: usize, ends_run: bool) {
+    fn shared_success(&self, stripe: usize) {
         let line = &self.totals[stripe];
         // Relaxed: a look, then a CAS that re-checks (published by the Release below).
         let word = line.run.load(Ordering::Relaxed);
-        if ends_run && word as u64 != 0 {
+        if word as u64 != 0 {
             self.end_shared_run(stripe, word);
         }
         // Release: publishes the ended run (see `run_view`). A shared write, but on the
@@ -441,26 +469,28 @@ impl Stripes {
     }
 
     /// Adds one Success/Failure outcome of the current generation straight to the lifetime
-    /// totals (count windows, probes, Disabled): a Success ends the stripe's failure run.
+    /// totals (count windows, Disabled): a Success ends the stripe's failure run.
     pub(crate) fn add_sample(&self, writer: Writer, sample: Sample) {
-        self.add_outside(writer, sample, true);
-    }
-
-    /// Adds a late outcome (a permit of an older generation) or a probe's to the lifetime totals
-    /// only: it changes no run (a late Success is still seen as a Success counted, which can only lower
-    /// the consecutive-failure check's bound).
-    pub(crate) fn add_late(&self, writer: Writer, sample: Sample) {
-        self.add_outside(writer, sample, false);
-    }
-
-    fn add_outside(&self, writer: Writer, sample: Sample, ends_run: bool) {
         let stripe = match writer {
-            Writer::Owned(i) => return self.owned.add_outside(i, kinds(sample), ends_run),
+            Writer::Owned(i) => return self.owned.add_outside(i, kinds(sample)),
             Writer::Shared(s) => s,
         };
         if !sample.failure {
-            self.shared_success(stripe, ends_run);
+            self.shared_success(stripe);
         }
+        self.add_folded(stripe, sample);
+    }
+
+    /// Adds a late outcome (a permit of an older generation) or a probe's to the lifetime totals
+    /// only, on the calling thread's shared stripe's totals line (a shared write, on a rare
+    /// path): not among the Successes the consecutive-failure check reads (`run_view`), since a
+    /// late Success must neither end a run nor be taken for a Success counted in the middle of
+    /// one (rule 2: late outcomes change no state).
+    pub(crate) fn add_late(&self, sample: Sample) {
+        self.add_folded(thread_stripe() & self.mask, sample);
+    }
+
+    fn add_folded(&self, stripe: usize, sample: Sample) {
         let total = if sample.failure {
             Total::Failures
         } else {
@@ -579,7 +609,7 @@ impl TimeRing {
         let kind = if sample.failure {
             Kind::Failure
         } else {
-            stripes.shared_success(stripe, true);
+            stripes.shared_success(stripe);
             Kind::Success
         };
         self.add(stripes, stripe, kind, tag);
@@ -611,7 +641,7 @@ impl TimeRing {
                     .compare_exchange(word, new, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok();
                 if added {
-                    stripes.shared_success(stripe, true);
+                    stripes.shared_success(stripe);
                 }
                 added
             }
@@ -664,8 +694,28 @@ impl TimeRing {
     pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
         let stripe = thread_stripe() & stripes.mask;
         stripes.add_one(Writer::Shared(stripe), Total::Throttled);
+        self.add_to_ring(stripes, stripes.throttled(), stripe, generation, now_ns);
+    }
+
+    /// Counts one Closed call of `generation` that ended Ignored or whose permit was dropped, at
+    /// `now_ns` (real clock), in the answered ring (a throttle's accepts; see `throttle.rs`).
+    pub(crate) fn add_answered(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
+        let stripe = thread_stripe() & stripes.mask;
+        self.add_to_ring(stripes, stripes.answered(), stripe, generation, now_ns);
+    }
+
+    /// Adds one to the bucket of `ring` (the throttled or the answered ring) for `generation`
+    /// at `now_ns`: add, rotate, or nothing if the bucket already holds a newer tag.
+    fn add_to_ring(
+        &self,
+        stripes: &Stripes,
+        ring: &[AtomicU128],
+        stripe: usize,
+        generation: u64,
+        now_ns: u64,
+    ) {
         let tag = self.tag(generation, now_ns);
-        let cell = &stripes.throttled[self.slot(tag)];
+        let cell = &ring[self.slot(tag)];
         // Relaxed: the CAS below re-checks the value; a bucket word is self-contained (module
         // docs).
         let mut word = cell.load(Ordering::Relaxed);
@@ -743,11 +793,17 @@ impl TimeRing {
             }
             for epoch in first..=current {
                 let tag = bucket::tag(self.stride, generation, epoch);
-                // Relaxed: a statistic (module docs).
-                let word = stripes.throttled[self.slot(tag)].load(Ordering::Relaxed);
-                if bucket::tag_of(word) == tag {
-                    stats.throttled = stats.throttled.saturating_add(bucket::count(word));
-                }
+                let read = |ring: &[AtomicU128]| {
+                    // Relaxed: a statistic (module docs).
+                    let word = ring[self.slot(tag)].load(Ordering::Relaxed);
+                    if bucket::tag_of(word) == tag {
+                        bucket::count(word)
+                    } else {
+                        0
+                    }
+                };
+                stats.throttled = stats.throttled.saturating_add(read(stripes.throttled()));
+                stats.answered = stats.answered.saturating_add(read(stripes.answered()));
             }
         }
         stats.calls = successes.saturating_add(stats.failures);
@@ -958,10 +1014,11 @@ mod tests {
     fn default_window_takes_seven_lines_per_stripe() {
         let s = Stripes::new(8, 10, 0);
         // Owned: a head line and 11 marks of 40 bytes, three to a line. Shared (8 / 4 = 2): a
-        // line of totals and 3 rings of 16 words of 16 bytes. The throttled ring: 16 words.
+        // line of totals and 3 rings of 16 words of 16 bytes. The throttled and answered rings:
+        // 16 words each.
         assert_eq!(
             s.heap_bytes(),
-            8 * (128 + 4 * 128) + 2 * (128 + 6 * 128) + 16 * 16
+            8 * (128 + 4 * 128) + 2 * (128 + 6 * 128) + 2 * 16 * 16
         );
     }
 
@@ -1145,7 +1202,8 @@ mod tests {
                     calls: 1,
                     failures: 0,
                     slow: 0,
-                    throttled: 0
+                    throttled: 0,
+                    answered: 0
                 }
             );
             assert_eq!(s.total(Total::Failures), 1);
@@ -1214,7 +1272,8 @@ mod tests {
                 calls: 3,
                 failures: 1,
                 slow: 0,
-                throttled: 0
+                throttled: 0,
+                answered: 0
             }
         );
         assert_eq!(c.stats(2).calls, 0);
@@ -1225,7 +1284,8 @@ mod tests {
                 calls: 1,
                 failures: 1,
                 slow: 0,
-                throttled: 0
+                throttled: 0,
+                answered: 0
             }
         );
         assert_eq!(c.stats(1).calls, 2);
@@ -1247,7 +1307,8 @@ mod tests {
                 calls: 1,
                 failures: 1,
                 slow: 0,
-                throttled: 0
+                throttled: 0,
+                answered: 0
             }
         );
         // 2^24 generations later (the old tag width) nothing aliases.

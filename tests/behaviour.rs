@@ -517,14 +517,14 @@ fn breaker_is_send_and_sync() {
     check::<hotbreaker::OwnedPermit>();
 }
 
-/// Prints the numbers the README quotes; asserts the 8.5 KiB budget.
+/// Prints the numbers the README quotes; asserts the 9 KiB budget.
 #[test]
 fn size_of_a_default_breaker() {
     let b = Breaker::builder().stripes(8).build().unwrap();
     let inline = std::mem::size_of::<Breaker>();
     let heap = b.heap_bytes();
     println!("size_of::<Breaker>() = {inline} B, heap (8 stripes, 10 buckets) = {heap} B");
-    assert!(inline + heap <= 8704, "{inline} + {heap}");
+    assert!(inline + heap <= 9216, "{inline} + {heap}");
     let small = Breaker::builder().stripes(1).build().unwrap();
     println!("with stripes(1): heap = {} B", small.heap_bytes());
     assert_eq!(small.stripes(), 1);

@@ -175,14 +175,27 @@ async fn owned_futures_with_a_deadline_trip_and_recover() {
     };
     assert_eq!(get(&b).await.unwrap(), StatusCode::OK);
     backend.set(FAILING);
-    for _ in 0..5 {
+    // The spawned calls run on either of the runtime's two worker threads: the
+    // consecutive-failure rule orders one thread's Failures against the other's Success from its
+    // second check on, so it opens at the 5th Failure or up to three later (docs/internals.md).
+    let mut failures = 0;
+    while b.state() != State::Open {
         assert_eq!(get(&b).await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+        failures += 1;
+        assert!(
+            failures <= 8,
+            "still Closed after {failures} Failures in a row"
+        );
     }
-    assert_eq!(b.state(), State::Open);
+    assert!(failures >= 5, "opened after {failures} Failures");
     for _ in 0..20 {
         assert!(matches!(get(&b).await, Err(Error::Rejected(_))));
     }
-    assert_eq!(backend.hits(), 6, "nothing reached the server while open");
+    assert_eq!(
+        backend.hits(),
+        1 + failures,
+        "nothing reached the server while open"
+    );
 
     backend.set(HEALTHY);
     mock.increment(Duration::from_secs(30));

@@ -195,7 +195,7 @@ impl<'a> Pair<'a> {
                             self.held.push((p, mp));
                         } else {
                             drop(p);
-                            self.model.release(mp);
+                            self.model.release(mp, self.now);
                         }
                     }
                     (Err(r), Err((state, retry))) => {
@@ -226,7 +226,7 @@ impl<'a> Pair<'a> {
                 if !self.held.is_empty() {
                     let (p, mp) = self.held.remove(usize::from(index) % self.held.len());
                     drop(p);
-                    self.model.release(mp);
+                    self.model.release(mp, self.now);
                 }
             }
             Op::Advance { ns } => self.advance(ns),
@@ -434,7 +434,7 @@ pub fn run(config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
     }
     for (p, mp) in std::mem::take(&mut pair.held) {
         drop(p);
-        pair.model.release(mp);
+        pair.model.release(mp, pair.now);
     }
     pair.compare()
         .map_err(|what| format!("after dropping held permits: {what}\nconfig: {config:?}"))

@@ -73,6 +73,9 @@ struct Inner {
     window: VecDeque<Recorded>,
     /// Calls the throttle turned away in the same generation: (at, how many), oldest first.
     throttled: VecDeque<(u64, u64)>,
+    /// With a throttle, Closed calls of the same generation that ended Ignored or whose permit
+    /// was dropped: (at, how many), oldest first. The throttle's requests and accepts.
+    answered: VecDeque<(u64, u64)>,
     /// The throttle's probability in parts per 2^24: 0 after every transition, computed when a
     /// Failure is recorded while Closed (and did not trip), and when a throttled call falls in
     /// another bucket interval than the last computation.
@@ -106,6 +109,7 @@ impl Model {
                 consecutive: 0,
                 window: VecDeque::new(),
                 throttled: VecDeque::new(),
+                answered: VecDeque::new(),
                 throttle_p: 0,
                 throttle_interval: 0,
                 draws: 0,
@@ -201,6 +205,7 @@ impl Model {
                     }
                 }
             }
+            (State::Closed, Outcome::Ignored) => self.answered(&mut s, now),
             (_, Outcome::Ignored) => {}
             (state, _) => {
                 let failure = outcome == Outcome::Failure;
@@ -218,7 +223,8 @@ impl Model {
                     .flatten()
                 {
                     self.transition_for(&mut s, State::Open, now, cause);
-                } else if failure {
+                } else if failure || s.throttle_p > 0 {
+                    // After a Failure, and after a Success while it sheds.
                     self.rethrottle(&mut s, now);
                 }
             }
@@ -250,8 +256,14 @@ impl Model {
             return;
         };
         let (calls, failures, _) = self.window_counts(s, now);
-        let requests = calls + self.throttled_in_window(s, now);
-        let accepts = calls - failures;
+        let answered: u64 = s
+            .answered
+            .iter()
+            .filter(|&&(at, _)| self.in_window_at(at, now))
+            .map(|&(_, n)| n)
+            .sum();
+        let requests = calls + self.throttled_in_window(s, now) + answered;
+        let accepts = calls - failures + answered;
         s.throttle_p = if requests < u64::from(self.config.minimum_calls) {
             0
         } else {
@@ -271,6 +283,13 @@ impl Model {
             .is_some_and(|&(at, _)| !self.in_window_at(at, now))
         {
             s.throttled.pop_front();
+        }
+        while s
+            .answered
+            .front()
+            .is_some_and(|&(at, _)| !self.in_window_at(at, now))
+        {
+            s.answered.pop_front();
         }
     }
 
@@ -311,10 +330,38 @@ impl Model {
     }
 
     /// A permit dropped without an outcome.
-    pub fn release(&self, p: ModelPermit) {
+    pub fn release(&self, p: ModelPermit, now: u64) {
         let mut s = self.inner.lock().unwrap();
-        if p.state == State::HalfOpen && p.generation == s.generation {
-            s.issued -= 1;
+        if p.generation != s.generation {
+            return;
+        }
+        match p.state {
+            State::HalfOpen => s.issued -= 1,
+            State::Closed => self.answered(&mut s, now),
+            _ => {}
+        }
+    }
+
+    /// A Closed call of the current generation ended Ignored or its permit was dropped: with a
+    /// throttle, one of its requests and accepts; while it sheds, the probability is computed
+    /// again.
+    fn answered(&self, s: &mut Inner, now: u64) {
+        if self.config.throttle.is_none() || self.interval_width().is_none() {
+            return;
+        }
+        match s.answered.back_mut() {
+            Some(last) if last.0 == now => last.1 += 1,
+            _ => s.answered.push_back((now, 1)),
+        }
+        if s.throttle_p > 0 {
+            self.rethrottle(s, now);
+        }
+    }
+
+    fn interval_width(&self) -> Option<u64> {
+        match self.config.window {
+            Window::Time { width_ns, .. } => Some(width_ns),
+            Window::Count(_) => None,
         }
     }
 
@@ -469,6 +516,7 @@ impl Model {
                 if to != State::Isolated {
                     s.window.clear();
                     s.throttled.clear();
+                    s.answered.clear();
                     s.consecutive = 0;
                 }
             }

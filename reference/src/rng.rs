@@ -75,7 +75,7 @@ pub fn random_config(rng: &mut Rng) -> ModelConfig {
     c.half_open_successes = 1 + rng.below(u64::from(c.half_open_permits)) as u32;
     if matches!(c.window, Window::Time { .. }) && rng.chance(35) {
         c.throttle = Some((
-            rng.pick(&[1.1, 1.5, 2.0, 3.0]),
+            rng.pick(&[1.5, 2.0, 2.5, 3.0]),
             rng.pick(&[0.0, 0.5, 0.9, 0.99]),
         ));
     }
