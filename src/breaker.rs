@@ -922,7 +922,7 @@ impl Breaker {
         if ticket.state() != State::Closed {
             return; // Disabled: counted, never trips.
         }
-        if failure && self.consecutive_trip(&rules, writer, generation) {
+        if failure && self.consecutive_trip(&rules, writer, generation, now) {
             return;
         }
         if failure || sample.slow {
@@ -944,7 +944,7 @@ impl Breaker {
     /// After a Closed Failure of `generation` counted on `writer`'s stripe: the
     /// consecutive-failure rule (see `consecutive.rs`). Returns whether it tripped (by this
     /// call's swap or, racing it, another's).
-    fn consecutive_trip(&self, rules: &RuleSet, writer: Writer, generation: u64) -> bool {
+    fn consecutive_trip(&self, rules: &RuleSet, writer: Writer, generation: u64, now: u64) -> bool {
         let Some(k) = rules.consecutive_failures else {
             return false;
         };
@@ -953,14 +953,18 @@ impl Breaker {
                 .stripes
                 .owned()
                 .head(i as u32)
-                .map_or(0, |head| head.lengthen_run(generation)),
+                .map_or(0, |head| head.lengthen_run(generation, now)),
             Writer::Shared(s) => self.stripes.lengthen_shared_run(s, generation),
         };
         let run = if k == 1 {
             1
         } else if local >= 2 {
-            self.baselines
-                .check(generation, local, |i| self.stripes.run_view(i, generation))
+            self.baselines.check(
+                generation,
+                local,
+                |i| self.stripes.run_view(i, generation),
+                || self.clock.real_ns(),
+            )
         } else {
             return false; // it starts a local run: nothing to check
         };
@@ -1174,8 +1178,11 @@ impl Breaker {
                     .window_generation
                     .store(generation, Ordering::Relaxed);
                 if to.kind() == State::Closed {
-                    self.baselines
-                        .restart(generation, |i| self.stripes.run_view(i, generation));
+                    self.baselines.restart(
+                        generation,
+                        |i| self.stripes.run_view(i, generation),
+                        || self.clock.real_ns(),
+                    );
                 }
             }
             _ => {}

@@ -16,11 +16,22 @@
 //!   *smallest* local run among the stripes that counted a Success. One of them with no run
 //!   (its last outcome was a Success) makes the bound 0.
 //!
-//! The bound never exceeds the true run, whatever the interleaving, except for the Successes
-//! counted while the baseline itself was being read (a few nanoseconds per stripe): those may
-//! be ordered either way, like any two calls in flight at once. Hence no false trip: at 1 %
-//! Failures spread over any number of threads, a trip needs every thread that counted a Success
-//! since the last check to have failed `k` times in a row since.
+//! A check reads the stripes one after another, not at one instant; it then reads every
+//! stripe's Success count a second time, and a count that moved during the scan voids the check
+//! (bound 0, no renewal): the scan then saw no Success counted after it read a stripe, so its
+//! reads hold together as one snapshot of the Successes. The bound never exceeds the true run,
+//! whatever the interleaving and however long a thread is descheduled mid-scan. Hence no false
+//! trip: at 1 % Failures spread over any number of threads, a trip needs every thread that
+//! counted a Success since the last check to have failed `k` times in a row since.
+//!
+//! # Runs ordered by time
+//! When the stripes that counted a Success since the baseline all have a local run, and one of
+//! them started its run strictly later than the others and than the baseline was taken (real
+//! clock), every Success counted anywhere came before that start: the run is then at least that
+//! stripe's local run plus the local runs of every stripe whose run started later still. With
+//! one call at a time on changing threads (an async runtime's workers), this counts the other
+//! threads' Failures that the smallest-run bound cannot. A mock clock that does not move gives
+//! no strict order, and the smallest-run bound stands.
 //!
 //! # When a check runs
 //! A Failure that starts a local run (its thread's previous outcome was a Success) checks
@@ -73,6 +84,9 @@
 use crate::owned::RunView;
 use crate::sync::{AtomicU64, Ordering, fence};
 
+/// A run start that is not known (a shared stripe's run, kept for all of its threads).
+pub(crate) const UNKNOWN_START: u64 = u64::MAX;
+
 /// The lower bound of the run a check computes, stripe by stripe (module docs). Pure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Floor {
@@ -82,6 +96,13 @@ pub(crate) struct Floor {
     least_changed_run: u64,
     /// How much the local runs of the stripes that did not grew since the baseline.
     grown: u64,
+    /// The latest start of a local run among the stripes that counted a Success, its run, and
+    /// whether another of them started at the same instant.
+    latest_start: u64,
+    latest_run: u64,
+    tied: bool,
+    /// Whether a stripe that counted a Success has no run, or a run whose start is not known.
+    unordered: bool,
 }
 
 impl Floor {
@@ -90,6 +111,10 @@ impl Floor {
             changed: false,
             least_changed_run: u64::MAX,
             grown: 0,
+            latest_start: 0,
+            latest_run: 0,
+            tied: false,
+            unordered: false,
         }
     }
 
@@ -98,6 +123,17 @@ impl Floor {
         if now.successes != before.successes {
             self.changed = true;
             self.least_changed_run = self.least_changed_run.min(now.run);
+            if now.run == 0 || now.run_start == UNKNOWN_START {
+                self.unordered = true;
+            } else if !self.unordered {
+                if now.run_start > self.latest_start || self.latest_run == 0 {
+                    self.tied = false;
+                    self.latest_start = now.run_start;
+                    self.latest_run = now.run;
+                } else if now.run_start == self.latest_start {
+                    self.tied = true;
+                }
+            }
         } else {
             // A run that shrank without a Success moved to another generation: it adds nothing.
             self.grown = self
@@ -106,13 +142,24 @@ impl Floor {
         }
     }
 
-    /// The run's lower bound, given the baseline's own.
-    pub(crate) fn run(self, baseline_run: u64) -> u64 {
-        if self.changed {
-            self.least_changed_run
-        } else {
-            baseline_run.saturating_add(self.grown)
+    /// The run's lower bound, given the baseline's own run and the instant it was taken (real
+    /// clock, ns since the breaker's start), and every stripe as it is now (module docs, "Runs
+    /// ordered by time").
+    pub(crate) fn run(self, baseline_run: u64, taken: u64, now: &[RunView]) -> u64 {
+        if !self.changed {
+            return baseline_run.saturating_add(self.grown);
         }
+        let least = self.least_changed_run;
+        if self.unordered || self.tied || self.latest_start <= taken {
+            return least;
+        }
+        let after: u64 = now
+            .iter()
+            .filter(|v| {
+                v.run > 0 && v.run_start != UNKNOWN_START && v.run_start > self.latest_start
+            })
+            .fold(0u64, |sum, v| sum.saturating_add(v.run));
+        least.max(self.latest_run.saturating_add(after))
     }
 }
 
@@ -130,6 +177,8 @@ struct Slot {
     version: AtomicU64,
     generation: AtomicU64,
     run: AtomicU64,
+    /// When the stripes were read (real clock, ns since the breaker's start).
+    taken: AtomicU64,
     /// Per stripe: Successes counted, local run.
     stripes: Box<[[AtomicU64; 2]]>,
 }
@@ -140,6 +189,7 @@ impl Slot {
             version: AtomicU64::new(INVALID),
             generation: AtomicU64::new(0),
             run: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
             stripes: (0..stripes)
                 .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
                 .collect(),
@@ -151,6 +201,7 @@ impl Slot {
         RunView {
             successes: self.stripes[i][0].load(Ordering::Relaxed),
             run: self.stripes[i][1].load(Ordering::Relaxed),
+            run_start: 0, // not kept: a check compares only counts and runs with a baseline
         }
     }
 
@@ -194,28 +245,36 @@ impl Baselines {
     /// Checks the run of Closed `generation` for a Failure whose thread's local run is now
     /// `local`: reads every stripe through `view` (stripes `0..count`), compares them with the
     /// baseline and returns the run's lower bound (module docs). Renews the baseline when
-    /// [`renews`] says so and no other check is renewing it. A baseline of another generation
-    /// knows nothing of this one: the bound is then 0.
+    /// [`renews`] says so and no other check is renewing it, noting when it read the stripes
+    /// by `clock` (the real clock, ns since the breaker's start). A baseline of another
+    /// generation knows nothing of this one: the bound is then 0.
     pub(crate) fn check(
         &self,
         generation: u64,
         local: u64,
         view: impl Fn(usize) -> RunView,
+        clock: impl Fn() -> u64,
     ) -> u64 {
-        self.visit(generation, view, |run| renews(run, local), false)
+        self.visit(generation, view, clock, |run| renews(run, local), false)
     }
 
     /// A transition into Closed `generation`: the run is empty. Takes the baseline for the new
     /// generation from the stripes as they are now, unless another check holds the writer flag
     /// (the next check then finds no baseline of this generation and takes one).
-    pub(crate) fn restart(&self, generation: u64, view: impl Fn(usize) -> RunView) {
-        self.visit(generation, view, |_| true, true);
+    pub(crate) fn restart(
+        &self,
+        generation: u64,
+        view: impl Fn(usize) -> RunView,
+        clock: impl Fn() -> u64,
+    ) {
+        self.visit(generation, view, clock, |_| true, true);
     }
 
     fn visit(
         &self,
         generation: u64,
         view: impl Fn(usize) -> RunView,
+        clock: impl Fn() -> u64,
         renew: impl Fn(u64) -> bool,
         restart: bool,
     ) -> u64 {
@@ -233,6 +292,7 @@ impl Baselines {
             // Relaxed: a seqlock's fields.
             let same = slot.generation.load(Ordering::Relaxed) == generation && !restart;
             let baseline_run = slot.run.load(Ordering::Relaxed);
+            let taken = slot.taken.load(Ordering::Relaxed);
             let mut floor = Floor::new();
             for (i, seen) in seen.iter_mut().enumerate().take(count) {
                 *seen = view(i);
@@ -242,12 +302,29 @@ impl Baselines {
             if slot.version.load(Ordering::Relaxed) != version {
                 continue; // torn: a writer went round twice while this read
             }
-            let run = if same { floor.run(baseline_run) } else { 0 };
+            // The reads are one after another, not a snapshot: a Success counted on a stripe
+            // after it was read, before the later stripes' Failures were, would go unseen. A
+            // second look at every Success count: if one moved during the scan, the scan
+            // proves nothing (bound 0, no renewal).
+            if seen[..count]
+                .iter()
+                .enumerate()
+                .any(|(i, first)| view(i).successes != first.successes)
+            {
+                return 0;
+            }
+            let run = if same {
+                floor.run(baseline_run, taken, &seen[..count])
+            } else {
+                0
+            };
             if (renew(run) || !same) && self.take_writer() {
                 // Unless another check renewed it since this one read it.
                 // Relaxed: the writer flag's Acquire ordered it after that check's stores.
                 if self.current.load(Ordering::Relaxed) == version {
-                    self.renew(version, generation, run, &seen[..count]);
+                    // After the reads: every Success the baseline holds came before this.
+                    let taken = clock();
+                    self.renew(version, (generation, taken), run, &seen[..count]);
                 }
                 // Release: see the module's "Orderings".
                 self.writer.store(0, Ordering::Release);
@@ -265,7 +342,7 @@ impl Baselines {
 
     /// Writes the slot after `version`'s with `seen` and `run`, then publishes it. The caller
     /// holds the writer flag.
-    fn renew(&self, version: u64, generation: u64, run: u64, seen: &[RunView]) {
+    fn renew(&self, version: u64, (generation, taken): (u64, u64), run: u64, seen: &[RunView]) {
         let renewed = version.wrapping_add(1);
         let next = &self.slots[(renewed & 1) as usize];
         // Relaxed, then the Release fence: the seqlock's opening (module docs).
@@ -277,6 +354,7 @@ impl Baselines {
         // Relaxed: published by the version's Release store.
         next.generation.store(generation, Ordering::Relaxed);
         next.run.store(run, Ordering::Relaxed);
+        next.taken.store(taken, Ordering::Relaxed);
         next.version.store(renewed, Ordering::Release);
         self.current.store(renewed, Ordering::Release);
     }
@@ -303,7 +381,11 @@ mod tests {
     use super::*;
 
     fn v(successes: u64, run: u64) -> RunView {
-        RunView { successes, run }
+        RunView {
+            successes,
+            run,
+            run_start: 0,
+        }
     }
 
     #[test]
@@ -312,7 +394,7 @@ mod tests {
         f.add(v(10, 1), v(10, 3));
         f.add(v(4, 0), v(4, 2));
         f.add(v(0, 0), v(0, 0));
-        assert_eq!(f.run(2), 2 + 2 + 2);
+        assert_eq!(f.run(2, 0, &[]), 2 + 2 + 2);
     }
 
     #[test]
@@ -324,18 +406,18 @@ mod tests {
             v(7, 1),
             v(7, 5), /* no success: its growth does not count now */
         );
-        assert_eq!(f.run(100), 2);
+        assert_eq!(f.run(100, 0, &[]), 2);
         let mut f = Floor::new();
         f.add(v(10, 0), v(11, 3));
         f.add(v(4, 0), v(5, 0)); // its last outcome was a Success
-        assert_eq!(f.run(100), 0);
+        assert_eq!(f.run(100, 0, &[]), 0);
     }
 
     #[test]
     fn a_run_that_shrank_without_a_success_adds_nothing() {
         let mut f = Floor::new();
         f.add(v(3, 5), v(3, 0));
-        assert_eq!(f.run(1), 1);
+        assert_eq!(f.run(1, 0, &[]), 1);
     }
 
     /// The cell: the first check of a breaker compares with generation 0's empty baseline, each
@@ -346,25 +428,53 @@ mod tests {
         let cell = Baselines::new(2);
         let read = |i: usize| stripes.borrow()[i];
         stripes.borrow_mut()[0] = v(0, 2);
-        assert_eq!(cell.check(0, 9, read), 2);
+        assert_eq!(cell.check(0, 9, read, || 0), 2);
         stripes.borrow_mut()[1] = v(0, 1);
-        assert_eq!(cell.check(0, 9, read), 3);
+        assert_eq!(cell.check(0, 9, read, || 0), 3);
         // Stripe 1 succeeds, then fails twice: the bound is its own run.
         stripes.borrow_mut()[1] = v(1, 2);
-        assert_eq!(cell.check(0, 9, read), 2);
+        assert_eq!(cell.check(0, 9, read, || 0), 2);
         stripes.borrow_mut()[1] = v(1, 3);
-        assert_eq!(cell.check(0, 9, read), 3);
+        assert_eq!(cell.check(0, 9, read, || 0), 3);
         assert_eq!(
-            cell.check(1, 9, read),
+            cell.check(1, 9, read, || 0),
             0,
             "a baseline of generation 0 says nothing of 1"
         );
         stripes.borrow_mut()[0] = v(0, 0);
         stripes.borrow_mut()[1] = v(1, 0);
-        cell.restart(2, read);
+        cell.restart(2, read, || 0);
         stripes.borrow_mut()[0] = v(0, 1);
         stripes.borrow_mut()[1] = v(1, 1);
-        assert_eq!(cell.check(2, 9, read), 2);
+        assert_eq!(cell.check(2, 9, read, || 0), 2);
+    }
+
+    /// A Success counted on stripe 0 after the scan read it, while stripe 1's Failures were
+    /// still to be read (a thread descheduled mid-scan): the scan is void, not a bound of 5.
+    #[test]
+    fn a_success_counted_during_the_scan_voids_it() {
+        let reads = std::cell::Cell::new(0u32);
+        let view = |i: usize| {
+            if i == 0 {
+                reads.set(reads.get() + 1);
+                // Unchanged at the first read, a Success counted before the second.
+                v(u64::from(reads.get() > 1), 0)
+            } else {
+                v(0, 5)
+            }
+        };
+        let cell = Baselines::new(2);
+        assert_eq!(
+            cell.check(0, 9, view, || 0),
+            0,
+            "without the second look: 5"
+        );
+        let quiet = |i: usize| if i == 0 { v(0, 0) } else { v(0, 5) };
+        assert_eq!(
+            cell.check(0, 9, quiet, || 0),
+            5,
+            "no Success at all: the runs count"
+        );
     }
 
     #[test]
@@ -372,16 +482,16 @@ mod tests {
         let stripes = [v(0, 4), v(0, 0)];
         let cell = Baselines::new(2);
         cell.writer.store(1, Ordering::Relaxed);
-        assert_eq!(cell.check(0, 9, |i| stripes[i]), 4);
+        assert_eq!(cell.check(0, 9, |i| stripes[i], || 0), 4);
         assert_eq!(
-            cell.check(0, 9, |i| stripes[i]),
+            cell.check(0, 9, |i| stripes[i], || 0),
             4,
             "nothing renewed, same answer"
         );
         cell.writer.store(0, Ordering::Relaxed);
-        assert_eq!(cell.check(0, 9, |i| stripes[i]), 4);
+        assert_eq!(cell.check(0, 9, |i| stripes[i], || 0), 4);
         assert_eq!(
-            cell.check(0, 9, |i| stripes[i]),
+            cell.check(0, 9, |i| stripes[i], || 0),
             4,
             "renewed: no growth since"
         );
@@ -427,7 +537,7 @@ mod schedules {
     /// The check as the breaker makes it: the thread's local run after its Failure, then (from
     /// two on) the baselines over every stripe.
     fn check(cell: &Baselines, stripes: &[RunView], me: usize) -> Option<u64> {
-        (stripes[me].run >= 2).then(|| cell.check(0, 9, |i| stripes[i]))
+        (stripes[me].run >= 2).then(|| cell.check(0, 9, |i| stripes[i], || 0))
     }
 
     /// Item by item: four threads, one succeeding between the Failures of another. In the order
@@ -517,7 +627,7 @@ mod schedules {
             if pending[t] {
                 pending[t] = false;
                 checks += 1;
-                let floor = cell.check(0, stripes[t].run, |i| stripes[i]);
+                let floor = cell.check(0, stripes[t].run, |i| stripes[i], || step);
                 assert!(
                     floor <= true_run,
                     "seed {seed}: bound {floor} above the true run {true_run} at step {step}"
@@ -534,6 +644,9 @@ mod schedules {
             let failure = step >= outage_from || rng.below(100) < percent;
             if failure {
                 true_run += 1;
+                if stripes[t].run == 0 {
+                    stripes[t].run_start = step; // the logical clock: one tick per step
+                }
                 stripes[t].run += 1;
                 pending[t] = stripes[t].run >= 2;
             } else {

@@ -22,9 +22,14 @@
 //! specification pins down are unchanged. With many, it is as exact as the window itself: the
 //! window's counts lag the calls in flight, and nothing else is added.
 //!
-//! The throttle's probability is recomputed with the same reads, and its budget is a 64th of
-//! the window's requests: its published probability lags the window by at most about 1.6
-//! percentage points, or one bucket interval.
+//! The throttle's probability is recomputed with the same reads: while it sheds, on every event
+//! (quota 1); while it does not, once enough Failures could make it shed
+//! (`ThrottleRule::failures_until_active`).
+//!
+//! With many threads, one staleness remains: an evaluation that reads a stripe, then stalls
+//! while that stripe's owner spends the rest of the previous quota, publishes a quota that does
+//! not know of those events. The next trip can then come up to one quota of events late (or at
+//! the end of the bucket interval, whichever is first).
 //!
 //! # Reconfiguration
 //! A quota is computed under the rules in force; `reconfigure` stores the new rules, then

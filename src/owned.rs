@@ -16,10 +16,14 @@
 //! | `end` | off the fast path | `bucket_end` while the recent time is trusted, 0 while it is not |
 //! | `seen`, `fresh_at` | when the recent time moves | the last recent time the fast path read, and the running count of Successes when it first read it |
 //! | `counts[k]` | per outcome | Successes, Failures and slow calls counted in buckets: a running count that never resets |
-//! | `outside[k]` | per outcome | the same kinds counted outside any bucket: late permits, count windows |
 //! | `ignored`, `rejected` | per outcome | lifetime counters |
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
+//! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
 //! | `budget` | on a Closed Failure or slow call | `round 40 | spent 24`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
+//!
+//! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
+//! lifetime counts. A permit of a generation older than the stripe's current bucket is counted on
+//! a shared stripe's totals instead (`window.rs`, `add_late`): its outcome is late.
 //!
 //! A **bucket mark** (`tag`, `base[3]`) says where a bucket starts: the running counts at the
 //! moment the owner rolled into the bucket tagged `tag`. A bucket holds what was counted between
@@ -109,20 +113,23 @@ pub(crate) struct Head {
     tag: AtomicU64,
     bucket_end: AtomicU64,
     counts: [AtomicU64; 3],
-    outside: [AtomicU64; 3],
     ignored: AtomicU64,
     rejected: AtomicU64,
     run: AtomicU64,
+    run_start: AtomicU64,
     budget: AtomicU64,
 }
 
 /// What a reader sees of one owned stripe for the consecutive-failure check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RunView {
-    /// Successes counted so far (in buckets and outside them): only grows.
+    /// Successes counted so far: only grows.
     pub(crate) successes: u64,
     /// The owner's local run in the reader's generation (0 if the stripe is in another one).
     pub(crate) run: u64,
+    /// When the local run's first Failure was recorded (real clock, ns since the breaker's
+    /// start); meaningless when `run` is 0.
+    pub(crate) run_start: u64,
 }
 
 /// Bits of the evaluation round a budget word keeps.
@@ -160,16 +167,22 @@ impl Head {
         }
     }
 
-    /// A Closed Failure of `generation` counted in this stripe: the local run grows by one and
-    /// is returned. 0 (nothing changed) when the stripe is in another generation (the
-    /// Failure was late, or counted outside any bucket).
-    pub(crate) fn lengthen_run(&self, generation: u64) -> u64 {
+    /// A Closed Failure of `generation` recorded at `now` (real clock, ns since the breaker's
+    /// start) counted in this stripe: the local run grows by one and is returned. 0 (nothing
+    /// changed) when the stripe is in another generation (the Failure was late).
+    pub(crate) fn lengthen_run(&self, generation: u64, now: u64) -> u64 {
         // Relaxed: the owner's own words (module docs).
         if self.generation.load(Ordering::Relaxed) != generation {
             return 0;
         }
-        let run = (self.run.load(Ordering::Relaxed) + 1).min(u64::from(u32::MAX));
-        self.run.store(run, Ordering::Relaxed);
+        let previous = self.run.load(Ordering::Relaxed);
+        if previous == 0 {
+            // Relaxed: published by the run's Release store below.
+            self.run_start.store(now, Ordering::Relaxed);
+        }
+        let run = (previous + 1).min(u64::from(u32::MAX));
+        // Release: a reader that sees this run sees its start (module docs).
+        self.run.store(run, Ordering::Release);
         run
     }
 
@@ -324,10 +337,10 @@ impl Owned {
                         tag: zero(),
                         bucket_end: zero(),
                         counts: std::array::from_fn(|_| zero()),
-                        outside: std::array::from_fn(|_| zero()),
                         ignored: zero(),
                         rejected: zero(),
                         run: zero(),
+                        run_start: zero(),
                         budget: zero(),
                     })
                 })
@@ -383,10 +396,11 @@ impl Owned {
     }
 
     /// Records an outcome of `generation` whose interval (read on the real clock) has the tag
-    /// `tag` and ends at `end`: into the current bucket, into a new one (a roll), or, for a
-    /// permit older than the current bucket, outside any. `kinds` are the running counts to add
-    /// one to. `trust_recent`: whether the recent time was found within the tolerance of the
-    /// real clock just now, which opens the fast path (or keeps it closed).
+    /// `tag` and ends at `end`: into the current bucket, or into a new one (a roll). `kinds`
+    /// are the running counts to add one to. `trust_recent`: whether the recent time was found
+    /// within the tolerance of the real clock just now, which opens the fast path (or keeps it
+    /// closed). False, and nothing counted, for a permit of a generation older than the current
+    /// bucket's: the caller counts it as late.
     pub(crate) fn record(
         &self,
         stripe: usize,
@@ -394,7 +408,7 @@ impl Owned {
         (tag, end): (u64, u64),
         kinds: &[usize],
         trust_recent: bool,
-    ) {
+    ) -> bool {
         let head = &self.heads[stripe];
         // Relaxed: the owner's own words (module docs).
         let current = head.generation.load(Ordering::Relaxed);
@@ -407,16 +421,14 @@ impl Owned {
             // there (at most a clock's lag later than it happened). An older generation: late.
             generation == current
         };
-        let counters = if in_bucket {
-            &head.counts
-        } else {
-            &head.outside
-        };
+        if !in_bucket {
+            return false;
+        }
         if kinds[0] == SUCCESSES {
             head.end_run();
         }
         for &k in kinds {
-            bump(&counters[k]);
+            bump(&head.counts[k]);
         }
         let end = if trust_recent {
             head.bucket_end.load(Ordering::Relaxed)
@@ -425,6 +437,7 @@ impl Owned {
         };
         // Relaxed: the owner's own word.
         head.end.store(end, Ordering::Relaxed);
+        true
     }
 
     /// Starts the bucket `tag` of `generation`, ending at `end`: writes its mark.
@@ -474,32 +487,33 @@ impl Owned {
     pub(crate) fn run_view(&self, stripe: usize, generation: u64) -> RunView {
         let head = &self.heads[stripe];
         // Acquire: see the module's "Orderings".
-        let successes = head.counts[SUCCESSES]
-            .load(Ordering::Acquire)
-            .wrapping_add(head.outside[SUCCESSES].load(Ordering::Acquire));
+        let successes = head.counts[SUCCESSES].load(Ordering::Acquire);
         let before = head.generation.load(Ordering::Acquire);
-        // Relaxed: ordered by the Acquire load above and the fence below.
-        let run = head.run.load(Ordering::Relaxed);
+        // Acquire: a run seen comes with its start (`lengthen_run`).
+        let run = head.run.load(Ordering::Acquire);
+        // Relaxed: ordered by the Acquire loads above and the fence below.
+        let run_start = head.run_start.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         let after = head.generation.load(Ordering::Relaxed);
+        // A Success in between could have ended the run read and started another: then the
+        // run and its start may belong to different runs, and count as none.
+        let again = head.counts[SUCCESSES].load(Ordering::Relaxed);
+        let whole = before == generation && after == generation && again == successes;
         RunView {
             successes,
-            run: if before == generation && after == generation {
-                run
-            } else {
-                0
-            },
+            run: if whole { run } else { 0 },
+            run_start,
         }
     }
 
-    /// Adds one outcome of `kinds` outside any bucket (count windows, Disabled): a Success ends
-    /// the local run.
+    /// Adds one outcome of `kinds` of the current generation that no bucket holds (a count
+    /// window's): a Success ends the local run.
     pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize]) {
         if kinds[0] == SUCCESSES {
             self.heads[stripe].end_run();
         }
         for &k in kinds {
-            bump(&self.heads[stripe].outside[k]);
+            bump(&self.heads[stripe].counts[k]);
         }
     }
 
@@ -604,7 +618,6 @@ impl Owned {
         self.heads.iter().fold(0u64, |sum, head| {
             // Relaxed: counters that only grow (module docs).
             sum.wrapping_add(head.counts[k].load(Ordering::Relaxed))
-                .wrapping_add(head.outside[k].load(Ordering::Relaxed))
         })
     }
 
@@ -749,13 +762,16 @@ mod tests {
     }
 
     #[test]
-    fn a_late_generation_counts_outside_the_buckets() {
+    fn a_late_generation_is_left_to_the_caller() {
         let o = owned();
-        o.record(0, 5, (5 * 8 + 1, 100), S, true);
-        o.record(0, 4, (4 * 8 + 3, 100), F, true);
+        assert!(o.record(0, 5, (5 * 8 + 1, 100), S, true));
+        assert!(
+            !o.record(0, 4, (4 * 8 + 3, 100), F, true),
+            "late: not counted here"
+        );
         assert_eq!(o.window(0, 5 * 8, 5 * 8 + 3), Counts([1, 0, 0]));
         assert_eq!(o.window(0, 4 * 8, 4 * 8 + 3), Counts::default());
-        assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (1, 1));
+        assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (1, 0));
     }
 
     #[test]

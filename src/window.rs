@@ -412,6 +412,8 @@ impl Stripes {
                     } else {
                         0
                     },
+                    // Kept for all of the stripe's threads: not ordered against other stripes.
+                    run_start: crate::consecutive::UNKNOWN_START,
                 }
             }
         }
@@ -600,9 +602,13 @@ impl TimeRing {
             Writer::Owned(i) => {
                 let end = epoch.saturating_add(1).saturating_mul(self.width_ns);
                 let kinds = kinds(sample);
-                return stripes
+                if !stripes
                     .owned
-                    .record(i, generation, (tag, end), kinds, trust_recent);
+                    .record(i, generation, (tag, end), kinds, trust_recent)
+                {
+                    stripes.add_late(sample);
+                }
+                return;
             }
             Writer::Shared(s) => s,
         };
