@@ -989,7 +989,7 @@ impl Breaker {
         let seen = self.stats.evaluation.load();
         let head = self.head(writer);
         let due =
-            seen.tag != tag || head.is_none_or(|head| head.spend_budget(seen.round, seen.quota));
+            !seen.is_of(tag) || head.is_none_or(|head| head.spend_budget(seen.round, seen.quota));
         if due {
             self.evaluate_now(rules, head, (seen, tag), generation, now, failure);
         }

@@ -40,7 +40,9 @@
 //! compare-and-swap fails against the invalidation, or the invalidation comes after it.
 //!
 //! # The word
-//! One 128-bit word, `tag 64 | round 40 | quota 24`, replaced by compare-and-swap from the value
+//! One 64-bit word, `tag 32 | round 16 | quota 16` (64 bits, not 128: a 128-bit load is a locked
+//! `cmpxchg16b` on x86-64 without AVX, a write to a line every failing thread reads), replaced by
+//! compare-and-swap from the value
 //! the evaluation started from (a concurrent evaluation that published first wins; both read
 //! the same window). `Relaxed` otherwise: the word carries only numbers, and a stale read only
 //! makes an evaluation happen sooner or (for one event per stripe, see above) one event later
@@ -51,19 +53,24 @@
 //! interval per thread that fails in it, plus once per `stripes × quota` events.
 //!
 //! # Horizons
-//! The tag is a full bucket tag (`bucket.rs`). The round is 40 bits here and in each stripe's
-//! budget: an owner could mistake an evaluation for the one it last saw only if exactly a
-//! multiple of 2^40 evaluations happened in between while it added no event; it would then
-//! count from an older spend, which makes it evaluate sooner, or at worst one quota later,
-//! never past the end of the bucket interval. The quota saturates at 2^24 − 1, which only
-//! makes evaluations more frequent.
+//! The word keeps the low 32 bits of the bucket tag (`bucket.rs`). An evaluation is taken for the
+//! current window's only if no evaluation was published for 2^32 bucket intervals and
+//! transitions while the tags' low bits came round to the same value (50 days of 1 ms buckets
+//! without a single evaluation; and then exactly on one interval): its quota then stands until
+//! spent, one quota of events at most. The round is 16 bits here and in each stripe's budget: an
+//! owner could mistake an evaluation for the one it last saw only if exactly a multiple of 2^16
+//! evaluations happened in between while it added no event; it would then count from an older
+//! spend, which makes it evaluate sooner, or at worst one quota later, never past the end of the
+//! bucket interval. The quota saturates at 2^16 − 1, which only makes evaluations more frequent.
 
-use crate::sync::{AtomicU128, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
-const ROUND_BITS: u32 = 40;
-const QUOTA_BITS: u32 = 24;
+const TAG_BITS: u32 = 32;
+const ROUND_BITS: u32 = 16;
+const QUOTA_BITS: u32 = 16;
 const QUOTA_MAX: u64 = (1 << QUOTA_BITS) - 1;
-const ROUND_MASK: u64 = (1 << ROUND_BITS) - 1;
+pub(crate) const ROUND_MASK: u64 = (1 << ROUND_BITS) - 1;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
 /// The events any one stripe may add before the window is read again, when the window needs
 /// `events` more before a rule could hold and `stripes` stripes keep a budget (module docs).
@@ -76,6 +83,10 @@ pub(crate) fn quota(events: u64, stripes: u64) -> u64 {
         .min(QUOTA_MAX)
 }
 
+/// A tag that marks the published evaluation void. A real window's tag can share its low 32
+/// bits, which only means that evaluation's quota is spent before the next one (see "Horizons").
+const STALE: u64 = TAG_MASK;
+
 /// The last published evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Evaluation {
@@ -85,31 +96,37 @@ pub(crate) struct Evaluation {
 }
 
 impl Evaluation {
-    fn pack(self) -> u128 {
-        (u128::from(self.tag) << 64)
-            | u128::from(((self.round & ROUND_MASK) << QUOTA_BITS) | self.quota.min(QUOTA_MAX))
+    fn pack(self) -> u64 {
+        ((self.tag & TAG_MASK) << (ROUND_BITS + QUOTA_BITS))
+            | ((self.round & ROUND_MASK) << QUOTA_BITS)
+            | self.quota.min(QUOTA_MAX)
     }
 
-    fn unpack(word: u128) -> Evaluation {
-        let low = word as u64;
+    fn unpack(word: u64) -> Evaluation {
         Evaluation {
-            tag: (word >> 64) as u64,
-            round: low >> QUOTA_BITS,
-            quota: low & QUOTA_MAX,
+            tag: word >> (ROUND_BITS + QUOTA_BITS),
+            round: (word >> QUOTA_BITS) & ROUND_MASK,
+            quota: word & QUOTA_MAX,
         }
+    }
+
+    /// Whether this evaluation is of the window whose tag is `tag` (compared on the low 32 bits
+    /// the word keeps; see the module's "Horizons").
+    pub(crate) fn is_of(self, tag: u64) -> bool {
+        self.tag == tag & TAG_MASK
     }
 }
 
 /// The published evaluation (module docs).
 #[derive(Debug)]
-pub(crate) struct EvaluationCell(AtomicU128);
+pub(crate) struct EvaluationCell(AtomicU64);
 
 impl EvaluationCell {
     /// No evaluation yet: a tag no window has (the first event evaluates).
     pub(crate) fn new() -> EvaluationCell {
-        EvaluationCell(AtomicU128::new(
+        EvaluationCell(AtomicU64::new(
             Evaluation {
-                tag: u64::MAX,
+                tag: STALE,
                 round: 0,
                 quota: 1,
             }
@@ -118,7 +135,7 @@ impl EvaluationCell {
     }
 
     pub(crate) fn load(&self) -> Evaluation {
-        // Acquire: pairs with `invalidate`'s swap, so an evaluation that started from the
+        // A 64-bit load: a plain `mov` on every 64-bit target. Acquire: pairs with `invalidate`'s swap, so an evaluation that started from the
         // invalidated word reads the rules stored before it (see the module's "Reconfiguration").
         Evaluation::unpack(self.0.load(Ordering::Acquire))
     }
@@ -130,7 +147,7 @@ impl EvaluationCell {
         loop {
             let seen = Evaluation::unpack(word);
             let stale = Evaluation {
-                tag: u64::MAX,
+                tag: STALE,
                 round: (seen.round + 1) & ROUND_MASK,
                 quota: 1,
             };
@@ -149,7 +166,11 @@ impl EvaluationCell {
     /// since `seen` was loaded. Returns the new round when published.
     pub(crate) fn publish(&self, seen: Evaluation, tag: u64, quota: u64) -> Option<u64> {
         let round = (seen.round + 1) & ROUND_MASK;
-        let new = Evaluation { tag, round, quota };
+        let new = Evaluation {
+            tag: tag & TAG_MASK,
+            round,
+            quota,
+        };
         // Relaxed: see the module's "The word".
         self.0
             .compare_exchange(
@@ -186,7 +207,10 @@ mod tests {
     fn the_word_round_trips_and_a_stale_publish_loses() {
         let cell = EvaluationCell::new();
         let seen = cell.load();
-        assert_eq!(seen.tag, u64::MAX);
+        assert!(
+            !seen.is_of(0) && !seen.is_of(7),
+            "no window's evaluation yet"
+        );
         assert_eq!(cell.publish(seen, 7, 3), Some(1));
         assert_eq!(
             cell.publish(seen, 8, 3),
@@ -196,10 +220,14 @@ mod tests {
         let now = cell.load();
         assert_eq!((now.tag, now.round, now.quota), (7, 1, 3));
         let last = Evaluation {
-            tag: u64::MAX - 1,
+            tag: TAG_MASK - 1,
             round: ROUND_MASK,
             quota: QUOTA_MAX,
         };
         assert_eq!(Evaluation::unpack(last.pack()), last);
+        // Tags are compared on their low 32 bits.
+        assert!(Evaluation::unpack(last.pack()).is_of(TAG_MASK - 1 + (5 << 32)));
+        cell.invalidate();
+        assert!(!cell.load().is_of(7), "void after a reconfiguration");
     }
 }

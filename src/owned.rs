@@ -19,7 +19,7 @@
 //! | `ignored`, `rejected` | per outcome | lifetime counters |
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
 //! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
-//! | `budget` | on a Closed Failure or slow call | `round 40 | spent 24`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
+//! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
 //!
 //! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
 //! lifetime counts. A permit of a generation older than the stripe's current bucket is counted on
@@ -48,7 +48,7 @@
 //!
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
 //! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
-//! `consecutive_failures`, at most 10^6). The budget keeps the low 40 bits of the
+//! `consecutive_failures`, at most 10^6). The budget keeps the 16-bit
 //! evaluation round (see `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of `bucket.rs` (114 years at 10^7 transitions per
 //! second with 256 buckets).
 //!
@@ -133,7 +133,7 @@ pub(crate) struct RunView {
 }
 
 /// Bits of the evaluation round a budget word keeps.
-const BUDGET_ROUND_BITS: u32 = 40;
+const BUDGET_ROUND_BITS: u32 = 16;
 const BUDGET_SPENT_MAX: u64 = (1 << (64 - BUDGET_ROUND_BITS)) - 1;
 const BUDGET_ROUND_MASK: u64 = (1 << BUDGET_ROUND_BITS) - 1;
 
