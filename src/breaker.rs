@@ -559,15 +559,18 @@ impl Breaker {
                 self.throttled(mirror.generation());
                 return Err(Rejected::THROTTLED);
             }
+            // Admitted while it sheds: its Success recomputes the probability (`shed_less`).
+            return Ok(Ticket::from_mirror(mirror, self.issue_time()).while_shedding());
         }
         Ok(Ticket::from_mirror(mirror, self.issue_time()))
     }
 
-    /// After a Closed outcome of `generation` that the dependency did not refuse (a Success, an
-    /// Ignored outcome, a dropped permit) was counted at `now`: while the throttle sheds, its
-    /// probability is computed again, so that it comes down as soon as the window does (with
-    /// few requests, one outcome moves it a lot). Sums the window: every such outcome while it
-    /// sheds, none while it does not.
+    /// After a Closed outcome of `generation` that the dependency did not refuse (the Success of
+    /// a call admitted while it shed, an Ignored outcome, a dropped permit) was counted at `now`:
+    /// while the throttle sheds, its probability is computed again, so that it comes down as
+    /// soon as the window does (with few requests, one outcome moves it a lot). Sums the window:
+    /// every such outcome while it sheds, none while it does not. A Success of a call admitted
+    /// before it began to shed takes the fast path and leaves it to the next one.
     #[cold]
     #[inline(never)]
     fn shed_less(&self, generation: u64, now: u64) {
@@ -791,10 +794,6 @@ impl Breaker {
                     },
                 };
                 if counted {
-                    // The published word shares the mirror's line: one more load, no write.
-                    if self.hot.throttle.load().is_active() {
-                        self.shed_less(generation, self.clock.real_ns());
-                    }
                     return;
                 }
             }
@@ -928,7 +927,7 @@ impl Breaker {
         if failure || sample.slow {
             self.evaluate(&rules, writer, generation, now, failure);
         }
-        if !failure {
+        if !failure && ticket.issued_while_shedding() {
             self.shed_less(generation, now);
         }
     }

@@ -36,7 +36,8 @@ impl State {
         self as u64
     }
 
-    /// The state with this code (codes 5..7 are never stored).
+    /// The state with this code (codes 5..7 are never stored in the state word; a permit uses 5
+    /// for Closed while the throttle sheds, see `ticket.rs`).
     #[inline]
     pub(crate) fn from_code(code: u64) -> State {
         const BY_CODE: [State; 8] = [
@@ -45,7 +46,7 @@ impl State {
             State::HalfOpen,
             State::Isolated,
             State::Disabled,
-            State::Disabled,
+            State::Closed,
             State::Disabled,
             State::Disabled,
         ];

@@ -12,6 +12,9 @@ use crate::state::State;
 /// bits 3..64 and the issuing state's code in bits 0..3. 61 bits of generation are the whole
 /// generation for 7 300 years at 10^7 transitions per second, so a permit held across any number
 /// of transitions within that horizon is never mistaken for a current one.
+/// The state code of a ticket issued while Closed with the throttle shedding.
+const SHEDDING: u64 = 5;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
     issuer: u64,
@@ -36,6 +39,23 @@ impl Ticket {
             issuer: mirror.bits(),
             issued_ns,
         }
+    }
+
+    /// This ticket, marked as issued while Closed with the throttle shedding: its state's code
+    /// becomes 5 (Closed to [`state`](Self::state), not to the fast paths: `passed_freely` and
+    /// `issued_by` are false), so its outcome takes the way that recomputes the throttle.
+    #[inline]
+    pub(crate) fn while_shedding(self) -> Ticket {
+        Ticket {
+            issuer: (self.issuer & !0b111) | SHEDDING,
+            issued_ns: self.issued_ns,
+        }
+    }
+
+    /// Whether it was issued while Closed with the throttle shedding.
+    #[inline]
+    pub(crate) fn issued_while_shedding(self) -> bool {
+        self.issuer & 0b111 == SHEDDING
     }
 
     /// Whether `mirror` is exactly the state that issued this ticket (same generation and kind).
@@ -75,6 +95,16 @@ impl fmt::Debug for Ticket {
 mod tests {
     use super::*;
     use crate::state::Word;
+
+    #[test]
+    fn a_ticket_issued_while_shedding_is_closed_but_never_on_a_fast_path() {
+        let m = Mirror::of(Word::pack(State::Closed, 0, 0, 0, 77));
+        let t = Ticket::from_mirror(m, 0).while_shedding();
+        assert_eq!((t.state(), t.generation()), (State::Closed, 77));
+        assert!(t.issued_while_shedding());
+        assert!(!t.passed_freely() && !t.issued_by(m));
+        assert!(!Ticket::from_mirror(m, 0).issued_while_shedding());
+    }
 
     #[test]
     fn a_ticket_from_a_mirror_is_the_ticket_of_its_state_and_generation() {

@@ -18,6 +18,8 @@ pub struct ModelPermit {
     pub generation: u64,
     pub state: State,
     pub issued_ns: u64,
+    /// Admitted while Closed with the throttle shedding: its Success recomputes the throttle.
+    pub shedding: bool,
 }
 
 /// The model's view, in the same terms as `hotbreaker::Metrics`.
@@ -223,8 +225,8 @@ impl Model {
                     .flatten()
                 {
                     self.transition_for(&mut s, State::Open, now, cause);
-                } else if failure || s.throttle_p > 0 {
-                    // After a Failure, and after a Success while it sheds.
+                } else if failure || (p.shedding && s.throttle_p > 0) {
+                    // After a Failure, and after the Success of a call admitted while it sheds.
                     self.rethrottle(&mut s, now);
                 }
             }
@@ -441,6 +443,7 @@ impl Model {
             generation: s.generation,
             state: s.state,
             issued_ns: now,
+            shedding: s.state == State::Closed && s.throttle_p > 0,
         }
     }
 
