@@ -124,7 +124,8 @@
 //! | `breaker.rs` | [`Breaker`]: loads, swaps and publishes; no decisions of its own |
 //! | `state.rs` | the 128-bit state word and `next(word, event)`, the whole state machine |
 //! | `mirror.rs` | the state word's kind and generation in 64 bits, for the fast paths |
-//! | `run_hint.rs` | whether a Success must end a failure run, without reading the state word |
+//! | `consecutive.rs` | the consecutive-failure rule from each thread's local run and a baseline |
+//! | `evaluation.rs` | when a Failure must read the whole window: the per-stripe budget |
 //! | `deadline.rs` | the deadline cell: when the current Open or HalfOpen generation ends |
 //! | `clock.rs` | time since the breaker's start; the frozen-upkeep check |
 //! | `permit.rs` | [`Permit`], [`OwnedPermit`]; `try_acquire`, `call`, `call_with` |
@@ -135,7 +136,7 @@
 //! | `window.rs` | shared stripes, the time ring, the count window, [`WindowStats`] |
 //! | `bucket.rs` | one tagged 128-bit bucket counter and the add / rotate / newer decision |
 //! | `fastdiv.rs` | division by a constant as a multiply, for the bucket interval |
-//! | `policy.rs` | which window rule trips, as a pure function |
+//! | `policy.rs` | which window rule trips, and how many events before one could, as pure functions |
 //! | `latency.rs` | the typical latency of a relative slow-call rule: the estimator and its word |
 //! | `throttle.rs` | [`Throttle`]: the shedding probability, its published word, the per-thread draw |
 //! | `rate.rs` | rates as exact fractions |
