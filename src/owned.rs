@@ -48,9 +48,10 @@
 //!
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
 //! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
-//! `consecutive_failures`, at most 10^6). The budget keeps the 16-bit
-//! evaluation round (see `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of `bucket.rs` (114 years at 10^7 transitions per
-//! second with 256 buckets).
+//! `consecutive_failures`, at most 10^6); its start is nanoseconds since the breaker's start in
+//! 64 bits (584 years of uptime). The budget keeps the 16-bit evaluation round (see
+//! `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of
+//! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
 //!
 //! # Orderings
 //! - **The owner's own words** are written with `Relaxed` plain stores and read back by the owner
