@@ -28,10 +28,11 @@
 //! When the stripes that counted a Success since the baseline all have a local run, and one of
 //! them started its run strictly later than the others and than the baseline was taken (real
 //! clock), every Success counted anywhere came before that start: the run is then at least that
-//! stripe's local run plus the local runs of every stripe whose run started later still. With
-//! one call at a time on changing threads (an async runtime's workers), this counts the other
-//! threads' Failures that the smallest-run bound cannot. A mock clock that does not move gives
-//! no strict order, and the smallest-run bound stands.
+//! stripe's local run, plus the local runs of the stripes whose runs started later still, plus
+//! one for each other stripe whose latest Failure came later. With one call at a time on
+//! threads taking turns (an async runtime's workers), this counts other threads' Failures that
+//! the smallest-run bound cannot: the rule then opens by the `k + N − 1`-th Failure. A mock clock
+//! that does not move gives no strict order, and the smallest-run bound stands.
 //!
 //! # When a check runs
 //! A Failure that starts a local run (its thread's previous outcome was a Success) checks
@@ -153,12 +154,21 @@ impl Floor {
         if self.unordered || self.tied || self.latest_start <= taken {
             return least;
         }
+        // Every Failure recorded after the latest start came after every Success: a run that
+        // started later counts whole, one that started before counts its latest Failure if that
+        // came later (the stripe that started last is counted apart, whole).
+        let latest = self.latest_start;
         let after: u64 = now
             .iter()
-            .filter(|v| {
-                v.run > 0 && v.run_start != UNKNOWN_START && v.run_start > self.latest_start
+            .filter(|v| v.run > 0 && v.run_start != UNKNOWN_START && v.run_start != latest)
+            .map(|v| {
+                if v.run_start > latest {
+                    v.run
+                } else {
+                    u64::from(v.last_failure > latest)
+                }
             })
-            .fold(0u64, |sum, v| sum.saturating_add(v.run));
+            .fold(0u64, u64::saturating_add);
         least.max(self.latest_run.saturating_add(after))
     }
 }
@@ -201,7 +211,9 @@ impl Slot {
         RunView {
             successes: self.stripes[i][0].load(Ordering::Relaxed),
             run: self.stripes[i][1].load(Ordering::Relaxed),
-            run_start: 0, // not kept: a check compares only counts and runs with a baseline
+            // Not kept: a check compares only counts and runs with a baseline.
+            run_start: 0,
+            last_failure: 0,
         }
     }
 
@@ -385,6 +397,7 @@ mod tests {
             successes,
             run,
             run_start: 0,
+            last_failure: 0,
         }
     }
 
@@ -647,6 +660,7 @@ mod schedules {
                 if stripes[t].run == 0 {
                     stripes[t].run_start = step; // the logical clock: one tick per step
                 }
+                stripes[t].last_failure = step;
                 stripes[t].run += 1;
                 pending[t] = stripes[t].run >= 2;
             } else {
@@ -686,6 +700,53 @@ mod schedules {
                     "seed {seed}, {threads} threads"
                 );
                 assert!(o.checks > 0, "checks ran: the bound was exercised");
+            }
+        }
+    }
+
+    /// One call at a time, each on the next of `threads` threads in turn (an async runtime's
+    /// workers taking turns), the clock moving on with every call: after every thread succeeded,
+    /// every call fails. The runs' start and latest Failure times order the threads' Failures
+    /// after their Successes: the rule opens by the `k + threads − 1`-th Failure (measured: at
+    /// exactly that one).
+    #[test]
+    fn calls_taking_turns_on_threads_open_by_k_plus_threads_minus_one() {
+        for threads in 2..=4usize {
+            for k in 2..=7u64 {
+                let cell = Baselines::new(threads);
+                let mut stripes = vec![RunView::default(); threads];
+                let mut clock = 1u64;
+                for call in 0..3 * threads {
+                    clock += 1;
+                    stripes[call % threads].successes += 1;
+                }
+                let mut opened_at = None;
+                for failure in 1..=3 * k {
+                    clock += 1;
+                    let t = (failure as usize) % threads;
+                    let s = &mut stripes[t];
+                    if s.run == 0 {
+                        s.run_start = clock;
+                    }
+                    s.last_failure = clock;
+                    s.run += 1;
+                    if s.run >= 2 {
+                        let local = s.run;
+                        let now = clock;
+                        let bound = cell.check(0, local, |i| stripes[i], || now);
+                        assert!(bound <= failure, "bound {bound} above the run {failure}");
+                        if bound >= k {
+                            opened_at = Some(failure);
+                            break;
+                        }
+                    }
+                }
+                let at = opened_at.expect("the rule opened");
+                let bound = k + threads as u64 - 1;
+                assert!(
+                    at <= bound,
+                    "{threads} threads, k {k}: opened at Failure {at} (bound {bound})"
+                );
             }
         }
     }

@@ -19,6 +19,7 @@
 //! | `ignored`, `rejected` | per outcome | lifetime counters |
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
 //! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
+//! | `last_failure` | on a Closed Failure | when the latest was recorded (same clock) |
 //! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
 //!
 //! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
@@ -118,6 +119,7 @@ pub(crate) struct Head {
     rejected: AtomicU64,
     run: AtomicU64,
     run_start: AtomicU64,
+    last_failure: AtomicU64,
     budget: AtomicU64,
 }
 
@@ -131,6 +133,8 @@ pub(crate) struct RunView {
     /// When the local run's first Failure was recorded (real clock, ns since the breaker's
     /// start); meaningless when `run` is 0.
     pub(crate) run_start: u64,
+    /// When its latest Failure was recorded (same clock); meaningless when `run` is 0.
+    pub(crate) last_failure: u64,
 }
 
 /// Bits of the evaluation round a budget word keeps.
@@ -181,6 +185,8 @@ impl Head {
             // Relaxed: published by the run's Release store below.
             self.run_start.store(now, Ordering::Relaxed);
         }
+        // Relaxed: published by the run's Release store below.
+        self.last_failure.store(now, Ordering::Relaxed);
         let run = (previous + 1).min(u64::from(u32::MAX));
         // Release: a reader that sees this run sees its start (module docs).
         self.run.store(run, Ordering::Release);
@@ -342,6 +348,7 @@ impl Owned {
                         rejected: zero(),
                         run: zero(),
                         run_start: zero(),
+                        last_failure: zero(),
                         budget: zero(),
                     })
                 })
@@ -494,6 +501,7 @@ impl Owned {
         let run = head.run.load(Ordering::Acquire);
         // Relaxed: ordered by the Acquire loads above and the fence below.
         let run_start = head.run_start.load(Ordering::Relaxed);
+        let last_failure = head.last_failure.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         let after = head.generation.load(Ordering::Relaxed);
         // A Success in between could have ended the run read and started another: then the
@@ -504,6 +512,7 @@ impl Owned {
             successes,
             run: if whole { run } else { 0 },
             run_start,
+            last_failure,
         }
     }
 

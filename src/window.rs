@@ -414,6 +414,7 @@ impl Stripes {
                     },
                     // Kept for all of the stripe's threads: not ordered against other stripes.
                     run_start: crate::consecutive::UNKNOWN_START,
+                    last_failure: 0,
                 }
             }
         }
