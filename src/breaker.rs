@@ -143,9 +143,8 @@ pub struct Breaker {
     stripes: Stripes,
     window: Window,
     rules: RulesCell,
-    // Off the hot path: reconfigure() and config() only. Boxed: read on no call's path, so its
-    // 200-odd bytes stay off the breaker's own lines.
-    settings: Mutex<Box<Settings>>,
+    // Boxed: read on no call's path, so its 200-odd bytes stay off the breaker's own lines.
+    settings: Mutex<Box<Settings>>, // off the hot path: reconfigure() and config() only
     listeners: Box<[Listener]>,
     clock: Clock,
     /// Where the throttle's draws come from: the calling thread's generator unless a test

@@ -149,7 +149,7 @@ pub mod write_count {
     use std::collections::{BTreeMap, BTreeSet};
     use std::fmt;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as StdOrdering};
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::{Arc, Mutex, PoisonError}; // off the hot path: test-only build
 
     use portable_atomic::Ordering;
 
@@ -160,7 +160,7 @@ pub mod write_count {
     /// Whether accesses are being recorded: only between [`start`] and [`stop_and_report`].
     static RECORDING: AtomicBool = AtomicBool::new(false);
     /// Every thread's table (test-only build: a lock and allocations, off every real path).
-    static TABLES: Mutex<Vec<Arc<Mutex<Table>>>> = Mutex::new(Vec::new());
+    static TABLES: Mutex<Vec<Locked>> = Mutex::new(Vec::new()); // off the hot path: test-only
     static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 
     thread_local! {
@@ -169,7 +169,7 @@ pub mod write_count {
         /// This thread's counts per line. Its own mutex is taken by this thread on every
         /// access and by [`start`] and [`stop_and_report`] only, so recording threads do not
         /// wait for one another (and do not serialise the interleavings being measured).
-        static TABLE: Arc<Mutex<Table>> = register();
+        static TABLE: Locked = register(); // test-only build
     }
 
     #[derive(Debug, Default)]
@@ -185,17 +185,24 @@ pub mod write_count {
         loads: u64,
     }
 
-    fn register() -> Arc<Mutex<Table>> {
+    /// A thread's table behind its own lock.
+    type Locked = Arc<Mutex<Table>>; // off the hot path: test-only build
+
+    fn locked(table: Table) -> Locked {
+        Arc::new(Mutex::new(table)) // off the hot path: test-only build
+    }
+
+    fn register() -> Locked {
         let thread = THREAD.with(|t| {
             if t.get() == usize::MAX {
                 t.set(NEXT_THREAD.fetch_add(1, StdOrdering::Relaxed));
             }
             t.get()
         });
-        let table = Arc::new(Mutex::new(Table {
+        let table = locked(Table {
             thread,
             lines: BTreeMap::new(),
-        }));
+        });
         TABLES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
