@@ -310,6 +310,7 @@ impl Baselines {
                 *seen = view(i);
                 floor.add(slot.view(i), *seen);
             }
+            // The seqlock's closing: the fields' loads before the version's second load.
             fence(Ordering::Acquire);
             if slot.version.load(Ordering::Relaxed) != version {
                 continue; // torn: a writer went round twice while this read
@@ -367,6 +368,7 @@ impl Baselines {
         next.generation.store(generation, Ordering::Relaxed);
         next.run.store(run, Ordering::Relaxed);
         next.taken.store(taken, Ordering::Relaxed);
+        // Release: publishes the slot's fields, then the slot (module docs, "Orderings").
         next.version.store(renewed, Ordering::Release);
         self.current.store(renewed, Ordering::Release);
     }

@@ -180,6 +180,7 @@ impl Head {
         if self.generation.load(Ordering::Relaxed) != generation {
             return 0;
         }
+        // Relaxed: the owner's own word.
         let previous = self.run.load(Ordering::Relaxed);
         if previous == 0 {
             // Relaxed: published by the run's Release store below.
@@ -503,6 +504,7 @@ impl Owned {
         let run_start = head.run_start.load(Ordering::Relaxed);
         let last_failure = head.last_failure.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
+        // Relaxed: after the fence, the seqlock's second read.
         let after = head.generation.load(Ordering::Relaxed);
         // A Success in between could have ended the run read and started another: then the
         // run and its start may belong to different runs, and count as none.
