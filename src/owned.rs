@@ -795,6 +795,49 @@ mod tests {
     }
 
     #[test]
+    fn a_local_run_saturates_and_is_kept_per_generation() {
+        let o = owned();
+        o.record(0, 3, (3 * 8, 100), F, true);
+        let head = &o.heads[0];
+        assert_eq!(head.lengthen_run(3, 10), 1);
+        assert_eq!(
+            head.lengthen_run(2, 11),
+            0,
+            "a late Failure lengthens nothing"
+        );
+        head.run.store(u64::from(u32::MAX), Ordering::Relaxed);
+        assert_eq!(head.lengthen_run(3, 12), u64::from(u32::MAX), "saturates");
+        let v = o.run_view(0, 3);
+        assert_eq!(
+            (v.run, v.run_start, v.last_failure),
+            (u64::from(u32::MAX), 10, 12)
+        );
+        assert_eq!(o.run_view(0, 4).run, 0, "another generation's run is none");
+        // A roll into a newer generation starts the run again.
+        o.record(0, 4, (4 * 8, 100), S, true);
+        assert_eq!(o.run_view(0, 4).run, 0);
+        assert_eq!(head.lengthen_run(4, 20), 1);
+        // A Success ends it.
+        o.record(0, 4, (4 * 8, 100), S, true);
+        assert_eq!(o.run_view(0, 4).run, 0);
+    }
+
+    /// The budget keeps 16 bits of the evaluation round: 2^16 evaluations later the same bits
+    /// come round, and the owner counts on from its older spend (it evaluates sooner, never
+    /// later than a fresh count would plus the one unit a new round adds).
+    #[test]
+    fn a_budget_round_that_comes_round_after_2_16_evaluations_counts_on() {
+        let o = owned();
+        let head = &o.heads[0];
+        assert!(!head.spend_budget(7, 3), "a new round: 2 of 3");
+        assert!(head.spend_budget(7, 3), "3 of 3: evaluate");
+        head.reset_budget(7 + (1 << 16));
+        assert!(!head.spend_budget(7, 3), "the same 16 bits: 1 of 3");
+        assert!(!head.spend_budget(8, 3), "a new round: 2 of 3");
+        assert!(head.spend_budget(8, 3));
+    }
+
+    #[test]
     fn counts_past_every_narrow_width() {
         let o = owned();
         o.record(0, 0, (1, 100), S, true);
