@@ -2,10 +2,10 @@
 # Stages the scaling bench of this checkout and of an earlier commit side by side for a run on a
 # bigger machine (see benches/scaling.sh): target/device/scaling and target/device/scaling-before,
 # and target/device/compare.sh, which runs both with the same settings into /tmp/out and packs
-# $OUT/results.tgz. Usage: bash benches/device-compare.sh <commit>
+# $OUT/results.tgz. Usage: bash benches/scaling-compare.sh <commit>
 set -euo pipefail
 cd "$(dirname "$0")/.."
-base=${1:?usage: bash benches/device-compare.sh <commit>}
+base=${1:?usage: bash benches/scaling-compare.sh <commit>}
 bash benches/scaling.sh
 tree=$(mktemp -d)
 git worktree add -q --detach "$tree" "$base"
