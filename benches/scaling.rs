@@ -424,35 +424,15 @@ fn tower_row(s: &Settings, out: &mut Out, failures: Failures, leaked: bool) {
         return;
     }
     for &threads in &s.threads {
-        let inner = tower::service_fn(|ok: bool| {
-            std::future::ready(if ok { Ok::<(), Boom>(()) } else { Err(Boom) })
-        });
+        let until = Until::Time(Duration::from_secs_f64(s.secs));
         let (tally, elapsed, seen) = if leaked {
             let breaker: &'static Breaker =
                 Box::leak(Box::new(Breaker::builder().build().unwrap()));
-            let svc = hotbreaker::service::BreakerLayer::new(breaker).layer(inner);
-            let (tally, elapsed) = drive(
-                threads,
-                failures,
-                Until::Time(Duration::from_secs_f64(s.secs)),
-                |_| {
-                    let mut svc = svc.clone();
-                    move |ok| tower_call(&mut svc, ok)
-                },
-            );
+            let (tally, elapsed) = drive_tower(breaker, threads, failures, until);
             (tally, elapsed, seen(breaker))
         } else {
             let breaker = Arc::new(Breaker::builder().build().unwrap());
-            let svc = hotbreaker::service::BreakerLayer::new(Arc::clone(&breaker)).layer(inner);
-            let (tally, elapsed) = drive(
-                threads,
-                failures,
-                Until::Time(Duration::from_secs_f64(s.secs)),
-                |_| {
-                    let mut svc = svc.clone();
-                    move |ok| tower_call(&mut svc, ok)
-                },
-            );
+            let (tally, elapsed) = drive_tower(Arc::clone(&breaker), threads, failures, until);
             (tally, elapsed, seen(&breaker))
         };
         out.row(
@@ -467,6 +447,22 @@ fn tower_row(s: &Settings, out: &mut Out, failures: Failures, leaked: bool) {
             },
         );
     }
+}
+
+/// Drives the tower layer over `breaker` (a `&'static Breaker` or an `Arc<Breaker>`) around a
+/// `service_fn`, each thread on its own clone of the service.
+fn drive_tower<B>(breaker: B, threads: usize, failures: Failures, until: Until) -> (Tally, Duration)
+where
+    B: Clone + std::ops::Deref<Target = Breaker> + Send + Sync,
+{
+    let inner = tower::service_fn(|ok: bool| {
+        std::future::ready(if ok { Ok::<(), Boom>(()) } else { Err(Boom) })
+    });
+    let svc = hotbreaker::service::BreakerLayer::new(breaker).layer(inner);
+    drive(threads, failures, until, |_| {
+        let mut svc = svc.clone();
+        move |ok| tower_call(&mut svc, ok)
+    })
 }
 
 fn peer_row<C: Contender>(s: &Settings, out: &mut Out, failures: Failures) {
