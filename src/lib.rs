@@ -74,7 +74,9 @@
 //!   [`Breaker::half_open_from_fleet`], used by the `redis` feature's fleet link): a Closed
 //!   breaker opens for no longer than the peer said, an Open one half-opens early; nothing else
 //!   moves, Isolated and Disabled never. These are ordinary transitions (one compare-and-swap,
-//!   a new generation, listeners hear [`Cause::Fleet`]).
+//!   a new generation, listeners hear [`Cause::Fleet`]). The fleet link applies a peer's trip
+//!   only once a quorum of instances agrees (a majority by default), so a sick minority never
+//!   opens a healthy instance.
 //! - **Nothing wears out**: generations, bucket tags, counts and deadlines are compared at full
 //!   width (64 bits, or 61 for generations in permits), so no number of transitions, calls or
 //!   idle time makes an old count, run or deadline look current, and no count is halved or

@@ -10,8 +10,11 @@
 //! - the time from the backend's recovery to every instance being Closed again;
 //! - with the link: Redis pipelines per instance per second.
 //!
+//! A peer's trip opens an instance once a majority of the fleet agrees (the default);
+//! `FLEET_QUORUM=N` applies N peers' trips instead (`FLEET_QUORUM=1`: any one peer's).
+//!
 //! ```text
-//! cargo run --release --example fleet --features redis,http,tokio
+//! cargo run --release -p hotbreaker-integration --example fleet
 //! ```
 //!
 //! Runs about 16 s.
@@ -26,7 +29,7 @@ use axum::Router;
 use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::routing::get;
-use hotbreaker::fleet::{Fleet, FleetLink, FleetOptions, FleetRule};
+use hotbreaker::fleet::{Fleet, FleetLink, FleetOptions, FleetRule, Quorum};
 use hotbreaker::{Config, Registry, State, Transition};
 
 /// Local rules: a failure rate of 50 % over the last 20 calls, open for 1 s. The fleet rule: the
@@ -95,11 +98,14 @@ fn instance(redis: Option<&str>) -> Instance {
             transitions,
         };
     };
-    let options = FleetOptions::new(url).prefix("fleet-demo").default_rule(
-        FleetRule::failure_rate(0.5)
-            .minimum_calls(u64::from(MINIMUM_CALLS))
-            .window(Duration::from_secs(1), 10),
-    );
+    let options = FleetOptions::new(url)
+        .prefix("fleet-demo")
+        .quorum(quorum())
+        .default_rule(
+            FleetRule::failure_rate(0.5)
+                .minimum_calls(u64::from(MINIMUM_CALLS))
+                .window(Duration::from_secs(1), 10),
+        );
     let fleet = Fleet::new(options).expect("valid options");
     let registry = Arc::new(fleet.watch(registry));
     let link = fleet.start(registry.clone()).expect("inside tokio");
@@ -340,10 +346,11 @@ async fn main() {
         1.0 / QUIET_EVERY.as_secs_f64()
     );
     println!(
-        "schedule: {:.1} s healthy, {:.0} s outage, {:.0} s recovery; Redis at {url}\n",
+        "schedule: {:.1} s healthy, {:.0} s outage, {:.0} s recovery; quorum {:?}; Redis at {url}\n",
         HEALTHY.as_secs_f64(),
         OUTAGE.as_secs_f64(),
-        RECOVERY.as_secs_f64()
+        RECOVERY.as_secs_f64(),
+        quorum()
     );
     for (label, redis) in [
         ("without the fleet link", None),
@@ -379,5 +386,17 @@ async fn main() {
             );
         }
         println!();
+    }
+}
+
+/// The quorum from `FLEET_QUORUM` (a number of peers), a majority by default.
+fn quorum() -> Quorum {
+    match std::env::var("FLEET_QUORUM").ok().map(|v| v.parse::<u32>()) {
+        Some(Ok(n)) => Quorum::Instances(n),
+        Some(Err(e)) => {
+            eprintln!("FLEET_QUORUM: expected a number of instances ({e}); using a majority");
+            Quorum::Majority
+        }
+        None => Quorum::Majority,
     }
 }

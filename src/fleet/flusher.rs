@@ -1,6 +1,8 @@
 //! The flusher task: every `flush_interval`, the deltas of the breakers' lifetime totals go to
 //! Redis and the fleet's totals come back, in one pipeline; then the fleet rules are
-//! evaluated. Reads only what `Breaker::metrics` reads: nothing is added to a call.
+//! evaluated. Reads only what `Breaker::metrics` reads: nothing is added to a call. The same
+//! pipeline reads Redis's clock (the fleet's time, see [`FleetClock`]) and keeps this
+//! instance in the set of live instances that [`Quorum::Majority`](super::Quorum) counts.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 
 use crate::breaker::Breaker;
+use crate::fleet::fleet_clock::FleetClock;
 use crate::fleet::metrics::Counters;
 use crate::fleet::rule::{Counts, FleetRule};
 use crate::fleet::stats::{self, Observed, Queue, Tracker};
@@ -35,9 +38,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
     let mut queue = Queue::new(options.queue_capacity);
     let mut failures = 0u32;
     let mut retry_at = Instant::now();
+    let mut clock = FleetClock::default();
     loop {
         interval.tick().await;
-        let now_ms = wall_ms();
+        // Until Redis's clock is first read (Redis down since the start), the local wall
+        // clock stands in: the deltas of those calls wait in the queue with its buckets.
+        let now_ms = clock.now_ms(Instant::now()).unwrap_or_else(wall_ms);
         let reads = collect(&shared, &mut tracker, &mut queue, now_ms);
         queue.expire(now_ms);
         if Instant::now() < retry_at {
@@ -47,7 +53,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
             Counters::set(&counters.deltas_dropped, queue.dropped());
             continue;
         }
-        let pipe = pipeline(&options.prefix, &queue, &reads);
+        let mut pipe = membership(&shared, now_ms);
+        writes_and_reads(&mut pipe, &options.prefix, &queue, &reads);
         let started = Instant::now();
         let reply = tokio::time::timeout(
             options.command_timeout,
@@ -55,14 +62,23 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
         )
         .await;
         match reply {
-            Ok(Ok(values)) if values.len() == reads.iter().map(|r| r.keys.len()).sum::<usize>() => {
+            Ok(Ok(values))
+                if values.len() == 2 + reads.iter().map(|r| r.keys.len()).sum::<usize>() =>
+            {
                 counters.flushed(started.elapsed());
+                if !clock.observe(started, Instant::now(), &values[0]) {
+                    Counters::add(&counters.garbage_replies, 1);
+                }
+                match count(&values[1]) {
+                    Some(live) => Counters::set(&counters.instances, live),
+                    None => Counters::add(&counters.garbage_replies, 1),
+                }
                 queue.clear();
                 Counters::set(&counters.deltas_pending, 0);
                 Counters::set(&counters.deltas_dropped, queue.dropped());
                 failures = 0;
                 Counters::flag(&counters.connected, true);
-                evaluate(&shared, &reads, &values);
+                evaluate(&shared, &reads, &values[2..]);
             }
             outcome => {
                 let refused = matches!(&outcome, Ok(Err(e)) if e.is_connection_refusal());
@@ -142,14 +158,38 @@ fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u6
     reads
 }
 
-/// The flush's one pipeline: `HINCRBY` each nonzero count and `PEXPIRE` each written key
-/// (replies ignored), then one `HMGET key c f s` per bucket of each Closed breaker's window.
-/// With nothing to write or read it is a lone `PING`: the link's heartbeat.
-fn pipeline(prefix: &str, queue: &Queue, reads: &[Read]) -> redis::Pipeline {
+/// The start of every flush's pipeline, two replies: `TIME` (the fleet's clock), then this
+/// instance's heartbeat in the set of live instances (`ZADD` scored by the fleet's time,
+/// `ZREMRANGEBYSCORE` of those silent for the liveness period, `PEXPIRE`, replies ignored)
+/// and `ZCARD`, the live count.
+fn membership(shared: &Shared, now_ms: u64) -> redis::Pipeline {
+    let options = &shared.options;
+    let key = options.members_key();
+    let liveness = options.liveness_ms();
     let mut pipe = redis::pipe();
-    if queue.len() == 0 && reads.is_empty() {
-        pipe.cmd("PING").ignore();
-    }
+    pipe.cmd("TIME");
+    pipe.cmd("ZADD")
+        .arg(&key)
+        .arg(now_ms)
+        .arg(&shared.instance)
+        .ignore();
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(&key)
+        .arg("-inf")
+        .arg(now_ms.saturating_sub(liveness))
+        .ignore();
+    pipe.cmd("PEXPIRE")
+        .arg(&key)
+        .arg(liveness.saturating_mul(2))
+        .ignore();
+    pipe.cmd("ZCARD").arg(&key);
+    pipe
+}
+
+/// The rest of the flush's pipeline: `HINCRBY` each nonzero count and `PEXPIRE` each written
+/// key (replies ignored), then one `HMGET key c f s` per bucket of each Closed breaker's
+/// window.
+fn writes_and_reads(pipe: &mut redis::Pipeline, prefix: &str, queue: &Queue, reads: &[Read]) {
     for (name, bucket, pending) in queue.iter() {
         let key = stats::key(prefix, name, pending.width_ms, bucket);
         for (field, n) in [
@@ -172,7 +212,6 @@ fn pipeline(prefix: &str, queue: &Queue, reads: &[Read]) -> redis::Pipeline {
             pipe.cmd("HMGET").arg(key).arg("c").arg("f").arg("s");
         }
     }
-    pipe
 }
 
 /// Sums each breaker's buckets and trips those whose fleet rule holds, if still in the Closed

@@ -21,6 +21,8 @@ pub(crate) struct Counters {
     pub(crate) messages_applied: AtomicU64,
     pub(crate) messages_ignored: AtomicU64,
     pub(crate) messages_malformed: AtomicU64,
+    pub(crate) short_of_quorum: AtomicU64,
+    pub(crate) instances: AtomicU64,
     pub(crate) connected: AtomicBool,
     pub(crate) subscribed: AtomicBool,
 }
@@ -34,6 +36,11 @@ impl Counters {
     pub(crate) fn set(counter: &AtomicU64, n: u64) {
         // Relaxed: a statistic.
         counter.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        // Relaxed: a statistic, or the live-instance count, read on its own.
+        counter.load(Ordering::Relaxed)
     }
 
     pub(crate) fn flag(flag: &AtomicBool, on: bool) {
@@ -71,6 +78,8 @@ impl Counters {
             messages_applied: get(&self.messages_applied),
             messages_ignored: get(&self.messages_ignored),
             messages_malformed: get(&self.messages_malformed),
+            trips_short_of_quorum: get(&self.short_of_quorum),
+            instances: get(&self.instances),
         }
     }
 }
@@ -119,6 +128,12 @@ pub struct FleetStatus {
     pub messages_ignored: u64,
     /// Received payloads that were not valid messages.
     pub messages_malformed: u64,
+    /// Peers' trips recorded but not applied: too few instances agreed yet (see
+    /// [`Quorum`](crate::fleet::Quorum)). Also counted in `messages_ignored`.
+    pub trips_short_of_quorum: u64,
+    /// Live instances of the fleet (this one included) as of the last flush: those that
+    /// flushed within the liveness period. 0 before the first flush.
+    pub instances: u64,
 }
 
 impl FleetStatus {
@@ -138,6 +153,8 @@ impl FleetStatus {
     /// | `hotbreaker_fleet_garbage_replies_total` | counter |
     /// | `hotbreaker_fleet_window_trips_total` | counter |
     /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `applied` \| `ignored` \| `malformed` |
+    /// | `hotbreaker_fleet_trips_short_of_quorum_total` | counter |
+    /// | `hotbreaker_fleet_instances` | gauge |
     /// | `hotbreaker_fleet_connected` | gauge, 1 or 0 |
     /// | `hotbreaker_fleet_subscribed` | gauge, 1 or 0 |
     #[cfg(feature = "metrics")]
@@ -160,6 +177,9 @@ impl FleetStatus {
             metrics::counter!("hotbreaker_fleet_messages_total", "direction" => direction, "result" => result)
                 .absolute(n);
         }
+        metrics::counter!("hotbreaker_fleet_trips_short_of_quorum_total")
+            .absolute(self.trips_short_of_quorum);
+        metrics::gauge!("hotbreaker_fleet_instances").set(self.instances as f64);
         metrics::gauge!("hotbreaker_fleet_connected").set(f64::from(u8::from(self.connected)));
         metrics::gauge!("hotbreaker_fleet_subscribed").set(f64::from(u8::from(self.subscribed)));
     }

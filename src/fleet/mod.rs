@@ -39,10 +39,12 @@
 //! # }
 //! ```
 
+mod fleet_clock;
 mod flusher;
 mod message;
 mod metrics;
 mod publisher;
+mod quorum;
 mod rule;
 mod stats;
 mod subscriber;
@@ -59,6 +61,7 @@ use crate::registry::Registry;
 use crate::transition::Transition;
 
 pub use self::metrics::FleetStatus;
+pub use self::quorum::Quorum;
 pub use self::rule::FleetRule;
 
 use self::metrics::Counters;
@@ -93,6 +96,7 @@ pub struct FleetOptions {
     reconnect_max: Duration,
     queue_capacity: usize,
     publish_capacity: usize,
+    quorum: Quorum,
     default_rule: Option<FleetRule>,
     rules: HashMap<String, FleetRule>,
 }
@@ -100,8 +104,9 @@ pub struct FleetOptions {
 impl FleetOptions {
     /// Options for the Redis server at `url` (`redis://host:port/db`), with the defaults: key
     /// prefix `hb`, a random instance id, a flush every 100 ms, a 500 ms command timeout,
-    /// reconnection backoff up to 2 s, 4 096 pending deltas, 1 024 pending messages, and no
-    /// fleet rule (trips still propagate; window statistics are shared only for breakers
+    /// reconnection backoff up to 2 s, 4 096 pending deltas, 1 024 pending messages, a peer's
+    /// trip applied once a majority of the live instances agree ([`Quorum::Majority`]), and
+    /// no fleet rule (trips still propagate; window statistics are shared only for breakers
     /// with a rule).
     pub fn new(url: impl Into<String>) -> FleetOptions {
         FleetOptions {
@@ -113,6 +118,7 @@ impl FleetOptions {
             reconnect_max: Duration::from_secs(2),
             queue_capacity: 4_096,
             publish_capacity: 1_024,
+            quorum: Quorum::Majority,
             default_rule: None,
             rules: HashMap::new(),
         }
@@ -173,6 +179,14 @@ impl FleetOptions {
         self
     }
 
+    /// How many instances must have tripped a breaker before their trips open it on this
+    /// instance ([`Quorum::Majority`] by default): a peer's trip is evidence, not a command.
+    #[must_use]
+    pub fn quorum(mut self, quorum: Quorum) -> FleetOptions {
+        self.quorum = quorum;
+        self
+    }
+
     /// The fleet rule of every breaker without one of its own.
     #[must_use]
     pub fn default_rule(mut self, rule: FleetRule) -> FleetOptions {
@@ -193,6 +207,18 @@ impl FleetOptions {
 
     fn channel(&self) -> String {
         format!("{}:events", self.prefix)
+    }
+
+    /// The sorted set of live instances: each flush adds this one, scored by the fleet's time.
+    fn members_key(&self) -> String {
+        format!("{}:instances", self.prefix)
+    }
+
+    /// How long an instance counts as live after its last flush: five flush intervals, and
+    /// at least 2 s (a flush that waits out a slow Redis must not drop it from the count).
+    fn liveness_ms(&self) -> u64 {
+        let five = self.flush_interval.saturating_mul(5).as_millis();
+        u64::try_from(five).unwrap_or(u64::MAX).max(2_000)
     }
 }
 
@@ -420,7 +446,8 @@ fn random_id() -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Milliseconds since the UNIX epoch (0 if the clock is set before it).
+/// Milliseconds since the UNIX epoch by this instance's wall clock (0 if it is set before
+/// the epoch): the fleet's time until Redis's clock is first read.
 pub(crate) fn wall_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,14 +1,16 @@
 //! The subscriber task: listens on the channel and applies the other instances' messages,
-//! reconnecting with backoff whenever the subscription drops.
+//! reconnecting with backoff whenever the subscription drops. A peer's trip opens a breaker
+//! here only once enough instances agree (see [`Quorum`](super::Quorum)).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
 use crate::breaker::Breaker;
 use crate::fleet::message::{self, Kind, Message};
 use crate::fleet::metrics::Counters;
+use crate::fleet::quorum::{self, Claims};
 use crate::fleet::stats::Dedup;
 use crate::fleet::{Shared, backoff};
 
@@ -22,6 +24,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     let channel = shared.options.channel();
     let counters = &shared.counters;
     let mut dedup = Dedup::new(DEDUP_CAPACITY);
+    let mut claims = Claims::new(DEDUP_CAPACITY);
     let mut failures = 0u32;
     loop {
         let connect = async {
@@ -36,7 +39,12 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
             let (mut sink, mut messages) = pubsub.split();
             loop {
                 match tokio::time::timeout(KEEPALIVE, messages.next()).await {
-                    Ok(Some(msg)) => receive(&shared, &mut dedup, msg.get_payload_bytes()),
+                    Ok(Some(msg)) => receive(
+                        &shared,
+                        (&mut dedup, &mut claims),
+                        msg.get_payload_bytes(),
+                        Instant::now(),
+                    ),
                     Ok(None) => break, // the connection closed
                     Err(_) => {
                         let ping = sink.ping::<redis::Value>();
@@ -54,9 +62,15 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     }
 }
 
-/// Handles one payload from the channel: decode, drop this instance's own and stale ones,
-/// apply the rest to the breaker of that name if this instance has one.
-fn receive(shared: &Shared, dedup: &mut Dedup, payload: &[u8]) {
+/// Handles one payload from the channel, received at `now`: decode, drop this instance's own
+/// and stale ones, record or withdraw the sender's claim, and apply the rest to the breaker
+/// of that name if this instance has one (a trip only once a quorum agrees).
+pub(crate) fn receive(
+    shared: &Shared,
+    (dedup, claims): (&mut Dedup, &mut Claims),
+    payload: &[u8],
+    now: Instant,
+) {
     let counters = &shared.counters;
     Counters::add(&counters.messages_in, 1);
     let Ok(m) = message::decode(payload) else {
@@ -67,6 +81,7 @@ fn receive(shared: &Shared, dedup: &mut Dedup, payload: &[u8]) {
     // publishing on the channel) must not be able to grow this registry.
     let applied = m.instance != shared.instance
         && dedup.fresh(&m.name, &m.instance, m.generation)
+        && agreed(shared, claims, &m, now)
         && shared
             .registry
             .get(&m.name)
@@ -75,6 +90,30 @@ fn receive(shared: &Shared, dedup: &mut Dedup, payload: &[u8]) {
         Counters::add(&counters.messages_applied, 1);
     } else {
         Counters::add(&counters.messages_ignored, 1);
+    }
+}
+
+/// Whether a fresh message may move the local breaker. A trip is the sender's claim that the
+/// breaker should be open until its deadline; it applies once the claims still valid come
+/// from a quorum of instances. An isolation is an operator's decision and applies as sent. A
+/// close or a reset withdraws the sender's claim and applies (it only ever half-opens an Open
+/// breaker, whose own probes then decide).
+fn agreed(shared: &Shared, claims: &mut Claims, m: &Message, now: Instant) -> bool {
+    match m.kind {
+        Kind::Open => {
+            let agreeing = claims.claim(&m.name, &m.instance, m.open_for, now);
+            let live = Counters::get(&shared.counters.instances);
+            let reached = quorum::reached(shared.options.quorum, agreeing, live);
+            if !reached {
+                Counters::add(&shared.counters.short_of_quorum, 1);
+            }
+            reached
+        }
+        Kind::Isolate => true,
+        Kind::Close | Kind::Reset => {
+            claims.withdraw(&m.name, &m.instance);
+            true
+        }
     }
 }
 
@@ -206,6 +245,121 @@ mod tests {
         mock.increment(Duration::from_secs(20));
         assert!(!apply(&b, &message(Kind::Open, Duration::from_secs(30))));
         assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(10)));
+    }
+
+    /// A link's shared state in a fleet of `live` instances, quorum `quorum`, over a registry
+    /// holding a Closed `db` that trips on one failure.
+    fn fleet_of(live: u64, quorum: crate::fleet::Quorum) -> Shared {
+        let registry = crate::registry::Registry::new(crate::config::Config {
+            consecutive_failures: Some(1),
+            ..crate::config::Config::default()
+        })
+        .unwrap();
+        registry.get_or_create("db");
+        let shared = Shared {
+            options: crate::fleet::FleetOptions::new("redis://127.0.0.1:1").quorum(quorum),
+            instance: "me".into(),
+            registry: Arc::new(registry),
+            counters: Arc::default(),
+        };
+        Counters::set(&shared.counters.instances, live);
+        shared
+    }
+
+    fn payload(kind: Kind, sender: &str, generation: u64) -> Vec<u8> {
+        let open_for = if kind == Kind::Open {
+            Duration::from_secs(5)
+        } else {
+            Duration::ZERO
+        };
+        let m = Message {
+            instance: sender.into(),
+            generation,
+            ..message(kind, open_for)
+        };
+        message::encode(&m).unwrap().into_bytes()
+    }
+
+    /// One or two sick instances of five trip again and again: the healthy one never opens.
+    /// A third agreeing instance (a real outage) opens it at once. A close withdraws a claim.
+    #[test]
+    fn a_sick_minority_never_opens_a_healthy_instance() {
+        let shared = fleet_of(5, crate::fleet::Quorum::Majority);
+        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let db = shared.registry.get("db").unwrap();
+        let t0 = Instant::now();
+        for round in 0..100u64 {
+            let at = t0 + Duration::from_millis(round * 100);
+            for sick in ["a", "b"] {
+                let p = payload(Kind::Open, sick, round * 2 + 1);
+                receive(&shared, (&mut dedup, &mut claims), &p, at);
+            }
+            assert_eq!(db.state(), State::Closed, "round {round}");
+        }
+        let status = shared.counters.status();
+        assert_eq!(status.trips_short_of_quorum, 200);
+        assert_eq!(status.messages_applied, 0);
+
+        // b's probe closes it: its claim is withdrawn, so c's trip makes two, not three.
+        let at = t0 + Duration::from_secs(10);
+        receive(
+            &shared,
+            (&mut dedup, &mut claims),
+            &payload(Kind::Close, "b", 1_000),
+            at,
+        );
+        receive(
+            &shared,
+            (&mut dedup, &mut claims),
+            &payload(Kind::Open, "a", 1_001),
+            at,
+        );
+        receive(
+            &shared,
+            (&mut dedup, &mut claims),
+            &payload(Kind::Open, "c", 1),
+            at,
+        );
+        assert_eq!(db.state(), State::Closed);
+        // A third instance agrees within a's and c's deadlines: the outage is real.
+        let later = at + Duration::from_secs(1);
+        receive(
+            &shared,
+            (&mut dedup, &mut claims),
+            &payload(Kind::Open, "d", 1),
+            later,
+        );
+        assert_eq!(db.state(), State::Open);
+        assert_eq!(shared.counters.status().messages_applied, 1);
+    }
+
+    /// Claims end at their senders' deadlines: three trips spread wider than the open time
+    /// never agree.
+    #[test]
+    fn trips_that_never_overlap_make_no_quorum() {
+        let shared = fleet_of(5, crate::fleet::Quorum::Majority);
+        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let t0 = Instant::now();
+        for (i, sender) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            let at = t0 + Duration::from_secs(6 * i as u64); // each claim lasts 5 s
+            receive(
+                &shared,
+                (&mut dedup, &mut claims),
+                &payload(Kind::Open, sender, 1),
+                at,
+            );
+        }
+        assert_eq!(shared.registry.get("db").unwrap().state(), State::Closed);
+        // With `Instances(1)`, any one peer's trip applies.
+        let eager = fleet_of(5, crate::fleet::Quorum::Instances(1));
+        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        receive(
+            &eager,
+            (&mut dedup, &mut claims),
+            &payload(Kind::Open, "a", 1),
+            t0,
+        );
+        assert_eq!(eager.registry.get("db").unwrap().state(), State::Open);
     }
 
     #[test]

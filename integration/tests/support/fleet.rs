@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hotbreaker::fleet::{Fleet, FleetLink, FleetOptions};
+use hotbreaker::fleet::{Fleet, FleetLink, FleetOptions, Quorum};
 use hotbreaker::{Cause, Config, Registry, State, Transition};
 
 pub(crate) struct Instance {
@@ -18,7 +18,9 @@ pub(crate) struct Instance {
 
 impl Instance {
     /// An instance whose breakers use `config`, joined to the fleet at `url` with `options`
-    /// applied to the test defaults (prefix `t`, 20 ms flushes, short timeouts and backoff).
+    /// applied to the test defaults (prefix `t`, 20 ms flushes, short timeouts and backoff,
+    /// any one peer's trip applied: `Quorum::Instances(1)`, so that two instances show how a
+    /// message travels; the quorum's own tests set it).
     pub(crate) fn new(
         url: &str,
         config: Config,
@@ -28,7 +30,8 @@ impl Instance {
             .prefix("t")
             .flush_interval(Duration::from_millis(20))
             .command_timeout(Duration::from_millis(300))
-            .reconnect_max(Duration::from_millis(200));
+            .reconnect_max(Duration::from_millis(200))
+            .quorum(Quorum::Instances(1));
         let fleet = Fleet::new(options(base)).expect("valid fleet options");
         let (clock, mock) = hotbreaker::quanta::Clock::mock();
         mock.increment(Duration::from_secs(1));
