@@ -328,3 +328,69 @@ fn a_full_publish_queue_drops_and_counts() {
     let link = fleet.start(std::sync::Arc::new(registry)).unwrap();
     assert_eq!(link.status().publish_dropped, 8, "{:?}", link.status());
 }
+
+/// Redis's time in seconds, from a raw `TIME` reply.
+fn redis_seconds(redis: &RedisServer) -> u64 {
+    let reply = redis.command(&["TIME"]);
+    reply
+        .lines()
+        .nth(2)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a TIME reply: {reply:?}"))
+}
+
+/// One bad key must cost only its own breaker. Another breaker's bucket keys hold a string
+/// (every `HINCRBY` and `HMGET` on them fails with `WRONGTYPE`), and a third's hold a count
+/// past 64 bits (`HINCRBY` fails; `HMGET` returns a number that is not a count). The flushes
+/// go on, `db`'s fleet window still trips it, and the bad keys are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_key_costs_only_its_own_breaker() {
+    let Some(redis) = RedisServer::start("one_bad_key_costs_only_its_own_breaker") else {
+        return;
+    };
+    let rule = FleetRule::failure_rate(0.5).minimum_calls(20);
+    let a = Instance::new(&redis.url(), quiet_config(), |o| o.default_rule(rule));
+    for name in ["db", "wrong-type", "huge"] {
+        a.registry.get_or_create(name);
+    }
+    // Every 1 s bucket of the next minute (and the last few), for both bad breakers.
+    let now = redis_seconds(&redis);
+    for bucket in now - 12..now + 60 {
+        let b = bucket.to_string();
+        let r = redis.command(&["SET", &format!("t:{{wrong-type}}:1000:{b}"), "garbage"]);
+        assert!(r.starts_with("+OK"), "{r}");
+        let huge = "99999999999999999999";
+        let key = format!("t:{{huge}}:1000:{b}");
+        let r = redis.command(&["HSET", &key, "c", huge, "f", huge]);
+        assert!(r.starts_with(':'), "{r}");
+    }
+    assert!(eventually(15, || a.link.status().up()).await);
+    let flushes = a.link.status().flushes;
+    assert!(eventually(5, || a.link.status().flushes > flushes + 1).await);
+    let errors = a.link.status().flush_errors;
+
+    for name in ["wrong-type", "huge"] {
+        a.calls(name, 30, true);
+    }
+    a.calls("db", 30, true);
+    assert!(
+        eventually(10, || a.state("db") == Some(State::Open)).await,
+        "db's fleet window: {:?}",
+        a.link.status()
+    );
+    assert_eq!(
+        a.causes("db", State::Open),
+        [hotbreaker::Cause::FleetWindow]
+    );
+    let status = a.link.status();
+    assert_eq!(status.flush_errors, errors, "no flush failed: {status:?}");
+    assert!(status.connected);
+    assert!(status.key_errors > 0, "{status:?}");
+    for name in ["wrong-type", "huge"] {
+        assert_eq!(
+            a.state(name),
+            Some(State::Closed),
+            "{name}: its window unread"
+        );
+    }
+}

@@ -54,7 +54,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
             continue;
         }
         let mut pipe = membership(&shared, now_ms);
-        writes_and_reads(&mut pipe, &options.prefix, &queue, &reads);
+        let writes = writes_and_reads(&mut pipe, &options.prefix, &queue, &reads);
         let started = Instant::now();
         let reply = tokio::time::timeout(
             options.command_timeout,
@@ -62,13 +62,14 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
         )
         .await;
         match reply {
+            // A flush succeeds when every reply is there and Redis told its time: an error
+            // there (a server refusing everything, `NOAUTH`, `LOADING`) fails the flush.
             Ok(Ok(values))
-                if values.len() == 2 + reads.iter().map(|r| r.keys.len()).sum::<usize>() =>
+                if values.len()
+                    == 2 + writes + reads.iter().map(|r| r.keys.len()).sum::<usize>()
+                    && clock.observe(started, Instant::now(), &values[0]) =>
             {
                 counters.flushed(started.elapsed());
-                if !clock.observe(started, Instant::now(), &values[0]) {
-                    Counters::add(&counters.garbage_replies, 1);
-                }
                 match count(&values[1]) {
                     Some(live) => Counters::set(&counters.instances, live),
                     None => Counters::add(&counters.garbage_replies, 1),
@@ -78,7 +79,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
                 Counters::set(&counters.deltas_dropped, queue.dropped());
                 failures = 0;
                 Counters::flag(&counters.connected, true);
-                evaluate(&shared, &reads, &values[2..]);
+                let (written, read) = values[2..].split_at(writes);
+                let failed_writes = written
+                    .iter()
+                    .filter(|v| !matches!(v, Value::Int(_)))
+                    .count();
+                Counters::add(&counters.key_errors, failed_writes as u64);
+                evaluate(&shared, &reads, read);
             }
             outcome => {
                 let refused = matches!(&outcome, Ok(Err(e)) if e.is_connection_refusal());
@@ -105,11 +112,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
 }
 
 /// Whether a failed flush got an answer, but not the one asked for: a wrong number of
-/// replies, a reply the client could not parse, or one of an unexpected type. (A timeout, a
+/// replies, no time in the first, a reply the client could not parse, or one of an
+/// unexpected type. (A timeout, a
 /// refused or broken connection is no answer at all.)
 fn garbled(outcome: &Result<redis::RedisResult<Vec<Value>>, tokio::time::error::Elapsed>) -> bool {
     match outcome {
-        Ok(Ok(_)) => true, // reached only with a wrong count
+        Ok(Ok(_)) => true, // reached only with a wrong count or no time
         Ok(Err(e)) => matches!(
             e.kind(),
             redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
@@ -188,8 +196,19 @@ fn membership(shared: &Shared, now_ms: u64) -> redis::Pipeline {
 
 /// The rest of the flush's pipeline: `HINCRBY` each nonzero count and `PEXPIRE` each written
 /// key (replies ignored), then one `HMGET key c f s` per bucket of each Closed breaker's
-/// window.
-fn writes_and_reads(pipe: &mut redis::Pipeline, prefix: &str, queue: &Queue, reads: &[Read]) {
+/// window. Returns how many `HINCRBY`s it holds (their replies come first).
+///
+/// Each reply is checked on its own (`ignore_errors`): a key that fails (a key of another
+/// type at a bucket's name, a field past 64 bits) costs its own breaker that bucket, counted
+/// in `key_errors`, never the flush of every other breaker.
+fn writes_and_reads(
+    pipe: &mut redis::Pipeline,
+    prefix: &str,
+    queue: &Queue,
+    reads: &[Read],
+) -> usize {
+    pipe.ignore_errors();
+    let mut writes = 0;
     for (name, bucket, pending) in queue.iter() {
         let key = stats::key(prefix, name, pending.width_ms, bucket);
         for (field, n) in [
@@ -201,8 +220,8 @@ fn writes_and_reads(pipe: &mut redis::Pipeline, prefix: &str, queue: &Queue, rea
                 pipe.cmd("HINCRBY")
                     .arg(&key)
                     .arg(field)
-                    .arg(i64::try_from(n).unwrap_or(i64::MAX))
-                    .ignore();
+                    .arg(i64::try_from(n).unwrap_or(i64::MAX));
+                writes += 1;
             }
         }
         pipe.cmd("PEXPIRE").arg(&key).arg(pending.ttl_ms).ignore();
@@ -212,6 +231,7 @@ fn writes_and_reads(pipe: &mut redis::Pipeline, prefix: &str, queue: &Queue, rea
             pipe.cmd("HMGET").arg(key).arg("c").arg("f").arg("s");
         }
     }
+    writes
 }
 
 /// Sums each breaker's buckets and trips those whose fleet rule holds, if still in the Closed
@@ -223,6 +243,9 @@ fn evaluate(shared: &Shared, reads: &[Read], values: &[Value]) {
         for value in values.by_ref().take(read.keys.len()) {
             match bucket_counts(value) {
                 Some(c) => total.add(c),
+                None if matches!(value, Value::ServerError(_)) => {
+                    Counters::add(&shared.counters.key_errors, 1);
+                }
                 None => Counters::add(&shared.counters.garbage_replies, 1),
             }
         }

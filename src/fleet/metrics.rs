@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub(crate) deltas_pending: AtomicU64,
     pub(crate) deltas_dropped: AtomicU64,
     pub(crate) garbage_replies: AtomicU64,
+    pub(crate) key_errors: AtomicU64,
     pub(crate) fleet_trips: AtomicU64,
     pub(crate) messages_out: AtomicU64,
     pub(crate) publish_dropped: AtomicU64,
@@ -71,6 +72,7 @@ impl Counters {
             deltas_pending: get(&self.deltas_pending),
             deltas_dropped: get(&self.deltas_dropped),
             garbage_replies: get(&self.garbage_replies),
+            key_errors: get(&self.key_errors),
             fleet_window_trips: get(&self.fleet_trips),
             messages_out: get(&self.messages_out),
             publish_dropped: get(&self.publish_dropped),
@@ -111,6 +113,10 @@ pub struct FleetStatus {
     /// Replies from Redis that were not what was asked for (wrong type, negative or huge
     /// numbers), ignored.
     pub garbage_replies: u64,
+    /// Commands on one key that Redis refused (a key of another type at a bucket's name, a
+    /// count past 64 bits): each costs its own breaker that bucket's delta or read, never
+    /// the rest of the flush.
+    pub key_errors: u64,
     /// Breakers this instance tripped on the fleet-wide window.
     pub fleet_window_trips: u64,
     /// Transitions published.
@@ -151,6 +157,7 @@ impl FleetStatus {
     /// | `hotbreaker_fleet_deltas_dropped_total` | counter |
     /// | `hotbreaker_fleet_deltas_pending` | gauge |
     /// | `hotbreaker_fleet_garbage_replies_total` | counter |
+    /// | `hotbreaker_fleet_key_errors_total` | counter |
     /// | `hotbreaker_fleet_window_trips_total` | counter |
     /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `applied` \| `ignored` \| `malformed` |
     /// | `hotbreaker_fleet_trips_short_of_quorum_total` | counter |
@@ -166,6 +173,7 @@ impl FleetStatus {
         metrics::counter!("hotbreaker_fleet_deltas_dropped_total").absolute(self.deltas_dropped);
         metrics::gauge!("hotbreaker_fleet_deltas_pending").set(self.deltas_pending as f64);
         metrics::counter!("hotbreaker_fleet_garbage_replies_total").absolute(self.garbage_replies);
+        metrics::counter!("hotbreaker_fleet_key_errors_total").absolute(self.key_errors);
         metrics::counter!("hotbreaker_fleet_window_trips_total").absolute(self.fleet_window_trips);
         for (direction, result, n) in [
             ("out", "ok", self.messages_out),
