@@ -79,7 +79,7 @@ fn fleet(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let options = FleetOptions::new(url)
+    let options = FleetOptions::new(url, "checkout")
         .flush_interval(Duration::from_millis(10))
         .default_rule(FleetRule::failure_rate(0.5));
     let fleet = Fleet::new(options).unwrap();

@@ -110,6 +110,8 @@ pub struct Registry {
     clock: quanta::Clock,
     /// Whether the fleet link started on this registry is up, for `health` (set once).
     link: OnceLock<LinkProbe>,
+    /// The id of the fleet link whose listener watches this registry (set once).
+    watched_by: OnceLock<Box<str>>,
 }
 
 type LinkProbe = Box<dyn Fn() -> bool + Send + Sync>;
@@ -146,6 +148,7 @@ impl Registry {
             listeners: Vec::new(),
             clock: quanta::Clock::new(),
             link: OnceLock::new(),
+            watched_by: OnceLock::new(),
         })
     }
 
@@ -405,6 +408,19 @@ impl Registry {
             breakers,
             fleet_link_up: self.link.get().map(|up| up()),
         }
+    }
+
+    /// Records that the fleet link `id` watches this registry's transitions; the first to
+    /// watch it keeps it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn mark_watched(&self, id: &str) {
+        let _ = self.watched_by.set(id.into());
+    }
+
+    /// The fleet link that watches this registry's transitions, if any.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn watched_by(&self) -> Option<&str> {
+        self.watched_by.get().map(|id| &**id)
     }
 
     /// Lets `health` report the fleet link's state through `up`; the first link started on a

@@ -98,8 +98,7 @@ fn instance(redis: Option<&str>) -> Instance {
             transitions,
         };
     };
-    let options = FleetOptions::new(url)
-        .prefix("fleet-demo")
+    let options = FleetOptions::new(url, "fleet-demo")
         .quorum(quorum())
         .default_rule(
             FleetRule::failure_rate(0.5)

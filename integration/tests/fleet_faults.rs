@@ -310,7 +310,9 @@ async fn a_server_answering_garbage_is_survived() {
 /// nothing drains it), transitions are dropped and counted, and calls go on.
 #[test]
 fn a_full_publish_queue_drops_and_counts() {
-    let fleet = Fleet::new(FleetOptions::new("redis://127.0.0.1:1").publish_capacity(2)).unwrap();
+    let fleet =
+        Fleet::new(FleetOptions::new("redis://127.0.0.1:1", "checkout").publish_capacity(2))
+            .unwrap();
     let registry = fleet.watch(Registry::new(local_trip()).unwrap());
     for i in 0..10 {
         let b = registry.get_or_create(&format!("b{i}"));

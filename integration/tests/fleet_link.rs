@@ -379,3 +379,40 @@ async fn isolate_and_reset_travel_but_never_override_an_operator() {
     );
     assert_eq!(a.state("db"), Some(State::Closed));
 }
+
+/// Two instances given the same name by mistake hear each other, and an instance restarted
+/// with a fixed name (its generations start again at 0) is heard after its restart: each
+/// start draws a new suffix, so each is a new sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_name_is_heard_across_restarts_and_duplicates() {
+    let Some(redis) = RedisServer::start("a_fixed_name_is_heard_across_restarts") else {
+        return;
+    };
+    let named = |o: hotbreaker::fleet::FleetOptions| o.instance_id("web-1");
+    let a = Instance::new(&redis.url(), trip_on_first_failure(), named);
+    let b = Instance::new(&redis.url(), trip_on_first_failure(), named);
+    for i in [&a, &b] {
+        i.registry.get_or_create("db");
+    }
+    all_up(&[&a, &b]).await;
+    a.calls("db", 1, true);
+    assert!(
+        eventually(10, || b.state("db") == Some(State::Open)).await,
+        "a namesake's trip: {:?}",
+        b.link.status()
+    );
+
+    // a stops; a new process with the same name starts, its breaker at generation 0 again.
+    drop(a);
+    b.registry.get("db").unwrap().reset();
+    let again = Instance::new(&redis.url(), trip_on_first_failure(), named);
+    again.registry.get_or_create("db");
+    all_up(&[&again, &b]).await;
+    again.calls("db", 1, true);
+    assert_eq!(again.registry.get("db").unwrap().metrics().generation, 1);
+    assert!(
+        eventually(10, || b.state("db") == Some(State::Open)).await,
+        "the restarted instance's first trip: {:?}",
+        b.link.status()
+    );
+}

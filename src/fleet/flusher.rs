@@ -350,7 +350,7 @@ mod tests {
             .minimum_calls(1)
             .window(Duration::from_secs(1), 1);
         let shared = Shared {
-            options: FleetOptions::new("redis://127.0.0.1:1").default_rule(rule),
+            options: FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
             instance: "me".into(),
             registry: Arc::new(Registry::new(config).unwrap().clock(clock)),
             counters: Arc::default(),
@@ -394,7 +394,7 @@ mod tests {
 
         let rule = FleetRule::failure_rate(0.5);
         let shared = Shared {
-            options: FleetOptions::new("redis://127.0.0.1:1").default_rule(rule),
+            options: FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
             instance: "me".into(),
             registry: Arc::new(Registry::default()),
             counters: Arc::default(),

@@ -25,7 +25,7 @@
 //! use hotbreaker::fleet::{Fleet, FleetOptions, FleetRule};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let options = FleetOptions::new("redis://127.0.0.1:6379")
+//! let options = FleetOptions::new("redis://127.0.0.1:6379", "checkout")
 //!     .default_rule(FleetRule::failure_rate(0.5).minimum_calls(100));
 //! let fleet = Fleet::new(options)?;
 //! // The listener that hands transitions to the publisher, before any breaker is created.
@@ -80,8 +80,7 @@ use self::publisher::Outgoing;
 /// use std::time::Duration;
 /// use hotbreaker::fleet::{FleetOptions, FleetRule};
 ///
-/// let options = FleetOptions::new("redis://10.0.0.5:6379")
-///     .prefix("checkout")
+/// let options = FleetOptions::new("redis://10.0.0.5:6379", "checkout")
 ///     .flush_interval(Duration::from_millis(100))
 ///     .rule("payments", FleetRule::failure_rate(0.5).minimum_calls(200));
 /// # let _ = options;
@@ -102,16 +101,23 @@ pub struct FleetOptions {
 }
 
 impl FleetOptions {
-    /// Options for the Redis server at `url` (`redis://host:port/db`), with the defaults: key
-    /// prefix `hb`, a random instance id, a flush every 100 ms, a 500 ms command timeout,
+    /// Options for the Redis server at `url` (`redis://host:port/db`) and the fleet `prefix`,
+    /// with the defaults: a random instance id, a flush every 100 ms, a 500 ms command timeout,
     /// reconnection backoff up to 2 s, 4 096 pending deltas, 1 024 pending messages, a peer's
     /// trip applied once a majority of the live instances agree ([`Quorum::Majority`]), and
     /// no fleet rule (trips still propagate; window statistics are shared only for breakers
     /// with a rule).
-    pub fn new(url: impl Into<String>) -> FleetOptions {
+    ///
+    /// The prefix names the fleet: the prefix of every key and of the channel
+    /// (`{prefix}:events`), and the set of instances a [`Quorum`] counts. There is no default:
+    /// two services that shared one would trip each other's breakers of the same name (two
+    /// `db`s). Use the service's name (`checkout`), and a further part for environments that
+    /// share a Redis (`checkout-staging`). No `{`, `}`, `|` or whitespace; checked by
+    /// [`Fleet::new`].
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> FleetOptions {
         FleetOptions {
             url: url.into(),
-            prefix: "hb".into(),
+            prefix: prefix.into(),
             instance_id: None,
             flush_interval: Duration::from_millis(100),
             command_timeout: Duration::from_millis(500),
@@ -124,17 +130,11 @@ impl FleetOptions {
         }
     }
 
-    /// The prefix of every key and of the channel (`{prefix}:events`): fleets sharing a Redis
-    /// keep apart by prefix. No `{`, `}`, `|` or whitespace.
-    #[must_use]
-    pub fn prefix(mut self, prefix: impl Into<String>) -> FleetOptions {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// This instance's id in messages (1 to 64 of `A-Z a-z 0-9 _ . -`); random by default.
-    /// Use a new id for each process start: receivers order one sender's messages by its
-    /// breakers' generations, which start again at 0.
+    /// This instance's name (1 to 55 of `A-Z a-z 0-9 _ . -`), such as a pod's name; random
+    /// by default. Messages and the set of live instances carry it with a suffix drawn at each
+    /// start (`web-1.3fa9c2d1`, see [`Fleet::instance_id`]): a restarted instance, whose
+    /// breakers' generations start again at 0, is a new sender to its peers, and two instances
+    /// given the same name by mistake still hear each other and count as two.
     #[must_use]
     pub fn instance_id(mut self, id: impl Into<String>) -> FleetOptions {
         self.instance_id = Some(id.into());
@@ -234,8 +234,12 @@ pub enum FleetError {
     Client(Box<dyn std::error::Error + Send + Sync>),
     /// The key prefix is empty or holds `{`, `}`, `|` or whitespace.
     Prefix(String),
-    /// The instance id is not 1 to 64 of `A-Z a-z 0-9 _ . -`.
+    /// The instance name is not 1 to 55 of `A-Z a-z 0-9 _ . -`.
     InstanceId(String),
+    /// [`Fleet::start`] was given a registry that another fleet link already serves, or one
+    /// that this link's [`watch`](Fleet::watch) did not return: its transitions would reach
+    /// the other link's publisher, or none.
+    Registry(&'static str),
     /// [`Fleet::start`] was called outside a tokio runtime.
     NoRuntime,
 }
@@ -251,8 +255,9 @@ impl fmt::Display for FleetError {
             ),
             FleetError::InstanceId(id) => write!(
                 f,
-                "fleet: invalid instance id {id:?}: expected 1 to 64 of A-Z a-z 0-9 _ . -"
+                "fleet: invalid instance name {id:?}: expected 1 to 55 of A-Z a-z 0-9 _ . -"
             ),
+            FleetError::Registry(why) => write!(f, "fleet: {why}"),
             FleetError::NoRuntime => f.write_str("fleet: start() needs a tokio runtime"),
         }
     }
@@ -302,13 +307,14 @@ impl Fleet {
         {
             return Err(FleetError::Prefix(p.clone()));
         }
-        let instance = match &options.instance_id {
+        let name = match &options.instance_id {
             Some(id) => id.clone(),
-            None => random_id(),
+            None => format!("{:016x}", random_u64()),
         };
-        if !message::valid_instance(&instance) {
-            return Err(FleetError::InstanceId(instance));
+        if name.len() > MAX_INSTANCE_NAME || !message::valid_instance(&name) {
+            return Err(FleetError::InstanceId(name));
         }
+        let instance = format!("{name}.{:08x}", random_u64() & 0xffff_ffff);
         let (tx, rx) = mpsc::channel(options.publish_capacity);
         Ok(Fleet {
             options,
@@ -320,7 +326,8 @@ impl Fleet {
         })
     }
 
-    /// This instance's id, as its messages carry it.
+    /// This instance's id, as its messages carry it: its name and the suffix drawn at this
+    /// start.
     pub fn instance_id(&self) -> &str {
         &self.instance
     }
@@ -331,6 +338,7 @@ impl Fleet {
     /// counts it) and ignores transitions whose cause is [`Cause::Fleet`](crate::Cause::Fleet),
     /// so that no instance echoes what it heard.
     pub fn watch(&self, registry: Registry) -> Registry {
+        registry.mark_watched(&self.instance);
         let tx = self.tx.clone();
         let counters = self.counters.clone();
         registry.on_transition(move |name: &str, t: &Transition| {
@@ -354,9 +362,16 @@ impl Fleet {
     ///
     /// # Errors
     /// [`FleetError::NoRuntime`] outside a tokio runtime; [`FleetError::Client`] if the Redis
-    /// client refuses its settings.
+    /// client refuses its settings; [`FleetError::Registry`] for a registry that another
+    /// link serves or that this link's [`watch`](Fleet::watch) did not return.
     pub fn start(self, registry: Arc<Registry>) -> Result<FleetLink, FleetError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
+        if registry.watched_by() != Some(self.instance.as_str()) {
+            return Err(FleetError::Registry(
+                "start() needs the registry that this link's watch() returned, and a registry \
+                 serves one link (a second link would publish nothing)",
+            ));
+        }
         let _entered = runtime.enter();
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.options.command_timeout))
@@ -368,7 +383,11 @@ impl Fleet {
             redis::aio::ConnectionManager::new_lazy_with_config(self.client.clone(), config)
                 .map_err(|e| FleetError::Client(Box::new(e)))?;
         let counters = self.counters.clone();
-        registry.attach_link(move || counters.status().up());
+        if !registry.attach_link(move || counters.status().up()) {
+            return Err(FleetError::Registry(
+                "this registry already has a fleet link",
+            ));
+        }
         let shared = Arc::new(Shared {
             options: self.options,
             instance: self.instance,
@@ -433,8 +452,12 @@ impl Drop for FleetLink {
     }
 }
 
-/// 16 hex digits from the process id, the time and a randomly seeded hasher.
-fn random_id() -> String {
+/// The longest instance name: the id in messages is the name, `.` and 8 hex digits, at most
+/// 64 bytes.
+const MAX_INSTANCE_NAME: usize = 55;
+
+/// 64 random bits from the process id, the time and a randomly seeded hasher.
+fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -443,7 +466,7 @@ fn random_id() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
     );
-    format!("{:016x}", h.finish())
+    h.finish()
 }
 
 /// Milliseconds since the UNIX epoch by this instance's wall clock (0 if it is set before
@@ -466,20 +489,70 @@ mod tests {
 
     #[test]
     fn options_are_checked_with_clear_errors() {
-        let bad = Fleet::new(FleetOptions::new("not a url")).unwrap_err();
+        let bad = Fleet::new(FleetOptions::new("not a url", "checkout")).unwrap_err();
         assert!(bad.to_string().contains("invalid Redis URL"), "{bad}");
         for prefix in ["", "a{b", "a b", "x|y"] {
-            let e =
-                Fleet::new(FleetOptions::new("redis://127.0.0.1:1").prefix(prefix)).unwrap_err();
+            let e = Fleet::new(FleetOptions::new("redis://127.0.0.1:1", prefix)).unwrap_err();
             assert!(matches!(e, FleetError::Prefix(_)), "{prefix:?}: {e}");
         }
-        let e =
-            Fleet::new(FleetOptions::new("redis://127.0.0.1:1").instance_id("a b")).unwrap_err();
-        assert!(e.to_string().contains("instance id"), "{e}");
-        let f = Fleet::new(FleetOptions::new("redis://127.0.0.1:1")).unwrap();
-        assert_eq!(f.instance_id().len(), 16);
+        let e = Fleet::new(FleetOptions::new("redis://127.0.0.1:1", "checkout").instance_id("a b"))
+            .unwrap_err();
+        assert!(e.to_string().contains("instance name"), "{e}");
+        let f = Fleet::new(FleetOptions::new("redis://127.0.0.1:1", "checkout")).unwrap();
+        assert_eq!(f.instance_id().len(), 16 + 1 + 8);
         let e = f.start(Arc::new(Registry::default())).unwrap_err();
         assert!(matches!(e, FleetError::NoRuntime));
+        let long = "n".repeat(56);
+        let e = Fleet::new(FleetOptions::new("redis://127.0.0.1:1", "c").instance_id(long));
+        assert!(matches!(e, Err(FleetError::InstanceId(_))));
+    }
+
+    /// A fixed name is suffixed at each start: a restarted instance (generations from 0 again)
+    /// is a new sender, and two instances given one name by mistake are two.
+    #[test]
+    fn a_fixed_name_is_a_new_sender_at_each_start() {
+        let options = FleetOptions::new("redis://127.0.0.1:1", "checkout").instance_id("web-1");
+        let (a, b) = (
+            Fleet::new(options.clone()).unwrap(),
+            Fleet::new(options).unwrap(),
+        );
+        for f in [&a, &b] {
+            assert!(f.instance_id().starts_with("web-1."), "{}", f.instance_id());
+            assert!(message::valid_instance(f.instance_id()));
+        }
+        assert_ne!(a.instance_id(), b.instance_id());
+        let max = FleetOptions::new("redis://127.0.0.1:1", "c").instance_id("n".repeat(55));
+        assert!(message::valid_instance(
+            Fleet::new(max).unwrap().instance_id()
+        ));
+    }
+
+    /// A registry serves one link, the one whose `watch` returned it: anything else is an
+    /// error at start, not a link that publishes nothing.
+    #[test]
+    fn a_registry_serves_one_link() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let options = FleetOptions::new("redis://127.0.0.1:1", "checkout");
+        let (first, second) = (
+            Fleet::new(options.clone()).unwrap(),
+            Fleet::new(options.clone()).unwrap(),
+        );
+        let registry = Arc::new(first.watch(Registry::default()));
+        let e = second.start(registry.clone()).unwrap_err();
+        assert!(e.to_string().contains("watch()"), "{e}");
+        let link = first.start(registry.clone()).expect("its own registry");
+        // A second link that watched the same registry after the first: refused.
+        let third = Fleet::new(options).unwrap();
+        let e = third.start(registry.clone()).unwrap_err();
+        assert!(matches!(e, FleetError::Registry(_)), "{e}");
+        drop(link);
+        let unwatched = Fleet::new(FleetOptions::new("redis://127.0.0.1:1", "c")).unwrap();
+        let e = unwatched.start(Arc::new(Registry::default())).unwrap_err();
+        assert!(matches!(e, FleetError::Registry(_)), "{e}");
     }
 
     #[test]
@@ -494,12 +567,13 @@ mod tests {
     #[test]
     fn rules_by_name_fall_back_to_the_default() {
         let named = FleetRule::failure_rate(0.2);
-        let o = FleetOptions::new("redis://x").rule("db", named);
+        let o = FleetOptions::new("redis://x", "checkout").rule("db", named);
         assert_eq!(o.rule_for("db"), Some(named));
         assert_eq!(o.rule_for("cache"), None);
         let d = FleetRule::failure_rate(0.9);
         let o = o.default_rule(d);
         assert_eq!(o.rule_for("cache"), Some(d));
-        assert_eq!(o.channel(), "hb:events");
+        assert_eq!(o.channel(), "checkout:events");
+        assert_eq!(o.members_key(), "checkout:instances");
     }
 }

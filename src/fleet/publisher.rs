@@ -94,7 +94,7 @@ mod tests {
         };
         let registry = Registry::new(config).unwrap().clock(clock);
         let shared = Shared {
-            options: FleetOptions::new("redis://127.0.0.1:1"),
+            options: FleetOptions::new("redis://127.0.0.1:1", "checkout"),
             instance: "me".into(),
             registry: Arc::new(registry),
             counters: Arc::default(),

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// use hotbreaker::fleet::{FleetOptions, Quorum};
 ///
 /// // Five replicas that call the same dependencies: by default, three trips open the other two.
-/// let options = FleetOptions::new("redis://10.0.0.5:6379").prefix("checkout");
+/// let options = FleetOptions::new("redis://10.0.0.5:6379", "checkout");
 /// assert_eq!(Quorum::default(), Quorum::Majority);
 /// // Any one peer's trip opens every instance (for fleets that trust each other's evidence).
 /// let eager = options.quorum(Quorum::Instances(1));

@@ -257,7 +257,8 @@ mod tests {
         .unwrap();
         registry.get_or_create("db");
         let shared = Shared {
-            options: crate::fleet::FleetOptions::new("redis://127.0.0.1:1").quorum(quorum),
+            options: crate::fleet::FleetOptions::new("redis://127.0.0.1:1", "checkout")
+                .quorum(quorum),
             instance: "me".into(),
             registry: Arc::new(registry),
             counters: Arc::default(),

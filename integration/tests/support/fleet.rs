@@ -26,8 +26,7 @@ impl Instance {
         config: Config,
         options: impl FnOnce(FleetOptions) -> FleetOptions,
     ) -> Instance {
-        let base = FleetOptions::new(url)
-            .prefix("t")
+        let base = FleetOptions::new(url, "t")
             .flush_interval(Duration::from_millis(20))
             .command_timeout(Duration::from_millis(300))
             .reconnect_max(Duration::from_millis(200))
