@@ -396,3 +396,37 @@ async fn one_bad_key_costs_only_its_own_breaker() {
         );
     }
 }
+
+/// A trip made while Redis sleeps for 3 s: the publish times out, is retried with backoff
+/// until Redis answers, and is sent once more after that, so the peer, whose subscription
+/// dropped during the sleep and came back after it, still opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trip_published_while_redis_is_slow_still_arrives() {
+    let Some(redis) = RedisServer::start("a_trip_published_while_redis_is_slow") else {
+        return;
+    };
+    let a = Instance::new(&redis.url(), local_trip(), |o| o);
+    let b = Instance::new(&redis.url(), local_trip(), |o| o);
+    for i in [&a, &b] {
+        i.registry.get_or_create("db");
+    }
+    assert!(eventually(15, || a.link.status().up() && b.link.status().up()).await);
+    let port = redis.port;
+    let sleeper = tokio::task::spawn_blocking(move || {
+        let r = RedisServer::command_on(port, &["DEBUG", "SLEEP", "3"]);
+        assert!(r.starts_with("+OK"), "{r}");
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await; // the sleep has begun
+    a.calls("db", 3, true);
+    assert_eq!(a.state("db"), Some(State::Open));
+    sleeper.await.unwrap();
+    assert!(
+        eventually(15, || b.state("db") == Some(State::Open)).await,
+        "a {:?}, b {:?}",
+        a.link.status(),
+        b.link.status()
+    );
+    let status = a.link.status();
+    assert!(status.publish_retries > 0, "{status:?}");
+    assert_eq!(status.publish_dropped, 0, "{status:?}");
+}

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) fleet_trips: AtomicU64,
     pub(crate) messages_out: AtomicU64,
     pub(crate) publish_dropped: AtomicU64,
+    pub(crate) publish_retries: AtomicU64,
+    pub(crate) messages_repeated: AtomicU64,
     pub(crate) messages_in: AtomicU64,
     pub(crate) messages_applied: AtomicU64,
     pub(crate) messages_ignored: AtomicU64,
@@ -76,6 +78,8 @@ impl Counters {
             fleet_window_trips: get(&self.fleet_trips),
             messages_out: get(&self.messages_out),
             publish_dropped: get(&self.publish_dropped),
+            publish_retries: get(&self.publish_retries),
+            messages_repeated: get(&self.messages_repeated),
             messages_in: get(&self.messages_in),
             messages_applied: get(&self.messages_applied),
             messages_ignored: get(&self.messages_ignored),
@@ -123,8 +127,15 @@ pub struct FleetStatus {
     pub messages_out: u64,
     /// Transitions not published: the queue from the listeners was full, the transition was
     /// already over when its turn came, the breaker's name cannot travel (longer than 256
-    /// bytes, or with control characters), or the publish failed.
+    /// bytes, or with control characters), or the publish still failed after retrying for
+    /// 30 s.
     pub publish_dropped: u64,
+    /// Publishes that failed and were tried again (with backoff, while the message was still
+    /// current).
+    pub publish_retries: u64,
+    /// Messages sent a second time after a retry got them through, for peers whose
+    /// subscription came back after it (receivers drop the copy).
+    pub messages_repeated: u64,
     /// Messages received on the channel.
     pub messages_in: u64,
     /// Received messages that moved a local breaker.
@@ -159,7 +170,7 @@ impl FleetStatus {
     /// | `hotbreaker_fleet_garbage_replies_total` | counter |
     /// | `hotbreaker_fleet_key_errors_total` | counter |
     /// | `hotbreaker_fleet_window_trips_total` | counter |
-    /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `applied` \| `ignored` \| `malformed` |
+    /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `retried` \| `repeated` \| `applied` \| `ignored` \| `malformed` |
     /// | `hotbreaker_fleet_trips_short_of_quorum_total` | counter |
     /// | `hotbreaker_fleet_instances` | gauge |
     /// | `hotbreaker_fleet_connected` | gauge, 1 or 0 |
@@ -178,6 +189,8 @@ impl FleetStatus {
         for (direction, result, n) in [
             ("out", "ok", self.messages_out),
             ("out", "dropped", self.publish_dropped),
+            ("out", "retried", self.publish_retries),
+            ("out", "repeated", self.messages_repeated),
             ("in", "applied", self.messages_applied),
             ("in", "ignored", self.messages_ignored),
             ("in", "malformed", self.messages_malformed),

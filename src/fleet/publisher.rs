@@ -1,14 +1,20 @@
 //! The publisher task: sends the transitions the registry listener queued on the channel.
+//!
+//! A publish that fails (Redis slow past the command timeout, down, restarting) is retried
+//! with backoff for as long as the message is still current and at most [`RETRY_FOR`]; a
+//! message that needed a retry is sent once more a little later, for the peers whose own
+//! subscription was down with Redis and came back after the retry got through. Receivers
+//! drop the copies (same sender, same generation).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use crate::fleet::Shared;
 use crate::fleet::message::{self, Kind, Message};
 use crate::fleet::metrics::Counters;
+use crate::fleet::{Shared, backoff};
 use crate::state::{Cause, State};
 
 /// One transition waiting to be sent (built by the listener: one small allocation, the name).
@@ -25,19 +31,59 @@ pub(crate) async fn run(
     mut manager: ConnectionManager,
     mut rx: mpsc::Receiver<Outgoing>,
 ) {
-    let channel = shared.options.channel();
     let counters = &shared.counters;
     while let Some(out) = rx.recv().await {
-        let Some(payload) = payload(&shared, &out) else {
-            Counters::add(&counters.publish_dropped, 1);
-            continue;
-        };
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&channel).arg(payload);
-        let publish = cmd.query_async::<redis::Value>(&mut manager);
-        match tokio::time::timeout(shared.options.command_timeout, publish).await {
-            Ok(Ok(_)) => Counters::add(&counters.messages_out, 1),
-            _ => Counters::add(&counters.publish_dropped, 1),
+        let first = Instant::now();
+        let mut failures = 0u32;
+        loop {
+            // Read again at every attempt: a message overtaken meanwhile is not sent, and an
+            // open's remaining time is what is left when it goes.
+            let Some(payload) = payload(&shared, &out) else {
+                Counters::add(&counters.publish_dropped, 1);
+                break;
+            };
+            if publish(&shared, &mut manager, payload).await {
+                Counters::add(&counters.messages_out, 1);
+                if failures > 0 {
+                    tokio::spawn(send_again(shared.clone(), manager.clone(), out));
+                }
+                break;
+            }
+            failures = failures.saturating_add(1);
+            if first.elapsed() >= RETRY_FOR {
+                Counters::add(&counters.publish_dropped, 1);
+                break;
+            }
+            Counters::add(&counters.publish_retries, 1);
+            tokio::time::sleep(backoff(failures, shared.options.reconnect_max)).await;
+        }
+    }
+}
+
+/// How long a failing publish is retried: a trip still current after this long has most
+/// likely been decided by each peer's own rules or fleet window.
+pub(crate) const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// One `PUBLISH` within the command timeout; whether Redis took it.
+async fn publish(shared: &Shared, manager: &mut ConnectionManager, payload: String) -> bool {
+    let mut cmd = redis::cmd("PUBLISH");
+    cmd.arg(shared.options.channel()).arg(payload);
+    let publish = cmd.query_async::<redis::Value>(manager);
+    matches!(
+        tokio::time::timeout(shared.options.command_timeout, publish).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Sends a message that needed a retry once more, after the longest reconnection wait plus a
+/// command timeout: by then a peer whose subscription dropped with Redis has resubscribed.
+/// Nothing if the message is no longer current.
+async fn send_again(shared: Arc<Shared>, mut manager: ConnectionManager, out: Outgoing) {
+    let options = &shared.options;
+    tokio::time::sleep(options.reconnect_max + options.command_timeout).await;
+    if let Some(payload) = payload(&shared, &out) {
+        if publish(&shared, &mut manager, payload).await {
+            Counters::add(&shared.counters.messages_repeated, 1);
         }
     }
 }
