@@ -326,7 +326,9 @@ impl Registry {
     /// [`heap_bytes`](Breaker::heap_bytes), its transition counts, its name, its map entry, and
     /// the map's table (estimated: papaya does not report its size; we count two slots of a
     /// pointer and a metadata byte per breaker, rounded up to a power of two, as its growth
-    /// rule keeps at most half the slots full). Listener closures are not counted.
+    /// rule keeps at most half the slots full). Listener closures and the allocator's own
+    /// cost are not counted: resident memory is higher (see
+    /// [`Breaker::heap_bytes`](crate::Breaker::heap_bytes)).
     pub fn heap_bytes(&self) -> usize {
         let entries = self.entries.pin();
         let per_entry: usize = entries
