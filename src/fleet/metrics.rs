@@ -133,8 +133,8 @@ pub struct FleetStatus {
     /// Publishes that failed and were tried again (with backoff, while the message was still
     /// current).
     pub publish_retries: u64,
-    /// Messages sent a second time after a retry got them through, for peers whose
-    /// subscription came back after it (receivers drop the copy).
+    /// Messages sent a second time, `reconnect_max` + `command_timeout` after the first, for
+    /// peers whose subscription was reconnecting (receivers drop the copy).
     pub messages_repeated: u64,
     /// Messages received on the channel.
     pub messages_in: u64,

@@ -382,6 +382,15 @@ impl Fleet {
         let manager =
             redis::aio::ConnectionManager::new_lazy_with_config(self.client.clone(), config)
                 .map_err(|e| FleetError::Client(Box::new(e)))?;
+        // The subscription speaks RESP3, whose pushes reach a handler as they are read (see
+        // the subscriber); the command connection keeps the client's protocol.
+        let info = self.client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let subscription = redis::Client::open(info.set_redis_settings(resp3))
+            .map_err(|e| FleetError::Client(Box::new(e)))?;
         let counters = self.counters.clone();
         if !registry.attach_link(move || counters.status().up()) {
             return Err(FleetError::Registry(
@@ -397,7 +406,7 @@ impl Fleet {
         let tasks = vec![
             runtime.spawn(flusher::run(shared.clone(), manager.clone())),
             runtime.spawn(publisher::run(shared.clone(), manager, self.rx)),
-            runtime.spawn(subscriber::run(shared.clone(), self.client)),
+            runtime.spawn(subscriber::run(shared.clone(), subscription)),
         ];
         Ok(FleetLink { shared, tasks })
     }

@@ -1,10 +1,12 @@
 //! The publisher task: sends the transitions the registry listener queued on the channel.
 //!
 //! A publish that fails (Redis slow past the command timeout, down, restarting) is retried
-//! with backoff for as long as the message is still current and at most [`RETRY_FOR`]; a
-//! message that needed a retry is sent once more a little later, for the peers whose own
-//! subscription was down with Redis and came back after the retry got through. Receivers
-//! drop the copies (same sender, same generation).
+//! with backoff for as long as the message is still current and at most [`RETRY_FOR`]. Every
+//! message is sent once more a little later, if still current: pub/sub keeps nothing for a
+//! subscriber that is reconnecting (after Redis restarted or slept, or after Redis dropped it
+//! for a flood or an oversized message), and the copy reaches it once it is back. Receivers
+//! drop the copies (same sender, same generation). Transitions are rare, so this doubles a
+//! small number.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,9 +46,7 @@ pub(crate) async fn run(
             };
             if publish(&shared, &mut manager, payload).await {
                 Counters::add(&counters.messages_out, 1);
-                if failures > 0 {
-                    tokio::spawn(send_again(shared.clone(), manager.clone(), out));
-                }
+                tokio::spawn(send_again(shared.clone(), manager.clone(), out));
                 break;
             }
             failures = failures.saturating_add(1);
@@ -75,9 +75,9 @@ async fn publish(shared: &Shared, manager: &mut ConnectionManager, payload: Stri
     )
 }
 
-/// Sends a message that needed a retry once more, after the longest reconnection wait plus a
-/// command timeout: by then a peer whose subscription dropped with Redis has resubscribed.
-/// Nothing if the message is no longer current.
+/// Sends a message once more, after the longest reconnection wait plus a command timeout: by
+/// then a peer whose subscription had dropped has resubscribed. Nothing if the message is no
+/// longer current.
 async fn send_again(shared: Arc<Shared>, mut manager: ConnectionManager, out: Outgoing) {
     let options = &shared.options;
     tokio::time::sleep(options.reconnect_max + options.command_timeout).await;

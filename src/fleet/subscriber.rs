@@ -1,11 +1,22 @@
 //! The subscriber task: listens on the channel and applies the other instances' messages,
 //! reconnecting with backoff whenever the subscription drops. A peer's trip opens a breaker
 //! here only once enough instances agree (see [`Quorum`](super::Quorum)).
+//!
+//! **Nothing is queued.** The subscription is a RESP3 connection whose push handler applies
+//! each message as the connection reads it (decoding, deduplication and the state machine
+//! take microseconds and never wait). A flood of messages is therefore held nowhere in this
+//! process: when it arrives faster than it is handled, it waits in the socket and in Redis's
+//! output buffer for this client, and Redis disconnects a subscriber past its
+//! `client-output-buffer-limit pubsub` (32 MiB by default); the subscriber then reconnects.
+//! A payload over 512 bytes is refused before it is decoded. What this process holds is
+//! bounded by the tables ([`Dedup`], [`Claims`]: 65 536 pairs each) and the one message
+//! being read.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::Notify;
 
 use crate::breaker::Breaker;
 use crate::fleet::message::{self, Kind, Message};
@@ -16,43 +27,53 @@ use crate::fleet::{Shared, backoff};
 
 /// Senders × names remembered for deduplication (see [`Dedup`]).
 const DEDUP_CAPACITY: usize = 65_536;
-/// After this long without a message, the subscriber pings: a connection that died without
-/// closing (a partition, a hung server) is noticed within this plus the command timeout.
+/// How often the subscriber pings its connection: one that died without closing (a
+/// partition, a hung server) is noticed within this plus the command timeout.
 const KEEPALIVE: Duration = Duration::from_secs(1);
+
+/// What the push handler keeps between messages. Behind a mutex that only the subscription's
+/// connection task takes, once per message: off the hot path, and never contended.
+type Tables = Arc<Mutex<(Dedup, Claims)>>;
 
 pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     let channel = shared.options.channel();
     let counters = &shared.counters;
-    let mut dedup = Dedup::new(DEDUP_CAPACITY);
-    let mut claims = Claims::new(DEDUP_CAPACITY);
+    let tables: Tables = Arc::new(Mutex::new((
+        Dedup::new(DEDUP_CAPACITY),
+        Claims::new(DEDUP_CAPACITY),
+    )));
     let mut failures = 0u32;
     loop {
+        // A new signal for each connection: a disconnection reported by an old one must not
+        // end the next.
+        let lost = Arc::new(Notify::new());
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(shared.options.command_timeout))
+            .set_response_timeout(Some(shared.options.command_timeout))
+            .set_push_sender(handler(shared.clone(), tables.clone(), lost.clone()));
         let connect = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            let mut con = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            con.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(con)
         };
-        if let Ok(Ok(pubsub)) = tokio::time::timeout(shared.options.command_timeout, connect).await
+        if let Ok(Ok(mut con)) = tokio::time::timeout(shared.options.command_timeout, connect).await
         {
             failures = 0;
             Counters::flag(&counters.subscribed, true);
-            let (mut sink, mut messages) = pubsub.split();
             loop {
-                match tokio::time::timeout(KEEPALIVE, messages.next()).await {
-                    Ok(Some(msg)) => receive(
-                        &shared,
-                        (&mut dedup, &mut claims),
-                        msg.get_payload_bytes(),
-                        Instant::now(),
-                    ),
-                    Ok(None) => break, // the connection closed
-                    Err(_) => {
-                        let ping = sink.ping::<redis::Value>();
-                        match tokio::time::timeout(shared.options.command_timeout, ping).await {
-                            Ok(Ok(_)) => {}
-                            _ => break, // alive no more: resubscribe on a new connection
-                        }
-                    }
+                if tokio::time::timeout(KEEPALIVE, lost.notified())
+                    .await
+                    .is_ok()
+                {
+                    break; // the connection closed
+                }
+                let cmd = redis::cmd("PING");
+                let ping = cmd.query_async::<Value>(&mut con);
+                match tokio::time::timeout(shared.options.command_timeout, ping).await {
+                    Ok(Ok(_)) => {}
+                    _ => break, // alive no more: resubscribe on a new connection
                 }
             }
             Counters::flag(&counters.subscribed, false);
@@ -62,9 +83,34 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     }
 }
 
-/// Handles one payload from the channel, received at `now`: decode, drop this instance's own
-/// and stale ones, record or withdraw the sender's claim, and apply the rest to the breaker
-/// of that name if this instance has one (a trip only once a quorum agrees).
+/// The push handler of a subscription: applies each message on the channel as it is read, and
+/// signals `lost` when the connection closes. Never blocks.
+fn handler(
+    shared: Arc<Shared>,
+    tables: Tables,
+    lost: Arc<Notify>,
+) -> impl Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static {
+    move |info: PushInfo| {
+        match info.kind {
+            PushKind::Message => {
+                if let [_, Value::BulkString(payload)] = info.data.as_slice() {
+                    // A poisoned lock only means a listener panicked mid-message; the tables
+                    // are still consistent (each update is one insert or retain).
+                    let mut guard = tables.lock().unwrap_or_else(|e| e.into_inner());
+                    let (dedup, claims) = &mut *guard;
+                    receive(&shared, (dedup, claims), payload, Instant::now());
+                }
+            }
+            PushKind::Disconnection => lost.notify_one(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Handles one payload from the channel, received at `now`: decode, drop this instance's own,
+/// those for names it has no breaker for, and stale ones, record or withdraw the sender's
+/// claim, and apply the rest (a trip only once a quorum agrees).
 pub(crate) fn receive(
     shared: &Shared,
     (dedup, claims): (&mut Dedup, &mut Claims),
@@ -77,15 +123,19 @@ pub(crate) fn receive(
         Counters::add(&counters.messages_malformed, 1);
         return;
     };
-    // A name this instance has not created is not created from a message: a peer (or anyone
-    // publishing on the channel) must not be able to grow this registry.
-    let applied = m.instance != shared.instance
-        && dedup.fresh(&m.name, &m.instance, m.generation)
+    // A name this instance has not created is not created from a message, and its messages
+    // are not remembered: a peer (or anyone publishing on the channel) must not be able to
+    // grow this registry or fill the tables with names nobody here uses.
+    let breaker = match shared.registry.get(&m.name) {
+        Some(breaker) if m.instance != shared.instance => breaker,
+        _ => {
+            Counters::add(&counters.messages_ignored, 1);
+            return;
+        }
+    };
+    let applied = dedup.fresh(&m.name, &m.instance, m.generation)
         && agreed(shared, claims, &m, now)
-        && shared
-            .registry
-            .get(&m.name)
-            .is_some_and(|breaker| apply(&breaker, &m));
+        && apply(&breaker, &m);
     if applied {
         Counters::add(&counters.messages_applied, 1);
     } else {
