@@ -1,7 +1,7 @@
 //! The flusher task: every `flush_interval`, the deltas of the breakers' lifetime totals go to
 //! Redis and the fleet's totals come back, in one pipeline; then the fleet rules are
 //! evaluated. Reads only what `Breaker::metrics` reads: nothing is added to a call. The same
-//! pipeline reads Redis's clock (the fleet's time, see [`FleetClock`]) and keeps this
+//! pipeline reads Redis's clock (the fleet's time, see [`FleetClock`](super::fleet_clock::FleetClock)) and keeps this
 //! instance in the set of live instances that [`Quorum::Majority`](super::Quorum) counts.
 
 use std::ops::RangeInclusive;
@@ -12,11 +12,10 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 
 use crate::breaker::Breaker;
-use crate::fleet::fleet_clock::FleetClock;
 use crate::fleet::metrics::Counters;
 use crate::fleet::rule::{Counts, FleetRule};
 use crate::fleet::stats::{self, Observed, Queue, Tracker};
-use crate::fleet::{Shared, backoff, wall_ms};
+use crate::fleet::{Shared, backoff};
 use crate::state::State;
 
 /// One breaker whose fleet totals this flush reads.
@@ -38,12 +37,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
     let mut queue = Queue::new(options.queue_capacity);
     let mut failures = 0u32;
     let mut retry_at = Instant::now();
-    let mut clock = FleetClock::default();
     loop {
         interval.tick().await;
         // Until Redis's clock is first read (Redis down since the start), the local wall
         // clock stands in: the deltas of those calls wait in the queue with its buckets.
-        let now_ms = clock.now_ms(Instant::now()).unwrap_or_else(wall_ms);
+        let now_ms = shared.fleet_ms();
         let reads = collect(&shared, &mut tracker, &mut queue, now_ms);
         queue.expire(now_ms);
         if Instant::now() < retry_at {
@@ -67,7 +65,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
             Ok(Ok(values))
                 if values.len()
                     == 2 + writes + reads.iter().map(|r| r.keys.len()).sum::<usize>()
-                    && clock.observe(started, Instant::now(), &values[0]) =>
+                    && observe_time(&shared, started, &values[0]) =>
             {
                 counters.flushed(started.elapsed());
                 match count(&values[1]) {
@@ -164,6 +162,14 @@ fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u6
         }
     }
     reads
+}
+
+/// Takes the reply to the flush's `TIME`, sent at `sent` and answered now, into the link's
+/// clock; whether it was a well-formed time.
+fn observe_time(shared: &Shared, sent: Instant, reply: &Value) -> bool {
+    // A poisoned lock still holds a valid clock (one `Copy` value, written whole).
+    let mut clock = shared.clock.lock().unwrap_or_else(|e| e.into_inner());
+    clock.observe(sent, Instant::now(), reply)
 }
 
 /// The start of every flush's pipeline, two replies: `TIME` (the fleet's clock), then this
@@ -349,12 +355,12 @@ mod tests {
         let rule = FleetRule::failure_rate(0.5)
             .minimum_calls(1)
             .window(Duration::from_secs(1), 1);
-        let shared = Shared {
-            options: FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
-            instance: "me".into(),
-            registry: Arc::new(Registry::new(config).unwrap().clock(clock)),
-            counters: Arc::default(),
-        };
+        let shared = Shared::new(
+            FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
+            "me".into(),
+            Arc::new(Registry::new(config).unwrap().clock(clock)),
+            Arc::default(),
+        );
         let b = shared.registry.get_or_create("db");
         let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
         let reads = collect(&shared, &mut tracker, &mut queue, 5_000);
@@ -393,12 +399,12 @@ mod tests {
         use crate::registry::Registry;
 
         let rule = FleetRule::failure_rate(0.5);
-        let shared = Shared {
-            options: FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
-            instance: "me".into(),
-            registry: Arc::new(Registry::default()),
-            counters: Arc::default(),
-        };
+        let shared = Shared::new(
+            FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
+            "me".into(),
+            Arc::new(Registry::default()),
+            Arc::default(),
+        );
         let names = ["a", "b", "c"];
         for name in names {
             shared.registry.get_or_create(name);

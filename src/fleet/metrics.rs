@@ -24,6 +24,7 @@ pub(crate) struct Counters {
     pub(crate) messages_applied: AtomicU64,
     pub(crate) messages_ignored: AtomicU64,
     pub(crate) messages_malformed: AtomicU64,
+    pub(crate) messages_unauthenticated: AtomicU64,
     pub(crate) short_of_quorum: AtomicU64,
     pub(crate) instances: AtomicU64,
     pub(crate) connected: AtomicBool,
@@ -84,6 +85,7 @@ impl Counters {
             messages_applied: get(&self.messages_applied),
             messages_ignored: get(&self.messages_ignored),
             messages_malformed: get(&self.messages_malformed),
+            messages_unauthenticated: get(&self.messages_unauthenticated),
             trips_short_of_quorum: get(&self.short_of_quorum),
             instances: get(&self.instances),
         }
@@ -145,6 +147,11 @@ pub struct FleetStatus {
     pub messages_ignored: u64,
     /// Received payloads that were not valid messages.
     pub messages_malformed: u64,
+    /// Received payloads refused by an instance with a
+    /// [`signing_key`](crate::fleet::FleetOptions::signing_key): unsigned, signed with no
+    /// accepted key (forged, tampered with, another fleet's), or sent further from now than
+    /// the replay window.
+    pub messages_unauthenticated: u64,
     /// Peers' trips recorded but not applied: too few instances agreed yet (see
     /// [`Quorum`](crate::fleet::Quorum)). Also counted in `messages_ignored`.
     pub trips_short_of_quorum: u64,
@@ -170,7 +177,7 @@ impl FleetStatus {
     /// | `hotbreaker_fleet_garbage_replies_total` | counter |
     /// | `hotbreaker_fleet_key_errors_total` | counter |
     /// | `hotbreaker_fleet_window_trips_total` | counter |
-    /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `retried` \| `repeated` \| `applied` \| `ignored` \| `malformed` |
+    /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `retried` \| `repeated` \| `applied` \| `ignored` \| `malformed` \| `unauthenticated` |
     /// | `hotbreaker_fleet_trips_short_of_quorum_total` | counter |
     /// | `hotbreaker_fleet_instances` | gauge |
     /// | `hotbreaker_fleet_connected` | gauge, 1 or 0 |
@@ -194,6 +201,7 @@ impl FleetStatus {
             ("in", "applied", self.messages_applied),
             ("in", "ignored", self.messages_ignored),
             ("in", "malformed", self.messages_malformed),
+            ("in", "unauthenticated", self.messages_unauthenticated),
         ] {
             metrics::counter!("hotbreaker_fleet_messages_total", "direction" => direction, "result" => result)
                 .absolute(n);

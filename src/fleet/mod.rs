@@ -46,13 +46,14 @@ mod metrics;
 mod publisher;
 mod quorum;
 mod rule;
+mod signing;
 mod stats;
 mod subscriber;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -64,6 +65,7 @@ pub use self::metrics::FleetStatus;
 pub use self::quorum::Quorum;
 pub use self::rule::FleetRule;
 
+use self::fleet_clock::FleetClock;
 use self::metrics::Counters;
 use self::publisher::Outgoing;
 
@@ -96,8 +98,31 @@ pub struct FleetOptions {
     queue_capacity: usize,
     publish_capacity: usize,
     quorum: Quorum,
+    signing_key: Option<signing::Key>,
+    accepted_key: Option<signing::Key>,
+    replay_window: Duration,
+    tls: Tls,
     default_rule: Option<FleetRule>,
     rules: HashMap<String, FleetRule>,
+}
+
+/// Certificates for a `rediss://` link beyond the system's roots.
+#[derive(Clone, Default)]
+struct Tls {
+    /// A CA (PEM) to trust instead of the system's roots.
+    root: Option<Vec<u8>>,
+    /// A client certificate and its key (PEM), for servers that check clients.
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Certificates are public; the client key is not shown.
+        f.debug_struct("Tls")
+            .field("root", &self.root.as_ref().map(|r| r.len()))
+            .field("client", &self.client.is_some())
+            .finish()
+    }
 }
 
 impl FleetOptions {
@@ -125,6 +150,10 @@ impl FleetOptions {
             queue_capacity: 4_096,
             publish_capacity: 1_024,
             quorum: Quorum::Majority,
+            signing_key: None,
+            accepted_key: None,
+            replay_window: Duration::from_secs(10),
+            tls: Tls::default(),
             default_rule: None,
             rules: HashMap::new(),
         }
@@ -187,6 +216,86 @@ impl FleetOptions {
         self
     }
 
+    /// Signs every message this instance sends with `key` (HMAC-SHA256), and accepts only
+    /// messages signed with it (or with the [`accept_key`](FleetOptions::accept_key)) and
+    /// sent within the [`replay_window`](FleetOptions::replay_window): without the key,
+    /// publishing on the channel moves no breaker. At least 32 bytes, shared by every instance
+    /// of the fleet (for instance 32 random bytes, or the text of `openssl rand -hex 32`);
+    /// checked by [`Fleet::new`]. The key never appears in `Debug` output.
+    ///
+    /// An instance without a key still reads signed messages (it cannot check them), so a
+    /// fleet can turn signing on one instance at a time; the instances with the key ignore the
+    /// unsigned messages of those without it meanwhile.
+    #[must_use]
+    pub fn signing_key(mut self, key: impl Into<Vec<u8>>) -> FleetOptions {
+        self.signing_key = Some(signing::Key::new(key));
+        self
+    }
+
+    /// One more key whose signatures are accepted, for rotation without a gap: give every
+    /// instance the new key here, then make it the [`signing_key`](FleetOptions::signing_key)
+    /// with the old one here, then drop the old one. Needs a signing key.
+    #[must_use]
+    pub fn accept_key(mut self, key: impl Into<Vec<u8>>) -> FleetOptions {
+        self.accepted_key = Some(signing::Key::new(key));
+        self
+    }
+
+    /// The signing key from the environment variable `var`, and the key to accept as well from
+    /// `{var}_PREVIOUS` when that is set (see [`signing_key`](FleetOptions::signing_key) and
+    /// [`accept_key`](FleetOptions::accept_key)). The variables hold the keys as text.
+    ///
+    /// # Errors
+    /// [`FleetError::Key`] when `var` is unset or either variable is not valid UTF-8.
+    pub fn signing_key_from_env(self, var: &str) -> Result<FleetOptions, FleetError> {
+        let read = |name: &str| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(FleetError::Key(format!("{name} is not valid UTF-8")))
+            }
+        };
+        let key = read(var)?.ok_or_else(|| FleetError::Key(format!("{var} is not set")))?;
+        let mut options = self.signing_key(key);
+        if let Some(previous) = read(&format!("{var}_PREVIOUS"))? {
+            options = options.accept_key(previous);
+        }
+        Ok(options)
+    }
+
+    /// How far from the receiver's time a signed message may have been sent and still be
+    /// accepted (10 s by default, at least 1 s): a message recorded off the channel cannot be
+    /// replayed later than this, and within it a replay is a duplicate that is dropped. Both
+    /// times are the fleet's clock (Redis's `TIME`), so instances' wall clocks need not agree.
+    #[must_use]
+    pub fn replay_window(mut self, window: Duration) -> FleetOptions {
+        self.replay_window = window.max(Duration::from_secs(1));
+        self
+    }
+
+    /// For a `rediss://` URL: the CA certificate (PEM) that signed the server's certificate,
+    /// trusted instead of the system's roots (for a Redis with a private CA). Feature
+    /// `redis-tls`.
+    #[cfg(feature = "redis-tls")]
+    #[must_use]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> FleetOptions {
+        self.tls.root = Some(pem.into());
+        self
+    }
+
+    /// For a `rediss://` URL whose server checks its clients (`tls-auth-clients yes`): this
+    /// instance's certificate and private key (PEM). Feature `redis-tls`.
+    #[cfg(feature = "redis-tls")]
+    #[must_use]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> FleetOptions {
+        self.tls.client = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
     /// The fleet rule of every breaker without one of its own.
     #[must_use]
     pub fn default_rule(mut self, rule: FleetRule) -> FleetOptions {
@@ -242,6 +351,12 @@ pub enum FleetError {
     Registry(&'static str),
     /// [`Fleet::start`] was called outside a tokio runtime.
     NoRuntime,
+    /// A `rediss://` URL without the `redis-tls` feature, certificates for a URL that is not
+    /// `rediss://`, or certificates that do not parse.
+    Tls(String),
+    /// A signing key shorter than 32 bytes, an accepted key without a signing key, or a key
+    /// missing from the environment.
+    Key(String),
 }
 
 impl fmt::Display for FleetError {
@@ -259,6 +374,8 @@ impl fmt::Display for FleetError {
             ),
             FleetError::Registry(why) => write!(f, "fleet: {why}"),
             FleetError::NoRuntime => f.write_str("fleet: start() needs a tokio runtime"),
+            FleetError::Key(why) => write!(f, "fleet: signing key: {why}"),
+            FleetError::Tls(why) => write!(f, "fleet: TLS: {why}"),
         }
     }
 }
@@ -298,8 +415,7 @@ impl Fleet {
     /// # Errors
     /// A [`FleetError`] for a URL that does not parse, a bad prefix or a bad instance id.
     pub fn new(options: FleetOptions) -> Result<Fleet, FleetError> {
-        let client =
-            redis::Client::open(options.url.as_str()).map_err(|e| FleetError::Url(Box::new(e)))?;
+        let client = open_client(&options)?;
         let p = &options.prefix;
         if p.is_empty()
             || p.chars()
@@ -313,6 +429,23 @@ impl Fleet {
         };
         if name.len() > MAX_INSTANCE_NAME || !message::valid_instance(&name) {
             return Err(FleetError::InstanceId(name));
+        }
+        for key in [&options.signing_key, &options.accepted_key]
+            .into_iter()
+            .flatten()
+        {
+            if key.len() < signing::MIN_KEY {
+                return Err(FleetError::Key(format!(
+                    "{} bytes; at least {} are needed",
+                    key.len(),
+                    signing::MIN_KEY
+                )));
+            }
+        }
+        if options.accepted_key.is_some() && options.signing_key.is_none() {
+            return Err(FleetError::Key(
+                "accept_key() needs a signing_key() as well".to_owned(),
+            ));
         }
         let instance = format!("{name}.{:08x}", random_u64() & 0xffff_ffff);
         let (tx, rx) = mpsc::channel(options.publish_capacity);
@@ -397,12 +530,12 @@ impl Fleet {
                 "this registry already has a fleet link",
             ));
         }
-        let shared = Arc::new(Shared {
-            options: self.options,
-            instance: self.instance,
+        let shared = Arc::new(Shared::new(
+            self.options,
+            self.instance,
             registry,
-            counters: self.counters,
-        });
+            self.counters,
+        ));
         let tasks = vec![
             runtime.spawn(flusher::run(shared.clone(), manager.clone())),
             runtime.spawn(publisher::run(shared.clone(), manager, self.rx)),
@@ -419,6 +552,42 @@ pub(crate) struct Shared {
     pub(crate) instance: String,
     pub(crate) registry: Arc<Registry>,
     pub(crate) counters: Arc<Counters>,
+    /// The keys that sign and check messages, if any.
+    pub(crate) keys: Option<signing::Keys>,
+    /// The fleet's clock: set by the flusher at each flush, read to sign and check messages.
+    /// A mutex taken once per flush and once per message sent or received: off the hot path.
+    pub(crate) clock: Mutex<FleetClock>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        options: FleetOptions,
+        instance: String,
+        registry: Arc<Registry>,
+        counters: Arc<Counters>,
+    ) -> Shared {
+        let keys = options.signing_key.clone().map(|signing| signing::Keys {
+            signing,
+            also_accepted: options.accepted_key.clone(),
+            replay_window: options.replay_window,
+        });
+        Shared {
+            options,
+            instance,
+            registry,
+            counters,
+            keys,
+            clock: Mutex::new(FleetClock::default()),
+        }
+    }
+
+    /// The fleet's time now, in ms since the UNIX epoch: Redis's clock as the last flush read
+    /// it, or the local wall clock before any flush got a reply.
+    pub(crate) fn fleet_ms(&self) -> u64 {
+        // A poisoned lock still holds a valid clock (one `Copy` value, written whole).
+        let clock = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        clock.now_ms(Instant::now()).unwrap_or_else(wall_ms)
+    }
 }
 
 /// A running fleet link. Dropping it stops its tasks (breakers keep working on local rules).
@@ -459,6 +628,46 @@ impl Drop for FleetLink {
         Counters::flag(&self.shared.counters.connected, false);
         Counters::flag(&self.shared.counters.subscribed, false);
     }
+}
+
+/// The Redis client for the options' URL: over TLS for `rediss://` (feature `redis-tls`),
+/// with the options' certificates if any.
+fn open_client(options: &FleetOptions) -> Result<redis::Client, FleetError> {
+    let url = options.url.as_str();
+    let tls_url = url
+        .get(..9)
+        .is_some_and(|s| s.eq_ignore_ascii_case("rediss://"));
+    let certificates = options.tls.root.is_some() || options.tls.client.is_some();
+    if certificates && !tls_url {
+        return Err(FleetError::Tls(
+            "TLS certificates were given for a URL that is not rediss://".to_owned(),
+        ));
+    }
+    if tls_url && !cfg!(feature = "redis-tls") {
+        return Err(FleetError::Tls(
+            "a rediss:// URL needs hotbreaker's `redis-tls` feature".to_owned(),
+        ));
+    }
+    #[cfg(feature = "redis-tls")]
+    if tls_url {
+        // rustls needs a process-wide crypto provider: install aws-lc-rs's unless the process
+        // already chose one (then that one is used, and this does nothing).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        if certificates {
+            let tls = redis::TlsCertificates {
+                client_tls: options.tls.client.clone().map(|(client_cert, client_key)| {
+                    redis::ClientTlsConfig {
+                        client_cert,
+                        client_key,
+                    }
+                }),
+                root_cert: options.tls.root.clone(),
+            };
+            return redis::Client::build_with_tls(url, tls)
+                .map_err(|e| FleetError::Tls(format!("{e}")));
+        }
+    }
+    redis::Client::open(url).map_err(|e| FleetError::Url(Box::new(e)))
 }
 
 /// The longest instance name: the id in messages is the name, `.` and 8 hex digits, at most
@@ -514,6 +723,45 @@ mod tests {
         let long = "n".repeat(56);
         let e = Fleet::new(FleetOptions::new("redis://127.0.0.1:1", "c").instance_id(long));
         assert!(matches!(e, Err(FleetError::InstanceId(_))));
+    }
+
+    #[test]
+    fn keys_are_checked_with_clear_errors() {
+        let base = || FleetOptions::new("redis://127.0.0.1:1", "checkout");
+        let e = Fleet::new(base().signing_key(vec![1; 31])).unwrap_err();
+        assert!(matches!(e, FleetError::Key(_)), "{e}");
+        assert!(e.to_string().contains("at least 32"), "{e}");
+        let e = Fleet::new(base().signing_key(vec![1; 32]).accept_key("short")).unwrap_err();
+        assert!(matches!(e, FleetError::Key(_)), "{e}");
+        let e = Fleet::new(base().accept_key(vec![1; 32])).unwrap_err();
+        assert!(e.to_string().contains("needs a signing_key"), "{e}");
+        assert!(Fleet::new(base().signing_key(vec![1; 32]).accept_key(vec![2; 40])).is_ok());
+        let e = base()
+            .signing_key_from_env("HOTBREAKER_TEST_KEY_THAT_IS_NEVER_SET")
+            .unwrap_err();
+        assert!(e.to_string().contains("is not set"), "{e}");
+        // A variable every test environment has: its text becomes the key.
+        let path = std::env::var("PATH").unwrap_or_default();
+        if let Ok(options) = base().signing_key_from_env("PATH") {
+            assert_eq!(options.signing_key.map(|k| k.len()), Some(path.len()));
+        }
+        let shown = format!(
+            "{:?}",
+            base().signing_key("a secret key of thirty-two bytes!")
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn a_tls_url_needs_its_feature() {
+        let r = Fleet::new(FleetOptions::new("rediss://127.0.0.1:1", "checkout"));
+        if cfg!(feature = "redis-tls") {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let e = r.unwrap_err();
+            assert!(matches!(e, FleetError::Tls(_)), "{e}");
+            assert!(e.to_string().contains("`redis-tls` feature"), "{e}");
+        }
     }
 
     /// A fixed name is suffixed at each start: a restarted instance (generations from 0 again)

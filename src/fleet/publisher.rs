@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::fleet::message::{self, Kind, Message};
 use crate::fleet::metrics::Counters;
+use crate::fleet::signing;
 use crate::fleet::{Shared, backoff};
 use crate::state::{Cause, State};
 
@@ -109,13 +110,23 @@ fn payload(shared: &Shared, out: &Outgoing) -> Option<String> {
         Kind::Isolate if m.state != State::Isolated => return None,
         _ => Duration::ZERO,
     };
-    message::encode(&Message {
+    let text = message::encode(&Message {
         kind: out.kind,
         instance: shared.instance.clone(),
         generation: out.generation,
         open_for,
         cause: message::cause_name(out.cause).to_owned(),
         name: out.name.to_string(),
+    })?;
+    // Signed at each send, so that a retry or a repeat carries its own time.
+    Some(match &shared.keys {
+        Some(keys) => signing::sign(
+            &keys.signing,
+            &shared.options.prefix,
+            shared.fleet_ms(),
+            &text,
+        ),
+        None => text,
     })
 }
 
@@ -139,12 +150,12 @@ mod tests {
             ..Config::default()
         };
         let registry = Registry::new(config).unwrap().clock(clock);
-        let shared = Shared {
-            options: FleetOptions::new("redis://127.0.0.1:1", "checkout"),
-            instance: "me".into(),
-            registry: Arc::new(registry),
-            counters: Arc::default(),
-        };
+        let shared = Shared::new(
+            FleetOptions::new("redis://127.0.0.1:1", "checkout"),
+            "me".into(),
+            Arc::new(registry),
+            Arc::default(),
+        );
         (shared, mock)
     }
 

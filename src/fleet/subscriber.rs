@@ -22,6 +22,7 @@ use crate::breaker::Breaker;
 use crate::fleet::message::{self, Kind, Message};
 use crate::fleet::metrics::Counters;
 use crate::fleet::quorum::{self, Claims};
+use crate::fleet::signing;
 use crate::fleet::stats::Dedup;
 use crate::fleet::{Shared, backoff};
 
@@ -108,7 +109,8 @@ fn handler(
     }
 }
 
-/// Handles one payload from the channel, received at `now`: decode, drop this instance's own,
+/// Handles one payload from the channel, received at `now`: check its signature if this
+/// instance has a key, decode, drop this instance's own,
 /// those for names it has no breaker for, and stale ones, record or withdraw the sender's
 /// claim, and apply the rest (a trip only once a quorum agrees).
 pub(crate) fn receive(
@@ -119,6 +121,22 @@ pub(crate) fn receive(
 ) {
     let counters = &shared.counters;
     Counters::add(&counters.messages_in, 1);
+    if payload.len() > signing::MAX_SIGNED {
+        Counters::add(&counters.messages_malformed, 1);
+        return;
+    }
+    let payload = match signing::accept(
+        shared.keys.as_ref(),
+        &shared.options.prefix,
+        shared.fleet_ms(),
+        payload,
+    ) {
+        Ok(message) => message,
+        Err(_) => {
+            Counters::add(&counters.messages_unauthenticated, 1);
+            return;
+        }
+    };
     let Ok(m) = message::decode(payload) else {
         Counters::add(&counters.messages_malformed, 1);
         return;
@@ -306,13 +324,12 @@ mod tests {
         })
         .unwrap();
         registry.get_or_create("db");
-        let shared = Shared {
-            options: crate::fleet::FleetOptions::new("redis://127.0.0.1:1", "checkout")
-                .quorum(quorum),
-            instance: "me".into(),
-            registry: Arc::new(registry),
-            counters: Arc::default(),
-        };
+        let shared = Shared::new(
+            crate::fleet::FleetOptions::new("redis://127.0.0.1:1", "checkout").quorum(quorum),
+            "me".into(),
+            Arc::new(registry),
+            Arc::default(),
+        );
         Counters::set(&shared.counters.instances, live);
         shared
     }
@@ -382,6 +399,65 @@ mod tests {
         );
         assert_eq!(db.state(), State::Open);
         assert_eq!(shared.counters.status().messages_applied, 1);
+    }
+
+    /// With a key, only signed messages move a breaker: forged isolations, resets and a
+    /// forged generation past a real peer's are refused and counted, and leave the peer's next
+    /// signed message working.
+    #[test]
+    fn with_a_key_forged_messages_move_nothing() {
+        let key = vec![7u8; signing::MIN_KEY];
+        let registry = crate::registry::Registry::new(crate::config::Config {
+            consecutive_failures: Some(1),
+            ..crate::config::Config::default()
+        })
+        .unwrap();
+        let db = registry.get_or_create("db");
+        let shared = Shared::new(
+            crate::fleet::FleetOptions::new("redis://127.0.0.1:1", "checkout")
+                .quorum(crate::fleet::Quorum::Instances(1))
+                .signing_key(key.clone()),
+            "me".into(),
+            Arc::new(registry),
+            Arc::default(),
+        );
+        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let now = Instant::now();
+        let signed = |p: Vec<u8>, key: &[u8]| {
+            let text = String::from_utf8(p).unwrap();
+            signing::sign(
+                &signing::Key::new(key.to_vec()),
+                "checkout",
+                shared.fleet_ms(),
+                &text,
+            )
+            .into_bytes()
+        };
+        // Forged: unsigned, and signed with another key.
+        for p in [
+            payload(Kind::Isolate, "intruder", 1),
+            payload(Kind::Open, "peer", u64::MAX),
+            signed(payload(Kind::Isolate, "peer", u64::MAX), &[9u8; 32]),
+        ] {
+            receive(&shared, (&mut dedup, &mut claims), &p, now);
+            assert_eq!(db.state(), State::Closed);
+        }
+        assert_eq!(shared.counters.status().messages_unauthenticated, 3);
+        // The real peer's signed trip at its real generation still applies.
+        let real = signed(payload(Kind::Open, "peer", 2), &key);
+        receive(&shared, (&mut dedup, &mut claims), &real, now);
+        assert_eq!(db.state(), State::Open);
+        // A forged reset does not half-open it before its deadline.
+        receive(
+            &shared,
+            (&mut dedup, &mut claims),
+            &payload(Kind::Reset, "peer", 3),
+            now,
+        );
+        assert_eq!(db.state(), State::Open);
+        let status = shared.counters.status();
+        assert_eq!(status.messages_unauthenticated, 4);
+        assert_eq!(status.messages_applied, 1);
     }
 
     /// Claims end at their senders' deadlines: three trips spread wider than the open time
