@@ -328,11 +328,7 @@ impl Breaker {
     pub fn metrics(&self) -> Metrics {
         let now = self.clock.real_ns();
         let (word, window_generation) = self.observed_word();
-        let monotonic = |i: usize, total: Total| {
-            let now = self.stripes.total(total);
-            // Relaxed: a statistic; fetch_max keeps it monotonic on its own.
-            now.max(self.stats.reported[i].fetch_max(now, Ordering::Relaxed))
-        };
+        let monotonic = |i: usize, total: Total| self.monotonic_total(i, total);
         Metrics {
             state: word.kind(),
             generation: word.generation(),
@@ -349,6 +345,37 @@ impl Breaker {
                 .then(|| Duration::from_nanos(self.open_remaining(word, now))),
             typical_latency: self.typical_latency(),
         }
+    }
+
+    /// What the fleet link reads of this breaker at each flush: the state, the generation and
+    /// the lifetime totals of [`metrics`](Breaker::metrics), without the window and the
+    /// latency estimate (a fraction of the memory `metrics` reads, for links that go over
+    /// every breaker of a large registry).
+    #[cfg(feature = "redis")]
+    pub(crate) fn fleet_totals(&self) -> crate::fleet::Observed {
+        let (word, _) = self.observed_word();
+        let monotonic = |i: usize, total: Total| self.monotonic_total(i, total);
+        let (successes, failures) = (
+            monotonic(0, Total::Successes),
+            monotonic(1, Total::Failures),
+        );
+        crate::fleet::Observed {
+            totals: crate::fleet::Counts {
+                calls: successes.saturating_add(failures),
+                failures,
+                slow: monotonic(2, Total::Slow),
+            },
+            state: word.kind(),
+            generation: word.generation(),
+        }
+    }
+
+    /// Lifetime total `total`, never below what a snapshot reported before (`i` is its
+    /// high-water mark: 0 successes, 1 failures, 2 slow calls).
+    fn monotonic_total(&self, i: usize, total: Total) -> u64 {
+        let now = self.stripes.total(total);
+        // Relaxed: a statistic; fetch_max keeps it monotonic on its own.
+        now.max(self.stats.reported[i].fetch_max(now, Ordering::Relaxed))
     }
 
     /// The state word a snapshot reports, and the generation whose window it reports.

@@ -14,18 +14,98 @@ use redis::aio::ConnectionManager;
 use crate::breaker::Breaker;
 use crate::fleet::metrics::Counters;
 use crate::fleet::rule::{Counts, FleetRule};
-use crate::fleet::stats::{self, Observed, Queue, Tracker};
+use crate::fleet::settled;
+use crate::fleet::stats::{self, Pending, Queue, Tracker};
 use crate::fleet::{Shared, backoff};
 use crate::state::State;
 
+/// The most commands one pipeline carries. A flush with more is sent as several pipelines,
+/// one after the other, each within the command timeout: a large registry makes a flush
+/// longer, never a single request that cannot finish in time.
+pub(crate) const MAX_PIPELINE: usize = 2_048;
+
 /// One breaker whose fleet totals this flush reads.
 struct Read {
+    name: Arc<str>,
     breaker: Arc<Breaker>,
     /// The breaker's generation when its window was listed: the totals read describe that
     /// Closed period only.
     generation: u64,
     rule: FleetRule,
-    keys: Vec<String>,
+    /// The total of the window's buckets already read and final.
+    known: Counts,
+    /// The buckets to read.
+    buckets: Vec<u64>,
+}
+
+/// One (breaker, bucket) delta this flush writes.
+struct Write {
+    name: Arc<str>,
+    bucket: u64,
+    pending: Pending,
+    /// Whether this write sets the key's expiry (the first write of the bucket from here).
+    expire: bool,
+}
+
+impl Write {
+    /// Its nonzero counts, as (field, count): one `HINCRBY` each.
+    fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        let c = self.pending.counts;
+        [("c", c.calls), ("f", c.failures), ("s", c.slow)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+    }
+
+    fn commands(&self) -> usize {
+        self.fields().count() + usize::from(self.expire)
+    }
+}
+
+/// The part of a flush one pipeline carries: a run of the writes, then a run of the reads
+/// (each breaker's reads in one pipeline).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub(crate) writes: std::ops::Range<usize>,
+    pub(crate) reads: std::ops::Range<usize>,
+}
+
+/// Splits a flush into pipelines of at most `max` commands (besides the first one's five for
+/// the clock and the membership), given each write's and each read's command count, in
+/// order. A unit larger than `max` (a window of more buckets) goes alone. Always at least one
+/// part: the first carries the clock and the heartbeat even with nothing else to send.
+pub(crate) fn plan(writes: &[usize], reads: &[usize], max: usize) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut current = Part {
+        writes: 0..0,
+        reads: 0..0,
+    };
+    let (mut size, mut units) = (0, 0);
+    for (i, &n) in writes.iter().enumerate() {
+        if units > 0 && size + n > max {
+            parts.push(current);
+            current = Part {
+                writes: i..i,
+                reads: 0..0,
+            };
+            (size, units) = (0, 0);
+        }
+        current.writes.end = i + 1;
+        (size, units) = (size + n, units + 1);
+    }
+    for (i, &n) in reads.iter().enumerate() {
+        if units > 0 && size + n > max {
+            parts.push(current);
+            current = Part {
+                writes: writes.len()..writes.len(),
+                reads: i..i,
+            };
+            (size, units) = (0, 0);
+        }
+        current.reads.end = i + 1;
+        (size, units) = (size + n, units + 1);
+    }
+    parts.push(current);
+    parts
 }
 
 pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
@@ -51,54 +131,52 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
             Counters::set(&counters.deltas_dropped, queue.dropped());
             continue;
         }
-        let mut pipe = membership(&shared, now_ms);
-        let writes = writes_and_reads(&mut pipe, &options.prefix, &queue, &reads);
+        let writes: Vec<Write> = queue
+            .take_all()
+            .into_iter()
+            .map(|(name, bucket, pending)| Write {
+                expire: tracker.needs_expiry(&name, bucket),
+                name,
+                bucket,
+                pending,
+            })
+            .collect();
         let started = Instant::now();
-        let reply = tokio::time::timeout(
-            options.command_timeout,
-            pipe.query_async::<Vec<Value>>(&mut manager),
+        let sent = flush(
+            &shared,
+            &mut manager,
+            &mut tracker,
+            (&writes, &reads),
+            now_ms,
         )
         .await;
-        match reply {
-            // A flush succeeds when every reply is there and Redis told its time: an error
-            // there (a server refusing everything, `NOAUTH`, `LOADING`) fails the flush.
-            Ok(Ok(values))
-                if values.len()
-                    == 2 + writes + reads.iter().map(|r| r.keys.len()).sum::<usize>()
-                    && observe_time(&shared, started, &values[0]) =>
-            {
+        match sent {
+            Ok(commands) => {
                 counters.flushed(started.elapsed());
-                match count(&values[1]) {
-                    Some(live) => Counters::set(&counters.instances, live),
-                    None => Counters::add(&counters.garbage_replies, 1),
-                }
-                queue.clear();
+                Counters::set(&counters.last_flush_commands, commands as u64);
                 Counters::set(&counters.deltas_pending, 0);
-                Counters::set(&counters.deltas_dropped, queue.dropped());
                 failures = 0;
                 Counters::flag(&counters.connected, true);
-                let (written, read) = values[2..].split_at(writes);
-                let failed_writes = written
-                    .iter()
-                    .filter(|v| !matches!(v, Value::Int(_)))
-                    .count();
-                Counters::add(&counters.key_errors, failed_writes as u64);
-                evaluate(&shared, &reads, read);
             }
-            outcome => {
-                let refused = matches!(&outcome, Ok(Err(e)) if e.is_connection_refusal());
-                if garbled(&outcome) {
-                    Counters::add(&counters.garbage_replies, 1);
+            Err(Failed { part, refused }) => {
+                // The parts before `part` were written. `part` itself may have been applied
+                // without its reply reaching us (a timeout, a connection cut mid-way):
+                // sending it again could count calls twice, so its deltas are dropped (at
+                // most once), unless the connection was refused outright. The parts after
+                // it were never sent: their deltas wait for the next flush.
+                let mut lost = 0;
+                for (i, w) in writes.into_iter().enumerate() {
+                    if i < part.writes.start {
+                        continue;
+                    }
+                    if i < part.writes.end && !refused {
+                        lost += 1;
+                    } else {
+                        queue.restore(w.name, w.bucket, w.pending);
+                    }
                 }
-                if refused {
-                    queue.bound();
-                } else {
-                    // The pipeline may have been applied without its reply reaching us (a
-                    // timeout, a connection cut mid-way): sending it again could count calls
-                    // twice, so its deltas are dropped (at most once).
-                    queue.drop_all();
-                }
-                Counters::set(&counters.deltas_dropped, queue.dropped());
+                queue.count_dropped(lost);
+                queue.bound();
                 Counters::set(&counters.deltas_pending, queue.len() as u64);
                 Counters::add(&counters.flush_errors, 1);
                 Counters::flag(&counters.connected, false);
@@ -106,7 +184,92 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
                 retry_at = Instant::now() + backoff(failures, options.reconnect_max);
             }
         }
+        Counters::set(&counters.deltas_dropped, queue.dropped());
     }
+}
+
+/// Why a flush stopped: the part whose pipeline failed, and whether the connection was
+/// refused outright (then nothing of it reached Redis).
+struct Failed {
+    part: Part,
+    refused: bool,
+}
+
+/// Sends one flush as its parts' pipelines, in order, and applies each reply as it comes:
+/// the clock and the live count, the writes' key errors, the reads' verdicts. Stops at the
+/// first pipeline that fails. Returns the number of commands sent.
+async fn flush(
+    shared: &Shared,
+    manager: &mut ConnectionManager,
+    tracker: &mut Tracker,
+    (writes, reads): (&[Write], &[Read]),
+    now_ms: u64,
+) -> Result<usize, Failed> {
+    let options = &shared.options;
+    let counters = &shared.counters;
+    let write_sizes: Vec<usize> = writes.iter().map(Write::commands).collect();
+    let read_sizes: Vec<usize> = reads.iter().map(|r| r.buckets.len()).collect();
+    let parts = plan(&write_sizes, &read_sizes, MAX_PIPELINE);
+    Counters::set(&counters.last_flush_pipelines, parts.len() as u64);
+    let mut commands = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let (mut pipe, head) = if i == 0 {
+            (membership(shared, now_ms), 2)
+        } else {
+            (redis::pipe(), 0)
+        };
+        let (w, r) = (&writes[part.writes.clone()], &reads[part.reads.clone()]);
+        let hincrbys = writes_and_reads(&mut pipe, &options.prefix, w, r);
+        let expected = head + hincrbys + r.iter().map(|r| r.buckets.len()).sum::<usize>();
+        commands += pipe.cmd_iter().count();
+        let sent = Instant::now();
+        let reply = tokio::time::timeout(
+            options.command_timeout,
+            pipe.query_async::<Vec<Value>>(manager),
+        )
+        .await;
+        let values = match reply {
+            // A part succeeds when every reply is there (and, in the first, Redis told its
+            // time: an error there, from a server refusing everything, `NOAUTH` or
+            // `LOADING`, fails the flush).
+            Ok(Ok(values))
+                if values.len() == expected
+                    && (i > 0 || observe_time(shared, sent, &values[0])) =>
+            {
+                values
+            }
+            outcome => {
+                if garbled(&outcome) {
+                    Counters::add(&counters.garbage_replies, 1);
+                }
+                let refused = matches!(&outcome, Ok(Err(e)) if e.is_connection_refusal());
+                return Err(Failed {
+                    part: part.clone(),
+                    refused,
+                });
+            }
+        };
+        let values = if i == 0 {
+            match count(&values[1]) {
+                Some(live) => Counters::set(&counters.instances, live),
+                None => Counters::add(&counters.garbage_replies, 1),
+            }
+            &values[2..]
+        } else {
+            &values[..]
+        };
+        let (written, read) = values.split_at(hincrbys);
+        let failed_writes = written
+            .iter()
+            .filter(|v| !matches!(v, Value::Int(_)))
+            .count();
+        Counters::add(&counters.key_errors, failed_writes as u64);
+        for write in w.iter().filter(|w| w.expire) {
+            tracker.expiry_set(&write.name, write.bucket);
+        }
+        evaluate(shared, tracker, r, read, now_ms);
+    }
+    Ok(commands)
 }
 
 /// Whether a failed flush got an answer, but not the one asked for: a wrong number of
@@ -124,8 +287,10 @@ fn garbled(outcome: &Result<redis::RedisResult<Vec<Value>>, tokio::time::error::
     }
 }
 
-/// Reads every breaker with a fleet rule: queues its delta in the current bucket and lists
-/// the keys of its fleet window.
+/// Goes over every breaker with a fleet rule: queues its delta in the current bucket, and
+/// lists the buckets of its fleet window still to read if it is Closed and active (this
+/// instance called it within the window; an idle breaker is not read, see
+/// [`Tracker::active`]).
 fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u64) -> Vec<Read> {
     let mut reads = Vec::new();
     // The map as it is, unsorted: no copy of the names on every flush.
@@ -135,33 +300,40 @@ fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u6
         let Some(rule) = shared.options.rule_for(name) else {
             continue;
         };
-        let m = breaker.metrics();
+        let observed = breaker.fleet_totals();
         let now_bucket = stats::bucket_of(now_ms, rule.width_ms());
-        let observed = Observed {
-            totals: Counts {
-                calls: m.successes.saturating_add(m.failures),
-                failures: m.failures,
-                slow: m.slow,
-            },
-            state: m.state,
-            generation: m.generation,
-        };
         let (delta, since) = tracker.observe(name, observed, now_bucket);
         queue.add(name, now_bucket, &rule, delta);
-        if m.state == State::Closed {
-            let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
-            let keys = window
-                .map(|b| stats::key(&shared.options.prefix, name, rule.width_ms(), b))
-                .collect();
-            reads.push(Read {
-                breaker: breaker.clone(),
-                generation: m.generation,
-                rule,
-                keys,
-            });
+        if observed.state != State::Closed || !tracker.active(name, now_bucket, rule.buckets()) {
+            continue;
         }
+        let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
+        let Some(settled) = tracker.settled(name) else {
+            continue;
+        };
+        settled.forget_before(*window.start());
+        let (known, buckets) = settled.split(window);
+        reads.push(Read {
+            name: name.clone(),
+            breaker: breaker.clone(),
+            generation: observed.generation,
+            rule,
+            known,
+            buckets,
+        });
     }
     reads
+}
+
+/// How long after a bucket ends its counts are final: the last flush that collected calls in
+/// it may be up to a flush interval and a command timeout late, and a bucket's own width
+/// (at least) is left as margin.
+fn settle_margin_ms(shared: &Shared, rule: &FleetRule) -> u64 {
+    let o = &shared.options;
+    let late = o.flush_interval.saturating_mul(2) + o.command_timeout;
+    u64::try_from(late.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(rule.width_ms())
 }
 
 /// Takes the reply to the flush's `TIME`, sent at `sent` and answered now, into the link's
@@ -200,9 +372,9 @@ fn membership(shared: &Shared, now_ms: u64) -> redis::Pipeline {
     pipe
 }
 
-/// The rest of the flush's pipeline: `HINCRBY` each nonzero count and `PEXPIRE` each written
-/// key (replies ignored), then one `HMGET key c f s` per bucket of each Closed breaker's
-/// window. Returns how many `HINCRBY`s it holds (their replies come first).
+/// A part's writes and reads: `HINCRBY` each nonzero count and, on the first write of a
+/// bucket from here, `PEXPIRE` its key (reply ignored); then one `HMGET key c f s` per bucket
+/// to read. Returns how many `HINCRBY`s it holds (their replies come first).
 ///
 /// Each reply is checked on its own (`ignore_errors`): a key that fails (a key of another
 /// type at a bucket's name, a field past 64 bits) costs its own breaker that bucket, counted
@@ -210,45 +382,54 @@ fn membership(shared: &Shared, now_ms: u64) -> redis::Pipeline {
 fn writes_and_reads(
     pipe: &mut redis::Pipeline,
     prefix: &str,
-    queue: &Queue,
+    writes: &[Write],
     reads: &[Read],
 ) -> usize {
     pipe.ignore_errors();
-    let mut writes = 0;
-    for (name, bucket, pending) in queue.iter() {
-        let key = stats::key(prefix, name, pending.width_ms, bucket);
-        for (field, n) in [
-            ("c", pending.counts.calls),
-            ("f", pending.counts.failures),
-            ("s", pending.counts.slow),
-        ] {
-            if n > 0 {
-                pipe.cmd("HINCRBY")
-                    .arg(&key)
-                    .arg(field)
-                    .arg(i64::try_from(n).unwrap_or(i64::MAX));
-                writes += 1;
-            }
+    let mut hincrbys = 0;
+    for write in writes {
+        let key = stats::key(prefix, &write.name, write.pending.width_ms, write.bucket);
+        for (field, n) in write.fields() {
+            pipe.cmd("HINCRBY")
+                .arg(&key)
+                .arg(field)
+                .arg(i64::try_from(n).unwrap_or(i64::MAX));
+            hincrbys += 1;
         }
-        pipe.cmd("PEXPIRE").arg(&key).arg(pending.ttl_ms).ignore();
+        if write.expire {
+            pipe.cmd("PEXPIRE")
+                .arg(&key)
+                .arg(write.pending.ttl_ms)
+                .ignore();
+        }
     }
     for read in reads {
-        for key in &read.keys {
+        for &bucket in &read.buckets {
+            let key = stats::key(prefix, &read.name, read.rule.width_ms(), bucket);
             pipe.cmd("HMGET").arg(key).arg("c").arg("f").arg("s");
         }
     }
-    writes
+    hincrbys
 }
 
-/// Sums each breaker's buckets and trips those whose fleet rule holds, if still in the Closed
-/// period whose window was read (a breaker that closed again meanwhile starts a new window).
-fn evaluate(shared: &Shared, reads: &[Read], values: &[Value]) {
+/// Sums each breaker's buckets (those held and those just read, holding the ones now final)
+/// and trips those whose fleet rule holds, if still in the Closed period whose window was
+/// read (a breaker that closed again meanwhile starts a new window).
+fn evaluate(shared: &Shared, tracker: &mut Tracker, reads: &[Read], values: &[Value], now_ms: u64) {
     let mut values = values.iter();
     for read in reads {
-        let mut total = Counts::default();
-        for value in values.by_ref().take(read.keys.len()) {
+        let mut total = read.known;
+        let margin = settle_margin_ms(shared, &read.rule);
+        for (&bucket, value) in read.buckets.iter().zip(values.by_ref()) {
             match bucket_counts(value) {
-                Some(c) => total.add(c),
+                Some(c) => {
+                    total.add(c);
+                    if settled::is_settled(bucket, read.rule.width_ms(), now_ms, margin) {
+                        if let Some(held) = tracker.settled(&read.name) {
+                            held.keep(bucket, c);
+                        }
+                    }
+                }
                 None if matches!(value, Value::ServerError(_)) => {
                     Counters::add(&shared.counters.key_errors, 1);
                 }
@@ -364,7 +545,10 @@ mod tests {
         let b = shared.registry.get_or_create("db");
         let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
         let reads = collect(&shared, &mut tracker, &mut queue, 5_000);
-        assert_eq!(reads.len(), 1, "Closed: its window is read");
+        assert!(reads.is_empty(), "no call from here yet: idle, not read");
+        b.try_acquire().unwrap().success();
+        let reads = collect(&shared, &mut tracker, &mut queue, 5_000);
+        assert_eq!(reads.len(), 1, "Closed and called: its window is read");
         // The fleet's answer: 10 calls, all failed.
         let failing = Value::Array(vec![bulk("10"), bulk("10"), Value::Nil]);
 
@@ -373,7 +557,13 @@ mod tests {
         mock.increment(Duration::from_secs(1));
         b.try_acquire().unwrap().success();
         assert_eq!(b.state(), State::Closed);
-        evaluate(&shared, &reads, std::slice::from_ref(&failing));
+        evaluate(
+            &shared,
+            &mut tracker,
+            &reads,
+            std::slice::from_ref(&failing),
+            5_000,
+        );
         assert_eq!(
             b.state(),
             State::Closed,
@@ -383,10 +573,101 @@ mod tests {
         // Read afresh while Closed, from the bucket after the close on, the same answer
         // trips it.
         collect(&shared, &mut tracker, &mut queue, 5_000);
+        b.try_acquire().unwrap().success(); // still in use: read
         let reads = collect(&shared, &mut tracker, &mut queue, 6_000);
-        assert_eq!(reads[0].keys.len(), 1);
-        evaluate(&shared, &reads, &[failing]);
+        assert_eq!(reads[0].buckets, [6]);
+        evaluate(&shared, &mut tracker, &reads, &[failing], 6_000);
         assert_eq!(b.state(), State::Open);
+    }
+
+    /// Every write and read lands in exactly one part, in order; no part holds more than the
+    /// bound unless a single unit does; a breaker's reads are never split.
+    #[test]
+    fn a_flush_is_split_into_bounded_pipelines() {
+        assert_eq!(
+            plan(&[], &[], 10),
+            [Part {
+                writes: 0..0,
+                reads: 0..0
+            }],
+            "the clock and heartbeat go even with nothing else"
+        );
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m) as usize
+        };
+        for _ in 0..2_000 {
+            let max = 1 + next(40);
+            let writes: Vec<usize> = (0..next(60)).map(|_| 1 + next(4)).collect();
+            let reads: Vec<usize> = (0..next(60)).map(|_| next(12)).collect();
+            let parts = plan(&writes, &reads, max);
+            let (mut w, mut r) = (0, 0);
+            for part in &parts {
+                assert_eq!(part.writes.start, w, "{parts:?}");
+                assert_eq!(part.reads.start, r, "{parts:?}");
+                let size: usize = writes[part.writes.clone()].iter().sum::<usize>()
+                    + reads[part.reads.clone()].iter().sum::<usize>();
+                let units = part.writes.len() + part.reads.len();
+                assert!(size <= max || units == 1, "{size} > {max} in {parts:?}");
+                (w, r) = (part.writes.end, part.reads.end);
+            }
+            assert_eq!((w, r), (writes.len(), reads.len()), "everything sent once");
+        }
+        // 10 000 busy breakers of a 10-bucket window, two of which are read.
+        let parts = plan(&[2; 10_000], &[2; 10_000], MAX_PIPELINE);
+        assert_eq!(parts.len(), 40_000usize.div_ceil(MAX_PIPELINE));
+    }
+
+    /// A breaker is read only while this instance calls it: idle ones cost no `HMGET`, and
+    /// the buckets that are final are read once.
+    #[test]
+    fn idle_breakers_are_not_read_and_final_buckets_are_read_once() {
+        use crate::fleet::FleetOptions;
+        use crate::registry::Registry;
+        use std::time::Duration;
+
+        let rule = FleetRule::failure_rate(0.5).window(Duration::from_secs(10), 10);
+        let shared = Shared::new(
+            FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
+            "me".into(),
+            Arc::new(Registry::default()),
+            Arc::default(),
+        );
+        let busy = shared.registry.get_or_create("busy");
+        for i in 0..1_000 {
+            shared.registry.get_or_create(&format!("idle-{i}"));
+        }
+        let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
+        assert!(collect(&shared, &mut tracker, &mut queue, 100_000).is_empty());
+        busy.try_acquire().unwrap().success();
+        let reads = collect(&shared, &mut tracker, &mut queue, 100_000);
+        assert_eq!(reads.len(), 1, "only the breaker called from here");
+        assert_eq!(reads[0].buckets, (91..=100).collect::<Vec<_>>());
+        let empty = Value::Array(vec![bulk("4"), bulk("1"), Value::Nil]);
+        let replies = vec![empty; 10];
+        evaluate(&shared, &mut tracker, &reads, &replies, 100_000);
+        // Buckets ending 1.7 s (twice the 100 ms interval, the 500 ms timeout, and at least a
+        // width: 1 s) before now are final: up to bucket 98 at 100 000 ms.
+        let reads = collect(&shared, &mut tracker, &mut queue, 100_100);
+        assert_eq!(reads[0].buckets, [99, 100]);
+        assert_eq!(reads[0].known.calls, 4 * 8);
+        // Idle for a whole window: not read, and what it held is forgotten.
+        assert!(collect(&shared, &mut tracker, &mut queue, 111_000).is_empty());
+        busy.try_acquire().unwrap().success();
+        let reads = collect(&shared, &mut tracker, &mut queue, 111_100);
+        assert_eq!(reads[0].buckets.len(), 10, "read whole again");
+        // A bucket's expiry is set by its first write from here only.
+        assert!(tracker.needs_expiry("busy", 111));
+        tracker.expiry_set("busy", 111);
+        assert!(!tracker.needs_expiry("busy", 111));
+        assert!(
+            !tracker.needs_expiry("busy", 110),
+            "an older bucket, written late"
+        );
+        assert!(tracker.needs_expiry("busy", 112));
     }
 
     /// With Redis healthy the queue is empty before each flush, and one flush's deltas are one

@@ -11,6 +11,8 @@ pub(crate) struct Counters {
     pub(crate) flush_errors: AtomicU64,
     pub(crate) flush_latency_last_us: AtomicU64,
     pub(crate) flush_latency_max_us: AtomicU64,
+    pub(crate) last_flush_commands: AtomicU64,
+    pub(crate) last_flush_pipelines: AtomicU64,
     pub(crate) deltas_pending: AtomicU64,
     pub(crate) deltas_dropped: AtomicU64,
     pub(crate) garbage_replies: AtomicU64,
@@ -71,6 +73,8 @@ impl Counters {
             flushes: get(&self.flushes),
             flush_errors: get(&self.flush_errors),
             last_flush_latency: Duration::from_micros(get(&self.flush_latency_last_us)),
+            last_flush_commands: get(&self.last_flush_commands),
+            last_flush_pipelines: get(&self.last_flush_pipelines),
             max_flush_latency: Duration::from_micros(get(&self.flush_latency_max_us)),
             deltas_pending: get(&self.deltas_pending),
             deltas_dropped: get(&self.deltas_dropped),
@@ -109,6 +113,12 @@ pub struct FleetStatus {
     pub flush_errors: u64,
     /// How long the last successful flush's round trip took.
     pub last_flush_latency: Duration,
+    /// Commands the last successful flush sent: its clock and heartbeat (5), a `HINCRBY` per
+    /// nonzero count of each delta, a `PEXPIRE` per bucket first written, an `HMGET` per
+    /// window bucket not yet final of each active Closed breaker.
+    pub last_flush_commands: u64,
+    /// Pipelines the last flush was split into (at most 2 048 commands each).
+    pub last_flush_pipelines: u64,
     /// The longest successful flush round trip so far.
     pub max_flush_latency: Duration,
     /// (breaker, bucket) deltas waiting for Redis.

@@ -46,6 +46,7 @@ mod metrics;
 mod publisher;
 mod quorum;
 mod rule;
+mod settled;
 mod signing;
 mod stats;
 mod subscriber;
@@ -68,6 +69,8 @@ pub use self::rule::FleetRule;
 use self::fleet_clock::FleetClock;
 use self::metrics::Counters;
 use self::publisher::Outgoing;
+pub(crate) use self::rule::Counts;
+pub(crate) use self::stats::Observed;
 
 /// How an instance joins its fleet: where Redis is, what to share, and the fleet rules.
 ///

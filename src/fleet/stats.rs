@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use crate::fleet::rule::{Counts, FleetRule};
+use crate::fleet::settled::Settled;
 use crate::state::State;
 
 /// The fleet bucket holding wall-clock time `wall_ms` (milliseconds since the UNIX epoch):
@@ -40,7 +41,7 @@ pub(crate) fn window(now_bucket: u64, buckets: u32, since: u64) -> RangeInclusiv
 }
 
 /// What the flusher last saw of one breaker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// Lifetime successes + failures, failures and slow calls at the last flush.
     totals: Counts,
@@ -49,6 +50,13 @@ pub(crate) struct Seen {
     /// window starts afresh when the breaker closes (otherwise the failures that opened it
     /// would trip it again at once).
     pub(crate) since: u64,
+    /// The last bucket in which this instance made a call through the breaker (`None`: none
+    /// since the link started).
+    last_call_bucket: Option<u64>,
+    /// The last bucket whose key's expiry this instance set.
+    expired_bucket: Option<u64>,
+    /// The window's buckets already read and final.
+    pub(crate) settled: Settled,
 }
 
 /// A breaker's lifetime totals and state, as [`Breaker::metrics`](crate::Breaker::metrics)
@@ -81,6 +89,9 @@ impl Tracker {
                 totals: now.totals,
                 generation: now.generation,
                 since: 0,
+                last_call_bucket: None,
+                expired_bucket: None,
+                settled: Settled::default(),
             };
             self.seen.insert(name.clone(), seen);
             return (Counts::default(), 0);
@@ -99,7 +110,47 @@ impl Tracker {
         seen.since = seen.since.min(now_bucket + 1);
         seen.totals = now.totals;
         seen.generation = now.generation;
+        if delta.calls > 0 {
+            seen.last_call_bucket = Some(now_bucket);
+        }
         (delta, seen.since)
+    }
+
+    /// Whether this instance made a call through `name` within the last `buckets` buckets:
+    /// only then does a flush read its fleet window. An idle breaker's held buckets are
+    /// forgotten (its first call makes it active again, and the next flush reads it).
+    pub(crate) fn active(&mut self, name: &str, now_bucket: u64, buckets: u32) -> bool {
+        let Some(seen) = self.seen.get_mut(name) else {
+            return false;
+        };
+        let active = seen
+            .last_call_bucket
+            .is_some_and(|b| now_bucket < b.saturating_add(u64::from(buckets.max(1))));
+        if !active && seen.settled.len() > 0 {
+            seen.settled.clear();
+        }
+        active
+    }
+
+    /// The buckets already read of `name`'s window.
+    pub(crate) fn settled(&mut self, name: &str) -> Option<&mut Settled> {
+        self.seen.get_mut(name).map(|s| &mut s.settled)
+    }
+
+    /// Whether a write to `name`'s `bucket` must set the key's expiry: only the first write
+    /// of each bucket from this instance does (the expiry runs from the first write; see
+    /// [`ttl_ms`]).
+    pub(crate) fn needs_expiry(&self, name: &str, bucket: u64) -> bool {
+        self.seen
+            .get(name)
+            .is_none_or(|s| s.expired_bucket.is_none_or(|b| b < bucket))
+    }
+
+    /// Records that a flush that reached Redis set the expiry of `name`'s `bucket`.
+    pub(crate) fn expiry_set(&mut self, name: &str, bucket: u64) {
+        if let Some(seen) = self.seen.get_mut(name) {
+            seen.expired_bucket = Some(seen.expired_bucket.map_or(bucket, |b| b.max(bucket)));
+        }
     }
 }
 
@@ -188,20 +239,24 @@ impl Queue {
         self.dropped += (before - self.entries.len()) as u64;
     }
 
-    /// Every entry, to write; [`clear`](Queue::clear) once written.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, u64, &Pending)> {
-        self.entries.iter().map(|((n, b), p)| (n, *b, p))
+    /// Takes every entry out, to write: those a flush does not get to are
+    /// [`restore`](Queue::restore)d, those lost with a failed pipeline
+    /// [`count_dropped`](Queue::count_dropped).
+    pub(crate) fn take_all(&mut self) -> Vec<(Arc<str>, u64, Pending)> {
+        self.entries.drain().map(|((n, b), p)| (n, b, p)).collect()
     }
 
-    /// Forgets every entry: they were written.
-    pub(crate) fn clear(&mut self) {
-        self.entries.clear();
+    /// Puts back an entry that was not sent (merged with any added since).
+    pub(crate) fn restore(&mut self, name: Arc<str>, bucket: u64, pending: Pending) {
+        self.entries
+            .entry((name, bucket))
+            .and_modify(|p| p.counts.add(pending.counts))
+            .or_insert(pending);
     }
 
-    /// Drops every entry, counting them: whether they were written is unknown.
-    pub(crate) fn drop_all(&mut self) {
-        self.dropped += self.entries.len() as u64;
-        self.entries.clear();
+    /// Counts `n` entries lost: whether they were written is unknown.
+    pub(crate) fn count_dropped(&mut self, n: usize) {
+        self.dropped += n as u64;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -351,7 +406,13 @@ mod tests {
         q.add(&a, 100, &rule, counts(2, 0, 1));
         q.add(&a, 101, &rule, Counts::default());
         assert_eq!(q.len(), 1, "merged, and a zero delta adds nothing");
-        assert_eq!(q.iter().next().unwrap().2.counts, counts(3, 1, 1));
+        let taken = q.take_all();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].2.counts, counts(3, 1, 1));
+        for (name, bucket, pending) in taken {
+            q.restore(name, bucket, pending);
+        }
+        assert_eq!(q.len(), 1, "restored");
         q.add(&b, 101, &rule, counts(1, 0, 0));
         q.add(&a, 102, &rule, counts(1, 0, 0));
         assert_eq!(
@@ -365,17 +426,31 @@ mod tests {
             (2, 1),
             "left to wait: the oldest bucket was evicted"
         );
-        assert!(q.iter().all(|(_, bucket, _)| bucket != 100));
+        let taken = q.take_all();
+        assert!(taken.iter().all(|(_, bucket, _)| *bucket != 100));
+        for (name, bucket, pending) in taken {
+            q.restore(name, bucket, pending);
+        }
         // Bucket 101 (ms 101 000..102 000) leaves a 10 s window at 112 000.
         q.expire(111_999);
         assert_eq!(q.len(), 2);
         q.expire(112_000);
         assert_eq!((q.len(), q.dropped()), (1, 2));
-        q.drop_all();
+        // A flush takes the last entry; its pipeline fails after it may have been applied.
+        let lost = q.take_all().len();
+        q.count_dropped(lost);
         assert_eq!((q.len(), q.dropped()), (0, 3));
         q.add(&a, 200, &rule, counts(1, 0, 0));
-        q.clear();
+        q.take_all(); // written
         assert_eq!((q.len(), q.dropped()), (0, 3), "written, not dropped");
+        // An entry put back merges with one added since.
+        q.add(&a, 300, &rule, counts(1, 0, 0));
+        let taken = q.take_all();
+        q.add(&a, 300, &rule, counts(2, 1, 0));
+        for (name, bucket, pending) in taken {
+            q.restore(name, bucket, pending);
+        }
+        assert_eq!(q.take_all()[0].2.counts, counts(3, 1, 0));
     }
 
     #[test]
