@@ -374,7 +374,12 @@ impl Breaker {
     /// high-water mark: 0 successes, 1 failures, 2 slow calls).
     fn monotonic_total(&self, i: usize, total: Total) -> u64 {
         let now = self.stripes.total(total);
-        // Relaxed: a statistic; fetch_max keeps it monotonic on its own.
+        // Relaxed: a statistic; fetch_max keeps it monotonic on its own. Written only when
+        // the total grew, so that reading an idle breaker dirties none of its lines.
+        let reported = self.stats.reported[i].load(Ordering::Relaxed);
+        if now <= reported {
+            return reported;
+        }
         now.max(self.stats.reported[i].fetch_max(now, Ordering::Relaxed))
     }
 

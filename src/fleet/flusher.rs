@@ -4,6 +4,7 @@
 //! pipeline reads Redis's clock (the fleet's time, see [`FleetClock`](super::fleet_clock::FleetClock)) and keeps this
 //! instance in the set of live instances that [`Quorum::Majority`](super::Quorum) counts.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Instant;
@@ -114,6 +115,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
     let mut interval = tokio::time::interval(options.flush_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tracker = Tracker::default();
+    let mut scan = Scan::default();
     let mut queue = Queue::new(options.queue_capacity);
     let mut failures = 0u32;
     let mut retry_at = Instant::now();
@@ -122,7 +124,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
         // Until Redis's clock is first read (Redis down since the start), the local wall
         // clock stands in: the deltas of those calls wait in the queue with its buckets.
         let now_ms = shared.fleet_ms();
-        let reads = collect(&shared, &mut tracker, &mut queue, now_ms);
+        let reads = collect(&shared, &mut scan, &mut tracker, &mut queue, now_ms);
         queue.expire(now_ms);
         if Instant::now() < retry_at {
             // The deltas wait for a later flush: within the queue's capacity.
@@ -287,41 +289,90 @@ fn garbled(outcome: &Result<redis::RedisResult<Vec<Value>>, tokio::time::error::
     }
 }
 
-/// Goes over every breaker with a fleet rule: queues its delta in the current bucket, and
-/// lists the buckets of its fleet window still to read if it is Closed and active (this
-/// instance called it within the window; an idle breaker is not read, see
-/// [`Tracker::active`]).
-fn collect(shared: &Shared, tracker: &mut Tracker, queue: &mut Queue, now_ms: u64) -> Vec<Read> {
+/// How the flusher goes over the registry. The breakers called from here within their
+/// window (the active ones) are looked at every flush; the others, idle, one flush in
+/// [`IDLE_EVERY`], each in its turn, to find those called again (and those created since).
+/// A large registry of mostly idle breakers then costs a tenth of a scan per flush: looking
+/// at a breaker reads a few of its cache lines, and most of those reads would find nothing.
+#[derive(Default)]
+pub(crate) struct Scan {
+    /// Flushes so far (the first looks at every breaker).
+    flushes: u64,
+    /// Breakers looked at by the last flush.
+    looked: usize,
+    active: HashMap<Arc<str>, Arc<Breaker>, foldhash::fast::RandomState>,
+}
+
+/// An idle breaker is looked at once in this many flushes (once a second at the default
+/// 100 ms interval): the first calls after an idle spell reach the fleet's buckets up to that
+/// much later, in the bucket of the flush that saw them.
+pub(crate) const IDLE_EVERY: u64 = 10;
+
+/// Which of the [`IDLE_EVERY`] turns looks at the breaker whose name is at `name` (its
+/// address, stable for the entry's life, spread by a multiplicative hash): no read of the
+/// breaker or of its name.
+fn turn(name: &Arc<str>) -> u64 {
+    let address = Arc::as_ptr(name).cast::<u8>() as usize as u64;
+    (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % IDLE_EVERY
+}
+
+/// Goes over the breakers with a fleet rule that this flush looks at (see [`Scan`]): queues
+/// each one's delta in the current bucket, and lists the buckets of its fleet window still to
+/// read if it is Closed and active (called from here within its window; an idle breaker's
+/// window is not read).
+fn collect(
+    shared: &Shared,
+    scan: &mut Scan,
+    tracker: &mut Tracker,
+    queue: &mut Queue,
+    now_ms: u64,
+) -> Vec<Read> {
     let mut reads = Vec::new();
-    // The map as it is, unsorted: no copy of the names on every flush.
-    let entries = shared.registry.entries().pin();
-    for (name, entry) in entries.iter() {
-        let breaker = &entry.breaker;
+    let first = scan.flushes == 0;
+    let this_turn = scan.flushes % IDLE_EVERY;
+    scan.flushes += 1;
+    let mut looked = 0;
+    let mut look = |name: &Arc<str>, breaker: &Arc<Breaker>| -> bool {
+        looked += 1;
         let Some(rule) = shared.options.rule_for(name) else {
-            continue;
+            return false;
         };
         let observed = breaker.fleet_totals();
         let now_bucket = stats::bucket_of(now_ms, rule.width_ms());
-        let (delta, since) = tracker.observe(name, observed, now_bucket);
+        let (delta, since) = tracker.observe(name, observed, now_bucket, first);
         queue.add(name, now_bucket, &rule, delta);
-        if observed.state != State::Closed || !tracker.active(name, now_bucket, rule.buckets()) {
-            continue;
+        if !tracker.active(name, now_bucket, rule.buckets()) {
+            return false;
         }
-        let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
-        let Some(settled) = tracker.settled(name) else {
-            continue;
-        };
-        settled.forget_before(*window.start());
-        let (known, buckets) = settled.split(window);
-        reads.push(Read {
-            name: name.clone(),
-            breaker: breaker.clone(),
-            generation: observed.generation,
-            rule,
-            known,
-            buckets,
-        });
+        if observed.state == State::Closed {
+            let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
+            if let Some(settled) = tracker.settled(name) {
+                settled.forget_before(*window.start());
+                let (known, buckets) = settled.split(window);
+                reads.push(Read {
+                    name: name.clone(),
+                    breaker: breaker.clone(),
+                    generation: observed.generation,
+                    rule,
+                    known,
+                    buckets,
+                });
+            }
+        }
+        true
+    };
+    scan.active.retain(|name, breaker| look(name, breaker));
+    // The map as it is, unsorted: no copy of the names on every flush.
+    let entries = shared.registry.entries().pin();
+    for (name, entry) in entries.iter() {
+        if (first || turn(name) == this_turn)
+            && !scan.active.contains_key(name)
+            && look(name, &entry.breaker)
+        {
+            scan.active.insert(name.clone(), entry.breaker.clone());
+        }
     }
+    scan.looked = looked;
     reads
 }
 
@@ -478,6 +529,24 @@ fn count(value: &Value) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Flushes at `now_ms` until one lists a read (an idle breaker is looked at in its turn,
+    /// within [`IDLE_EVERY`] flushes); the reads, or none after that many.
+    fn until_read(
+        shared: &Shared,
+        scan: &mut Scan,
+        tracker: &mut Tracker,
+        queue: &mut Queue,
+        now_ms: u64,
+    ) -> Vec<Read> {
+        for _ in 0..IDLE_EVERY {
+            let reads = collect(shared, scan, tracker, queue, now_ms);
+            if !reads.is_empty() {
+                return reads;
+            }
+        }
+        Vec::new()
+    }
+
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())
     }
@@ -544,10 +613,11 @@ mod tests {
         );
         let b = shared.registry.get_or_create("db");
         let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
-        let reads = collect(&shared, &mut tracker, &mut queue, 5_000);
+        let mut scan = Scan::default();
+        let reads = collect(&shared, &mut scan, &mut tracker, &mut queue, 5_000);
         assert!(reads.is_empty(), "no call from here yet: idle, not read");
         b.try_acquire().unwrap().success();
-        let reads = collect(&shared, &mut tracker, &mut queue, 5_000);
+        let reads = until_read(&shared, &mut scan, &mut tracker, &mut queue, 5_000);
         assert_eq!(reads.len(), 1, "Closed and called: its window is read");
         // The fleet's answer: 10 calls, all failed.
         let failing = Value::Array(vec![bulk("10"), bulk("10"), Value::Nil]);
@@ -572,9 +642,9 @@ mod tests {
 
         // Read afresh while Closed, from the bucket after the close on, the same answer
         // trips it.
-        collect(&shared, &mut tracker, &mut queue, 5_000);
+        collect(&shared, &mut scan, &mut tracker, &mut queue, 5_000);
         b.try_acquire().unwrap().success(); // still in use: read
-        let reads = collect(&shared, &mut tracker, &mut queue, 6_000);
+        let reads = collect(&shared, &mut scan, &mut tracker, &mut queue, 6_000);
         assert_eq!(reads[0].buckets, [6]);
         evaluate(&shared, &mut tracker, &reads, &[failing], 6_000);
         assert_eq!(b.state(), State::Open);
@@ -641,9 +711,10 @@ mod tests {
             shared.registry.get_or_create(&format!("idle-{i}"));
         }
         let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
-        assert!(collect(&shared, &mut tracker, &mut queue, 100_000).is_empty());
+        let mut scan = Scan::default();
+        assert!(collect(&shared, &mut scan, &mut tracker, &mut queue, 100_000).is_empty());
         busy.try_acquire().unwrap().success();
-        let reads = collect(&shared, &mut tracker, &mut queue, 100_000);
+        let reads = until_read(&shared, &mut scan, &mut tracker, &mut queue, 100_000);
         assert_eq!(reads.len(), 1, "only the breaker called from here");
         assert_eq!(reads[0].buckets, (91..=100).collect::<Vec<_>>());
         let empty = Value::Array(vec![bulk("4"), bulk("1"), Value::Nil]);
@@ -651,13 +722,13 @@ mod tests {
         evaluate(&shared, &mut tracker, &reads, &replies, 100_000);
         // Buckets ending 1.7 s (twice the 100 ms interval, the 500 ms timeout, and at least a
         // width: 1 s) before now are final: up to bucket 98 at 100 000 ms.
-        let reads = collect(&shared, &mut tracker, &mut queue, 100_100);
+        let reads = collect(&shared, &mut scan, &mut tracker, &mut queue, 100_100);
         assert_eq!(reads[0].buckets, [99, 100]);
         assert_eq!(reads[0].known.calls, 4 * 8);
         // Idle for a whole window: not read, and what it held is forgotten.
-        assert!(collect(&shared, &mut tracker, &mut queue, 111_000).is_empty());
+        assert!(collect(&shared, &mut scan, &mut tracker, &mut queue, 111_000).is_empty());
         busy.try_acquire().unwrap().success();
-        let reads = collect(&shared, &mut tracker, &mut queue, 111_100);
+        let reads = until_read(&shared, &mut scan, &mut tracker, &mut queue, 111_100);
         assert_eq!(reads[0].buckets.len(), 10, "read whole again");
         // A bucket's expiry is set by its first write from here only.
         assert!(tracker.needs_expiry("busy", 111));
@@ -668,6 +739,67 @@ mod tests {
             "an older bucket, written late"
         );
         assert!(tracker.needs_expiry("busy", 112));
+    }
+
+    /// A registry of idle breakers costs a tenth of a scan per flush, each breaker in its
+    /// turn; one called again is found within [`IDLE_EVERY`] flushes, and then looked at every
+    /// flush; one created after the first scan has its calls counted from its creation.
+    #[test]
+    fn idle_breakers_are_looked_at_in_turn() {
+        use crate::fleet::FleetOptions;
+        use crate::registry::Registry;
+
+        let shared = Shared::new(
+            FleetOptions::new("redis://127.0.0.1:1", "checkout")
+                .default_rule(FleetRule::failure_rate(0.5)),
+            "me".into(),
+            Arc::new(Registry::default()),
+            Arc::default(),
+        );
+        for i in 0..10_000 {
+            shared.registry.get_or_create(&format!("idle-{i}"));
+        }
+        let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
+        let mut scan = Scan::default();
+        collect(&shared, &mut scan, &mut tracker, &mut queue, 5_000);
+        assert_eq!(scan.looked, 10_000, "the first scan sees every breaker");
+        let mut looked = 0;
+        for _ in 0..IDLE_EVERY {
+            collect(&shared, &mut scan, &mut tracker, &mut queue, 5_000);
+            assert!(
+                (500..=1_500).contains(&scan.looked),
+                "about a tenth per flush: {}",
+                scan.looked
+            );
+            looked += scan.looked;
+        }
+        assert_eq!(looked, 10_000, "each exactly once in IDLE_EVERY flushes");
+
+        // Created after the first scan, called at once: its calls are its first delta.
+        let late = shared.registry.get_or_create("late");
+        for i in 0..7 {
+            let permit = late.try_acquire().unwrap();
+            if i % 2 == 0 {
+                permit.failure();
+            } else {
+                permit.success();
+            }
+        }
+        let reads = until_read(&shared, &mut scan, &mut tracker, &mut queue, 5_100);
+        assert_eq!(reads.len(), 1);
+        let written = queue.take_all();
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            (written[0].2.counts.calls, written[0].2.counts.failures),
+            (7, 4)
+        );
+        // Active now: looked at every flush.
+        for _ in 0..3 {
+            assert_eq!(
+                collect(&shared, &mut scan, &mut tracker, &mut queue, 5_200).len(),
+                1
+            );
+        }
     }
 
     /// With Redis healthy the queue is empty before each flush, and one flush's deltas are one
@@ -691,7 +823,8 @@ mod tests {
             shared.registry.get_or_create(name);
         }
         let (mut tracker, mut queue) = (Tracker::default(), Queue::new(2));
-        collect(&shared, &mut tracker, &mut queue, 5_000); // baselines
+        let mut scan = Scan::default();
+        collect(&shared, &mut scan, &mut tracker, &mut queue, 5_000); // baselines
         for name in names {
             shared
                 .registry
@@ -701,7 +834,10 @@ mod tests {
                 .unwrap()
                 .failure();
         }
-        collect(&shared, &mut tracker, &mut queue, 5_100);
+        for _ in 0..IDLE_EVERY {
+            // Each idle breaker is looked at in its turn: all three within IDLE_EVERY flushes.
+            collect(&shared, &mut scan, &mut tracker, &mut queue, 5_100);
+        }
         assert_eq!((queue.len(), queue.dropped()), (3, 0), "one flush's deltas");
         queue.bound(); // Redis away: they wait
         assert_eq!((queue.len(), queue.dropped()), (2, 1));

@@ -71,30 +71,38 @@ pub(crate) struct Observed {
 /// Per-breaker deltas between flushes: `delta = totals now − totals at the last flush`.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
-    seen: HashMap<Arc<str>, Seen>,
+    seen: HashMap<Arc<str>, Seen, foldhash::fast::RandomState>,
 }
 
 impl Tracker {
     /// The calls made since the last flush, and the bucket the fleet window may start from.
-    /// A breaker seen for the first time gives no delta: its totals may hold calls made long
-    /// before the link started, which belong in no current bucket.
+    /// A breaker seen for the first time gives no delta when `first_sight_is_baseline` (the
+    /// link's first look at the registry: its totals may hold calls made long before the link
+    /// started, which belong in no current bucket); later, a breaker seen for the first time
+    /// was created since, and its totals are its first delta.
     pub(crate) fn observe(
         &mut self,
         name: &Arc<str>,
         now: Observed,
         now_bucket: u64,
+        first_sight_is_baseline: bool,
     ) -> (Counts, u64) {
         let Some(seen) = self.seen.get_mut(name) else {
+            let delta = if first_sight_is_baseline {
+                Counts::default()
+            } else {
+                now.totals
+            };
             let seen = Seen {
                 totals: now.totals,
                 generation: now.generation,
                 since: 0,
-                last_call_bucket: None,
+                last_call_bucket: (delta.calls > 0).then_some(now_bucket),
                 expired_bucket: None,
                 settled: Settled::default(),
             };
             self.seen.insert(name.clone(), seen);
-            return (Counts::default(), 0);
+            return (delta, 0);
         };
         // Totals never go backwards (see `Breaker::metrics`); saturating all the same.
         let delta = Counts {
@@ -368,31 +376,33 @@ mod tests {
         let mut t = Tracker::default();
         let name: Arc<str> = Arc::from("db");
         assert_eq!(
-            t.observe(&name, observed(1_000, 10, State::Closed, 0), 50),
+            t.observe(&name, observed(1_000, 10, State::Closed, 0), 50, true),
             (Counts::default(), 0)
         );
         assert_eq!(
-            t.observe(&name, observed(1_500, 60, State::Closed, 0), 51),
+            t.observe(&name, observed(1_500, 60, State::Closed, 0), 51, true),
             (counts(500, 50, 0), 0)
         );
         // Opened (generation 1), then closed again (generation 3): the fleet window restarts
         // after the bucket of the close.
         assert_eq!(
-            t.observe(&name, observed(1_510, 70, State::Open, 1), 52).1,
+            t.observe(&name, observed(1_510, 70, State::Open, 1), 52, true)
+                .1,
             0
         );
         assert_eq!(
-            t.observe(&name, observed(1_511, 70, State::Closed, 3), 60),
+            t.observe(&name, observed(1_511, 70, State::Closed, 3), 60, true),
             (counts(1, 0, 0), 61)
         );
         assert_eq!(
-            t.observe(&name, observed(1_511, 70, State::Closed, 3), 70)
+            t.observe(&name, observed(1_511, 70, State::Closed, 3), 70, true)
                 .1,
             61
         );
         // Totals that went backwards (cannot happen) give no delta rather than a huge one.
         assert_eq!(
-            t.observe(&name, observed(5, 0, State::Closed, 3), 71).0,
+            t.observe(&name, observed(5, 0, State::Closed, 3), 71, true)
+                .0,
             Counts::default()
         );
     }
@@ -477,14 +487,14 @@ mod tests {
     fn a_clock_set_back_after_a_close_does_not_blind_the_fleet_window() {
         let mut t = Tracker::default();
         let name: Arc<str> = Arc::from("db");
-        t.observe(&name, observed(100, 0, State::Closed, 0), 5_000);
-        t.observe(&name, observed(110, 10, State::Open, 1), 5_001);
-        let (_, since) = t.observe(&name, observed(111, 10, State::Closed, 3), 5_002);
+        t.observe(&name, observed(100, 0, State::Closed, 0), 5_000, true);
+        t.observe(&name, observed(110, 10, State::Open, 1), 5_001, true);
+        let (_, since) = t.observe(&name, observed(111, 10, State::Closed, 3), 5_002, true);
         assert_eq!(since, 5_003);
         // An hour back (3 600 buckets of 1 s).
-        let (_, since) = t.observe(&name, observed(120, 10, State::Closed, 3), 1_403);
+        let (_, since) = t.observe(&name, observed(120, 10, State::Closed, 3), 1_403, true);
         assert!(since <= 1_404, "blind until bucket {since}");
-        let (_, since) = t.observe(&name, observed(130, 10, State::Closed, 3), 1_410);
+        let (_, since) = t.observe(&name, observed(130, 10, State::Closed, 3), 1_410, true);
         assert!(!window(1_410, 10, since).is_empty());
     }
 }
