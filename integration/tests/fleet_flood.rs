@@ -192,7 +192,7 @@ async fn a_flood_on_the_channel_is_held_nowhere_and_a_real_trip_still_arrives() 
     let rule = FleetRule::failure_rate(0.5);
     let a = Instance::new(&redis.url(), local_trip(), |o| o.default_rule(rule));
     let b = Instance::new(&redis.url(), local_trip(), |o| o);
-    for name in ["db", "queue"] {
+    for name in ["db", "queue", "cache"] {
         a.registry.get_or_create(name);
         b.registry.get_or_create(name);
     }
@@ -267,5 +267,52 @@ async fn a_flood_on_the_channel_is_held_nowhere_and_a_real_trip_still_arrives() 
     assert!(
         grew < MEMORY_BOUND,
         "resident memory grew {grew} B for one 40 MiB payload"
+    );
+
+    // Payloads under Redis's limit (24 MiB), three of them: each is read whole by both
+    // subscriptions in this process, refused, and its connection replaced; what stays
+    // resident is bounded by one output limit per subscription however many come, and a trip
+    // after them arrives.
+    let before = resident();
+    let malformed = a.link.status().messages_malformed;
+    for _ in 0..3 {
+        let subscribed = |i: &Instance| i.link.status().subscriptions;
+        let (sa, sb) = (subscribed(&a), subscribed(&b));
+        let last =
+            tokio::task::spawn_blocking(move || publish_oversized(port, "t:events", 24 << 20))
+                .await
+                .unwrap();
+        assert!(last.starts_with(":2"), "PUBLISH reply: {last:?}");
+        // Each subscription refused it and was replaced.
+        assert!(
+            eventually(20, || subscribed(&a) > sa
+                && subscribed(&b) > sb
+                && a.link.status().subscribed
+                && b.link.status().subscribed)
+            .await,
+            "{:?}",
+            a.link.status()
+        );
+    }
+    assert!(
+        eventually(20, || a.link.status().messages_malformed >= malformed + 3).await,
+        "{:?}",
+        a.link.status()
+    );
+    b.calls("cache", 3, true);
+    assert!(
+        eventually(10, || a.state("cache") == Some(State::Open)).await,
+        "{:?}",
+        a.link.status()
+    );
+    let grew = resident().saturating_sub(before);
+    eprintln!(
+        "three 24 MiB payloads: resident memory +{} KiB after",
+        grew >> 10
+    );
+    assert!(
+        grew < 2 * MEMORY_BOUND,
+        "three refused 24 MiB payloads left resident memory +{} KiB",
+        grew >> 10
     );
 }

@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 use redis::aio::ConnectionManager;
 
 use crate::breaker::Breaker;
 use crate::fleet::metrics::Counters;
+use crate::fleet::quorum::LiveCount;
 use crate::fleet::rule::{Counts, FleetRule};
 use crate::fleet::settled;
 use crate::fleet::stats::{self, Pending, Queue, Tracker};
@@ -147,7 +148,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
         let sent = flush(
             &shared,
             &mut manager,
-            &mut tracker,
+            (&mut scan, &mut tracker),
             (&writes, &reads),
             now_ms,
         )
@@ -182,6 +183,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
                 Counters::set(&counters.deltas_pending, queue.len() as u64);
                 Counters::add(&counters.flush_errors, 1);
                 Counters::flag(&counters.connected, false);
+                scan.live.interrupted();
                 failures = failures.saturating_add(1);
                 retry_at = Instant::now() + backoff(failures, options.reconnect_max);
             }
@@ -203,7 +205,7 @@ struct Failed {
 async fn flush(
     shared: &Shared,
     manager: &mut ConnectionManager,
-    tracker: &mut Tracker,
+    (scan, tracker): (&mut Scan, &mut Tracker),
     (writes, reads): (&[Write], &[Read]),
     now_ms: u64,
 ) -> Result<usize, Failed> {
@@ -253,7 +255,11 @@ async fn flush(
         };
         let values = if i == 0 {
             match count(&values[1]) {
-                Some(live) => Counters::set(&counters.instances, live),
+                Some(live) => {
+                    let hold = Duration::from_millis(options.liveness_ms());
+                    let size = scan.live.observe(live, Instant::now(), hold);
+                    Counters::set(&counters.instances, size);
+                }
                 None => Counters::add(&counters.garbage_replies, 1),
             }
             &values[2..]
@@ -300,6 +306,8 @@ pub(crate) struct Scan {
     flushes: u64,
     /// Breakers looked at by the last flush.
     looked: usize,
+    /// The fleet's size as the quorum counts it.
+    live: LiveCount,
     active: HashMap<Arc<str>, Arc<Breaker>, foldhash::fast::RandomState>,
 }
 

@@ -151,6 +151,12 @@ pub(crate) fn outgoing(t: &Transition) -> Option<Kind> {
     }
 }
 
+/// The instance's name in a sender id: the id without the suffix drawn at each start
+/// (`web-1` in `web-1.3fa9c2d1`). All the lives of one instance share it.
+pub(crate) fn instance_name(id: &str) -> &str {
+    id.rsplit_once('.').map_or(id, |(name, _)| name)
+}
+
 /// Whether `id` is a valid instance id (1 to 64 of `A-Z a-z 0-9 _ . -`).
 pub(crate) fn valid_instance(id: &str) -> bool {
     (1..=MAX_INSTANCE).contains(&id.len())

@@ -29,6 +29,7 @@ pub(crate) struct Counters {
     pub(crate) messages_unauthenticated: AtomicU64,
     pub(crate) short_of_quorum: AtomicU64,
     pub(crate) instances: AtomicU64,
+    pub(crate) subscriptions: AtomicU64,
     pub(crate) connected: AtomicBool,
     pub(crate) subscribed: AtomicBool,
 }
@@ -90,6 +91,7 @@ impl Counters {
             messages_ignored: get(&self.messages_ignored),
             messages_malformed: get(&self.messages_malformed),
             messages_unauthenticated: get(&self.messages_unauthenticated),
+            subscriptions: get(&self.subscriptions),
             trips_short_of_quorum: get(&self.short_of_quorum),
             instances: get(&self.instances),
         }
@@ -162,11 +164,17 @@ pub struct FleetStatus {
     /// accepted key (forged, tampered with, another fleet's), or sent further from now than
     /// the replay window.
     pub messages_unauthenticated: u64,
+    /// Subscriptions made to the channel: the first, then one per reconnection (after Redis
+    /// dropped it, it stopped answering, or a refused payload over 1 MiB replaced it).
+    pub subscriptions: u64,
     /// Peers' trips recorded but not applied: too few instances agreed yet (see
     /// [`Quorum`](crate::fleet::Quorum)). Also counted in `messages_ignored`.
     pub trips_short_of_quorum: u64,
-    /// Live instances of the fleet (this one included) as of the last flush: those that
-    /// flushed within the liveness period. 0 before the first flush.
+    /// Live instances of the fleet (this one included), as a [`Quorum`](crate::fleet::Quorum)
+    /// counts them: those that flushed within the liveness period, as the last flush read
+    /// them, or a higher count read earlier, held until lower counts were read for a whole
+    /// liveness period (after Redis restarted empty, instances come back one flush at a
+    /// time). 0 before the first flush.
     pub instances: u64,
 }
 
@@ -190,6 +198,7 @@ impl FleetStatus {
     /// | `hotbreaker_fleet_messages_total` | counter, `direction` = `out` \| `in`, `result` = `ok` \| `dropped` \| `retried` \| `repeated` \| `applied` \| `ignored` \| `malformed` \| `unauthenticated` |
     /// | `hotbreaker_fleet_trips_short_of_quorum_total` | counter |
     /// | `hotbreaker_fleet_instances` | gauge |
+    /// | `hotbreaker_fleet_subscriptions_total` | counter |
     /// | `hotbreaker_fleet_connected` | gauge, 1 or 0 |
     /// | `hotbreaker_fleet_subscribed` | gauge, 1 or 0 |
     #[cfg(feature = "metrics")]
@@ -219,6 +228,7 @@ impl FleetStatus {
         metrics::counter!("hotbreaker_fleet_trips_short_of_quorum_total")
             .absolute(self.trips_short_of_quorum);
         metrics::gauge!("hotbreaker_fleet_instances").set(self.instances as f64);
+        metrics::counter!("hotbreaker_fleet_subscriptions_total").absolute(self.subscriptions);
         metrics::gauge!("hotbreaker_fleet_connected").set(f64::from(u8::from(self.connected)));
         metrics::gauge!("hotbreaker_fleet_subscribed").set(f64::from(u8::from(self.subscribed)));
     }

@@ -166,7 +166,8 @@ impl FleetOptions {
     /// by default. Messages and the set of live instances carry it with a suffix drawn at each
     /// start (`web-1.3fa9c2d1`, see [`Fleet::instance_id`]): a restarted instance, whose
     /// breakers' generations start again at 0, is a new sender to its peers, and two instances
-    /// given the same name by mistake still hear each other and count as two.
+    /// given the same name by mistake still hear each other. A [`Quorum`] counts instances by
+    /// name: the lives of one instance that restarts in a loop are one voice.
     #[must_use]
     pub fn instance_id(mut self, id: impl Into<String>) -> FleetOptions {
         self.instance_id = Some(id.into());

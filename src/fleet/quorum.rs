@@ -52,12 +52,47 @@ pub(crate) fn reached(quorum: Quorum, agreeing: usize, live: u64) -> bool {
         return false;
     }
     match quorum {
+        // The fleet's size is unknown until a flush counted it: no majority of an unknown.
+        Quorum::Majority if live == 0 => false,
         Quorum::Majority => {
             let agreeing = agreeing as u64;
             let voters = live.max(agreeing.saturating_add(1));
             agreeing.saturating_mul(2) > voters
         }
         Quorum::Instances(n) => agreeing as u64 >= u64::from(n.max(1)),
+    }
+}
+
+/// The fleet's size as the quorum counts it: the highest live count a flush read, held until
+/// lower counts have been read for a whole liveness period of successful flushes. A Redis
+/// that restarted empty (or an instance that just reconnected) counts the instances as they
+/// come back, one flush at a time: without the hold, two sick instances would briefly be a
+/// majority of a fleet of two or three.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LiveCount {
+    held: u64,
+    lower_since: Option<Instant>,
+}
+
+impl LiveCount {
+    /// Takes the count a successful flush read at `now`; returns the size to count.
+    pub(crate) fn observe(&mut self, count: u64, now: Instant, hold: Duration) -> u64 {
+        if count >= self.held {
+            self.held = count;
+            self.lower_since = None;
+        } else {
+            let since = *self.lower_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= hold {
+                self.held = count;
+                self.lower_since = None;
+            }
+        }
+        self.held
+    }
+
+    /// A flush failed: the hold starts again once flushes succeed.
+    pub(crate) fn interrupted(&mut self) {
+        self.lower_since = None;
     }
 }
 
@@ -170,14 +205,42 @@ mod tests {
     }
 
     #[test]
-    fn senders_unknown_to_the_membership_still_count_this_instance_as_a_voter() {
-        // Before the first flush (live 0), or with a stale count: the senders and this one
-        // are the voters.
-        assert!(!reached(Quorum::Majority, 1, 0));
-        assert!(reached(Quorum::Majority, 2, 0));
+    fn no_majority_before_the_fleet_was_counted_and_senders_are_always_voters() {
+        // Before the first flush counted the fleet (live 0): never, however many agree.
+        for agreeing in 0..10 {
+            assert!(!reached(Quorum::Majority, agreeing, 0));
+        }
+        // With a count below the senders (stale): the senders and this one are the voters.
         assert!(reached(Quorum::Majority, 2, 1), "two of three voters");
         assert!(!reached(Quorum::Majority, 5, 10));
         assert!(reached(Quorum::Majority, 6, 5));
+    }
+
+    /// Redis restarted empty: the instances come back one flush at a time, and the count held
+    /// from before stands until lower counts were read for a whole liveness period of
+    /// successful flushes (a failed flush starts the hold again).
+    #[test]
+    fn the_fleet_size_is_held_through_a_recount() {
+        let t0 = Instant::now();
+        let hold = Duration::from_secs(2);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut live = LiveCount::default();
+        assert_eq!(live.observe(5, at(0), hold), 5);
+        // Restarted: 1, 2, 4 then 5 over four flushes; two sick of five never a majority.
+        for (ms, count) in [(100, 1), (200, 2), (300, 4)] {
+            let size = live.observe(count, at(ms), hold);
+            assert_eq!(size, 5);
+            assert!(!reached(Quorum::Majority, 2, size));
+        }
+        assert_eq!(live.observe(5, at(400), hold), 5);
+        // An instance really left: the count drops after the hold.
+        assert_eq!(live.observe(4, at(500), hold), 5);
+        assert_eq!(live.observe(4, at(2_400), hold), 5);
+        live.interrupted(); // a failed flush: the hold starts again
+        assert_eq!(live.observe(4, at(2_600), hold), 5);
+        assert_eq!(live.observe(4, at(4_599), hold), 5);
+        assert_eq!(live.observe(4, at(4_600), hold), 4);
+        assert_eq!(live.observe(6, at(4_700), hold), 6, "a rise counts at once");
     }
 
     #[test]

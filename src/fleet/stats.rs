@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::fleet::rule::{Counts, FleetRule};
 use crate::fleet::settled::Settled;
@@ -280,38 +281,55 @@ impl Queue {
 /// Which remote messages are new: per (breaker name, sender), the highest generation applied.
 /// A message is fresh only with a higher generation than that sender's last one for that
 /// name: a duplicate or a late, older message is ignored. A sender's generations only grow
-/// (each process starts a new sender id), so this is exact. Bounded: past `capacity` senders ×
-/// names the table is cleared (then at worst one old message per pair applies again, and the
-/// state machine makes that harmless: see `state::next`).
+/// (each process starts a new sender id), so this is exact.
+///
+/// Bounded: at most `capacity` senders × names. When it is full, pairs last heard longer ago
+/// than `keep_for` go first: with signed messages, that is past the replay window, after which
+/// the signature check refuses a replay anyway. If none is that old (or messages are not
+/// signed), the table is cleared; then at worst one old message per pair applies again.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    last: HashMap<(Box<str>, Box<str>), u64>,
+    last: HashMap<(Box<str>, Box<str>), (u64, Instant)>,
     capacity: usize,
+    keep_for: Option<Duration>,
 }
 
 impl Dedup {
-    pub(crate) fn new(capacity: usize) -> Dedup {
+    pub(crate) fn new(capacity: usize, keep_for: Option<Duration>) -> Dedup {
         Dedup {
             last: HashMap::new(),
             capacity: capacity.max(1),
+            keep_for,
         }
     }
 
-    /// Whether `(name, instance, generation)` is newer than anything seen from that sender for
-    /// that name; records it if so.
-    pub(crate) fn fresh(&mut self, name: &str, instance: &str, generation: u64) -> bool {
+    /// Whether `(name, instance, generation)`, heard at `now`, is newer than anything heard
+    /// from that sender for that name; records it if so.
+    pub(crate) fn fresh(
+        &mut self,
+        name: &str,
+        instance: &str,
+        generation: u64,
+        now: Instant,
+    ) -> bool {
         let k = (Box::<str>::from(name), Box::<str>::from(instance));
         match self.last.get_mut(&k) {
-            Some(last) if *last >= generation => false,
+            Some((last, _)) if *last >= generation => false,
             Some(last) => {
-                *last = generation;
+                *last = (generation, now);
                 true
             }
             None => {
                 if self.last.len() >= self.capacity {
-                    self.last.clear();
+                    if let Some(keep_for) = self.keep_for {
+                        self.last
+                            .retain(|_, (_, at)| now.saturating_duration_since(*at) <= keep_for);
+                    }
+                    if self.last.len() >= self.capacity {
+                        self.last.clear();
+                    }
                 }
-                self.last.insert(k, generation);
+                self.last.insert(k, (generation, now));
                 true
             }
         }
@@ -465,18 +483,40 @@ mod tests {
 
     #[test]
     fn only_newer_generations_from_a_sender_are_fresh() {
-        let mut d = Dedup::new(3);
-        assert!(d.fresh("db", "i1", 5));
-        assert!(!d.fresh("db", "i1", 5), "duplicate");
-        assert!(!d.fresh("db", "i1", 4), "older, arriving late");
-        assert!(d.fresh("db", "i1", 7));
+        let now = Instant::now();
+        let mut d = Dedup::new(3, None);
+        assert!(d.fresh("db", "i1", 5, now));
+        assert!(!d.fresh("db", "i1", 5, now), "duplicate");
+        assert!(!d.fresh("db", "i1", 4, now), "older, arriving late");
+        assert!(d.fresh("db", "i1", 7, now));
         assert!(
-            d.fresh("db", "i2", 1),
+            d.fresh("db", "i2", 1, now),
             "another sender has its own generations"
         );
-        assert!(d.fresh("cache", "i1", 1), "another breaker too");
+        assert!(d.fresh("cache", "i1", 1, now), "another breaker too");
         // Full: cleared, still bounded.
-        assert!(d.fresh("x", "i3", 1));
+        assert!(d.fresh("x", "i3", 1, now));
+        assert!(d.last.len() <= 3);
+    }
+
+    /// With signed messages, a full table lets go of the pairs heard longest ago (past the
+    /// replay window a replay is refused anyway) and keeps the recent ones, whose replays stay
+    /// duplicates.
+    #[test]
+    fn a_full_table_lets_go_of_old_pairs_first() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut d = Dedup::new(3, Some(s(20)));
+        assert!(d.fresh("a", "p", 1, t0));
+        assert!(d.fresh("b", "p", 1, t0 + s(25)));
+        assert!(d.fresh("c", "p", 1, t0 + s(30)));
+        // Full at 40 s: `a` (40 s old) goes; `b` and `c` (15 and 10 s) stay.
+        assert!(d.fresh("d", "p", 1, t0 + s(40)));
+        assert!(!d.fresh("b", "p", 1, t0 + s(40)), "still a duplicate");
+        assert!(!d.fresh("c", "p", 1, t0 + s(40)), "still a duplicate");
+        assert_eq!(d.last.len(), 3);
+        // All recent: cleared as a last resort, still bounded.
+        assert!(d.fresh("e", "p", 1, t0 + s(41)));
         assert!(d.last.len() <= 3);
     }
 

@@ -8,7 +8,8 @@
 //! process: when it arrives faster than it is handled, it waits in the socket and in Redis's
 //! output buffer for this client, and Redis disconnects a subscriber past its
 //! `client-output-buffer-limit pubsub` (32 MiB by default); the subscriber then reconnects.
-//! A payload over 512 bytes is refused before it is decoded. What this process holds is
+//! A payload longer than a signed message can be is refused before it is decoded, and one
+//! over 1 MiB also replaces the connection, so that its read buffer is given back. What this process holds is
 //! bounded by the tables ([`Dedup`], [`Claims`]: 65 536 pairs each) and the one message
 //! being read.
 
@@ -32,6 +33,11 @@ const DEDUP_CAPACITY: usize = 65_536;
 /// partition, a hung server) is noticed within this plus the command timeout.
 const KEEPALIVE: Duration = Duration::from_secs(1);
 
+/// A refused payload larger than this also replaces the subscription's connection, whose read
+/// buffer grew to hold it (up to Redis's pub/sub output limit, 32 MiB by default) and would
+/// otherwise keep that size.
+const GIVE_BACK_ABOVE: usize = 1 << 20;
+
 /// What the push handler keeps between messages. Behind a mutex that only the subscription's
 /// connection task takes, once per message: off the hot path, and never contended.
 type Tables = Arc<Mutex<(Dedup, Claims)>>;
@@ -40,7 +46,11 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     let channel = shared.options.channel();
     let counters = &shared.counters;
     let tables: Tables = Arc::new(Mutex::new((
-        Dedup::new(DEDUP_CAPACITY),
+        // With signed messages, a pair last heard past twice the replay window can go.
+        Dedup::new(
+            DEDUP_CAPACITY,
+            shared.keys.as_ref().map(|k| k.replay_window * 2),
+        ),
         Claims::new(DEDUP_CAPACITY),
     )));
     let mut failures = 0u32;
@@ -62,6 +72,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
         if let Ok(Ok(mut con)) = tokio::time::timeout(shared.options.command_timeout, connect).await
         {
             failures = 0;
+            Counters::add(&counters.subscriptions, 1);
             Counters::flag(&counters.subscribed, true);
             loop {
                 if tokio::time::timeout(KEEPALIVE, lost.notified())
@@ -95,6 +106,15 @@ fn handler(
         match info.kind {
             PushKind::Message => {
                 if let [_, Value::BulkString(payload)] = info.data.as_slice() {
+                    if payload.len() > GIVE_BACK_ABOVE {
+                        // Read whole by the connection, whose buffer grew to hold it and
+                        // would keep that size for its life: refused, and the connection is
+                        // replaced so that the buffer is given back.
+                        Counters::add(&shared.counters.messages_in, 1);
+                        Counters::add(&shared.counters.messages_malformed, 1);
+                        lost.notify_one();
+                        return Ok(());
+                    }
                     // A poisoned lock only means a listener panicked mid-message; the tables
                     // are still consistent (each update is one insert or retain).
                     let mut guard = tables.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,17 +161,24 @@ pub(crate) fn receive(
         Counters::add(&counters.messages_malformed, 1);
         return;
     };
-    // A name this instance has not created is not created from a message, and its messages
-    // are not remembered: a peer (or anyone publishing on the channel) must not be able to
-    // grow this registry or fill the tables with names nobody here uses.
-    let breaker = match shared.registry.get(&m.name) {
-        Some(breaker) if m.instance != shared.instance => breaker,
-        _ => {
-            Counters::add(&counters.messages_ignored, 1);
-            return;
+    if m.instance == shared.instance {
+        Counters::add(&counters.messages_ignored, 1);
+        return;
+    }
+    // A name this instance has not created is not created from a message: a peer (or anyone
+    // publishing on the channel) must not be able to grow this registry. Without a key its
+    // messages are not remembered either, so that anyone publishing cannot fill the tables
+    // with names nobody here uses; with a key, only holders of the key send what is
+    // remembered, and remembering it keeps a replay of it (inside the replay window, once the
+    // breaker exists here) a duplicate.
+    let Some(breaker) = shared.registry.get(&m.name) else {
+        if shared.keys.is_some() {
+            dedup.fresh(&m.name, &m.instance, m.generation, now);
         }
+        Counters::add(&counters.messages_ignored, 1);
+        return;
     };
-    let applied = dedup.fresh(&m.name, &m.instance, m.generation)
+    let applied = dedup.fresh(&m.name, &m.instance, m.generation, now)
         && agreed(shared, claims, &m, now)
         && apply(&breaker, &m);
     if applied {
@@ -169,7 +196,10 @@ pub(crate) fn receive(
 fn agreed(shared: &Shared, claims: &mut Claims, m: &Message, now: Instant) -> bool {
     match m.kind {
         Kind::Open => {
-            let agreeing = claims.claim(&m.name, &m.instance, m.open_for, now);
+            // Claims count instances by name: the lives of one instance (restarted, each with
+            // a new suffix) are one voice, and a dead life never withdraws its claim.
+            let sender = message::instance_name(&m.instance);
+            let agreeing = claims.claim(&m.name, sender, m.open_for, now);
             let live = Counters::get(&shared.counters.instances);
             let reached = quorum::reached(shared.options.quorum, agreeing, live);
             if !reached {
@@ -179,7 +209,7 @@ fn agreed(shared: &Shared, claims: &mut Claims, m: &Message, now: Instant) -> bo
         }
         Kind::Isolate => true,
         Kind::Close | Kind::Reset => {
-            claims.withdraw(&m.name, &m.instance);
+            claims.withdraw(&m.name, message::instance_name(&m.instance));
             true
         }
     }
@@ -353,7 +383,7 @@ mod tests {
     #[test]
     fn a_sick_minority_never_opens_a_healthy_instance() {
         let shared = fleet_of(5, crate::fleet::Quorum::Majority);
-        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
         let db = shared.registry.get("db").unwrap();
         let t0 = Instant::now();
         for round in 0..100u64 {
@@ -421,7 +451,7 @@ mod tests {
             Arc::new(registry),
             Arc::default(),
         );
-        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
         let now = Instant::now();
         let signed = |p: Vec<u8>, key: &[u8]| {
             let text = String::from_utf8(p).unwrap();
@@ -460,12 +490,90 @@ mod tests {
         assert_eq!(status.messages_applied, 1);
     }
 
+    /// One sick instance that restarts (a new suffix at each start) is one voice: its three
+    /// lives make no majority of five.
+    #[test]
+    fn the_lives_of_one_restarting_instance_are_one_voice() {
+        let shared = fleet_of(5, crate::fleet::Quorum::Majority);
+        let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
+        let t0 = Instant::now();
+        for (life, id) in ["web-3.1a2b3c4d", "web-3.5e6f7a8b", "web-3.9c0d1e2f"]
+            .into_iter()
+            .enumerate()
+        {
+            let at = t0 + Duration::from_secs(life as u64);
+            receive(
+                &shared,
+                (&mut dedup, &mut claims),
+                &payload(Kind::Open, id, 1),
+                at,
+            );
+        }
+        assert_eq!(shared.registry.get("db").unwrap().state(), State::Closed);
+        // Two other instances agreeing make three of five.
+        for id in ["web-1.00000001", "web-2.00000002"] {
+            let at = t0 + Duration::from_secs(3);
+            receive(
+                &shared,
+                (&mut dedup, &mut claims),
+                &payload(Kind::Open, id, 1),
+                at,
+            );
+        }
+        assert_eq!(shared.registry.get("db").unwrap().state(), State::Open);
+    }
+
+    /// Before a flush counted the fleet (live 0), two trips are no majority.
+    #[test]
+    fn no_majority_before_the_fleet_was_counted() {
+        let shared = fleet_of(0, crate::fleet::Quorum::Majority);
+        let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
+        for id in ["a.00000001", "b.00000002"] {
+            let p = payload(Kind::Open, id, 1);
+            receive(&shared, (&mut dedup, &mut claims), &p, Instant::now());
+        }
+        assert_eq!(shared.registry.get("db").unwrap().state(), State::Closed);
+    }
+
+    /// With a key, a signed message for a breaker this instance does not have yet is
+    /// remembered: replayed once the breaker exists (inside the replay window), it is a
+    /// duplicate, and a lifted isolation does not open it.
+    #[test]
+    fn a_replayed_message_from_before_a_breaker_existed_is_a_duplicate() {
+        let key = vec![7u8; signing::MIN_KEY];
+        let registry = crate::registry::Registry::default();
+        let shared = Shared::new(
+            crate::fleet::FleetOptions::new("redis://127.0.0.1:1", "checkout")
+                .quorum(crate::fleet::Quorum::Instances(1))
+                .signing_key(key.clone()),
+            "me".into(),
+            Arc::new(registry),
+            Arc::default(),
+        );
+        Counters::set(&shared.counters.instances, 5);
+        let window = shared.keys.as_ref().map(|k| k.replay_window * 2);
+        let (mut dedup, mut claims) = (Dedup::new(64, window), Claims::new(64));
+        let k = signing::Key::new(key);
+        let sign = |kind, generation| {
+            let text = String::from_utf8(payload(kind, "peer.0000abcd", generation)).unwrap();
+            signing::sign(&k, "checkout", shared.fleet_ms(), &text).into_bytes()
+        };
+        let (isolate, reset) = (sign(Kind::Isolate, 7), sign(Kind::Reset, 8));
+        let now = Instant::now();
+        receive(&shared, (&mut dedup, &mut claims), &isolate, now);
+        receive(&shared, (&mut dedup, &mut claims), &reset, now);
+        let db = shared.registry.get_or_create("db");
+        receive(&shared, (&mut dedup, &mut claims), &isolate, now); // the replay
+        assert_eq!(db.state(), State::Closed);
+        assert_eq!(shared.counters.status().messages_applied, 0);
+    }
+
     /// Claims end at their senders' deadlines: three trips spread wider than the open time
     /// never agree.
     #[test]
     fn trips_that_never_overlap_make_no_quorum() {
         let shared = fleet_of(5, crate::fleet::Quorum::Majority);
-        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
         let t0 = Instant::now();
         for (i, sender) in ["a", "b", "c", "d"].into_iter().enumerate() {
             let at = t0 + Duration::from_secs(6 * i as u64); // each claim lasts 5 s
@@ -479,7 +587,7 @@ mod tests {
         assert_eq!(shared.registry.get("db").unwrap().state(), State::Closed);
         // With `Instances(1)`, any one peer's trip applies.
         let eager = fleet_of(5, crate::fleet::Quorum::Instances(1));
-        let (mut dedup, mut claims) = (Dedup::new(64), Claims::new(64));
+        let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
         receive(
             &eager,
             (&mut dedup, &mut claims),
