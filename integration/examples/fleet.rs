@@ -8,7 +8,7 @@
 //!   instance being Open;
 //! - the backend calls made during the outage, the low-traffic instance's own among them;
 //! - the time from the backend's recovery to every instance being Closed again;
-//! - with the link: Redis pipelines per instance per second.
+//! - with the link: flushes per instance per second (each one pipeline at this size).
 //!
 //! A peer's trip opens an instance once a majority of the fleet agrees (the default);
 //! `FLEET_QUORUM=N` applies N peers' trips instead (`FLEET_QUORUM=1`: any one peer's).
@@ -381,7 +381,7 @@ async fn main() {
         );
         if let Some(p) = r.pipelines_per_s {
             println!(
-                "  Redis pipelines per instance per s:    {p:.1} (one per 100 ms flush: at most 10)"
+                "  flushes per instance per s:            {p:.1} (one per 100 ms interval: at most 10)"
             );
         }
         println!();
