@@ -53,7 +53,7 @@ mod subscriber;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex}; // Mutex: the fleet clock, off the hot path
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -560,7 +560,7 @@ pub(crate) struct Shared {
     pub(crate) keys: Option<signing::Keys>,
     /// The fleet's clock: set by the flusher at each flush, read to sign and check messages.
     /// A mutex taken once per flush and once per message sent or received: off the hot path.
-    pub(crate) clock: Mutex<FleetClock>,
+    pub(crate) clock: Mutex<FleetClock>, // off the hot path: the link's tasks only
 }
 
 impl Shared {
@@ -581,7 +581,7 @@ impl Shared {
             registry,
             counters,
             keys,
-            clock: Mutex::new(FleetClock::default()),
+            clock: Mutex::new(FleetClock::default()), // off the hot path
         }
     }
 

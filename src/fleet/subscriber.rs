@@ -13,7 +13,7 @@
 //! bounded by the tables ([`Dedup`], [`Claims`]: 65 536 pairs each) and the one message
 //! being read.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex}; // Mutex: the push handler's tables, off the hot path
 use std::time::{Duration, Instant};
 
 use redis::{PushInfo, PushKind, Value};
@@ -40,19 +40,17 @@ const GIVE_BACK_ABOVE: usize = 1 << 20;
 
 /// What the push handler keeps between messages. Behind a mutex that only the subscription's
 /// connection task takes, once per message: off the hot path, and never contended.
-type Tables = Arc<Mutex<(Dedup, Claims)>>;
+type Tables = Arc<Mutex<(Dedup, Claims)>>; // off the hot path
 
 pub(crate) async fn run(shared: Arc<Shared>, client: redis::Client) {
     let channel = shared.options.channel();
     let counters = &shared.counters;
-    let tables: Tables = Arc::new(Mutex::new((
-        // With signed messages, a pair last heard past twice the replay window can go.
-        Dedup::new(
-            DEDUP_CAPACITY,
-            shared.keys.as_ref().map(|k| k.replay_window * 2),
-        ),
-        Claims::new(DEDUP_CAPACITY),
-    )));
+    // With signed messages, a pair last heard past twice the replay window can go.
+    let dedup = Dedup::new(
+        DEDUP_CAPACITY,
+        shared.keys.as_ref().map(|k| k.replay_window * 2),
+    );
+    let tables: Tables = Arc::new(Mutex::new((dedup, Claims::new(DEDUP_CAPACITY)))); // off the hot path
     let mut failures = 0u32;
     loop {
         // A new signal for each connection: a disconnection reported by an old one must not
