@@ -13,6 +13,7 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 
 use crate::breaker::Breaker;
+use crate::fleet::message;
 use crate::fleet::metrics::Counters;
 use crate::fleet::quorum::LiveCount;
 use crate::fleet::rule::{Counts, FleetRule};
@@ -174,6 +175,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut manager: ConnectionManager) {
                     }
                     if i < part.writes.end && !refused {
                         lost += 1;
+                        if w.expire && scan.expire_later.len() < MAX_PIPELINE {
+                            let key =
+                                stats::key(&options.prefix, &w.name, w.pending.width_ms, w.bucket);
+                            scan.expire_later.push((key, w.pending.ttl_ms));
+                        }
                     } else {
                         queue.restore(w.name, w.bucket, w.pending);
                     }
@@ -218,7 +224,11 @@ async fn flush(
     let mut commands = 0;
     for (i, part) in parts.iter().enumerate() {
         let (mut pipe, head) = if i == 0 {
-            (membership(shared, now_ms), 2)
+            let mut pipe = membership(shared, now_ms);
+            for (key, ttl_ms) in &scan.expire_later {
+                pipe.cmd("PEXPIRE").arg(key).arg(*ttl_ms).ignore();
+            }
+            (pipe, 2)
         } else {
             (redis::pipe(), 0)
         };
@@ -254,6 +264,7 @@ async fn flush(
             }
         };
         let values = if i == 0 {
+            scan.expire_later.clear();
             match count(&values[1]) {
                 Some(live) => {
                     let hold = Duration::from_millis(options.liveness_ms());
@@ -308,6 +319,11 @@ pub(crate) struct Scan {
     looked: usize,
     /// The fleet's size as the quorum counts it.
     live: LiveCount,
+    /// Keys whose first write went out in a pipeline that failed after it may have been
+    /// applied: the write may have landed without its `PEXPIRE` (a connection cut between
+    /// them), so the next flush sets their expiry (a no-op on a key that does not exist).
+    /// At most [`MAX_PIPELINE`].
+    expire_later: Vec<(String, u64)>,
     active: HashMap<Arc<str>, Arc<Breaker>, foldhash::fast::RandomState>,
 }
 
@@ -354,8 +370,10 @@ fn collect(
         }
         if observed.state == State::Closed {
             let window: RangeInclusive<u64> = stats::window(now_bucket, rule.buckets(), since);
+            let (start, width) = (*window.start(), rule.width_ms());
+            let margin = settle_margin_ms(shared, &rule);
             if let Some(settled) = tracker.settled(name) {
-                settled.forget_before(*window.start());
+                settled.retain(|b| b >= start && settled::is_settled(b, width, now_ms, margin));
                 let (known, buckets) = settled.split(window);
                 reads.push(Read {
                     name: name.clone(),
@@ -404,7 +422,7 @@ fn observe_time(shared: &Shared, sent: Instant, reply: &Value) -> bool {
 }
 
 /// The start of every flush's pipeline, two replies: `TIME` (the fleet's clock), then this
-/// instance's heartbeat in the set of live instances (`ZADD` scored by the fleet's time,
+/// instance's heartbeat (under its name) in the set of live instances (`ZADD` scored by the fleet's time,
 /// `ZREMRANGEBYSCORE` of those silent for the liveness period, `PEXPIRE`, replies ignored)
 /// and `ZCARD`, the live count.
 fn membership(shared: &Shared, now_ms: u64) -> redis::Pipeline {
@@ -413,10 +431,12 @@ fn membership(shared: &Shared, now_ms: u64) -> redis::Pipeline {
     let liveness = options.liveness_ms();
     let mut pipe = redis::pipe();
     pipe.cmd("TIME");
+    // By name, like the quorum's claims: a restarted instance is the same member, not a
+    // second one that would never vote.
     pipe.cmd("ZADD")
         .arg(&key)
         .arg(now_ms)
-        .arg(&shared.instance)
+        .arg(message::instance_name(&shared.instance))
         .ignore();
     pipe.cmd("ZREMRANGEBYSCORE")
         .arg(&key)
@@ -743,10 +763,19 @@ mod tests {
         tracker.expiry_set("busy", 111);
         assert!(!tracker.needs_expiry("busy", 111));
         assert!(
-            !tracker.needs_expiry("busy", 110),
-            "an older bucket, written late"
+            tracker.needs_expiry("busy", 110),
+            "an older bucket, first written late (after a clock step back, or put back after a \
+             failed flush), is a bucket of its own"
         );
         assert!(tracker.needs_expiry("busy", 112));
+        for b in 200..220 {
+            tracker.expiry_set("busy", b);
+        }
+        assert!(!tracker.needs_expiry("busy", 219));
+        assert!(
+            tracker.needs_expiry("busy", 200),
+            "only the last few are remembered"
+        );
     }
 
     /// A registry of idle breakers costs a tenth of a scan per flush, each breaker in its
@@ -808,6 +837,54 @@ mod tests {
                 1
             );
         }
+    }
+
+    /// Redis's clock steps back 5 s: the buckets held as final on the old reading that are
+    /// current or ahead on the new one are read afresh, not answered from what was held.
+    #[test]
+    fn held_buckets_are_dropped_when_the_fleet_clock_steps_back() {
+        use crate::fleet::FleetOptions;
+        use crate::registry::Registry;
+        use std::time::Duration;
+
+        let rule = FleetRule::failure_rate(0.5)
+            .minimum_calls(10)
+            .window(Duration::from_secs(10), 10);
+        let shared = Shared::new(
+            FleetOptions::new("redis://127.0.0.1:1", "checkout").default_rule(rule),
+            "me".into(),
+            Arc::new(Registry::default()),
+            Arc::default(),
+        );
+        let busy = shared.registry.get_or_create("busy");
+        let (mut tracker, mut queue) = (Tracker::default(), Queue::new(16));
+        let mut scan = Scan::default();
+        collect(&shared, &mut scan, &mut tracker, &mut queue, 100_000);
+        busy.try_acquire().unwrap().success();
+        let reads = until_read(&shared, &mut scan, &mut tracker, &mut queue, 100_000);
+        let healthy = Value::Array(vec![bulk("10"), Value::Nil, Value::Nil]);
+        evaluate(&shared, &mut tracker, &reads, &vec![healthy; 10], 100_000);
+        assert_eq!(busy.state(), State::Closed);
+        busy.try_acquire().unwrap().success();
+        let reads = collect(&shared, &mut scan, &mut tracker, &mut queue, 95_000);
+        // Held: 91 to 93, final on either reading (the same keys in Redis). Read: the rest of
+        // the window, 94 and 95 among them, which were held as final before the step.
+        assert_eq!(reads[0].buckets, [86, 87, 88, 89, 90, 94, 95]);
+        let failing = Value::Array(vec![bulk("100"), bulk("100"), Value::Nil]);
+        let empty = Value::Array(vec![Value::Nil, Value::Nil, Value::Nil]);
+        let replies: Vec<Value> = reads[0]
+            .buckets
+            .iter()
+            .map(|&b| {
+                if b >= 94 {
+                    failing.clone()
+                } else {
+                    empty.clone()
+                }
+            })
+            .collect();
+        evaluate(&shared, &mut tracker, &reads, &replies, 95_000);
+        assert_eq!(busy.state(), State::Open, "the fleet's failures are seen");
     }
 
     /// With Redis healthy the queue is empty before each flush, and one flush's deltas are one

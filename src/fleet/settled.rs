@@ -51,9 +51,11 @@ impl Settled {
         self.buckets.insert(at, (bucket, counts));
     }
 
-    /// Forgets the buckets before `first` (they left the window, or precede a close).
-    pub(crate) fn forget_before(&mut self, first: u64) {
-        self.buckets.retain(|(b, _)| *b >= first);
+    /// Keeps only the buckets for which `keep` holds: those still in the window and still
+    /// final by the clock's reading now (after the fleet's clock stepped back, buckets held
+    /// as final may be current or ahead again, and are read afresh).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        self.buckets.retain(|(b, _)| keep(*b));
     }
 
     /// Forgets everything (the breaker went idle).
@@ -100,7 +102,7 @@ mod tests {
         s.keep(95, c(999, 999)); // kept once: the first read stands
         assert_eq!(s.split(91..=100), (c(80, 8), vec![99, 100]));
         // The window slides by three buckets.
-        s.forget_before(94);
+        s.retain(|b| b >= 94);
         assert_eq!(s.len(), 5);
         assert_eq!(s.split(94..=103), (c(50, 5), vec![99, 100, 101, 102, 103]));
         // Kept out of order, still found.

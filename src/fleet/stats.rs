@@ -54,8 +54,9 @@ pub(crate) struct Seen {
     /// The last bucket in which this instance made a call through the breaker (`None`: none
     /// since the link started).
     last_call_bucket: Option<u64>,
-    /// The last bucket whose key's expiry this instance set.
-    expired_bucket: Option<u64>,
+    /// The buckets whose key's expiry a flush of this instance set (the most recent
+    /// [`EXPIRIES_KEPT`], newest last).
+    expired: Vec<u64>,
     /// The window's buckets already read and final.
     pub(crate) settled: Settled,
 }
@@ -89,21 +90,27 @@ impl Tracker {
         first_sight_is_baseline: bool,
     ) -> (Counts, u64) {
         let Some(seen) = self.seen.get_mut(name) else {
-            let delta = if first_sight_is_baseline {
-                Counts::default()
+            // A breaker created since the link's first look counts its calls from its
+            // creation, if it has known no transition: then they are all of its first Closed
+            // period. One that opened (and maybe closed) already counts from now, its window
+            // from the next bucket, like any breaker seen closing.
+            let fresh = !first_sight_is_baseline && now.generation == 0;
+            let delta = if fresh { now.totals } else { Counts::default() };
+            let since = if fresh || first_sight_is_baseline {
+                0
             } else {
-                now.totals
+                now_bucket + 1
             };
             let seen = Seen {
                 totals: now.totals,
                 generation: now.generation,
-                since: 0,
+                since,
                 last_call_bucket: (delta.calls > 0).then_some(now_bucket),
-                expired_bucket: None,
+                expired: Vec::new(),
                 settled: Settled::default(),
             };
             self.seen.insert(name.clone(), seen);
-            return (delta, 0);
+            return (delta, since);
         };
         // Totals never go backwards (see `Breaker::metrics`); saturating all the same.
         let delta = Counts {
@@ -148,20 +155,30 @@ impl Tracker {
 
     /// Whether a write to `name`'s `bucket` must set the key's expiry: only the first write
     /// of each bucket from this instance does (the expiry runs from the first write; see
-    /// [`ttl_ms`]).
+    /// [`ttl_ms`]). By bucket, not by the newest one: after a clock stepped back, or for deltas
+    /// put back after a failed flush, an older bucket is still a bucket of its own.
     pub(crate) fn needs_expiry(&self, name: &str, bucket: u64) -> bool {
         self.seen
             .get(name)
-            .is_none_or(|s| s.expired_bucket.is_none_or(|b| b < bucket))
+            .is_none_or(|s| !s.expired.contains(&bucket))
     }
 
     /// Records that a flush that reached Redis set the expiry of `name`'s `bucket`.
     pub(crate) fn expiry_set(&mut self, name: &str, bucket: u64) {
         if let Some(seen) = self.seen.get_mut(name) {
-            seen.expired_bucket = Some(seen.expired_bucket.map_or(bucket, |b| b.max(bucket)));
+            if !seen.expired.contains(&bucket) {
+                if seen.expired.len() >= EXPIRIES_KEPT {
+                    seen.expired.remove(0);
+                }
+                seen.expired.push(bucket);
+            }
         }
     }
 }
+
+/// Buckets per breaker whose expiry is remembered as set: a breaker writes one bucket at a
+/// time, a few more after Redis was away; forgetting one only costs a second `PEXPIRE`.
+pub(crate) const EXPIRIES_KEPT: usize = 8;
 
 /// One breaker's delta for one bucket, not yet written to Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
