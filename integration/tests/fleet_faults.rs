@@ -14,20 +14,12 @@ mod redis_server;
 use std::time::{Duration, Instant};
 
 use hotbreaker::fleet::{Fleet, FleetOptions, FleetRule};
-use hotbreaker::{Config, Registry, State};
+use hotbreaker::{Registry, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use fleet::{Instance, quiet_config};
+use fleet::{Instance, local_trip, quiet_config};
 use proxy::Proxy;
 use redis_server::{RedisServer, eventually};
-
-fn local_trip() -> Config {
-    Config {
-        consecutive_failures: Some(3),
-        open_timeout: Some(Duration::from_secs(30)),
-        ..Config::default()
-    }
-}
 
 /// 100 000 calls on `name`: they never touch Redis, so even on a loaded 2-core machine they
 /// take a small fraction of the generous bound (the real cost is in the bench).

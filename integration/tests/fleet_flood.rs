@@ -20,24 +20,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use hotbreaker::State;
 use hotbreaker::fleet::FleetRule;
-use hotbreaker::{Config, State};
 
-use fleet::Instance;
+use fleet::{Instance, local_trip};
 use redis_server::{RedisServer, eventually};
 
 /// Messages in the flood.
 const FLOOD: usize = 300_000;
 /// The most the flooded process's resident memory may grow above its level before the flood.
 const MEMORY_BOUND: u64 = 32 << 20;
-
-fn local_trip() -> Config {
-    Config {
-        consecutive_failures: Some(3),
-        open_timeout: Some(Duration::from_secs(30)),
-        ..Config::default()
-    }
-}
 
 /// This process's resident memory in bytes (`VmRSS`).
 fn resident() -> u64 {

@@ -10,21 +10,13 @@ mod redis_server;
 
 use std::time::Duration;
 
-use hotbreaker::{Config, State};
+use hotbreaker::State;
 
-use fleet::Instance;
+use fleet::{Instance, local_trip};
 use redis_server::{RedisServer, eventually};
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 const NEXT_KEY: &[u8] = b"fedcba9876543210fedcba9876543210";
-
-fn local_trip() -> Config {
-    Config {
-        consecutive_failures: Some(3),
-        open_timeout: Some(Duration::from_secs(30)),
-        ..Config::default()
-    }
-}
 
 fn publish(redis: &RedisServer, payload: &str) {
     let reply = redis.command(&["PUBLISH", "t:events", payload]);

@@ -14,11 +14,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hotbreaker::State;
 use hotbreaker::fleet::{Fleet, FleetError, FleetOptions};
-use hotbreaker::{Config, State};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
-use fleet::Instance;
+use fleet::{Instance, local_trip};
 use redis_server::{binary_or_skip, eventually, free_port};
 
 /// A CA, and a certificate for 127.0.0.1 that it signed: (CA PEM, server PEM, server key PEM).
@@ -79,14 +79,6 @@ fn tls_redis(binary: &Path, port: u16, ca: &str, cert: &str, key: &str) -> TlsRe
         std::thread::sleep(Duration::from_millis(20));
     }
     server
-}
-
-fn local_trip() -> Config {
-    Config {
-        consecutive_failures: Some(3),
-        open_timeout: Some(Duration::from_secs(30)),
-        ..Config::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

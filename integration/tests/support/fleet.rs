@@ -90,3 +90,12 @@ pub(crate) fn quiet_config() -> Config {
         ..Config::default()
     }
 }
+
+/// A config that opens on three consecutive failures, for 30 s: local rules that trip fast.
+pub(crate) fn local_trip() -> Config {
+    Config {
+        consecutive_failures: Some(3),
+        open_timeout: Some(Duration::from_secs(30)),
+        ..Config::default()
+    }
+}
