@@ -56,7 +56,11 @@ async fn a_hundred_thousand_breakers_ten_thousand_busy() {
     let Some(redis) = RedisServer::start("a_hundred_thousand_breakers_ten_thousand_busy") else {
         return;
     };
-    let rule = FleetRule::failure_rate(0.5).minimum_calls(100);
+    // A 60 s window (10 buckets of 6 s): its keys outlive the test, so that the calls counted
+    // in Redis at the end are all the calls made.
+    let rule = FleetRule::failure_rate(0.5)
+        .minimum_calls(100)
+        .window(Duration::from_secs(60), 10);
     let config = Config {
         stripes: Some(1),
         failure_rate: None,
@@ -146,7 +150,8 @@ async fn a_hundred_thousand_breakers_ten_thousand_busy() {
 
     // A busy breaker's fleet window: the peer's failures trip it here.
     a.calls("b7", 1, false); // still in use
-    peer.calls("b7", 400, true);
+    // More failures than the window holds successes: a failure rate over one half.
+    peer.calls("b7", 2 * rounds + 400, true);
     assert!(
         eventually(30, || a.state("b7") == Some(State::Open)).await,
         "{:?}",
