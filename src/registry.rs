@@ -204,6 +204,29 @@ impl Registry {
         breaker
     }
 
+    /// The breaker named `name` (created as [`get_or_create`](Registry::get_or_create) would),
+    /// as a `&'static Breaker` that lives as long as the process, for the services and layers
+    /// that hold it for theirs: a [`BreakerLayer`](crate::service::BreakerLayer) over it, or a
+    /// future that borrows it, reaches the breaker without an `Arc` clone per call, and so
+    /// without a write per call to the line of the `Arc`'s count that every calling core
+    /// shares. The breaker is the registry's (its state, configuration and reports are the
+    /// same); it is never freed, even if the registry is dropped. Call it once per name at
+    /// start-up, not per call: each call keeps a handle of a few bytes alive.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Breaker, Registry, State};
+    ///
+    /// let registry = Registry::default();
+    /// let payments: &'static Breaker = registry.leak("payments");
+    /// payments.isolate();
+    /// assert_eq!(registry.get("payments").unwrap().state(), State::Isolated);
+    /// ```
+    pub fn leak(&self, name: &str) -> &'static Breaker {
+        let handle: &'static Arc<Breaker> = Box::leak(Box::new(self.get_or_create(name)));
+        handle
+    }
+
     fn build(&self, name: &str, rules: Rules) -> (Arc<str>, Entry) {
         let transitions = Arc::new(TransitionCounts::default());
         let name: Arc<str> = Arc::from(name);

@@ -353,3 +353,33 @@ fn health_of_a_large_registry_matches_each_breakers_metrics() {
             .all(|b| b.calls_in_window == 0)
     );
 }
+
+/// `leak` hands out the registry's own breaker for the process's life: the same breaker as
+/// `get` (its state, configuration and reports), created with its configuration if need be,
+/// and still usable after the registry is gone.
+#[test]
+fn leak_gives_the_registry_s_breaker_for_the_process() {
+    let (r, _mock) = registry();
+    r.set_config(
+        "payments",
+        Config {
+            consecutive_failures: Some(2),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let payments = r.leak("payments");
+    assert!(std::ptr::eq(payments, &*r.get("payments").unwrap()));
+    assert_eq!(payments.config().consecutive_failures, Some(2));
+    for _ in 0..2 {
+        payments.try_acquire().unwrap().failure();
+    }
+    assert_eq!(r.get("payments").unwrap().state(), State::Open);
+    assert_eq!(r.transitions("payments").unwrap().len(), 1);
+    assert!(
+        std::ptr::eq(r.leak("payments"), payments),
+        "one breaker per name"
+    );
+    drop(r);
+    assert_eq!(payments.state(), State::Open, "outlives the registry");
+}
