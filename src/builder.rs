@@ -223,6 +223,37 @@ impl Builder {
         self
     }
 
+    /// The throttle draws from one generator seeded with `seed` instead of each calling
+    /// thread's own, so that a replay on a mock clock (the same calls, in the same order) sheds
+    /// the same calls every time. For simulations and replays: each draw then writes the
+    /// generator's one shared word (only while the throttle sheds).
+    ///
+    /// ```
+    /// use hotbreaker::{Breaker, Throttle};
+    ///
+    /// let shed = |seed| {
+    ///     let b = Breaker::builder()
+    ///         .throttle(Throttle::sre())
+    ///         .minimum_calls(1)
+    ///         .throttle_seed(seed)
+    ///         .build()
+    ///         .unwrap();
+    ///     (0..1_000).map(|_| b.try_acquire().map(|p| p.failure()).is_err()).collect::<Vec<_>>()
+    /// };
+    /// assert_eq!(shed(7), shed(7));
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn throttle_seed(mut self, seed: u64) -> Self {
+        // `std`'s atomic: a generator no decision of the breaker's own depends on, out of loom's
+        // sight. Relaxed: a replay draws from one thread; only the sequence of values matters.
+        let state = std::sync::atomic::AtomicU64::new(seed);
+        self.draws = Some(Arc::new(move || {
+            let n = state.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::backoff::mix(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as u32
+        }));
+        self
+    }
+
     /// **For tests only; not part of the supported API.** Replaces the per-thread generator the
     /// throttle draws from with `source`, which must return uniformly random `u32`s, so that a
     /// test can replay the draws.

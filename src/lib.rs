@@ -194,6 +194,7 @@ mod owned;
 mod permit;
 mod policy;
 mod rate;
+pub mod recording;
 mod registry;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;

@@ -206,7 +206,7 @@ impl Registry {
 
     /// The breaker named `name` (created as [`get_or_create`](Registry::get_or_create) would),
     /// as a `&'static Breaker` that lives as long as the process, for the services and layers
-    /// that hold it for theirs: a [`BreakerLayer`](crate::service::BreakerLayer) over it, or a
+    /// that hold it for theirs: a `BreakerLayer` (feature `tower`) over it, or a
     /// future that borrows it, reaches the breaker without an `Arc` clone per call, and so
     /// without a write per call to the line of the `Arc`'s count that every calling core
     /// shares. The breaker is the registry's (its state, configuration and reports are the
