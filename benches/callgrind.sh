@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per call for scenarios A, C and D, every contender, under callgrind: repeatable
+# Instructions per call for scenarios A, C and D, every contender (and hotbreaker with a recorder
+# beside it, every call or 1 in 100 recorded), under callgrind: repeatable
 # numbers on a noisy machine. Writes target/callgrind.tsv and prints it. The `empty` contender is
 # the measuring loop around a call that does nothing: a contender's own work is its count minus
 # the empty one's. Fails if hotbreaker's count in any scenario grows more than 10 % over
@@ -18,7 +19,7 @@ count() { # contender scenario calls -> total instructions
     rm -f "$out"
 }
 printf 'contender\tA\tC\tD\n' > target/callgrind.tsv
-for c in empty hotbreaker failsafe recloser circuitbreaker-rs gobreaker-style tower-resilience; do
+for c in empty hotbreaker hotbreaker+recording hotbreaker+recording/100 failsafe recloser circuitbreaker-rs gobreaker-style tower-resilience; do
     row="$c"
     for s in A C D; do
         full=$(count "$c" "$s" "$N")
@@ -34,6 +35,7 @@ rows = lambda f: {r[0]: list(map(int, r[1:])) for r in (l.rstrip("\n").split("\t
 now, base = rows("target/callgrind.tsv"), rows("benches/callgrind-baseline.tsv")
 hot = now.pop("hotbreaker")
 empty = now.pop("empty")
+recording = {k: now.pop(k) for k in ("hotbreaker+recording", "hotbreaker+recording/100")}
 failed = False
 for i, s in enumerate("ACD"):
     leanest = min(now.items(), key=lambda kv: kv[1][i])
@@ -43,5 +45,7 @@ for i, s in enumerate("ACD"):
     print(f"{s}: hotbreaker {hot[i]} instructions/call, {hot[i] - empty[i]} of its own after the loop's {empty[i]} "
           f"(baseline {base['hotbreaker'][i]}, limit {limit:.0f}) {'ok' if ok else 'REGRESSION'}; "
           f"leanest peer {leanest[0]} {leanest[1][i]} ({leanest[1][i] - empty[i]} of its own)")
+for k, v in recording.items():
+    print(f"{k}: " + ", ".join(f"{s} +{v[i] - hot[i]}" for i, s in enumerate("ACD")) + " instructions/call over hotbreaker alone")
 raise SystemExit(1 if failed else 0)
 PY

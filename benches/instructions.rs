@@ -92,6 +92,30 @@ fn run_tower(scenario: &str, calls: u64) {
     });
 }
 
+/// hotbreaker with every call (`ONE_IN` = 1) or one call in `ONE_IN` recorded by a
+/// [`hotbreaker::recording::Recorder`] beside it: the recording's cost is its count minus
+/// hotbreaker's.
+struct Recorded<const ONE_IN: u32>(Hot, hotbreaker::recording::Recorder);
+
+impl<const ONE_IN: u32> Contender for Recorded<ONE_IN> {
+    const NAME: &'static str = "hotbreaker+recording";
+    fn new(open: Duration) -> Self {
+        let recorder = hotbreaker::recording::Recorder::new(1 << 16);
+        recorder.set_sampling(ONE_IN).unwrap();
+        Recorded(Hot::new(open), recorder)
+    }
+    #[inline]
+    fn call(&self, ok: bool) -> Verdict {
+        match self.1.call(
+            &self.0.0,
+            || if ok { Ok(()) } else { Err(contenders::Boom) },
+        ) {
+            Err(hotbreaker::Error::Rejected(_)) => Verdict::Rejected,
+            _ => Verdict::Ran,
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -104,6 +128,8 @@ fn main() {
     match contender.as_str() {
         "empty" => run_empty(scenario, calls),
         "hotbreaker" => run::<Hot>(scenario, calls),
+        "hotbreaker+recording" => run::<Recorded<1>>(scenario, calls),
+        "hotbreaker+recording/100" => run::<Recorded<100>>(scenario, calls),
         "failsafe" => run::<Failsafe>(scenario, calls),
         "recloser" => run::<Recloser>(scenario, calls),
         "circuitbreaker-rs" => run::<CbRs>(scenario, calls),

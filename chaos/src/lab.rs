@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hotbreaker::recording::{Recorded, Recorder, Trace};
 use hotbreaker::{Breaker, Error, State, Transition};
 
 use crate::options::Lab;
@@ -76,6 +77,10 @@ pub struct Outcome {
     pub at_phase_start: Vec<(State, Option<Duration>)>,
     pub breaker_metrics: hotbreaker::Metrics,
     pub throttle_metrics: hotbreaker::Metrics,
+    /// Every call of the unprotected run: what the backend did.
+    pub unprotected_trace: Trace,
+    /// Every call of the breaker run, those it turned away as [`Recorded::Rejected`].
+    pub protected_trace: Trace,
 }
 
 impl Outcome {
@@ -123,7 +128,14 @@ fn backend_call(lab: &Lab, t: Duration, rng: &mut Rng) -> Result<(), &'static st
     }
 }
 
-fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed: u64) {
+fn worker(
+    lab: &Lab,
+    run: &Run,
+    breaker: Option<&Breaker>,
+    recorder: Option<&Recorder>,
+    start: Instant,
+    seed: u64,
+) {
     let mut rng = Rng(seed);
     let total = lab.total();
     loop {
@@ -134,6 +146,7 @@ fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed:
         let slot = run.at(t);
         slot.attempted.fetch_add(1, Ordering::Relaxed);
         let began = Instant::now();
+        let recording = recorder.map(Recorder::start);
         let mut reach = || {
             slot.reached.fetch_add(1, Ordering::Relaxed);
             backend_call(lab, t, &mut rng)
@@ -143,6 +156,16 @@ fn worker(lab: &Lab, run: &Run, breaker: Option<&Breaker>, start: Instant, seed:
             None => reach().map_err(Error::Inner),
         };
         let latency = began.elapsed();
+        if let (Some(r), Some(started)) = (recorder, recording) {
+            r.finish(
+                started,
+                match &result {
+                    Ok(()) => Recorded::Success,
+                    Err(Error::Rejected(_)) => Recorded::Rejected,
+                    Err(_) => Recorded::Failure,
+                },
+            );
+        }
         match result {
             Ok(()) => &slot.successes,
             // Open, half-open full, or throttled.
@@ -176,17 +199,21 @@ pub fn run(lab: Lab) -> Outcome {
         .build()
         .expect("validated options");
     let throttle = lab.throttle_builder().build().expect("validated options");
+    // The last 2^20 calls of each run (16 MiB each): more than a lab of an hour at the
+    // defaults makes.
+    let unprotected_recorder = Recorder::new(1 << 20);
+    let protected_recorder = Recorder::new(1 << 20);
     let mut at_phase_start = vec![(State::Closed, None); Phase::ALL.len()];
     std::thread::scope(|s| {
         for w in 0..lab.workers {
             let seed = lab.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(w));
             let lab = &lab;
-            for (run, guard) in [
-                (&unprotected, None),
-                (&protected, Some(&breaker)),
-                (&throttled, Some(&throttle)),
+            for (run, guard, recorder) in [
+                (&unprotected, None, Some(&unprotected_recorder)),
+                (&protected, Some(&breaker), Some(&protected_recorder)),
+                (&throttled, Some(&throttle), None),
             ] {
-                s.spawn(move || worker(lab, run, guard, start, seed));
+                s.spawn(move || worker(lab, run, guard, recorder, start, seed));
             }
         }
         // The sampler: each breaker's state in the middle of each interval, and the protected
@@ -229,6 +256,8 @@ pub fn run(lab: Lab) -> Outcome {
         at_phase_start,
         breaker_metrics: breaker.metrics(),
         throttle_metrics: throttle.metrics(),
+        unprotected_trace: unprotected_recorder.trace("lab backend"),
+        protected_trace: protected_recorder.trace("lab backend"),
     }
 }
 

@@ -88,5 +88,20 @@ pub fn cli_main() -> i32 {
             Err(e) => eprintln!("could not write {}: {e}", path.display()),
         }
     }
+    for (path, trace) in [
+        (&options.trace, &outcome.unprotected_trace),
+        (&options.breaker_trace, &outcome.protected_trace),
+    ] {
+        if let Some(path) = path {
+            match std::fs::write(path, trace.encode()) {
+                Ok(()) => println!(
+                    "trace of {} calls: {} (replay it with hotbreaker-tune)",
+                    trace.events.len(),
+                    path.display()
+                ),
+                Err(e) => eprintln!("could not write {}: {e}", path.display()),
+            }
+        }
+    }
     0
 }

@@ -101,6 +101,14 @@ pub struct Options {
     /// Seed for the simulated backend's randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also write the unprotected run's calls (every call reaches the backend) as a trace for
+    /// `hotbreaker-tune` here.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Also write the breaker run's calls (those it turned away recorded as rejected) as a
+    /// trace here.
+    #[arg(long)]
+    pub breaker_trace: Option<PathBuf>,
 }
 
 /// A problem with the options, said plainly.
