@@ -50,6 +50,8 @@ const OUTCOME_SHIFT: u32 = 32;
 /// The most calls one sampled call may stand for: the largest 14-bit weight.
 pub const MAX_SAMPLING: u32 = (1 << 14) - 1;
 const MIN_CAPACITY: usize = 16;
+/// Recorded calls between two looks of the adaptive sampling.
+const ADJUST_EVERY: u64 = 1024;
 const MAX_CAPACITY: usize = 1 << 28;
 
 /// A sampling rate out of range.
@@ -81,8 +83,13 @@ struct Ring {
     shift: u32,
     /// The next ticket (module docs). Written once per sampled call.
     next: CachePadded<AtomicU64>,
-    /// Record 1 call in this many. Written only by [`Recorder::set_sampling`].
+    /// Record 1 call in this many. Written by [`Recorder::set_sampling`], and by the adaptive
+    /// sampling once per [`ADJUST_EVERY`] recorded calls.
     one_in: AtomicU64,
+    /// Recorded calls per second the adaptive sampling aims at; 0 when it is off.
+    target: AtomicU64,
+    /// When the adaptive sampling last looked (ns since `origin`). Written with `one_in`.
+    looked: AtomicU64,
     clock: quanta::Clock,
     origin: quanta::Instant,
     started_unix_ms: u64,
@@ -138,6 +145,8 @@ impl Recorder {
                 shift: capacity.trailing_zeros(),
                 next: CachePadded::new(AtomicU64::new(0)),
                 one_in: AtomicU64::new(1),
+                target: AtomicU64::new(0),
+                looked: AtomicU64::new(0),
                 clock,
                 origin,
                 started_unix_ms,
@@ -158,6 +167,28 @@ impl Recorder {
         // ordered by it.
         self.ring.one_in.store(u64::from(one_in), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Let the recorder choose the sampling so that about `per_second` calls a second are
+    /// recorded (0 turns this off and keeps the sampling where it is). Every 1 024 recorded
+    /// calls it measures how fast calls came and sets the sampling to the calls a second
+    /// divided by `per_second`, rounded up, within 1..=16 383. Where volume is high a trace
+    /// then covers a longer time in the same memory; each call still carries the sampling it
+    /// was recorded at.
+    pub fn set_target_rate(&self, per_second: u32) {
+        // Relaxed: read by the next look; nothing else is ordered by it.
+        self.ring.looked.store(
+            nanos(
+                self.ring
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.ring.origin),
+            ),
+            Ordering::Relaxed,
+        );
+        self.ring
+            .target
+            .store(u64::from(per_second), Ordering::Relaxed);
     }
 
     /// Calls recorded: 1 in this many.
@@ -220,6 +251,9 @@ impl Recorder {
         // Relaxed: see "Orderings".
         slot.when.store(lap | start, Ordering::Relaxed);
         slot.what.store(what, Ordering::Relaxed);
+        if ticket % ADJUST_EVERY == ADJUST_EVERY - 1 {
+            ring.adjust(weight);
+        }
     }
 
     /// Runs `f` through `breaker` and records it: `Ok` as Success, `Err` as Failure, a
@@ -305,6 +339,30 @@ impl Recorder {
 }
 
 impl Ring {
+    /// The adaptive sampling's look, once per [`ADJUST_EVERY`] recorded calls, `weight` being
+    /// the sampling they were recorded at. Racing looks (two threads taking tickets a lap of
+    /// 1 024 apart at once) each set a sampling from what they saw: the last one stays.
+    #[cold]
+    fn adjust(&self, weight: u32) {
+        // Relaxed: see set_target_rate.
+        let target = self.target.load(Ordering::Relaxed);
+        if target == 0 {
+            return;
+        }
+        let now = nanos(self.clock.now().saturating_duration_since(self.origin));
+        // Relaxed: a timestamp only this look reads back.
+        let then = self.looked.swap(now, Ordering::Relaxed);
+        let elapsed = now.saturating_sub(then).max(1);
+        // Offered calls a second: recorded ones times the sampling, over the time they took.
+        let offered =
+            u128::from(ADJUST_EVERY * u64::from(weight)) * 1_000_000_000 / u128::from(elapsed);
+        let one_in = offered
+            .div_ceil(u128::from(target))
+            .clamp(1, u128::from(MAX_SAMPLING));
+        // Relaxed: see set_sampling.
+        self.one_in.store(one_in as u64, Ordering::Relaxed);
+    }
+
     /// The slot of `ticket` and its lap field (module docs).
     fn place(&self, ticket: u64) -> (&Slot, u64) {
         let mask = self.slots.len() as u64 - 1;
@@ -315,6 +373,10 @@ impl Ring {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -397,6 +459,40 @@ mod tests {
         assert!((9_000..11_000).contains(&n), "{n} sampled of 100 000");
         assert!(t.events.iter().all(|e| e.weight == 10));
         assert!((90_000..110_000).contains(&t.calls()));
+    }
+
+    #[test]
+    fn adaptive_sampling_follows_the_volume() {
+        let (r, mock) = mocked(1 << 18);
+        r.set_target_rate(10_000);
+        let mut offered = 0u64;
+        let burst = |r: &Recorder, per_sec: u64, secs: u64| {
+            for _ in 0..per_sec * secs {
+                mock.increment(Duration::from_nanos(1_000_000_000 / per_sec));
+                let s = r.start();
+                r.finish(s, Recorded::Success);
+            }
+            per_sec * secs
+        };
+        // 1 M calls a second for 2 s: about 1 in 100.
+        offered += burst(&r, 1_000_000, 2);
+        let high = r.sampling();
+        assert!((70..=140).contains(&high), "1 in {high} at 1 M/s");
+        // Then 20 000 a second for 10 s: back to about 1 in 2.
+        offered += burst(&r, 20_000, 10);
+        let low = r.sampling();
+        assert!((1..=3).contains(&low), "1 in {low} at 20 000/s");
+        // The weights account for every call.
+        let t = r.trace("x");
+        let calls = t.calls() as f64;
+        assert!(
+            (calls / offered as f64 - 1.0).abs() < 0.05,
+            "{calls} of {offered}"
+        );
+        // Turned off: stays where it is.
+        r.set_target_rate(0);
+        burst(&r, 1_000_000, 1);
+        assert_eq!(r.sampling(), low);
     }
 
     #[test]

@@ -202,8 +202,8 @@ impl Candidate {
         out
     }
 
-    /// The coarse grid: every rule, two open durations, the rest at [`START`](Candidate::START),
-    /// and the throttle alone.
+    /// The coarse grid: every rule × five open durations × 1, 3 or 10 probes × fixed or
+    /// doubling openings, the rest at [`START`](Candidate::START); and the throttle alone.
     pub fn grid() -> Vec<Candidate> {
         let mut rules: Vec<Rule> = CONSECUTIVE.iter().map(|&n| Rule::Consecutive(n)).collect();
         for &rate in &RATES {
@@ -212,13 +212,26 @@ impl Candidate {
             }
         }
         let mut out = Vec::new();
+        let opens = [
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            Duration::from_secs(15),
+            Duration::from_secs(60),
+        ];
         for rule in rules {
-            for open in [Duration::from_secs(1), Duration::from_secs(15)] {
-                out.push(Candidate {
-                    rule,
-                    open,
-                    ..Candidate::START
-                });
+            for open in opens {
+                for probes in [1, 3, 10] {
+                    for backoff in [false, true] {
+                        out.push(Candidate {
+                            rule,
+                            open,
+                            probes,
+                            backoff,
+                            ..Candidate::START
+                        });
+                    }
+                }
             }
         }
         out.push(Candidate {

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use hotbreaker::Config;
 use hotbreaker::recording::{Event, Recorded, Trace};
 
 /// A CSV trace: a header naming the columns `timestamp` (seconds, e.g. since the Unix epoch;
@@ -113,6 +114,26 @@ pub fn read(path: &Path) -> Result<Trace, String> {
     from_csv(&text, &name).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Today's configuration from a file: a registry file's `[breakers.NAME]` table, else its
+/// `[default]` table; or, with neither key, the file as one breaker's settings.
+pub fn current_config(path: &Path, name: &str) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    config_from_text(&text, name).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// As [`current_config`], from the file's text.
+pub fn config_from_text(text: &str, name: &str) -> Result<Config, String> {
+    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let table = match (doc.get("breakers"), doc.get("default")) {
+        (Some(toml::Value::Table(b)), _) if b.contains_key(name) => b[name].clone(),
+        (_, Some(d)) => d.clone(),
+        (Some(_), None) => return Err(format!("no [breakers.{name:?}] table and no [default]")),
+        (None, None) => toml::Value::Table(doc),
+    };
+    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+    Config::from_toml(&text).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +151,25 @@ mod tests {
         assert_eq!(t.events[1].start, Duration::from_millis(250));
         assert_eq!(t.events[1].latency, Duration::from_micros(2_500));
         assert_eq!(t.started_unix_ms, 1_764_000_000_250);
+    }
+
+    #[test]
+    fn today_s_configuration_comes_from_the_breaker_s_table_or_the_default() {
+        let file = "[default]\nconsecutive_failures = 9\n\n[breakers.api]\nfailure_rate = 0.4\n";
+        assert_eq!(
+            config_from_text(file, "api").unwrap().failure_rate,
+            Some(0.4)
+        );
+        assert_eq!(
+            config_from_text(file, "db").unwrap().consecutive_failures,
+            Some(9)
+        );
+        let bare = "open_timeout = \"3s\"";
+        assert!(config_from_text(bare, "x").unwrap().open_timeout.is_some());
+        let err = config_from_text("[breakers.api]\nfailure_rate = 2.0\n", "api").unwrap_err();
+        assert!(err.contains("failure_rate"), "{err}");
+        let err = config_from_text("[breakers.api]\n", "db").unwrap_err();
+        assert!(err.contains("no [breakers.\"db\"]"), "{err}");
     }
 
     #[test]

@@ -48,8 +48,8 @@ impl Default for Options {
             holdout: 0.3,
             incidents: IncidentRule::default(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            keep: 4,
-            rounds: 4,
+            keep: 8,
+            rounds: 6,
         }
     }
 }

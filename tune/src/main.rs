@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use hotbreaker::Config;
 use hotbreaker_tune::incidents::IncidentRule;
 use hotbreaker_tune::search::{Preference, Progress};
 use hotbreaker_tune::{Options, input, picture, report, tune};
@@ -57,33 +56,13 @@ impl Progress for Bar {
     }
 }
 
-fn current_config(path: &PathBuf, name: &str) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let table = match (doc.get("breakers"), doc.get("default")) {
-        (Some(toml::Value::Table(b)), _) if b.contains_key(name) => b[name].clone(),
-        (_, Some(d)) => d.clone(),
-        (Some(_), None) => {
-            return Err(format!(
-                "{}: no [breakers.{name}] table and no [default]",
-                path.display()
-            ));
-        }
-        (None, None) => toml::Value::Table(doc),
-    };
-    let text = toml::to_string(&table).map_err(|e| format!("{}: {e}", path.display()))?;
-    Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 fn run(args: Args) -> Result<(), String> {
     let mut trace = input::read(&args.trace)?;
     if let Some(name) = &args.name {
         trace.name = name.clone();
     }
     let current = match &args.current {
-        Some(path) => Some(current_config(path, &trace.name)?),
+        Some(path) => Some(input::current_config(path, &trace.name)?),
         None => None,
     };
     if !(args.wrong_cost.is_finite() && args.wrong_cost >= 0.0) {

@@ -63,7 +63,20 @@ fn a_trace_with_a_clear_outage_yields_a_config_that_catches_it() {
     // 10 minutes at 200 calls/s with 1 % errors; outages at 3:00–4:00 (training) and
     // 8:20–8:50 (held out).
     let t = trace(600, 200, 0.01, &[(180, 240), (500, 530)], 7);
-    let tuned = tune(&t, None, &Options::default(), &()).unwrap();
+    // Today's configuration: the lab's, from the registry file the docs use.
+    let today = hotbreaker_tune::input::current_config(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/lab-breaker.toml")),
+        "lab backend",
+    )
+    .unwrap();
+    let tuned = tune(&t, Some(&today), &Options::default(), &()).unwrap();
+    let current = tuned
+        .current
+        .as_ref()
+        .expect("replayed beside the recommendation");
+    assert!(current.train.opens > 0 && current.holdout.opens > 0);
+    assert!(hotbreaker_tune::report::text(&tuned).contains("current configuration"));
+    assert!(hotbreaker_tune::picture(&tuned).contains("current"));
     println!("{}", hotbreaker_tune::report::text(&tuned));
     assert_eq!(tuned.train_incidents.len(), 1);
     assert_eq!(tuned.holdout_incidents.len(), 1);
