@@ -27,4 +27,6 @@ mod guides {
     struct SlowCalls;
     #[doc = include_str!("../../docs/fleet.md")]
     struct Fleet;
+    #[doc = include_str!("../../docs/tuning.md")]
+    struct Tuning;
 }

@@ -131,7 +131,8 @@ pub fn render(p: &Picture<'_>) -> String {
         legend.push(("#2ca02c", "current"));
     }
     for (i, (colour, label)) in legend.iter().enumerate() {
-        let ly = TOP + 16.0 * i as f64;
+        // Lower right: the corner a frontier (more saved for more turned away) leaves empty.
+        let ly = H - BOTTOM - 16.0 * (legend.len() - i) as f64 - 8.0;
         let _ = writeln!(
             o,
             r#"<rect x="{}" y="{}" width="10" height="10" fill="{colour}"/><text x="{}" y="{}">{label}</text>"#,
