@@ -1,6 +1,9 @@
 //! hotbreaker in services: the examples (`examples/`) and end-to-end tests (`tests/`) that run
 //! real servers on loopback ports, and the code of the README and the guides in `docs/`, compiled
-//! and run as doctests. Nothing to import: this package only builds and tests.
+//! and run as doctests. Nothing else to import: this package only builds and tests; the one
+//! module is the real Postgres server the database scenario runs against.
+
+pub mod postgres;
 
 /// Every Rust snippet of the README and the guides, as doctests.
 #[cfg(doctest)]
@@ -29,4 +32,6 @@ mod guides {
     struct Fleet;
     #[doc = include_str!("../../docs/tuning.md")]
     struct Tuning;
+    #[doc = include_str!("../../docs/scenarios.md")]
+    struct Scenarios;
 }
