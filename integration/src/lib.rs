@@ -1,9 +1,13 @@
 //! hotbreaker in services: the examples (`examples/`) and end-to-end tests (`tests/`) that run
 //! real servers on loopback ports, and the code of the README and the guides in `docs/`, compiled
-//! and run as doctests. Nothing else to import: this package only builds and tests; the one
-//! module is the real Postgres server the database scenario runs against.
+//! and run as doctests. Nothing else to import: this package only builds and tests. Its modules
+//! are the real servers the production scenarios run against (Postgres, RabbitMQ) and the queue
+//! scenario's consumer and publisher, shared by its example and its tests.
 
 pub mod postgres;
+pub mod process;
+pub mod queue;
+pub mod rabbitmq;
 
 /// Every Rust snippet of the README and the guides, as doctests.
 #[cfg(doctest)]

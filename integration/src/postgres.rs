@@ -11,7 +11,6 @@
 //! `HOTBREAKER_REQUIRE_POSTGRES=1` (as `.ci/run` sets it) it panics instead.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,18 +62,14 @@ pub fn bin_dir_or_skip(what: &str) -> Option<PathBuf> {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("a bound address").port()
-}
+pub use crate::process::free_port;
 
 /// A Postgres cluster of its own, killed and removed on drop.
 #[derive(Debug)]
@@ -206,46 +201,15 @@ impl PgServer {
     }
 
     /// Every process of the server: the postmaster (through `runuser` when root) and its
-    /// children, found in `/proc`.
+    /// children.
     fn pids(&self) -> Vec<u32> {
-        let Some(root) = self.child.as_ref().map(Child::id) else {
-            return Vec::new();
-        };
-        let mut pids = vec![root];
-        let mut i = 0;
-        while i < pids.len() {
-            let parent = pids[i];
-            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let Some(pid) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|p| p.parse::<u32>().ok())
-                else {
-                    continue;
-                };
-                let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-                // `pid (comm) state ppid ...`: the comm may hold spaces, the ")" ends it.
-                let ppid = stat
-                    .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                    .and_then(|p| p.parse::<u32>().ok());
-                if ppid == Some(parent) && !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-            }
-            i += 1;
-        }
-        pids
+        self.child
+            .as_ref()
+            .map_or_else(Vec::new, |c| crate::process::tree(c.id()))
     }
 
     fn signal(&self, signal: &str) {
-        for pid in self.pids() {
-            let _ = Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        crate::process::signal(&self.pids(), signal);
     }
 
     /// Hangs the server: `SIGSTOP` to the postmaster and every backend. Connections stay open
