@@ -23,15 +23,17 @@
 //! come from the one writer that held ticket `t`, whatever order the stores became visible
 //! in. A slot still being written, or already rewritten by a later lap, is skipped. Two
 //! writers on the same slot carry the same lap only if one of them paused for 2^16 whole laps
-//! of the ring (at least a million recorded calls) between its two stores; a reader could then
-//! pair their words. Nothing else reads the ring: no decision of a breaker depends on it.
+//! of the ring (at least a million recorded calls) between its two stores, or a reader paused
+//! as long between its two loads; a reader could then pair their words. Nothing else reads the ring: no decision of a breaker depends on it.
 //!
 //! # Shared writes
 //! A call that is not sampled writes nothing shared: it draws one number from its thread's
 //! generator. A sampled call writes the ticket counter (one `fetch_add` on a line every
 //! recording thread writes) and its slot's two words (slots of threads recording at once may
 //! share a line). Choose the sampling so that recorded calls stay well under a million per
-//! second on many cores.
+//! second on many cores. With adaptive sampling on, a sampled call also reads the clock once
+//! more, and a look (at most one per 1 024 recorded calls or per second) writes the control
+//! word and the look's two words.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -83,13 +85,16 @@ struct Ring {
     shift: u32,
     /// The next ticket (module docs). Written once per sampled call.
     next: CachePadded<AtomicU64>,
-    /// Record 1 call in this many. Written by [`Recorder::set_sampling`], and by the adaptive
-    /// sampling once per [`ADJUST_EVERY`] recorded calls.
-    one_in: AtomicU64,
-    /// Recorded calls per second the adaptive sampling aims at; 0 when it is off.
-    target: AtomicU64,
-    /// When the adaptive sampling last looked (ns since `origin`). Written with `one_in`.
-    looked: AtomicU64,
+    /// `target 32 | one_in 32`: record 1 call in `one_in` (1..=16 383); the recorded calls per
+    /// second the adaptive sampling aims at, 0 when it is off. One word, so that a look of the
+    /// adaptive sampling changes it only if no setter did since the look read it. Written by
+    /// the setters and by looks (at most one per [`ADJUST_EVERY`] recorded calls or per
+    /// second); read by every call.
+    control: AtomicU64,
+    /// When the adaptive sampling last looked (ns since `origin`), and the ticket it looked at:
+    /// written by looks and by [`Recorder::set_target_rate`] only.
+    look_at: AtomicU64,
+    look_ticket: AtomicU64,
     clock: quanta::Clock,
     origin: quanta::Instant,
     started_unix_ms: u64,
@@ -144,9 +149,9 @@ impl Recorder {
                     .collect(),
                 shift: capacity.trailing_zeros(),
                 next: CachePadded::new(AtomicU64::new(0)),
-                one_in: AtomicU64::new(1),
-                target: AtomicU64::new(0),
-                looked: AtomicU64::new(0),
+                control: AtomicU64::new(1),
+                look_at: AtomicU64::new(0),
+                look_ticket: AtomicU64::new(0),
                 clock,
                 origin,
                 started_unix_ms,
@@ -154,8 +159,9 @@ impl Recorder {
         }
     }
 
-    /// Record 1 call in `one_in` from now on (1 records all). Each recorded call then stands
-    /// for `one_in` calls in the trace (its [weight](Event::weight)).
+    /// Record 1 call in `one_in` from now on (1 records all), and turn the adaptive sampling
+    /// off. Each recorded call then stands for `one_in` calls in the trace (its
+    /// [weight](Event::weight)).
     ///
     /// # Errors
     /// [`SamplingError`] unless `one_in` is in 1..=16 383.
@@ -165,36 +171,37 @@ impl Recorder {
         }
         // Relaxed: a call sampled at the old rate carries the old weight; nothing else is
         // ordered by it.
-        self.ring.one_in.store(u64::from(one_in), Ordering::Relaxed);
+        self.ring
+            .control
+            .store(u64::from(one_in), Ordering::Relaxed);
         Ok(())
     }
 
     /// Let the recorder choose the sampling so that about `per_second` calls a second are
-    /// recorded (0 turns this off and keeps the sampling where it is). Every 1 024 recorded
-    /// calls it measures how fast calls came and sets the sampling to the calls a second
+    /// recorded (0 turns this off and keeps the sampling where it is). It looks every 1 024
+    /// recorded calls, and at the first recorded call a second or more after its last look:
+    /// it measures how fast calls came since then and sets the sampling to the calls a second
     /// divided by `per_second`, rounded up, within 1..=16 383. Where volume is high a trace
     /// then covers a longer time in the same memory; each call still carries the sampling it
-    /// was recorded at.
+    /// was recorded at. A look that spans less than a millisecond (a stopped clock) changes
+    /// nothing.
     pub fn set_target_rate(&self, per_second: u32) {
-        // Relaxed: read by the next look; nothing else is ordered by it.
-        self.ring.looked.store(
-            nanos(
-                self.ring
-                    .clock
-                    .now()
-                    .saturating_duration_since(self.ring.origin),
-            ),
-            Ordering::Relaxed,
-        );
-        self.ring
-            .target
-            .store(u64::from(per_second), Ordering::Relaxed);
+        let ring = &*self.ring;
+        // Relaxed, all three: the look's window starts now; nothing else is ordered by them.
+        ring.look_ticket
+            .store(ring.next.load(Ordering::Relaxed), Ordering::Relaxed);
+        ring.look_at.store(ring.since_origin(), Ordering::Relaxed);
+        let _ = ring
+            .control
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some(u64::from(per_second) << 32 | (c & u64::from(u32::MAX)))
+            });
     }
 
     /// Calls recorded: 1 in this many.
     pub fn sampling(&self) -> u32 {
         // Relaxed: see set_sampling.
-        self.ring.one_in.load(Ordering::Relaxed) as u32
+        self.ring.control.load(Ordering::Relaxed) as u32
     }
 
     /// How many calls the ring keeps.
@@ -217,7 +224,7 @@ impl Recorder {
     #[inline]
     pub fn start(&self) -> Started {
         // Relaxed: see set_sampling.
-        let one_in = self.ring.one_in.load(Ordering::Relaxed);
+        let one_in = self.ring.control.load(Ordering::Relaxed) & u64::from(u32::MAX);
         if u64::from(crate::throttle::draw()) * one_in >= 1 << 32 {
             return Started { at: None };
         }
@@ -251,9 +258,7 @@ impl Recorder {
         // Relaxed: see "Orderings".
         slot.when.store(lap | start, Ordering::Relaxed);
         slot.what.store(what, Ordering::Relaxed);
-        if ticket % ADJUST_EVERY == ADJUST_EVERY - 1 {
-            ring.adjust(weight);
-        }
+        ring.look(ticket);
     }
 
     /// Runs `f` through `breaker` and records it: `Ok` as Success, `Err` as Failure, a
@@ -339,28 +344,55 @@ impl Recorder {
 }
 
 impl Ring {
-    /// The adaptive sampling's look, once per [`ADJUST_EVERY`] recorded calls, `weight` being
-    /// the sampling they were recorded at. Racing looks (two threads taking tickets a lap of
-    /// 1 024 apart at once) each set a sampling from what they saw: the last one stays.
+    /// Nanoseconds since the recorder was made.
+    fn since_origin(&self) -> u64 {
+        nanos(self.clock.now().saturating_duration_since(self.origin))
+    }
+
+    /// The adaptive sampling's look after recording `ticket` (see
+    /// [`Recorder::set_target_rate`]). Racing looks: one claims the window (a compare-and-swap
+    /// of `look_at`), the others return. A setter that changed the control word since the look
+    /// read it wins: the look's swap of it fails.
     #[cold]
-    fn adjust(&self, weight: u32) {
-        // Relaxed: see set_target_rate.
-        let target = self.target.load(Ordering::Relaxed);
+    fn look(&self, ticket: u64) {
+        // Relaxed: see `control`.
+        let control = self.control.load(Ordering::Relaxed);
+        let target = control >> 32;
         if target == 0 {
             return;
         }
-        let now = nanos(self.clock.now().saturating_duration_since(self.origin));
-        // Relaxed: a timestamp only this look reads back.
-        let then = self.looked.swap(now, Ordering::Relaxed);
-        let elapsed = now.saturating_sub(then).max(1);
+        let now = self.since_origin();
+        // Relaxed: a timestamp only looks read back; the claim below is the CAS.
+        let then = self.look_at.load(Ordering::Relaxed);
+        let elapsed = now.saturating_sub(then);
+        let due = ticket % ADJUST_EVERY == ADJUST_EVERY - 1 || elapsed >= 1_000_000_000;
+        if !due || elapsed < 1_000_000 {
+            return;
+        }
+        if self
+            .look_at
+            .compare_exchange(then, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        // Relaxed: only the claiming look swaps it.
+        let since = self.look_ticket.swap(ticket + 1, Ordering::Relaxed);
+        let recorded = (ticket + 1).saturating_sub(since).max(1);
         // Offered calls a second: recorded ones times the sampling, over the time they took.
+        let one_in_now = control & u64::from(u32::MAX);
         let offered =
-            u128::from(ADJUST_EVERY * u64::from(weight)) * 1_000_000_000 / u128::from(elapsed);
+            u128::from(recorded) * u128::from(one_in_now) * 1_000_000_000 / u128::from(elapsed);
         let one_in = offered
             .div_ceil(u128::from(target))
-            .clamp(1, u128::from(MAX_SAMPLING));
-        // Relaxed: see set_sampling.
-        self.one_in.store(one_in as u64, Ordering::Relaxed);
+            .clamp(1, u128::from(MAX_SAMPLING)) as u64;
+        // Relaxed: see `control`. Fails if a setter wrote it since: the setter's word stays.
+        let _ = self.control.compare_exchange(
+            control,
+            target << 32 | one_in,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// The slot of `ticket` and its lap field (module docs).
@@ -493,6 +525,57 @@ mod tests {
         r.set_target_rate(0);
         burst(&r, 1_000_000, 1);
         assert_eq!(r.sampling(), low);
+    }
+
+    /// `n` calls `every` apart on the mock clock.
+    fn calls(r: &Recorder, mock: &quanta::Mock, n: u64, every: Duration) {
+        for _ in 0..n {
+            mock.increment(every);
+            let s = r.start();
+            r.finish(s, Recorded::Success);
+        }
+    }
+
+    #[test]
+    fn a_target_set_after_calls_measures_from_when_it_was_set() {
+        let (r, mock) = mocked(1 << 16);
+        let ms = Duration::from_millis(1);
+        calls(&r, &mock, 1_000, ms);
+        r.set_target_rate(100);
+        // The 1 024th recorded call comes 24 calls later: that look counts those 24 only.
+        calls(&r, &mock, 24, ms);
+        let n = r.sampling();
+        assert!((8..=12).contains(&n), "1 in {n} after the first look");
+        calls(&r, &mock, 3_000, ms);
+        let n = r.sampling();
+        assert!((8..=12).contains(&n), "1 in {n} at 1 000/s for 100/s");
+    }
+
+    #[test]
+    fn after_a_burst_the_sampling_comes_back_within_seconds() {
+        let (r, mock) = mocked(1 << 16);
+        r.set_target_rate(100);
+        calls(&r, &mock, 2_000_000, Duration::from_micros(1));
+        assert!(r.sampling() > 1_000, "1 in {} at 1 M/s", r.sampling());
+        // 1 000 a second: at most a recorded call or two per second at first, each a look.
+        calls(&r, &mock, 30_000, Duration::from_millis(1));
+        let n = r.sampling();
+        assert!((5..=20).contains(&n), "1 in {n} 30 s after the burst");
+    }
+
+    #[test]
+    fn a_stopped_clock_or_a_manual_sampling_leaves_the_sampling_alone() {
+        let (r, mock) = mocked(1 << 16);
+        r.set_target_rate(10);
+        calls(&r, &mock, 5_000, Duration::ZERO);
+        assert_eq!(r.sampling(), 1, "a stopped clock measured a rate");
+        r.set_sampling(7).unwrap();
+        calls(&r, &mock, 50_000, Duration::from_micros(100));
+        assert_eq!(
+            r.sampling(),
+            7,
+            "set_sampling did not turn the adaptive sampling off"
+        );
     }
 
     #[test]

@@ -27,8 +27,8 @@ fn neighbour(
     if answered.is_empty() {
         return None;
     }
-    let lo = answered.partition_point(|a| a.0 + NEIGHBOURHOOD < t);
-    let hi = answered.partition_point(|a| a.0 <= t + NEIGHBOURHOOD);
+    let lo = answered.partition_point(|a| a.0.saturating_add(NEIGHBOURHOOD) < t);
+    let hi = answered.partition_point(|a| a.0 <= t.saturating_add(NEIGHBOURHOOD));
     if lo < hi {
         let mut z = (salt as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -61,16 +61,25 @@ impl Calls {
     /// [`NEIGHBOURHOOD`] of it, before or after (the nearest answered call if none did). The
     /// pick is a hash of the call's index, so the filled calls fail at the neighbourhood's
     /// rate and the fill is the same every time.
+    ///
+    /// The calls are sorted by start (a trace built by hand may not be), and times are moved
+    /// so that the first call starts at 0: a recorder that ran long before the calls it still
+    /// holds leaves no empty stretch in front of them.
     pub fn from_trace(trace: &Trace) -> Calls {
-        let answered: Vec<(Duration, Recorded, Duration)> = trace
-            .events
+        let mut events = trace.events.clone();
+        events.sort_by_key(|e| e.start);
+        let first = events.first().map_or(Duration::ZERO, |e| e.start);
+        for e in &mut events {
+            e.start -= first;
+        }
+        let answered: Vec<(Duration, Recorded, Duration)> = events
             .iter()
             .filter(|e| matches!(e.outcome, Recorded::Success | Recorded::Failure))
             .map(|e| (e.start, e.outcome, e.latency))
             .collect();
-        let mut calls = Vec::with_capacity(trace.events.len());
-        let mut live_rejected = Vec::with_capacity(trace.events.len());
-        for (i, e) in trace.events.iter().enumerate() {
+        let mut calls = Vec::with_capacity(events.len());
+        let mut live_rejected = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
             let rejected = e.outcome == Recorded::Rejected;
             let (outcome, latency) = match (rejected, neighbour(&answered, e.start, i)) {
                 (true, Some((_, outcome, latency))) => (outcome, latency),

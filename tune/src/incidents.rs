@@ -1,5 +1,6 @@
 //! Bad periods: where the recorded dependency was failing, judged from the trace alone.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hotbreaker::recording::Recorded;
@@ -45,39 +46,39 @@ impl Incident {
 
 /// The incidents of `calls` (sorted by start), by `rule`.
 pub fn find(calls: &[Call], rule: &IncidentRule) -> Vec<Incident> {
-    let Some(last) = calls.last() else {
-        return Vec::new();
-    };
     let width = rule.bucket.as_nanos().max(1);
-    let n = (last.start.as_nanos() / width) as usize + 1;
-    let mut answered = vec![0u64; n];
-    let mut failed = vec![0u64; n];
+    // Only the buckets that hold calls: a trace with a long quiet stretch, or a tiny bucket,
+    // costs memory in proportion to its calls, never to its span.
+    let mut buckets: BTreeMap<u128, (u64, u64)> = BTreeMap::new();
     for c in calls {
-        let i = (c.start.as_nanos() / width) as usize;
+        let (answered, failed) = buckets.entry(c.start.as_nanos() / width).or_default();
         match c.outcome {
-            Recorded::Success => answered[i] += u64::from(c.weight),
+            Recorded::Success => *answered += u64::from(c.weight),
             Recorded::Failure => {
-                answered[i] += u64::from(c.weight);
-                failed[i] += u64::from(c.weight);
+                *answered += u64::from(c.weight);
+                *failed += u64::from(c.weight);
             }
             Recorded::Ignored | Recorded::Rejected => {}
         }
     }
-    let at = |i: usize| Duration::from_nanos((i as u128 * width) as u64);
+    let at =
+        |i: u128| Duration::from_nanos(u64::try_from(i.saturating_mul(width)).unwrap_or(u64::MAX));
     let mut out: Vec<Incident> = Vec::new();
-    for i in 0..n {
-        let bad = answered[i] >= rule.min_calls
-            && failed[i] as f64 >= rule.failure_share * answered[i] as f64;
+    let mut last_bad: Option<u128> = None;
+    for (&i, &(answered, failed)) in &buckets {
+        let bad =
+            answered >= rule.min_calls && failed as f64 >= rule.failure_share * answered as f64;
         if !bad {
             continue;
         }
         match out.last_mut() {
-            Some(last) if last.end == at(i) => last.end = at(i + 1),
+            Some(last) if last_bad == Some(i.wrapping_sub(1)) => last.end = at(i + 1),
             _ => out.push(Incident {
                 start: at(i),
                 end: at(i + 1),
             }),
         }
+        last_bad = Some(i);
     }
     out
 }

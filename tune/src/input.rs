@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hotbreaker::Config;
-use hotbreaker::recording::{Event, Recorded, Trace};
+use hotbreaker::recording::{Event, MAX_SAMPLING, Recorded, Trace};
 
 /// A CSV trace: a header naming the columns `timestamp` (seconds, e.g. since the Unix epoch;
 /// fractions allowed), `outcome` (`success`/`ok`, `failure`/`error`, `ignored`, `rejected`;
@@ -68,10 +68,10 @@ pub fn from_csv(text: &str, name: &str) -> Result<Trace, String> {
             Some(c) => field(c)
                 .parse::<u32>()
                 .ok()
-                .filter(|w| *w >= 1)
+                .filter(|w| (1..=MAX_SAMPLING).contains(w))
                 .ok_or_else(|| {
                     format!(
-                        "CSV line {line}: weight {:?} is not a whole number ≥ 1",
+                        "CSV line {line}: weight {:?} is not a whole number in 1..={MAX_SAMPLING}",
                         field(c)
                     )
                 })?,
@@ -80,6 +80,16 @@ pub fn from_csv(text: &str, name: &str) -> Result<Trace, String> {
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     let first = rows.first().map_or(0.0, |r| r.0);
+    // A century from the first call to the last: far past any recording, and far inside
+    // every duration the replay adds to it.
+    if let Some(last) = rows.last()
+        && last.0 - first > 100.0 * 365.25 * 86_400.0
+    {
+        return Err(format!(
+            "CSV timestamps span more than a century ({first:e} to {:e}): not seconds?",
+            last.0
+        ));
+    }
     let events = rows
         .into_iter()
         .map(|(t, outcome, latency, weight)| Event {

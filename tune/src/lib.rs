@@ -17,7 +17,7 @@ pub mod svg;
 use std::time::{Duration, Instant};
 
 use hotbreaker::Config;
-use hotbreaker::recording::{Recorded, Trace};
+use hotbreaker::recording::{MAX_SAMPLING, Recorded, Trace};
 
 use crate::calls::Calls;
 use crate::incidents::{Incident, IncidentRule};
@@ -70,6 +70,8 @@ pub struct Tuned {
     pub span: Duration,
     pub train_span: Duration,
     pub holdout_span: Duration,
+    /// Where the held-out part starts (from the first call); its incidents are from there.
+    pub split: Duration,
     pub train_incidents: Vec<Incident>,
     pub holdout_incidents: Vec<Incident>,
     pub search: Outcome,
@@ -102,9 +104,13 @@ pub fn slow_thresholds(calls: &Calls) -> Vec<Duration> {
     let mut out: Vec<Duration> = [0.99, 0.999]
         .iter()
         .map(|q| {
-            let d = lat[((lat.len() - 1) as f64 * q) as usize] * 2;
-            Duration::from_millis(d.as_micros().div_ceil(1_000).max(1) as u64)
+            let d = lat[((lat.len() - 1) as f64 * q) as usize].saturating_mul(2);
+            Duration::from_millis(
+                u64::try_from(d.as_micros().div_ceil(1_000).max(1)).unwrap_or(u64::MAX),
+            )
         })
+        // The breaker's own limit for a duration.
+        .filter(|d| *d <= hotbreaker::MAX_DURATION)
         .collect();
     out.dedup();
     out
@@ -133,17 +139,17 @@ pub fn background_rate(calls: &Calls, incidents: &[Incident]) -> f64 {
     }
 }
 
-/// Where to split training from held-out calls: `nominal`, or, when that falls inside an
-/// incident, the end of it (so that no incident is cut in two), or its start when the end is
-/// the end of the trace.
+/// Where to split training from held-out calls. `nominal` unless it falls inside an incident:
+/// then the end of that incident if the trace goes on after it, else its start if that keeps
+/// at least half the nominal training part, else `nominal` (the incident is cut in two).
 pub fn split_point(nominal: Duration, span: Duration, incidents: &[Incident]) -> Duration {
     match incidents
         .iter()
         .find(|i| i.contains(nominal) && i.start < nominal)
     {
         Some(i) if i.end < span => i.end,
-        Some(i) => i.start,
-        None => nominal,
+        Some(i) if i.start >= nominal / 2 => i.start,
+        _ => nominal,
     }
 }
 
@@ -167,15 +173,34 @@ pub fn tune(
             options.holdout
         ));
     }
+    if let Some(e) = trace.events.iter().find(|e| e.weight > MAX_SAMPLING) {
+        return Err(format!(
+            "a call of weight {} (at {:?}): weights above {MAX_SAMPLING}, the recorder's sparsest \
+             sampling, are refused (a replay costs as much as the calls the weights stand for)",
+            e.weight, e.start
+        ));
+    }
     let all = Calls::from_trace(trace);
     let span = all.span();
-    let split = split_point(
-        span.mul_f64(1.0 - options.holdout),
-        span,
-        &incidents::find(&all.calls, &options.incidents),
-    );
+    let split = if options.holdout == 0.0 {
+        Duration::MAX
+    } else {
+        split_point(
+            span.mul_f64(1.0 - options.holdout),
+            span,
+            &incidents::find(&all.calls, &options.incidents),
+        )
+    };
     let train = all.between(Duration::ZERO, split);
     let holdout = all.between(split, Duration::MAX);
+    if train.calls.len() < 2 {
+        return Err(format!(
+            "the training part (the first {:.1}s of {:.1}s) holds {} call(s): too few to tune on",
+            split.min(span).as_secs_f64(),
+            span.as_secs_f64(),
+            train.calls.len()
+        ));
+    }
     let train_incidents = incidents::find(&train.calls, &options.incidents);
     let holdout_incidents = incidents::find(&holdout.calls, &options.incidents);
     let slows = slow_thresholds(&train);
@@ -226,6 +251,7 @@ pub fn tune(
         span,
         train_span: train.span(),
         holdout_span: holdout.span(),
+        split: split.min(span),
         train_incidents,
         holdout_incidents,
         search,

@@ -61,6 +61,10 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(name) = &args.name {
         trace.name = name.clone();
     }
+    if trace.name.is_empty() {
+        // As the printed table names it, so that the table reads back with --current.
+        trace.name = "dependency".to_owned();
+    }
     let current = match &args.current {
         Some(path) => Some(input::current_config(path, &trace.name)?),
         None => None,
@@ -73,10 +77,13 @@ fn run(args: Args) -> Result<(), String> {
     }
     let bucket = std::time::Duration::try_from_secs_f64(args.incident_bucket_secs)
         .ok()
-        .filter(|d| !d.is_zero())
+        .filter(|d| {
+            (std::time::Duration::from_millis(1)..=std::time::Duration::from_secs(86_400))
+                .contains(d)
+        })
         .ok_or_else(|| {
             format!(
-                "--incident-bucket-secs must be > 0, got {}",
+                "--incident-bucket-secs must be in [0.001, 86400], got {}",
                 args.incident_bucket_secs
             )
         })?;

@@ -135,6 +135,10 @@ pub fn replay(
             recovering = Some(incident);
             incident += 1;
         }
+        // Recovery is looked for up to the next incident only.
+        if incidents.get(incident).is_some_and(|i| i.start <= c.start) {
+            recovering = None;
+        }
         if let Some(i) = recovering
             && breaker.state() == State::Closed
         {

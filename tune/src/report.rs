@@ -75,16 +75,16 @@ pub fn text(t: &Tuned) -> String {
         t.holdout_span.as_secs_f64(),
         t.holdout_incidents.len()
     );
-    for (label, incidents) in [
-        ("training", &t.train_incidents),
-        ("held out", &t.holdout_incidents),
+    for (label, incidents, from) in [
+        ("training", &t.train_incidents, std::time::Duration::ZERO),
+        ("held out", &t.holdout_incidents, t.split),
     ] {
         for i in incidents.iter() {
             let _ = writeln!(
                 o,
                 "  incident ({label}): {:.1}s–{:.1}s",
-                i.start.as_secs_f64(),
-                i.end.as_secs_f64()
+                (from + i.start).as_secs_f64(),
+                (from + i.end).as_secs_f64()
             );
         }
     }

@@ -101,11 +101,12 @@ impl std::fmt::Debug for Evaluator<'_> {
 }
 
 impl Evaluator<'_> {
-    /// Each candidate's score, in order.
-    pub fn evaluate(&self, candidates: &[Candidate]) -> Vec<Score> {
+    /// Each candidate's score, in order; `None` for one the breaker refuses (a slow-call
+    /// threshold past its limits, say).
+    pub fn evaluate(&self, candidates: &[Candidate]) -> Vec<Option<Score>> {
         self.progress.more(candidates.len() as u64);
         let next = AtomicUsize::new(0);
-        let results = Mutex::new(vec![Score::default(); candidates.len()]);
+        let results = Mutex::new(vec![None; candidates.len()]);
         std::thread::scope(|s| {
             for _ in 0..self.threads.max(1).min(candidates.len().max(1)) {
                 s.spawn(|| {
@@ -114,8 +115,7 @@ impl Evaluator<'_> {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(c) = candidates.get(i) else { break };
                         let score =
-                            replay(self.calls, self.incidents, &c.config(), self.seed, None)
-                                .expect("every candidate builds (tested)");
+                            replay(self.calls, self.incidents, &c.config(), self.seed, None).ok();
                         // A lock per candidate replayed, not per call.
                         results.lock().unwrap()[i] = score;
                         self.progress.done();
@@ -153,6 +153,7 @@ pub fn search(
         }
         for (c, score) in unique.iter().zip(ev.evaluate(&unique)) {
             seen.insert(c.key(), evaluated.len());
+            let Some(score) = score else { continue };
             evaluated.push(Evaluated {
                 candidate: *c,
                 score,
@@ -189,9 +190,12 @@ pub fn search(
 /// the safer bet on traffic it did not see.
 fn best(evaluated: &[Evaluated], pref: &Preference, background: f64, keep: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..evaluated.len()).collect();
+    // A trace with no failure outside incidents still ranks rules by their margin: as if
+    // one call in a thousand failed.
+    let p = background.max(0.001);
     let odds: Vec<f64> = evaluated
         .iter()
-        .map(|e| e.candidate.false_trip_odds(background))
+        .map(|e| e.candidate.false_trip_odds(p))
         .collect();
     idx.sort_by(|&a, &b| {
         pref.compare(&evaluated[a].score, &evaluated[b].score)

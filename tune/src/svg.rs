@@ -22,10 +22,18 @@ pub struct Picture<'a> {
     pub current: Option<&'a Score>,
 }
 
+/// Text as SVG character data: markup escaped, characters XML does not allow replaced.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            c if (c as u32) < 0x20 || matches!(c as u32, 0xFFFE | 0xFFFF) => "\u{FFFD}".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// The picture as SVG text.
