@@ -20,8 +20,9 @@ pub enum Rule {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
     pub rule: Rule,
-    /// The time window (10 buckets) of the rate, slow-call and throttle rules.
+    /// The time window of the rate, slow-call and throttle rules, and its buckets.
     pub window: Duration,
+    pub buckets: u32,
     /// Trip when at least half the window's calls take longer than this.
     pub slow: Option<Duration>,
     /// How long the first opening lasts.
@@ -54,6 +55,7 @@ pub const OPENS: [Duration; 6] = [
     Duration::from_secs(30),
     Duration::from_secs(60),
 ];
+pub const BUCKETS: [u32; 3] = [5, 10, 20];
 pub const PROBES: [u32; 4] = [1, 3, 10, 30];
 
 /// The minimum-calls setting when the rule does not name one (slow-call rule and throttle).
@@ -64,6 +66,7 @@ impl Candidate {
     pub const START: Candidate = Candidate {
         rule: Rule::Consecutive(5),
         window: Duration::from_secs(10),
+        buckets: 10,
         slow: None,
         open: Duration::from_secs(5),
         backoff: false,
@@ -76,6 +79,7 @@ impl Candidate {
     pub fn normalized(mut self) -> Candidate {
         if matches!(self.rule, Rule::Consecutive(_)) && self.slow.is_none() && !self.throttle {
             self.window = Candidate::START.window;
+            self.buckets = Candidate::START.buckets;
         }
         self
     }
@@ -119,7 +123,7 @@ impl Candidate {
         if !matches!(self.rule, Rule::Consecutive(_)) || self.slow.is_some() || self.throttle {
             c.time_window = Some(TimeWindow {
                 window: self.window,
-                buckets: 10,
+                buckets: self.buckets,
             });
         }
         c.slow_calls = self.slow.map(|d| SlowCalls::absolute(d, 0.5));
@@ -174,6 +178,12 @@ impl Candidate {
         }
         for w in adjacent(&WINDOWS, &self.window) {
             push(Candidate { window: w, ..*self });
+        }
+        for b in adjacent(&BUCKETS, &self.buckets) {
+            push(Candidate {
+                buckets: b,
+                ..*self
+            });
         }
         for o in adjacent(&OPENS, &self.open) {
             push(Candidate { open: o, ..*self });
@@ -299,6 +309,9 @@ impl fmt::Display for Candidate {
         }
         if !matches!(self.rule, Rule::Consecutive(_)) || self.slow.is_some() || self.throttle {
             write!(f, ", window {}", human(self.window))?;
+            if self.buckets != Candidate::START.buckets {
+                write!(f, " in {} buckets", self.buckets)?;
+            }
         }
         if let Some(s) = self.slow {
             write!(f, ", slow > {}", human(s))?;
