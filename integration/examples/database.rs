@@ -69,10 +69,19 @@ enum Answer {
 
 /// Whether a database error says the database is unhealthy: a constraint violation or a bad
 /// query is the caller's problem (`Ignored`), everything else (I/O, pool timeout, protocol,
-/// a server shutting down) is a Failure.
+/// a server shutting down, a deadline) is a Failure.
 fn classify(e: &sqlx::Error) -> Outcome {
     match e {
-        sqlx::Error::Database(db) if db.constraint().is_some() => Outcome::Ignored,
+        // The caller's problem, not the database's: SQLSTATE class 23 (integrity constraint
+        // violations: unique, foreign key, not null, check) and class 42 (syntax errors and
+        // access rule violations), and a row or column that is not there.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("23") || c.starts_with("42")) =>
+        {
+            Outcome::Ignored
+        }
         sqlx::Error::RowNotFound | sqlx::Error::ColumnNotFound(_) => Outcome::Ignored,
         _ => Outcome::Failure,
     }

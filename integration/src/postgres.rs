@@ -87,6 +87,7 @@ impl PgServer {
     /// `None` (skipped) without a server.
     pub fn start(what: &str) -> Option<PgServer> {
         let bin = bin_dir_or_skip(what)?;
+        crate::process::reap_stale("hotbreaker-pg-", |dir| dir.join("data/postmaster.pid"));
         let as_postgres = is_root();
         let dir = std::env::temp_dir().join(format!(
             "hotbreaker-pg-{}-{}",
@@ -191,6 +192,14 @@ impl PgServer {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if text.contains("database system is ready to accept connections") {
                 return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                panic!("postgres exited ({status}) before it served: {text}");
             }
             assert!(
                 began.elapsed() < Duration::from_secs(30),

@@ -53,6 +53,39 @@ pub fn signal(pids: &[u32], signal: &str) {
     }
 }
 
+/// Cleans up after runs that were killed before they could (a test binary stopped by a
+/// signal runs no destructor): for each directory `<temp>/<prefix><owner>-...` whose owner
+/// process is gone, kills the server whose pid `pid_file(dir)` holds (on its first line) and
+/// everything under it, then removes the directory.
+pub fn reap_stale(prefix: &str, pid_file: impl Fn(&std::path::Path) -> std::path::PathBuf) {
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let Some(owner) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if alive(owner) {
+            continue;
+        }
+        let dir = entry.path();
+        let server = std::fs::read_to_string(pid_file(&dir))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+        if let Some(pid) = server {
+            let pids = tree(pid);
+            signal(&pids, "-CONT");
+            signal(&pids, "-KILL");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Whether `pid` runs (a zombie does not).
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {

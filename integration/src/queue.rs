@@ -12,11 +12,14 @@
 //! connects again, declares its queue again (a broker that lost its state gets it back) and
 //! goes on.
 //!
-//! **The publisher** sends persistent messages with publisher confirms (a message counts as
-//! sent once the broker confirmed it). Through its breaker, a publish the breaker turns away,
-//! or one that fails or is not confirmed within 500 ms, goes to a bounded buffer, sent in order
-//! once the breaker lets calls through again; a full buffer refuses the message to the caller
-//! at once. It never waits on a broker that is gone for longer than that deadline.
+//! **The publisher** sends persistent, mandatory messages with publisher confirms (a message
+//! counts as sent once the broker confirmed it and a queue took it). Through its breaker, a
+//! publish the breaker turns away, or one that fails or is not confirmed within 500 ms, goes
+//! to a bounded buffer, sent in order once the breaker lets calls through again; a full buffer
+//! refuses the message to the caller at once. A publish waits at most that deadline per
+//! message it sends. A message whose confirm came too late may still be in the queue, and is
+//! sent again from the buffer: publishing is at least once, and so is delivery (the consumer
+//! counts what it handles twice).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -30,7 +33,8 @@ use lapin::options::{
     BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
 /// How long a connection attempt, a publish's confirm, may take.
 pub const DEADLINE: Duration = Duration::from_millis(500);
@@ -130,67 +134,90 @@ fn id_of(data: &[u8]) -> u64 {
 }
 
 impl Consumer {
-    /// Consumes until `stop` is set.
+    /// Consumes until `stop` is set (seen within 50 ms, and within [`DEADLINE`] per step
+    /// while the broker does not answer).
     pub async fn run(&self, stop: &AtomicBool) {
+        // Between connection attempts: 100 ms, doubling to 1.6 s while they keep failing.
+        let mut backoff = Duration::from_millis(100);
         while !stop.load(Relaxed) {
-            let Some((conn, channel)) = connect(&self.url).await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+            let linked = match connect(&self.url).await {
+                Some((conn, channel)) => {
+                    self.stats.connections.fetch_add(1, Relaxed);
+                    let ready = declare(&channel, &self.queue).await.is_some()
+                        && timed(channel.basic_qos(1, BasicQosOptions::default()))
+                            .await
+                            .is_some();
+                    let ended = if ready {
+                        backoff = Duration::from_millis(100);
+                        self.serve(&channel, stop, &mut backoff).await
+                    } else {
+                        Ended::Lost
+                    };
+                    let _ = timed(conn.close(200, "done".into())).await;
+                    matches!(ended, Ended::Stopped)
+                }
+                None => false,
             };
-            self.stats.connections.fetch_add(1, Relaxed);
-            if declare(&channel, &self.queue).await.is_none()
-                || channel
-                    .basic_qos(1, BasicQosOptions::default())
-                    .await
-                    .is_err()
-            {
-                continue;
+            if linked {
+                return;
             }
-            loop {
-                if stop.load(Relaxed) {
-                    let _ = conn.close(200, "done".into()).await;
-                    return;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(1_600));
+        }
+    }
+
+    /// Subscriptions on one connection, paused while the breaker turns calls away.
+    async fn serve(&self, channel: &Channel, stop: &AtomicBool, backoff: &mut Duration) -> Ended {
+        loop {
+            if stop.load(Relaxed) {
+                return Ended::Stopped;
+            }
+            if let Some(b) = &self.breaker {
+                // Paused: not subscribed, so nothing is delivered to this consumer. Open: until
+                // the opening has run out (the next message is then the probe). Isolated, or
+                // HalfOpen with every probe out elsewhere: look again in 50 ms.
+                let wait = match b.state() {
+                    State::Closed | State::Disabled => Duration::ZERO,
+                    State::Open => b.metrics().retry_after.unwrap_or(Duration::from_millis(50)),
+                    _ => Duration::from_millis(50),
+                };
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                    continue;
                 }
-                if let Some(b) = &self.breaker
-                    && b.state() == State::Open
-                {
-                    // Paused: not subscribed, so nothing is delivered to this consumer. Once the
-                    // opening has run out, subscribe: the next message is the probe.
-                    let wait = b.metrics().retry_after.unwrap_or_default();
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
-                        continue;
-                    }
+            }
+            match self.subscription(channel, stop).await {
+                Ended::Paused => {
+                    *backoff = Duration::from_millis(100);
+                    // A message was put back: never subscribe again at once (a breaker that
+                    // still turns calls away would make that a loop).
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                match self.subscription(&channel, stop).await {
-                    Ended::Paused => continue,
-                    Ended::Lost => break,
-                    Ended::Stopped => {
-                        let _ = conn.close(200, "done".into()).await;
-                        return;
-                    }
-                }
+                ended => return ended,
             }
         }
     }
 
     async fn subscription(&self, channel: &Channel, stop: &AtomicBool) -> Ended {
-        let Ok(mut consumer) = channel
-            .basic_consume(
-                self.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
+        let Some(mut consumer) = timed(channel.basic_consume(
+            self.queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ))
+        .await
         else {
             return Ended::Lost;
         };
         let tag = consumer.tag();
+        let cancel = || timed(channel.basic_cancel(tag.clone(), BasicCancelOptions::default()));
         loop {
             let delivery =
                 match tokio::time::timeout(Duration::from_millis(50), consumer.next()).await {
-                    Err(_) if stop.load(Relaxed) => return Ended::Stopped,
+                    Err(_) if stop.load(Relaxed) => {
+                        let _ = cancel().await;
+                        return Ended::Stopped;
+                    }
                     Err(_) => continue,
                     Ok(Some(Ok(d))) => d,
                     Ok(_) => return Ended::Lost,
@@ -200,18 +227,21 @@ impl Consumer {
             if delivery.redelivered {
                 s.redeliveries.fetch_add(1, Relaxed);
             }
+            if stop.load(Relaxed) {
+                // Stop the pushes first, then put the message back: nothing more comes.
+                let _ = cancel().await;
+                let _ = timed(delivery.nack(requeue())).await;
+                return Ended::Stopped;
+            }
             let id = id_of(&delivery.data);
             let permit = match &self.breaker {
                 None => None,
                 Some(b) => match b.try_acquire_owned() {
                     Ok(p) => Some(p),
                     Err(_) => {
-                        // Stop the pushes first, then put the message back: nothing more comes.
                         s.pauses.fetch_add(1, Relaxed);
-                        let _ = channel
-                            .basic_cancel(tag.clone(), BasicCancelOptions::default())
-                            .await;
-                        let _ = delivery.nack(requeue()).await;
+                        let _ = cancel().await;
+                        let _ = timed(delivery.nack(requeue())).await;
                         return Ended::Paused;
                     }
                 },
@@ -219,19 +249,19 @@ impl Consumer {
             let result = self.dependency.handle(id).await;
             match result {
                 Ok(()) => {
-                    if delivery.ack(BasicAckOptions::default()).await.is_err() {
+                    if let Some(p) = permit {
+                        p.success();
+                    }
+                    if timed(delivery.ack(BasicAckOptions::default()))
+                        .await
+                        .is_none()
+                    {
                         // Not acknowledged: the broker delivers it again. Not counted as done.
-                        if let Some(p) = permit {
-                            p.success();
-                        }
                         return Ended::Lost;
                     }
                     s.processed.fetch_add(1, Relaxed);
                     if !s.done.lock().unwrap().insert(id) {
                         s.duplicates.fetch_add(1, Relaxed);
-                    }
-                    if let Some(p) = permit {
-                        p.success();
                     }
                 }
                 Err(()) => {
@@ -245,11 +275,9 @@ impl Consumer {
                         .is_some_and(|b| b.state() != State::Closed);
                     if open {
                         s.pauses.fetch_add(1, Relaxed);
-                        let _ = channel
-                            .basic_cancel(tag.clone(), BasicCancelOptions::default())
-                            .await;
+                        let _ = cancel().await;
                     }
-                    if delivery.nack(requeue()).await.is_err() {
+                    if timed(delivery.nack(requeue())).await.is_none() {
                         return Ended::Lost;
                     }
                     if open {
@@ -259,6 +287,11 @@ impl Consumer {
             }
         }
     }
+}
+
+/// `f`'s result if it comes within [`DEADLINE`] and is `Ok`.
+async fn timed<T, E>(f: impl std::future::Future<Output = Result<T, E>>) -> Option<T> {
+    tokio::time::timeout(DEADLINE, f).await.ok()?.ok()
 }
 
 fn requeue() -> BasicNackOptions {
@@ -291,6 +324,10 @@ pub enum Published {
     Refused,
 }
 
+/// Buffered messages a publish sends before its own, at most: one publish never carries a
+/// whole backlog (call [`Publisher::flush`] for that).
+pub const INLINE_FLUSH: usize = 64;
+
 /// A publisher to `queue` (module docs).
 #[derive(Debug)]
 pub struct Publisher {
@@ -299,6 +336,11 @@ pub struct Publisher {
     breaker: Option<Arc<Breaker>>,
     capacity: usize,
     buffer: Mutex<VecDeque<u64>>,
+    /// Held by the one task sending (a publish or a flush), across its awaits: sends are one
+    /// at a time, in buffer order. A publish that finds it taken buffers its message instead
+    /// of waiting.
+    turn: tokio::sync::Mutex<()>,
+    /// The connection and channel; only the holder of `turn` touches it.
     link: tokio::sync::Mutex<Option<(Connection, Channel)>>,
     pub stats: PublisherStats,
 }
@@ -316,6 +358,7 @@ impl Publisher {
             breaker,
             capacity,
             buffer: Mutex::new(VecDeque::new()),
+            turn: tokio::sync::Mutex::new(()),
             link: tokio::sync::Mutex::new(None),
             stats: PublisherStats::default(),
         }
@@ -326,15 +369,22 @@ impl Publisher {
         self.buffer.lock().unwrap().len()
     }
 
-    /// Publishes message `id`: sends it now if the buffer is empty and the breaker lets it,
-    /// else buffers it, else refuses it.
+    /// Publishes message `id`: sends up to [`INLINE_FLUSH`] buffered messages and then this one
+    /// if the breaker lets them through, else buffers it, else (buffer full) refuses it. It
+    /// waits at most [`DEADLINE`] per message it sends, and not at all while another publish
+    /// or flush is sending (its message is buffered). Messages one caller publishes one after
+    /// another are sent in that order.
     pub async fn publish(&self, id: u64) -> Published {
-        if self.buffered() > 0 {
-            self.flush().await;
-        }
-        if self.buffered() == 0 && self.try_send(id).await {
+        let Ok(_turn) = self.turn.try_lock() else {
+            return self.hold(id);
+        };
+        if self.send_buffered(INLINE_FLUSH).await && self.try_send(id).await {
             return Published::Sent;
         }
+        self.hold(id)
+    }
+
+    fn hold(&self, id: u64) -> Published {
         let mut buffer = self.buffer.lock().unwrap();
         if buffer.len() < self.capacity {
             buffer.push_back(id);
@@ -346,17 +396,26 @@ impl Publisher {
         }
     }
 
-    /// Sends buffered messages, in order, while the breaker lets them through.
+    /// Sends every buffered message, in order, while the breaker lets them through.
     pub async fn flush(&self) {
-        loop {
+        let _turn = self.turn.lock().await;
+        self.send_buffered(usize::MAX).await;
+    }
+
+    /// Sends up to `limit` buffered messages, in order (the caller holds `turn`); whether the
+    /// buffer is empty afterwards.
+    async fn send_buffered(&self, limit: usize) -> bool {
+        for _ in 0..limit {
             let Some(id) = self.buffer.lock().unwrap().front().copied() else {
-                return;
+                return true;
             };
             if !self.try_send(id).await {
-                return;
+                return false;
             }
+            // Only the holder of `turn` takes from the front: it is still `id`.
             self.buffer.lock().unwrap().pop_front();
         }
+        self.buffered() == 0
     }
 
     async fn try_send(&self, id: u64) -> bool {
@@ -370,15 +429,16 @@ impl Publisher {
         let ok = tokio::time::timeout(DEADLINE, self.send(id))
             .await
             .is_ok_and(|r| r.is_some());
+        if let Some(p) = permit {
+            if ok { p.success() } else { p.failure() }
+        }
         if ok {
             self.stats.sent.fetch_add(1, Relaxed);
             self.stats.confirmed.lock().unwrap().push(id);
         } else {
             self.stats.failures.fetch_add(1, Relaxed);
+            // Uncontended: only the holder of `turn` gets here.
             *self.link.lock().await = None;
-        }
-        if let Some(p) = permit {
-            if ok { p.success() } else { p.failure() }
         }
         ok
     }
@@ -399,7 +459,12 @@ impl Publisher {
             .basic_publish(
                 "".into(),
                 self.queue.as_str().into(),
-                BasicPublishOptions::default(),
+                // Mandatory: a message no queue takes (the queue was deleted) comes back, and
+                // counts as a failure, not as sent.
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
                 &id.to_be_bytes(),
                 BasicProperties::default().with_delivery_mode(2),
             )
@@ -407,7 +472,7 @@ impl Publisher {
             .ok()?
             .await
             .ok()?;
-        confirm.is_ack().then_some(())
+        matches!(confirm, Confirmation::Ack(None)).then_some(())
     }
 }
 

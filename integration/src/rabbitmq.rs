@@ -66,6 +66,7 @@ impl RabbitServer {
     /// A fresh node, started and ready; `None` (skipped) without a server.
     pub fn start(what: &str) -> Option<RabbitServer> {
         let binary = binary_or_skip(what)?;
+        crate::process::reap_stale("hotbreaker-rabbit-", |dir| dir.join("pid"));
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("hotbreaker-rabbit-{}-{port}", std::process::id()));
@@ -125,6 +126,14 @@ impl RabbitServer {
             let text = std::fs::read_to_string(&out).unwrap_or_default();
             if text.contains("Starting broker... completed") {
                 return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                panic!("rabbitmq-server exited ({status}) before it served: {text}");
             }
             assert!(
                 began.elapsed() < Duration::from_secs(60),

@@ -283,3 +283,101 @@ async fn a_broker_restarted_without_the_queue_gets_it_back_and_consumption_goes_
     task.await.unwrap();
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_breaker_keeps_the_consumer_away_and_stop_is_seen_under_a_steady_stream() {
+    let Some(server) = RabbitServer::start("queue isolated and stop") else {
+        return;
+    };
+    let b = breaker(5, Duration::from_millis(500));
+    let guarded = consumer(&server, "isolated", Some(b.clone()));
+    let publisher = Publisher::new(server.url(), "isolated", None, 0);
+    for id in 0..10 {
+        assert_eq!(publisher.publish(id).await, Published::Sent);
+    }
+    b.isolate();
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = {
+        let (c, stop) = (guarded.clone(), stop.clone());
+        tokio::spawn(async move { c.run(&stop).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deliveries = guarded.stats.deliveries.load(Relaxed);
+    assert!(
+        deliveries <= 1,
+        "{deliveries} deliveries to a consumer whose breaker is isolated"
+    );
+    b.reset();
+    assert!(
+        wait_until(Duration::from_secs(10), || done(&guarded) == 10)
+            .await
+            .is_some()
+    );
+    stop.store(true, Relaxed);
+    task.await.unwrap();
+
+    // Without a breaker and with a failing dependency, messages never stop coming: `stop` is
+    // still seen at the next one.
+    let plain = consumer(&server, "isolated", None);
+    plain.dependency.failing.store(true, Relaxed);
+    for id in 10..15 {
+        assert_eq!(publisher.publish(id).await, Published::Sent);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = {
+        let (c, stop) = (plain.clone(), stop.clone());
+        tokio::spawn(async move { c.run(&stop).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        plain.stats.deliveries.load(Relaxed) > 20,
+        "no steady stream to stop"
+    );
+    stop.store(true, Relaxed);
+    let stopped = tokio::time::timeout(Duration::from_secs(3), task).await;
+    assert!(stopped.is_ok(), "the consumer did not stop within 3 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_send_each_message_once() {
+    let Some(server) = RabbitServer::start("queue concurrent publishes") else {
+        return;
+    };
+    let publisher = Arc::new(Publisher::new(
+        server.url(),
+        "many",
+        Some(breaker(3, Duration::from_millis(300))),
+        10_000,
+    ));
+    let mut tasks = Vec::new();
+    for k in 0..4u64 {
+        let p = publisher.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100 {
+                assert_ne!(p.publish(k * 1_000 + i).await, Published::Refused);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    publisher.flush().await;
+    assert_eq!(publisher.buffered(), 0);
+    let mut confirmed = publisher.stats.confirmed.lock().unwrap().clone();
+    assert_eq!(confirmed.len(), 400, "confirmed {} of 400", confirmed.len());
+    // Each caller's messages in its own order.
+    for k in 0..4u64 {
+        let mine: Vec<u64> = confirmed
+            .iter()
+            .copied()
+            .filter(|id| id / 1_000 == k)
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "caller {k} out of order"
+        );
+    }
+    confirmed.sort_unstable();
+    confirmed.dedup();
+    assert_eq!(confirmed.len(), 400, "a message sent twice");
+}
