@@ -20,7 +20,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hotbreaker::{Breaker, Outcome};
+use hotbreaker::Breaker;
+use hotbreaker_integration::database::classify;
 use hotbreaker_integration::postgres::PgServer;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -65,26 +66,6 @@ enum Answer {
     Ok,
     Failed,
     Rejected,
-}
-
-/// Whether a database error says the database is unhealthy: a constraint violation or a bad
-/// query is the caller's problem (`Ignored`), everything else (I/O, pool timeout, protocol,
-/// a server shutting down, a deadline) is a Failure.
-fn classify(e: &sqlx::Error) -> Outcome {
-    match e {
-        // The caller's problem, not the database's: SQLSTATE class 23 (integrity constraint
-        // violations: unique, foreign key, not null, check) and class 42 (syntax errors and
-        // access rule violations), and a row or column that is not there.
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("23") || c.starts_with("42")) =>
-        {
-            Outcome::Ignored
-        }
-        sqlx::Error::RowNotFound | sqlx::Error::ColumnNotFound(_) => Outcome::Ignored,
-        _ => Outcome::Failure,
-    }
 }
 
 impl Service {

@@ -1,9 +1,11 @@
 //! hotbreaker in services: the examples (`examples/`) and end-to-end tests (`tests/`) that run
 //! real servers on loopback ports, and the code of the README and the guides in `docs/`, compiled
 //! and run as doctests. Nothing else to import: this package only builds and tests. Its modules
-//! are the real servers the production scenarios run against (Postgres, RabbitMQ) and the queue
-//! scenario's consumer and publisher, shared by its example and its tests.
+//! are the real servers the production scenarios run against (Postgres, RabbitMQ), the queue
+//! scenario's consumer and publisher and the database scenario's classifier, shared by their
+//! examples and tests.
 
+pub mod database;
 pub mod postgres;
 pub mod process;
 pub mod queue;

@@ -186,27 +186,14 @@ impl PgServer {
             .stderr(file)
             .spawn()
             .expect("spawn postgres");
-        self.child = Some(child);
-        let began = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("database system is ready to accept connections") {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                panic!("postgres exited ({status}) before it served: {text}");
-            }
-            assert!(
-                began.elapsed() < Duration::from_secs(30),
-                "postgres did not start in 30 s: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = self.child.insert(child);
+        crate::process::wait_ready(
+            "postgres",
+            child,
+            &log,
+            "database system is ready to accept connections",
+            Duration::from_secs(30),
+        );
     }
 
     /// Every process of the server: the postmaster (through `runuser` when root) and its

@@ -86,6 +86,32 @@ pub fn reap_stale(prefix: &str, pid_file: impl Fn(&std::path::Path) -> std::path
     }
 }
 
+/// Waits until the file `output` holds `ready` (the server serves), at most `limit`; panics,
+/// with the output, if the server exits first or the time runs out.
+pub fn wait_ready(
+    what: &str,
+    child: &mut std::process::Child,
+    output: &std::path::Path,
+    ready: &str,
+    limit: std::time::Duration,
+) {
+    let began = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(output).unwrap_or_default();
+        if text.contains(ready) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before it served: {text}");
+        }
+        assert!(
+            began.elapsed() < limit,
+            "{what} did not start in {limit:?}: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Whether `pid` runs (a zombie does not).
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {

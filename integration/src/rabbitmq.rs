@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{alive, free_port, signal, tree};
+use crate::process::{alive, free_port, signal, tree, wait_ready};
 
 /// What a skipped test or example prints.
 pub const MISSING: &str = "SKIPPED: rabbitmq-server not found (install rabbitmq-server, or run bash .ci/run which installs it)";
@@ -120,27 +120,14 @@ impl RabbitServer {
             .stderr(file)
             .spawn()
             .expect("spawn rabbitmq-server");
-        self.child = Some(child);
-        let began = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if text.contains("Starting broker... completed") {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                panic!("rabbitmq-server exited ({status}) before it served: {text}");
-            }
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "rabbitmq-server did not start in 60 s: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = self.child.insert(child);
+        wait_ready(
+            "rabbitmq-server",
+            child,
+            &out,
+            "Starting broker... completed",
+            Duration::from_secs(60),
+        );
     }
 
     /// Kills the node at once (`SIGKILL`): its clients see their connections reset, and new

@@ -6,30 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotbreaker::{Breaker, Outcome, State};
+use hotbreaker::{Breaker, State};
+use hotbreaker_integration::database::classify;
 use hotbreaker_integration::postgres::PgServer;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 const POOL: u32 = 10;
 const TIMEOUT: Duration = Duration::from_millis(250);
 const OPEN: Duration = Duration::from_secs(1);
-
-fn classify(e: &sqlx::Error) -> Outcome {
-    match e {
-        // The caller's problem, not the database's: SQLSTATE class 23 (integrity constraint
-        // violations: unique, foreign key, not null, check) and class 42 (syntax errors and
-        // access rule violations), and a row or column that is not there.
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("23") || c.starts_with("42")) =>
-        {
-            Outcome::Ignored
-        }
-        sqlx::Error::RowNotFound | sqlx::Error::ColumnNotFound(_) => Outcome::Ignored,
-        _ => Outcome::Failure,
-    }
-}
 
 async fn setup(server: &PgServer) -> PgPool {
     let pool = PgPoolOptions::new()
