@@ -150,15 +150,22 @@ fn load_file() {
 fn health() {
     let (clock, mock) = quanta::Clock::mock();
     let r = Registry::default().clock(clock);
+    let critical: Vec<String> = (0..CRITICAL)
+        .map(|i| name(i * (NAMES / CRITICAL)))
+        .collect();
+    for name in &critical {
+        let config = hotbreaker::Config {
+            critical: Some(true),
+            ..hotbreaker::Config::default()
+        };
+        r.set_config(name, config).expect("valid");
+    }
     for i in 0..NAMES {
         r.get_or_create(&name(i));
     }
     mock.increment(Duration::from_secs(60));
-    let critical: Vec<String> = (0..CRITICAL)
-        .map(|i| name(i * (NAMES / CRITICAL)))
-        .collect();
     let critical: Vec<&str> = critical.iter().map(String::as_str).collect();
-    let (h, took) = timed(|| r.health(&critical));
+    let (h, took) = timed(|| r.health());
     assert_eq!(h.breakers.len(), NAMES);
     assert_eq!(h.breakers.iter().filter(|b| b.critical).count(), CRITICAL);
     assert!(h.breakers.iter().all(|b| b.calls_in_window == 0));
@@ -170,7 +177,7 @@ fn health() {
     for (_, b) in &all {
         b.try_acquire().expect("closed").success();
     }
-    let (h, took) = timed(|| r.health(&critical));
+    let (h, took) = timed(|| r.health());
     assert!(h.breakers.iter().all(|b| b.calls_in_window == 1));
     report("  the same, each breaker with a call in its window", took);
     // For comparison: each breaker's full metrics (window and lifetime totals), in name order.
@@ -180,9 +187,12 @@ fn health() {
         }
     });
     report("  Breaker::metrics() of each breaker, one thread", took);
-    let (ready, took) = timed(|| r.ready(&critical));
+    let (ready, took) = timed(|| r.ready());
     assert!(ready);
-    report("ready, 10 000 critical names over 100 000 breakers", took);
+    report("ready, 10 000 critical breakers among 100 000", took);
+    let (ready, took) = timed(|| r.ready_for(&critical));
+    assert_eq!(ready, Ok(true));
+    report("ready_for, 10 000 names among 100 000 breakers", took);
 }
 
 /// The process's resident memory in bytes (`VmRSS` in `/proc/self/status`; 0 elsewhere).

@@ -42,6 +42,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
+use crate::compact_deadline::{self, CompactDeadlineCell};
 use crate::config::Config;
 use crate::consecutive::Baselines;
 use crate::deadline::{self, DeadlineCell};
@@ -73,6 +74,9 @@ struct Hot {
     /// The kind and generation of the state word, for the fast paths (see `mirror.rs`).
     mirror: MirrorCell,
     deadline: DeadlineCell,
+    /// The deadline cell's content in 64 bits, for Open rejections (see `compact_deadline.rs`):
+    /// written once per transition, after the deadline cell.
+    compact_deadline: CompactDeadlineCell,
     /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
     throttle: PublishedCell,
     /// Slow-call threshold in ns (a relative rule's floor), `u64::MAX` when slow-call detection
@@ -176,6 +180,7 @@ impl Breaker {
                 state: AtomicU128::new(Word::INITIAL.bits()),
                 mirror: MirrorCell::new(Word::INITIAL),
                 deadline: DeadlineCell::new(),
+                compact_deadline: CompactDeadlineCell::new(deadline::pack(0, deadline::NONE)),
                 throttle: PublishedCell::new(),
                 slow_ns: AtomicU64::new(set.slow_ns()),
             }),
@@ -723,22 +728,40 @@ impl Breaker {
     /// The mirror may lag the state word; a rejection decided from it is one that raced the
     /// transition it has not seen yet (a transition out of Open needs its deadline passed, or a
     /// manual call still in progress).
+    ///
+    /// The compact deadline answers first (a 64-bit load on every host); the exact 128-bit cell
+    /// only when it cannot: just after a transition, at the deadline, or past its horizon.
     #[inline]
     fn acquire_other(&self, mirror: Mirror) -> Result<Ticket, Rejected> {
         if mirror.kind() == State::Open {
-            if let Some(deadline) = self.hot.deadline.read(mirror.generation()) {
-                let now = self.clock.real_ns();
-                if now < deadline {
-                    self.stripes.add_one(self.stripes.mine(), Total::Rejected);
-                    return Err(Rejected {
-                        state: State::Open,
-                        retry_after_ns: Some(deadline - now),
-                    });
-                }
-                return self.acquire_decide(now);
+            let now = self.clock.real_ns();
+            let compact = self.hot.compact_deadline.load();
+            if let Some(left) = compact_deadline::remaining(compact, mirror.generation(), now) {
+                self.stripes.add_one(self.stripes.mine(), Total::Rejected);
+                return Err(Rejected {
+                    state: State::Open,
+                    retry_after_ns: Some(left),
+                });
             }
+            return self.acquire_open_exact(mirror, now);
         }
         self.acquire_decide(self.clock.real_ns())
+    }
+
+    /// Acquire while Open when the compact deadline could not answer: from the exact cell.
+    #[cold]
+    #[inline(never)]
+    fn acquire_open_exact(&self, mirror: Mirror, now: u64) -> Result<Ticket, Rejected> {
+        match self.hot.deadline.read(mirror.generation()) {
+            Some(deadline) if now < deadline => {
+                self.stripes.add_one(self.stripes.mine(), Total::Rejected);
+                Err(Rejected {
+                    state: State::Open,
+                    retry_after_ns: Some(deadline - now),
+                })
+            }
+            _ => self.acquire_decide(now),
+        }
     }
 
     /// Acquire by the state machine: half-opening, half-open admission, timeouts, lost races.
@@ -1196,6 +1219,9 @@ impl Breaker {
             _ => deadline::NONE,
         };
         self.hot.deadline.publish(generation, deadline);
+        self.hot
+            .compact_deadline
+            .follow(|| self.hot.deadline.word());
         // Unless a later transition has already published itself (it resets the word too).
         if self.mirror().generation() == generation {
             self.hot.throttle.reset(generation);

@@ -26,7 +26,7 @@ use crate::window::WindowStats;
 /// | `half_open_permits` | 3 |
 /// | `half_open_successes` | `min(3, half_open_permits)` |
 /// | `half_open_timeout` | none |
-/// | `stripes` | the number of CPUs, rounded up to a power of two, at most 64 |
+/// | `stripes` | the number of CPUs, rounded up to a power of two, at most 256 |
 /// | throttle | off; [`Throttle::sre()`] is `K` = 2, `max_rejection` = 0.9 |
 /// | clock | `quanta::Clock::new()` |
 ///
@@ -185,7 +185,7 @@ impl Builder {
         self
     }
 
-    /// How many stripes of counters to keep (1..=64, rounded up to a power of two). More stripes
+    /// How many stripes of counters to keep (1..=256, rounded up to a power of two). More stripes
     /// let more threads record without sharing a cache line; each costs 128 bytes per 16
     /// words of window. Services that hold thousands of breakers may want 1 or 2.
     pub fn stripes(mut self, n: u32) -> Self {

@@ -78,6 +78,10 @@ pub struct Config {
     /// `throttle = { k = 2.0, max_rejection = 0.9 }` (either field optional; `throttle = {}` is
     /// the default throttle).
     pub throttle: Option<Throttle>,
+    /// For a [`Registry`](crate::Registry) only: whether [`Registry::ready`](crate::Registry::ready)
+    /// reads this breaker (default `false`). Set it on the breakers without which the service
+    /// cannot answer any request. A breaker's own behaviour ignores it.
+    pub critical: Option<bool>,
 }
 
 /// A time window: the last `window` of time in `buckets` equal buckets.

@@ -293,6 +293,8 @@ impl Baselines {
         let count = self.slots[0].stripes.len();
         // What this check read, to renew the baseline with exactly that (a later read could
         // hold a Success the bound did not see). On the stack: no allocation on a call's path.
+        // At most `MAX_STRIPES` × 32 bytes (10 KiB), zeroed on each check: checks run only from
+        // a thread's second Failure in a row, rare outside an outage.
         let mut seen = [RunView::default(); MAX_STRIPES];
         loop {
             // Acquire: see the module's "Orderings".

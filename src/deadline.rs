@@ -54,6 +54,12 @@ impl DeadlineCell {
         of(self.0.load(Ordering::Acquire), generation)
     }
 
+    /// The whole word, for the compact word's follow-up (`compact_deadline.rs`): `SeqCst`, on
+    /// transitions only.
+    pub(crate) fn word(&self) -> u128 {
+        self.0.load(Ordering::SeqCst)
+    }
+
     /// Publishes `ns` for `generation` unless this or a later generation already published.
     ///
     /// A compare-and-swap loop, not a store: a winner that was descheduled between its state
@@ -68,11 +74,13 @@ impl DeadlineCell {
             if self::generation(current) >= generation {
                 return;
             }
-            // Release on success: publishes the deadline together with the state swap that came
-            // before it. Relaxed on failure: we only loop with the fresh value.
+            // SeqCst on success: Release publishes the deadline together with the state swap
+            // that came before it, and the single order places it before the compact word's
+            // follow-up (`compact_deadline.rs`). Relaxed on failure: we only loop with the fresh
+            // value.
             match self
                 .0
-                .compare_exchange_weak(current, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(current, new, Ordering::SeqCst, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(fresh) => current = fresh,

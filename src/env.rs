@@ -13,7 +13,7 @@ use crate::rules::{Rules, defaults};
 use crate::throttle::Throttle;
 
 /// Every setting's variable, after `PREFIX_`.
-const SETTINGS: [&str; 21] = [
+const SETTINGS: [&str; 22] = [
     "CONSECUTIVE_FAILURES",
     "FAILURE_RATE",
     "MINIMUM_CALLS",
@@ -35,6 +35,7 @@ const SETTINGS: [&str; 21] = [
     "STRIPES",
     "THROTTLE_K",
     "THROTTLE_MAX_REJECTION",
+    "CRITICAL",
 ];
 
 /// What to do with a variable under the prefix that is not a setting.
@@ -54,7 +55,7 @@ impl Config {
     /// `PREFIX_OPEN_TIMEOUT`, `PREFIX_BACKOFF_BASE` / `_MULTIPLIER` / `_MAX` / `_JITTER`,
     /// `PREFIX_HALF_OPEN_PERMITS`, `PREFIX_HALF_OPEN_SUCCESSES`, `PREFIX_HALF_OPEN_TIMEOUT`,
     /// `PREFIX_STRIPES`, `PREFIX_THROTTLE_K` and `PREFIX_THROTTLE_MAX_REJECTION` (either turns
-    /// the throttle on, the other taking its default). Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
+    /// the throttle on, the other taking its default), and `PREFIX_CRITICAL` (`true` or `false`). Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
     /// the defaults. `prefix` may be written with or without its trailing `_`.
     ///
     /// Strict: any other variable under `PREFIX_` is an error naming it (a typo such as
@@ -190,28 +191,10 @@ fn collect<K: AsRef<OsStr>, V: AsRef<OsStr>>(
 fn closest(suffix: &str) -> Option<&'static str> {
     SETTINGS
         .iter()
-        .map(|s| (edits(s, suffix), *s))
+        .map(|s| (crate::edit_distance::edits(s, suffix), *s))
         .filter(|&(d, s)| d <= 3.min(s.len() / 2))
         .min_by_key(|&(d, _)| d)
         .map(|(_, s)| s)
-}
-
-/// Levenshtein distance between two short names.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
@@ -329,6 +312,7 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         half_open_timeout: duration("HALF_OPEN_TIMEOUT")?,
         stripes: count("STRIPES")?,
         throttle,
+        critical: flag("CRITICAL")?,
     };
     Rules::validate(&config, None).map_err(|e| {
         let name = var(&e.field().replace('.', "_").to_ascii_uppercase());
@@ -459,7 +443,7 @@ mod tests {
         assert_eq!(closest("CONSECUTIVE_FAILURE"), Some("CONSECUTIVE_FAILURES"));
         assert_eq!(closest("FAILURERATE"), Some("FAILURE_RATE"));
         assert_eq!(closest("DATABASE_URL"), None);
-        assert_eq!(edits("", "abc"), 3);
-        assert_eq!(edits("kitten", "sitting"), 3);
+        assert_eq!(crate::edit_distance::edits("", "abc"), 3);
+        assert_eq!(crate::edit_distance::edits("kitten", "sitting"), 3);
     }
 }

@@ -176,19 +176,26 @@ struct File {
     default: Option<Config>,
     #[serde(default)]
     breakers: BTreeMap<String, Config>,
+    /// [`Registry::strict`]: lookups by [`Registry::breaker`] refuse names not in `breakers`.
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 impl Registry {
-    /// A registry from TOML: a `[default]` table for every breaker without its own, and a
-    /// `[breakers.NAME]` table per breaker name. Both are optional; any other top-level key is
-    /// an error.
+    /// A registry from TOML: a `[default]` table for every breaker without its own, a
+    /// `[breakers.NAME]` table per breaker name, and `strict = true` for
+    /// [strict](Registry::strict) lookups. All are optional; any other top-level key is an
+    /// error. `critical = true` in a breaker's table makes [`Registry::ready`] read it.
     ///
     /// ```toml
+    /// strict = true
+    ///
     /// [default]
     /// failure_rate = 0.5
     /// open_timeout = "30s"
     ///
     /// [breakers.payments]
+    /// critical = true
     /// consecutive_failures = 3
     /// backoff = { base = "1s", max = "30s" }
     ///
@@ -292,6 +299,9 @@ impl Registry {
         }
         if let Some((config, rules)) = default {
             self.set_default_validated(config, rules)?;
+        }
+        if let Some(strict) = file.strict {
+            self.set_strict(strict);
         }
         Ok(())
     }

@@ -162,10 +162,12 @@ mod bucket;
 mod builder;
 pub mod classify;
 mod clock;
+mod compact_deadline;
 mod config;
 mod consecutive;
 mod deadline;
 #[cfg(feature = "serde")]
+mod edit_distance;
 mod env;
 mod error;
 mod evaluation;
@@ -210,6 +212,7 @@ mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;
 mod transition;
+mod unknown_breaker;
 mod upkeep;
 mod window;
 
@@ -230,6 +233,7 @@ pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use throttle::Throttle;
 pub use transition::Transition;
+pub use unknown_breaker::UnknownBreaker;
 pub use upkeep::start_upkeep;
 pub use window::WindowStats;
 

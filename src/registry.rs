@@ -15,7 +15,7 @@
 //! behind a whole-table copy, and is small: `seize` and `equivalent` are its only
 //! dependencies.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -28,6 +28,7 @@ use crate::rules::{Listener, Rules};
 use crate::state::State;
 use crate::sync::Ordering;
 use crate::transition::Transition;
+use crate::unknown_breaker::UnknownBreaker;
 
 const STATES: usize = 5;
 
@@ -76,6 +77,22 @@ type NameListener = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 struct Settings {
     configs: HashMap<Box<str>, Arc<Rules>>,
     default: Arc<Rules>,
+    /// Whether [`Registry::breaker`] refuses names without a configuration.
+    strict: bool,
+}
+
+impl Settings {
+    /// Whether the breaker `name` is critical: its own configuration says so, or it has none
+    /// and the default does.
+    fn critical(&self, name: &str) -> bool {
+        let rules = self.configs.get(name).unwrap_or(&self.default);
+        rules.settings.critical == Some(true)
+    }
+
+    /// Whether `name` has a configuration of its own.
+    fn configured(&self, name: &str) -> bool {
+        self.configs.contains_key(name)
+    }
 }
 
 /// Named breakers sharing a default configuration, with per-name overrides.
@@ -86,7 +103,8 @@ struct Settings {
 /// use hotbreaker::{Config, Registry, State};
 ///
 /// let registry = Registry::new(Config { consecutive_failures: Some(3), ..Config::default() })?;
-/// registry.set_config("payments", Config { consecutive_failures: Some(1), ..Config::default() })?;
+/// let critical = Some(true); // `ready()` reads it
+/// registry.set_config("payments", Config { consecutive_failures: Some(1), critical, ..Config::default() })?;
 ///
 /// // Keep the handle: calls go through it, never through a lookup.
 /// let payments: Arc<_> = registry.get_or_create("payments");
@@ -94,8 +112,8 @@ struct Settings {
 /// assert_eq!(payments.state(), State::Open);
 /// assert!(Arc::ptr_eq(&payments, &registry.get("payments").unwrap()));
 ///
-/// let health = registry.health(&["payments"]);
-/// assert!(!health.ready);
+/// let health = registry.health();
+/// assert!(!health.ready && !registry.ready());
 /// # Ok::<(), hotbreaker::ConfigError>(())
 /// ```
 pub struct Registry {
@@ -144,6 +162,7 @@ impl Registry {
             settings: Mutex::new(Settings {
                 configs: HashMap::new(),
                 default: Arc::new(default),
+                strict: false,
             }),
             listeners: Vec::new(),
             clock: quanta::Clock::new(),
@@ -161,6 +180,20 @@ impl Registry {
     ) -> Self {
         self.listeners.push(Arc::new(listener));
         self
+    }
+
+    /// Strict mode: [`breaker`](Registry::breaker) refuses a name that has no configuration
+    /// of its own (from [`set_config`](Registry::set_config) or a file's `[breakers.NAME]`)
+    /// and no breaker yet, so that a typo fails at start-up instead of guarding its calls with
+    /// a default breaker. A registry file sets it with `strict = true` at its top level.
+    #[must_use]
+    pub fn strict(self) -> Self {
+        self.set_strict(true);
+        self
+    }
+
+    pub(crate) fn set_strict(&self, strict: bool) {
+        self.writer().strict = strict;
     }
 
     /// The clock for breakers created from now on; `quanta::Clock::mock()` in tests.
@@ -181,13 +214,62 @@ impl Registry {
         self.entries.pin().get(name).map(|e| e.breaker.clone())
     }
 
+    /// The breaker named `name`, created with its configuration if it does not exist yet: the
+    /// lookup a service makes at start-up for each dependency. In [strict](Registry::strict)
+    /// mode a name with no configuration of its own and no breaker is an error, with the
+    /// closest known name when it looks like a typo; otherwise such a name gets a breaker with
+    /// the default configuration, as [`get_or_create`](Registry::get_or_create) does.
+    /// Lock-free when the breaker exists.
+    ///
+    /// # Errors
+    /// [`UnknownBreaker`] in strict mode, as above.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Config, Registry};
+    ///
+    /// let registry = Registry::default().strict();
+    /// registry.set_config("inventory", Config { consecutive_failures: Some(3), ..Config::default() })?;
+    /// assert!(registry.breaker("inventory").is_ok());
+    /// let typo = registry.breaker("inventroy").unwrap_err();
+    /// assert_eq!(typo.suggestion(), Some("inventory"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn breaker(&self, name: &str) -> Result<Arc<Breaker>, UnknownBreaker> {
+        if let Some(breaker) = self.get(name) {
+            return Ok(breaker);
+        }
+        let settings = self.writer();
+        if settings.strict && !settings.configured(name) {
+            let entries = self.entries.pin();
+            if let Some(e) = entries.get(name) {
+                return Ok(e.breaker.clone()); // created by another caller meanwhile
+            }
+            return Err(self.unknown(&settings, name));
+        }
+        Ok(self.create(settings, name))
+    }
+
+    /// The error for `name`, suggesting among the configured and existing names.
+    fn unknown(&self, settings: &Settings, name: &str) -> UnknownBreaker {
+        let entries = self.entries.pin();
+        let existing = entries.keys().map(|k| &**k);
+        UnknownBreaker::new(name, settings.configs.keys().map(|k| &**k).chain(existing))
+    }
+
     /// The breaker named `name`, created with its configuration (or the default) if it does not
-    /// exist yet. Lock-free when it exists; creating one is O(1).
+    /// exist yet, whatever the mode: for names made at run time (one per host, say). Lock-free
+    /// when it exists; creating one is O(1). A service's fixed dependencies are better looked
+    /// up with [`breaker`](Registry::breaker), which a strict registry checks.
     pub fn get_or_create(&self, name: &str) -> Arc<Breaker> {
         if let Some(breaker) = self.get(name) {
             return breaker;
         }
-        let settings = self.writer();
+        self.create(self.writer(), name)
+    }
+
+    /// Creates `name` under the writer lock `settings`, unless another writer just did.
+    fn create(&self, settings: MutexGuard<'_, Settings>, name: &str) -> Arc<Breaker> {
         let entries = self.entries.pin();
         if let Some(e) = entries.get(name) {
             return e.breaker.clone(); // created by another writer meanwhile
@@ -370,28 +452,30 @@ impl Registry {
         per_entry + table
     }
 
-    /// Each breaker's state, window failure rate, retry_after and times opened, and a readiness
-    /// verdict: ready unless a breaker named in `critical` is Open or Isolated. A HalfOpen
-    /// critical breaker counts as ready (it is letting probes through to decide), and a critical
-    /// name with no breaker yet counts as ready (nothing has failed). Sorted by name; each
-    /// breaker is checked against `critical` with one hash lookup.
+    /// Each breaker's state, window failure rate, retry_after and times opened, and the
+    /// readiness verdict of [`ready`](Registry::ready): ready unless a breaker marked critical
+    /// (`critical = true` in its configuration, or in the default for the breakers without
+    /// one) is Open or Isolated. Sorted by name.
     ///
     /// Its cost is a read of each breaker's state and window (not its lifetime totals, as
     /// [`Breaker::metrics`] does): a breaker with no bucket started in its window costs one
     /// word of it. With more than 8 192 breakers the reads are shared among scoped threads, one
     /// per CPU. [`ready`](Registry::ready) reads the critical breakers' states only.
-    pub fn health(&self, critical: &[&str]) -> Health {
-        let critical: HashSet<&str, Hasher> = critical.iter().copied().collect();
+    pub fn health(&self) -> Health {
         let entries = self.entries.pin();
-        let mut sorted: Vec<(u128, &Arc<str>, &Entry)> = entries
-            .iter()
-            .map(|(name, e)| (name_prefix(name), name, e))
-            .collect();
+        let mut sorted: Vec<(u128, &Arc<str>, &Entry, bool)> = {
+            // The writer lock, off every caller's path: which breakers are critical.
+            let settings = self.writer();
+            entries
+                .iter()
+                .map(|(name, e)| (name_prefix(name), name, e, settings.critical(name)))
+                .collect()
+        };
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-        let row = |&(_, name, e): &(u128, &Arc<str>, &Entry)| {
+        let row = |&(_, name, e, critical): &(u128, &Arc<str>, &Entry, bool)| {
             let v = e.breaker.health_view();
             BreakerHealth {
-                critical: critical.contains(&**name as &str),
+                critical,
                 name: name.to_string(),
                 state: v.state,
                 failure_rate: v.window.failure_rate(),
@@ -455,22 +539,85 @@ impl Registry {
         self.link.set(Box::new(up)).is_ok()
     }
 
-    /// The readiness verdict of [`health`](Registry::health) alone: false while a breaker named
-    /// in `critical` is Open or Isolated. One lookup and one state read per critical name.
+    /// The readiness verdict of [`health`](Registry::health) alone: false while a breaker
+    /// marked critical (`critical = true` in its configuration, or in the default for the
+    /// breakers without one) is Open or Isolated. A HalfOpen breaker counts as ready (it is
+    /// letting probes through to decide), and a critical name with no breaker yet too (nothing
+    /// has failed).
+    ///
+    /// What it is for: a readiness probe that takes an instance out of its load balancer when
+    /// it cannot serve anything, because a dependency every request needs is down. What it is
+    /// not for: a dependency that only some routes need. Taking the instance out for it takes
+    /// out the routes that still work, and every instance sees the same dependency down, so
+    /// the whole service goes out at once. Leave such breakers uncritical and answer their
+    /// routes with a 503 and Retry-After instead.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Config, Registry};
+    ///
+    /// let registry = Registry::default();
+    /// registry.set_config("db", Config { critical: Some(true), ..Config::default() })?;
+    /// registry.get_or_create("cache").isolate(); // not critical
+    /// assert!(registry.ready());
+    /// registry.get_or_create("db").isolate();
+    /// assert!(!registry.ready());
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn ready(&self) -> bool {
+        // The writer lock, off every caller's path: which names are critical.
+        let settings = self.writer();
+        let entries = self.entries.pin();
+        let named = settings
+            .configs
+            .iter()
+            .filter(|(_, rules)| rules.settings.critical == Some(true))
+            .filter_map(|(name, _)| entries.get(&**name));
+        let mut all = named.map(|e| &e.breaker);
+        if settings.default.settings.critical == Some(true) {
+            // Every breaker without a configuration of its own is critical too.
+            let unconfigured = entries
+                .iter()
+                .filter(|(name, _)| !settings.configured(name))
+                .map(|(_, e)| &e.breaker);
+            return all.chain(unconfigured).all(|b| !down(b.state()));
+        }
+        all.all(|b| !down(b.state()))
+    }
+
+    /// Whether none of the breakers named in `names` is Open or Isolated, whether or not they
+    /// are marked critical (a HalfOpen breaker, and a configured name with no breaker yet, count
+    /// as ready). One lookup and one state read per name.
+    ///
+    /// # Errors
+    /// [`UnknownBreaker`] for the first name that has neither a breaker nor a configuration:
+    /// a typo would otherwise always read as ready.
     ///
     /// # Examples
     /// ```
     /// let registry = hotbreaker::Registry::default();
     /// registry.get_or_create("db").isolate();
-    /// assert!(!registry.ready(&["db", "cache"]));
-    /// assert!(registry.ready(&["cache"]));
+    /// registry.get_or_create("cache");
+    /// assert_eq!(registry.ready_for(&["db", "cache"]), Ok(false));
+    /// assert_eq!(registry.ready_for(&["cache"]), Ok(true));
+    /// assert!(registry.ready_for(&["cahce"]).is_err());
     /// ```
-    pub fn ready(&self, critical: &[&str]) -> bool {
+    pub fn ready_for(&self, names: &[&str]) -> Result<bool, UnknownBreaker> {
         let entries = self.entries.pin();
-        critical
-            .iter()
-            .filter_map(|name| entries.get(*name))
-            .all(|e| !down(e.breaker.state()))
+        let mut ready = true;
+        for name in names {
+            match entries.get(*name) {
+                Some(e) => ready &= !down(e.breaker.state()),
+                None => {
+                    // The writer lock, off every caller's path: is the name configured?
+                    let settings = self.writer();
+                    if !settings.configured(name) {
+                        return Err(self.unknown(&settings, name));
+                    }
+                }
+            }
+        }
+        Ok(ready)
     }
 }
 

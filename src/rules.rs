@@ -30,7 +30,7 @@ const MAX_BUCKETS: u32 = 256;
 /// The largest count window.
 const MAX_COUNT_WINDOW: u32 = 65_536;
 /// The most stripes of counters.
-const MAX_STRIPES: u32 = 64;
+const MAX_STRIPES: u32 = crate::thread_slot::POOL;
 
 const SECS_PER_DAY: u64 = 24 * 60 * 60;
 

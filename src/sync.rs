@@ -183,6 +183,7 @@ pub mod write_count {
         writes: u64,
         failed_cas: u64,
         loads: u64,
+        wide_loads: u64,
     }
 
     /// A thread's table behind its own lock.
@@ -217,6 +218,8 @@ pub mod write_count {
         /// A failed compare-exchange: a write to the line all the same (module docs).
         FailedCas,
         Load,
+        /// A 128-bit load: a locked `cmpxchg16b` on x86-64 without AVX (module docs).
+        WideLoad,
     }
 
     /// Records one access to the atomic at `addr`, when recording is on.
@@ -238,6 +241,10 @@ pub mod write_count {
                     counts.failed_cas += 1;
                 }
                 Access::Load => counts.loads += 1,
+                Access::WideLoad => {
+                    counts.loads += 1;
+                    counts.wide_loads += 1;
+                }
             }
         });
     }
@@ -273,6 +280,7 @@ pub mod write_count {
                 sum.writes += c.writes;
                 sum.failed_cas += c.failed_cas;
                 sum.loads += c.loads;
+                sum.wide_loads += c.wide_loads;
             }
         }
         let mut report = Report::default();
@@ -281,10 +289,12 @@ pub mod write_count {
             report.writes += c.writes;
             report.failed_cas += c.failed_cas;
             report.loads += c.loads;
+            report.wide_loads += c.wide_loads;
             if shared {
                 report.shared_writes += c.writes;
                 report.shared_failed_cas += c.failed_cas;
                 report.shared_loads += c.loads;
+                report.shared_wide_loads += c.wide_loads;
             }
             report.lines.push(LineReport {
                 line,
@@ -311,6 +321,11 @@ pub mod write_count {
         pub loads: u64,
         /// Loads of lines two or more threads wrote.
         pub shared_loads: u64,
+        /// 128-bit loads, already counted in `loads`: writes to the line where they are a locked
+        /// `cmpxchg16b`.
+        pub wide_loads: u64,
+        /// 128-bit loads of lines two or more threads wrote.
+        pub shared_wide_loads: u64,
         /// Every line accessed, in address order.
         pub lines: Vec<LineReport>,
     }
@@ -351,7 +366,7 @@ pub mod write_count {
     /// A portable-atomic integer that reports its accesses. The method set is the one the core
     /// may call; some are unused in a given version of it.
     macro_rules! counted {
-        ($name:ident, $int:ty) => {
+        ($name:ident, $int:ty, $load:expr) => {
             #[derive(Default)]
             pub struct $name(portable_atomic::$name);
 
@@ -384,7 +399,7 @@ pub mod write_count {
 
                 #[inline]
                 pub fn load(&self, order: Ordering) -> $int {
-                    self.note(Access::Load);
+                    self.note($load);
                     self.0.load(order)
                 }
 
@@ -492,6 +507,6 @@ pub mod write_count {
         };
     }
 
-    counted!(AtomicU64, u64);
-    counted!(AtomicU128, u128);
+    counted!(AtomicU64, u64, Access::Load);
+    counted!(AtomicU128, u128, Access::WideLoad);
 }

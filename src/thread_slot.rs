@@ -9,7 +9,7 @@
 //! shared stripes instead, with atomic read-modify-writes as before.
 //!
 //! # Orderings
-//! The pool is one word of bits, a bit set while its slot is held. A claim is a compare-and-swap
+//! The pool is [`WORDS`] words of bits, a bit set while its slot is held. A claim is a compare-and-swap
 //! with `Acquire` and a release is a `fetch_and` with `Release`: a thread that claims a slot sees
 //! every write of the thread that held it before, so the owned stripes carry on from exactly
 //! where their previous owner left them, and two owners never overlap.
@@ -28,9 +28,14 @@
 
 use std::cell::Cell;
 
-/// Slots in the pool: the most owned stripes a breaker can have.
-#[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's pool has no limit to check
-pub(crate) const POOL: u32 = 64;
+/// Slots in the pool: the most owned stripes a breaker can have. A machine with more hardware
+/// threads than this runs its extra callers on the shared stripes.
+pub(crate) const POOL: u32 = 256;
+
+/// Words of 64 slot bits in the pool. Claims are rare (once per thread), so the words share a
+/// line: nothing on a call's path reads them.
+#[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's pool is one word
+const WORDS: usize = POOL as usize / 64;
 
 /// The value of [`current`] for a thread without a slot.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -40,12 +45,17 @@ pub(crate) const UNCLAIMED: u32 = u32::MAX - 1;
 
 #[cfg(not(hotbreaker_loom))]
 mod imp {
-    use super::{Cell, NONE, POOL, UNCLAIMED, take_lowest};
+    use super::{Cell, NONE, POOL, UNCLAIMED, WORDS, take_lowest};
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    /// Bit `i` set while slot `i` is held (module docs). `std`'s atomic: a process-wide pool
-    /// that loom models replace with their own (below).
-    static HELD: AtomicU64 = AtomicU64::new(0);
+    /// Bit `i % 64` of word `i / 64` set while slot `i` is held (module docs). `std`'s atomics:
+    /// a process-wide pool that loom models replace with their own (below).
+    static HELD: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+
+    /// Gives slot `slot` back. Release: the next owner's claim sees every write made under it.
+    fn give_back(slot: u32) {
+        HELD[slot as usize / 64].fetch_and(!(1u64 << (slot % 64)), Ordering::Release);
+    }
 
     thread_local! {
         /// The slot, [`UNCLAIMED`] or [`NONE`]. No destructor: reading it never registers or
@@ -64,8 +74,7 @@ mod imp {
                 // Anything recorded from now on (another thread-local's destructor calling a
                 // breaker) goes to the shared stripes: the slot may have a new owner already.
                 let _ = SLOT.try_with(|s| s.set(NONE));
-                // Release: the next owner's claim sees every write made under this slot.
-                HELD.fetch_and(!(1u64 << slot), Ordering::Release);
+                give_back(slot);
             }
         }
     }
@@ -73,16 +82,24 @@ mod imp {
     #[cold]
     #[inline(never)]
     pub(super) fn claim() -> u32 {
-        // Acquire on success: see the module's "Orderings". Relaxed loads: only a guess of
-        // which bit is free, checked by the swap.
-        let slot = take_lowest(HELD.load(Ordering::Relaxed), |held, new| {
-            HELD.compare_exchange_weak(held, new, Ordering::Acquire, Ordering::Relaxed)
-        });
+        // The lowest free slot of the first word that has one. Acquire on success: see the
+        // module's "Orderings". Relaxed loads: only a guess of which bit is free, checked by the
+        // swap.
+        let slot = HELD
+            .iter()
+            .zip(0u32..)
+            .find_map(|(word, index)| {
+                let bit = take_lowest(word.load(Ordering::Relaxed), |held, new| {
+                    word.compare_exchange_weak(held, new, Ordering::Acquire, Ordering::Relaxed)
+                });
+                (bit != NONE).then(|| index * 64 + bit)
+            })
+            .unwrap_or(NONE);
         if slot == NONE || RETURN.try_with(|r| r.0.set(slot)).is_err() {
             // Pool full, or the thread is already exiting (no hook can give the slot back):
             // shared stripes from now on.
             if slot != NONE {
-                HELD.fetch_and(!(1u64 << slot), Ordering::Release);
+                give_back(slot);
             }
             let _ = SLOT.try_with(|s| s.set(NONE));
             return NONE;
@@ -94,7 +111,9 @@ mod imp {
     /// How many slots are held now (tests).
     #[cfg(test)]
     pub(super) fn held() -> u32 {
-        HELD.load(Ordering::Relaxed).count_ones()
+        HELD.iter()
+            .map(|word| word.load(Ordering::Relaxed).count_ones())
+            .sum()
     }
 }
 
@@ -124,9 +143,9 @@ mod imp {
     }
 }
 
-/// Takes the lowest free slot of the pool word, starting from a reading `held`: `swap(held,
-/// new)` is the caller's compare-and-swap of the word. The slot taken, or [`NONE`] when every
-/// slot is held.
+/// Takes the lowest free bit of one pool word, starting from a reading `held`: `swap(held,
+/// new)` is the caller's compare-and-swap of the word. The bit taken, or [`NONE`] when every
+/// bit of the word is held.
 fn take_lowest(mut held: u64, mut swap: impl FnMut(u64, u64) -> Result<u64, u64>) -> u32 {
     loop {
         if held == u64::MAX {
@@ -206,7 +225,10 @@ mod tests {
             n,
             "no duplicates"
         );
-        assert!(slots.contains(&NONE), "65 live threads, 64 slots");
+        assert!(
+            slots.contains(&NONE),
+            "one live thread more than there are slots"
+        );
         // All given back once they exited (other tests' threads may hold a few meanwhile).
         assert!(imp::held() < POOL);
     }

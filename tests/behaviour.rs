@@ -196,8 +196,8 @@ fn every_bad_setting_names_its_field_and_range() {
             "half_open_timeout",
             "[1 ms, 365 days]",
         ),
-        (Breaker::builder().stripes(0), "stripes", "1..=64"),
-        (Breaker::builder().stripes(u32::MAX), "stripes", "1..=64"),
+        (Breaker::builder().stripes(0), "stripes", "1..=256"),
+        (Breaker::builder().stripes(u32::MAX), "stripes", "1..=256"),
     ];
     for (builder, field, range) in cases {
         let err = builder.build().expect_err(field);
@@ -219,7 +219,7 @@ fn extreme_but_valid_settings_build() {
         Breaker::builder()
             .half_open_permits(1023)
             .half_open_successes(1023),
-        Breaker::builder().stripes(64),
+        Breaker::builder().stripes(256),
         Breaker::builder().failure_rate(1e-300),
     ] {
         builder.build().expect("valid");

@@ -26,6 +26,7 @@ fn full() -> Config {
         half_open_timeout: Some(90 * SEC),
         stripes: Some(2),
         throttle: Some(Throttle::sre().k(1.5)),
+        critical: Some(true),
     }
 }
 
@@ -179,14 +180,17 @@ fn bad_registry_files_name_the_breaker_and_the_field() {
     assert_eq!(err.field(), "breakers.payments.failure_rate");
     let err = Registry::from_toml("[breakers.payments]\nopen_timeout = \"a while\"").unwrap_err();
     assert_eq!(err.field(), "breakers.payments.open_timeout");
-    let err = Registry::from_toml("[default]\nstripes = 100").unwrap_err();
+    let err = Registry::from_toml("[default]\nstripes = 300").unwrap_err();
     assert_eq!(err.field(), "default.stripes");
     let err = Registry::from_toml("[breakers.payments]\nretries = 3").unwrap_err();
     assert_eq!(err.field(), "breakers.payments.retries");
     // A top-level typo is an error naming it, not a breaker called "defaults" or "payments".
     let err = Registry::from_toml("[defaults]\nconsecutive_failures = 3").unwrap_err();
     assert_eq!(err.field(), "defaults");
-    assert!(err.to_string().contains("`default` or `breakers`"), "{err}");
+    assert!(
+        err.to_string().contains("`default`, `breakers`, `strict`"),
+        "{err}"
+    );
     let err = Registry::from_toml("[payments]\nconsecutive_failures = 3").unwrap_err();
     assert_eq!(err.field(), "payments");
     let err = Registry::from_json(r#"{"breakers": {"db": {"retries": 1}}}"#).unwrap_err();
@@ -277,6 +281,7 @@ fn bad_environment_values_name_the_variable() {
         (("P_BACKOFF_JITTER", "maybe"), "P_BACKOFF_JITTER"),
         (("P_SLOW_CALLS_RATE", "0.5"), "P_SLOW_CALLS_DURATION"),
         (("P_STRIPES", "0"), "P_STRIPES"),
+        (("P_CRITICAL", "maybe"), "P_CRITICAL"),
     ];
     for ((k, v), field) in cases {
         let err = Config::from_vars("P", vars(&[(k, v)])).unwrap_err();
@@ -286,9 +291,9 @@ fn bad_environment_values_name_the_variable() {
 
 #[test]
 fn the_health_report_serializes() {
-    let r = Registry::default();
+    let r = Registry::from_toml("[breakers.db]\ncritical = true").unwrap();
     r.get_or_create("db").isolate();
-    let json = serde_json::to_value(r.health(&["db"])).unwrap();
+    let json = serde_json::to_value(r.health()).unwrap();
     assert_eq!(json["ready"], false);
     assert_eq!(json["breakers"][0]["name"], "db");
     assert_eq!(json["breakers"][0]["state"], "isolated");
@@ -464,4 +469,30 @@ fn non_utf8_variables_are_named_when_they_are_ours_and_ignored_otherwise() {
         Config::from_vars("PAY", unrelated).unwrap().failure_rate,
         Some(0.5)
     );
+}
+
+/// `strict = true` and `critical = true` in a registry file: strict lookups, and `ready`
+/// reading the breakers marked critical.
+#[test]
+fn a_registry_file_marks_critical_breakers_and_strict_lookups() {
+    let r = Registry::from_toml(
+        "strict = true\n\
+         [breakers.inventory]\ncritical = true\n\
+         [breakers.recommendations]\nconsecutive_failures = 2",
+    )
+    .unwrap();
+    let err = r.breaker("invetnory").unwrap_err();
+    assert_eq!(err.suggestion(), Some("inventory"));
+    r.breaker("recommendations").unwrap().isolate();
+    assert!(r.ready(), "recommendations is not critical");
+    r.breaker("inventory").unwrap().isolate();
+    assert!(!r.ready());
+    assert_eq!(
+        r.breaker("inventory").unwrap().config().critical,
+        Some(true)
+    );
+    let e = Registry::from_toml("strict = \"yes\"").unwrap_err();
+    assert_eq!(e.field(), "strict", "{e}");
+    let e = Registry::from_toml("[breakers.db]\ncritical = 1").unwrap_err();
+    assert_eq!(e.field(), "breakers.db.critical", "{e}");
 }

@@ -381,12 +381,18 @@ fn opened_at_half_a_millisecond_admits_exactly_60_s_later() {
 }
 
 /// Opening after years of uptime (past 2^40 ms, about 34.8 years, up to 99 years): the open
-/// timeout still lasts exactly 60 s.
+/// timeout still lasts exactly 60 s. Also either side of 2^58 ns (9.1 years), where deadlines
+/// leave the 64-bit compact form that answers rejections and only the exact 128-bit cell holds
+/// them.
 #[test]
 fn open_deadline_holds_after_decades_of_uptime() {
     let wrap_40_bit_ms = MS * (1 << 20) * (1 << 20);
+    let compact_horizon = Duration::from_nanos(1 << 58);
     for uptime in [
         YEAR,
+        compact_horizon - 90 * SEC,
+        compact_horizon - 30 * SEC,
+        compact_horizon,
         wrap_40_bit_ms - 30 * SEC,
         wrap_40_bit_ms,
         wrap_40_bit_ms + 30 * SEC,

@@ -10,14 +10,32 @@ const SEC: Duration = Duration::from_secs(1);
 
 fn registry() -> (Registry, Arc<quanta::Mock>) {
     let (clock, mock) = quanta::Clock::mock();
-    let r = Registry::new(Config {
+    let r = Registry::new(default_config()).unwrap().clock(clock);
+    (r, mock)
+}
+
+fn default_config() -> Config {
+    Config {
         consecutive_failures: Some(3),
         open_timeout: Some(30 * SEC),
         ..Config::default()
-    })
-    .unwrap()
-    .clock(clock);
-    (r, mock)
+    }
+}
+
+/// Marks `names` critical in `r` (whose default is [`default_config`]), and every other name
+/// that has a configuration not critical.
+fn mark_critical(r: &Registry, all: &[&str], names: &[&str]) {
+    for name in all {
+        let critical = Some(names.contains(name));
+        r.set_config(
+            name,
+            Config {
+                critical,
+                ..default_config()
+            },
+        )
+        .unwrap();
+    }
 }
 
 #[test]
@@ -159,11 +177,21 @@ fn health_reports_every_breaker_and_readiness_follows_critical_ones() {
     assert_eq!(payments.state(), State::Open);
     mock.increment(5 * SEC); // within the default 10 s window
 
-    let h = r.health(&["search"]);
+    let all = ["payments", "search", "not-created-yet"];
+    mark_critical(&r, &all, &["search"]);
+    let h = r.health();
     assert!(h.ready, "payments is open but not critical");
+    assert!(r.ready());
     assert_eq!(h.fleet_link_up, None, "no fleet link on this registry");
-    let h = r.health(&["payments", "search", "not-created-yet"]);
+    mark_critical(&r, &all, &all);
+    let h = r.health();
     assert!(!h.ready);
+    assert!(!r.ready());
+    assert_eq!(
+        h.breakers.len(),
+        2,
+        "a configured name has no breaker until looked up"
+    );
     let p = &h.breakers[0];
     assert_eq!(
         (p.name.as_str(), p.state, p.critical),
@@ -181,19 +209,89 @@ fn health_reports_every_breaker_and_readiness_follows_critical_ones() {
     // Half-open counts as ready; isolated does not.
     mock.increment(25 * SEC);
     let probe = payments.try_acquire().unwrap();
-    assert!(r.health(&["payments"]).ready);
-    assert!(r.ready(&["payments"]));
+    mark_critical(&r, &all, &["payments"]);
+    assert!(r.health().ready);
+    assert!(r.ready());
     probe.success();
     search.isolate();
-    assert!(!r.health(&["search"]).ready);
-    assert!(!r.ready(&["search"]));
+    mark_critical(&r, &all, &["search"]);
+    assert!(!r.health().ready);
+    assert!(!r.ready());
 }
 
-/// `ready` is `health`'s verdict, whatever the critical list holds (duplicates, unknown names,
-/// none at all), and `health` marks exactly the breakers named.
+/// The explicit form: any names, marked critical or not; an unknown one is an error.
+#[test]
+fn ready_for_reads_the_names_given_and_refuses_unknown_ones() {
+    let (r, _mock) = registry();
+    r.set_config("configured-only", default_config()).unwrap();
+    r.get_or_create("db").isolate();
+    r.get_or_create("cache");
+    assert_eq!(r.ready_for(&[]), Ok(true));
+    assert_eq!(r.ready_for(&["cache", "configured-only"]), Ok(true));
+    assert_eq!(r.ready_for(&["cache", "db"]), Ok(false));
+    let err = r.ready_for(&["cache", "dv"]).unwrap_err();
+    assert_eq!(err.name(), "dv");
+    assert_eq!(err.suggestion(), Some("db"));
+    assert!(r.ready(), "nothing is marked critical");
+}
+
+/// A default that says `critical = true` makes every breaker without its own configuration
+/// critical; a configuration of its own decides for itself.
+#[test]
+fn a_critical_default_covers_the_breakers_without_a_configuration() {
+    let r = Registry::new(Config {
+        critical: Some(true),
+        ..Config::default()
+    })
+    .unwrap();
+    r.set_config("optional", Config::default()).unwrap();
+    r.get_or_create("optional").isolate();
+    assert!(r.ready(), "its own configuration is not critical");
+    let db = r.get_or_create("db");
+    assert!(r.ready());
+    db.isolate();
+    assert!(!r.ready());
+    let h = r.health();
+    let flags: Vec<(&str, bool)> = h
+        .breakers
+        .iter()
+        .map(|b| (b.name.as_str(), b.critical))
+        .collect();
+    assert_eq!(flags, [("db", true), ("optional", false)]);
+}
+
+/// Strict lookups: configured and existing names resolve, a typo is an error with a
+/// suggestion, and `get_or_create` stays lenient for names made at run time.
+#[test]
+fn a_strict_registry_refuses_unconfigured_names() {
+    let (r, _mock) = registry();
+    let r = r.strict();
+    r.set_config("inventory", default_config()).unwrap();
+    let inventory = r.breaker("inventory").expect("configured");
+    assert!(Arc::ptr_eq(&inventory, &r.breaker("inventory").unwrap()));
+    let err = r.breaker("inventroy").unwrap_err();
+    assert_eq!(err.suggestion(), Some("inventory"));
+    assert!(err.to_string().contains("\"inventroy\""), "{err}");
+    assert_eq!(r.breaker("search").unwrap_err().suggestion(), None);
+    assert!(
+        r.get("inventroy").is_none(),
+        "a refused name creates nothing"
+    );
+    let host = r.get_or_create("host-17");
+    assert!(Arc::ptr_eq(
+        &host,
+        &r.breaker("host-17").expect("exists now")
+    ));
+    // Lenient (the default): any name gets a breaker.
+    let (lenient, _mock) = registry();
+    assert!(lenient.breaker("anything").is_ok());
+}
+
+/// `ready` is `health`'s verdict, whatever is marked critical (nothing, names without a breaker,
+/// everything), and `health` flags exactly the breakers marked.
 #[test]
 fn ready_agrees_with_health() {
-    let r = Registry::default();
+    let (r, _mock) = registry();
     let names: Vec<String> = (0..200).map(|i| format!("host-{i:03}")).collect();
     for (i, n) in names.iter().enumerate() {
         let b = r.get_or_create(n);
@@ -203,7 +301,7 @@ fn ready_agrees_with_health() {
     }
     let lists: [Vec<&str>; 5] = [
         vec![],
-        vec!["host-001", "host-001", "nowhere"],
+        vec!["host-001", "nowhere"],
         vec!["host-007"],
         names
             .iter()
@@ -217,9 +315,13 @@ fn ready_agrees_with_health() {
             .map(String::as_str)
             .collect(),
     ];
+    let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
+    all.push("nowhere");
     for critical in lists {
-        let h = r.health(&critical);
-        assert_eq!(h.ready, r.ready(&critical), "{critical:?}");
+        mark_critical(&r, &all, &critical);
+        let h = r.health();
+        assert_eq!(h.ready, r.ready(), "{critical:?}");
+        assert_eq!(r.ready_for(&critical), Ok(h.ready), "{critical:?}");
         for b in &h.breakers {
             assert_eq!(
                 b.critical,
@@ -328,7 +430,17 @@ fn health_of_a_large_registry_matches_each_breakers_metrics() {
     }
     mock.increment(SEC);
     let critical: Vec<&str> = names.iter().step_by(11).map(String::as_str).collect();
-    let h = r.health(&critical);
+    for name in &critical {
+        r.set_config(
+            name,
+            Config {
+                critical: Some(true),
+                ..default_config()
+            },
+        )
+        .unwrap();
+    }
+    let h = r.health();
     let mut sorted = names.clone();
     sorted.sort();
     sorted.dedup();
@@ -346,12 +458,7 @@ fn health_of_a_large_registry_matches_each_breakers_metrics() {
     assert!(!h.ready);
     // A minute later every window is empty.
     mock.increment(60 * SEC);
-    assert!(
-        r.health(&[])
-            .breakers
-            .iter()
-            .all(|b| b.calls_in_window == 0)
-    );
+    assert!(r.health().breakers.iter().all(|b| b.calls_in_window == 0));
 }
 
 /// `leak` hands out the registry's own breaker for the process's life: the same breaker as

@@ -402,3 +402,80 @@ fn shared_writes_per_1000_calls() {
          calls at 1 %; the breaker must stay Closed and admit every call):\n{violations}"
     );
 }
+
+/// Rejections while Open: `threads` threads each make [`CALLS`] calls to a breaker opened for an
+/// hour (after a warm-up call that claims their stripes). Returns the report and the rejections.
+fn open_rejections(threads: usize, half_open: bool) -> (Report, u64) {
+    let (clock, mock) = hotbreaker::quanta::Clock::mock();
+    let breaker = Breaker::builder()
+        .consecutive_failures(1)
+        .open_timeout(Duration::from_secs(3_600))
+        .half_open_permits(1)
+        .half_open_successes(1)
+        .stripes(WORKERS as u32)
+        .clock(clock)
+        .build()
+        .expect("valid rules");
+    breaker.try_acquire().expect("Closed").failure();
+    assert_eq!(breaker.state(), State::Open);
+    // Half-open: one probe out, which the test keeps, so every other call is rejected.
+    let _probe = half_open.then(|| {
+        mock.increment(Duration::from_secs(3_600));
+        breaker.try_acquire().expect("the probe")
+    });
+    let barrier = Barrier::new(threads + 1);
+    let rejected = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                assert!(breaker.try_acquire().is_err(), "warm-up call rejected");
+                barrier.wait(); // warmed up
+                barrier.wait(); // recording
+                let n = (0..CALLS)
+                    .filter(|_| breaker.try_acquire().is_err())
+                    .count();
+                rejected.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                barrier.wait(); // done
+            });
+        }
+        barrier.wait();
+        write_count::start();
+        barrier.wait();
+        barrier.wait();
+    });
+    (write_count::stop_and_report(), rejected.into_inner())
+}
+
+/// A rejection while Open writes only its own thread's rejected count and loads no 128-bit
+/// word: one 64-bit load of the compact deadline answers it (on x86-64 without AVX a 128-bit
+/// load is a locked `cmpxchg16b`, a write to the line every caller reads). While HalfOpen with
+/// its probes out, a rejection loads the 128-bit state word once: reported, and held to that.
+#[test]
+fn rejections_write_no_shared_line_and_open_ones_load_no_128_bit_word() {
+    for threads in THREADS {
+        let (open, rejected) = open_rejections(threads, false);
+        let calls = CALLS * threads as u64;
+        println!(
+            "Open, {threads} threads: {rejected} of {calls} rejected, {} shared writes, {} \
+             128-bit loads",
+            open.shared_writes, open.wide_loads
+        );
+        assert_eq!(rejected, calls);
+        assert_eq!(open.shared_writes, 0, "Open, {threads} threads");
+        assert_eq!(open.wide_loads, 0, "Open, {threads} threads");
+
+        let (half_open, rejected) = open_rejections(threads, true);
+        println!(
+            "HalfOpen, {threads} threads: {rejected} of {calls} rejected, {} shared writes, {} \
+             128-bit loads",
+            half_open.shared_writes, half_open.wide_loads
+        );
+        assert_eq!(rejected, calls);
+        assert_eq!(half_open.shared_writes, 0, "HalfOpen, {threads} threads");
+        assert!(
+            half_open.wide_loads <= calls,
+            "HalfOpen, {threads} threads: {} 128-bit loads",
+            half_open.wide_loads
+        );
+    }
+}

@@ -124,7 +124,7 @@ fn a_rejection_prints_a_rounded_retry_after() {
 }
 
 /// The stripes a breaker was built with differ from what an unset `stripes` resolves to on
-/// this thread (64 is above the default's cap on any machine): as when a reload runs on a
+/// this thread (64 differs from it on any machine with at most 32 CPUs): as when a reload runs on a
 /// thread that sees another CPU count. Leaving `stripes` unset must keep them.
 #[test]
 fn unset_stripes_never_make_a_reload_fail() {

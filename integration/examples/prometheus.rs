@@ -20,17 +20,24 @@ use axum::{Json, Router};
 use hotbreaker::{Health, Registry};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Which dependencies the service cannot work without: `/ready` fails while one is open.
-pub(crate) const CRITICAL: &[&str] = &["payments", "inventory"];
-
+/// The dependencies the service cannot work without are marked `critical`: `/ready` fails
+/// while one is open. `strict`: a name looked up with `Registry::breaker` must be here.
 pub(crate) const BREAKERS: &str = r#"
+strict = true
+
 [default]
 consecutive_failures = 5
 open_timeout = "30s"
 
 [breakers.payments]
+critical = true
 consecutive_failures = 3
 backoff = { base = "5s", max = "1m" }
+
+[breakers.inventory]
+critical = true
+
+[breakers.search]
 "#;
 
 #[derive(Clone)]
@@ -45,11 +52,11 @@ async fn metrics(AxumState(ops): AxumState<Ops>) -> String {
 }
 
 async fn health(AxumState(ops): AxumState<Ops>) -> Json<Health> {
-    Json(ops.registry.health(CRITICAL))
+    Json(ops.registry.health())
 }
 
 async fn ready(AxumState(ops): AxumState<Ops>) -> (StatusCode, &'static str) {
-    if ops.registry.health(CRITICAL).ready {
+    if ops.registry.ready() {
         (StatusCode::OK, "ready")
     } else {
         (
@@ -74,11 +81,9 @@ pub(crate) async fn serve(ops: Ops) -> SocketAddr {
 
 /// Some traffic: inventory and search are healthy, payments fails and opens.
 pub(crate) fn traffic(registry: &Registry) {
-    let (payments, inventory, search) = (
-        registry.get_or_create("payments"),
-        registry.get_or_create("inventory"),
-        registry.get_or_create("search"),
-    );
+    let breaker = |name| registry.breaker(name).expect("in the file");
+    let (payments, inventory, search) =
+        (breaker("payments"), breaker("inventory"), breaker("search"));
     for i in 0..100 {
         inventory.try_acquire().unwrap().success();
         if let Ok(p) = search.try_acquire() {

@@ -59,7 +59,7 @@ async fn redis_down_at_start_then_up() {
     a.registry.get_or_create("db");
     assert!(eventually(10, || a.link.status().flush_errors >= 2).await);
     assert!(!a.link.status().up());
-    let health = a.registry.health(&["db"]);
+    let health = a.registry.health();
     assert_eq!(health.fleet_link_up, Some(false));
     assert!(
         health.ready,
@@ -84,7 +84,7 @@ async fn redis_down_at_start_then_up() {
         a.link.status()
     );
     assert!(a.link.status().flushes > 0);
-    assert!(eventually(5, || a.registry.health(&[]).fleet_link_up == Some(true)).await);
+    assert!(eventually(5, || a.registry.health().fleet_link_up == Some(true)).await);
     // Propagation works once Redis is up.
     a.calls("db", 3, true);
     assert!(eventually(10, || b.state("db") == Some(State::Open)).await);

@@ -586,3 +586,36 @@ fn a_fleet_half_open_racing_the_deadline_half_opens_once() {
             .ignore();
     });
 }
+
+/// Two openings whose winners publish their deadlines concurrently (a reset between them): once
+/// both are done, a rejection's retry-after (from the 64-bit compact deadline) is the current
+/// opening's, as the exact 128-bit cell gives it, never the older opening's.
+#[test]
+fn after_racing_openings_a_rejection_reads_the_current_deadline() {
+    loom::model(|| {
+        let (b, clock, _heard) = breaker(
+            Breaker::builder()
+                .consecutive_failures(1)
+                .open_timeout(Duration::from_secs(60)),
+        );
+        let p = b.try_acquire_owned().unwrap();
+        let first = thread::spawn(move || p.failure());
+        let second = {
+            let b = Arc::clone(&b);
+            let clock = clock.clone();
+            thread::spawn(move || {
+                b.reset();
+                clock.advance(Duration::from_secs(1));
+                if let Ok(p) = b.try_acquire() {
+                    p.failure();
+                }
+            })
+        };
+        first.join().unwrap();
+        second.join().unwrap();
+        if b.state() == State::Open {
+            let rejected = b.try_acquire().expect_err("Open for a minute");
+            assert_eq!(rejected.retry_after(), b.metrics().retry_after);
+        }
+    });
+}
