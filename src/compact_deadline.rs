@@ -5,11 +5,13 @@
 //! # Orderings
 //! Readers load it `Relaxed`: the word is self-contained, and a rejection decided from it reads
 //! nothing else the transition's winner wrote. Its writers (transitions only) follow every
-//! publication of the exact cell with [`CompactDeadlineCell::follow`], whose stores and loads,
-//! like the exact cell's successful swaps, are `SeqCst`: in that single order the last store of
-//! the compact word is followed by its writer's load of the exact cell, which therefore saw every
-//! exact publication whose own follow-up stored earlier. So once the transitions in flight have
-//! finished, the compact word is the compact form of the exact cell's latest content.
+//! publication of the exact cell with [`CompactDeadlineCell::follow`], whose compare-and-swaps
+//! and loads, like the exact cell's successful swaps, are `SeqCst`. A follower returns only
+//! after a successful swap followed by a load of the exact cell that found what it had swapped
+//! in; in the single order, the last successful swap of all is followed by such a load, which
+//! saw every exact publication (each is before its own follower's last swap). So once the
+//! transitions in flight have finished, the compact word is the compact form of the exact
+//! cell's latest content.
 
 use crate::deadline;
 use crate::sync::{AtomicU64, Ordering};
@@ -23,11 +25,19 @@ use crate::sync::{AtomicU64, Ordering};
 ///
 /// Horizons. `ns` holds deadlines up to 2^58 ns (9.1 years) after the breaker's start; a later
 /// deadline, and "no deadline", are stored as 0, which no reader is before, so those calls take
-/// the exact cell's path (correct, only slower). The tag tells generations apart only modulo 64:
-/// a reader whose mirror shows Open generation `g` can match a word of generation `g - 64k` only
-/// while the 63 transitions after that one are all between their swap and their follow-up, and
-/// then the state is Open either way and only the retry-after hint comes from the other
-/// generation (the exact path would answer with the nominal opening instead).
+/// the exact cell's path (correct, only slower). The tag tells generations apart only modulo 64.
+/// A mismatch sends the reader to the exact cell, so an alias needs a word 64 generations away
+/// from the reader's mirror:
+/// - a follower that read the exact cell, then stalled across 64 transitions: its
+///   compare-and-swap fails when any other follower swapped meanwhile, so its older word is
+///   stored only if the word came back to the very value it had read (the same "no deadline" 64
+///   generations later), and then only until that follower re-reads the exact cell and swaps
+///   again;
+/// - one reader that loaded the mirror, then stalled across 64 transitions: that call is rejected
+///   with the newer generation's deadline, a call that raced 64 transitions.
+///
+/// Either way a call may be rejected, with the other generation's retry-after, while a
+/// transition or the call itself is in flight; no word stays wrong once they are done.
 const TAG_BITS: u32 = 6;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// The latest deadline the word holds, in ns since the breaker's start.
@@ -64,19 +74,25 @@ impl CompactDeadlineCell {
     }
 
     /// Makes the word the compact form of what `read_exact` returns, after a publication of the
-    /// exact cell: stores, then reads the exact cell again and stores again until what it stored
-    /// is still current. A follower descheduled with an old reading thus repairs its own store.
-    /// One shared store per transition, more only when transitions race.
+    /// exact cell: swaps in the compact form of a fresh reading, unless another follower swapped
+    /// since this one read the word, then reads the exact cell again, until a swap succeeded and
+    /// the exact cell still holds what it swapped in. A follower descheduled with an old reading
+    /// thus fails its swap, or repairs it. One shared write per transition, more only when
+    /// transitions race.
     pub(crate) fn follow(&self, read_exact: impl Fn() -> u128) {
-        let mut exact = read_exact();
+        // SeqCst, here and below: see the module's "Orderings".
+        let mut seen = self.0.load(Ordering::SeqCst);
         loop {
-            // SeqCst: see the module's "Orderings" (`read_exact` loads SeqCst too).
-            self.0.store(pack(exact), Ordering::SeqCst);
-            let again = read_exact();
-            if again == exact {
-                return;
+            let exact = read_exact();
+            let new = pack(exact);
+            match self
+                .0
+                .compare_exchange(seen, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) if read_exact() == exact => return,
+                Ok(_) => seen = new,
+                Err(current) => seen = current,
             }
-            exact = again;
         }
     }
 }
@@ -143,24 +159,47 @@ mod tests {
         assert_eq!(remaining(pack(deadline::pack(0, 0)), 0, 0), None);
     }
 
-    #[test]
-    fn a_stale_follower_repairs_its_store() {
-        use std::cell::Cell;
-        let cell = CompactDeadlineCell::new(deadline::pack(0, deadline::NONE));
-        // The follower read generation 4, and a newer transition published 5 before its store.
-        let readings = [
-            deadline::pack(4, 40),
-            deadline::pack(5, 50),
-            deadline::pack(5, 50),
-        ];
-        let next = Cell::new(0);
+    /// Reads the exact cell from `readings`, one per call, counting them.
+    fn follow_readings(cell: &CompactDeadlineCell, readings: &[u128]) -> usize {
+        let next = std::cell::Cell::new(0);
         cell.follow(|| {
             let r = readings[next.get()];
             next.set(next.get() + 1);
             r
         });
-        assert_eq!(next.get(), 3, "read again until unchanged");
+        next.get()
+    }
+
+    #[test]
+    fn a_follower_whose_reading_went_stale_repairs_its_swap() {
+        let cell = CompactDeadlineCell::new(deadline::pack(0, deadline::NONE));
+        // It swapped in generation 4; a newer transition had published 5 meanwhile.
+        let (four, five) = (deadline::pack(4, 40), deadline::pack(5, 50));
+        assert_eq!(follow_readings(&cell, &[four, five, five, five]), 4);
         assert_eq!(remaining(cell.load(), 5, 0), Some(50));
         assert_eq!(remaining(cell.load(), 4, 0), None);
+    }
+
+    #[test]
+    fn a_follower_that_another_overtook_does_not_store_its_old_reading() {
+        let cell = CompactDeadlineCell::new(deadline::pack(0, deadline::NONE));
+        let (four, five) = (deadline::pack(4, 40), deadline::pack(5, 50));
+        let reads = std::cell::Cell::new(0);
+        cell.follow(|| {
+            reads.set(reads.get() + 1);
+            if reads.get() == 1 {
+                // Read 4, then stalled while the follower of 5 did all of its work.
+                cell.follow(|| five);
+                return four;
+            }
+            assert_ne!(remaining(cell.load(), 4, 0), Some(40), "4 was never stored");
+            five
+        });
+        assert_eq!(remaining(cell.load(), 5, 0), Some(50));
+        assert_eq!(
+            reads.get(),
+            3,
+            "a failed swap, then a fresh reading swapped and checked"
+        );
     }
 }

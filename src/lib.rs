@@ -166,8 +166,8 @@ mod compact_deadline;
 mod config;
 mod consecutive;
 mod deadline;
-#[cfg(feature = "serde")]
 mod edit_distance;
+#[cfg(feature = "serde")]
 mod env;
 mod error;
 mod evaluation;
@@ -224,6 +224,8 @@ pub use classify::Classify;
 pub use clock::LoomClock;
 pub use config::{Config, SlowCalls, TimeWindow};
 pub use error::{ConfigError, Error, Reason, Rejected};
+#[cfg(feature = "metrics")]
+pub use export::MetricsPublisher;
 pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
 pub use outcome::Outcome;

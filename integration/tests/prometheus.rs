@@ -75,8 +75,14 @@ async fn prometheus_scrape_health_and_readiness() {
             r#"hotbreaker_transitions_total{name="payments",from="closed",to="open"}"#,
             1.0,
         ),
-        (r#"hotbreaker_state{name="payments"}"#, 1.0),
-        (r#"hotbreaker_state{name="search"}"#, 0.0),
+        (r#"hotbreaker_state{name="payments",state="open"}"#, 1.0),
+        (r#"hotbreaker_state{name="payments",state="closed"}"#, 0.0),
+        (r#"hotbreaker_state{name="search",state="closed"}"#, 1.0),
+        (r#"hotbreaker_state{name="search",state="open"}"#, 0.0),
+        (
+            r#"hotbreaker_transitions_total{name="search",from="closed",to="open"}"#,
+            0.0,
+        ),
         (r#"hotbreaker_window_failure_rate{name="search"}"#, 0.1),
     ];
     for (series, want) in expect {
@@ -87,6 +93,7 @@ async fn prometheus_scrape_health_and_readiness() {
         "{text}"
     );
     assert!(text.contains("# TYPE hotbreaker_state gauge"), "{text}");
+    assert!(text.contains("# HELP hotbreaker_state "), "{text}");
 
     let (status, body) = get("/ready").await;
     assert_eq!(status, 503, "{body}");
@@ -104,8 +111,8 @@ async fn prometheus_scrape_health_and_readiness() {
     assert_eq!(get("/ready").await.0, 200);
     let (_, text) = get("/metrics").await;
     assert_eq!(
-        value(&text, r#"hotbreaker_state{name="payments"}"#),
-        Some(0.0)
+        value(&text, r#"hotbreaker_state{name="payments",state="closed"}"#),
+        Some(1.0)
     );
     assert_eq!(
         value(
