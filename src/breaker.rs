@@ -522,6 +522,28 @@ impl Breaker {
             .clone()
     }
 
+    /// The settings in force with every default filled in: what [`config`](Breaker::config)
+    /// leaves as `None` because it was never set shows the value the breaker uses (the default
+    /// trip rules, window, backoff, half-open settings, its stripes). Rules that are off stay
+    /// `None`: `slow_calls`, `half_open_timeout`, `throttle`, and whichever of `open_timeout`
+    /// and `backoff` is not in force. A custom trip rule (`trip_when`) is not data and is not
+    /// shown, but with one the default trip rules are not shown either: they do not apply.
+    ///
+    /// # Examples
+    /// ```
+    /// let breaker = hotbreaker::Breaker::builder().build()?;
+    /// assert_eq!(breaker.config().consecutive_failures, None);
+    /// assert_eq!(breaker.effective_config().consecutive_failures, Some(5));
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn effective_config(&self) -> Config {
+        crate::rules::effective(
+            &self.config(),
+            self.stripes() as u32,
+            self.stats.predicate.is_some(),
+        )
+    }
+
     /// Keeps this breaker for the rest of the process and returns a `'static` reference to it.
     ///
     /// A `&'static Breaker` is `Copy`: a tower `service::BreakerLayer` (feature `tower`)

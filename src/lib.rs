@@ -167,10 +167,13 @@ mod config;
 mod consecutive;
 mod deadline;
 mod edit_distance;
+#[cfg(all(feature = "http", feature = "serde"))]
+pub mod endpoints;
 #[cfg(feature = "serde")]
 mod env;
 mod error;
 mod evaluation;
+mod events;
 #[cfg(feature = "metrics")]
 mod export;
 mod fastdiv;
@@ -224,6 +227,7 @@ pub use classify::Classify;
 pub use clock::LoomClock;
 pub use config::{Config, SlowCalls, TimeWindow};
 pub use error::{ConfigError, Error, Reason, Rejected};
+pub use events::{EVENTS_KEPT, TransitionEvent};
 #[cfg(feature = "metrics")]
 pub use export::MetricsPublisher;
 pub use health::{BreakerHealth, Health};

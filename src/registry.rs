@@ -23,6 +23,7 @@ use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ConfigError;
+use crate::events::{EventRing, TransitionEvent};
 use crate::health::{BreakerHealth, Health};
 use crate::rules::{Listener, Rules};
 use crate::state::State;
@@ -130,6 +131,8 @@ pub struct Registry {
     link: OnceLock<LinkProbe>,
     /// The id of the fleet link whose listener watches this registry (set once).
     watched_by: OnceLock<Box<str>>,
+    /// The latest transitions of every breaker, for [`Registry::events`].
+    events: Arc<EventRing>,
 }
 
 type LinkProbe = Box<dyn Fn() -> bool + Send + Sync>;
@@ -168,6 +171,7 @@ impl Registry {
             clock: quanta::Clock::new(),
             link: OnceLock::new(),
             watched_by: OnceLock::new(),
+            events: Arc::new(EventRing::default()),
         })
     }
 
@@ -315,8 +319,10 @@ impl Registry {
         let mut listeners: Vec<Listener> = Vec::with_capacity(1 + self.listeners.len());
         {
             let (transitions, name) = (transitions.clone(), name.clone());
+            let events = Arc::clone(&self.events);
             listeners.push(Box::new(move |t: &Transition| {
                 transitions.add(t);
+                events.push(&name, t);
                 #[cfg(feature = "tracing")]
                 crate::trace::transition(&name, t);
                 #[cfg(not(feature = "tracing"))]
@@ -415,6 +421,23 @@ impl Registry {
     #[cfg_attr(not(any(feature = "metrics", feature = "redis")), allow(dead_code))]
     pub(crate) fn entries(&self) -> &Map {
         &self.entries
+    }
+
+    /// The latest transitions of this registry's breakers, oldest first: at most
+    /// [`EVENTS_KEPT`](crate::EVENTS_KEPT), with the wall-clock time of each.
+    ///
+    /// # Examples
+    /// ```
+    /// use hotbreaker::{Registry, State};
+    ///
+    /// let registry = Registry::default();
+    /// registry.get_or_create("db").isolate();
+    /// let events = registry.events();
+    /// assert_eq!((events[0].name.as_str(), events[0].to), ("db", State::Isolated));
+    /// assert_eq!(events[0].cause.to_string(), "manual");
+    /// ```
+    pub fn events(&self) -> Vec<TransitionEvent> {
+        self.events.snapshot()
     }
 
     /// How many breakers there are.

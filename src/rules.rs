@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, TimeWindow};
 use crate::error::ConfigError;
 use crate::rate::Rate;
 use crate::state::{Limits, MAX_HALF_OPEN};
@@ -342,6 +342,59 @@ fn slow_rule(s: &crate::config::SlowCalls) -> Result<SlowRule, ConfigError> {
 /// limits (tens of microseconds), and the answer may differ from thread to thread (affinity).
 /// Only a breaker's construction uses it; [`Breaker::reconfigure`](crate::Breaker::reconfigure)
 /// compares stripes only when the user set them, so a reload never fails over a CPU count.
+/// `c` with every setting it leaves unset filled with the value in force, as the validation
+/// resolves it: the default trip rules when no trip rule or throttle is set, the default window,
+/// backoff and half-open settings, `stripes` as the breaker has them (`stripes`), and
+/// `critical = false`. Settings that are off stay `None` (`slow_calls`, `half_open_timeout`,
+/// `throttle`), as does the one of `open_timeout` and `backoff` that is not in force.
+/// `custom_rule`: the breaker has a custom trip rule (`trip_when`), which replaces the defaults.
+pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
+    let any_rule = custom_rule
+        || c.consecutive_failures.is_some()
+        || c.failure_rate.is_some()
+        || c.slow_calls.is_some()
+        || c.throttle.is_some();
+    let (consecutive_failures, failure_rate) = if any_rule {
+        (c.consecutive_failures, c.failure_rate)
+    } else {
+        (
+            Some(defaults::CONSECUTIVE_FAILURES),
+            Some(defaults::FAILURE_RATE),
+        )
+    };
+    let time_window = match (c.time_window, c.count_window) {
+        (None, None) => Some(TimeWindow {
+            window: defaults::TIME_WINDOW,
+            buckets: defaults::BUCKETS,
+        }),
+        (time, _) => time,
+    };
+    let backoff = match (c.open_timeout, c.backoff) {
+        (None, None) => Some(defaults::BACKOFF),
+        (_, backoff) => backoff,
+    };
+    let half_open_permits = c.half_open_permits.unwrap_or(defaults::HALF_OPEN_PERMITS);
+    Config {
+        consecutive_failures,
+        failure_rate,
+        minimum_calls: Some(c.minimum_calls.unwrap_or(defaults::MINIMUM_CALLS)),
+        time_window,
+        count_window: c.count_window,
+        slow_calls: c.slow_calls,
+        open_timeout: c.open_timeout,
+        backoff,
+        half_open_permits: Some(half_open_permits),
+        half_open_successes: Some(
+            c.half_open_successes
+                .unwrap_or(half_open_permits.min(defaults::HALF_OPEN_SUCCESSES)),
+        ),
+        half_open_timeout: c.half_open_timeout,
+        stripes: Some(stripes),
+        throttle: c.throttle,
+        critical: Some(c.critical.unwrap_or(false)),
+    }
+}
+
 fn default_stripes() -> u32 {
     if cfg!(hotbreaker_loom) {
         return 1;
@@ -643,5 +696,55 @@ mod tests {
         ] {
             assert!(builder.contains(&range), "src/builder.rs lacks {range:?}");
         }
+    }
+
+    #[test]
+    fn the_effective_configuration_fills_what_validation_resolves() {
+        let e = effective(&Config::default(), 4, false);
+        assert_eq!(e.consecutive_failures, Some(defaults::CONSECUTIVE_FAILURES));
+        assert_eq!(e.failure_rate, Some(defaults::FAILURE_RATE));
+        assert_eq!(e.minimum_calls, Some(defaults::MINIMUM_CALLS));
+        assert_eq!(
+            e.time_window.map(|t| (t.window, t.buckets)),
+            Some((defaults::TIME_WINDOW, defaults::BUCKETS))
+        );
+        assert_eq!(e.backoff, Some(defaults::BACKOFF));
+        assert_eq!(e.open_timeout, None);
+        assert_eq!(
+            (e.half_open_permits, e.half_open_successes),
+            (Some(3), Some(3))
+        );
+        assert_eq!((e.stripes, e.critical), (Some(4), Some(false)));
+        assert!(
+            Rules::validate(&e, None).is_ok(),
+            "the effective configuration is valid"
+        );
+
+        let set = Config {
+            failure_rate: Some(0.25),
+            count_window: Some(50),
+            open_timeout: Some(Duration::from_secs(7)),
+            half_open_permits: Some(1),
+            ..Config::default()
+        };
+        let e = effective(&set, 1, false);
+        assert_eq!(
+            (e.consecutive_failures, e.failure_rate),
+            (None, Some(0.25)),
+            "no defaults"
+        );
+        assert_eq!((e.time_window, e.count_window), (None, Some(50)));
+        assert_eq!(
+            (e.open_timeout, e.backoff),
+            (Some(Duration::from_secs(7)), None)
+        );
+        assert_eq!(e.half_open_successes, Some(1), "min(3, permits)");
+        assert!(Rules::validate(&e, None).is_ok());
+
+        let custom = effective(&Config::default(), 1, true);
+        assert_eq!(
+            (custom.consecutive_failures, custom.failure_rate),
+            (None, None)
+        );
     }
 }

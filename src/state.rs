@@ -110,6 +110,34 @@ pub enum Cause {
     FleetWindow,
 }
 
+impl Cause {
+    /// Its name: `consecutive-failures`, `failure-rate`, `slow-call-rate`, `custom-rule`,
+    /// `open-deadline-passed`, `half-open-failure`, `half-open-successes`, `half-open-timeout`,
+    /// `manual`, `fleet`, `fleet-window`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cause::ConsecutiveFailures => "consecutive-failures",
+            Cause::FailureRate => "failure-rate",
+            Cause::SlowCallRate => "slow-call-rate",
+            Cause::CustomRule => "custom-rule",
+            Cause::OpenDeadlinePassed => "open-deadline-passed",
+            Cause::HalfOpenFailure => "half-open-failure",
+            Cause::HalfOpenSuccesses => "half-open-successes",
+            Cause::HalfOpenTimeout => "half-open-timeout",
+            Cause::Manual => "manual",
+            Cause::Fleet => "fleet",
+            Cause::FleetWindow => "fleet-window",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    /// Kebab-case, as in events and fleet messages: `consecutive-failures`, `half-open-timeout`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The packed state word.
 ///
 /// Bit layout of the `u128`, least significant bit first:

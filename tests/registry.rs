@@ -490,3 +490,31 @@ fn leak_gives_the_registry_s_breaker_for_the_process() {
     drop(r);
     assert_eq!(payments.state(), State::Open, "outlives the registry");
 }
+
+/// The registry keeps the latest `EVENTS_KEPT` transitions, oldest first.
+#[test]
+fn events_keep_the_latest_transitions_in_order() {
+    let r = Registry::default();
+    let db = r.get_or_create("db");
+    let n = hotbreaker::EVENTS_KEPT + 10;
+    for i in 0..n {
+        if i % 2 == 0 {
+            db.isolate();
+        } else {
+            db.reset();
+        }
+    }
+    let events = r.events();
+    assert_eq!(events.len(), hotbreaker::EVENTS_KEPT);
+    // The 10 oldest went; generations follow one another.
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].generation, pair[0].generation + 1);
+        assert_eq!(pair[0].to, pair[1].from);
+    }
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.to, last.cause.to_string().as_str()),
+        (State::Closed, "manual")
+    );
+    assert_eq!(events[0].generation, 11);
+}

@@ -116,21 +116,9 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// The cause as it travels.
+/// The cause as it travels: its [`Display`](std::fmt::Display) name.
 pub(crate) fn cause_name(cause: Cause) -> &'static str {
-    match cause {
-        Cause::ConsecutiveFailures => "consecutive-failures",
-        Cause::FailureRate => "failure-rate",
-        Cause::SlowCallRate => "slow-call-rate",
-        Cause::CustomRule => "custom-rule",
-        Cause::OpenDeadlinePassed => "open-deadline-passed",
-        Cause::HalfOpenFailure => "half-open-failure",
-        Cause::HalfOpenSuccesses => "half-open-successes",
-        Cause::HalfOpenTimeout => "half-open-timeout",
-        Cause::Manual => "manual",
-        Cause::Fleet => "fleet",
-        Cause::FleetWindow => "fleet-window",
-    }
+    cause.name()
 }
 
 /// What a local transition tells the fleet, if anything: a trip (a transition to Open, but for
