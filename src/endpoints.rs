@@ -1,8 +1,7 @@
 //! A registry's operations endpoints as framework-neutral handlers (features `http` and
-//! `serde`): each returns an `http::Response<B>` for any body type built from a `String`
-//! (axum's `Body`, `http_body_util::Full<Bytes>`, hyper's, ...). Mount them on the routes you
-//! choose; metrics go through your `metrics` exporter (`Registry::publish_metrics`, feature
-//! `metrics`).
+//! `serde`): each returns an `http::Response<String>`, which axum answers as it is and any other
+//! framework takes with `response.map(Into::into)`. Mount them on the routes you choose;
+//! metrics go through your `metrics` exporter (`Registry::publish_metrics`, feature `metrics`).
 //!
 //! ```
 //! use hotbreaker::{Registry, endpoints};
@@ -26,7 +25,7 @@ use crate::state::State;
 /// `GET /health`: [`Registry::health`] as JSON, always `200 OK` (a report, not a probe: the
 /// `ready` field carries the verdict). Each breaker's state, window failure rate and calls,
 /// `retry_after_ms` while Open, times opened, and whether it is critical.
-pub fn health<B: From<String>>(registry: &Registry) -> http::Response<B> {
+pub fn health(registry: &Registry) -> http::Response<String> {
     json(StatusCode::OK, &registry.health())
 }
 
@@ -34,7 +33,7 @@ pub fn health<B: From<String>>(registry: &Registry) -> http::Response<B> {
 /// ([`Registry::ready`]), else `503 Service Unavailable` naming them. Meant for a readiness
 /// probe, and only with breakers of dependencies the instance cannot serve anything without:
 /// see [`Registry::ready`] for what it is for and what it is not.
-pub fn ready<B: From<String>>(registry: &Registry) -> http::Response<B> {
+pub fn ready(registry: &Registry) -> http::Response<String> {
     #[derive(Serialize)]
     struct Ready<'a> {
         ready: bool,
@@ -65,7 +64,7 @@ pub fn ready<B: From<String>>(registry: &Registry) -> http::Response<B> {
 /// `GET /breakers`: every breaker with its state and its effective configuration
 /// ([`Breaker::effective_config`](crate::Breaker::effective_config): every default filled in),
 /// sorted by name, as JSON.
-pub fn breakers<B: From<String>>(registry: &Registry) -> http::Response<B> {
+pub fn breakers(registry: &Registry) -> http::Response<String> {
     #[derive(Serialize)]
     struct Row {
         name: String,
@@ -86,15 +85,15 @@ pub fn breakers<B: From<String>>(registry: &Registry) -> http::Response<B> {
 
 /// `GET /breakers/events`: the registry's latest transitions, oldest first
 /// ([`Registry::events`]): name, from, to, cause, generation and `unix_ms`, as JSON.
-pub fn events<B: From<String>>(registry: &Registry) -> http::Response<B> {
+pub fn events(registry: &Registry) -> http::Response<String> {
     json(StatusCode::OK, &registry.events())
 }
 
-fn json<B: From<String>>(status: StatusCode, value: &impl Serialize) -> http::Response<B> {
+fn json(status: StatusCode, value: &impl Serialize) -> http::Response<String> {
     // Plain data of our own types: serializing it cannot fail.
     let text = serde_json::to_string(value)
         .unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()));
-    let mut response = http::Response::new(B::from(text));
+    let mut response = http::Response::new(text);
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
