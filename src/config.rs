@@ -78,6 +78,11 @@ pub struct Config {
     /// `throttle = { k = 2.0, max_rejection = 0.9 }` (either field optional; `throttle = {}` is
     /// the default throttle).
     pub throttle: Option<Throttle>,
+    /// For a [`Registry`](crate::Registry)'s tower layer only (`Registry::layer`, features
+    /// `http` and `tokio`): each call's deadline, in [1 ms, 365 days]; none by default. A
+    /// breaker's own behaviour ignores it.
+    #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::optional"))]
+    pub call_timeout: Option<Duration>,
     /// For a [`Registry`](crate::Registry) only: whether [`Registry::ready`](crate::Registry::ready)
     /// reads this breaker (default `false`). Set it on the breakers without which the service
     /// cannot answer any request. A breaker's own behaviour ignores it.

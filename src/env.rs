@@ -13,7 +13,7 @@ use crate::rules::{Rules, defaults};
 use crate::throttle::Throttle;
 
 /// Every setting's variable, after `PREFIX_`.
-const SETTINGS: [&str; 22] = [
+const SETTINGS: [&str; 23] = [
     "CONSECUTIVE_FAILURES",
     "FAILURE_RATE",
     "MINIMUM_CALLS",
@@ -36,6 +36,7 @@ const SETTINGS: [&str; 22] = [
     "THROTTLE_K",
     "THROTTLE_MAX_REJECTION",
     "CRITICAL",
+    "CALL_TIMEOUT",
 ];
 
 /// What to do with a variable under the prefix that is not a setting.
@@ -55,7 +56,7 @@ impl Config {
     /// `PREFIX_OPEN_TIMEOUT`, `PREFIX_BACKOFF_BASE` / `_MULTIPLIER` / `_MAX` / `_JITTER`,
     /// `PREFIX_HALF_OPEN_PERMITS`, `PREFIX_HALF_OPEN_SUCCESSES`, `PREFIX_HALF_OPEN_TIMEOUT`,
     /// `PREFIX_STRIPES`, `PREFIX_THROTTLE_K` and `PREFIX_THROTTLE_MAX_REJECTION` (either turns
-    /// the throttle on, the other taking its default), and `PREFIX_CRITICAL` (`true` or `false`). Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
+    /// the throttle on, the other taking its default), `PREFIX_CRITICAL` (`true` or `false`) and `PREFIX_CALL_TIMEOUT`. Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
     /// the defaults. `prefix` may be written with or without its trailing `_`.
     ///
     /// Strict: any other variable under `PREFIX_` is an error naming it (a typo such as
@@ -313,6 +314,7 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         stripes: count("STRIPES")?,
         throttle,
         critical: flag("CRITICAL")?,
+        call_timeout: duration("CALL_TIMEOUT")?,
     };
     Rules::validate(&config, None).map_err(|e| {
         let name = var(&e.field().replace('.', "_").to_ascii_uppercase());

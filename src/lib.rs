@@ -120,6 +120,8 @@ mod policy;
 mod rate;
 pub mod recording;
 mod registry;
+#[cfg(all(feature = "http", feature = "tokio"))]
+mod registry_layer;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 mod rules;

@@ -251,6 +251,9 @@ impl Rules {
             .half_open_timeout
             .map(|t| duration("half_open_timeout", t))
             .transpose()?;
+        if let Some(t) = c.call_timeout {
+            duration("call_timeout", t)?;
+        }
         let stripes = count(
             "stripes",
             c.stripes.unwrap_or_else(default_stripes),
@@ -346,7 +349,7 @@ fn slow_rule(s: &crate::config::SlowCalls) -> Result<SlowRule, ConfigError> {
 /// resolves it: the default trip rules when no trip rule or throttle is set, the default window,
 /// backoff and half-open settings, `stripes` as the breaker has them (`stripes`), and
 /// `critical = false`. Settings that are off stay `None` (`slow_calls`, `half_open_timeout`,
-/// `throttle`), as does the one of `open_timeout` and `backoff` that is not in force.
+/// `call_timeout`, `throttle`), as does the one of `open_timeout` and `backoff` that is not in force.
 /// `custom_rule`: the breaker has a custom trip rule (`trip_when`), which replaces the defaults.
 pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
     let any_rule = custom_rule
@@ -389,6 +392,7 @@ pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
                 .unwrap_or(half_open_permits.min(defaults::HALF_OPEN_SUCCESSES)),
         ),
         half_open_timeout: c.half_open_timeout,
+        call_timeout: c.call_timeout,
         stripes: Some(stripes),
         throttle: c.throttle,
         critical: Some(c.critical.unwrap_or(false)),

@@ -27,6 +27,7 @@ fn full() -> Config {
         stripes: Some(2),
         throttle: Some(Throttle::sre().k(1.5)),
         critical: Some(true),
+        call_timeout: Some(Duration::from_millis(750)),
     }
 }
 
