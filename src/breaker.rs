@@ -409,6 +409,17 @@ impl Breaker {
 
     /// What a health report shows of this breaker: the part of [`metrics`](Breaker::metrics)
     /// without the lifetime totals and the latency estimate (a third of the memory it reads).
+    /// Whether a call now would be rejected by the state alone: Isolated, or Open before its
+    /// deadline. An Open breaker past its deadline is not: the next call half-opens it.
+    pub(crate) fn rejecting(&self) -> bool {
+        let word = self.word();
+        match word.kind() {
+            State::Isolated => true,
+            State::Open => self.open_remaining(word, self.clock.real_ns()) > 0,
+            _ => false,
+        }
+    }
+
     pub(crate) fn health_view(&self) -> HealthView {
         let now = self.clock.real_ns();
         let (word, window_generation) = self.observed_word();

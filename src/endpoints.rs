@@ -39,25 +39,25 @@ pub fn ready(registry: &Registry) -> http::Response<String> {
         ready: bool,
         down: Vec<&'a str>,
     }
-    if registry.ready() {
-        return json(
-            StatusCode::OK,
-            &Ready {
-                ready: true,
-                down: Vec::new(),
-            },
-        );
-    }
+    // One reading: the verdict and the names agree.
     let health = registry.health();
     let down = health
         .breakers
         .iter()
-        .filter(|b| b.critical && matches!(b.state, State::Open | State::Isolated))
+        .filter(|b| b.critical && b.down)
         .map(|b| b.name.as_str())
         .collect();
+    let status = if health.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &Ready { ready: false, down },
+        status,
+        &Ready {
+            ready: health.ready,
+            down,
+        },
     )
 }
 

@@ -1,7 +1,7 @@
 //! The registry's recent transitions: a bounded ring of timestamped events, newest last.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::state::{Cause, State};
@@ -16,8 +16,8 @@ pub const EVENTS_KEPT: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransitionEvent {
-    /// The breaker's name.
-    pub name: String,
+    /// The breaker's name (shared with the registry: an event does not copy it).
+    pub name: Arc<str>,
     /// The state before.
     pub from: State,
     /// The state after.
@@ -36,7 +36,7 @@ impl serde::Serialize for TransitionEvent {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut e = s.serialize_struct("TransitionEvent", 6)?;
-        e.serialize_field("name", &self.name)?;
+        e.serialize_field("name", &*self.name)?;
         e.serialize_field("from", &self.from)?;
         e.serialize_field("to", &self.to)?;
         e.serialize_field("cause", self.cause.name())?;
@@ -54,12 +54,12 @@ pub(crate) struct EventRing {
 }
 
 impl EventRing {
-    pub(crate) fn push(&self, name: &str, t: &Transition) {
+    pub(crate) fn push(&self, name: &Arc<str>, t: &Transition) {
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let event = TransitionEvent {
-            name: name.to_owned(),
+            name: Arc::clone(name),
             from: t.from,
             to: t.to,
             cause: t.cause,

@@ -209,7 +209,7 @@ pub fn status_for(rejected: &Rejected) -> Status {
 }
 
 fn whole_seconds(d: Duration) -> u64 {
-    let seconds = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let seconds = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     seconds.max(1)
 }
 

@@ -8,7 +8,7 @@ use crate::state::State;
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Health {
-    /// False when a critical breaker is Open or Isolated.
+    /// False when a critical breaker is down: Isolated, or Open before its deadline.
     pub ready: bool,
     /// Every breaker, by name.
     pub breakers: Vec<BreakerHealth>,
@@ -29,6 +29,10 @@ pub struct BreakerHealth {
     pub state: State,
     /// Whether the readiness verdict depends on it.
     pub critical: bool,
+    /// Whether it rejects calls now: Isolated, or Open before its deadline (an Open breaker
+    /// past its deadline lets the next call through as a probe, so it does not count as down:
+    /// an instance taken out of its load balancer would otherwise never send that call).
+    pub down: bool,
     /// Failures / calls in its current window (0 when empty).
     pub failure_rate: f64,
     /// Calls in its current window.

@@ -98,7 +98,9 @@ pub fn retry_after(rejected: &crate::Rejected) -> Option<http::HeaderValue> {
 
 /// Whole seconds, rounded up, at least 1 (RFC 9110's `Retry-After`).
 fn header_seconds(after: Duration) -> HeaderValue {
-    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let seconds = after
+        .as_secs()
+        .saturating_add(u64::from(after.subsec_nanos() > 0));
     HeaderValue::from(seconds.max(1))
 }
 

@@ -249,16 +249,18 @@ impl Registry {
             if let Some(e) = entries.get(name) {
                 return Ok(e.breaker.clone()); // created by another caller meanwhile
             }
-            return Err(self.unknown(&settings, name));
+            let configured = configured_names(&settings);
+            drop(settings); // suggestions are computed without the lock
+            return Err(self.unknown(&configured, name));
         }
         Ok(self.create(settings, name))
     }
 
-    /// The error for `name`, suggesting among the configured and existing names.
-    fn unknown(&self, settings: &Settings, name: &str) -> UnknownBreaker {
+    /// The error for `name`, suggesting among `configured` and the existing names.
+    fn unknown(&self, configured: &[Box<str>], name: &str) -> UnknownBreaker {
         let entries = self.entries.pin();
         let existing = entries.keys().map(|k| &**k);
-        UnknownBreaker::new(name, settings.configs.keys().map(|k| &**k).chain(existing))
+        UnknownBreaker::new(name, configured.iter().map(|k| &**k).chain(existing))
     }
 
     /// The breaker named `name`, created with its configuration (or the default) if it does not
@@ -433,7 +435,7 @@ impl Registry {
     /// let registry = Registry::default();
     /// registry.get_or_create("db").isolate();
     /// let events = registry.events();
-    /// assert_eq!((events[0].name.as_str(), events[0].to), ("db", State::Isolated));
+    /// assert_eq!((&*events[0].name, events[0].to), ("db", State::Isolated));
     /// assert_eq!(events[0].cause.to_string(), "manual");
     /// ```
     pub fn events(&self) -> Vec<TransitionEvent> {
@@ -478,7 +480,7 @@ impl Registry {
     /// Each breaker's state, window failure rate, retry_after and times opened, and the
     /// readiness verdict of [`ready`](Registry::ready): ready unless a breaker marked critical
     /// (`critical = true` in its configuration, or in the default for the breakers without
-    /// one) is Open or Isolated. Sorted by name.
+    /// one) is down (Isolated, or Open before its deadline). Sorted by name.
     ///
     /// Its cost is a read of each breaker's state and window (not its lifetime totals, as
     /// [`Breaker::metrics`] does): a breaker with no bucket started in its window costs one
@@ -499,6 +501,7 @@ impl Registry {
             let v = e.breaker.health_view();
             BreakerHealth {
                 critical,
+                down: down(v.state, v.retry_after_ns),
                 name: name.to_string(),
                 state: v.state,
                 failure_rate: v.window.failure_rate(),
@@ -534,7 +537,7 @@ impl Registry {
             }
             all
         });
-        let ready = breakers.iter().all(|b| !b.critical || !down(b.state));
+        let ready = breakers.iter().all(|b| !b.critical || !b.down);
         Health {
             ready,
             breakers,
@@ -564,9 +567,12 @@ impl Registry {
 
     /// The readiness verdict of [`health`](Registry::health) alone: false while a breaker
     /// marked critical (`critical = true` in its configuration, or in the default for the
-    /// breakers without one) is Open or Isolated. A HalfOpen breaker counts as ready (it is
-    /// letting probes through to decide), and a critical name with no breaker yet too (nothing
-    /// has failed).
+    /// breakers without one) is Isolated, or Open before its deadline. A breaker Open past its
+    /// deadline counts as ready: its next call is a probe, and an instance taken out of its load
+    /// balancer would never send it. A HalfOpen breaker counts as ready (it is letting probes
+    /// through to decide), and a critical name with no breaker yet too (nothing has failed).
+    /// `critical` is read from the registry's configurations ([`set_config`](Registry::set_config),
+    /// a file), not from a [`Breaker::reconfigure`] made on the breaker itself.
     ///
     /// What it is for: a readiness probe that takes an instance out of its load balancer when
     /// it cannot serve anything, because a dependency every request needs is down. What it is
@@ -603,13 +609,13 @@ impl Registry {
                 .iter()
                 .filter(|(name, _)| !settings.configured(name))
                 .map(|(_, e)| &e.breaker);
-            return all.chain(unconfigured).all(|b| !down(b.state()));
+            return all.chain(unconfigured).all(|b| !b.rejecting());
         }
-        all.all(|b| !down(b.state()))
+        all.all(|b| !b.rejecting())
     }
 
-    /// Whether none of the breakers named in `names` is Open or Isolated, whether or not they
-    /// are marked critical (a HalfOpen breaker, and a configured name with no breaker yet, count
+    /// Whether none of the breakers named in `names` is down (Isolated, or Open before its
+    /// deadline), whether or not they are marked critical (a HalfOpen breaker, and a configured name with no breaker yet, count
     /// as ready). One lookup and one state read per name.
     ///
     /// # Errors
@@ -630,18 +636,25 @@ impl Registry {
         let mut ready = true;
         for name in names {
             match entries.get(*name) {
-                Some(e) => ready &= !down(e.breaker.state()),
+                Some(e) => ready &= !e.breaker.rejecting(),
                 None => {
                     // The writer lock, off every caller's path: is the name configured?
                     let settings = self.writer();
                     if !settings.configured(name) {
-                        return Err(self.unknown(&settings, name));
+                        let configured = configured_names(&settings);
+                        drop(settings); // suggestions are computed without the lock
+                        return Err(self.unknown(&configured, name));
                     }
                 }
             }
         }
         Ok(ready)
     }
+}
+
+/// The names with a configuration of their own, to suggest from once the lock is released.
+fn configured_names(settings: &Settings) -> Vec<Box<str>> {
+    settings.configs.keys().cloned().collect()
 }
 
 /// `health` starts a thread per this many breakers (up to one per CPU).
@@ -656,7 +669,12 @@ fn name_prefix(name: &str) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
-/// Whether a critical breaker in `state` makes the registry not ready.
-fn down(state: State) -> bool {
-    matches!(state, State::Open | State::Isolated)
+/// Whether a breaker in `state`, with `retry_after_ns` left while Open, rejects calls now (see
+/// [`BreakerHealth::down`]).
+fn down(state: State, retry_after_ns: Option<u64>) -> bool {
+    match state {
+        State::Isolated => true,
+        State::Open => retry_after_ns != Some(0),
+        _ => false,
+    }
 }

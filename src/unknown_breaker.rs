@@ -74,7 +74,9 @@ fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&
     let limit = (chars / 3).max(1);
     known
         .into_iter()
-        .filter(|k| k.chars().count() <= MAX_COMPARED_CHARS)
+        // Lengths further apart than the limit cannot be within it: skipped without comparing.
+        .filter(|k| k.len().abs_diff(name.len()) <= 4 * limit)
+        .filter(|k| k.chars().count().abs_diff(chars) <= limit)
         .map(|k| (edits(name, k), k))
         .filter(|&(d, _)| d <= limit)
         .min()

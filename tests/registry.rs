@@ -518,3 +518,35 @@ fn events_keep_the_latest_transitions_in_order() {
     );
     assert_eq!(events[0].generation, 11);
 }
+
+/// An Open critical breaker past its deadline is ready: a probe needs a call, and an instance
+/// taken out of its load balancer would never get one.
+#[test]
+fn an_open_breaker_past_its_deadline_does_not_hold_readiness() {
+    let (r, mock) = registry();
+    r.set_config(
+        "db",
+        Config {
+            critical: Some(true),
+            ..default_config()
+        },
+    )
+    .unwrap();
+    let db = r.get_or_create("db");
+    for _ in 0..3 {
+        db.try_acquire().unwrap().failure();
+    }
+    assert_eq!(db.state(), State::Open);
+    assert!(!r.ready());
+    assert_eq!(r.ready_for(&["db"]), Ok(false));
+    let h = r.health();
+    assert!(!h.ready && h.breakers[0].down);
+    mock.increment(30 * SEC); // the deadline: no call has arrived
+    assert_eq!(db.state(), State::Open, "still Open until a call arrives");
+    assert!(r.ready());
+    assert_eq!(r.ready_for(&["db"]), Ok(true));
+    let h = r.health();
+    assert!(h.ready && !h.breakers[0].down);
+    db.isolate();
+    assert!(!r.ready(), "Isolated stays down");
+}
