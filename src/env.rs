@@ -345,7 +345,8 @@ mod tests {
                 | "OPEN_TIMEOUT"
                 | "BACKOFF_BASE"
                 | "BACKOFF_MAX"
-                | "HALF_OPEN_TIMEOUT" => "10s",
+                | "HALF_OPEN_TIMEOUT"
+                | "CALL_TIMEOUT" => "10s",
                 "FAILURE_RATE" | "SLOW_CALLS_RATE" | "THROTTLE_MAX_REJECTION" => "0.5",
                 "THROTTLE_K" => "2",
                 "BACKOFF_JITTER" => "true",

@@ -1,7 +1,7 @@
 //! The registry's recent transitions: a bounded ring of timestamped events, newest last.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError}; // Mutex: off the hot path (once per transition)
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::state::{Cause, State};

@@ -1,7 +1,7 @@
 //! Registry metrics through the `metrics` facade (feature `metrics`): the series, their
 //! descriptions, and publishing them on scrape or from a thread of their own.
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak}; // Mutex: off the hot path (the publisher's stop flag)
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -9,15 +9,6 @@ use metrics::Unit;
 
 use crate::registry::Registry;
 use crate::state::State;
-
-/// Every state, in the order of their codes.
-const STATES: [State; 5] = [
-    State::Closed,
-    State::Open,
-    State::HalfOpen,
-    State::Isolated,
-    State::Disabled,
-];
 
 /// The transitions of the automatic cycle, published from 0 so that the first of each shows in
 /// `increase()`; the others appear at their first occurrence.
@@ -141,7 +132,7 @@ impl Registry {
                 )
                 .absolute(n);
             }
-            for state in STATES {
+            for state in State::ALL {
                 metrics::gauge!("hotbreaker_state", "name" => name.clone(), "state" => state.to_string())
                     .set(if state == m.state { 1.0 } else { 0.0 });
             }

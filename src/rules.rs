@@ -146,19 +146,7 @@ impl Rules {
     /// The default trip rules apply only when no trip rule and no throttle is configured: a
     /// throttle alone never opens the breaker, it only sheds load.
     pub(crate) fn validate(c: &Config, predicate: Option<Predicate>) -> Result<Rules, ConfigError> {
-        let any_rule = c.consecutive_failures.is_some()
-            || c.failure_rate.is_some()
-            || c.slow_calls.is_some()
-            || predicate.is_some()
-            || c.throttle.is_some();
-        let (consecutive_failures, failure_rate) = if any_rule {
-            (c.consecutive_failures, c.failure_rate)
-        } else {
-            (
-                Some(defaults::CONSECUTIVE_FAILURES),
-                Some(defaults::FAILURE_RATE),
-            )
-        };
+        let (consecutive_failures, failure_rate) = trip_rules(c, predicate.is_some());
         let consecutive_failures = consecutive_failures
             .map(|n| count("consecutive_failures", n, MAX_COUNT))
             .transpose()?;
@@ -337,6 +325,25 @@ fn slow_rule(s: &crate::config::SlowCalls) -> Result<SlowRule, ConfigError> {
     })
 }
 
+/// The consecutive-failure and failure-rate rules in force: `c`'s own, or the defaults when
+/// it sets no trip rule and no throttle (`custom_rule`: a `trip_when` predicate is set). A
+/// throttle alone never opens the breaker, it only sheds load.
+fn trip_rules(c: &Config, custom_rule: bool) -> (Option<u32>, Option<f64>) {
+    let any_rule = custom_rule
+        || c.consecutive_failures.is_some()
+        || c.failure_rate.is_some()
+        || c.slow_calls.is_some()
+        || c.throttle.is_some();
+    if any_rule {
+        (c.consecutive_failures, c.failure_rate)
+    } else {
+        (
+            Some(defaults::CONSECUTIVE_FAILURES),
+            Some(defaults::FAILURE_RATE),
+        )
+    }
+}
+
 /// `c` with every setting it leaves unset filled with the value in force, as the validation
 /// resolves it: the default trip rules when no trip rule or throttle is set, the default window,
 /// backoff and half-open settings, `stripes` as the breaker has them (`stripes`), and
@@ -344,19 +351,7 @@ fn slow_rule(s: &crate::config::SlowCalls) -> Result<SlowRule, ConfigError> {
 /// `call_timeout`, `throttle`), as does the one of `open_timeout` and `backoff` that is not in force.
 /// `custom_rule`: the breaker has a custom trip rule (`trip_when`), which replaces the defaults.
 pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
-    let any_rule = custom_rule
-        || c.consecutive_failures.is_some()
-        || c.failure_rate.is_some()
-        || c.slow_calls.is_some()
-        || c.throttle.is_some();
-    let (consecutive_failures, failure_rate) = if any_rule {
-        (c.consecutive_failures, c.failure_rate)
-    } else {
-        (
-            Some(defaults::CONSECUTIVE_FAILURES),
-            Some(defaults::FAILURE_RATE),
-        )
-    };
+    let (consecutive_failures, failure_rate) = trip_rules(c, custom_rule);
     let time_window = match (c.time_window, c.count_window) {
         (None, None) => Some(TimeWindow {
             window: defaults::TIME_WINDOW,

@@ -23,8 +23,9 @@ pub enum State {
 }
 
 impl State {
-    #[cfg(test)]
-    const ALL: [State; 5] = [
+    /// Every state, in the order of their codes.
+    #[cfg_attr(not(any(test, feature = "metrics")), allow(dead_code))]
+    pub(crate) const ALL: [State; 5] = [
         State::Closed,
         State::Open,
         State::HalfOpen,

@@ -270,13 +270,7 @@ mod tests {
         (b, mock)
     }
 
-    const STATES: [State; 5] = [
-        State::Closed,
-        State::Open,
-        State::HalfOpen,
-        State::Isolated,
-        State::Disabled,
-    ];
+    const STATES: [State; 5] = State::ALL;
 
     /// The decision table: which remote message moves a breaker in which local state.
     #[test]
