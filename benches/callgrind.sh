@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per call for scenarios A, C and D, every contender (and hotbreaker with a recorder
-# beside it, every call or 1 in 100 recorded), under callgrind: repeatable
+# beside it, every call or 1 in 100 recorded; hotbreaker's tower layer without and with per-call
+# telemetry), under callgrind: repeatable
 # numbers on a noisy machine. Writes target/callgrind.tsv and prints it. The `empty` contender is
 # the measuring loop around a call that does nothing: a contender's own work is its count minus
 # the empty one's. Fails if hotbreaker's count in any scenario grows more than 10 % over
@@ -19,7 +20,7 @@ count() { # contender scenario calls -> total instructions
     rm -f "$out"
 }
 printf 'contender\tA\tC\tD\n' > target/callgrind.tsv
-for c in empty hotbreaker hotbreaker+recording hotbreaker+recording/100 failsafe recloser circuitbreaker-rs gobreaker-style tower-resilience; do
+for c in empty hotbreaker hotbreaker+recording hotbreaker+recording/100 hotbreaker-tower hotbreaker-tower+telemetry hotbreaker-tower+telemetry+spans failsafe recloser circuitbreaker-rs gobreaker-style tower-resilience; do
     row="$c"
     for s in A C D; do
         full=$(count "$c" "$s" "$N")
@@ -36,6 +37,7 @@ now, base = rows("target/callgrind.tsv"), rows("benches/callgrind-baseline.tsv")
 hot = now.pop("hotbreaker")
 empty = now.pop("empty")
 recording = {k: now.pop(k) for k in ("hotbreaker+recording", "hotbreaker+recording/100")}
+layer = {k: now.pop(k) for k in ("hotbreaker-tower", "hotbreaker-tower+telemetry", "hotbreaker-tower+telemetry+spans")}
 failed = False
 for i, s in enumerate("ACD"):
     leanest = min(now.items(), key=lambda kv: kv[1][i])
@@ -47,5 +49,9 @@ for i, s in enumerate("ACD"):
           f"leanest peer {leanest[0]} {leanest[1][i]} ({leanest[1][i] - empty[i]} of its own)")
 for k, v in recording.items():
     print(f"{k}: " + ", ".join(f"{s} +{v[i] - hot[i]}" for i, s in enumerate("ACD")) + " instructions/call over hotbreaker alone")
+off = layer.pop("hotbreaker-tower")
+print("hotbreaker-tower (the layer, telemetry off): " + ", ".join(f"{s} {off[i]}" for i, s in enumerate("ACD")))
+for k, v in layer.items():
+    print(f"{k}: " + ", ".join(f"{s} +{v[i] - off[i]}" for i, s in enumerate("ACD")) + " instructions/call over the layer without telemetry")
 raise SystemExit(1 if failed else 0)
 PY

@@ -216,13 +216,30 @@ pub(crate) const TOWER: &str = "tower-resilience";
 pub(crate) type HotTower = hotbreaker::service::BreakerService<Ready>;
 
 pub(crate) fn hot_tower(open: Duration) -> HotTower {
+    hot_tower_with(open, hotbreaker::telemetry::NoTelemetry)
+}
+
+/// [`hot_tower`] with per-call telemetry `T`.
+#[allow(dead_code)] // the instruction counts' binary only
+pub(crate) fn hot_tower_with<T: hotbreaker::telemetry::Telemetry + Clone>(
+    open: Duration,
+    telemetry: T,
+) -> hotbreaker::service::BreakerService<
+    Ready,
+    std::sync::Arc<hotbreaker::Breaker>,
+    hotbreaker::classify::Errors,
+    hotbreaker::service::NoFallback,
+    T,
+> {
     let breaker = hotbreaker::Breaker::builder()
         .consecutive_failures(5)
         .open_timeout(open)
         .half_open_permits(1)
         .build()
         .unwrap();
-    hotbreaker::service::BreakerLayer::new(std::sync::Arc::new(breaker)).layer(Ready)
+    hotbreaker::service::BreakerLayer::new(std::sync::Arc::new(breaker))
+        .telemetry(telemetry)
+        .layer(Ready)
 }
 
 pub(crate) const HOT_TOWER: &str = "hotbreaker-tower";

@@ -18,8 +18,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use contenders::{
-    CbRs, Contender, Failsafe, GoStyle, Hot, Recloser, Verdict, closed, opened, tower, tower_call,
+    CbRs, Contender, Failsafe, GoStyle, Hot, Recloser, Verdict, closed, hot_tower_with, opened,
+    tower, tower_call,
 };
+use hotbreaker::telemetry::{CallTelemetry, NoTelemetry, Telemetry};
 
 /// The only code callgrind counts (`--toggle-collect=*measured_loop*`): setup, calibration of
 /// the clock and process start-up are left out, so the count is exact and repeatable.
@@ -76,7 +78,24 @@ fn run_empty(scenario: &str, calls: u64) {
 }
 
 fn run_tower(scenario: &str, calls: u64) {
-    let mut t = tower(Duration::from_secs(3600));
+    run_service(scenario, calls, tower(Duration::from_secs(3600)));
+}
+
+/// hotbreaker's tower layer around a ready service, without telemetry (`T` = `NoTelemetry`) or
+/// with it: what the telemetry costs is the difference.
+fn run_hot_tower<T: Telemetry + Clone>(scenario: &str, calls: u64, telemetry: T) {
+    run_service(
+        scenario,
+        calls,
+        hot_tower_with(Duration::from_secs(3600), telemetry),
+    );
+}
+
+fn run_service<S>(scenario: &str, calls: u64, mut t: S)
+where
+    S: tower::Service<bool, Response = ()>,
+    S::Error: contenders::Rejection + std::fmt::Debug,
+{
     if scenario == "C" {
         for _ in 0..5 {
             tower_call(&mut t, false);
@@ -135,6 +154,14 @@ fn main() {
         "circuitbreaker-rs" => run::<CbRs>(scenario, calls),
         "gobreaker-style" => run::<GoStyle>(scenario, calls),
         "tower-resilience" => run_tower(scenario, calls),
+        "hotbreaker-tower" => run_hot_tower(scenario, calls, NoTelemetry),
+        // Telemetry on, with neither a `tracing` subscriber nor a `metrics` recorder installed.
+        "hotbreaker-tower+telemetry" => run_hot_tower(scenario, calls, CallTelemetry::new("bench")),
+        // Telemetry on, spans recorded by `tracing-subscriber`'s registry (no exporter).
+        "hotbreaker-tower+telemetry+spans" => {
+            let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+            run_hot_tower(scenario, calls, CallTelemetry::new("bench"))
+        }
         other => panic!("unknown contender {other}"),
     }
 }

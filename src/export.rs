@@ -100,7 +100,9 @@ impl Registry {
     /// | `hotbreaker_typical_latency_seconds` | gauge | `name`: the learned typical latency (relative slow-call rule only, once learned) |
     ///
     /// The fleet link's series (`hotbreaker_fleet_*`, feature `redis`) come from the link's
-    /// own `publish_metrics`.
+    /// own `publish_metrics`; the per-call `hotbreaker_call_duration_seconds` histogram and
+    /// `hotbreaker_call_timeouts_total` counter from an opt-in
+    /// [`CallTelemetry`](crate::telemetry::CallTelemetry).
     pub fn publish_metrics(&self) {
         describe();
         for (name, entry) in self.entries().pin().iter() {

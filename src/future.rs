@@ -46,6 +46,7 @@ use crate::breaker::Breaker;
 use crate::classify::{Classify, Errors};
 use crate::error::Error;
 use crate::outcome::Outcome;
+use crate::telemetry::{CallEnd, NoTelemetry, Telemetry};
 use crate::ticket::Ticket;
 
 const POLLED_AFTER_DONE: &str = "CallFuture polled after it completed";
@@ -57,11 +58,15 @@ pin_project! {
     /// [`Breaker::call_future`], or an `Arc<Breaker>` for a `'static` future (from
     /// [`Breaker::call_owned`], [`Breaker::call_owned_timeout`] or [`CallFuture::new`]).
     #[must_use = "futures do nothing unless polled"]
-    pub struct CallFuture<B, F, C>
+    pub struct CallFuture<B, F, C, T = NoTelemetry>
     where
         B: Deref<Target = Breaker>,
+        T: Telemetry,
     {
         breaker: B,
+        telemetry: T,
+        // The call's telemetry from admission on.
+        call: T::Call,
         // Some while this future holds a permit.
         ticket: Option<Ticket>,
         // Some until the future completes.
@@ -71,14 +76,16 @@ pin_project! {
         inner: F,
     }
 
-    impl<B, F, C> PinnedDrop for CallFuture<B, F, C>
+    impl<B, F, C, T> PinnedDrop for CallFuture<B, F, C, T>
     where
         B: Deref<Target = Breaker>,
+        T: Telemetry,
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             // Dropped before completing: cancelled. Record nothing, give the slot back.
             if let Some(ticket) = this.ticket.take() {
+                this.telemetry.ended(this.breaker, this.call, CallEnd::Cancelled);
                 this.breaker.release_ticket(ticket);
             }
         }
@@ -107,6 +114,43 @@ where
     pub fn new(breaker: B, classify: C, inner: F) -> Self {
         CallFuture {
             breaker,
+            telemetry: NoTelemetry,
+            call: (),
+            ticket: None,
+            classify: Some(classify),
+            started: false,
+            inner,
+        }
+    }
+}
+
+impl<B, F, C, T> CallFuture<B, F, C, T>
+where
+    B: Deref<Target = Breaker>,
+    T: Telemetry,
+{
+    /// A call of `inner` through `breaker`, classified by `classify`, with per-call
+    /// [telemetry](crate::telemetry): a span, and with `metrics` a duration histogram. Pass a
+    /// `&CallTelemetry` to avoid a clone per call.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(feature = "tracing")] {
+    /// use hotbreaker::{Breaker, classify::Errors, future::CallFuture, telemetry::CallTelemetry};
+    ///
+    /// let breaker = Breaker::builder().build().unwrap();
+    /// let telemetry = CallTelemetry::new("inventory");
+    /// let call = CallFuture::with_telemetry(&breaker, Errors, async { Ok::<u8, ()>(7) }, &telemetry);
+    /// # let mut call = std::pin::pin!(call);
+    /// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// # assert_eq!(call.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(7)));
+    /// # }
+    /// ```
+    pub fn with_telemetry(breaker: B, classify: C, inner: F, telemetry: T) -> Self {
+        CallFuture {
+            breaker,
+            telemetry,
+            call: T::Call::default(),
             ticket: None,
             classify: Some(classify),
             started: false,
@@ -114,11 +158,21 @@ where
         }
     }
 
-    /// A call that already holds `ticket` (the tower service acquires in `call`).
+    /// A call that already holds `ticket` (the tower service acquires in `call`), with its
+    /// telemetry already started.
     #[cfg(feature = "tower")]
-    pub(crate) fn acquired(breaker: B, ticket: Ticket, classify: C, inner: F) -> Self {
+    pub(crate) fn acquired(
+        breaker: B,
+        ticket: Ticket,
+        classify: C,
+        inner: F,
+        telemetry: T,
+        call: T::Call,
+    ) -> Self {
         CallFuture {
             breaker,
+            telemetry,
+            call,
             ticket: Some(ticket),
             classify: Some(classify),
             started: true,
@@ -180,9 +234,10 @@ impl<T, E> Finish for Timed<Result<T, E>> {
     }
 }
 
-impl<B, F, C> Future for CallFuture<B, F, C>
+impl<B, F, C, T> Future for CallFuture<B, F, C, T>
 where
     B: Deref<Target = Breaker>,
+    T: Telemetry,
     F: Future,
     F::Output: Finish,
     C: Classify<<F::Output as Finish>::Ok, <F::Output as Finish>::Err>,
@@ -194,19 +249,31 @@ where
         if !*this.started {
             *this.started = true;
             match this.breaker.acquire() {
-                Ok(ticket) => *this.ticket = Some(ticket),
+                Ok(ticket) => {
+                    *this.ticket = Some(ticket);
+                    if T::ON {
+                        *this.call = this.telemetry.admitted(this.breaker, ticket.state());
+                    }
+                }
                 Err(rejected) => {
                     this.classify.take().expect(POLLED_AFTER_DONE);
+                    this.telemetry.rejected(this.breaker, &rejected);
                     return Poll::Ready(Err(Error::Rejected(rejected)));
                 }
             }
         }
         assert!(this.classify.is_some(), "{POLLED_AFTER_DONE}");
+        let _entered = T::enter(this.call);
         let output = match catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => output,
             Err(panic) => {
-                fail(this.breaker, this.ticket.take());
+                fail(
+                    this.breaker,
+                    this.ticket.take(),
+                    &*this.telemetry,
+                    this.call,
+                );
                 resume_unwind(panic)
             }
         };
@@ -214,12 +281,25 @@ where
         match catch_unwind(AssertUnwindSafe(|| output.finish(&classify))) {
             Ok((outcome, result)) => {
                 if let Some(ticket) = this.ticket.take() {
+                    if T::ON {
+                        let end = CallEnd::Done {
+                            outcome,
+                            slow: this.breaker.judge_slow(ticket),
+                            timed_out: matches!(result, Err(Error::Timeout(_))),
+                        };
+                        this.telemetry.ended(this.breaker, this.call, end);
+                    }
                     this.breaker.record_ticket(ticket, outcome);
                 }
                 Poll::Ready(result)
             }
             Err(panic) => {
-                fail(this.breaker, this.ticket.take());
+                fail(
+                    this.breaker,
+                    this.ticket.take(),
+                    &*this.telemetry,
+                    this.call,
+                );
                 resume_unwind(panic)
             }
         }
@@ -227,8 +307,14 @@ where
 }
 
 #[cold]
-fn fail(breaker: &Breaker, ticket: Option<Ticket>) {
+fn fail<T: Telemetry>(breaker: &Breaker, ticket: Option<Ticket>, telemetry: &T, call: &T::Call) {
     if let Some(ticket) = ticket {
+        let end = CallEnd::Done {
+            outcome: Outcome::Failure,
+            slow: false,
+            timed_out: false,
+        };
+        telemetry.ended(breaker, call, end);
         breaker.record_ticket(ticket, Outcome::Failure);
     }
 }
@@ -488,6 +574,6 @@ impl TicketGuard<'_> {
 #[cfg(feature = "tower")]
 impl Drop for TicketGuard<'_> {
     fn drop(&mut self) {
-        fail(self.breaker, self.ticket.take());
+        fail(self.breaker, self.ticket.take(), &NoTelemetry, &());
     }
 }

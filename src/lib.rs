@@ -57,8 +57,8 @@
 //! | `reqwest` | `reqwest::ReqwestClassifier` for `reqwest::Client` behind the layer or in a future |
 //! | `tonic` | `grpc::GrpcClassifier` by status code, `grpc::status_for`, `grpc::StatusFallback` |
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
-//! | `metrics` | `Registry::publish_metrics` and `publish_metrics_every` through the `metrics` facade (the series are listed on `publish_metrics`) |
-//! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers |
+//! | `metrics` | `Registry::publish_metrics` and `publish_metrics_every` through the `metrics` facade (the series are listed on `publish_metrics`); with [`telemetry`], a call-duration histogram and a timeouts counter |
+//! | `tracing` | a `tracing` event per transition of a [`Registry`]'s breakers; with [`telemetry`], a span per call (OpenTelemetry through `tracing-opentelemetry`) |
 //! | `redis` | `fleet`: instances that trip together through Redis, off the call path |
 //!
 //! Without features: [`Registry`] (named breakers, lock-free and strict lookups, health and
@@ -74,10 +74,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// `Breaker`'s page lists its methods in the order of these modules: calls first, then futures,
+// the builder, and the rest.
+mod permit;
+
+#[cfg(feature = "future")]
+pub mod future;
+
+mod builder;
+
 mod backoff;
 mod breaker;
 mod bucket;
-mod builder;
 pub mod classify;
 mod clock;
 mod compact_deadline;
@@ -100,8 +108,6 @@ mod files;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod fleet;
-#[cfg(feature = "future")]
-pub mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 pub mod guarantees;
@@ -115,7 +121,6 @@ mod metrics;
 mod mirror;
 mod outcome;
 mod owned;
-mod permit;
 mod policy;
 mod rate;
 pub mod recording;
@@ -130,6 +135,7 @@ mod rules_cell;
 pub mod service;
 mod state;
 mod sync;
+pub mod telemetry;
 mod thread_slot;
 mod throttle;
 mod ticket;

@@ -12,3 +12,24 @@ pub enum Outcome {
     /// while HalfOpen it gives the probe slot back.
     Ignored,
 }
+
+impl Outcome {
+    /// `Ok` is a Success, `Err` a Failure.
+    pub(crate) fn of_result<T, E>(result: &Result<T, E>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+
+    /// The label the metrics and spans use: `success`, `failure`, `ignored`.
+    #[cfg(any(feature = "tracing", feature = "metrics"))]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}

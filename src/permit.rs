@@ -174,28 +174,6 @@ impl fmt::Debug for OwnedPermit {
 
 /// Acquiring a permit, and calling through one.
 impl Breaker {
-    /// Asks to make a call. `Ok` carries the permit to report the outcome through.
-    ///
-    /// # Errors
-    /// [`Rejected`] while Open (before the deadline), HalfOpen with every probe slot taken, or
-    /// Isolated.
-    #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        match self.acquire() {
-            Ok(ticket) => Ok(Permit::new(self, ticket)),
-            Err(rejected) => Err(rejected),
-        }
-    }
-
-    /// Like [`try_acquire`](Breaker::try_acquire), with a permit that owns a clone of the `Arc`.
-    ///
-    /// # Errors
-    /// As for `try_acquire`.
-    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.acquire()
-            .map(|ticket| OwnedPermit::new(Arc::clone(self), ticket))
-    }
-
     /// Runs `f` if the breaker lets it through; `Ok` counts as Success, `Err` as Failure.
     ///
     /// A panic inside `f` is recorded as a Failure and then resumed.
@@ -204,16 +182,7 @@ impl Breaker {
     /// [`Error::Rejected`] if the call was not let through, [`Error::Inner`] with `f`'s error.
     #[inline]
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
-        self.call_with(
-            |r: &Result<T, E>| {
-                if r.is_ok() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                }
-            },
-            f,
-        )
+        self.call_with(Outcome::of_result, f)
     }
 
     /// Runs `f` if the breaker lets it through and records `classify(&result)`.
@@ -250,6 +219,28 @@ impl Breaker {
         let outcome = classify(&result);
         guard.finish(outcome);
         result.map_err(Error::Inner)
+    }
+
+    /// Asks to make a call. `Ok` carries the permit to report the outcome through.
+    ///
+    /// # Errors
+    /// [`Rejected`] while Open (before the deadline), HalfOpen with every probe slot taken, or
+    /// Isolated.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        match self.acquire() {
+            Ok(ticket) => Ok(Permit::new(self, ticket)),
+            Err(rejected) => Err(rejected),
+        }
+    }
+
+    /// Like [`try_acquire`](Breaker::try_acquire), with a permit that owns a clone of the `Arc`.
+    ///
+    /// # Errors
+    /// As for `try_acquire`.
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        self.acquire()
+            .map(|ticket| OwnedPermit::new(Arc::clone(self), ticket))
     }
 }
 

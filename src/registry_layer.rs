@@ -12,7 +12,9 @@ impl Registry {
     /// [`leak`](Registry::leak)ed `&'static Breaker` (no reference count per call), with the
     /// HTTP classifier (5xx and transport errors fail) and its configuration's `call_timeout`
     /// as each call's deadline. Add `.classify(..)` for another client (reqwest's, tonic's) and
-    /// `.fallback(http::Unavailable::new())` to answer rejections with a 503. Call it once per
+    /// `.fallback(http::Unavailable::new())` to answer rejections with a 503, and
+    /// `.telemetry(CallTelemetry::new(name))` (features `tracing`, `metrics`) for a span and a
+    /// duration sample per call (see [`telemetry`](crate::telemetry)). Call it once per
     /// name at start-up: the `call_timeout` is the one in force then, and each call keeps a
     /// handle of a few bytes alive.
     ///

@@ -14,6 +14,7 @@ use crate::breaker::Breaker;
 use crate::classify::{Classify, Errors};
 use crate::error::Error;
 use crate::future::{CallFuture, Deadline, TicketGuard};
+use crate::telemetry::{NoTelemetry, Telemetry};
 
 /// A tower [`Layer`] that puts a breaker in front of a service.
 ///
@@ -37,11 +38,12 @@ use crate::future::{CallFuture, Deadline, TicketGuard};
 /// # let _ = layer;
 /// ```
 #[derive(Clone, Debug)]
-pub struct BreakerLayer<B = Arc<Breaker>, C = Errors, A = NoFallback> {
+pub struct BreakerLayer<B = Arc<Breaker>, C = Errors, A = NoFallback, T = NoTelemetry> {
     breaker: B,
     classify: C,
     fallback: A,
     timeout: Option<Duration>,
+    telemetry: T,
 }
 
 impl<B> BreakerLayer<B>
@@ -56,30 +58,59 @@ where
             classify: Errors,
             fallback: NoFallback,
             timeout: None,
+            telemetry: NoTelemetry,
         }
     }
 }
 
-impl<B, C, A> BreakerLayer<B, C, A> {
+impl<B, C, A, T> BreakerLayer<B, C, A, T> {
     /// Classifies each completed call (see [`Classify`]; a closure over
     /// `&Result<Response, Error>` will do, or the `http` feature's
     /// [`HttpClassifier`](crate::http::HttpClassifier)).
-    pub fn classify<C2>(self, classify: C2) -> BreakerLayer<B, C2, A> {
+    pub fn classify<C2>(self, classify: C2) -> BreakerLayer<B, C2, A, T> {
         BreakerLayer {
             breaker: self.breaker,
             classify,
             fallback: self.fallback,
             timeout: self.timeout,
+            telemetry: self.telemetry,
         }
     }
 
     /// Answers rejected requests with `fallback` instead of [`Error::Rejected`].
-    pub fn fallback<A2>(self, fallback: A2) -> BreakerLayer<B, C, A2> {
+    pub fn fallback<A2>(self, fallback: A2) -> BreakerLayer<B, C, A2, T> {
         BreakerLayer {
             breaker: self.breaker,
             classify: self.classify,
             fallback,
             timeout: self.timeout,
+            telemetry: self.telemetry,
+        }
+    }
+
+    /// Per-call [telemetry](crate::telemetry) (features `tracing`, `metrics`): a span per call
+    /// with the breaker's name, the state at admission, the outcome, rejected or throttled,
+    /// slow; with `metrics` a duration histogram and a timeouts counter. Off by default, and
+    /// free while off.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(feature = "tracing")] {
+    /// use std::sync::Arc;
+    /// use hotbreaker::{Breaker, service::BreakerLayer, telemetry::CallTelemetry};
+    ///
+    /// let breaker = Arc::new(Breaker::builder().build().unwrap());
+    /// let layer = BreakerLayer::new(breaker).telemetry(CallTelemetry::new("inventory"));
+    /// # let _ = layer;
+    /// # }
+    /// ```
+    pub fn telemetry<T2: Telemetry + Clone>(self, telemetry: T2) -> BreakerLayer<B, C, A, T2> {
+        BreakerLayer {
+            breaker: self.breaker,
+            classify: self.classify,
+            fallback: self.fallback,
+            timeout: self.timeout,
+            telemetry,
         }
     }
 
@@ -93,13 +124,14 @@ impl<B, C, A> BreakerLayer<B, C, A> {
     }
 }
 
-impl<S, B, C, A> Layer<S> for BreakerLayer<B, C, A>
+impl<S, B, C, A, T> Layer<S> for BreakerLayer<B, C, A, T>
 where
     B: Clone,
     C: Clone,
     A: Clone,
+    T: Clone,
 {
-    type Service = BreakerService<S, B, C, A>;
+    type Service = BreakerService<S, B, C, A, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BreakerService {
@@ -108,37 +140,40 @@ where
             classify: self.classify.clone(),
             fallback: self.fallback.clone(),
             timeout: self.timeout,
+            telemetry: self.telemetry.clone(),
         }
     }
 }
 
 /// A service behind a breaker; made by [`BreakerLayer`]. Clones share the breaker.
 #[derive(Clone, Debug)]
-pub struct BreakerService<S, B = Arc<Breaker>, C = Errors, A = NoFallback> {
+pub struct BreakerService<S, B = Arc<Breaker>, C = Errors, A = NoFallback, T = NoTelemetry> {
     inner: S,
     breaker: B,
     classify: C,
     fallback: A,
     timeout: Option<Duration>,
+    telemetry: T,
 }
 
-impl<S, B, C, A> BreakerService<S, B, C, A> {
+impl<S, B, C, A, T> BreakerService<S, B, C, A, T> {
     /// The breaker.
     pub fn breaker(&self) -> &B {
         &self.breaker
     }
 }
 
-impl<S, B, C, A, Req> Service<Req> for BreakerService<S, B, C, A>
+impl<S, B, C, A, T, Req> Service<Req> for BreakerService<S, B, C, A, T>
 where
     S: Service<Req>,
     B: Clone + Deref<Target = Breaker>,
     C: Classify<S::Response, S::Error> + Clone,
     A: Fallback<Req, S::Response, S::Error>,
+    T: Telemetry + Clone,
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = ResponseFuture<B, S::Future, C, A::Future>;
+    type Future = ResponseFuture<B, S::Future, C, A::Future, T>;
 
     /// Ready when the inner service is: tower lets `call` run only after `poll_ready`, and a
     /// call the breaker lets through goes straight to the inner service. The breaker is asked in
@@ -156,6 +191,8 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         match self.breaker.acquire() {
             Ok(ticket) => {
+                let call = self.telemetry.admitted(&self.breaker, ticket.state());
+                let entered = T::enter(&call);
                 // A panic in the inner service's `call` is a Failure (and unwinds on).
                 let guard = TicketGuard {
                     breaker: &self.breaker,
@@ -163,14 +200,20 @@ where
                 };
                 let inner = self.inner.call(request);
                 let ticket = guard.disarm();
+                drop(entered);
                 ResponseFuture::called(CallFuture::acquired(
                     self.breaker.clone(),
                     ticket,
                     self.classify.clone(),
                     deadline(inner, self.timeout),
+                    self.telemetry.clone(),
+                    call,
                 ))
             }
-            Err(rejected) => ResponseFuture::fallback(self.fallback.answer(rejected, request)),
+            Err(rejected) => {
+                self.telemetry.rejected(&self.breaker, &rejected);
+                ResponseFuture::fallback(self.fallback.answer(rejected, request))
+            }
         }
     }
 }

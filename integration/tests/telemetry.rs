@@ -1,0 +1,248 @@
+//! Per-call telemetry seen from the outside: the spans through `tracing-opentelemetry` into the
+//! OpenTelemetry SDK's in-memory exporter, carrying the breaker's attributes, the rejections and
+//! the transition events; the duration histogram and the timeouts counter through a Prometheus
+//! recorder.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hotbreaker::classify::Errors;
+use hotbreaker::future::CallFuture;
+use hotbreaker::service::BreakerLayer;
+use hotbreaker::telemetry::CallTelemetry;
+use hotbreaker::{Error, Registry, State};
+use opentelemetry::Value;
+use opentelemetry::trace::{Status, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tracing_subscriber::layer::SubscriberExt;
+
+const BREAKERS: &str = r#"
+[breakers.inventory]
+consecutive_failures = 2
+open_timeout = "1h"
+"#;
+
+fn attribute(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn string(span: &SpanData, key: &str) -> String {
+    match attribute(span, key) {
+        Some(v) => v.as_str().into_owned(),
+        None => panic!("span {} has no {key}: {:?}", span.name, span.attributes),
+    }
+}
+
+fn boolean(span: &SpanData, key: &str) -> bool {
+    match attribute(span, key) {
+        Some(Value::Bool(b)) => b,
+        other => panic!("span {} has {key} = {other:?}", span.name),
+    }
+}
+
+/// Calls through the tower layer with telemetry: the first succeeds, the next two fail (the
+/// second trips the breaker), the fourth is rejected; a fifth goes through the future helper
+/// and a sixth through the closure helper, both rejected.
+#[test]
+fn each_call_is_a_span_with_the_breakers_attributes_and_the_trip_is_an_event() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let registry = Registry::from_toml(BREAKERS).unwrap();
+    let breaker = registry.breaker("inventory").unwrap();
+    let telemetry = CallTelemetry::new("inventory");
+    let failing = Arc::new(AtomicBool::new(false));
+    let upstream = {
+        let failing = failing.clone();
+        service_fn(move |_: ()| {
+            let fail = failing.load(Ordering::Relaxed);
+            // A span of the upstream's own: it must be a child of the breaker's span.
+            let _inner = tracing::info_span!("upstream").entered();
+            async move { if fail { Err("boom") } else { Ok(7) } }
+        })
+    };
+    let mut service = BreakerLayer::new(breaker.clone())
+        .telemetry(telemetry.clone())
+        .layer(upstream);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut call = || runtime.block_on(async { service.ready().await.unwrap().call(()).await });
+
+    assert_eq!(call().unwrap(), 7);
+    failing.store(true, Ordering::Relaxed);
+    assert!(matches!(call(), Err(Error::Inner("boom"))));
+    assert!(matches!(call(), Err(Error::Inner("boom"))));
+    assert_eq!(breaker.state(), State::Open);
+    assert!(matches!(call(), Err(Error::Rejected(_))));
+    let future =
+        CallFuture::with_telemetry(&*breaker, Errors, async { Ok::<u8, ()>(1) }, &telemetry);
+    assert!(matches!(runtime.block_on(future), Err(Error::Rejected(_))));
+    assert!(matches!(
+        telemetry.call(&breaker, || Ok::<_, ()>(1)),
+        Err(Error::Rejected(_))
+    ));
+    provider.force_flush().unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let calls: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name == "hotbreaker.call")
+        .collect();
+    assert_eq!(calls.len(), 6, "one span per call: {spans:#?}");
+    // Exported as they end, in call order.
+    let outcomes: Vec<String> = calls.iter().map(|s| string(s, "breaker.outcome")).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "success", "failure", "failure", "rejected", "rejected", "rejected"
+        ]
+    );
+    for span in &calls {
+        assert_eq!(string(span, "breaker.name"), "inventory");
+        assert!(!boolean(span, "breaker.throttled"));
+    }
+    let states: Vec<String> = calls.iter().map(|s| string(s, "breaker.state")).collect();
+    assert_eq!(
+        states,
+        ["closed", "closed", "closed", "open", "open", "open"]
+    );
+    let rejected: Vec<bool> = calls
+        .iter()
+        .map(|s| boolean(s, "breaker.rejected"))
+        .collect();
+    assert_eq!(rejected, [false, false, false, true, true, true]);
+    for span in &calls[..3] {
+        assert!(!boolean(span, "breaker.slow"));
+        assert!(!boolean(span, "breaker.timed_out"));
+    }
+    assert_eq!(calls[0].status, Status::Unset);
+    assert_eq!(calls[1].status, Status::error(""));
+
+    // The upstream's span is the breaker span's child.
+    let upstream: Vec<&SpanData> = spans.iter().filter(|s| s.name == "upstream").collect();
+    assert_eq!(upstream.len(), 3, "the upstream ran three times");
+    for (inner, outer) in upstream.iter().zip(&calls) {
+        assert_eq!(inner.parent_span_id, outer.span_context.span_id());
+    }
+
+    // The trip happened inside the third call: its span carries the transition event.
+    let events = |span: &SpanData| -> Vec<String> {
+        span.events.iter().map(|e| e.name.to_string()).collect()
+    };
+    assert_eq!(events(calls[2]), ["circuit breaker opened"]);
+    for span in [calls[0], calls[1], calls[3]] {
+        assert!(events(span).is_empty(), "{:?}", events(span));
+    }
+    let opened = &calls[2].events.iter().next().unwrap().attributes;
+    let to = opened.iter().find(|kv| kv.key.as_str() == "to").unwrap();
+    assert_eq!(to.value.as_str(), "open");
+}
+
+/// The throttle's rejections say so.
+#[test]
+fn a_throttled_call_is_marked_throttled() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let clock = quanta::Clock::mock();
+    let breaker = hotbreaker::Breaker::builder()
+        .clock(clock.0)
+        .consecutive_failures(1_000)
+        .throttle(hotbreaker::Throttle::sre())
+        .build()
+        .unwrap();
+    let telemetry = CallTelemetry::new("search");
+    let mut throttled = 0;
+    for _ in 0..200 {
+        if let Err(Error::Rejected(r)) = telemetry.call(&breaker, || Err::<(), _>("down")) {
+            assert_eq!(r.reason(), hotbreaker::Reason::Throttled);
+            throttled += 1;
+        }
+    }
+    assert!(throttled > 0, "the throttle never shed a call");
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let marked = spans
+        .iter()
+        .filter(|s| boolean(s, "breaker.throttled"))
+        .inspect(|s| {
+            assert!(boolean(s, "breaker.rejected"));
+            assert_eq!(string(s, "breaker.state"), "closed");
+        })
+        .count();
+    assert_eq!(marked, throttled);
+}
+
+/// With `metrics`: one histogram sample per completed call, by outcome, on the breaker's clock,
+/// and the timeouts counter from 0.
+#[tokio::test(start_paused = true)]
+async fn durations_and_timeouts_reach_the_recorder() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.1, 1.0, 10.0])
+        .unwrap()
+        .build_recorder();
+    let handle = recorder.handle();
+    let telemetry = metrics::with_local_recorder(&recorder, || CallTelemetry::new("payments"));
+    let text = handle.render();
+    assert!(
+        text.contains("hotbreaker_call_timeouts_total{name=\"payments\"} 0"),
+        "{text}"
+    );
+
+    let (clock, mock) = quanta::Clock::mock();
+    let breaker = Arc::new(
+        hotbreaker::Breaker::builder()
+            .clock(clock)
+            .consecutive_failures(10)
+            .build()
+            .unwrap(),
+    );
+    // A call that takes 2.5 s on the breaker's clock.
+    let slow = {
+        let mock = mock.clone();
+        service_fn(move |hang: bool| {
+            mock.increment(Duration::from_millis(2_500));
+            async move {
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, std::io::Error>(())
+            }
+        })
+    };
+    let mut service = BreakerLayer::new(breaker)
+        .timeout(Duration::from_secs(5))
+        .telemetry(telemetry)
+        .layer(slow);
+    service.ready().await.unwrap().call(false).await.unwrap();
+    let timed_out = service.ready().await.unwrap().call(true).await;
+    assert!(matches!(timed_out, Err(Error::Timeout(_))));
+
+    let text = handle.render();
+    let has = |line: &str| assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    has(r#"hotbreaker_call_duration_seconds_bucket{name="payments",outcome="success",le="1"} 0"#);
+    has(r#"hotbreaker_call_duration_seconds_bucket{name="payments",outcome="success",le="10"} 1"#);
+    has(r#"hotbreaker_call_duration_seconds_sum{name="payments",outcome="success"} 2.5"#);
+    has(r#"hotbreaker_call_duration_seconds_count{name="payments",outcome="failure"} 1"#);
+    has(r#"hotbreaker_call_timeouts_total{name="payments"} 1"#);
+    assert!(
+        text.contains("# HELP hotbreaker_call_duration_seconds"),
+        "{text}"
+    );
+}
