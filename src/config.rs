@@ -83,6 +83,10 @@ pub struct Config {
     /// breaker's own behaviour ignores it.
     #[cfg_attr(feature = "serde", serde(with = "crate::human_duration::optional"))]
     pub call_timeout: Option<Duration>,
+    /// For a [`Registry`](crate::Registry)'s tower layer only (`Registry::layer`, features
+    /// `http` and `tokio`): the HTTP statuses that are Failures, `["5xx"]` by default (see
+    /// [`FailureStatuses`](crate::FailureStatuses)). A breaker's own behaviour ignores it.
+    pub failure_statuses: Option<crate::FailureStatuses>,
     /// For a [`Registry`](crate::Registry) only: whether [`Registry::ready`](crate::Registry::ready)
     /// reads this breaker (default `false`). Set it on the breakers without which the service
     /// cannot answer any request. A breaker's own behaviour ignores it.

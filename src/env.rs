@@ -8,12 +8,13 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 use crate::config::{Config, SlowCalls, TimeWindow};
 use crate::error::ConfigError;
+use crate::failure_statuses::FailureStatuses;
 use crate::human_duration;
 use crate::rules::{Rules, defaults};
 use crate::throttle::Throttle;
 
 /// Every setting's variable, after `PREFIX_`.
-const SETTINGS: [&str; 23] = [
+const SETTINGS: [&str; 24] = [
     "CONSECUTIVE_FAILURES",
     "FAILURE_RATE",
     "MINIMUM_CALLS",
@@ -37,6 +38,7 @@ const SETTINGS: [&str; 23] = [
     "THROTTLE_MAX_REJECTION",
     "CRITICAL",
     "CALL_TIMEOUT",
+    "FAILURE_STATUSES",
 ];
 
 /// What to do with a variable under the prefix that is not a setting.
@@ -56,7 +58,7 @@ impl Config {
     /// `PREFIX_OPEN_TIMEOUT`, `PREFIX_BACKOFF_BASE` / `_MULTIPLIER` / `_MAX` / `_JITTER`,
     /// `PREFIX_HALF_OPEN_PERMITS`, `PREFIX_HALF_OPEN_SUCCESSES`, `PREFIX_HALF_OPEN_TIMEOUT`,
     /// `PREFIX_STRIPES`, `PREFIX_THROTTLE_K` and `PREFIX_THROTTLE_MAX_REJECTION` (either turns
-    /// the throttle on, the other taking its default), `PREFIX_CRITICAL` (`true` or `false`) and `PREFIX_CALL_TIMEOUT`. Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
+    /// the throttle on, the other taking its default), `PREFIX_CRITICAL` (`true` or `false`), `PREFIX_CALL_TIMEOUT` and `PREFIX_FAILURE_STATUSES` (`5xx,429`). Durations are human (`30s`, `1m 30s`, `250ms`). Unset variables take
     /// the defaults. `prefix` may be written with or without its trailing `_`.
     ///
     /// Strict: any other variable under `PREFIX_` is an error naming it (a typo such as
@@ -315,6 +317,12 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         throttle,
         critical: flag("CRITICAL")?,
         call_timeout: duration("CALL_TIMEOUT")?,
+        failure_statuses: get("FAILURE_STATUSES")
+            .map(|(name, v)| {
+                v.parse::<FailureStatuses>()
+                    .map_err(|e| bad(name, e.expected(), v))
+            })
+            .transpose()?,
     };
     Rules::validate(&config, None).map_err(|e| {
         let name = var(&e.field().replace('.', "_").to_ascii_uppercase());
@@ -351,6 +359,7 @@ mod tests {
                 "THROTTLE_K" => "2",
                 "BACKOFF_JITTER" => "true",
                 "COUNT_WINDOW" => "100",
+                "FAILURE_STATUSES" => "5xx,429",
                 _ => "1",
             };
             let value = match suffix {

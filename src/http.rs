@@ -9,6 +9,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::classify::Classify;
 use crate::error::{Error, Reason, Rejected};
+use crate::failure_statuses::FailureStatuses;
 use crate::outcome::Outcome;
 use crate::service::Fallback;
 
@@ -32,7 +33,14 @@ use crate::service::Fallback;
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HttpClassifier {
-    failing: fn(StatusCode) -> bool,
+    failing: Failing,
+}
+
+/// Which statuses fail: a function, or a set from a configuration.
+#[derive(Clone, Copy, Debug)]
+enum Failing {
+    When(fn(StatusCode) -> bool),
+    In(FailureStatuses),
 }
 
 impl Default for HttpClassifier {
@@ -44,21 +52,44 @@ impl Default for HttpClassifier {
 impl HttpClassifier {
     /// 5xx are Failures.
     pub fn new() -> Self {
-        HttpClassifier {
-            failing: |status| status.is_server_error(),
-        }
+        HttpClassifier::failing_when(|status| status.is_server_error())
     }
 
     /// Statuses for which `failing` holds are Failures.
     pub fn failing_when(failing: fn(StatusCode) -> bool) -> Self {
-        HttpClassifier { failing }
+        HttpClassifier {
+            failing: Failing::When(failing),
+        }
+    }
+
+    /// Statuses in `statuses` are Failures: the classifier a configuration's
+    /// `failure_statuses` describes (as [`Registry::layer`](crate::Registry::layer) builds it).
+    ///
+    /// # Examples
+    /// ```
+    /// use http::StatusCode;
+    /// use hotbreaker::{Outcome, http::HttpClassifier};
+    ///
+    /// let classifier = HttpClassifier::failing_in("5xx, 429".parse()?);
+    /// assert_eq!(classifier.status(StatusCode::TOO_MANY_REQUESTS), Outcome::Failure);
+    /// assert_eq!(classifier.status(StatusCode::NOT_FOUND), Outcome::Success);
+    /// # Ok::<(), hotbreaker::ConfigError>(())
+    /// ```
+    pub fn failing_in(statuses: FailureStatuses) -> Self {
+        HttpClassifier {
+            failing: Failing::In(statuses),
+        }
     }
 
     /// The outcome of a response with `status`: for clients whose response type is not
     /// `http::Response` (reqwest's, say), call this from a closure classifier.
     #[inline]
     pub fn status(&self, status: StatusCode) -> Outcome {
-        if (self.failing)(status) {
+        let failing = match self.failing {
+            Failing::When(failing) => failing(status),
+            Failing::In(statuses) => statuses.contains(status.as_u16()),
+        };
+        if failing {
             Outcome::Failure
         } else {
             Outcome::Success

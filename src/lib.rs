@@ -65,6 +65,8 @@
 //! readiness, recent transitions) and [`Breaker::reconfigure`].
 //!
 //! ## Where next
+//! - [`service_guide`]: a service with a registry, a layer, a fallback, telemetry, metrics and
+//!   health, in one example.
 //! - [`guarantees`]: what the breaker promises, exactly, under any concurrency.
 //! - [`Builder`] for every setting and its default; [`Registry`] for named breakers.
 //! - The guides in the repository's `docs/` folder: configuration, tower, operations (metrics,
@@ -102,6 +104,7 @@ mod evaluation;
 mod events;
 #[cfg(feature = "metrics")]
 mod export;
+mod failure_statuses;
 mod fastdiv;
 #[cfg(feature = "serde")]
 mod files;
@@ -133,6 +136,7 @@ mod rules;
 mod rules_cell;
 #[cfg(feature = "tower")]
 pub mod service;
+pub mod service_guide;
 mod state;
 mod sync;
 pub mod telemetry;
@@ -157,6 +161,7 @@ pub use error::{ConfigError, Error, Reason, Rejected};
 pub use events::{EVENTS_KEPT, TransitionEvent};
 #[cfg(feature = "metrics")]
 pub use export::MetricsPublisher;
+pub use failure_statuses::FailureStatuses;
 pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
 pub use outcome::Outcome;

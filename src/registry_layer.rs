@@ -11,7 +11,8 @@ impl Registry {
     /// (so a strict registry refuses a name it has no configuration for), over a
     /// [`leak`](Registry::leak)ed `&'static Breaker` (no reference count per call), with the
     /// HTTP classifier (5xx and transport errors fail) and its configuration's `call_timeout`
-    /// as each call's deadline. Add `.classify(..)` for another client (reqwest's, tonic's) and
+    /// as each call's deadline; its `failure_statuses` (5xx by default) say which statuses are
+    /// Failures. Add `.classify(..)` for another client (reqwest's, tonic's) and
     /// `.fallback(http::Unavailable::new())` to answer rejections with a 503, and
     /// `.telemetry(CallTelemetry::new(name))` (features `tracing`, `metrics`) for a span and a
     /// duration sample per call (see [`telemetry`](crate::telemetry)). Call it once per
@@ -34,8 +35,11 @@ impl Registry {
         &self,
         name: &str,
     ) -> Result<BreakerLayer<&'static Breaker, HttpClassifier>, UnknownBreaker> {
-        let timeout = self.breaker(name)?.config().call_timeout;
-        let layer = BreakerLayer::new(self.leak(name)).classify(HttpClassifier::new());
+        let config = self.breaker(name)?.config();
+        let statuses = config.failure_statuses.unwrap_or_default();
+        let timeout = config.call_timeout;
+        let layer =
+            BreakerLayer::new(self.leak(name)).classify(HttpClassifier::failing_in(statuses));
         Ok(match timeout {
             Some(timeout) => layer.timeout(timeout),
             None => layer,
@@ -83,5 +87,31 @@ mod tests {
         let response = answered.ready().await.unwrap().call(()).await.unwrap();
         assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
         assert!(response.headers().contains_key("retry-after"));
+    }
+
+    #[tokio::test]
+    async fn the_layer_takes_the_failure_statuses_from_the_file() {
+        let registry = Registry::from_toml(
+            "[breakers.limited]\nconsecutive_failures = 1\nfailure_statuses = [\"5xx\", 429]\n\
+             [breakers.plain]\nconsecutive_failures = 1",
+        )
+        .unwrap();
+        let answering = |status: u16| {
+            tower::service_fn(move |_: ()| async move {
+                let mut response = http::Response::new(String::new());
+                *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                Ok::<_, Infallible>(response)
+            })
+        };
+        // The default, 5xx: a 429 is a Success and leaves the breaker Closed.
+        let mut plain = registry.layer("plain").unwrap().layer(answering(429));
+        plain.ready().await.unwrap().call(()).await.unwrap();
+        assert_eq!(registry.get("plain").unwrap().state(), crate::State::Closed);
+        // The file's list: a 429 is a Failure and opens it.
+        let mut limited = registry.layer("limited").unwrap().layer(answering(429));
+        limited.ready().await.unwrap().call(()).await.unwrap();
+        assert_eq!(registry.get("limited").unwrap().state(), crate::State::Open);
+        let effective = registry.get("plain").unwrap().effective_config();
+        assert_eq!(effective.failure_statuses.unwrap().to_string(), "5xx");
     }
 }

@@ -346,8 +346,8 @@ fn trip_rules(c: &Config, custom_rule: bool) -> (Option<u32>, Option<f64>) {
 
 /// `c` with every setting it leaves unset filled with the value in force, as the validation
 /// resolves it: the default trip rules when no trip rule or throttle is set, the default window,
-/// backoff and half-open settings, `stripes` as the breaker has them (`stripes`), and
-/// `critical = false`. Settings that are off stay `None` (`slow_calls`, `half_open_timeout`,
+/// backoff and half-open settings, `stripes` as the breaker has them (`stripes`),
+/// `failure_statuses = ["5xx"]` and `critical = false`. Settings that are off stay `None` (`slow_calls`, `half_open_timeout`,
 /// `call_timeout`, `throttle`), as does the one of `open_timeout` and `backoff` that is not in force.
 /// `custom_rule`: the breaker has a custom trip rule (`trip_when`), which replaces the defaults.
 pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
@@ -380,6 +380,7 @@ pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
         ),
         half_open_timeout: c.half_open_timeout,
         call_timeout: c.call_timeout,
+        failure_statuses: Some(c.failure_statuses.unwrap_or_default()),
         stripes: Some(stripes),
         throttle: c.throttle,
         critical: Some(c.critical.unwrap_or(false)),

@@ -28,6 +28,7 @@ fn full() -> Config {
         throttle: Some(Throttle::sre().k(1.5)),
         critical: Some(true),
         call_timeout: Some(Duration::from_millis(750)),
+        failure_statuses: Some("5xx, 429".parse().unwrap()),
     }
 }
 
@@ -99,6 +100,10 @@ fn every_kind_of_bad_input_names_its_field() {
             "count_window",
         ),
         ("consecutive_failures = -1", "consecutive_failures"),
+        ("failure_statuses = [\"5xx\", 302]", "failure_statuses"),
+        ("failure_statuses = [\"6xx\"]", "failure_statuses"),
+        ("failure_statuses = \"5xx\"", "failure_statuses"),
+        ("failure_statuses = [70000]", "failure_statuses"),
         ("this is not toml", "config"),
     ];
     for (text, field) in cases {

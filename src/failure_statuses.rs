@@ -1,0 +1,239 @@
+//! [`FailureStatuses`]: which HTTP statuses a registry's layer counts as Failures.
+
+use std::fmt;
+
+use crate::error::ConfigError;
+
+/// The first status the set can hold (`400`): only client and server errors can be Failures.
+const FIRST: u16 = 400;
+/// One past the last (`599`).
+const END: u16 = 600;
+
+/// A set of HTTP statuses from 400 to 599 that count as Failures: the classifier of
+/// [`Registry::layer`](crate::Registry::layer) (features `http`, `tokio`) reads it from the
+/// configuration's `failure_statuses`, 5xx when it is not set. A response whose status is not in
+/// the set is a Success (the dependency answered); a transport error or a timeout is always a
+/// Failure.
+///
+/// Written as a list of codes and classes: in a file `failure_statuses = ["5xx", 429]`, in the
+/// environment `PREFIX_FAILURE_STATUSES=5xx,429`. A class is `4xx` or `5xx`; a code is a whole
+/// number from 400 to 599. Anything else is an error naming the entry.
+///
+/// # Examples
+/// ```
+/// use hotbreaker::FailureStatuses;
+///
+/// let statuses: FailureStatuses = "5xx, 429".parse()?;
+/// assert!(statuses.contains(503) && statuses.contains(429));
+/// assert!(!statuses.contains(404));
+/// assert_eq!(statuses.to_string(), "429, 5xx");
+/// assert!("5xx, 302".parse::<FailureStatuses>().is_err());
+/// # Ok::<(), hotbreaker::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FailureStatuses {
+    /// Bit `i` (of 200) stands for status `400 + i`.
+    bits: [u64; 4],
+}
+
+impl FailureStatuses {
+    /// No status: only transport errors and timeouts fail.
+    pub const NONE: FailureStatuses = FailureStatuses { bits: [0; 4] };
+
+    /// 500 to 599, the default.
+    pub const SERVER_ERRORS: FailureStatuses = FailureStatuses::NONE.with_range(500, END);
+
+    const fn with_range(mut self, from: u16, to: u16) -> FailureStatuses {
+        let mut status = from;
+        while status < to {
+            let i = (status - FIRST) as usize;
+            self.bits[i / 64] |= 1 << (i % 64);
+            status += 1;
+        }
+        self
+    }
+
+    /// Whether `status` counts as a Failure.
+    #[inline]
+    pub fn contains(self, status: u16) -> bool {
+        if !(FIRST..END).contains(&status) {
+            return false;
+        }
+        let i = usize::from(status - FIRST);
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// The set with `status` in it too.
+    ///
+    /// # Errors
+    /// A status outside 400..=599.
+    pub fn with(self, status: u16) -> Result<FailureStatuses, ConfigError> {
+        if !(FIRST..END).contains(&status) {
+            return Err(invalid(&status.to_string()));
+        }
+        Ok(self.with_range(status, status + 1))
+    }
+
+    /// One entry of the written form: `4xx`, `5xx` or a code from 400 to 599.
+    fn with_entry(self, entry: &str) -> Result<FailureStatuses, ConfigError> {
+        let entry = entry.trim();
+        match entry.to_ascii_lowercase().as_str() {
+            "4xx" => Ok(self.with_range(400, 500)),
+            "5xx" => Ok(self.with_range(500, END)),
+            code => match code.parse::<u16>() {
+                Ok(status) => self.with(status),
+                Err(_) => Err(invalid(entry)),
+            },
+        }
+    }
+
+    /// The entries of the written form, classes last: `429, 5xx`.
+    fn entries(self) -> Vec<String> {
+        let class_full = |from: u16| (from..from + 100).all(|s| self.contains(s));
+        let mut entries = Vec::new();
+        let mut classes = Vec::new();
+        for from in [400, 500] {
+            if class_full(from) {
+                classes.push(format!("{}xx", from / 100));
+            } else {
+                entries.extend(
+                    (from..from + 100)
+                        .filter(|&s| self.contains(s))
+                        .map(|s| s.to_string()),
+                );
+            }
+        }
+        entries.extend(classes);
+        entries
+    }
+}
+
+fn invalid(entry: &str) -> ConfigError {
+    ConfigError::owned(
+        "failure_statuses".into(),
+        "a list of 4xx, 5xx or codes from 400 to 599".into(),
+        format!("{entry:?}"),
+    )
+}
+
+impl Default for FailureStatuses {
+    fn default() -> Self {
+        FailureStatuses::SERVER_ERRORS
+    }
+}
+
+impl std::str::FromStr for FailureStatuses {
+    type Err = ConfigError;
+
+    /// A comma-separated list: `5xx, 429`.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        s.split(',')
+            .try_fold(FailureStatuses::NONE, |set, entry| set.with_entry(entry))
+    }
+}
+
+impl fmt::Display for FailureStatuses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.entries().join(", "))
+    }
+}
+
+impl fmt::Debug for FailureStatuses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FailureStatuses({self})")
+    }
+}
+
+/// In files: a list of codes (numbers) and classes (strings).
+#[cfg(feature = "serde")]
+mod serde_list {
+    use super::FailureStatuses;
+
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Code(i64),
+        Text(String),
+    }
+
+    impl serde::Serialize for FailureStatuses {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let entries = self.entries();
+            let mut seq = s.serialize_seq(Some(entries.len()))?;
+            for entry in entries {
+                match entry.parse::<u16>() {
+                    Ok(code) => seq.serialize_element(&code)?,
+                    Err(_) => seq.serialize_element(&entry)?,
+                }
+            }
+            seq.end()
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for FailureStatuses {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let entries = Vec::<Entry>::deserialize(d).map_err(|_| {
+                serde::de::Error::custom(
+                    "expected a list of 4xx, 5xx or codes from 400 to 599, such as [\"5xx\", 429]",
+                )
+            })?;
+            entries
+                .iter()
+                .try_fold(FailureStatuses::NONE, |set, entry| match entry {
+                    Entry::Code(code) => set.with_entry(&code.to_string()),
+                    Entry::Text(text) => set.with_entry(text),
+                })
+                .map_err(|e| serde::de::Error::custom(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_from_400_to_599_is_held_alone_and_nothing_else_is() {
+        for status in 0..=u16::MAX {
+            match FailureStatuses::NONE.with(status) {
+                Ok(set) => {
+                    assert!((400..600).contains(&status));
+                    assert!(set.contains(status));
+                    assert_eq!((0..=u16::MAX).filter(|&s| set.contains(s)).count(), 1);
+                    assert_eq!(set.to_string(), status.to_string());
+                    assert_eq!(set.to_string().parse::<FailureStatuses>().unwrap(), set);
+                }
+                Err(e) => {
+                    assert!(!(400..600).contains(&status));
+                    assert_eq!(e.field(), "failure_statuses");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn classes_codes_and_their_written_form() {
+        let set: FailureStatuses = " 5XX ,429,408".parse().unwrap();
+        assert_eq!(set.to_string(), "408, 429, 5xx");
+        assert!(set.contains(500) && set.contains(599) && set.contains(408));
+        assert!(!set.contains(404) && !set.contains(600) && !set.contains(399));
+        assert_eq!(FailureStatuses::default(), "5xx".parse().unwrap());
+        assert_eq!(
+            "4xx,5xx".parse::<FailureStatuses>().unwrap().to_string(),
+            "4xx, 5xx"
+        );
+        assert_eq!(FailureStatuses::NONE.to_string(), "");
+    }
+
+    #[test]
+    fn bad_entries_are_errors_naming_them() {
+        for bad in [
+            "", "6xx", "302", "abc", "5xx,", "600", "-1", "65536", "4 29",
+        ] {
+            let e = bad.parse::<FailureStatuses>().unwrap_err();
+            assert_eq!(e.field(), "failure_statuses", "{bad:?}");
+            assert!(e.to_string().contains("4xx, 5xx or codes"), "{bad:?}: {e}");
+        }
+    }
+}
