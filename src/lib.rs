@@ -54,6 +54,7 @@
 //! | `tokio` | per-call deadlines (`call_future_timeout`, the layer's `timeout`) |
 //! | `tower` | `service::BreakerLayer` / `BreakerService`, with classifiers and fallbacks |
 //! | `http` | `http::HttpClassifier`, `http::Unavailable` (503 with `Retry-After`), `http::response_for`; with `serde`, the [`endpoints`] handlers |
+//! | `axum` | [`endpoints::router`]: the endpoints as an axum `Router` (with `http` and `serde`) |
 //! | `reqwest` | `reqwest::ReqwestClassifier` for `reqwest::Client` behind the layer or in a future |
 //! | `tonic` | `grpc::GrpcClassifier` by status code, `grpc::status_for`, `grpc::StatusFallback` |
 //! | `serde` | [`Config`] (de)serialization with human durations, registry files, `Config::from_env` |
