@@ -319,8 +319,9 @@ fn read<K: AsRef<OsStr>, V: AsRef<OsStr>>(
         call_timeout: duration("CALL_TIMEOUT")?,
         failure_statuses: get("FAILURE_STATUSES")
             .map(|(name, v)| {
-                v.parse::<FailureStatuses>()
-                    .map_err(|e| bad(name, e.expected(), v))
+                v.parse::<FailureStatuses>().map_err(|e| {
+                    ConfigError::owned(name, e.expected().to_owned(), e.got().to_owned())
+                })
             })
             .transpose()?,
     };

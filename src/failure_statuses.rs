@@ -15,9 +15,10 @@ const END: u16 = 600;
 /// the set is a Success (the dependency answered); a transport error or a timeout is always a
 /// Failure.
 ///
-/// Written as a list of codes and classes: in a file `failure_statuses = ["5xx", 429]`, in the
-/// environment `PREFIX_FAILURE_STATUSES=5xx,429`. A class is `4xx` or `5xx`; a code is a whole
-/// number from 400 to 599. Anything else is an error naming the entry.
+/// Written as a list of codes and classes: in a file `failure_statuses = ["5xx", 429]` (or the
+/// string `"5xx, 429"`), in the environment `PREFIX_FAILURE_STATUSES=5xx,429`. A class is `4xx` or
+/// `5xx`; a code is a whole number from 400 to 599, three digits. `[]` (or `none`) is the empty
+/// set: only transport errors and timeouts fail. Anything else is an error naming the entry.
 ///
 /// # Examples
 /// ```
@@ -74,20 +75,21 @@ impl FailureStatuses {
         Ok(self.with_range(status, status + 1))
     }
 
-    /// One entry of the written form: `4xx`, `5xx` or a code from 400 to 599.
+    /// One entry of the written form: `4xx`, `5xx` or a code from 400 to 599, three digits.
     fn with_entry(self, entry: &str) -> Result<FailureStatuses, ConfigError> {
         let entry = entry.trim();
         match entry.to_ascii_lowercase().as_str() {
             "4xx" => Ok(self.with_range(400, 500)),
             "5xx" => Ok(self.with_range(500, END)),
-            code => match code.parse::<u16>() {
-                Ok(status) => self.with(status),
-                Err(_) => Err(invalid(entry)),
-            },
+            code if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => {
+                // Three ASCII digits: at most 999, parsed without fail.
+                self.with(code.parse().map_err(|_| invalid(entry))?)
+            }
+            _ => Err(invalid(entry)),
         }
     }
 
-    /// The entries of the written form, classes last: `429, 5xx`.
+    /// The entries of the written form, classes last: `429, 5xx` (none for the empty set).
     fn entries(self) -> Vec<String> {
         let class_full = |from: u16| (from..from + 100).all(|s| self.contains(s));
         let mut entries = Vec::new();
@@ -125,8 +127,11 @@ impl Default for FailureStatuses {
 impl std::str::FromStr for FailureStatuses {
     type Err = ConfigError;
 
-    /// A comma-separated list: `5xx, 429`.
+    /// A comma-separated list: `5xx, 429`; `none` for the empty set.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
+        if s.trim().eq_ignore_ascii_case("none") {
+            return Ok(FailureStatuses::NONE);
+        }
         s.split(',')
             .try_fold(FailureStatuses::NONE, |set, entry| set.with_entry(entry))
     }
@@ -134,6 +139,9 @@ impl std::str::FromStr for FailureStatuses {
 
 impl fmt::Display for FailureStatuses {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == FailureStatuses::NONE {
+            return f.write_str("none");
+        }
         f.write_str(&self.entries().join(", "))
     }
 }
@@ -144,17 +152,17 @@ impl fmt::Debug for FailureStatuses {
     }
 }
 
-/// In files: a list of codes (numbers) and classes (strings).
+/// In files: a list of codes (numbers) and classes (strings), or the same as one string.
 #[cfg(feature = "serde")]
 mod serde_list {
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+
     use super::FailureStatuses;
 
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Entry {
-        Code(i64),
-        Text(String),
-    }
+    /// What a list holds, as the message of a wrong element says.
+    const ENTRY: &str = "4xx, 5xx or a code from 400 to 599";
 
     impl serde::Serialize for FailureStatuses {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -171,20 +179,58 @@ mod serde_list {
         }
     }
 
+    /// One entry: a number or a string, each checked by `with_entry`.
+    struct Entry(String);
+
+    impl<'de> serde::Deserialize<'de> for Entry {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct EntryVisitor;
+            impl Visitor<'_> for EntryVisitor {
+                type Value = Entry;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(ENTRY)
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Entry, E> {
+                    Ok(Entry(v.to_string()))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Entry, E> {
+                    Ok(Entry(v.to_string()))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
+                    Ok(Entry(v.to_owned()))
+                }
+            }
+            d.deserialize_any(EntryVisitor)
+        }
+    }
+
     impl<'de> serde::Deserialize<'de> for FailureStatuses {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let entries = Vec::<Entry>::deserialize(d).map_err(|_| {
-                serde::de::Error::custom(
-                    "expected a list of 4xx, 5xx or codes from 400 to 599, such as [\"5xx\", 429]",
-                )
-            })?;
-            entries
-                .iter()
-                .try_fold(FailureStatuses::NONE, |set, entry| match entry {
-                    Entry::Code(code) => set.with_entry(&code.to_string()),
-                    Entry::Text(text) => set.with_entry(text),
-                })
-                .map_err(|e| serde::de::Error::custom(e.to_string()))
+            struct ListVisitor;
+            impl<'de> Visitor<'de> for ListVisitor {
+                type Value = FailureStatuses;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "a list of {ENTRY}, such as [\"5xx\", 429]")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<FailureStatuses, E> {
+                    v.parse().map_err(|e: crate::ConfigError| {
+                        E::custom(format!("{}, got {}", e.expected(), e.got()))
+                    })
+                }
+                fn visit_seq<A: SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<FailureStatuses, A::Error> {
+                    let mut set = FailureStatuses::NONE;
+                    while let Some(Entry(entry)) = seq.next_element()? {
+                        set = set.with_entry(&entry).map_err(|e| {
+                            de::Error::custom(format!("{}, got {}", e.expected(), e.got()))
+                        })?;
+                    }
+                    Ok(set)
+                }
+            }
+            d.deserialize_any(ListVisitor)
         }
     }
 }
@@ -223,7 +269,11 @@ mod tests {
             "4xx,5xx".parse::<FailureStatuses>().unwrap().to_string(),
             "4xx, 5xx"
         );
-        assert_eq!(FailureStatuses::NONE.to_string(), "");
+        assert_eq!(FailureStatuses::NONE.to_string(), "none");
+        assert_eq!(
+            "None".parse::<FailureStatuses>().unwrap(),
+            FailureStatuses::NONE
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ use crate::breaker::Breaker;
 use crate::classify::{Classify, Errors};
 use crate::error::Error;
 use crate::outcome::Outcome;
-use crate::telemetry::{CallEnd, NoTelemetry, Telemetry};
+use crate::telemetry::{CallEnd, NoTelemetry, Telemetry, end_quietly, judged_slow};
 use crate::ticket::Ticket;
 
 const POLLED_AFTER_DONE: &str = "CallFuture polled after it completed";
@@ -85,8 +85,9 @@ pin_project! {
             let this = this.project();
             // Dropped before completing: cancelled. Record nothing, give the slot back.
             if let Some(ticket) = this.ticket.take() {
-                this.telemetry.ended(this.breaker, this.call, CallEnd::Cancelled);
                 this.breaker.release_ticket(ticket);
+                // After the breaker: whatever the telemetry does, the slot is back.
+                end_quietly(&*this.telemetry, this.breaker, this.call, CallEnd::Cancelled);
             }
         }
     }
@@ -281,15 +282,17 @@ where
         match catch_unwind(AssertUnwindSafe(|| output.finish(&classify))) {
             Ok((outcome, result)) => {
                 if let Some(ticket) = this.ticket.take() {
+                    let slow = judged_slow::<T>(this.breaker, ticket, outcome);
+                    this.breaker.record_ticket(ticket, outcome);
+                    // After the breaker: a panicking subscriber cannot lose the outcome.
                     if T::ON {
                         let end = CallEnd::Done {
                             outcome,
-                            slow: this.breaker.judge_slow(ticket),
+                            slow,
                             timed_out: matches!(result, Err(Error::Timeout(_))),
                         };
                         this.telemetry.ended(this.breaker, this.call, end);
                     }
-                    this.breaker.record_ticket(ticket, outcome);
                 }
                 Poll::Ready(result)
             }
@@ -311,11 +314,11 @@ fn fail<T: Telemetry>(breaker: &Breaker, ticket: Option<Ticket>, telemetry: &T, 
     if let Some(ticket) = ticket {
         let end = CallEnd::Done {
             outcome: Outcome::Failure,
-            slow: false,
+            slow: judged_slow::<T>(breaker, ticket, Outcome::Failure),
             timed_out: false,
         };
-        telemetry.ended(breaker, call, end);
         breaker.record_ticket(ticket, Outcome::Failure);
+        end_quietly(telemetry, breaker, call, end);
     }
 }
 
@@ -558,13 +561,15 @@ impl Breaker {
 /// A half-acquired call: records a Failure if dropped before [`disarm`](Self::disarm) (a panic
 /// between acquiring and building the future).
 #[cfg(feature = "tower")]
-pub(crate) struct TicketGuard<'a> {
+pub(crate) struct TicketGuard<'a, T: Telemetry> {
     pub(crate) breaker: &'a Breaker,
     pub(crate) ticket: Option<Ticket>,
+    pub(crate) telemetry: &'a T,
+    pub(crate) call: &'a T::Call,
 }
 
 #[cfg(feature = "tower")]
-impl TicketGuard<'_> {
+impl<T: Telemetry> TicketGuard<'_, T> {
     #[inline]
     pub(crate) fn disarm(mut self) -> Ticket {
         self.ticket.take().expect("armed")
@@ -572,8 +577,8 @@ impl TicketGuard<'_> {
 }
 
 #[cfg(feature = "tower")]
-impl Drop for TicketGuard<'_> {
+impl<T: Telemetry> Drop for TicketGuard<'_, T> {
     fn drop(&mut self) {
-        fail(self.breaker, self.ticket.take(), &NoTelemetry, &());
+        fail(self.breaker, self.ticket.take(), self.telemetry, self.call);
     }
 }

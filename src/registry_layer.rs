@@ -16,7 +16,7 @@ impl Registry {
     /// `.fallback(http::Unavailable::new())` to answer rejections with a 503, and
     /// `.telemetry(CallTelemetry::new(name))` (features `tracing`, `metrics`) for a span and a
     /// duration sample per call (see [`telemetry`](crate::telemetry)). Call it once per
-    /// name at start-up: the `call_timeout` is the one in force then, and each call keeps a
+    /// name at start-up: the `call_timeout` and `failure_statuses` are those in force then, and each call keeps a
     /// handle of a few bytes alive.
     ///
     /// # Errors

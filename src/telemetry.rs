@@ -1,4 +1,4 @@
-//! Per-call telemetry, opt-in: a `tracing` span per call (features `tracing`), and a duration
+//! Per-call telemetry, opt-in: a `tracing` span per call (feature `tracing`), and a duration
 //! histogram with a timeouts counter (feature `metrics`).
 //!
 //! Without it nothing is added to a call: the layer, the service and `CallFuture` (feature `future`) take a
@@ -48,7 +48,7 @@
 //! assert_eq!(stock.unwrap(), 12);
 //! # }
 //! ```
-//! With futures, `breaker.call_future(fut).telemetry(&telemetry)`; with tower,
+//! With futures, `CallFuture::with_telemetry(&breaker, Errors, fut, &telemetry)`; with tower,
 //! `BreakerLayer::new(breaker).telemetry(telemetry)`.
 
 #[cfg(any(feature = "tracing", feature = "metrics"))]
@@ -102,6 +102,59 @@ pub trait Telemetry: sealed::Sealed {
 
 mod sealed {
     pub trait Sealed {}
+}
+
+/// `telemetry.admitted(..)` for a call holding `ticket`, giving the ticket back to `breaker`
+/// if the telemetry panics (a half-open slot must not be lost to a subscriber's panic).
+#[cfg(any(feature = "tower", feature = "tracing", feature = "metrics"))]
+#[inline]
+pub(crate) fn admit<T: Telemetry>(
+    telemetry: &T,
+    breaker: &Breaker,
+    ticket: crate::ticket::Ticket,
+) -> T::Call {
+    if !T::ON {
+        return T::Call::default();
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        telemetry.admitted(breaker, ticket.state())
+    })) {
+        Ok(call) => call,
+        Err(panic) => {
+            breaker.release_ticket(ticket);
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// `telemetry.ended(..)` where a panic must not escape: from a destructor (perhaps while the
+/// thread unwinds) or after the call's own panic. The telemetry's panic is dropped; the
+/// breaker has recorded the outcome already.
+#[cfg(any(feature = "future", feature = "tracing", feature = "metrics"))]
+#[inline]
+pub(crate) fn end_quietly<T: Telemetry>(
+    telemetry: &T,
+    breaker: &Breaker,
+    call: &T::Call,
+    end: CallEnd,
+) {
+    if T::ON {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            telemetry.ended(breaker, call, end)
+        }));
+    }
+}
+
+/// Whether the breaker counts a call of `ticket` ending now with `outcome` as slow (only for
+/// telemetry that is on; an Ignored outcome is never judged).
+#[cfg(any(feature = "future", feature = "tracing", feature = "metrics"))]
+#[inline]
+pub(crate) fn judged_slow<T: Telemetry>(
+    breaker: &Breaker,
+    ticket: crate::ticket::Ticket,
+    outcome: Outcome,
+) -> bool {
+    T::ON && outcome != Outcome::Ignored && breaker.judge_slow(ticket)
 }
 
 /// No per-call telemetry: every hook is empty and the type has no size.

@@ -246,3 +246,160 @@ async fn durations_and_timeouts_reach_the_recorder() {
         "{text}"
     );
 }
+
+/// A `tracing` subscriber that panics when a span is made (`on_new_span`) or when a field is
+/// recorded on one (`on_record`): telemetry that fails must not cost the breaker an outcome or
+/// a half-open slot.
+struct Panicking {
+    on_new_span: bool,
+    on_record: bool,
+}
+
+impl tracing::Subscriber for Panicking {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        assert!(!self.on_new_span, "subscriber panics making a span");
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {
+        assert!(!self.on_record, "subscriber panics recording a field");
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// A HalfOpen breaker with one probe slot, on a mock clock.
+fn half_open_with_one_slot() -> hotbreaker::Breaker {
+    let (clock, mock) = quanta::Clock::mock();
+    let breaker = hotbreaker::Breaker::builder()
+        .clock(clock)
+        .consecutive_failures(1)
+        .open_timeout(Duration::from_secs(1))
+        .half_open_permits(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap();
+    breaker.try_acquire().unwrap().failure();
+    mock.increment(Duration::from_secs(2));
+    breaker
+}
+
+#[test]
+fn a_panicking_subscriber_loses_no_probe_slot_and_no_outcome() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let telemetry = CallTelemetry::new("fragile");
+    for (on_new_span, on_record) in [(true, false), (false, true)] {
+        let _default = tracing::subscriber::set_default(Panicking {
+            on_new_span,
+            on_record,
+        });
+        // The closure helper.
+        let breaker = half_open_with_one_slot();
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            telemetry.call(&breaker, || Ok::<_, ()>(1))
+        }));
+        assert!(panicked.is_err());
+        // Failing to make the span gave the slot back; failing to record after the call came
+        // after the breaker had recorded the Success, which closed it.
+        let expected = if on_new_span {
+            State::HalfOpen
+        } else {
+            State::Closed
+        };
+        assert_eq!(breaker.state(), expected, "new_span {on_new_span}");
+        assert!(breaker.try_acquire().is_ok(), "the probe slot is free");
+
+        // The tower layer.
+        let breaker = Arc::new(half_open_with_one_slot());
+        let mut service = BreakerLayer::new(breaker.clone())
+            .telemetry(telemetry.clone())
+            .layer(service_fn(|_: ()| async { Ok::<_, ()>(1) }));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            runtime.block_on(async { service.ready().await.unwrap().call(()).await })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(breaker.state(), expected, "new_span {on_new_span}");
+        assert!(breaker.try_acquire().is_ok(), "the probe slot is free");
+    }
+}
+
+#[test]
+fn a_panic_in_the_inner_services_call_ends_its_span_as_a_failure() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let breaker = Arc::new(hotbreaker::Breaker::builder().build().unwrap());
+    let mut service = BreakerLayer::new(breaker.clone())
+        .telemetry(CallTelemetry::new("inventory"))
+        .layer(service_fn(|_: ()| -> std::future::Ready<Result<(), ()>> {
+            panic!("the inner service's call panics")
+        }));
+    let panicked = catch_unwind(AssertUnwindSafe(|| drop(service.call(()))));
+    assert!(panicked.is_err());
+    assert_eq!(breaker.metrics().failures, 1);
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(string(&spans[0], "breaker.outcome"), "failure");
+    assert_eq!(spans[0].status, Status::error(""));
+}
+
+#[test]
+fn an_ignored_call_is_never_marked_slow_and_a_panicking_one_is_judged() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let (clock, mock) = quanta::Clock::mock();
+    let breaker = hotbreaker::Breaker::builder()
+        .clock(clock)
+        .consecutive_failures(100)
+        .slow_calls(Duration::from_millis(1), 0.9)
+        .build()
+        .unwrap();
+    let telemetry = CallTelemetry::new("timed");
+    let ten_ms = || mock.increment(Duration::from_millis(10));
+    let _ = telemetry.call_with(
+        &breaker,
+        |_| hotbreaker::Outcome::Ignored,
+        || {
+            ten_ms();
+            Ok::<_, ()>(1)
+        },
+    );
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        telemetry.call(&breaker, || -> Result<u8, ()> {
+            ten_ms();
+            panic!("the call panics")
+        })
+    }));
+    let _ = telemetry.call(&breaker, || {
+        ten_ms();
+        Ok::<_, ()>(1)
+    });
+    assert_eq!(
+        breaker.metrics().slow,
+        2,
+        "the panicking call and the last one"
+    );
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let slow: Vec<bool> = spans.iter().map(|s| boolean(s, "breaker.slow")).collect();
+    assert_eq!(slow, [false, true, true]);
+}

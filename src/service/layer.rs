@@ -14,7 +14,7 @@ use crate::breaker::Breaker;
 use crate::classify::{Classify, Errors};
 use crate::error::Error;
 use crate::future::{CallFuture, Deadline, TicketGuard};
-use crate::telemetry::{NoTelemetry, Telemetry};
+use crate::telemetry::{NoTelemetry, Telemetry, admit};
 
 /// A tower [`Layer`] that puts a breaker in front of a service.
 ///
@@ -191,12 +191,14 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         match self.breaker.acquire() {
             Ok(ticket) => {
-                let call = self.telemetry.admitted(&self.breaker, ticket.state());
+                let call = admit(&self.telemetry, &self.breaker, ticket);
                 let entered = T::enter(&call);
                 // A panic in the inner service's `call` is a Failure (and unwinds on).
                 let guard = TicketGuard {
                     breaker: &self.breaker,
                     ticket: Some(ticket),
+                    telemetry: &self.telemetry,
+                    call: &call,
                 };
                 let inner = self.inner.call(request);
                 let ticket = guard.disarm();

@@ -80,7 +80,7 @@ impl CallTelemetry {
                 return Err(Error::Rejected(rejected));
             }
         };
-        let call = self.admitted(breaker, ticket.state());
+        let call = super::admit(self, breaker, ticket);
         let _entered = Self::enter(&call);
         let mut unwinding = FailOnUnwind {
             breaker,
@@ -91,7 +91,9 @@ impl CallTelemetry {
         let result = f();
         let outcome = classify(&result);
         let ticket = unwinding.ticket.take().expect("taken once");
-        let slow = breaker.judge_slow(ticket);
+        let slow = super::judged_slow::<Self>(breaker, ticket, outcome);
+        breaker.record_ticket(ticket, outcome);
+        // After the breaker: a panicking subscriber cannot lose the outcome.
         self.ended(
             breaker,
             &call,
@@ -101,7 +103,6 @@ impl CallTelemetry {
                 timed_out: false,
             },
         );
-        breaker.record_ticket(ticket, outcome);
         result.map_err(Error::Inner)
     }
 }
@@ -119,11 +120,11 @@ impl Drop for FailOnUnwind<'_> {
         if let Some(ticket) = self.ticket.take() {
             let end = CallEnd::Done {
                 outcome: Outcome::Failure,
-                slow: false,
+                slow: super::judged_slow::<CallTelemetry>(self.breaker, ticket, Outcome::Failure),
                 timed_out: false,
             };
-            self.telemetry.ended(self.breaker, self.call, end);
             self.breaker.record_ticket(ticket, Outcome::Failure);
+            super::end_quietly(self.telemetry, self.breaker, self.call, end);
         }
     }
 }
