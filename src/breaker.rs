@@ -1478,3 +1478,36 @@ mod tests {
         drop(p1);
     }
 }
+/// The lines of a breaker, as docs/internals.md lists them ("Which line each word is on").
+#[cfg(test)]
+mod line_layout {
+    use std::mem::{offset_of, size_of};
+
+    use super::{Breaker, Hot, Stats};
+
+    const LINE: usize = 128;
+
+    #[test]
+    fn the_hot_and_statistics_words_have_a_line_each_and_share_it_with_nothing_else() {
+        assert!(size_of::<Hot>() <= LINE && size_of::<Stats>() <= LINE);
+        let (hot, stats) = (offset_of!(Breaker, hot), offset_of!(Breaker, stats));
+        assert_eq!((hot % LINE, stats % LINE), (0, 0));
+        assert_ne!(hot, stats);
+        let others = [
+            offset_of!(Breaker, baselines),
+            offset_of!(Breaker, stripes),
+            offset_of!(Breaker, window),
+            offset_of!(Breaker, rules),
+            offset_of!(Breaker, settings),
+            offset_of!(Breaker, listeners),
+            offset_of!(Breaker, clock),
+            offset_of!(Breaker, draws),
+        ];
+        for offset in others {
+            assert!(
+                offset / LINE != hot / LINE && offset / LINE != stats / LINE,
+                "{offset}"
+            );
+        }
+    }
+}
