@@ -24,6 +24,23 @@ consecutive_failures = 2
 open_timeout = "1h"
 "#;
 
+/// Spans from this thread, through `tracing-opentelemetry`, into an in-memory exporter (read it
+/// after `provider.force_flush()`), for as long as the guard lives.
+fn export_spans() -> (
+    InMemorySpanExporter,
+    SdkTracerProvider,
+    tracing::subscriber::DefaultGuard,
+) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let guard = tracing::subscriber::set_default(subscriber);
+    (exporter, provider, guard)
+}
+
 fn attribute(span: &SpanData, key: &str) -> Option<Value> {
     span.attributes
         .iter()
@@ -50,13 +67,7 @@ fn boolean(span: &SpanData, key: &str) -> bool {
 /// and a sixth through the closure helper, both rejected.
 #[test]
 fn each_call_is_a_span_with_the_breakers_attributes_and_the_trip_is_an_event() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (exporter, provider, _default) = export_spans();
 
     let registry = Registry::from_toml(BREAKERS).unwrap();
     let breaker = registry.breaker("inventory").unwrap();
@@ -152,13 +163,7 @@ fn each_call_is_a_span_with_the_breakers_attributes_and_the_trip_is_an_event() {
 /// The throttle's rejections say so.
 #[test]
 fn a_throttled_call_is_marked_throttled() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (exporter, provider, _default) = export_spans();
 
     let clock = quanta::Clock::mock();
     let breaker = hotbreaker::Breaker::builder()
@@ -333,13 +338,7 @@ fn a_panicking_subscriber_loses_no_probe_slot_and_no_outcome() {
 #[test]
 fn a_panic_in_the_inner_services_call_ends_its_span_as_a_failure() {
     use std::panic::{AssertUnwindSafe, catch_unwind};
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (exporter, provider, _default) = export_spans();
     let breaker = Arc::new(hotbreaker::Breaker::builder().build().unwrap());
     let mut service = BreakerLayer::new(breaker.clone())
         .telemetry(CallTelemetry::new("inventory"))
@@ -359,13 +358,7 @@ fn a_panic_in_the_inner_services_call_ends_its_span_as_a_failure() {
 #[test]
 fn an_ignored_call_is_never_marked_slow_and_a_panicking_one_is_judged() {
     use std::panic::{AssertUnwindSafe, catch_unwind};
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (exporter, provider, _default) = export_spans();
     let (clock, mock) = quanta::Clock::mock();
     let breaker = hotbreaker::Breaker::builder()
         .clock(clock)
