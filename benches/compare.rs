@@ -401,7 +401,7 @@ fn main() {
     // Without upkeep first (it cannot be stopped cleanly once other code relies on it)...
     scenario_c(&mut c, "C-no-upkeep");
     // ...then with it, as a service would run.
-    let upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start().ok();
+    let upkeep = hotbreaker::start_upkeep(Duration::from_millis(1)).ok();
     floors(&mut c);
     scenario_a(&mut c);
     scenario_c(&mut c, "C-upkeep");

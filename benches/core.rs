@@ -50,7 +50,7 @@ fn single_thread(c: &mut Criterion) {
         bench.iter(|| black_box(&b).try_acquire().is_err());
         assert_eq!(b.state(), State::Open);
     });
-    let upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
+    let upkeep = hotbreaker::start_upkeep(Duration::from_millis(1));
     let b = open();
     g.bench_function("open/reject/upkeep", |bench| {
         bench.iter(|| black_box(&b).try_acquire().is_err());
@@ -90,7 +90,7 @@ fn run_threads(b: &Breaker, threads: u64, iters: u64) -> Duration {
 fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("core/closed/threads");
     g.throughput(Throughput::Elements(1));
-    let upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
+    let upkeep = hotbreaker::start_upkeep(Duration::from_millis(1));
     for threads in [1u64, 2, 4] {
         let b = closed();
         g.bench_with_input(

@@ -9,7 +9,7 @@ fn main() {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
-    let _upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
+    let _upkeep = hotbreaker::start_upkeep(Duration::from_millis(1));
     let b = hotbreaker::Breaker::builder()
         .consecutive_failures(1)
         .open_timeout(Duration::from_secs(3600))

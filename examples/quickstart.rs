@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use hotbreaker::{Backoff, Breaker, Error};
 
 fn main() {
-    // Once per process: keeps `Clock::recent()` (about 1 ns) fresh for every breaker.
-    let _upkeep = quanta::Upkeep::new(Duration::from_millis(1))
-        .start()
-        .expect("start quanta's upkeep thread");
+    // Once per process: keeps `Clock::recent()` (about 1 ns) fresh for every breaker, and the
+    // reserve of counter lines filled.
+    let _upkeep =
+        hotbreaker::start_upkeep(Duration::from_millis(1)).expect("start the upkeep thread");
 
     let started = Instant::now();
     let breaker = Breaker::builder()

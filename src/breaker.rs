@@ -576,8 +576,9 @@ impl Breaker {
         Box::leak(Box::new(self))
     }
 
-    /// Bytes this breaker asks the allocator for: its counter stripes, count-window slots, the
-    /// consecutive-failure check's baselines, its settings and listener table. Not counted:
+    /// Bytes this breaker asks the allocator for: its counter stripes (an owned stripe's lines
+    /// only once a thread has called with it, see [Memory](crate#memory)), count-window slots,
+    /// the consecutive-failure check's baselines, its settings and listener table. Not counted:
     /// the listener and predicate closures themselves, and the allocator's own cost (each
     /// block's header and size-class rounding, and the padding before the cache-line-aligned
     /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 600 to 760
@@ -770,7 +771,7 @@ impl Breaker {
             let now = self.clock.real_ns();
             let compact = self.hot.compact_deadline.load();
             if let Some(left) = compact_deadline::remaining(compact, mirror.generation(), now) {
-                self.stripes.add_one(self.stripes.mine(), Total::Rejected);
+                self.stripes.add_rejected();
                 return Err(Rejected {
                     state: State::Open,
                     retry_after_ns: Some(left),
@@ -787,7 +788,7 @@ impl Breaker {
     fn acquire_open_exact(&self, mirror: Mirror, now: u64) -> Result<Ticket, Rejected> {
         match self.hot.deadline.read(mirror.generation()) {
             Some(deadline) if now < deadline => {
-                self.stripes.add_one(self.stripes.mine(), Total::Rejected);
+                self.stripes.add_rejected();
                 Err(Rejected {
                     state: State::Open,
                     retry_after_ns: Some(deadline - now),
@@ -824,7 +825,7 @@ impl Breaker {
 
     #[inline]
     fn reject(&self, word: Word, now: u64) -> Rejected {
-        self.stripes.add_one(self.stripes.mine(), Total::Rejected);
+        self.stripes.add_rejected();
         let retry_after_ns = match word.kind() {
             State::Open => Some(self.open_remaining(word, now)),
             _ => None,
@@ -1050,17 +1051,22 @@ impl Breaker {
         let Some(k) = rules.consecutive_failures else {
             return false;
         };
-        let local = match writer {
+        // `claimed`: the owner's stripe never counted a Success, so its run may have begun on a
+        // shared stripe before the block was claimed (`owned.rs`, "Lines on first call"): its
+        // first Failure here checks too. Once per thread and breaker at most.
+        let (local, claimed) = match writer {
             Writer::Owned(i) => self
                 .stripes
                 .owned()
                 .head(i as u32)
-                .map_or(0, |head| head.lengthen_run(generation, now)),
-            Writer::Shared(s) => self.stripes.lengthen_shared_run(s, generation),
+                .map_or((0, false), |head| {
+                    (head.lengthen_run(generation, now), head.never_succeeded())
+                }),
+            Writer::Shared(s) => (self.stripes.lengthen_shared_run(s, generation), false),
         };
         let run = if k == 1 {
             1
-        } else if local >= 2 {
+        } else if local >= 2 || (local == 1 && claimed) {
             self.baselines.check(
                 generation,
                 local,
@@ -1068,7 +1074,7 @@ impl Breaker {
                 || self.clock.real_ns(),
             )
         } else {
-            return false; // it starts a local run: nothing to check
+            return false; // it starts a local run after a Success: nothing to check
         };
         if run < u64::from(k) {
             return false;
@@ -1337,6 +1343,49 @@ mod tests {
         b.try_acquire().unwrap().failure();
         assert_eq!(b.state(), State::Open);
         b
+    }
+
+    #[test]
+    fn a_run_begun_on_a_shared_stripe_goes_on_on_the_block_claimed_mid_run() {
+        let clock = Arc::new(SplitClock::default());
+        clock.set(1_000 * MS);
+        let config = Config {
+            consecutive_failures: Some(3),
+            // A ring of 251 marks: a block size no other test uses, so no other test takes
+            // from or gives to this reserve.
+            time_window: Some(crate::TimeWindow {
+                window: Duration::from_secs(250),
+                buckets: 250,
+            }),
+            stripes: Some(crate::rules::defaults::MAX_STRIPES),
+            ..Config::default()
+        };
+        let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+        let reserve = b.stripes.owned().reserve();
+        let mut held = Vec::new();
+        while let Some(block) = reserve.take() {
+            held.push(block);
+        }
+        for _ in 0..2 {
+            b.try_acquire().unwrap().failure();
+            clock.advance_real(MS);
+        }
+        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.stripes.owned().taken(), 0, "both on a shared stripe");
+        for block in held {
+            reserve.give(block, usize::MAX);
+        }
+        b.try_acquire().unwrap().failure();
+        assert_eq!(
+            b.stripes.owned().taken(),
+            1,
+            "the third on the thread's own block"
+        );
+        assert_eq!(
+            b.state(),
+            State::Open,
+            "the third Failure in a row opens, across the two stripes"
+        );
     }
 
     #[test]

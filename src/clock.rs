@@ -39,7 +39,7 @@
 //!
 //! ```
 //! // In main(), once per process; keep the handle alive for as long as the process runs.
-//! let _upkeep = quanta::Upkeep::new(std::time::Duration::from_millis(1)).start();
+//! let _upkeep = hotbreaker::start_upkeep(std::time::Duration::from_millis(1));
 //! ```
 //!
 //! A mocked clock (`quanta::Clock::mock()`) answers both `recent` and `now` from its mock, so

@@ -37,7 +37,10 @@
 //! # When a check runs
 //! A Failure that starts a local run (its thread's previous outcome was a Success) checks
 //! nothing: it writes only its own line. A Failure that extends one (its thread's second in a
-//! row or later) checks; the threads of a shared stripe keep one run for the stripe. With
+//! row or later) checks; the threads of a shared stripe keep one run for the stripe. So does
+//! the first Failure on a stripe that never counted a Success: its thread may have counted the
+//! start of its run on a shared stripe before its own block was claimed (`owned.rs`), once per
+//! thread and breaker at most. With
 //! `k = 1` every Closed Failure trips without a check. At 1 % Failures about one Failure in a
 //! hundred checks, and a check renews the baseline only when its bound is positive or its
 //! thread failed three times in a row ([`renews`]): about one Failure in 10 000.

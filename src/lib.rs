@@ -33,12 +33,12 @@
 //! | Disabled | pass, counted, never trips | [`Breaker::reset`] |
 //!
 //! ## Time
-//! The breaker reads `quanta::Clock::recent()` (about 1 ns) when quanta's upkeep thread runs and
+//! The breaker reads `quanta::Clock::recent()` (about 1 ns) when an upkeep thread sets it and
 //! `Clock::now()` otherwise. Start the upkeep once per process, and keep its handle:
 //!
 //! ```
 //! let _upkeep = hotbreaker::start_upkeep(std::time::Duration::from_millis(1))?;
-//! # Ok::<(), hotbreaker::quanta::Error>(())
+//! # Ok::<(), hotbreaker::UpkeepError>(())
 //! ```
 //!
 //! A stopped or starved upkeep cannot freeze the breaker: every decision (deadlines, half-open
@@ -46,6 +46,17 @@
 //! The recent time only places a Success on the fast path, times slow calls and rejects Open
 //! calls well before their deadline; it is checked against the real clock on its 1st, 2nd, 4th,
 //! ... 64th repeat and every 64th after, and not used while it is more than 10 ms behind.
+//!
+//! ## Memory
+//! A breaker's counters are striped: each calling thread counts on a line of its own (up to
+//! [`Builder::stripes`] threads, one per CPU by default), and the others share a few lines. A
+//! thread's own lines exist only once it has called the breaker: its first call takes them from
+//! a process-wide reserve, without allocating, and a dropped breaker gives them back. A build
+//! fills the reserve up to one block per CPU (at most 64) and the upkeep thread refills it when
+//! calls find it empty; until then, such a thread counts on the shared lines. The reserve keeps
+//! about one block per CPU between bursts (a block is 768 bytes with the default window): the
+//! upkeep thread frees the rest. So a breaker that few threads call stays small on a large
+//! machine (figures in `docs/performance.md`).
 //!
 //! ## Features (all off by default)
 //! | feature | adds |
@@ -139,6 +150,7 @@ mod rules_cell;
 pub mod service;
 pub mod service_guide;
 mod state;
+mod stripe_reserve;
 mod sync;
 pub mod telemetry;
 mod thread_slot;
@@ -173,12 +185,12 @@ pub use state::{Cause, State};
 pub use throttle::Throttle;
 pub use transition::Transition;
 pub use unknown_breaker::UnknownBreaker;
-pub use upkeep::start_upkeep;
+pub use upkeep::{Upkeep, UpkeepError, start_upkeep};
 pub use window::WindowStats;
 
 /// The clock crate the breaker reads: `quanta::Clock::mock()` for tests (with
-/// [`Builder::clock`]), `quanta::Upkeep` for the upkeep thread (or [`start_upkeep`]), without a
-/// dependency of your own.
+/// [`Builder::clock`]), without a dependency of your own. [`start_upkeep`] runs quanta's
+/// upkeep (and the breaker's own).
 pub use quanta;
 
 /// Counts the core's atomic writes per cache line: only under

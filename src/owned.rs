@@ -6,9 +6,16 @@
 //! a slot, or with one beyond the breaker's owned stripes, write the shared stripes
 //! (`window.rs`).
 //!
+//! **Lines on first call.** A breaker holds, per owned stripe, only a cell (16 bytes) until the
+//! holder of that slot calls it: the call then takes a *block* (the stripe's line and its marks)
+//! from a process-wide reserve, without allocating (`stripe_reserve.rs`), and the block stays
+//! the breaker's until it is dropped, which gives it back reset. A thread that finds the reserve
+//! empty writes a shared stripe until it is refilled. Readers take a stripe without a block as
+//! one that has counted nothing.
+//!
 //! # Layout
-//! Each owned stripe has one 128-byte line of its own and, with a time window, a ring of bucket
-//! marks on lines of their own:
+//! Each owned stripe's block has one 128-byte line of its own (and the marks' pointer, padded
+//! to a second one) and, with a time window, a ring of bucket marks on lines of their own:
 //!
 //! | word | written | meaning |
 //! |------|---------|---------|
@@ -55,6 +62,9 @@
 //! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
 //!
 //! # Orderings
+//! - **A block's arrival**: its taker sets the stripe's cell (`OnceLock::set`, a release);
+//!   readers get it with an acquire, so they see it as it was reset. The block came out of the
+//!   reserve by an acquiring pop of the drop's releasing push (`stripe_reserve.rs`).
 //! - **The owner's own words** are written with `Relaxed` plain stores and read back by the owner
 //!   with `Relaxed` loads (a thread always sees its own writes). A new owner sees the previous
 //!   owner's last writes through the pool's hand-over (`thread_slot.rs`).
@@ -79,9 +89,12 @@
 //!   again, and takes the run only when both loads agree with its own generation. On x86-64 a
 //!   `Release` store is the same `mov` as a `Relaxed` one.
 
+use std::sync::OnceLock;
+
 use crossbeam_utils::CachePadded;
 
 use crate::clock::RECENT_TOLERANCE_NS;
+use crate::stripe_reserve::{self, Reserve};
 use crate::sync::{AtomicU64, Ordering, fence};
 
 /// A mark's tag while it is being rewritten, and before its first write.
@@ -172,6 +185,15 @@ impl Head {
         }
     }
 
+    /// Whether this stripe never counted a Success: its block was claimed since its owner's
+    /// last Success, if any (before the claim its owner counted on a shared stripe).
+    /// Under loom a block is its stripe's from the build on (see [`Owned::new`]): no run
+    /// begins elsewhere, and this is false.
+    pub(crate) fn never_succeeded(&self) -> bool {
+        // Relaxed: the owner's own word, read by its owner.
+        !cfg!(hotbreaker_loom) && self.counts[SUCCESSES].load(Ordering::Relaxed) == 0
+    }
+
     /// A Closed Failure of `generation` recorded at `now` (real clock, ns since the breaker's
     /// start) counted in this stripe: the local run grows by one and is returned. 0 (nothing
     /// changed) when the stripe is in another generation (the Failure was late).
@@ -192,6 +214,12 @@ impl Head {
         // Release: a reader that sees this run sees its start (module docs).
         self.run.store(run, Ordering::Release);
         run
+    }
+
+    /// Counts a rejection on this line.
+    #[inline(always)]
+    pub(crate) fn add_rejected(&self) {
+        bump(&self.rejected);
     }
 
     /// Spends one unit of the window-evaluation budget of evaluation `round`, whose quota per
@@ -299,9 +327,131 @@ impl Head {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts(pub(crate) [u64; 3]);
 
+/// One owned stripe: its line and its ring of marks, on lines of their own. A breaker takes one
+/// from the process-wide reserve on its owner's first call (`stripe_reserve.rs`) and gives it
+/// back, reset, when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Block {
+    head: CachePadded<Head>,
+    marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
+}
+
+impl Block {
+    fn new(lines: usize) -> Block {
+        let zero = || AtomicU64::new(0);
+        Block {
+            head: CachePadded::new(Head {
+                generation: AtomicU64::new(NO_BUCKET),
+                end: zero(),
+                seen: zero(),
+                fresh_at: zero(),
+                tag: zero(),
+                bucket_end: zero(),
+                counts: std::array::from_fn(|_| zero()),
+                ignored: zero(),
+                rejected: zero(),
+                run: zero(),
+                run_start: zero(),
+                last_failure: zero(),
+                budget: zero(),
+            }),
+            marks: (0..lines)
+                .map(|_| {
+                    CachePadded::new(std::array::from_fn(|_| Mark {
+                        tag: AtomicU64::new(INVALID),
+                        prev: zero(),
+                        base: std::array::from_fn(|_| zero()),
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    /// Back to [`Block::new`]'s state, for its next breaker. Only by the breaker's drop, when
+    /// no other thread can reach the block.
+    #[cfg(not(hotbreaker_loom))]
+    fn reset(&self) {
+        // Every field named, none with `..`: a field added to `Head` must be reset here too.
+        let Head {
+            generation,
+            end,
+            seen,
+            fresh_at,
+            tag,
+            bucket_end,
+            counts,
+            ignored,
+            rejected,
+            run,
+            run_start,
+            last_failure,
+            budget,
+        } = &*self.head;
+        // Relaxed: nobody else holds the block; the reserve's push publishes the stores.
+        generation.store(NO_BUCKET, Ordering::Relaxed);
+        for word in [
+            end,
+            seen,
+            fresh_at,
+            tag,
+            bucket_end,
+            ignored,
+            rejected,
+            run,
+            run_start,
+            last_failure,
+            budget,
+        ]
+        .into_iter()
+        .chain(counts)
+        {
+            word.store(0, Ordering::Relaxed);
+        }
+        for mark in self.marks.iter().flat_map(|line| line.iter()) {
+            // Relaxed: as above.
+            mark.tag.store(INVALID, Ordering::Relaxed);
+            mark.prev.store(0, Ordering::Relaxed);
+            for base in &mark.base {
+                base.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Block>() + std::mem::size_of_val(&*self.marks)
+    }
+}
+
+/// The most lines of marks a stripe has: a window has at most 256 buckets, so 257 marks.
+const MAX_LINES: usize = 257usize.div_ceil(MARKS_PER_LINE);
+
+/// One reserve per number of lines of marks, each created by the first build that needs it.
+static RESERVES: [OnceLock<Reserve<Block>>; MAX_LINES + 1] =
+    [const { OnceLock::new() }; MAX_LINES + 1];
+
+/// The reserve of blocks with `lines` lines of marks. Off the call path (a build).
+fn reserve(lines: usize) -> &'static Reserve<Block> {
+    RESERVES[lines.min(MAX_LINES)].get_or_init(Reserve::new)
+}
+
+/// Refills every reserve a call found empty since the last refill, to
+/// [`stripe_reserve::target`] free blocks. Off the call path: `start_upkeep`'s thread.
+#[cfg(not(hotbreaker_loom))]
+pub(crate) fn refill_reserves() {
+    for (lines, reserve) in RESERVES.iter().enumerate() {
+        // A reserve no build created yet has nothing to refill: not created here.
+        if let Some(r) = reserve.get() {
+            r.refill(stripe_reserve::target(), || Block::new(lines));
+        }
+    }
+}
+
 /// The owned stripes of one breaker.
 pub(crate) struct Owned {
-    heads: Box<[CachePadded<Head>]>,
+    /// Owned stripe `i`'s block, once the holder of thread slot `i` has called the breaker.
+    blocks: Box<[OnceLock<Box<Block>>]>,
+    /// Where this breaker's blocks come from and go back to.
+    reserve: &'static Reserve<Block>,
     /// One more than the newest tag any bucket of the breaker was started with (0 before any): by an owner's roll here, or
     /// by a rotation of a shared stripe's or the throttled ring's word (`window.rs`). Written
     /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
@@ -311,18 +461,15 @@ pub(crate) struct Owned {
     newest: AtomicU64,
     /// The breaker's start on the clock's own scale (module docs, "Time").
     offset: u64,
-    marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
     /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
     /// without a time window.
     ring: u32,
-    /// Lines of marks per stripe.
-    lines: u32,
 }
 
 impl std::fmt::Debug for Owned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Owned")
-            .field("stripes", &self.heads.len())
+            .field("stripes", &self.blocks.len())
             .field("ring", &self.ring)
             .finish_non_exhaustive()
     }
@@ -333,63 +480,109 @@ impl Owned {
     /// or 0), for a breaker that started `offset` ns after its clock's origin.
     pub(crate) fn new(stripes: usize, ring: u32, offset: u64) -> Owned {
         let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
-        let zero = || AtomicU64::new(0);
-        Owned {
-            heads: (0..stripes)
-                .map(|_| {
-                    CachePadded::new(Head {
-                        generation: AtomicU64::new(NO_BUCKET),
-                        end: zero(),
-                        seen: zero(),
-                        fresh_at: zero(),
-                        tag: zero(),
-                        bucket_end: zero(),
-                        counts: std::array::from_fn(|_| zero()),
-                        ignored: zero(),
-                        rejected: zero(),
-                        run: zero(),
-                        run_start: zero(),
-                        last_failure: zero(),
-                        budget: zero(),
-                    })
-                })
-                .collect(),
-            marks: (0..stripes * lines)
-                .map(|_| {
-                    CachePadded::new(std::array::from_fn(|_| Mark {
-                        tag: AtomicU64::new(INVALID),
-                        prev: zero(),
-                        base: std::array::from_fn(|_| zero()),
-                    }))
-                })
-                .collect(),
-            newest: zero(),
+        let owned = Owned {
+            blocks: (0..stripes).map(|_| OnceLock::new()).collect(),
+            reserve: reserve(lines),
+            newest: AtomicU64::new(0),
             offset,
             ring,
-            // At most 257 marks: the window has at most 256 buckets.
-            lines: lines as u32,
+        };
+        // Loom's atomics live only as long as one run of a model: no block may outlive its
+        // breaker in a reserve, so under loom every stripe gets a block of its own at once.
+        #[cfg(hotbreaker_loom)]
+        for cell in owned.blocks.iter() {
+            let _ = cell.set(Box::new(Block::new(lines)));
+        }
+        #[cfg(not(hotbreaker_loom))]
+        owned
+            .reserve
+            .top_up(stripe_reserve::target().min(stripes), || Block::new(lines));
+        owned
+    }
+
+    /// Owned stripe `slot`'s block, if the breaker has that many and the slot's holder has
+    /// taken it.
+    #[inline(always)]
+    fn block(&self, slot: usize) -> Option<&Block> {
+        // Acquire (inside `get`): the block's contents as its taker found them.
+        self.blocks.get(slot)?.get().map(|block| &**block)
+    }
+
+    /// Owned stripe `slot`'s line, if the breaker has that many and the slot's holder has taken
+    /// its block.
+    #[inline(always)]
+    pub(crate) fn head(&self, slot: u32) -> Option<&Head> {
+        self.block(slot as usize).map(|block| &*block.head)
+    }
+
+    /// Whether owned stripe `slot` has its block: the caller, the holder of thread slot `slot`,
+    /// takes one from the reserve if not. False when the breaker has no such stripe or the
+    /// reserve is empty (the caller then counts on a shared stripe, and the reserve is refilled
+    /// off the call path, see `stripe_reserve.rs`). Never allocates.
+    pub(crate) fn claim(&self, slot: usize) -> bool {
+        let Some(cell) = self.blocks.get(slot) else {
+            return false;
+        };
+        if cell.get().is_some() {
+            return true;
+        }
+        let Some(block) = self.reserve.take() else {
+            return false;
+        };
+        // Only the slot's holder sets its cell, so the set never waits on another, and never
+        // finds the cell set; if it did, the block goes back.
+        if let Err(block) = cell.set(block) {
+            self.reserve.give(block, stripe_reserve::target());
+        }
+        true
+    }
+
+    /// Gives every owned stripe a block of its own, not from the reserve (which tests running
+    /// at the same time share).
+    #[cfg(test)]
+    pub(crate) fn claim_all(&self) {
+        for cell in self.blocks.iter() {
+            let _ = cell.set(Box::new(Block::new(
+                (self.ring as usize).div_ceil(MARKS_PER_LINE),
+            )));
         }
     }
 
-    /// Owned stripe `slot`'s line, if the breaker has that many.
-    #[inline(always)]
-    pub(crate) fn head(&self, slot: u32) -> Option<&Head> {
-        self.heads.get(slot as usize).map(|head| &**head)
-    }
-
+    /// Owned stripes the breaker may have: the `stripes` setting.
     #[inline]
     pub(crate) fn count(&self) -> usize {
-        self.heads.len()
+        self.blocks.len()
+    }
+
+    /// The reserve this breaker's blocks come from.
+    #[cfg(test)]
+    pub(crate) fn reserve(&self) -> &'static Reserve<Block> {
+        self.reserve
+    }
+
+    /// Owned stripes that have their block.
+    #[cfg(test)]
+    pub(crate) fn taken(&self) -> usize {
+        self.blocks
+            .iter()
+            .filter(|cell| cell.get().is_some())
+            .count()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.heads) + std::mem::size_of_val(&*self.marks)
+        std::mem::size_of_val(&*self.blocks)
+            + self
+                .blocks
+                .iter()
+                .filter_map(|cell| cell.get())
+                .map(|block| block.heap_bytes())
+                .sum::<usize>()
     }
 
-    fn mark(&self, stripe: usize, tag: u64) -> &Mark {
+    fn mark<'a>(&self, block: &'a Block, tag: u64) -> &'a Mark {
         // A division, but only on a roll or a read, never on the fast path.
         let index = (tag % u64::from(self.ring)) as usize;
-        &self.marks[stripe * self.lines as usize + index / MARKS_PER_LINE][index % MARKS_PER_LINE]
+        &block.marks[index / MARKS_PER_LINE][index % MARKS_PER_LINE]
     }
 
     /// [`Head::try_success`] on owned stripe `stripe`.
@@ -401,7 +594,8 @@ impl Owned {
         recent: u64,
         real: impl FnOnce() -> u64,
     ) -> bool {
-        self.heads[stripe].try_success(generation, recent, real)
+        self.head(stripe as u32)
+            .is_some_and(|head| head.try_success(generation, recent, real))
     }
 
     /// Records an outcome of `generation` whose interval (read on the real clock) has the tag
@@ -418,12 +612,16 @@ impl Owned {
         kinds: &[usize],
         trust_recent: bool,
     ) -> bool {
-        let head = &self.heads[stripe];
+        let Some(block) = self.block(stripe) else {
+            // Only a stripe with its block is ever given to a writer: not reached.
+            return false;
+        };
+        let head = &*block.head;
         // Relaxed: the owner's own words (module docs).
         let current = head.generation.load(Ordering::Relaxed);
         let current_tag = head.tag.load(Ordering::Relaxed);
         let in_bucket = if current == NO_BUCKET || (generation >= current && tag > current_tag) {
-            self.roll(stripe, generation, tag, end);
+            self.roll(block, generation, tag, end);
             true
         } else {
             // The same generation at an instant not later than the current bucket: counted
@@ -450,10 +648,10 @@ impl Owned {
     }
 
     /// Starts the bucket `tag` of `generation`, ending at `end`: writes its mark.
-    fn roll(&self, stripe: usize, generation: u64, tag: u64, end: u64) {
-        let head = &self.heads[stripe];
+    fn roll(&self, block: &Block, generation: u64, tag: u64, end: u64) {
+        let head = &*block.head;
         if self.ring != 0 {
-            let mark = self.mark(stripe, tag);
+            let mark = self.mark(block, tag);
             // The seqlock of the module's "Orderings": invalidate, fence, bases, tag.
             mark.tag.store(INVALID, Ordering::Relaxed);
             fence(Ordering::Release);
@@ -471,7 +669,7 @@ impl Owned {
         head.tag.store(tag, Ordering::Relaxed);
         head.bucket_end
             .store(end.saturating_add(self.offset), Ordering::Relaxed);
-        self.enter(stripe, generation);
+        enter(head, generation);
         // Release: a reader that sees a count added after this roll sees the new tag too
         // (module docs, "Orderings").
         fence(Ordering::Release);
@@ -481,20 +679,18 @@ impl Owned {
     /// local run, which belongs to its generation, starts again from 0. A time window's roll
     /// does this; a count window, which has no buckets, calls it before each Closed outcome.
     pub(crate) fn enter(&self, stripe: usize, generation: u64) {
-        let head = &self.heads[stripe];
-        // Relaxed: the owner's own word.
-        let current = head.generation.load(Ordering::Relaxed);
-        if current == NO_BUCKET || generation > current {
-            head.run.store(0, Ordering::Relaxed);
-            // Release: after the cleared run (module docs, "Local run and Successes").
-            head.generation.store(generation, Ordering::Release);
+        if let Some(head) = self.head(stripe as u32) {
+            enter(head, generation);
         }
     }
 
     /// What the consecutive-failure check reads of owned stripe `stripe` for `generation`
     /// (module docs, "Local run and Successes"; `consecutive.rs`).
     pub(crate) fn run_view(&self, stripe: usize, generation: u64) -> RunView {
-        let head = &self.heads[stripe];
+        let Some(head) = self.head(stripe as u32) else {
+            // No block yet: nothing counted, no run.
+            return RunView::default();
+        };
         // Acquire: see the module's "Orderings".
         let successes = head.counts[SUCCESSES].load(Ordering::Acquire);
         let before = head.generation.load(Ordering::Acquire);
@@ -521,31 +717,39 @@ impl Owned {
     /// Adds one outcome of `kinds` of the current generation that no bucket holds (a count
     /// window's): a Success ends the local run.
     pub(crate) fn add_outside(&self, stripe: usize, kinds: &[usize]) {
+        let Some(head) = self.head(stripe as u32) else {
+            return; // only a stripe with its block is given to a writer: not reached
+        };
         if kinds[0] == SUCCESSES {
-            self.heads[stripe].end_run();
+            head.end_run();
         }
         for &k in kinds {
-            bump(&self.heads[stripe].counts[k]);
+            bump(&head.counts[k]);
         }
     }
 
     pub(crate) fn add_ignored(&self, stripe: usize) {
-        bump(&self.heads[stripe].ignored);
+        if let Some(head) = self.head(stripe as u32) {
+            bump(&head.ignored);
+        }
     }
 
     /// Counts a rejection; returns the stripe's rejections so far.
     #[inline]
     pub(crate) fn add_rejected(&self, stripe: usize) -> u64 {
-        bump(&self.heads[stripe].rejected)
+        self.head(stripe as u32)
+            .map_or(0, |head| bump(&head.rejected))
     }
 
     /// What owned stripe `stripe` counted in the buckets tagged `lo..=hi` (module docs).
     pub(crate) fn window(&self, stripe: usize, lo: u64, hi: u64) -> Counts {
+        let Some(block) = self.block(stripe) else {
+            return Counts::default(); // no block yet: nothing counted
+        };
         // The first bucket in the window, the last one, and the first after it.
         let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
             (None, None, None);
-        let lines = self.lines as usize;
-        for line in &self.marks[stripe * lines..(stripe + 1) * lines] {
+        for line in block.marks.iter() {
             for mark in line.iter() {
                 let Some(read) = read_mark(mark) else {
                     continue;
@@ -571,7 +775,7 @@ impl Owned {
             // No bucket after the window yet: the running counts, if the owner is still in a
             // bucket of the window when they are read.
             None => {
-                let head = &self.heads[stripe];
+                let head = &*block.head;
                 // Relaxed, then the Acquire fence: a count added after a roll past `hi` makes
                 // the tag read below see that roll (module docs, "Orderings").
                 let counts = std::array::from_fn(|k| head.counts[k].load(Ordering::Relaxed));
@@ -617,7 +821,9 @@ impl Owned {
     /// reads this one word of an idle stripe instead of its marks; decisions do not, as it is
     /// the line the owner writes on every call.
     pub(crate) fn rolled_since(&self, stripe: usize, lo: u64) -> bool {
-        let head = &self.heads[stripe];
+        let Some(head) = self.head(stripe as u32) else {
+            return false; // no block yet: nothing counted
+        };
         // Relaxed: each load alone can show the stripe empty as of its own moment (a stripe
         // that never rolled, or whose bucket is older than `lo`); nothing else is read on the
         // strength of them.
@@ -627,24 +833,59 @@ impl Owned {
 
     /// Lifetime Successes, Failures or slow calls (`k`) of every owned stripe.
     pub(crate) fn total(&self, k: usize) -> u64 {
-        self.heads.iter().fold(0u64, |sum, head| {
+        self.heads().fold(0u64, |sum, head| {
             // Relaxed: counters that only grow (module docs).
             sum.wrapping_add(head.counts[k].load(Ordering::Relaxed))
         })
     }
 
     pub(crate) fn ignored(&self) -> u64 {
-        self.heads.iter().fold(0u64, |sum, head| {
+        self.heads().fold(0u64, |sum, head| {
             // Relaxed: a counter that only grows.
             sum.wrapping_add(head.ignored.load(Ordering::Relaxed))
         })
     }
 
     pub(crate) fn rejected(&self) -> u64 {
-        self.heads.iter().fold(0u64, |sum, head| {
+        self.heads().fold(0u64, |sum, head| {
             // Relaxed: a counter that only grows.
             sum.wrapping_add(head.rejected.load(Ordering::Relaxed))
         })
+    }
+}
+
+impl Owned {
+    /// The lines of the owned stripes that have their block.
+    fn heads(&self) -> impl Iterator<Item = &Head> {
+        self.blocks
+            .iter()
+            .filter_map(|cell| cell.get())
+            .map(|block| &*block.head)
+    }
+}
+
+/// Gives the blocks back to the reserve, reset, for the next breaker.
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // Under loom the blocks are the breaker's own (see `new`).
+        #[cfg(not(hotbreaker_loom))]
+        for cell in self.blocks.iter_mut() {
+            if let Some(block) = cell.take() {
+                block.reset();
+                self.reserve.give(block, stripe_reserve::target());
+            }
+        }
+    }
+}
+
+/// Moves `head` into `generation` if it is in an older one (or none): see [`Owned::enter`].
+fn enter(head: &Head, generation: u64) {
+    // Relaxed: the owner's own word.
+    let current = head.generation.load(Ordering::Relaxed);
+    if current == NO_BUCKET || generation > current {
+        head.run.store(0, Ordering::Relaxed);
+        // Release: after the cleared run (module docs, "Local run and Successes").
+        head.generation.store(generation, Ordering::Release);
     }
 }
 
@@ -681,7 +922,9 @@ mod tests {
 
     /// Ring of 4, a window of the last 2 tags.
     fn owned() -> Owned {
-        Owned::new(2, 4, 0)
+        let o = Owned::new(2, 4, 0);
+        o.claim_all();
+        o
     }
 
     #[test]
@@ -798,7 +1041,7 @@ mod tests {
     fn a_local_run_saturates_and_is_kept_per_generation() {
         let o = owned();
         o.record(0, 3, (3 * 8, 100), F, true);
-        let head = &o.heads[0];
+        let head = o.head(0).unwrap();
         assert_eq!(head.lengthen_run(3, 10), 1);
         assert_eq!(
             head.lengthen_run(2, 11),
@@ -828,7 +1071,7 @@ mod tests {
     #[test]
     fn a_budget_round_that_comes_round_after_2_16_evaluations_counts_on() {
         let o = owned();
-        let head = &o.heads[0];
+        let head = o.head(0).unwrap();
         assert!(!head.spend_budget(7, 3), "a new round: 2 of 3");
         assert!(head.spend_budget(7, 3), "3 of 3: evaluate");
         head.reset_budget(7 + (1 << 16));
@@ -841,7 +1084,7 @@ mod tests {
     fn counts_past_every_narrow_width() {
         let o = owned();
         o.record(0, 0, (1, 100), S, true);
-        let head = &o.heads[0];
+        let head = o.head(0).unwrap();
         head.counts[SUCCESSES].store(u64::from(u32::MAX) + 5, Ordering::Relaxed);
         o.record(0, 0, (2, 200), S, true);
         assert!(o.try_success(0, 0, 150, || 150));
@@ -872,7 +1115,9 @@ mod tests {
         }
         // A reader that scanned 14's slot before the roll sees no mark after the window, and
         // the owner already past it: it stops at the start of 13, the last bucket it saw.
-        o.mark(0, 14).tag.store(INVALID, Ordering::Relaxed);
+        o.mark(o.block(0).unwrap(), 14)
+            .tag
+            .store(INVALID, Ordering::Relaxed);
         assert_eq!(o.window(0, 10, 13), Counts([0, 1, 0]));
     }
 
@@ -892,7 +1137,72 @@ mod tests {
     fn a_mark_being_rewritten_is_skipped() {
         let o = owned();
         o.record(0, 0, (3, 100), S, true);
-        o.mark(0, 3).tag.store(INVALID, Ordering::Relaxed);
+        o.mark(o.block(0).unwrap(), 3)
+            .tag
+            .store(INVALID, Ordering::Relaxed);
         assert_eq!(o.window(0, 0, 10), Counts::default());
+    }
+
+    // Each test below uses a ring no other test uses, so that no other test running at the same
+    // time takes from or gives to its reserve.
+
+    #[test]
+    fn a_stripe_has_no_lines_until_its_thread_calls_and_reads_as_empty_meanwhile() {
+        let o = Owned::new(4, 241, 0);
+        assert_eq!(o.taken(), 0);
+        let idle = o.heap_bytes();
+        assert_eq!(idle, 4 * std::mem::size_of::<OnceLock<Box<Block>>>());
+        assert!(o.head(1).is_none());
+        assert_eq!(o.window(1, 0, 100), Counts::default());
+        assert_eq!(o.run_view(1, 0), RunView::default());
+        assert!(!o.rolled_since(1, 0));
+        assert_eq!(o.total(SUCCESSES), 0);
+        assert!(o.claim(1), "the build left blocks in the reserve");
+        assert!(o.claim(1), "a second claim keeps the same block");
+        assert_eq!((o.taken(), o.head(0).is_none()), (1, true));
+        assert_eq!(o.heap_bytes(), idle + 256 + 81 * 128);
+        assert!(!o.claim(4), "no such stripe");
+    }
+
+    #[test]
+    fn a_dropped_breaker_gives_its_blocks_back_reset() {
+        let ring = 244; // 82 lines
+        let a = Owned::new(2, ring, 7);
+        assert!(a.claim(0));
+        a.record(0, 3, (20, 2000), F, true);
+        a.record(0, 3, (21, 2100), S, true);
+        a.add_rejected(0);
+        a.add_ignored(0);
+        a.head(0).unwrap().lengthen_run(3, 50);
+        a.head(0).unwrap().spend_budget(1, 9);
+        let free = a.reserve.free();
+        drop(a);
+        let b = Owned::new(1, ring, 0);
+        assert!(b.reserve.free() > free, "the block is back");
+        // Every free block of this size is now a reset one: whichever the claim takes, it
+        // reads as new.
+        assert!(b.claim(0));
+        let head = b.head(0).unwrap();
+        assert_eq!(b.window(0, 0, u64::MAX - 1), Counts::default());
+        assert_eq!((b.total(SUCCESSES), b.total(FAILURES)), (0, 0));
+        assert_eq!((b.ignored(), b.rejected()), (0, 0));
+        assert_eq!(b.run_view(0, 3), RunView::default());
+        assert!(!b.rolled_since(0, 0));
+        assert!(!head.try_success(3, 10, || 10), "no bucket yet");
+        assert!(!head.spend_budget(1, 3), "the budget starts again");
+        b.record(0, 0, (5, 500), S, true);
+        assert_eq!(b.window(0, 5, 5), Counts([1, 0, 0]));
+    }
+
+    #[test]
+    fn an_empty_reserve_leaves_the_stripe_to_the_shared_lines_until_a_refill() {
+        let ring = 247; // 83 lines
+        let o = Owned::new(2, ring, 0);
+        while o.reserve.take().is_some() {}
+        assert!(!o.claim(0), "nothing to take: never allocated on a call");
+        assert_eq!(o.taken(), 0);
+        refill_reserves();
+        assert!(o.claim(0), "the refill asked for by the empty take");
+        assert_eq!(o.reserve.free(), stripe_reserve::target() - 1);
     }
 }

@@ -1,18 +1,31 @@
-//! Starting quanta's upkeep thread, which makes the breaker's fast path cheaper.
+//! The upkeep thread: quanta's recent time, which makes the breaker's fast path cheaper, and the
+//! reserve of owned-stripe blocks that a thread's first call on a breaker takes its lines from.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Starts quanta's upkeep thread, refreshing the recent time every `interval` (1 ms is usual),
-/// so a Success on the fast path reads the time in about a nanosecond instead of a dozen (see
-/// [Time](crate#time)). Call it once per process, in `main`, and keep the handle: dropping it
-/// stops the thread. The breaker stays correct without it, and when it stops.
+/// Set while an upkeep thread started by [`start_upkeep`] runs (`std`'s atomic: one per process,
+/// nothing a loom model needs to see).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Starts the upkeep thread, which every `interval` (1 ms is usual):
+/// - sets quanta's recent time, so a Success on the fast path reads the time in about a
+///   nanosecond instead of a dozen (see [Time](crate#time));
+/// - refills the reserve of counter lines that a thread takes from on its first call of a
+///   breaker, when calls found it empty (see [Memory](crate#memory)).
 ///
-/// The same as `quanta::Upkeep::new(interval).start()`, without a dependency on quanta of your
-/// own ([`quanta`](crate::quanta) is re-exported for the mock clock and the rest).
+/// Call it once per process, in `main`, and keep the handle: dropping it stops the thread. The
+/// breaker stays correct without it, and when it stops: the time is then read from the clock on
+/// every call, and a thread that finds the reserve empty counts on the breaker's shared lines.
+///
+/// It does what `quanta::Upkeep::new(interval).start()` does, and the refills; running both
+/// is harmless.
 ///
 /// # Errors
-/// [`quanta::Error::UpkeepRunning`] if an upkeep thread already runs in this process,
-/// [`quanta::Error::FailedToSpawnUpkeepThread`] if the thread could not be started.
+/// [`UpkeepError::Running`] if an upkeep thread started here already runs in this process,
+/// [`UpkeepError::Spawn`] if the thread could not be started.
 ///
 /// # Examples
 /// ```
@@ -25,6 +38,93 @@ use std::time::Duration;
 ///     Ok(())
 /// }
 /// ```
-pub fn start_upkeep(interval: Duration) -> Result<quanta::Handle, quanta::Error> {
-    quanta::Upkeep::new(interval).start()
+pub fn start_upkeep(interval: Duration) -> Result<Upkeep, UpkeepError> {
+    // Acquire/Release: a new thread starts after the previous one has finished.
+    if RUNNING
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return Err(UpkeepError::Running);
+    }
+    let clock = quanta::Clock::new();
+    quanta::set_recent(clock.now());
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    let thread = std::thread::Builder::new()
+        .name("hotbreaker-upkeep".into())
+        .spawn(move || {
+            // Acquire: pairs with the handle's Release store; nothing else is passed.
+            while !stop.load(Ordering::Acquire) {
+                quanta::set_recent(clock.now());
+                refill();
+                // Woken early by the handle's drop.
+                std::thread::park_timeout(interval);
+            }
+            // Release: see the compare-and-swap above.
+            RUNNING.store(false, Ordering::Release);
+        })
+        .map_err(|e| {
+            // Release: nothing ran.
+            RUNNING.store(false, Ordering::Release);
+            UpkeepError::Spawn(e)
+        })?;
+    Ok(Upkeep {
+        done,
+        thread: Some(thread),
+    })
+}
+
+fn refill() {
+    #[cfg(not(hotbreaker_loom))]
+    crate::owned::refill_reserves();
+}
+
+/// The running upkeep thread (see [`start_upkeep`]): dropping it stops the thread and waits for
+/// it.
+#[derive(Debug)]
+#[must_use = "dropping the handle stops the upkeep thread"]
+pub struct Upkeep {
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        // Release: see the thread's Acquire load.
+        self.done.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            // The thread cannot panic (it only sets the time and allocates blocks); a join
+            // error has nothing to report in a destructor.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Why [`start_upkeep`] did not start a thread.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UpkeepError {
+    /// An upkeep thread started by [`start_upkeep`] already runs in this process.
+    Running,
+    /// The operating system refused a new thread.
+    Spawn(std::io::Error),
+}
+
+impl std::fmt::Display for UpkeepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpkeepError::Running => f.write_str("the upkeep thread already runs in this process"),
+            UpkeepError::Spawn(e) => write!(f, "could not start the upkeep thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for UpkeepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UpkeepError::Running => None,
+            UpkeepError::Spawn(e) => Some(e),
+        }
+    }
 }

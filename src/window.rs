@@ -296,19 +296,20 @@ impl Stripes {
     /// else a shared one.
     #[inline(always)]
     pub(crate) fn mine(&self) -> Writer {
-        let slot = thread_slot::current() as usize;
-        if slot < self.owned.count() {
-            Writer::Owned(slot)
+        let slot = thread_slot::current();
+        if self.owned.head(slot).is_some() {
+            Writer::Owned(slot as usize)
         } else {
             self.mine_otherwise()
         }
     }
 
-    /// A thread without one of this breaker's owned stripes, or without a claim yet.
+    /// A thread without one of this breaker's owned stripes, without its block yet, or without
+    /// a slot yet: claims what it can (never allocating, see `owned.rs`).
     #[inline(never)]
     fn mine_otherwise(&self) -> Writer {
         let slot = thread_slot::claimed() as usize;
-        if slot < self.owned.count() {
+        if self.owned.claim(slot) {
             Writer::Owned(slot)
         } else {
             Writer::Shared(thread_stripe() & self.mask)
@@ -319,6 +320,18 @@ impl Stripes {
     fn cell(&self, stripe: usize, kind: Kind, slot: usize) -> &AtomicU128 {
         let index = stripe * self.cells_per_stripe + kind as usize * self.ring + slot;
         &self.lines[index / LINE][index % LINE]
+    }
+
+    /// Counts a rejection of the calling thread: on its owned stripe's line when it has one (a
+    /// plain increment, the common case), else as [`add_one`](Stripes::add_one) does.
+    #[inline(always)]
+    pub(crate) fn add_rejected(&self) {
+        match self.owned.head(thread_slot::current()) {
+            Some(head) => head.add_rejected(),
+            None => {
+                self.add_one(self.mine(), Total::Rejected);
+            }
+        }
     }
 
     /// Adds one to a lifetime total (not to any bucket). Returns, for Rejected, how many this
@@ -1011,22 +1024,25 @@ mod tests {
     }
 
     fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
-        (
-            TimeRing::new(width_ns, buckets),
-            Stripes::new(stripes, buckets, 0),
-        )
+        let s = Stripes::new(stripes, buckets, 0);
+        s.owned.claim_all();
+        (TimeRing::new(width_ns, buckets), s)
     }
 
     #[test]
-    fn default_window_takes_seven_lines_per_stripe() {
+    fn default_window_takes_seven_lines_per_calling_thread() {
         let s = Stripes::new(8, 10, 0);
-        // Owned: a head line and 11 marks of 40 bytes, three to a line. Shared (8 / 4 = 2): a
-        // line of totals and 3 rings of 16 words of 16 bytes. The throttled and answered rings:
-        // 16 words each.
-        assert_eq!(
-            s.heap_bytes(),
-            8 * (128 + 4 * 128) + 2 * (128 + 6 * 128) + 2 * 16 * 16
-        );
+        // Shared (8 / 4 = 2): a line of totals and 3 rings of 16 words of 16 bytes. The
+        // throttled and answered rings: 16 words each. Owned: a cell per stripe, 16 bytes, until
+        // its thread calls.
+        let idle = 8 * 16 + 2 * (128 + 6 * 128) + 2 * 16 * 16;
+        assert_eq!(s.heap_bytes(), idle);
+        // A taken block: the head's line (and the marks' pointer, padded to a second line), and
+        // 11 marks of 40 bytes, three to a line.
+        assert!(s.owned.claim(0), "a build leaves blocks in the reserve");
+        assert_eq!(s.heap_bytes(), idle + 256 + 4 * 128);
+        s.owned.claim_all();
+        assert_eq!(s.heap_bytes(), idle + 8 * (256 + 4 * 128));
     }
 
     /// A small deterministic generator: `next(n)` is in `0..n`.

@@ -530,29 +530,3 @@ fn size_of_a_default_breaker() {
     assert_eq!(small.stripes(), 1);
     assert_eq!(Breaker::builder().stripes(3).build().unwrap().stripes(), 4);
 }
-
-/// A breaker's memory is fixed when it is built (its stripes, its ring): calling it from more
-/// threads allocates nothing. Threads beyond its owned stripes share its shared stripes.
-#[test]
-fn memory_per_breaker_does_not_grow_with_the_threads_that_call_it() {
-    for stripes in [1, 8, 16] {
-        let b = Breaker::builder().stripes(stripes).build().unwrap();
-        let idle = b.heap_bytes();
-        let mut row = format!("stripes({stripes}): idle {idle} B");
-        for threads in [1, 16, 64] {
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(|| {
-                        for i in 0..100 {
-                            let _ = b.call(|| if i % 10 == 0 { Err(()) } else { Ok(()) });
-                        }
-                    });
-                }
-            });
-            let used = b.heap_bytes() + std::mem::size_of::<Breaker>();
-            assert_eq!(b.heap_bytes(), idle, "{threads} threads");
-            row += &format!(", after {threads} calling threads {used} B with the inline part");
-        }
-        println!("{row}");
-    }
-}

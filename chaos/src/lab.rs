@@ -185,7 +185,7 @@ fn worker(
 /// Runs the experiment: all three runs at once, on one schedule, in real time.
 pub fn run(lab: Lab) -> Outcome {
     // Once per process; a second start (tests running several labs) is refused and harmless.
-    let _upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
+    let _upkeep = hotbreaker::start_upkeep(Duration::from_millis(1));
     let total = lab.total();
     let unprotected = Run::new("no breaker", total);
     let protected = Run::new("breaker", total);

@@ -87,7 +87,7 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     // The breaker: trips on 5 failures in a row or half the calls of the last 5 s failing.
-    let _upkeep = quanta::Upkeep::new(Duration::from_millis(1)).start();
+    let _upkeep = hotbreaker::start_upkeep(Duration::from_millis(1));
     let breaker = Arc::new(
         Breaker::builder()
             .consecutive_failures(5)

@@ -1,0 +1,56 @@
+//! Memory per breaker as threads call it. Its own binary: the reserve that a thread's first call
+//! takes its lines from is process-wide, and other tests' threads would take from it too.
+
+use hotbreaker::Breaker;
+
+/// A breaker holds counter lines only for the threads that have called it: each calling thread
+/// adds one block of lines (a head line, padded, and the ring of bucket marks), up to the
+/// breaker's owned stripes; threads beyond them share its shared stripes and add nothing. Every
+/// call is counted wherever it lands.
+#[test]
+fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
+    // The default window: 10 buckets, 11 marks of three to a 128-byte line.
+    let block: usize = 256 + 4 * 128;
+    for stripes in [1, 8, 16] {
+        let b = Breaker::builder().stripes(stripes).build().unwrap();
+        let idle = b.heap_bytes();
+        let inline = std::mem::size_of::<Breaker>();
+        let mut row = format!("stripes({stripes}): idle {} B", idle + inline);
+        let mut calls = 0;
+        for threads in [1, 16, 64] {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        s.spawn(|| {
+                            for i in 0..100 {
+                                let _ = b.call(|| if i % 10 == 0 { Err(()) } else { Ok(()) });
+                            }
+                        })
+                    })
+                    .collect();
+                // Joined one by one: a join waits for the thread's exit, which gives its slot
+                // back, so each round's threads find the slots free.
+                for h in handles {
+                    h.join().unwrap();
+                }
+            });
+            calls += threads * 100;
+            let heap = b.heap_bytes();
+            assert!(heap >= idle, "{threads} threads");
+            assert!(
+                heap <= idle + stripes as usize * block,
+                "{threads} threads: {heap} B, idle {idle} B, {stripes} stripes"
+            );
+            assert_eq!((heap - idle) % block, 0, "whole blocks: {heap} B");
+            let m = b.metrics();
+            assert_eq!(m.successes + m.failures + m.rejected, calls as u64);
+            row += &format!(
+                ", after {threads} calling threads {} B ({} blocks)",
+                heap + inline,
+                (heap - idle) / block
+            );
+        }
+        assert!(b.heap_bytes() > idle, "the calling threads took blocks");
+        println!("{row}");
+    }
+}
