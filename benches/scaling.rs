@@ -522,10 +522,13 @@ fn long_row(s: &Settings, out: &mut Out) {
     println!("took {:.2} s", elapsed.as_secs_f64());
 }
 
-/// `size_of::<Breaker>() + heap_bytes()` after 1, 16 and 64 distinct threads each made a call.
+/// `size_of::<Breaker>() + heap_bytes()` after 1, 16 and 64 distinct threads called: all alive
+/// together (so that each holds its own thread slot), each calling once per round over 10 rounds
+/// 5 ms apart, so that the upkeep thread refills the reserve of stripe blocks in between as a
+/// service's traffic would let it.
 fn memory(s: &Settings, out: &mut Out) {
     println!(
-        "\nmemory per breaker (size_of::<Breaker>() = {} B, + heap_bytes() after n distinct threads each made one call)",
+        "\nmemory per breaker (size_of::<Breaker>() = {} B, + heap_bytes() after n threads alive together called over 10 upkeep ticks)",
         std::mem::size_of::<Breaker>()
     );
     let configs: [(&str, Build); 4] = [
@@ -534,14 +537,27 @@ fn memory(s: &Settings, out: &mut Out) {
         ("consecutive_failures(5)", consecutive_5),
         ("count_window(100)", count_window_100),
     ];
+    const ROUNDS: usize = 10;
     for (name, build) in configs {
         let mut line = format!("  {name:<26} stripes {:>2}:", build(s).stripes());
         for callers in [1usize, 16, 64] {
-            // A fresh breaker for each count, called once by each of `callers` threads.
+            // A fresh breaker for each count.
             let b = build(s);
+            let round = std::sync::Barrier::new(callers + 1);
             std::thread::scope(|sc| {
                 for _ in 0..callers {
-                    sc.spawn(|| hot_call(&b, true));
+                    sc.spawn(|| {
+                        for _ in 0..ROUNDS {
+                            hot_call(&b, true);
+                            round.wait(); // the round's calls are made
+                            round.wait(); // the upkeep has ticked
+                        }
+                    });
+                }
+                for _ in 0..ROUNDS {
+                    round.wait();
+                    std::thread::sleep(Duration::from_millis(5));
+                    round.wait();
                 }
             });
             let bytes = std::mem::size_of::<Breaker>() + b.heap_bytes();

@@ -860,7 +860,9 @@ impl Breaker {
     /// with a time window, is inlined. On the caller's owned stripe it is a recent-time read,
     /// two compares, a look at the thread's own failure run and a plain increment (see
     /// `owned.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
-    /// CAS. Nothing shared is written either way.
+    /// CAS. Nothing shared is written on an owned stripe, except by a thread's first call on the
+    /// breaker, which takes its stripe's lines from the process-wide reserve
+    /// (`stripe_reserve.rs`).
     #[inline(always)]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.
@@ -1053,7 +1055,7 @@ impl Breaker {
         };
         // `claimed`: the owner's stripe never counted a Success, so its run may have begun on a
         // shared stripe before the block was claimed (`owned.rs`, "Lines on first call"): its
-        // first Failure here checks too. Once per thread and breaker at most.
+        // first Failure here checks too (see `consecutive.rs`, "When a check runs").
         let (local, claimed) = match writer {
             Writer::Owned(i) => self
                 .stripes
@@ -1372,9 +1374,7 @@ mod tests {
         }
         assert_eq!(b.state(), State::Closed);
         assert_eq!(b.stripes.owned().taken(), 0, "both on a shared stripe");
-        for block in held {
-            reserve.give(block, usize::MAX);
-        }
+        reserve.give(held, usize::MAX);
         b.try_acquire().unwrap().failure();
         assert_eq!(
             b.stripes.owned().taken(),

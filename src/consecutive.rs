@@ -39,8 +39,10 @@
 //! nothing: it writes only its own line. A Failure that extends one (its thread's second in a
 //! row or later) checks; the threads of a shared stripe keep one run for the stripe. So does
 //! the first Failure on a stripe that never counted a Success: its thread may have counted the
-//! start of its run on a shared stripe before its own block was claimed (`owned.rs`), once per
-//! thread and breaker at most. With
+//! start of its run on a shared stripe before its own block was claimed (`owned.rs`). That is
+//! a thread's first Failure in each Closed generation until its stripe counts a Success: once
+//! per thread and breaker for a thread that succeeds at all, every generation for one that only
+//! fails (as in an outage, when its next Failures check anyway). With
 //! `k = 1` every Closed Failure trips without a check. At 1 % Failures about one Failure in a
 //! hundred checks, and a check renews the baseline only when its bound is positive or its
 //! thread failed three times in a row ([`renews`]): about one Failure in 10 000.

@@ -51,11 +51,12 @@
 //! A breaker's counters are striped: each calling thread counts on a line of its own (up to
 //! [`Builder::stripes`] threads, one per CPU by default), and the others share a few lines. A
 //! thread's own lines exist only once it has called the breaker: its first call takes them from
-//! a process-wide reserve, without allocating, and a dropped breaker gives them back. A build
-//! fills the reserve up to one block per CPU (at most 64) and the upkeep thread refills it when
-//! calls find it empty; until then, such a thread counts on the shared lines. The reserve keeps
-//! about one block per CPU between bursts (a block is 768 bytes with the default window): the
-//! upkeep thread frees the rest. So a breaker that few threads call stays small on a large
+//! a process-wide reserve, without allocating or waiting, and a dropped breaker gives them back.
+//! A build fills the reserve up to as many blocks as the breaker has stripes, and the upkeep
+//! thread ([`start_upkeep`]) refills it when calls find it empty; until then, such a thread
+//! counts on the shared lines. A call that is only rejected takes its lines
+//! too. The reserve keeps about one block per CPU between bursts (a block is 768 bytes with the
+//! default window), and none of a size no live breaker uses: the upkeep thread frees the rest. So a breaker that few threads call stays small on a large
 //! machine (figures in `docs/performance.md`).
 //!
 //! ## Features (all off by default)

@@ -8,10 +8,10 @@
 //!
 //! **Lines on first call.** A breaker holds, per owned stripe, only a cell (16 bytes) until the
 //! holder of that slot calls it: the call then takes a *block* (the stripe's line and its marks)
-//! from a process-wide reserve, without allocating (`stripe_reserve.rs`), and the block stays
-//! the breaker's until it is dropped, which gives it back reset. A thread that finds the reserve
-//! empty writes a shared stripe until it is refilled. Readers take a stripe without a block as
-//! one that has counted nothing.
+//! from a process-wide reserve, without allocating or waiting (`stripe_reserve.rs`), and the
+//! block stays the breaker's until it is dropped, which gives it back reset. A thread that finds
+//! the reserve empty (or held) writes a shared stripe until a later call gets its block.
+//! Readers take a stripe without a block as one that has counted nothing.
 //!
 //! # Layout
 //! Each owned stripe's block has one 128-byte line of its own (and the marks' pointer, padded
@@ -64,7 +64,7 @@
 //! # Orderings
 //! - **A block's arrival**: its taker sets the stripe's cell (`OnceLock::set`, a release);
 //!   readers get it with an acquire, so they see it as it was reset. The block came out of the
-//!   reserve by an acquiring pop of the drop's releasing push (`stripe_reserve.rs`).
+//!   reserve under its mutex, which the drop that reset it released (`stripe_reserve.rs`).
 //! - **The owner's own words** are written with `Relaxed` plain stores and read back by the owner
 //!   with `Relaxed` loads (a thread always sees its own writes). A new owner sees the previous
 //!   owner's last writes through the pool's hand-over (`thread_slot.rs`).
@@ -422,8 +422,8 @@ impl Block {
     }
 }
 
-/// The most lines of marks a stripe has: a window has at most 256 buckets, so 257 marks.
-const MAX_LINES: usize = 257usize.div_ceil(MARKS_PER_LINE);
+/// The most lines of marks a stripe has: a window's buckets plus one.
+const MAX_LINES: usize = (crate::rules::MAX_BUCKETS as usize + 1).div_ceil(MARKS_PER_LINE);
 
 /// One reserve per number of lines of marks, each created by the first build that needs it.
 static RESERVES: [OnceLock<Reserve<Block>>; MAX_LINES + 1] =
@@ -494,9 +494,12 @@ impl Owned {
             let _ = cell.set(Box::new(Block::new(lines)));
         }
         #[cfg(not(hotbreaker_loom))]
-        owned
-            .reserve
-            .top_up(stripe_reserve::target().min(stripes), || Block::new(lines));
+        {
+            owned.reserve.enter();
+            // As many free blocks as this breaker has owned stripes: without an upkeep thread,
+            // those are the blocks its threads' first calls can count on.
+            owned.reserve.top_up(stripes, || Block::new(lines));
+        }
         owned
     }
 
@@ -532,7 +535,7 @@ impl Owned {
         // Only the slot's holder sets its cell, so the set never waits on another, and never
         // finds the cell set; if it did, the block goes back.
         if let Err(block) = cell.set(block) {
-            self.reserve.give(block, stripe_reserve::target());
+            self.reserve.give([block], stripe_reserve::target());
         }
         true
     }
@@ -864,16 +867,16 @@ impl Owned {
     }
 }
 
-/// Gives the blocks back to the reserve, reset, for the next breaker.
+/// Gives the blocks back to the reserve, reset, for the next breaker (see `stripe_reserve.rs`,
+/// "Size").
 impl Drop for Owned {
     fn drop(&mut self) {
         // Under loom the blocks are the breaker's own (see `new`).
         #[cfg(not(hotbreaker_loom))]
-        for cell in self.blocks.iter_mut() {
-            if let Some(block) = cell.take() {
-                block.reset();
-                self.reserve.give(block, stripe_reserve::target());
-            }
+        {
+            let blocks = self.blocks.iter_mut().filter_map(OnceLock::take);
+            let reset = blocks.inspect(|block| block.reset());
+            self.reserve.leave(reset, stripe_reserve::target());
         }
     }
 }
@@ -1167,6 +1170,8 @@ mod tests {
     #[test]
     fn a_dropped_breaker_gives_its_blocks_back_reset() {
         let ring = 244; // 82 lines
+        // Another breaker of the same size lives on: the blocks are kept for it.
+        let other = Owned::new(1, ring, 0);
         let a = Owned::new(2, ring, 7);
         assert!(a.claim(0));
         a.record(0, 3, (20, 2000), F, true);
@@ -1192,6 +1197,13 @@ mod tests {
         assert!(!head.spend_budget(1, 3), "the budget starts again");
         b.record(0, 0, (5, 500), S, true);
         assert_eq!(b.window(0, 5, 5), Counts([1, 0, 0]));
+        let reserve = b.reserve;
+        drop((other, b));
+        assert_eq!(
+            reserve.free(),
+            0,
+            "no breaker of this size left: nothing kept"
+        );
     }
 
     #[test]

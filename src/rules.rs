@@ -26,7 +26,7 @@ const MIN_DURATION: Duration = Duration::from_millis(1);
 /// The largest `consecutive_failures` and `minimum_calls`.
 const MAX_COUNT: u32 = 1_000_000;
 /// The most buckets a time window may have.
-const MAX_BUCKETS: u32 = 256;
+pub(crate) const MAX_BUCKETS: u32 = 256;
 /// The largest count window.
 const MAX_COUNT_WINDOW: u32 = 65_536;
 /// The most stripes of counters.

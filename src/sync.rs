@@ -13,9 +13,10 @@
 //! The cfg is this crate's own, so a project that runs its own loom models under the common
 //! `--cfg loom` gets the ordinary breaker, and nothing about it shows as a cargo feature.
 //!
-//! Outside this file, `registry.rs` and `clock.rs` use `std` atomics and thread-locals for
-//! things loom need not see (a name table's statistics, a per-thread cache of the last clock
-//! reading); each says so where it does.
+//! Outside this file, `registry.rs`, `clock.rs`, `stripe_reserve.rs` and `upkeep.rs` use
+//! `std` atomics, locks and thread-locals for things loom need not see (a name table's
+//! statistics, a per-thread cache of the last clock reading, the reserve of stripe blocks that
+//! loom models never use, the upkeep thread); each says so where it does.
 
 #[cfg(hotbreaker_loom)]
 pub(crate) use loom::sync::Mutex; // off the hot path: the breaker's configuration lock

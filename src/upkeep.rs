@@ -21,7 +21,10 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 /// every call, and a thread that finds the reserve empty counts on the breaker's shared lines.
 ///
 /// It does what `quanta::Upkeep::new(interval).start()` does, and the refills; running both
-/// is harmless.
+/// is harmless, but quanta's alone does not refill: without this thread, only the blocks of
+/// lines that builds leave in the reserve (as many as the last breaker built has stripes) are
+/// handed out, and the threads that come later count on the breakers' shared lines (correct,
+/// but a compare-and-swap per outcome on lines the other threads write too).
 ///
 /// # Errors
 /// [`UpkeepError::Running`] if an upkeep thread started here already runs in this process,

@@ -18,6 +18,9 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
         let mut row = format!("stripes({stripes}): idle {} B", idle + inline);
         let mut calls = 0;
         for threads in [1, 16, 64] {
+            // Every thread stays until all have called: alive together, they hold distinct
+            // thread slots (a thread that exited would give its slot to the next one).
+            let together = std::sync::Barrier::new(threads);
             std::thread::scope(|s| {
                 let handles: Vec<_> = (0..threads)
                     .map(|_| {
@@ -25,6 +28,7 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
                             for i in 0..100 {
                                 let _ = b.call(|| if i % 10 == 0 { Err(()) } else { Ok(()) });
                             }
+                            together.wait();
                         })
                     })
                     .collect();
