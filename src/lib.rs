@@ -53,11 +53,13 @@
 //! thread's own lines exist only once it has called the breaker: its first call takes them from
 //! a process-wide reserve, without allocating or waiting, and a dropped breaker gives them back.
 //! A build fills the reserve up to as many blocks as the breaker has stripes, and the upkeep
-//! thread ([`start_upkeep`]) refills it when calls find it empty; until then, such a thread
-//! counts on the shared lines. A call that is only rejected takes its lines
-//! too. The reserve keeps about one block per CPU between bursts (a block is 768 bytes with the
-//! default window), and none of a size no live breaker uses: the upkeep thread frees the rest. So a breaker that few threads call stays small on a large
-//! machine (figures in `docs/performance.md`).
+//! thread ([`start_upkeep`]) refills it when calls find it empty; until then (without that
+//! thread: for good), a thread that finds none counts on the shared lines. A call that is only
+//! rejected takes its lines too. With the upkeep thread, the reserve keeps about one block per
+//! CPU between bursts (a block is 768 bytes with the default window); without it, what builds
+//! left stays while a breaker of that size lives. The last breaker of a size frees them all. So
+//! a breaker that few threads call stays small on a large machine (figures in
+//! `docs/internals.md` and `docs/operations.md`).
 //!
 //! ## Features (all off by default)
 //! | feature | adds |

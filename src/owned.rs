@@ -94,7 +94,9 @@ use std::sync::OnceLock;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::RECENT_TOLERANCE_NS;
-use crate::stripe_reserve::{self, Reserve};
+#[cfg(not(hotbreaker_loom))]
+use crate::stripe_reserve;
+use crate::stripe_reserve::Reserve;
 use crate::sync::{AtomicU64, Ordering, fence};
 
 /// A mark's tag while it is being rewritten, and before its first write.
@@ -520,8 +522,8 @@ impl Owned {
 
     /// Whether owned stripe `slot` has its block: the caller, the holder of thread slot `slot`,
     /// takes one from the reserve if not. False when the breaker has no such stripe or the
-    /// reserve is empty (the caller then counts on a shared stripe, and the reserve is refilled
-    /// off the call path, see `stripe_reserve.rs`). Never allocates.
+    /// reserve is empty or held (the caller then counts on a shared stripe, and the reserve is
+    /// refilled off the call path, see `stripe_reserve.rs`). Never allocates, never waits.
     pub(crate) fn claim(&self, slot: usize) -> bool {
         let Some(cell) = self.blocks.get(slot) else {
             return false;
@@ -533,10 +535,9 @@ impl Owned {
             return false;
         };
         // Only the slot's holder sets its cell, so the set never waits on another, and never
-        // finds the cell set; if it did, the block goes back.
-        if let Err(block) = cell.set(block) {
-            self.reserve.give([block], stripe_reserve::target());
-        }
+        // finds the cell set.
+        let set = cell.set(block);
+        debug_assert!(set.is_ok(), "only the slot's holder sets its cell");
         true
     }
 
@@ -874,9 +875,9 @@ impl Drop for Owned {
         // Under loom the blocks are the breaker's own (see `new`).
         #[cfg(not(hotbreaker_loom))]
         {
-            let blocks = self.blocks.iter_mut().filter_map(OnceLock::take);
-            let reset = blocks.inspect(|block| block.reset());
-            self.reserve.leave(reset, stripe_reserve::target());
+            let blocks = self.blocks.iter_mut().filter_map(OnceLock::take).collect();
+            self.reserve
+                .leave(blocks, stripe_reserve::target(), Block::reset);
         }
     }
 }

@@ -14,56 +14,79 @@
 //! # Never waiting
 //! The free blocks are a `Vec` behind a mutex that no thread ever sleeps on: a call only
 //! *tries* it (one compare-and-swap) and goes on without a block when another thread holds it;
-//! builds, drops and the upkeep thread, off the call path, try it in a loop that yields between
-//! tries. So a call never waits for another thread (a holder preempted mid-push delays nothing
-//! but the next claims), and an unlock never has a sleeper to wake (no system call). The holder
-//! holds it for one push or pop: blocks are allocated and freed outside it.
+//! builds, drops and the upkeep thread, off the call path, try it in a loop that yields (and,
+//! after many tries, sleeps a microsecond or more) between tries. So a call never waits for
+//! another thread, and an unlock never has a sleeper to wake (no system call). A holder only
+//! moves boxes in and out of a `Vec` whose capacity was set when the reserve was made: blocks
+//! are allocated, reset and freed outside the mutex.
 //!
 //! # Size
-//! The reserve keeps what a burst of first calls needs and no more: a drop keeps a block only
-//! while fewer than [`target`] are free and another breaker of the same block size lives, and an
-//! upkeep tick with no call asking for blocks frees those beyond [`target`] (all of them when no
-//! breaker of that size lives). Never more than [`CAPACITY`] per block size.
+//! A build leaves up to as many free blocks as it has owned stripes. A drop keeps a given-back
+//! block only while fewer than [`target`] are free; the last breaker of a block size frees every
+//! free block of that size. An upkeep tick with no call asking for blocks frees those beyond
+//! [`target`]. So with the upkeep thread running the reserve holds about one block per CPU
+//! between bursts; without it, what builds left stays while a breaker of that size lives. Never
+//! more than [`CAPACITY`] per block size.
 //!
 //! # Orderings
 //! The mutex orders a block's contents: the giver's unlock releases the reset block, the
-//! taker's lock acquires it. `len` (the number of free blocks, stored under the mutex), `wanted`,
-//! `batch` and `users` are hints (`Relaxed`): a call that reads a stale `len` tries the mutex
-//! for nothing or waits a call longer, a refill that misses `wanted` refills a tick later, a drop
-//! or a refill that misreads `users` or `batch` keeps or frees one block too many.
+//! taker's lock acquires it. The count of live breakers is kept under the mutex, so a build and
+//! a last drop or a trim never race. `len` (the number of free blocks, stored under the mutex)
+//! and `wanted` are hints (`Relaxed`): a call that reads a stale `len` tries the mutex for
+//! nothing or waits a call longer, and a refill that misses `wanted` refills a tick later.
+//! `batch` is the upkeep thread's own.
 //!
 //! # Shared writes
 //! A take writes the mutex twice (lock, unlock) and `len` once, once per thread and breaker (the
 //! block is the breaker's from then on). A call that finds the reserve empty reads `len` and
-//! `wanted`, on one line, and writes `wanted` only when it is not set already: at most once per
-//! refill. The upkeep thread reads `wanted` on every tick and clears it only when set.
+//! `wanted`, on a line of their own, and writes `wanted` only when it is not set already: at
+//! most once per refill. The upkeep thread reads `wanted` on every tick and clears it only when
+//! set.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
 
 /// Free blocks a reserve keeps at most; more given back are freed.
 const CAPACITY: usize = 1024;
+
+/// Failed tries of the mutex, off the call path, after which a try is followed by a sleep
+/// rather than a yield (a yield may not let a preempted holder run).
+const YIELDS: u32 = 64;
+
+/// What the mutex guards.
+struct Free<T> {
+    /// Capacity [`CAPACITY`] from the start: a push under the mutex never allocates.
+    blocks: Vec<Box<T>>,
+    /// Breakers of this block size alive now.
+    users: usize,
+}
+
+/// What a call reads to see an empty reserve, on a line of its own.
+struct Hints {
+    /// The free blocks' count, stored under the mutex.
+    len: AtomicUsize,
+    /// Set by a take that found the reserve empty, cleared by the refill that follows it.
+    wanted: AtomicBool,
+}
 
 /// Free blocks of one size.
 pub(crate) struct Reserve<T> {
     /// Never slept on (module docs, "Never waiting"): a `std` mutex, not the `sync` shim's,
     /// since loom models never pool blocks.
-    free: Mutex<Vec<Box<T>>>,
-    /// `free.len()`, stored under the mutex: lets a call see an empty reserve without trying it.
-    len: AtomicUsize,
-    /// Set by a take that found the reserve empty, cleared by the refill that follows it.
-    wanted: AtomicBool,
+    free: CachePadded<Mutex<Free<T>>>,
+    hints: CachePadded<Hints>,
     /// Free blocks the next refill leaves: doubled by each refill that finds `wanted` set
     /// again, back to the target after one that does not. Only the upkeep thread uses it.
     batch: AtomicUsize,
-    /// Breakers of this block size alive now.
-    users: AtomicUsize,
 }
 
 impl<T> std::fmt::Debug for Reserve<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reserve")
-            .field("free", &self.len.load(Ordering::Relaxed))
+            .field("free", &self.hints.len.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -82,27 +105,45 @@ pub(crate) fn target() -> usize {
 }
 
 impl<T> Reserve<T> {
+    /// An empty reserve. Off the call path (the first build of a block size).
     pub(crate) fn new() -> Reserve<T> {
         Reserve {
-            free: Mutex::new(Vec::new()),
-            len: AtomicUsize::new(0),
-            wanted: AtomicBool::new(false),
+            free: CachePadded::new(Mutex::new(Free {
+                blocks: Vec::with_capacity(CAPACITY),
+                users: 0,
+            })),
+            hints: CachePadded::new(Hints {
+                len: AtomicUsize::new(0),
+                wanted: AtomicBool::new(false),
+            }),
             batch: AtomicUsize::new(0),
-            users: AtomicUsize::new(0),
         }
     }
 
-    /// The free blocks, for a caller off the call path: tries the mutex until it has it,
-    /// yielding between tries, never sleeping on it (module docs, "Never waiting").
-    fn hold(&self) -> MutexGuard<'_, Vec<Box<T>>> {
+    /// The mutex, for a caller off the call path: tries it until it has it, yielding between
+    /// tries and, after [`YIELDS`] of them, sleeping (1 µs, doubling up to 1 ms): never
+    /// sleeping *on* it (module docs, "Never waiting").
+    fn hold(&self) -> MutexGuard<'_, Free<T>> {
+        let mut tries = 0u32;
         loop {
             match self.free.try_lock() {
                 Ok(free) => return free,
                 // A panic while holding it cannot leave the `Vec` half-changed.
                 Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+                Err(TryLockError::WouldBlock) if tries < YIELDS => std::thread::yield_now(),
+                Err(TryLockError::WouldBlock) => {
+                    let micros = 1u64 << (tries - YIELDS).min(10);
+                    std::thread::sleep(Duration::from_micros(micros));
+                }
             }
+            tries = tries.saturating_add(1);
         }
+    }
+
+    /// Stores the free blocks' count for the calls' hint. Under the mutex.
+    fn publish_len(&self, free: &Free<T>) {
+        // Relaxed: a hint, stored under the mutex (module docs).
+        self.hints.len.store(free.blocks.len(), Ordering::Relaxed);
     }
 
     /// A free block, or `None` when there is none (the next refill is then asked for) or
@@ -110,46 +151,39 @@ impl<T> Reserve<T> {
     #[inline]
     pub(crate) fn take(&self) -> Option<Box<T>> {
         // Relaxed: a hint (module docs).
-        if self.len.load(Ordering::Relaxed) != 0 {
+        if self.hints.len.load(Ordering::Relaxed) != 0 {
             let mut free = match self.free.try_lock() {
                 Ok(free) => free,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 // Held: this call goes on without a block, a later one tries again.
                 Err(TryLockError::WouldBlock) => return None,
             };
-            let block = free.pop();
-            // Relaxed: stored under the mutex (module docs).
-            self.len.store(free.len(), Ordering::Relaxed);
+            let block = free.blocks.pop();
+            self.publish_len(&free);
             if block.is_some() {
                 return block;
             }
         }
         // Relaxed: a hint (module docs); written only when not set, so an empty reserve costs
         // its callers a read of the flag, not a write each.
-        if !self.wanted.load(Ordering::Relaxed) {
-            self.wanted.store(true, Ordering::Relaxed);
+        if !self.hints.wanted.load(Ordering::Relaxed) {
+            self.hints.wanted.store(true, Ordering::Relaxed);
         }
         None
     }
 
-    /// Gives blocks back (reset by the caller): each kept while fewer than `keep` are free,
-    /// freed otherwise (after the mutex is let go). Off the call path only.
-    pub(crate) fn give(&self, blocks: impl IntoIterator<Item = Box<T>>, keep: usize) {
-        let keep = keep.min(CAPACITY);
-        let mut freed = Vec::new();
+    /// Gives blocks back (reset by the caller): kept while fewer than `keep` are free, freed
+    /// otherwise, after the mutex is let go. Off the call path only.
+    pub(crate) fn give(&self, mut blocks: Vec<Box<T>>, keep: usize) {
         {
             let mut free = self.hold();
-            for block in blocks {
-                if free.len() < keep {
-                    free.push(block);
-                } else {
-                    freed.push(block);
-                }
-            }
-            // Relaxed: stored under the mutex (module docs).
-            self.len.store(free.len(), Ordering::Relaxed);
+            let room = keep.min(CAPACITY).saturating_sub(free.blocks.len());
+            let kept = room.min(blocks.len());
+            // Within the capacity set at the start: no allocation under the mutex.
+            free.blocks.extend(blocks.drain(..kept));
+            self.publish_len(&free);
         }
-        drop(freed);
+        drop(blocks);
     }
 
     #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
@@ -158,7 +192,7 @@ impl<T> Reserve<T> {
     pub(crate) fn top_up(&self, to: usize, make: impl Fn() -> T) {
         let to = to.min(CAPACITY);
         // Relaxed: a hint (module docs); a racing take or give only moves the count by a few.
-        let missing = to.saturating_sub(self.len.load(Ordering::Relaxed));
+        let missing = to.saturating_sub(self.hints.len.load(Ordering::Relaxed));
         if missing == 0 {
             return;
         }
@@ -166,41 +200,53 @@ impl<T> Reserve<T> {
         self.give(made, to);
     }
 
-    /// Frees the free blocks beyond `to`. Off the call path only.
+    /// Frees the free blocks beyond `to`, or all of them when no breaker of this size lives.
+    /// Off the call path only: they are moved out under the mutex, into a `Vec` made before it,
+    /// and freed after it.
     fn trim(&self, to: usize) {
-        let surplus = {
+        // Room for every free block the hint knows of; any more go on the next trim.
+        // Relaxed: a hint (module docs).
+        let mut surplus = Vec::with_capacity(self.hints.len.load(Ordering::Relaxed));
+        {
             let mut free = self.hold();
-            let keep = to.min(free.len());
-            let surplus = free.split_off(keep);
-            // Relaxed: stored under the mutex (module docs).
-            self.len.store(free.len(), Ordering::Relaxed);
-            surplus
-        };
+            let keep = if free.users == 0 { 0 } else { to };
+            while free.blocks.len() > keep && surplus.len() < surplus.capacity() {
+                surplus.extend(free.blocks.pop());
+            }
+            self.publish_len(&free);
+        }
         drop(surplus);
     }
 
     #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
     /// A breaker of this block size is built.
     pub(crate) fn enter(&self) {
-        // Relaxed: a hint (module docs).
-        self.users.fetch_add(1, Ordering::Relaxed);
+        self.hold().users += 1;
     }
 
     #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
-    /// A breaker of this block size is dropped, giving back `blocks`: they are kept up to
-    /// `keep` free blocks while another breaker of this size lives; the last one's drop frees
-    /// every free block of this size.
-    pub(crate) fn leave(&self, blocks: impl IntoIterator<Item = Box<T>>, keep: usize) {
-        // Relaxed: a hint (module docs).
-        let last = self.users.fetch_sub(1, Ordering::Relaxed) <= 1;
+    /// A breaker of this block size is dropped, with `blocks`, not yet reset: those the
+    /// reserve has room for (up to `keep` free) are reset by `reset` outside the mutex and kept
+    /// while another breaker of this size lives; the last one's drop frees every free block of
+    /// this size.
+    pub(crate) fn leave(&self, mut blocks: Vec<Box<T>>, keep: usize, reset: impl Fn(&T)) {
+        let (last, room) = {
+            let mut free = self.hold();
+            free.users = free.users.saturating_sub(1);
+            let room = keep.min(CAPACITY).saturating_sub(free.blocks.len());
+            (free.users == 0, room)
+        };
         if last {
-            drop(blocks.into_iter().collect::<Vec<_>>());
+            drop(blocks);
             self.trim(0);
-        } else {
-            self.give(blocks, keep);
+            return;
         }
+        blocks.truncate(room);
+        for block in &blocks {
+            reset(block);
+        }
+        self.give(blocks, keep);
     }
-
     #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
     /// Tops the reserve up if a take found it empty since the last refill: to `to` free blocks
     /// at first, then twice as many on each refill in a row that finds it asked for again (so
@@ -210,7 +256,8 @@ impl<T> Reserve<T> {
     pub(crate) fn refill(&self, to: usize, make: impl Fn() -> T) {
         // Relaxed: a hint (module docs); `batch` is the refilling thread's own. Read before it
         // is cleared, so that a tick nobody asked for writes nothing.
-        if self.wanted.load(Ordering::Relaxed) && self.wanted.swap(false, Ordering::Relaxed) {
+        let wanted = &self.hints.wanted;
+        if wanted.load(Ordering::Relaxed) && wanted.swap(false, Ordering::Relaxed) {
             let batch = self
                 .batch
                 .load(Ordering::Relaxed)
@@ -223,14 +270,9 @@ impl<T> Reserve<T> {
                 self.batch.store(0, Ordering::Relaxed);
             }
             // Nobody asked since the last tick: blocks beyond `to` go (module docs, "Size").
-            // Relaxed: hints (module docs).
-            let keep = if self.users.load(Ordering::Relaxed) == 0 {
-                0
-            } else {
-                to
-            };
-            if self.len.load(Ordering::Relaxed) > keep {
-                self.trim(keep);
+            // Relaxed: a hint (module docs).
+            if self.hints.len.load(Ordering::Relaxed) > to {
+                self.trim(to);
             }
         }
     }
@@ -238,7 +280,7 @@ impl<T> Reserve<T> {
     /// Free blocks now.
     #[cfg(test)]
     pub(crate) fn free(&self) -> usize {
-        self.hold().len()
+        self.hold().blocks.len()
     }
 }
 
@@ -294,7 +336,7 @@ mod tests {
         let r: Reserve<u8> = in_use();
         r.top_up(usize::MAX, || 0);
         assert_eq!(r.free(), CAPACITY);
-        r.give([Box::new(1)], usize::MAX);
+        r.give(vec![Box::new(1)], usize::MAX);
         assert_eq!(r.free(), CAPACITY);
         r.top_up(2, || 0);
         assert_eq!(r.free(), CAPACITY, "top_up never takes blocks away");
@@ -303,9 +345,9 @@ mod tests {
     #[test]
     fn gives_keep_blocks_only_up_to_the_bound() {
         let r: Reserve<u8> = in_use();
-        r.give((0..5).map(Box::new), 3);
+        r.give((0..5).map(Box::new).collect(), 3);
         assert_eq!(r.free(), 3, "beyond the bound a given block is freed");
-        r.give([Box::new(0)], 4);
+        r.give(vec![Box::new(0)], 4);
         assert_eq!(r.free(), 4);
     }
 
@@ -325,13 +367,29 @@ mod tests {
         r.enter();
         r.enter();
         r.top_up(5, || 0);
-        r.leave([Box::new(1)], 8);
+        r.leave(vec![Box::new(1)], 8, |_| ());
         assert_eq!(r.free(), 6, "another breaker of this size lives");
-        r.leave([Box::new(1)], 8);
+        r.leave(vec![Box::new(1)], 8, |_| ());
         assert_eq!(r.free(), 0, "none does");
         r.top_up(5, || 0);
         r.refill(3, || 0);
         assert_eq!(r.free(), 0, "a quiet tick frees what no breaker can use");
+    }
+
+    #[test]
+    fn a_drop_resets_only_the_blocks_the_reserve_keeps() {
+        let r: Reserve<u8> = Reserve::new();
+        r.enter();
+        r.enter();
+        r.top_up(1, || 0);
+        let resets = std::cell::Cell::new(0);
+        r.leave((0..5).map(Box::new).collect(), 3, |_| {
+            resets.set(resets.get() + 1);
+        });
+        assert_eq!((r.free(), resets.get()), (3, 2), "room for two: two reset");
+        r.enter();
+        r.top_up(4, || 0);
+        assert_eq!(r.free(), 4, "a build after a drop tops up as before");
     }
 
     #[test]
@@ -340,9 +398,12 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(r.take(), None);
         }
-        assert!(r.wanted.load(Ordering::Relaxed));
+        assert!(r.hints.wanted.load(Ordering::Relaxed));
         r.refill(2, || 9);
-        assert!(!r.wanted.load(Ordering::Relaxed), "the refill answered it");
+        assert!(
+            !r.hints.wanted.load(Ordering::Relaxed),
+            "the refill answered it"
+        );
         assert_eq!(r.free(), 2);
     }
 
@@ -353,7 +414,7 @@ mod tests {
         let held = r.free.lock().unwrap();
         assert_eq!(r.take(), None, "held: no block this call");
         assert!(
-            !r.wanted.load(Ordering::Relaxed),
+            !r.hints.wanted.load(Ordering::Relaxed),
             "not empty: no refill asked for"
         );
         drop(held);

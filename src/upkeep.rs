@@ -22,7 +22,7 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 ///
 /// It does what `quanta::Upkeep::new(interval).start()` does, and the refills; running both
 /// is harmless, but quanta's alone does not refill: without this thread, only the blocks of
-/// lines that builds leave in the reserve (as many as the last breaker built has stripes) are
+/// lines that builds leave in the reserve (up to the most stripes of any breaker built) are
 /// handed out, and the threads that come later count on the breakers' shared lines (correct,
 /// but a compare-and-swap per outcome on lines the other threads write too).
 ///
