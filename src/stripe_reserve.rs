@@ -22,16 +22,18 @@
 //!
 //! # Size
 //! A build leaves up to as many free blocks as it has owned stripes. A drop keeps a given-back
-//! block only while fewer than [`target`] are free; the last breaker of a block size frees every
-//! free block of that size. An upkeep tick with no call asking for blocks frees those beyond
+//! block only while fewer than [`target`] are free and a breaker of its size lives; the last
+//! breaker of a block size frees every free block of that size, and a block given or made once
+//! none lives is freed. An upkeep tick with no call asking for blocks frees those beyond
 //! [`target`]. So with the upkeep thread running the reserve holds about one block per CPU
 //! between bursts; without it, what builds left stays while a breaker of that size lives. Never
 //! more than [`CAPACITY`] per block size.
 //!
 //! # Orderings
 //! The mutex orders a block's contents: the giver's unlock releases the reset block, the
-//! taker's lock acquires it. The count of live breakers is kept under the mutex, so a build and
-//! a last drop or a trim never race. `len` (the number of free blocks, stored under the mutex)
+//! taker's lock acquires it. The count of live breakers is kept under the mutex, and every
+//! decision that reads it (keep or free) is taken under the mutex too, so a build never loses
+//! its blocks to a last drop's trim, nor a late give leaves blocks that no breaker can use. `len` (the number of free blocks, stored under the mutex)
 //! and `wanted` are hints (`Relaxed`): a call that reads a stale `len` tries the mutex for
 //! nothing or waits a call longer, and a refill that misses `wanted` refills a tick later.
 //! `batch` is the upkeep thread's own.
@@ -172,15 +174,21 @@ impl<T> Reserve<T> {
         None
     }
 
-    /// Gives blocks back (reset by the caller): kept while fewer than `keep` are free, freed
-    /// otherwise, after the mutex is let go. Off the call path only.
+    /// Gives blocks back (reset by the caller): kept while fewer than `keep` are free and a
+    /// breaker of this size lives, freed otherwise, after the mutex is let go. Off the call
+    /// path only.
     pub(crate) fn give(&self, mut blocks: Vec<Box<T>>, keep: usize) {
         {
             let mut free = self.hold();
-            let room = keep.min(CAPACITY).saturating_sub(free.blocks.len());
+            let room = if free.users == 0 {
+                0 // nobody could take them: they go (module docs, "Size")
+            } else {
+                keep.min(CAPACITY).saturating_sub(free.blocks.len())
+            };
             let kept = room.min(blocks.len());
-            // Within the capacity set at the start: no allocation under the mutex.
-            free.blocks.extend(blocks.drain(..kept));
+            // The tail, so nothing is shifted; within the capacity set at the start, so nothing
+            // is allocated under the mutex.
+            free.blocks.extend(blocks.drain(blocks.len() - kept..));
             self.publish_len(&free);
         }
         drop(blocks);
@@ -200,22 +208,30 @@ impl<T> Reserve<T> {
         self.give(made, to);
     }
 
-    /// Frees the free blocks beyond `to`, or all of them when no breaker of this size lives.
-    /// Off the call path only: they are moved out under the mutex, into a `Vec` made before it,
-    /// and freed after it.
+    /// Frees the free blocks beyond `to`, or all of them when no breaker of this size lives
+    /// (decided under the mutex). Off the call path only: they are moved out under the mutex,
+    /// into a `Vec` made before it, and freed after it; when the count it was made for was
+    /// stale, again with the count read under the mutex.
     fn trim(&self, to: usize) {
-        // Room for every free block the hint knows of; any more go on the next trim.
-        // Relaxed: a hint (module docs).
-        let mut surplus = Vec::with_capacity(self.hints.len.load(Ordering::Relaxed));
-        {
-            let mut free = self.hold();
-            let keep = if free.users == 0 { 0 } else { to };
-            while free.blocks.len() > keep && surplus.len() < surplus.capacity() {
-                surplus.extend(free.blocks.pop());
+        // Relaxed: a hint (module docs), exact again after each pass's store under the mutex.
+        let mut expected = self.hints.len.load(Ordering::Relaxed);
+        loop {
+            let mut surplus = Vec::with_capacity(expected);
+            let more = {
+                let mut free = self.hold();
+                let keep = if free.users == 0 { 0 } else { to };
+                while free.blocks.len() > keep && surplus.len() < surplus.capacity() {
+                    surplus.extend(free.blocks.pop());
+                }
+                self.publish_len(&free);
+                expected = free.blocks.len();
+                free.blocks.len() > keep
+            };
+            drop(surplus);
+            if !more {
+                return;
             }
-            self.publish_len(&free);
         }
-        drop(surplus);
     }
 
     #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
@@ -238,7 +254,8 @@ impl<T> Reserve<T> {
         };
         if last {
             drop(blocks);
-            self.trim(0);
+            // No bound of its own: under the mutex, a breaker built since keeps them all.
+            self.trim(usize::MAX);
             return;
         }
         blocks.truncate(room);
@@ -251,8 +268,8 @@ impl<T> Reserve<T> {
     /// Tops the reserve up if a take found it empty since the last refill: to `to` free blocks
     /// at first, then twice as many on each refill in a row that finds it asked for again (so
     /// that a burst of first calls, say one thread calling 10 000 new breakers, is served within
-    /// a few refills), up to the capacity. A refill that finds nothing asked for frees the
-    /// blocks beyond `to`, or all of them when no breaker of this size lives.
+    /// a few refills), up to the capacity (blocks made once no breaker of this size lives are
+    /// freed by `give`). A refill that finds nothing asked for frees the blocks beyond `to`.
     pub(crate) fn refill(&self, to: usize, make: impl Fn() -> T) {
         // Relaxed: a hint (module docs); `batch` is the refilling thread's own. Read before it
         // is cleared, so that a tick nobody asked for writes nothing.
@@ -390,6 +407,29 @@ mod tests {
         r.enter();
         r.top_up(4, || 0);
         assert_eq!(r.free(), 4, "a build after a drop tops up as before");
+    }
+
+    #[test]
+    fn blocks_given_or_made_when_no_breaker_of_their_size_lives_are_freed() {
+        let r: Reserve<u8> = Reserve::new();
+        r.give(vec![Box::new(0), Box::new(1)], 8);
+        assert_eq!(r.free(), 0, "a late give");
+        assert_eq!(r.take(), None);
+        r.refill(2, || 0);
+        assert_eq!(r.free(), 0, "a refill's blocks");
+        r.enter();
+        r.top_up(3, || 0);
+        assert_eq!(r.free(), 3, "a build's blocks");
+    }
+
+    #[test]
+    fn a_trim_whose_count_was_stale_goes_on_until_done() {
+        let r: Reserve<u8> = in_use();
+        r.top_up(10, || 0);
+        // As if a give had landed after the trim read the count.
+        r.hints.len.store(2, Ordering::Relaxed);
+        r.trim(1);
+        assert_eq!(r.free(), 1);
     }
 
     #[test]

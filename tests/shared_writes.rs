@@ -426,22 +426,30 @@ fn open_rejections(threads: usize, half_open: bool) -> (Report, u64) {
     let barrier = Barrier::new(threads + 1);
     let rejected = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                assert!(breaker.try_acquire().is_err(), "warm-up call rejected");
-                barrier.wait(); // warmed up
-                barrier.wait(); // recording
-                let n = (0..CALLS)
-                    .filter(|_| breaker.try_acquire().is_err())
-                    .count();
-                rejected.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                barrier.wait(); // done
-            });
-        }
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    assert!(breaker.try_acquire().is_err(), "warm-up call rejected");
+                    barrier.wait(); // warmed up
+                    barrier.wait(); // recording
+                    let n = (0..CALLS)
+                        .filter(|_| breaker.try_acquire().is_err())
+                        .count();
+                    rejected.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    barrier.wait(); // done
+                })
+            })
+            .collect();
         barrier.wait();
         write_count::start();
         barrier.wait();
         barrier.wait();
+        // Joined, not only left to the scope: a join waits for the thread's exit, which gives
+        // its thread slot back (the end of a scope does not wait for that), so the next call's
+        // workers find the slots below `WORKERS` free and write owned stripes.
+        for worker in workers {
+            worker.join().unwrap();
+        }
     });
     (write_count::stop_and_report(), rejected.into_inner())
 }
