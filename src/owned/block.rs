@@ -1,0 +1,138 @@
+//! A block: one owned stripe's lines (its head line and its ring of bucket marks), and the
+//! process-wide reserves, one per block size, that a thread's first call on a breaker takes its
+//! block from (`stripe_reserve.rs`).
+//!
+//! # Orderings
+//! A reset stores `Relaxed`: only a dropped breaker resets its blocks, when no other thread can
+//! reach them, and the reserve's mutex publishes the stores to the block's next taker.
+
+use std::sync::OnceLock;
+
+use crossbeam_utils::CachePadded;
+
+use super::{Head, INVALID, MARKS_PER_LINE, Mark, NO_BUCKET};
+#[cfg(not(hotbreaker_loom))]
+use crate::stripe_reserve;
+use crate::stripe_reserve::Reserve;
+use crate::sync::AtomicU64;
+#[cfg(not(hotbreaker_loom))]
+use crate::sync::Ordering;
+
+/// One owned stripe: its line and its ring of marks, on lines of their own. A breaker takes one
+/// from the process-wide reserve on its owner's first call (`stripe_reserve.rs`) and gives it
+/// back, reset, when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub(super) head: CachePadded<Head>,
+    pub(super) marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
+}
+
+impl Block {
+    pub(super) fn new(lines: usize) -> Block {
+        let zero = || AtomicU64::new(0);
+        Block {
+            head: CachePadded::new(Head {
+                generation: AtomicU64::new(NO_BUCKET),
+                end: zero(),
+                seen: zero(),
+                fresh_at: zero(),
+                tag: zero(),
+                bucket_end: zero(),
+                counts: std::array::from_fn(|_| zero()),
+                ignored: zero(),
+                rejected: zero(),
+                run: zero(),
+                run_start: zero(),
+                last_failure: zero(),
+                budget: zero(),
+            }),
+            marks: (0..lines)
+                .map(|_| {
+                    CachePadded::new(std::array::from_fn(|_| Mark {
+                        tag: AtomicU64::new(INVALID),
+                        prev: zero(),
+                        base: std::array::from_fn(|_| zero()),
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    /// Back to [`Block::new`]'s state, for its next breaker. Only by the breaker's drop, when
+    /// no other thread can reach the block.
+    #[cfg(not(hotbreaker_loom))]
+    pub(super) fn reset(&self) {
+        // Every field named, none with `..`: a field added to `Head` must be reset here too.
+        let Head {
+            generation,
+            end,
+            seen,
+            fresh_at,
+            tag,
+            bucket_end,
+            counts,
+            ignored,
+            rejected,
+            run,
+            run_start,
+            last_failure,
+            budget,
+        } = &*self.head;
+        // Relaxed: nobody else holds the block; the reserve's push publishes the stores.
+        generation.store(NO_BUCKET, Ordering::Relaxed);
+        for word in [
+            end,
+            seen,
+            fresh_at,
+            tag,
+            bucket_end,
+            ignored,
+            rejected,
+            run,
+            run_start,
+            last_failure,
+            budget,
+        ]
+        .into_iter()
+        .chain(counts)
+        {
+            word.store(0, Ordering::Relaxed);
+        }
+        for mark in self.marks.iter().flat_map(|line| line.iter()) {
+            // Relaxed: as above.
+            mark.tag.store(INVALID, Ordering::Relaxed);
+            mark.prev.store(0, Ordering::Relaxed);
+            for base in &mark.base {
+                base.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(super) fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Block>() + std::mem::size_of_val(&*self.marks)
+    }
+}
+
+/// The most lines of marks a stripe has: a window's buckets plus one.
+const MAX_LINES: usize = (crate::rules::MAX_BUCKETS as usize + 1).div_ceil(MARKS_PER_LINE);
+
+/// One reserve per number of lines of marks, each created by the first build that needs it.
+static RESERVES: [OnceLock<Reserve<Block>>; MAX_LINES + 1] =
+    [const { OnceLock::new() }; MAX_LINES + 1];
+
+/// The reserve of blocks with `lines` lines of marks. Off the call path (a build).
+pub(super) fn reserve(lines: usize) -> &'static Reserve<Block> {
+    RESERVES[lines.min(MAX_LINES)].get_or_init(Reserve::new)
+}
+
+/// Refills every reserve a call found empty since the last refill, to
+/// [`stripe_reserve::target`] free blocks. Off the call path: `start_upkeep`'s thread.
+#[cfg(not(hotbreaker_loom))]
+pub(crate) fn refill_reserves() {
+    for (lines, reserve) in RESERVES.iter().enumerate() {
+        // A reserve no build created yet has nothing to refill: not created here.
+        if let Some(r) = reserve.get() {
+            r.refill(stripe_reserve::target(), || Block::new(lines));
+        }
+    }
+}

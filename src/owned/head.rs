@@ -1,0 +1,217 @@
+//! One owned stripe's own line, [`Head`]: what its owner writes on each call and what the
+//! readers of the consecutive-failure check see of it. Its layout, the horizon of each word and
+//! who writes it how often are in the parent module's docs (`owned.rs`, "Layout").
+//!
+//! # Orderings
+//! As the parent module's "Orderings" says: the owner's own words are `Relaxed` (a thread sees
+//! its own writes); a Success count is stored with `Release` to publish the local run it
+//! cleared, and a local run with `Release` to publish its start ("Local run and Successes").
+
+use super::{SUCCESSES, check_due};
+use crate::clock::RECENT_TOLERANCE_NS;
+use crate::sync::{AtomicU64, Ordering};
+
+/// One owned stripe's own line (module docs).
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(super) generation: AtomicU64,
+    pub(super) end: AtomicU64,
+    pub(super) seen: AtomicU64,
+    pub(super) fresh_at: AtomicU64,
+    pub(super) tag: AtomicU64,
+    pub(super) bucket_end: AtomicU64,
+    pub(super) counts: [AtomicU64; 3],
+    pub(super) ignored: AtomicU64,
+    pub(super) rejected: AtomicU64,
+    pub(super) run: AtomicU64,
+    pub(super) run_start: AtomicU64,
+    pub(super) last_failure: AtomicU64,
+    pub(super) budget: AtomicU64,
+}
+
+/// What a reader sees of one owned stripe for the consecutive-failure check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunView {
+    /// Successes counted so far: only grows.
+    pub(crate) successes: u64,
+    /// The owner's local run in the reader's generation (0 if the stripe is in another one).
+    pub(crate) run: u64,
+    /// When the local run's first Failure was recorded (real clock, ns since the breaker's
+    /// start); meaningless when `run` is 0.
+    pub(crate) run_start: u64,
+    /// When its latest Failure was recorded (same clock); meaningless when `run` is 0.
+    pub(crate) last_failure: u64,
+}
+
+/// Bits of the evaluation round a budget word keeps.
+const BUDGET_ROUND_BITS: u32 = 16;
+const BUDGET_SPENT_MAX: u64 = (1 << (64 - BUDGET_ROUND_BITS)) - 1;
+const BUDGET_ROUND_MASK: u64 = (1 << BUDGET_ROUND_BITS) - 1;
+
+#[derive(Debug)]
+pub(super) struct Mark {
+    pub(super) tag: AtomicU64,
+    /// The tag of the bucket this one follows (0 for a stripe's first): tells a reader whether
+    /// this mark is the end of the bucket before it, or the bucket in between was overwritten.
+    pub(super) prev: AtomicU64,
+    pub(super) base: [AtomicU64; 3],
+}
+
+/// Adds one to a counter only this thread writes: a plain load and store.
+#[inline(always)]
+pub(super) fn bump(counter: &AtomicU64) -> u64 {
+    // Relaxed: the owner's own word (module docs). Release: a Success count publishes the
+    // cleared local run (module docs, "Local run and Successes"); the same `mov` on x86-64.
+    let n = counter.load(Ordering::Relaxed).wrapping_add(1);
+    counter.store(n, Ordering::Release);
+    n
+}
+
+impl Head {
+    /// A Success ends the owner's local run: cleared before the Success is counted (module
+    /// docs). Writes only when there is a run to end (once per Failure at most).
+    #[inline(always)]
+    pub(super) fn end_run(&self) {
+        // Relaxed: the owner's own word, published by the Success count's Release store.
+        if self.run.load(Ordering::Relaxed) != 0 {
+            self.run.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this stripe never counted a Success: its block was claimed since its owner's
+    /// last Success, if any (before the claim its owner counted on a shared stripe).
+    /// Under loom a block is its stripe's from the build on (see [`Owned::new`]): no run
+    /// begins elsewhere, and this is false.
+    pub(crate) fn never_succeeded(&self) -> bool {
+        // Relaxed: the owner's own word, read by its owner.
+        !cfg!(hotbreaker_loom) && self.counts[SUCCESSES].load(Ordering::Relaxed) == 0
+    }
+
+    /// A Closed Failure of `generation` recorded at `now` (real clock, ns since the breaker's
+    /// start) counted in this stripe: the local run grows by one and is returned. 0 (nothing
+    /// changed) when the stripe is in another generation (the Failure was late).
+    pub(crate) fn lengthen_run(&self, generation: u64, now: u64) -> u64 {
+        // Relaxed: the owner's own words (module docs).
+        if self.generation.load(Ordering::Relaxed) != generation {
+            return 0;
+        }
+        // Relaxed: the owner's own word.
+        let previous = self.run.load(Ordering::Relaxed);
+        if previous == 0 {
+            // Relaxed: published by the run's Release store below.
+            self.run_start.store(now, Ordering::Relaxed);
+        }
+        // Relaxed: published by the run's Release store below.
+        self.last_failure.store(now, Ordering::Relaxed);
+        let run = (previous + 1).min(u64::from(u32::MAX));
+        // Release: a reader that sees this run sees its start (module docs).
+        self.run.store(run, Ordering::Release);
+        run
+    }
+
+    /// Counts a rejection on this line.
+    #[inline(always)]
+    pub(crate) fn add_rejected(&self) {
+        bump(&self.rejected);
+    }
+
+    /// Spends one unit of the window-evaluation budget of evaluation `round`, whose quota per
+    /// stripe is `quota`: true when the quota is used up and the window must be read. On the
+    /// first spend under a new round one unit more is counted, for a Failure this owner may have
+    /// counted after the evaluation read its stripe but before it saw the new round (see
+    /// `evaluation.rs`).
+    pub(crate) fn spend_budget(&self, round: u64, quota: u64) -> bool {
+        // Relaxed: the owner's own word.
+        let word = self.budget.load(Ordering::Relaxed);
+        let round = round & BUDGET_ROUND_MASK;
+        let spent = if word >> (64 - BUDGET_ROUND_BITS) == round {
+            (word & BUDGET_SPENT_MAX) + 1
+        } else {
+            2
+        }
+        .min(BUDGET_SPENT_MAX);
+        self.budget.store(
+            (round << (64 - BUDGET_ROUND_BITS)) | spent,
+            Ordering::Relaxed,
+        );
+        spent >= quota
+    }
+
+    /// This owner just evaluated the window and published evaluation `round`: nothing of it
+    /// spent yet.
+    pub(crate) fn reset_budget(&self, round: u64) {
+        // Relaxed: the owner's own word.
+        self.budget.store(
+            (round & BUDGET_ROUND_MASK) << (64 - BUDGET_ROUND_BITS),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The fast path: a Success of `generation` at recent time `recent` (on the clock's own
+    /// scale) into this stripe's current bucket. False (nothing counted) when it belongs
+    /// elsewhere or the recent time is not to be trusted (module docs): the caller then records
+    /// it on the real clock. `real` reads the real clock on the same scale; it is called only
+    /// when a check is due.
+    #[inline(always)]
+    pub(crate) fn try_success(
+        &self,
+        generation: u64,
+        recent: u64,
+        real: impl FnOnce() -> u64,
+    ) -> bool {
+        // Relaxed: the owner's own words (module docs).
+        if self.generation.load(Ordering::Relaxed) != generation {
+            return false;
+        }
+        if recent >= self.end.load(Ordering::Relaxed) {
+            return self.try_success_real(recent, real);
+        }
+        let cell = &self.counts[SUCCESSES];
+        let n = cell.load(Ordering::Relaxed).wrapping_add(1);
+        if recent != self.seen.load(Ordering::Relaxed) {
+            self.seen.store(recent, Ordering::Relaxed);
+            self.fresh_at.store(n, Ordering::Relaxed);
+        } else if check_due(n.wrapping_sub(self.fresh_at.load(Ordering::Relaxed)))
+            && !self.still_fresh(recent, real)
+        {
+            return false;
+        }
+        self.end_run();
+        // Release: publishes the cleared run (module docs); a plain `mov` on x86-64.
+        cell.store(n, Ordering::Release);
+        true
+    }
+
+    /// The fast path when the recent time is past the bucket or not trusted (no upkeep, or a
+    /// frozen one): the Success is placed by the real clock, and the recent time trusted again
+    /// if it is back within the tolerance.
+    #[inline(never)]
+    pub(super) fn try_success_real(&self, recent: u64, real: impl FnOnce() -> u64) -> bool {
+        let now = real();
+        // Relaxed: the owner's own words.
+        let bucket_end = self.bucket_end.load(Ordering::Relaxed);
+        if now >= bucket_end {
+            return false;
+        }
+        // A recent time of 0: no upkeep has ever run.
+        if recent != 0 && now.saturating_sub(recent) <= RECENT_TOLERANCE_NS {
+            self.end.store(bucket_end, Ordering::Relaxed);
+        }
+        self.end_run();
+        bump(&self.counts[SUCCESSES]);
+        true
+    }
+
+    /// A due check of a repeated recent time: false, and the fast path closed until a call finds
+    /// the recent time fresh again, when it lags the real clock by more than the tolerance.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn still_fresh(&self, recent: u64, real: impl FnOnce() -> u64) -> bool {
+        let fresh = real().saturating_sub(recent) <= RECENT_TOLERANCE_NS;
+        if !fresh {
+            // Relaxed: the owner's own word.
+            self.end.store(0, Ordering::Relaxed);
+        }
+        fresh
+    }
+}
