@@ -33,10 +33,11 @@
 //! The mutex orders a block's contents: the giver's unlock releases the reset block, the
 //! taker's lock acquires it. The count of live breakers is kept under the mutex, and every
 //! decision that reads it (keep or free) is taken under the mutex too, so a build never loses
-//! its blocks to a last drop's trim, nor a late give leaves blocks that no breaker can use. `len` (the number of free blocks, stored under the mutex)
-//! and `wanted` are hints (`Relaxed`): a call that reads a stale `len` tries the mutex for
-//! nothing or waits a call longer, and a refill that misses `wanted` refills a tick later.
-//! `batch` is the upkeep thread's own.
+//! its blocks to a last drop's trim, nor a late give leaves blocks that no breaker can use.
+//! `len` (the number of free blocks, stored under the mutex) and `wanted` are hints
+//! (`Relaxed`): a call that reads a stale `len` tries the mutex for nothing or waits a call
+//! longer, and a refill that misses `wanted` refills a tick later. `batch` is the upkeep
+//! thread's own.
 //!
 //! # Shared writes
 //! A take writes the mutex twice (lock, unlock) and `len` once, once per thread and breaker (the
@@ -46,7 +47,7 @@
 //! set.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, TryLockError}; // calls only try it; waits are off the hot path
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -78,7 +79,7 @@ struct Hints {
 pub(crate) struct Reserve<T> {
     /// Never slept on (module docs, "Never waiting"): a `std` mutex, not the `sync` shim's,
     /// since loom models never pool blocks.
-    free: CachePadded<Mutex<Free<T>>>,
+    free: CachePadded<Mutex<Free<T>>>, // calls only try it; held off the hot path
     hints: CachePadded<Hints>,
     /// Free blocks the next refill leaves: doubled by each refill that finds `wanted` set
     /// again, back to the target after one that does not. Only the upkeep thread uses it.
@@ -109,11 +110,13 @@ pub(crate) fn target() -> usize {
 impl<T> Reserve<T> {
     /// An empty reserve. Off the call path (the first build of a block size).
     pub(crate) fn new() -> Reserve<T> {
+        let free = Free {
+            blocks: Vec::with_capacity(CAPACITY),
+            users: 0,
+        };
+        let free = Mutex::new(free); // calls only try it; waits are off the hot path
         Reserve {
-            free: CachePadded::new(Mutex::new(Free {
-                blocks: Vec::with_capacity(CAPACITY),
-                users: 0,
-            })),
+            free: CachePadded::new(free),
             hints: CachePadded::new(Hints {
                 len: AtomicUsize::new(0),
                 wanted: AtomicBool::new(false),
