@@ -88,6 +88,7 @@ pub(crate) struct Reserve<T> {
 
 impl<T> std::fmt::Debug for Reserve<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Relaxed: a hint, shown as it is (module docs).
         f.debug_struct("Reserve")
             .field("free", &self.hints.len.load(Ordering::Relaxed))
             .finish_non_exhaustive()
