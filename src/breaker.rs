@@ -175,6 +175,9 @@ impl Breaker {
         };
         let set = RuleSet::of(&rules);
         let stripes = Stripes::new(rules.stripes, buckets, clock.offset());
+        if rules.throttle.is_some() {
+            stripes.prepare_throttle();
+        }
         Breaker {
             hot: CachePadded::new(Hot {
                 state: AtomicU128::new(Word::INITIAL.bits()),
@@ -405,6 +408,10 @@ impl Breaker {
         if !was_relative && set.slow.is_some_and(|s| s.relative.is_some()) {
             // Whatever was learned under an earlier relative rule is stale: warm up again.
             self.stats.typical.reset();
+        }
+        if set.throttle.is_some() {
+            // The throttle's rings exist before any thread can see the rules that use them.
+            self.stripes.prepare_throttle();
         }
         self.rules.store(set);
         // The budget published under the old rules is void (see `evaluation.rs`).

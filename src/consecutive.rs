@@ -381,9 +381,10 @@ impl Baselines {
     }
 }
 
-/// The most stripes a breaker has: owned ones (the thread-slot pool) and a quarter as many
-/// shared ones.
-pub(crate) const MAX_STRIPES: usize = crate::thread_slot::POOL as usize * 5 / 4;
+/// The most stripes a breaker has: owned ones (the thread-slot pool) and its shared ones (see
+/// `window::shared_stripes`).
+pub(crate) const MAX_STRIPES: usize =
+    crate::thread_slot::POOL as usize + crate::thread_slot::POOL as usize / 16;
 
 /// Whether a check whose bound came out as `run`, for a thread whose local run is `local`,
 /// renews the baseline. A bound of 0 with a short local run is what 1 % Failures look like

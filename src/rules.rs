@@ -390,8 +390,8 @@ pub(crate) fn effective(c: &Config, stripes: u32, custom_rule: bool) -> Config {
 /// What an unset `stripes` becomes: one owned stripe per CPU the process saw the first time it
 /// asked (rounded up to a power of two), up to the thread-slot pool (1 under loom): as many
 /// threads as the machine runs at once each count on a line of their own. A cap chosen on a
-/// small machine is a cliff on a big one: with 8 stripes, 16 threads share a quarter as many
-/// shared stripes with a compare-and-swap each. Resolved once: asking costs a system call and a read of the cgroup
+/// small machine is a cliff on a big one: with 8 stripes, the 8 threads beyond them share one
+/// shared stripe with a compare-and-swap each. Resolved once: asking costs a system call and a read of the cgroup
 /// limits (tens of microseconds), and the answer may differ from thread to thread (affinity).
 /// Only a breaker's construction uses it; [`Breaker::reconfigure`](crate::Breaker::reconfigure)
 /// compares stripes only when the user set them, so a reload never fails over a CPU count.

@@ -4,7 +4,7 @@
 //! Counters live in [`Stripes`]: the owned stripes of `owned.rs`, each written by one thread at a
 //! time with plain stores, and the shared stripes below, written with atomic read-modify-writes
 //! by threads that hold no owned stripe (see `thread_slot.rs`). A breaker has as many owned
-//! stripes as its `stripes` setting and a quarter as many shared ones (at least one). Readers
+//! stripes as its `stripes` setting and one shared one per 16 of them (at least one). Readers
 //! add both up.
 //!
 //! Each shared stripe has a 128-byte block of lifetime counters
@@ -37,6 +37,8 @@
 //!   can at worst be missed while its rotation is in flight. Snapshots are lower bounds, exact
 //!   once writers are quiescent, and the breaker keeps them monotonic.
 //! - **Ignored, Rejected, Throttled** are plain counters: nothing is published through them.
+
+use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
@@ -101,6 +103,15 @@ struct SharedTotals {
     /// a Closed Failure and by the first Success after one. 64-bit fields: the generation is
     /// compared whole, the run saturates.
     run: AtomicU128,
+}
+
+/// How many shared stripes a breaker with `owned` owned stripes has: one per 16 owned ones, at
+/// least one. They are what threads beyond the owned stripes (or whose block is not there yet)
+/// count on, and each costs its lines from the build (a line of totals and the rings: 896
+/// bytes with 10 buckets), called or not: so few that an idle breaker stays small, at the price
+/// of more threads per shared line when more threads than owned stripes call at once.
+pub(crate) fn shared_stripes(owned: usize) -> usize {
+    (owned / 16).max(1)
 }
 
 /// Which stripe the calling thread writes, and how.
@@ -201,15 +212,18 @@ pub(crate) struct Stripes {
     /// threads of this stripe) was rotated to.
     totals: Box<[CachePadded<SharedTotals>]>,
     lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
-    /// Calls the throttle turned away: one ring of bucket words (a time window only; empty
-    /// otherwise), not striped. Their lifetime total is [`Total::Throttled`] of the shared
-    /// stripes.
+    /// Calls the throttle turned away: one ring of bucket words, not striped. Their lifetime
+    /// total is [`Total::Throttled`] of the shared stripes.
     ///
     /// After it, in the same allocation, the *answered* ring: calls admitted while Closed that
     /// ended Ignored or whose permit was dropped, counted only with a throttle (see
     /// `throttle.rs`: the backend did not refuse them, so they are accepts); not striped either
     /// (one compare-and-swap per such outcome).
-    rings: Box<[AtomicU128]>,
+    ///
+    /// Allocated only once a throttle is configured (at build or by a reconfiguration, off every
+    /// call's path, see [`Stripes::prepare_throttle`]), and only for a time window: only a
+    /// throttle writes them, so a breaker without one does not carry them.
+    rings: OnceLock<Box<[AtomicU128]>>,
     ring: usize,
     /// Bucket words per stripe, a whole number of lines.
     cells_per_stripe: usize,
@@ -227,8 +241,7 @@ impl std::fmt::Debug for Stripes {
 }
 
 impl Stripes {
-    /// `stripes` owned stripes (a power of two) and a quarter as many shared ones (at least
-    /// one), for a time window of `buckets` buckets (0 without a time window); `offset` is the
+    /// `stripes` owned stripes (a power of two) and [`shared_stripes`] shared ones, for a time window of `buckets` buckets (0 without a time window); `offset` is the
     /// breaker's start on its clock's own scale (see `owned.rs`). A shared stripe's rings have
     /// `buckets` rounded up to a power of two slots; an owned stripe keeps `buckets + 1` marks.
     pub(crate) fn new(stripes: usize, buckets: u32, offset: u64) -> Stripes {
@@ -238,7 +251,7 @@ impl Stripes {
             b => (TimeRing::ring(b), b + 1),
         };
         let owned = Owned::new(stripes, marks, offset);
-        let stripes = (stripes / 4).max(1);
+        let stripes = shared_stripes(stripes);
         let lines_per_stripe = (3 * ring).div_ceil(LINE);
         let cells_per_stripe = lines_per_stripe * LINE;
         Stripes {
@@ -254,21 +267,31 @@ impl Stripes {
             lines: (0..stripes * lines_per_stripe)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
                 .collect(),
-            rings: (0..2 * ring).map(|_| AtomicU128::new(0)).collect(),
+            rings: OnceLock::new(),
             ring,
             cells_per_stripe,
             mask: stripes - 1,
         }
     }
 
-    /// The throttled ring (see `rings`).
-    fn throttled(&self) -> &[AtomicU128] {
-        &self.rings[..self.ring]
+    /// Allocates the throttled and answered rings if this is a time window and they are not
+    /// there yet: called when a throttle is configured, before the rules that hold it are
+    /// published. Allocates: never on a call's path.
+    pub(crate) fn prepare_throttle(&self) {
+        if self.ring > 0 {
+            self.rings
+                .get_or_init(|| (0..2 * self.ring).map(|_| AtomicU128::new(0)).collect());
+        }
     }
 
-    /// The answered ring (see `rings`).
-    fn answered(&self) -> &[AtomicU128] {
-        &self.rings[self.ring..]
+    /// The throttled ring (see `rings`): `None` until a throttle was configured.
+    fn throttled(&self) -> Option<&[AtomicU128]> {
+        self.rings.get().map(|rings| &rings[..self.ring])
+    }
+
+    /// The answered ring (see `rings`): `None` until a throttle was configured.
+    fn answered(&self) -> Option<&[AtomicU128]> {
+        self.rings.get().map(|rings| &rings[self.ring..])
     }
 
     /// The `stripes` setting: how many owned stripes.
@@ -289,7 +312,10 @@ impl Stripes {
         self.owned.heap_bytes()
             + std::mem::size_of_val(&*self.totals)
             + std::mem::size_of_val(&*self.lines)
-            + std::mem::size_of_val(&*self.rings)
+            + self
+                .rings
+                .get()
+                .map_or(0, |rings| std::mem::size_of_val(&**rings))
     }
 
     /// The stripe the calling thread writes: its owned stripe if it holds one of this breaker's,
@@ -714,14 +740,18 @@ impl TimeRing {
     pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
         let stripe = thread_stripe() & stripes.mask;
         stripes.add_one(Writer::Shared(stripe), Total::Throttled);
-        self.add_to_ring(stripes, stripes.throttled(), stripe, generation, now_ns);
+        if let Some(ring) = stripes.throttled() {
+            self.add_to_ring(stripes, ring, stripe, generation, now_ns);
+        }
     }
 
     /// Counts one Closed call of `generation` that ended Ignored or whose permit was dropped, at
     /// `now_ns` (real clock), in the answered ring (a throttle's accepts; see `throttle.rs`).
     pub(crate) fn add_answered(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
-        let stripe = thread_stripe() & stripes.mask;
-        self.add_to_ring(stripes, stripes.answered(), stripe, generation, now_ns);
+        if let Some(ring) = stripes.answered() {
+            let stripe = thread_stripe() & stripes.mask;
+            self.add_to_ring(stripes, ring, stripe, generation, now_ns);
+        }
     }
 
     /// Adds one to the bucket of `ring` (the throttled or the answered ring) for `generation`
@@ -811,19 +841,21 @@ impl TimeRing {
                     stats.slow = stats.slow.saturating_add(read(Kind::Slow));
                 }
             }
-            for epoch in first..=current {
-                let tag = bucket::tag(self.stride, generation, epoch);
-                let read = |ring: &[AtomicU128]| {
-                    // Relaxed: a statistic (module docs).
-                    let word = ring[self.slot(tag)].load(Ordering::Relaxed);
-                    if bucket::tag_of(word) == tag {
-                        bucket::count(word)
-                    } else {
-                        0
-                    }
-                };
-                stats.throttled = stats.throttled.saturating_add(read(stripes.throttled()));
-                stats.answered = stats.answered.saturating_add(read(stripes.answered()));
+            if let (Some(throttled), Some(answered)) = (stripes.throttled(), stripes.answered()) {
+                for epoch in first..=current {
+                    let tag = bucket::tag(self.stride, generation, epoch);
+                    let read = |ring: &[AtomicU128]| {
+                        // Relaxed: a statistic (module docs).
+                        let word = ring[self.slot(tag)].load(Ordering::Relaxed);
+                        if bucket::tag_of(word) == tag {
+                            bucket::count(word)
+                        } else {
+                            0
+                        }
+                    };
+                    stats.throttled = stats.throttled.saturating_add(read(throttled));
+                    stats.answered = stats.answered.saturating_add(read(answered));
+                }
             }
         }
         stats.calls = successes.saturating_add(stats.failures);
@@ -1026,16 +1058,21 @@ mod tests {
     fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
         let s = Stripes::new(stripes, buckets, 0);
         s.owned.claim_all();
+        s.prepare_throttle();
         (TimeRing::new(width_ns, buckets), s)
     }
 
     #[test]
     fn default_window_takes_seven_lines_per_calling_thread() {
         let s = Stripes::new(8, 10, 0);
-        // Shared (8 / 4 = 2): a line of totals and 3 rings of 16 words of 16 bytes. The
-        // throttled and answered rings: 16 words each. Owned: a cell per stripe, 16 bytes, until
-        // its thread calls.
-        let idle = 8 * 16 + 2 * (128 + 6 * 128) + 2 * 16 * 16;
+        // Shared (one for 8 owned): a line of totals and 3 rings of 16 words of 16 bytes. Owned: a
+        // cell per stripe, 16 bytes, until its thread calls.
+        let idle = 8 * 16 + (128 + 6 * 128);
+        assert_eq!(s.heap_bytes(), idle);
+        // The throttled and answered rings, 16 words each, once a throttle is configured.
+        s.prepare_throttle();
+        s.prepare_throttle();
+        let idle = idle + 2 * 16 * 16;
         assert_eq!(s.heap_bytes(), idle);
         // A taken block: the head's line (and the marks' pointer, padded to a second line), and
         // 11 marks of 40 bytes, three to a line.

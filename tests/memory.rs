@@ -15,6 +15,13 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
         let b = Breaker::builder().stripes(stripes).build().unwrap();
         let idle = b.heap_bytes();
         let inline = std::mem::size_of::<Breaker>();
+        // Idle: the struct, the settings, one shared stripe (for up to 16 owned ones), the
+        // baselines' share of each stripe, and a 16-byte cell per owned stripe.
+        assert!(
+            idle + inline <= 2304 + 48 * stripes as usize,
+            "idle with {stripes} stripes: {} B",
+            idle + inline
+        );
         let mut row = format!("stripes({stripes}): idle {} B", idle + inline);
         let mut calls = 0;
         for threads in [1, 16, 64] {

@@ -256,6 +256,7 @@ fn reconfigure_turns_the_throttle_on_and_off() {
     );
     fill(&b, 0, 5);
     assert!(b.try_acquire().is_ok(), "no throttle yet");
+    let without = b.heap_bytes();
     let with = Config {
         consecutive_failures: Some(1_000),
         minimum_calls: Some(1),
@@ -264,9 +265,18 @@ fn reconfigure_turns_the_throttle_on_and_off() {
     };
     b.reconfigure(with.clone()).unwrap();
     assert_eq!(b.config().throttle, Some(Throttle::sre()));
+    // The throttled and answered rings, one 16-byte word per bucket slot each (10 buckets make
+    // rings of 16), exist only once a throttle is configured.
+    assert_eq!(b.heap_bytes(), without + 2 * 16 * 16);
     // Computed at the next Failure.
     b.try_acquire().unwrap().failure();
     assert!(b.try_acquire().is_err());
+    assert!(b.try_acquire().is_err());
+    assert_eq!(
+        b.metrics().window.throttled,
+        2,
+        "counted in the rings allocated by the reconfiguration"
+    );
     b.reconfigure(Config {
         throttle: None,
         ..with
