@@ -12,18 +12,24 @@ use crate::clock::RECENT_TOLERANCE_NS;
 use crate::sync::{AtomicU64, Ordering};
 
 /// One owned stripe's own line (module docs).
+///
+/// In this order (`repr(C)`): what a Success on the fast path reads and writes (`generation`,
+/// `end`, `seen`, `fresh_at`, `run`, the Successes count) fills the first 64 bytes, so that a
+/// Success touches one cache line of its stripe, not two. The rest is read on a roll, a
+/// Failure or a rejection.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Head {
     pub(super) generation: AtomicU64,
     pub(super) end: AtomicU64,
     pub(super) seen: AtomicU64,
     pub(super) fresh_at: AtomicU64,
+    pub(super) run: AtomicU64,
+    pub(super) counts: [AtomicU64; 3],
     pub(super) tag: AtomicU64,
     pub(super) bucket_end: AtomicU64,
-    pub(super) counts: [AtomicU64; 3],
     pub(super) ignored: AtomicU64,
     pub(super) rejected: AtomicU64,
-    pub(super) run: AtomicU64,
     pub(super) run_start: AtomicU64,
     pub(super) last_failure: AtomicU64,
     pub(super) budget: AtomicU64,
@@ -213,5 +219,26 @@ impl Head {
             self.end.store(0, Ordering::Relaxed);
         }
         fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    #[test]
+    fn a_success_on_the_fast_path_touches_the_first_64_bytes_only() {
+        let success_words = [
+            offset_of!(Head, generation),
+            offset_of!(Head, end),
+            offset_of!(Head, seen),
+            offset_of!(Head, fresh_at),
+            offset_of!(Head, run),
+            offset_of!(Head, counts) + SUCCESSES * 8,
+        ];
+        for offset in success_words {
+            assert!(offset + 8 <= 64, "a word at {offset}");
+        }
     }
 }
