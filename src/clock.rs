@@ -98,6 +98,17 @@ const STALE_BIT: u32 = 1 << 31;
 /// `OnceLock` initialisation allocates nothing.
 static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
 
+/// [`Clock::recent_at`] of a real clock whose origin is `origin` (see
+/// [`Clock::real_origin`]), without reading the clock: every real clock reads quanta's global
+/// recent time. The Success fast path calls it so that it reads no line of the breaker for the
+/// time. Unlike a real clock's `recent()`, which reads 0 when no upkeep has ever run, quanta's
+/// `Instant::recent()` then reads the real time: the same time the fast path would fetch for
+/// itself after finding 0, so its verdicts are the same.
+#[inline]
+pub(crate) fn real_recent_at(origin: quanta::Instant) -> u64 {
+    since(origin, quanta::Instant::recent())
+}
+
 /// Whether `clock` reads the real time (and not a `quanta::Clock::mock()`): a real clock agrees
 /// with quanta's global clock to within a second; a mock counts from zero.
 fn is_real(clock: &quanta::Clock) -> bool {
@@ -146,6 +157,8 @@ pub(crate) enum Clock {
         origin: quanta::Instant,
         /// The breaker's start, in nanoseconds since `origin`.
         start_ns: u64,
+        /// Whether `clock` reads the real time (its recent time is [`real_recent_at`]).
+        real: bool,
     },
     /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
     #[cfg(test)]
@@ -168,7 +181,8 @@ impl Clock {
     pub(crate) fn new(clock: quanta::Clock) -> Clock {
         let start_raw = clock.raw();
         let start = clock.scaled(start_raw);
-        let origin = if is_real(&clock) {
+        let real = is_real(&clock);
+        let origin = if real {
             *ORIGIN.get_or_init(|| start)
         } else {
             start
@@ -178,6 +192,7 @@ impl Clock {
             start_raw,
             origin,
             start_ns: since(origin, start),
+            real,
         }
     }
 
@@ -245,6 +260,20 @@ impl Clock {
         });
         SEEN_STATE.set((seen.repeats & !STALE_BIT) | if seen.stale { STALE_BIT } else { 0 });
         real
+    }
+
+    /// The origin of a real clock (not a mock or a test's clock), whose [`recent_at`] is then
+    /// [`real_recent_at`] of it; `None` for any other.
+    ///
+    /// [`recent_at`]: Self::recent_at
+    pub(crate) fn real_origin(&self) -> Option<quanta::Instant> {
+        match self {
+            Clock::Quanta { real, origin, .. } => real.then_some(*origin),
+            #[cfg(test)]
+            Clock::Split(_) => None,
+            #[cfg(hotbreaker_loom)]
+            Clock::Loom(_) => None,
+        }
     }
 
     /// quanta's recent time on the clock's own scale: nanoseconds since `origin`, unguarded,

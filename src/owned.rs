@@ -131,9 +131,22 @@ pub(crate) const SLOW: usize = 2;
 pub(crate) struct Counts(pub(crate) [u64; 3]);
 
 /// The owned stripes of one breaker.
+///
+/// In this order, 32-byte aligned (`repr(C)`): what a Success reads to find its stripe and its
+/// time (`blocks`, `fast`) lies in one 32-byte piece, so on one cache line.
+#[repr(C, align(32))]
 pub(crate) struct Owned {
     /// Owned stripe `i`'s block, once the holder of thread slot `i` has called the breaker.
     blocks: Box<[OnceLock<Box<Block>>]>,
+    /// With a time window and a real clock, that clock's origin: a Success then takes the fast
+    /// path through [`fast_head`](Owned::fast_head) and reads the recent time as
+    /// `clock::real_recent_at(origin)`, without reading the clock. `None` otherwise: other
+    /// breakers' Successes take their owned stripe's fast path too, one call away (a mock
+    /// clock's recent time is the clock's own). Set once, before the breaker is shared.
+    fast: Option<quanta::Instant>,
+    /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
+    /// without a time window.
+    ring: u32,
     /// Where this breaker's blocks come from and go back to.
     reserve: &'static Reserve<Block>,
     /// One more than the newest tag any bucket of the breaker was started with (0 before any): by an owner's roll here, or
@@ -145,9 +158,6 @@ pub(crate) struct Owned {
     newest: AtomicU64,
     /// The breaker's start on the clock's own scale (module docs, "Time").
     offset: u64,
-    /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
-    /// without a time window.
-    ring: u32,
 }
 
 impl std::fmt::Debug for Owned {
@@ -170,6 +180,7 @@ impl Owned {
             newest: AtomicU64::new(0),
             offset,
             ring,
+            fast: None,
         };
         // Loom's atomics live only as long as one run of a model: no block may outlive its
         // breaker in a reserve, so under loom every stripe gets a block of its own at once.
@@ -185,6 +196,23 @@ impl Owned {
             owned.reserve.top_up(stripes, || Block::new(lines));
         }
         owned
+    }
+
+    /// Notes the origin of the breaker's clock if it is a real one (see `fast`): before the
+    /// breaker is shared.
+    pub(crate) fn set_real_origin(&mut self, origin: Option<quanta::Instant>) {
+        self.fast = origin.filter(|_| self.ring != 0);
+    }
+
+    /// Owned stripe `slot`'s line, as [`head`](Self::head) finds it, and the origin of the
+    /// breaker's real clock, when the breaker has a time window and a real clock (see `fast`):
+    /// the Success fast path's lookup.
+    #[inline(always)]
+    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&Head, quanta::Instant)> {
+        match self.fast {
+            Some(origin) => self.head(slot).map(|head| (head, origin)),
+            None => None,
+        }
     }
 
     /// Owned stripe `slot`'s block, if the breaker has that many and the slot's holder has
@@ -605,6 +633,34 @@ mod tests {
     const MS: u64 = 1_000_000;
     const S: &[usize] = &[SUCCESSES];
     const F: &[usize] = &[FAILURES];
+
+    #[test]
+    fn what_a_success_reads_to_find_its_stripe_lies_in_32_bytes() {
+        assert_eq!(std::mem::align_of::<Owned>(), 32);
+        assert_eq!(std::mem::offset_of!(Owned, blocks), 0);
+        let fast = std::mem::offset_of!(Owned, fast);
+        assert!(fast + std::mem::size_of::<Option<quanta::Instant>>() <= 32);
+    }
+
+    #[test]
+    fn only_a_time_window_on_a_real_clock_takes_the_fast_lookup() {
+        let origin = quanta::Instant::now();
+        let mut timed = Owned::new(1, 4, 0);
+        timed.claim_all();
+        assert!(
+            timed.fast_head(0).is_none(),
+            "not before the clock is known"
+        );
+        timed.set_real_origin(None);
+        assert!(timed.fast_head(0).is_none(), "a mock clock");
+        timed.set_real_origin(Some(origin));
+        assert_eq!(timed.fast_head(0).map(|(_, o)| o), Some(origin));
+        assert!(timed.fast_head(1).is_none(), "no such stripe");
+        let mut counting = Owned::new(1, 0, 0);
+        counting.claim_all();
+        counting.set_real_origin(Some(origin));
+        assert!(counting.fast_head(0).is_none(), "a count window");
+    }
 
     /// Ring of 4, a window of the last 2 tags.
     fn owned() -> Owned {

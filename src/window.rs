@@ -307,6 +307,11 @@ impl Stripes {
         &self.owned
     }
 
+    /// The owned stripes, before the breaker is shared.
+    pub(crate) fn owned_mut(&mut self) -> &mut Owned {
+        &mut self.owned
+    }
+
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.owned.heap_bytes()
