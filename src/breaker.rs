@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::compact_deadline::{self, CompactDeadlineCell};
 use crate::config::Config;
 use crate::consecutive::Baselines;
@@ -65,24 +65,32 @@ use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats, Writer};
 
-/// Read on every acquire; written by transitions, half-open admissions, failure runs and
-/// `reconfigure`.
+/// Read on every acquire; written by transitions, half-open admissions, the throttle's
+/// computation and `reconfigure`. 32 bytes, first in the breaker: the owned stripes' handle
+/// follows it on the same 64-byte line (see [`Breaker`]).
 #[derive(Debug)]
+#[repr(C)]
 struct Hot {
-    /// The whole state: the one word every decision swaps (see [`Word`]).
-    state: AtomicU128,
     /// The kind and generation of the state word, for the fast paths (see `mirror.rs`).
     mirror: MirrorCell,
-    deadline: DeadlineCell,
-    /// The deadline cell's content in 64 bits, for Open rejections (see `compact_deadline.rs`):
-    /// written once per transition, after the deadline cell.
-    compact_deadline: CompactDeadlineCell,
     /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
     throttle: PublishedCell,
     /// Slow-call threshold in ns (a relative rule's floor), `u64::MAX` when slow-call detection
     /// is off: a mirror of `rules` for the acquire and success fast paths, written by
     /// `reconfigure` only.
     slow_ns: AtomicU64,
+    /// The deadline cell's content in 64 bits, for Open rejections (see `compact_deadline.rs`):
+    /// written once per transition, after the deadline cell.
+    compact_deadline: CompactDeadlineCell,
+}
+
+/// The exact state: read and swapped by transitions and by calls that leave the fast paths
+/// (half-open admissions, a deadline reached); written on transitions only.
+#[derive(Debug)]
+struct Exact {
+    /// The whole state: the one word every decision swaps (see [`Word`]).
+    state: AtomicU128,
+    deadline: DeadlineCell,
 }
 
 /// Written on transitions, snapshots, latency samples, consecutive-failure checks and window
@@ -139,12 +147,19 @@ impl Settings {
 /// assert_eq!(breaker.state(), State::Open);
 /// assert!(matches!(breaker.call(flaky), Err(Error::Rejected(_))));
 /// ```
+///
+/// In this order, on 128-byte lines (`repr(C, align(128))`): the hot words, then the stripes,
+/// whose first 32 bytes are the owned stripes' handle, so that a Success on its owned stripe
+/// reads one 64-byte line of the breaker (a unit test holds the offsets); then the exact state,
+/// and the statistics on lines of their own.
+#[repr(C, align(128))]
 pub struct Breaker {
-    hot: CachePadded<Hot>,
+    hot: Hot,
+    stripes: Stripes,
+    exact: Exact,
     stats: CachePadded<Stats>,
     /// The consecutive-failure check's baselines (see `consecutive.rs`), on lines of their own.
     baselines: Box<Baselines>,
-    stripes: Stripes,
     window: Window,
     rules: RulesCell,
     // Boxed: read on no call's path, so its 200-odd bytes stay off the breaker's own lines.
@@ -175,19 +190,21 @@ impl Breaker {
         };
         let set = RuleSet::of(&rules);
         let mut stripes = Stripes::new(rules.stripes, buckets, clock.offset());
-        stripes.owned_mut().set_real_origin(clock.real_origin());
+        stripes.owned_mut().set_real_time(clock.real_time());
         if rules.throttle.is_some() {
             stripes.prepare_throttle();
         }
         Breaker {
-            hot: CachePadded::new(Hot {
-                state: AtomicU128::new(Word::INITIAL.bits()),
+            hot: Hot {
                 mirror: MirrorCell::new(Word::INITIAL),
-                deadline: DeadlineCell::new(),
-                compact_deadline: CompactDeadlineCell::new(deadline::pack(0, deadline::NONE)),
                 throttle: PublishedCell::new(),
                 slow_ns: AtomicU64::new(set.slow_ns()),
-            }),
+                compact_deadline: CompactDeadlineCell::new(deadline::pack(0, deadline::NONE)),
+            },
+            exact: Exact {
+                state: AtomicU128::new(Word::INITIAL.bits()),
+                deadline: DeadlineCell::new(),
+            },
             stats: CachePadded::new(Stats {
                 evaluation: EvaluationCell::new(),
                 times_opened: AtomicU64::new(0),
@@ -211,7 +228,7 @@ impl Breaker {
     #[inline]
     fn word(&self) -> Word {
         // Acquire: see the module's "Orderings".
-        Word::from_bits(self.hot.state.load(Ordering::Acquire))
+        Word::from_bits(self.exact.state.load(Ordering::Acquire))
     }
 
     #[inline]
@@ -794,7 +811,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn acquire_open_exact(&self, mirror: Mirror, now: u64) -> Result<Ticket, Rejected> {
-        match self.hot.deadline.read(mirror.generation()) {
+        match self.exact.deadline.read(mirror.generation()) {
             Some(deadline) if now < deadline => {
                 self.stripes.add_rejected();
                 Err(Rejected {
@@ -814,7 +831,7 @@ impl Breaker {
         let (installed, step) = self.install(rules.limits, |word| Event::Acquire {
             deadline_passed: word.kind() == State::Open
                 && self
-                    .hot
+                    .exact
                     .deadline
                     .read(word.generation())
                     .is_some_and(|deadline| now >= deadline),
@@ -847,7 +864,7 @@ impl Breaker {
     /// Time left until an Open word's deadline; before the deadline is published, the nominal
     /// duration of this opening (an upper bound).
     fn open_remaining(&self, word: Word, now: u64) -> u64 {
-        match self.hot.deadline.read(word.generation()) {
+        match self.exact.deadline.read(word.generation()) {
             Some(deadline) => deadline.saturating_sub(now),
             None => self.rules.load().backoff.nanos(word.attempt()),
         }
@@ -856,7 +873,7 @@ impl Breaker {
     fn half_open_expired(&self, rules: &RuleSet, generation: u64, now: u64) -> bool {
         rules.half_open_timeout_ns.is_some()
             && self
-                .hot
+                .exact
                 .deadline
                 .read(generation)
                 .is_some_and(|deadline| deadline != deadline::NONE && now >= deadline)
@@ -886,10 +903,8 @@ impl Breaker {
             // The owned stripes' handle says whether there is a time window and whether the
             // clock is real, so that the common case reads no other line of the breaker.
             let counted = match owned.fast_head(thread_slot::current()) {
-                Some((head, origin)) => {
-                    head.try_success(generation, clock::real_recent_at(origin), || {
-                        self.clock.real_at()
-                    })
+                Some((head, time)) => {
+                    head.try_success(generation, time.recent_at(), || self.clock.real_at())
                 }
                 None => self.try_success_elsewhere(generation),
             };
@@ -1259,7 +1274,7 @@ impl Breaker {
                 return (word, step);
             };
             // AcqRel / Acquire: see the module's "Orderings".
-            match self.hot.state.compare_exchange_weak(
+            match self.exact.state.compare_exchange_weak(
                 word.bits(),
                 new.bits(),
                 Ordering::AcqRel,
@@ -1299,10 +1314,10 @@ impl Breaker {
                 .map_or(deadline::NONE, |t| now.saturating_add(t)),
             _ => deadline::NONE,
         };
-        self.hot.deadline.publish(generation, deadline);
+        self.exact.deadline.publish(generation, deadline);
         self.hot
             .compact_deadline
-            .follow(|| self.hot.deadline.word());
+            .follow(|| self.exact.deadline.word());
         // Unless a later transition has already published itself (it resets the word too).
         if self.mirror().generation() == generation {
             self.hot.throttle.reset(generation);
@@ -1557,21 +1572,33 @@ mod tests {
 /// The lines of a breaker, as docs/internals.md lists them ("Which line each word is on").
 #[cfg(test)]
 mod line_layout {
-    use std::mem::{offset_of, size_of};
+    use std::mem::{align_of, offset_of, size_of};
 
-    use super::{Breaker, Hot, Stats};
+    use super::{Breaker, Exact, Hot, Stats};
 
     const LINE: usize = 128;
 
     #[test]
-    fn the_hot_and_statistics_words_have_a_line_each_and_share_it_with_nothing_else() {
-        assert!(size_of::<Hot>() <= LINE && size_of::<Stats>() <= LINE);
-        let (hot, stats) = (offset_of!(Breaker, hot), offset_of!(Breaker, stats));
-        assert_eq!((hot % LINE, stats % LINE), (0, 0));
-        assert_ne!(hot, stats);
+    fn a_success_reads_the_first_64_bytes_of_the_breaker_only() {
+        assert_eq!(align_of::<Breaker>(), LINE);
+        assert_eq!(offset_of!(Breaker, hot), 0);
+        assert!(size_of::<Hot>() <= 32);
+        // The owned stripes' handle: the first 32 bytes of the stripes (see `owned.rs`).
+        assert_eq!(offset_of!(Breaker, stripes), 32);
+        assert_eq!(size_of::<Breaker>(), 896);
+    }
+
+    #[test]
+    fn the_exact_state_and_the_statistics_stay_off_the_hot_line() {
+        assert!(size_of::<Stats>() <= LINE && size_of::<Exact>() <= 32);
+        let stats = offset_of!(Breaker, stats);
+        assert_eq!(stats % LINE, 0);
+        // The exact state is swapped by transitions and half-open admissions: not on the
+        // 64 bytes every call reads.
+        let exact = offset_of!(Breaker, exact);
+        assert!(exact >= 64 && exact / LINE != stats / LINE, "{exact}");
         let others = [
             offset_of!(Breaker, baselines),
-            offset_of!(Breaker, stripes),
             offset_of!(Breaker, window),
             offset_of!(Breaker, rules),
             offset_of!(Breaker, settings),
@@ -1581,7 +1608,7 @@ mod line_layout {
         ];
         for offset in others {
             assert!(
-                offset / LINE != hot / LINE && offset / LINE != stats / LINE,
+                offset / LINE != 0 && offset / LINE != stats / LINE,
                 "{offset}"
             );
         }

@@ -98,21 +98,34 @@ const STALE_BIT: u32 = 1 << 31;
 /// `OnceLock` initialisation allocates nothing.
 static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
 
-/// [`Clock::recent_at`] of a real clock whose origin is `origin` (see
-/// [`Clock::real_origin`]), without reading the clock: every real clock reads quanta's global
-/// recent time. The Success fast path calls it so that it reads no line of the breaker for the
-/// time. Unlike a real clock's `recent()`, which reads 0 when no upkeep has ever run, quanta's
-/// `Instant::recent()` then reads the real time: the same time the fast path would fetch for
-/// itself after finding 0, so its verdicts are the same.
-#[inline]
-pub(crate) fn real_recent_at(origin: quanta::Instant) -> u64 {
-    since(origin, quanta::Instant::recent())
+/// The first real clock a breaker was built on: every real clock's `recent()` reads the same
+/// global (quanta's recent time, 0 until an upkeep sets it), so this one reads it for all, from
+/// a line no breaker owns (see [`RealTime`]).
+static REAL: OnceLock<quanta::Clock> = OnceLock::new();
+
+/// A real clock's recent time without reading the breaker's clock: quanta's global recent time,
+/// through [`REAL`], measured from the clock's origin. What the Success fast path keeps beside
+/// the owned stripes (`owned.rs`), so that it reads no other line of the breaker for the time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RealTime {
+    clock: &'static quanta::Clock,
+    origin: quanta::Instant,
+}
+
+impl RealTime {
+    /// [`Clock::recent_at`] of the real clock this was taken from: the same value, read the same
+    /// way (0 when no upkeep has ever run).
+    #[inline]
+    pub(crate) fn recent_at(self) -> u64 {
+        since(self.origin, self.clock.recent())
+    }
 }
 
 /// Whether `clock` reads the real time (and not a `quanta::Clock::mock()`): a real clock agrees
-/// with quanta's global clock to within a second; a mock counts from zero.
+/// with a new real clock to within a second; a mock counts from zero. (Not `Instant::now()`,
+/// which a `quanta::with_clock` mock on this thread would answer.)
 fn is_real(clock: &quanta::Clock) -> bool {
-    let (a, b) = (quanta::Instant::now(), clock.now());
+    let (a, b) = (quanta::Clock::new().now(), clock.now());
     let apart = if a > b {
         a.duration_since(b)
     } else {
@@ -157,7 +170,7 @@ pub(crate) enum Clock {
         origin: quanta::Instant,
         /// The breaker's start, in nanoseconds since `origin`.
         start_ns: u64,
-        /// Whether `clock` reads the real time (its recent time is [`real_recent_at`]).
+        /// Whether `clock` reads the real time (see [`RealTime`]).
         real: bool,
     },
     /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
@@ -183,6 +196,7 @@ impl Clock {
         let start = clock.scaled(start_raw);
         let real = is_real(&clock);
         let origin = if real {
+            REAL.get_or_init(|| clock.clone());
             *ORIGIN.get_or_init(|| start)
         } else {
             start
@@ -262,13 +276,19 @@ impl Clock {
         real
     }
 
-    /// The origin of a real clock (not a mock or a test's clock), whose [`recent_at`] is then
-    /// [`real_recent_at`] of it; `None` for any other.
+    /// For a real clock (not a mock or a test's clock), the same [`recent_at`] without this
+    /// clock; `None` for any other.
     ///
     /// [`recent_at`]: Self::recent_at
-    pub(crate) fn real_origin(&self) -> Option<quanta::Instant> {
+    pub(crate) fn real_time(&self) -> Option<RealTime> {
         match self {
-            Clock::Quanta { real, origin, .. } => real.then_some(*origin),
+            Clock::Quanta { real, origin, .. } => match (real, REAL.get()) {
+                (true, Some(clock)) => Some(RealTime {
+                    clock,
+                    origin: *origin,
+                }),
+                _ => None,
+            },
             #[cfg(test)]
             Clock::Split(_) => None,
             #[cfg(hotbreaker_loom)]
@@ -442,6 +462,23 @@ mod tests {
             }
             assert_eq!(clock.now_ns(), (i / 1_000 + 1) * 1_000_000_000);
         }
+    }
+
+    #[test]
+    fn a_mock_clock_is_a_mock_even_inside_quanta_with_clock() {
+        let (q, _mock) = quanta::Clock::mock();
+        // `quanta::Instant::now()` answers with the mock here: the check must not ask it.
+        let inside = quanta::with_clock(&q, || Clock::new(q.clone()));
+        assert!(inside.real_time().is_none());
+        assert!(Clock::new(q).real_time().is_none());
+        let real = Clock::new(quanta::Clock::new());
+        assert!(real.real_time().is_some());
+        let inside_real =
+            quanta::with_clock(
+                &quanta::Clock::mock().0,
+                || Clock::new(quanta::Clock::new()),
+            );
+        assert!(inside_real.real_time().is_some());
     }
 
     #[test]

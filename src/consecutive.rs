@@ -31,7 +31,9 @@
 //! stripe's local run, plus the local runs of the stripes whose runs started later still, plus
 //! one for each other stripe whose latest Failure came later. With one call at a time on
 //! threads taking turns (an async runtime's workers), this counts other threads' Failures that
-//! the smallest-run bound cannot: the rule then opens by the `k + N − 1`-th Failure. A mock clock
+//! the smallest-run bound cannot: in the tests the rule then opens by the `k + N − 1`-th
+//! Failure, though not always in a service (the axum example has opened at `k + 4` with two
+//! workers); the bound below holds whatever the order. A mock clock
 //! that does not move gives no strict order, and the smallest-run bound stands.
 //!
 //! # When a check runs

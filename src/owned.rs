@@ -91,6 +91,7 @@
 
 use std::sync::OnceLock;
 
+use crate::clock::RealTime;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
@@ -138,12 +139,12 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 pub(crate) struct Owned {
     /// Owned stripe `i`'s block, once the holder of thread slot `i` has called the breaker.
     blocks: Box<[OnceLock<Box<Block>>]>,
-    /// With a time window and a real clock, that clock's origin: a Success then takes the fast
-    /// path through [`fast_head`](Owned::fast_head) and reads the recent time as
-    /// `clock::real_recent_at(origin)`, without reading the clock. `None` otherwise: other
-    /// breakers' Successes take their owned stripe's fast path too, one call away (a mock
-    /// clock's recent time is the clock's own). Set once, before the breaker is shared.
-    fast: Option<quanta::Instant>,
+    /// With a time window and a real clock, that clock's recent time without the clock: a
+    /// Success then takes the fast path through [`fast_head`](Owned::fast_head) and reads no
+    /// other line of the breaker. `None` otherwise: other breakers' Successes take their owned
+    /// stripe's fast path too, one call away (a mock clock's recent time is the clock's own).
+    /// Set once, before the breaker is shared.
+    fast: Option<RealTime>,
     /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
     /// without a time window.
     ring: u32,
@@ -154,7 +155,9 @@ pub(crate) struct Owned {
     /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
     /// common path; reports skip a window no bucket of which was started. 64 bits of tags: see
     /// "Horizons". Not padded: its rare writes cost the readers of the fields beside it one
-    /// miss per bucket interval at most.
+    /// miss per bucket interval at most. Past the handle's first 32 bytes, so on the 64-byte
+    /// line after the breaker's hot one (in the same 128-byte pair): never on the line every
+    /// call reads.
     newest: AtomicU64,
     /// The breaker's start on the clock's own scale (module docs, "Time").
     offset: u64,
@@ -198,19 +201,19 @@ impl Owned {
         owned
     }
 
-    /// Notes the origin of the breaker's clock if it is a real one (see `fast`): before the
+    /// Notes the breaker's clock's recent time if it is a real clock (see `fast`): before the
     /// breaker is shared.
-    pub(crate) fn set_real_origin(&mut self, origin: Option<quanta::Instant>) {
-        self.fast = origin.filter(|_| self.ring != 0);
+    pub(crate) fn set_real_time(&mut self, time: Option<RealTime>) {
+        self.fast = time.filter(|_| self.ring != 0);
     }
 
-    /// Owned stripe `slot`'s line, as [`head`](Self::head) finds it, and the origin of the
-    /// breaker's real clock, when the breaker has a time window and a real clock (see `fast`):
+    /// Owned stripe `slot`'s line, as [`head`](Self::head) finds it, and the breaker's real
+    /// clock's recent time, when the breaker has a time window and a real clock (see `fast`):
     /// the Success fast path's lookup.
     #[inline(always)]
-    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&Head, quanta::Instant)> {
+    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&Head, RealTime)> {
         match self.fast {
-            Some(origin) => self.head(slot).map(|head| (head, origin)),
+            Some(time) => self.head(slot).map(|head| (head, time)),
             None => None,
         }
     }
@@ -639,26 +642,36 @@ mod tests {
         assert_eq!(std::mem::align_of::<Owned>(), 32);
         assert_eq!(std::mem::offset_of!(Owned, blocks), 0);
         let fast = std::mem::offset_of!(Owned, fast);
-        assert!(fast + std::mem::size_of::<Option<quanta::Instant>>() <= 32);
+        assert!(fast + std::mem::size_of::<Option<RealTime>>() <= 32);
+        // Written by rolls: off the breaker's line that every call reads (see `breaker.rs`).
+        assert!(std::mem::offset_of!(Owned, newest) >= 32);
     }
 
     #[test]
     fn only_a_time_window_on_a_real_clock_takes_the_fast_lookup() {
-        let origin = quanta::Instant::now();
+        let real = crate::clock::Clock::new(quanta::Clock::new());
+        let (mock, _) = quanta::Clock::mock();
+        let mock = crate::clock::Clock::new(mock);
+        assert!(mock.real_time().is_none());
+        let time = real.real_time();
         let mut timed = Owned::new(1, 4, 0);
         timed.claim_all();
         assert!(
             timed.fast_head(0).is_none(),
             "not before the clock is known"
         );
-        timed.set_real_origin(None);
+        timed.set_real_time(mock.real_time());
         assert!(timed.fast_head(0).is_none(), "a mock clock");
-        timed.set_real_origin(Some(origin));
-        assert_eq!(timed.fast_head(0).map(|(_, o)| o), Some(origin));
+        timed.set_real_time(time);
+        let (_, fast) = timed.fast_head(0).expect("a real clock and a time window");
+        // The clock's own reading: quanta's global recent time (0 if no upkeep runs in this
+        // process; an upkeep running beside this test moves it by a tick at most).
+        let (a, b) = (fast.recent_at(), real.recent_at());
+        assert!(a.abs_diff(b) <= 2_000_000, "{a} {b}");
         assert!(timed.fast_head(1).is_none(), "no such stripe");
         let mut counting = Owned::new(1, 0, 0);
         counting.claim_all();
-        counting.set_real_origin(Some(origin));
+        counting.set_real_time(time);
         assert!(counting.fast_head(0).is_none(), "a count window");
     }
 

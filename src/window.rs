@@ -205,6 +205,10 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Per-stripe counters: lifetime totals and, for a time window, the bucket rings.
+///
+/// `repr(C)`, the owned stripes first: their handle's first 32 bytes are what a Success reads
+/// (see `owned.rs`), and the breaker places them beside its hot words.
+#[repr(C)]
 pub(crate) struct Stripes {
     owned: Owned,
     /// Per shared stripe: the lifetime totals, indexed by [`Total`], and at [`NEWEST`] one
