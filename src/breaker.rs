@@ -116,19 +116,6 @@ struct Stats {
     predicate: Option<Predicate>,
 }
 
-/// What the configuration lock guards: the settings in force as the user wrote them. Held only
-/// by `reconfigure` and `config` (never on a caller's path).
-#[derive(Debug)]
-struct Settings {
-    config: Config,
-}
-
-impl Settings {
-    fn of(config: Config) -> Settings {
-        Settings { config }
-    }
-}
-
 /// A lock-free, allocation-free circuit breaker.
 ///
 /// Cheap to share: put it in an `Arc` (or a `static`) and call it from any number of threads.
@@ -157,18 +144,22 @@ pub struct Breaker {
     hot: Hot,
     stripes: Stripes,
     exact: Exact,
-    stats: CachePadded<Stats>,
+    // Cold words fill the rest of the exact state's line: three pointers read by Failures,
+    // listeners' calls and throttled admissions, never written after the build, and the
+    // configuration lock.
     /// The consecutive-failure check's baselines (see `consecutive.rs`), on lines of their own.
     baselines: Box<Baselines>,
-    window: Window,
-    rules: RulesCell,
-    // Boxed: read on no call's path, so its 200-odd bytes stay off the breaker's own lines.
-    settings: Mutex<Box<Settings>>, // off the hot path: reconfigure() and config() only
     listeners: Box<[Listener]>,
-    clock: Clock,
     /// Where the throttle's draws come from: the calling thread's generator unless a test
     /// replays its own (a thin pointer: a breaker's inline size is budgeted).
     pub(crate) draws: Option<Arc<DrawSource>>,
+    /// The settings in force as the user wrote them, shared with the breakers a registry built
+    /// from the same configuration (its 300-odd bytes stay off the breaker's own lines).
+    settings: Mutex<Arc<Config>>, // off the hot path: reconfigure() and config() only
+    stats: CachePadded<Stats>,
+    window: Window,
+    rules: RulesCell,
+    clock: Clock,
 }
 
 impl fmt::Debug for Breaker {
@@ -218,7 +209,7 @@ impl Breaker {
             stripes,
             window,
             rules: RulesCell::new(set),
-            settings: Mutex::new(Box::new(Settings::of(rules.settings))), // config lock: off the hot path
+            settings: Mutex::new(rules.settings), // config lock: off the hot path
             listeners,
             clock,
             draws: None,
@@ -393,8 +384,8 @@ impl Breaker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if config.time_window.is_none() && config.count_window.is_none() {
-            config.time_window = settings.config.time_window;
-            config.count_window = settings.config.count_window;
+            config.time_window = settings.time_window;
+            config.count_window = settings.count_window;
         }
         let stripes_given = config.stripes.is_some();
         let rules = Rules::validate(&config, self.stats.predicate.clone())?;
@@ -441,7 +432,7 @@ impl Breaker {
             // compare-and-swap against this store.
             self.hot.throttle.clear(self.word().generation());
         }
-        settings.config = rules.settings;
+        *settings = rules.settings;
         Ok(())
     }
 
@@ -450,7 +441,7 @@ impl Breaker {
         self.settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .config
+            .as_ref()
             .clone()
     }
 
@@ -603,11 +594,13 @@ impl Breaker {
 
     /// Bytes this breaker asks the allocator for: its counter stripes (an owned stripe's lines
     /// only once a thread has called with it, see [Memory](crate#memory)), count-window slots,
-    /// the consecutive-failure check's baselines, its settings and listener table. Not counted:
+    /// the consecutive-failure check's baselines, its share of its settings (see
+    /// [`Registry`](crate::Registry): its breakers of one configuration share theirs) and
+    /// listener table. Not counted:
     /// the listener and predicate closures themselves, and the allocator's own cost (each
     /// block's header and size-class rounding, and the padding before the cache-line-aligned
-    /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 600 to 760
-    /// bytes per breaker in a registry of 100 000 (8 to 17 %, see `docs/operations.md`).
+    /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 310 to 440
+    /// bytes per breaker in a registry of 100 000 (16 to 19 % in one run, see `docs/operations.md`).
     pub fn heap_bytes(&self) -> usize {
         let slots = match &self.window {
             Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
@@ -618,7 +611,19 @@ impl Breaker {
             + std::mem::size_of_val(&*self.listeners)
             + std::mem::size_of::<Baselines>()
             + self.baselines.heap_bytes()
-            + std::mem::size_of::<Settings>()
+            + self.settings_share()
+    }
+
+    /// This breaker's share of its settings' allocation (the `Arc`'s two counts and the
+    /// [`Config`]), divided among the holders: a registry's breakers of one configuration share
+    /// one.
+    fn settings_share(&self) -> usize {
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (2 * std::mem::size_of::<usize>() + std::mem::size_of::<Config>())
+            / Arc::strong_count(&settings)
     }
 
     /// Number of counter stripes (after rounding up to a power of two).
@@ -1585,7 +1590,7 @@ mod line_layout {
         assert!(size_of::<Hot>() <= 32);
         // The owned stripes' handle: the first 32 bytes of the stripes (see `owned.rs`).
         assert_eq!(offset_of!(Breaker, stripes), 32);
-        assert_eq!(size_of::<Breaker>(), 896);
+        assert_eq!(size_of::<Breaker>(), 768);
     }
 
     #[test]

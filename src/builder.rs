@@ -317,7 +317,7 @@ impl Builder {
         let rules = Rules::validate(&self.config, self.predicate.clone())?;
         let clock = self
             .clock
-            .unwrap_or_else(|| crate::clock::Clock::new(quanta::Clock::new()));
+            .unwrap_or_else(|| crate::clock::Clock::new(crate::clock::process_clock().clone()));
         let mut breaker = Breaker::new(rules, self.listeners.into_boxed_slice(), clock);
         breaker.draws = self.draws.map(Arc::new);
         Ok(breaker)

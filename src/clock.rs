@@ -98,10 +98,17 @@ const STALE_BIT: u32 = 1 << 31;
 /// `OnceLock` initialisation allocates nothing.
 static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
 
-/// The first real clock a breaker was built on: every real clock's `recent()` reads the same
-/// global (quanta's recent time, 0 until an upkeep sets it), so this one reads it for all, from
-/// a line no breaker owns (see [`RealTime`]).
+/// The process's real clock: every real clock's `recent()` reads the same global (quanta's
+/// recent time, 0 until an upkeep sets it), so this one reads it for all, from a line no breaker
+/// owns (see [`RealTime`]). Also what a breaker built without a clock runs on, and what
+/// [`is_real`] compares with: `quanta::Clock::new()` probes the CPU (`cpuid`, tens of
+/// microseconds in a virtual machine), so it is made once.
 static REAL: OnceLock<quanta::Clock> = OnceLock::new();
+
+/// [`REAL`], made on first use.
+pub(crate) fn process_clock() -> &'static quanta::Clock {
+    REAL.get_or_init(quanta::Clock::new)
+}
 
 /// A real clock's recent time without reading the breaker's clock: quanta's global recent time,
 /// through [`REAL`], measured from the clock's origin. What the Success fast path keeps beside
@@ -122,10 +129,10 @@ impl RealTime {
 }
 
 /// Whether `clock` reads the real time (and not a `quanta::Clock::mock()`): a real clock agrees
-/// with a new real clock to within a second; a mock counts from zero. (Not `Instant::now()`,
+/// with the process's real clock to within a second; a mock counts from zero. (Not `Instant::now()`,
 /// which a `quanta::with_clock` mock on this thread would answer.)
 fn is_real(clock: &quanta::Clock) -> bool {
-    let (a, b) = (quanta::Clock::new().now(), clock.now());
+    let (a, b) = (process_clock().now(), clock.now());
     let apart = if a > b {
         a.duration_since(b)
     } else {
@@ -196,7 +203,6 @@ impl Clock {
         let start = clock.scaled(start_raw);
         let real = is_real(&clock);
         let origin = if real {
-            REAL.get_or_init(|| clock.clone());
             *ORIGIN.get_or_init(|| start)
         } else {
             start

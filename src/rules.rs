@@ -99,10 +99,11 @@ pub(crate) struct SlowRule {
     pub(crate) relative: Option<f32>,
 }
 
-/// A validated configuration: what the breaker runs on. `settings` is what it was made from.
+/// A validated configuration: what the breaker runs on. `settings` is what it was made from,
+/// shared by the breakers a registry builds from the same configuration.
 #[derive(Clone)]
 pub(crate) struct Rules {
-    pub(crate) settings: Config,
+    pub(crate) settings: Arc<Config>,
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) failure_rate: Option<Rate>,
     pub(crate) minimum_calls: u32,
@@ -248,7 +249,7 @@ impl Rules {
             MAX_STRIPES,
         )?;
         Ok(Rules {
-            settings: c.clone(),
+            settings: Arc::new(c.clone()),
             consecutive_failures,
             failure_rate,
             minimum_calls,

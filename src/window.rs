@@ -107,7 +107,7 @@ struct SharedTotals {
 
 /// How many shared stripes a breaker with `owned` owned stripes has: one per 16 owned ones, at
 /// least one. They are what threads beyond the owned stripes (or whose block is not there yet)
-/// count on, and each costs its lines from the build (a line of totals and the rings: 896
+/// count on, and each costs its lines from the build (a line of totals and the rings: 640
 /// bytes with 10 buckets), called or not: so few that an idle breaker stays small, at the price
 /// of more threads per shared line when more threads than owned stripes call at once.
 pub(crate) fn shared_stripes(owned: usize) -> usize {
@@ -228,17 +228,16 @@ pub(crate) struct Stripes {
     /// call's path, see [`Stripes::prepare_throttle`]), and only for a time window: only a
     /// throttle writes them, so a breaker without one does not carry them.
     rings: OnceLock<Box<[AtomicU128]>>,
-    ring: usize,
-    /// Bucket words per stripe, a whole number of lines.
-    cells_per_stripe: usize,
-    mask: usize,
+    /// Slots in each ring: the window's buckets (at most `rules::MAX_BUCKETS`), in 32 bits as a
+    /// breaker's inline size is budgeted. The shared stripes' count is `totals.len()`.
+    ring: u32,
 }
 
 impl std::fmt::Debug for Stripes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stripes")
             .field("owned", &self.owned)
-            .field("shared", &(self.mask + 1))
+            .field("shared", &self.shared())
             .field("ring", &self.ring)
             .finish_non_exhaustive()
     }
@@ -247,7 +246,7 @@ impl std::fmt::Debug for Stripes {
 impl Stripes {
     /// `stripes` owned stripes (a power of two) and [`shared_stripes`] shared ones, for a time window of `buckets` buckets (0 without a time window); `offset` is the
     /// breaker's start on its clock's own scale (see `owned.rs`). A shared stripe's rings have
-    /// `buckets` rounded up to a power of two slots; an owned stripe keeps `buckets + 1` marks.
+    /// `buckets` slots; an owned stripe keeps `buckets + 1` marks.
     pub(crate) fn new(stripes: usize, buckets: u32, offset: u64) -> Stripes {
         debug_assert!(stripes.is_power_of_two());
         let (ring, marks) = match buckets {
@@ -257,7 +256,6 @@ impl Stripes {
         let owned = Owned::new(stripes, marks, offset);
         let stripes = shared_stripes(stripes);
         let lines_per_stripe = (3 * ring).div_ceil(LINE);
-        let cells_per_stripe = lines_per_stripe * LINE;
         Stripes {
             owned,
             totals: (0..stripes)
@@ -272,9 +270,7 @@ impl Stripes {
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
                 .collect(),
             rings: OnceLock::new(),
-            ring,
-            cells_per_stripe,
-            mask: stripes - 1,
+            ring: ring as u32,
         }
     }
 
@@ -284,18 +280,18 @@ impl Stripes {
     pub(crate) fn prepare_throttle(&self) {
         if self.ring > 0 {
             self.rings
-                .get_or_init(|| (0..2 * self.ring).map(|_| AtomicU128::new(0)).collect());
+                .get_or_init(|| (0..2 * self.ring()).map(|_| AtomicU128::new(0)).collect());
         }
     }
 
     /// The throttled ring (see `rings`): `None` until a throttle was configured.
     fn throttled(&self) -> Option<&[AtomicU128]> {
-        self.rings.get().map(|rings| &rings[..self.ring])
+        self.rings.get().map(|rings| &rings[..self.ring()])
     }
 
     /// The answered ring (see `rings`): `None` until a throttle was configured.
     fn answered(&self) -> Option<&[AtomicU128]> {
-        self.rings.get().map(|rings| &rings[self.ring..])
+        self.rings.get().map(|rings| &rings[self.ring()..])
     }
 
     /// The `stripes` setting: how many owned stripes.
@@ -304,7 +300,22 @@ impl Stripes {
     }
 
     fn shared(&self) -> usize {
-        self.mask + 1
+        self.totals.len()
+    }
+
+    /// Slots in each ring.
+    fn ring(&self) -> usize {
+        self.ring as usize
+    }
+
+    /// Which shared stripes a thread stripe maps to (their count is a power of two).
+    fn mask(&self) -> usize {
+        self.shared() - 1
+    }
+
+    /// Bucket words per stripe: its three rings, rounded up to whole lines.
+    fn cells_per_stripe(&self) -> usize {
+        (3 * self.ring()).next_multiple_of(LINE)
     }
 
     pub(crate) fn owned(&self) -> &Owned {
@@ -347,13 +358,13 @@ impl Stripes {
         if self.owned.claim(slot) {
             Writer::Owned(slot)
         } else {
-            Writer::Shared(thread_stripe() & self.mask)
+            Writer::Shared(thread_stripe() & self.mask())
         }
     }
 
     #[inline]
     fn cell(&self, stripe: usize, kind: Kind, slot: usize) -> &AtomicU128 {
-        let index = stripe * self.cells_per_stripe + kind as usize * self.ring + slot;
+        let index = stripe * self.cells_per_stripe() + kind as usize * self.ring() + slot;
         &self.lines[index / LINE][index % LINE]
     }
 
@@ -376,7 +387,7 @@ impl Stripes {
         match writer {
             Writer::Owned(i) => match total {
                 Total::Throttled => {
-                    self.add_one(Writer::Shared(thread_stripe() & self.mask), total)
+                    self.add_one(Writer::Shared(thread_stripe() & self.mask()), total)
                 }
                 Total::Ignored => {
                     self.owned.add_ignored(i);
@@ -538,7 +549,7 @@ impl Stripes {
     /// late Success must neither end a run nor be taken for a Success counted in the middle of
     /// one (rule 2: late outcomes change no state).
     pub(crate) fn add_late(&self, sample: Sample) {
-        self.add_folded(thread_stripe() & self.mask, sample);
+        self.add_folded(thread_stripe() & self.mask(), sample);
     }
 
     fn add_folded(&self, stripe: usize, sample: Sample) {
@@ -575,7 +586,7 @@ impl Stripes {
             Total::Ignored | Total::Rejected | Total::Throttled => return sum,
         };
         for stripe in 0..self.shared() {
-            for slot in 0..self.ring {
+            for slot in 0..self.ring() {
                 // Relaxed: ordered after the folds by their Acquire loads.
                 let word = self.cell(stripe, kind, slot).load(Ordering::Relaxed);
                 sum = sum.wrapping_add(bucket::count(word));
@@ -589,15 +600,18 @@ impl Stripes {
 ///
 /// Interval `e` (the `e`-th interval of `width` since the breaker's start) of generation `g` is
 /// counted under the [tag](crate::bucket) `g · 2B + e`, in ring slot `tag mod ring` of the
-/// recording thread's stripe, where `ring` is `B` rounded up to a power of two. The window is the
-/// last `B` intervals of the current generation.
+/// recording thread's stripe, where `ring` is `B`: the window is the last `B` intervals of the
+/// current generation, and those fall in `B` distinct slots (`tag mod B = e mod B`, as the
+/// stride `2B` is a multiple of `B`). A write for an interval older than the one its slot holds
+/// counts in the lifetime totals only.
 #[derive(Debug)]
 pub(crate) struct TimeRing {
     width: FastDiv,
     width_ns: u64,
     buckets: u64,
     stride: u64,
-    ring_mask: u64,
+    /// Division by the ring's length, `B` (exact; a multiply and a shift, see `fastdiv.rs`).
+    ring: FastDiv,
 }
 
 impl TimeRing {
@@ -607,13 +621,13 @@ impl TimeRing {
             width_ns,
             buckets: u64::from(buckets),
             stride: 2 * u64::from(buckets),
-            ring_mask: u64::from(buckets.next_power_of_two()) - 1,
+            ring: FastDiv::new(u64::from(buckets)),
         }
     }
 
     /// Slots in each stripe's ring.
     pub(crate) fn ring(buckets: u32) -> usize {
-        buckets.next_power_of_two() as usize
+        buckets as usize
     }
 
     /// The interval number `now_ns` falls in. Intervals are aligned to the breaker's start; an
@@ -630,7 +644,7 @@ impl TimeRing {
 
     #[inline]
     fn slot(&self, tag: u64) -> usize {
-        (tag & self.ring_mask) as usize
+        self.ring.div_rem(tag).1 as usize
     }
 
     /// Records one sample of a permit of `generation` at time `now_ns`, read on the real clock,
@@ -747,7 +761,7 @@ impl TimeRing {
     /// (add, rotate, or nothing if the bucket already holds a newer tag: the window count is
     /// bounded, the total exact).
     pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
-        let stripe = thread_stripe() & stripes.mask;
+        let stripe = thread_stripe() & stripes.mask();
         stripes.add_one(Writer::Shared(stripe), Total::Throttled);
         if let Some(ring) = stripes.throttled() {
             self.add_to_ring(stripes, ring, stripe, generation, now_ns);
@@ -758,7 +772,7 @@ impl TimeRing {
     /// `now_ns` (real clock), in the answered ring (a throttle's accepts; see `throttle.rs`).
     pub(crate) fn add_answered(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
         if let Some(ring) = stripes.answered() {
-            let stripe = thread_stripe() & stripes.mask;
+            let stripe = thread_stripe() & stripes.mask();
             self.add_to_ring(stripes, ring, stripe, generation, now_ns);
         }
     }
@@ -1045,7 +1059,7 @@ mod tests {
         for buckets in [1u32, 2, 3, 4, 5, 256] {
             for stripes in [1usize, 2, 4, 8, 16, 32, 64] {
                 let st = Stripes::new(stripes, buckets, 0);
-                let ring = st.ring;
+                let ring = st.ring();
                 let base = st.lines.as_ptr() as usize;
                 let line = std::mem::size_of::<CachePadded<[AtomicU128; LINE]>>();
                 let mut seen = std::collections::HashSet::new();
@@ -1055,7 +1069,7 @@ mod tests {
                             let c = st.cell(stripe, kind, slot) as *const AtomicU128 as usize;
                             let line_no = (c - base) / line;
                             assert!(line_no < st.lines.len());
-                            assert_eq!(line_no / (st.cells_per_stripe / LINE), stripe);
+                            assert_eq!(line_no / (st.cells_per_stripe() / LINE), stripe);
                             assert!(seen.insert(c), "aliased cell {stripe} {kind:?} {slot}");
                         }
                     }
@@ -1074,14 +1088,14 @@ mod tests {
     #[test]
     fn default_window_takes_seven_lines_per_calling_thread() {
         let s = Stripes::new(8, 10, 0);
-        // Shared (one for 8 owned): a line of totals and 3 rings of 16 words of 16 bytes. Owned: a
-        // cell per stripe, 16 bytes, until its thread calls.
-        let idle = 8 * 16 + (128 + 6 * 128);
+        // Shared (one for 8 owned): a line of totals and 3 rings of 10 words of 16 bytes, in 4
+        // lines. Owned: a cell per stripe, 16 bytes, until its thread calls.
+        let idle = 8 * 16 + (128 + 4 * 128);
         assert_eq!(s.heap_bytes(), idle);
-        // The throttled and answered rings, 16 words each, once a throttle is configured.
+        // The throttled and answered rings, 10 words each, once a throttle is configured.
         s.prepare_throttle();
         s.prepare_throttle();
-        let idle = idle + 2 * 16 * 16;
+        let idle = idle + 2 * 10 * 16;
         assert_eq!(s.heap_bytes(), idle);
         // A taken block: the head's line (and the marks' pointer, padded to a second line), and
         // 11 marks of 40 bytes, three to a line.
@@ -1251,7 +1265,7 @@ mod tests {
             );
             assert_eq!(w.stats(&s, 0, 11_000 * MS).calls, 0);
             assert_eq!(s.total(Total::Failures), 2);
-            w.record_as(&s, wr, 0, 16_500 * MS, F, true); // ring of 16: rotates slot 0, folds its two failures
+            w.record_as(&s, wr, 0, 10_500 * MS, F, true); // ring of 10: rotates slot 0, folds its two failures
             assert_eq!(s.total(Total::Failures), 3);
             assert_eq!(s.total(Total::Successes), 1);
         });
@@ -1321,8 +1335,8 @@ mod tests {
         for_both(|wr| {
             let (w, s) = window(1_000 * MS, 10, 1);
             w.record_as(&s, wr, 0, 0, F, true);
-            // 2^16 and 2^17 laps of a ring of 16, and a multiple of 2^32 intervals later.
-            for idle in [16u64 << 16, 16 << 17, 1 << 32, 3 << 32] {
+            // 2^16 and 2^17 laps of a ring of 10, and a multiple of 2^32 intervals later.
+            for idle in [10u64 << 16, 10 << 17, 1 << 32, 3 << 32] {
                 assert_eq!(w.stats(&s, 0, idle * 1_000 * MS).calls, 0, "{idle}");
             }
         });
