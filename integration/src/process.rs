@@ -95,14 +95,28 @@ pub fn wait_ready(
     ready: &str,
     limit: std::time::Duration,
 ) {
+    if let Err(text) = try_wait_ready(what, child, output, ready, limit) {
+        panic!("{text}");
+    }
+}
+
+/// As [`wait_ready`], but a child that exits before it serves is an `Err` with its output, for
+/// a caller that can start it again (a port taken between its choice and its bind).
+pub fn try_wait_ready(
+    what: &str,
+    child: &mut std::process::Child,
+    output: &std::path::Path,
+    ready: &str,
+    limit: std::time::Duration,
+) -> Result<(), String> {
     let began = std::time::Instant::now();
     loop {
         let text = std::fs::read_to_string(output).unwrap_or_default();
         if text.contains(ready) {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited ({status}) before it served: {text}");
+            return Err(format!("{what} exited ({status}) before it served: {text}"));
         }
         assert!(
             began.elapsed() < limit,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{alive, free_port, signal, tree, wait_ready};
+use crate::process::{alive, free_port, signal, tree, try_wait_ready};
 
 /// What a skipped test or example prints.
 pub const MISSING: &str = "SKIPPED: rabbitmq-server not found (install rabbitmq-server, or run bash .ci/run which installs it)";
@@ -90,11 +90,28 @@ impl RabbitServer {
 
     /// Starts the node again after [`kill`](RabbitServer::kill): with its data, or `fresh`
     /// (its data removed: every queue and message gone). Waits until it serves (at most 60 s).
+    /// The Erlang distribution port is chosen anew for each start; a start that finds it taken
+    /// by then (another process bound it after it was chosen) is tried again with another.
     pub fn start_again(&mut self, fresh: bool) {
         assert!(self.child.is_none(), "the node is running");
         if fresh {
             let _ = std::fs::remove_dir_all(self.dir.join("mnesia"));
         }
+        const TRIES: u32 = 5;
+        for attempt in 1..=TRIES {
+            match self.spawn_and_wait() {
+                Ok(()) => return,
+                Err(text) if attempt < TRIES && text.contains("dist_port_already_used") => {
+                    self.kill();
+                }
+                Err(text) => panic!("{text}"),
+            }
+        }
+    }
+
+    /// One start on a newly chosen distribution port: `Err` with the output if the node exited
+    /// before it served.
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
         let out = self.dir.join("server.out");
         let file = std::fs::File::create(&out).expect("create the node's output");
         let child = Command::new(&self.binary)
@@ -121,13 +138,13 @@ impl RabbitServer {
             .spawn()
             .expect("spawn rabbitmq-server");
         let child = self.child.insert(child);
-        wait_ready(
+        try_wait_ready(
             "rabbitmq-server",
             child,
             &out,
             "Starting broker... completed",
             Duration::from_secs(60),
-        );
+        )
     }
 
     /// Kills the node at once (`SIGKILL`): its clients see their connections reset, and new
