@@ -10,7 +10,7 @@
 //! - **Deadline cell.** Published with `Release` after the state swap and read with `Acquire`
 //!   (see `deadline.rs`); a reader that sees the state but not yet its deadline treats the
 //!   deadline as unknown.
-//! - **Window and lifetime totals.** See `window.rs`: bucket words are self-contained, so no
+//! - **Window and lifetime totals.** See `window/mod.rs`: bucket words are self-contained, so no
 //!   decision depends on reading them in any order with the state word.
 //! - **Rules.** See `rules_cell.rs`: a reader gets one whole version. `slow_ns` mirrors the
 //!   slow-call threshold for the success fast path (`Relaxed`: it only picks between the fast path
@@ -55,7 +55,7 @@ use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
 use crate::owned::Head;
 use crate::policy;
-use crate::rules::{Listener, Predicate, Rules, WindowSpec};
+use crate::rules::{Listener, Predicate, Rules};
 use crate::rules_cell::{RuleSet, RulesCell};
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
@@ -63,7 +63,9 @@ use crate::thread_slot;
 use crate::throttle::{self, DrawSource, Published, PublishedCell};
 use crate::ticket::Ticket;
 use crate::transition::Transition;
-use crate::window::{CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowStats, Writer};
+use crate::window::{
+    CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowSpec, WindowStats, Writer,
+};
 
 /// Read on every acquire; written by transitions, half-open admissions, the throttle's
 /// computation and `reconfigure`. 32 bytes, first in the breaker: the owned stripes' handle
@@ -104,7 +106,7 @@ struct Stats {
     /// Open, HalfOpen or Isolated.
     window_generation: AtomicU64,
     /// The highest lifetime Successes, Failures and slow calls reported so far: snapshots are
-    /// lower bounds (see `window.rs`), and these keep successive snapshots from going backwards.
+    /// lower bounds (see `window/mod.rs`), and these keep successive snapshots from going backwards.
     reported: [AtomicU64; 3],
     /// The bucket interval of the throttle's last computation (see `throttle.rs`).
     throttle_interval: AtomicU64,

@@ -384,7 +384,7 @@ impl Baselines {
 }
 
 /// The most stripes a breaker has: owned ones (the thread-slot pool) and its shared ones (see
-/// `window::shared_stripes`).
+/// `window/stripes.rs`, `shared_stripes`).
 pub(crate) const MAX_STRIPES: usize =
     crate::thread_slot::POOL as usize + crate::thread_slot::POOL as usize / 16;
 

@@ -4,7 +4,7 @@
 //! Owned stripe `i` of a breaker is written only by the thread holding slot `i` of the
 //! process-wide pool (see `thread_slot.rs`); every other thread only reads it. Threads without
 //! a slot, or with one beyond the breaker's owned stripes, write the shared stripes
-//! (`window.rs`).
+//! (`window/`).
 //!
 //! **Lines on first call.** A breaker holds, per owned stripe, only a cell (16 bytes) until the
 //! holder of that slot calls it: the call then takes a *block* (the stripe's line and its marks)
@@ -31,7 +31,7 @@
 //!
 //! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
 //! lifetime counts. A permit of a generation older than the stripe's current bucket is counted on
-//! a shared stripe's totals instead (`window.rs`, `add_late`): its outcome is late.
+//! a shared stripe's totals instead (`window/stripes.rs`, `add_late`): its outcome is late.
 //!
 //! A **bucket mark** (`tag`, `base[3]`) says where a bucket starts: the running counts at the
 //! moment the owner rolled into the bucket tagged `tag`. A bucket holds what was counted between
@@ -151,7 +151,7 @@ pub(crate) struct Owned {
     /// Where this breaker's blocks come from and go back to.
     reserve: &'static Reserve<Block>,
     /// One more than the newest tag any bucket of the breaker was started with (0 before any): by an owner's roll here, or
-    /// by a rotation of a shared stripe's or the throttled ring's word (`window.rs`). Written
+    /// by a rotation of a shared stripe's or the throttled ring's word (`window/`). Written
     /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
     /// common path; reports skip a window no bucket of which was started. 64 bits of tags: see
     /// "Horizons". Not padded: its rare writes cost the readers of the fields beside it one
@@ -517,7 +517,7 @@ impl Owned {
         // Relaxed: a report that loads an older value skips the window, which is right for every
         // count that happens-before the report: an owner writes this word before its roll's
         // counts; a shared rotation writes it before its swap, which releases it to every add
-        // into the bucket (`window.rs`, "Orderings"). A count concurrent with the report may be
+        // into the bucket (`window/mod.rs`, "Orderings"). A count concurrent with the report may be
         // missed, as a snapshot may lag by the outcomes in flight. fetch_max keeps the word
         // monotonic.
         self.newest

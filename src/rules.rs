@@ -17,7 +17,7 @@ use crate::rate::Rate;
 use crate::state::{Limits, MAX_HALF_OPEN};
 use crate::throttle::ThrottleRule;
 use crate::transition::Transition;
-use crate::window::WindowStats;
+use crate::window::{MAX_BUCKETS, WindowSpec, WindowStats};
 
 /// The longest duration any setting accepts: 365 days.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * SECS_PER_DAY);
@@ -25,8 +25,6 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * SECS_PER_DAY);
 const MIN_DURATION: Duration = Duration::from_millis(1);
 /// The largest `consecutive_failures` and `minimum_calls`.
 const MAX_COUNT: u32 = 1_000_000;
-/// The most buckets a time window may have.
-pub(crate) const MAX_BUCKETS: u32 = 256;
 /// The largest count window.
 const MAX_COUNT_WINDOW: u32 = 65_536;
 /// The most stripes of counters.
@@ -68,26 +66,6 @@ pub(crate) mod defaults {
 
 pub(crate) type Predicate = Arc<dyn Fn(&WindowStats) -> bool + Send + Sync>;
 pub(crate) type Listener = Box<dyn Fn(&Transition) + Send + Sync>;
-
-/// The shape of the window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WindowSpec {
-    Time { width_ns: u64, buckets: u32 },
-    Count { size: u32 },
-}
-
-impl fmt::Display for WindowSpec {
-    /// As a user writes it: `time_window = 10s in 10 buckets`, `count_window = 100`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            WindowSpec::Time { width_ns, buckets } => {
-                let window = Duration::from_nanos(width_ns.saturating_mul(u64::from(buckets)));
-                write!(f, "time_window = {window:?} in {buckets} buckets")
-            }
-            WindowSpec::Count { size } => write!(f, "count_window = {size}"),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct SlowRule {

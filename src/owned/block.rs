@@ -114,7 +114,7 @@ impl Block {
 }
 
 /// The most lines of marks a stripe has: a window's buckets plus one.
-const MAX_LINES: usize = (crate::rules::MAX_BUCKETS as usize + 1).div_ceil(MARKS_PER_LINE);
+const MAX_LINES: usize = (crate::window::MAX_BUCKETS as usize + 1).div_ceil(MARKS_PER_LINE);
 
 /// One reserve per number of lines of marks, each created by the first build that needs it.
 static RESERVES: [OnceLock<Reserve<Block>>; MAX_LINES + 1] =
