@@ -26,7 +26,7 @@
 //!   compute again, ordered with nothing.
 //!
 //! # What a call writes
-//! A Success writes only its own thread's line (`owned.rs`). A Closed Failure that does not
+//! A Success writes only its own thread's line (`window/owned.rs`). A Closed Failure that does not
 //! trip writes its own line too; a shared line only when its thread's local run is two or
 //! more (the consecutive check renews its baseline, `consecutive.rs`) or its evaluation
 //! budget is spent (`evaluation.rs`). The state word and its mirror, which every call reads,
@@ -53,7 +53,6 @@ use crate::latency::{self, TypicalCell};
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
-use crate::owned::Head;
 use crate::policy;
 use crate::rules::{Listener, Predicate, Rules};
 use crate::rules_cell::{RuleSet, RulesCell};
@@ -63,6 +62,7 @@ use crate::thread_slot;
 use crate::throttle::{self, DrawSource, Published, PublishedCell};
 use crate::ticket::Ticket;
 use crate::transition::Transition;
+use crate::window::owned::Head;
 use crate::window::{
     CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowSpec, WindowStats, Writer,
 };
@@ -891,7 +891,7 @@ impl Breaker {
     /// Records an outcome. The common case, an untimed Success of a Closed or Disabled permit
     /// with a time window, is inlined. On the caller's owned stripe it is a recent-time read,
     /// two compares, a look at the thread's own failure run and a plain increment (see
-    /// `owned.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
+    /// `window/owned.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
     /// CAS. Nothing shared is written on an owned stripe, except by a thread's first call on the
     /// breaker, which takes its stripe's lines from the process-wide reserve
     /// (`stripe_reserve.rs`).
@@ -922,7 +922,7 @@ impl Breaker {
         self.record_other(ticket, outcome);
     }
 
-    /// A Success of a Closed `generation` that [`fast_head`](crate::owned::Owned::fast_head)
+    /// A Success of a Closed `generation` that [`fast_head`](crate::window::owned::Owned::fast_head)
     /// did not place: on the thread's owned stripe by the clock's own recent time (a mock or a
     /// test's clock), on a shared stripe if the thread has no owned one, else left to the slow
     /// way (false): a count window, or a stripe just claimed.
@@ -1103,7 +1103,7 @@ impl Breaker {
             return false;
         };
         // `claimed`: the owner's stripe never counted a Success, so its run may have begun on a
-        // shared stripe before the block was claimed (`owned.rs`, "Lines on first call"): its
+        // shared stripe before the block was claimed (`window/owned.rs`, "Lines on first call"): its
         // first Failure here checks too (see `consecutive.rs`, "When a check runs").
         let (local, claimed) = match writer {
             Writer::Owned(i) => self
@@ -1590,7 +1590,7 @@ mod line_layout {
         assert_eq!(align_of::<Breaker>(), LINE);
         assert_eq!(offset_of!(Breaker, hot), 0);
         assert!(size_of::<Hot>() <= 32);
-        // The owned stripes' handle: the first 32 bytes of the stripes (see `owned.rs`).
+        // The owned stripes' handle: the first 32 bytes of the stripes (see `window/owned.rs`).
         assert_eq!(offset_of!(Breaker, stripes), 32);
         assert_eq!(size_of::<Breaker>(), 768);
     }

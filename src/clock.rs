@@ -2,7 +2,7 @@
 //!
 //! Three readings:
 //! - [`Clock::recent_at`]: quanta's recent time as it is, for the owned stripes' fast path, which
-//!   guards it the same way as below with a memory per stripe (see `owned.rs`).
+//!   guards it the same way as below with a memory per stripe (see `window/owned.rs`).
 //! - [`Clock::now_ns`], where a little lag is harmless: the bucket a Success lands in on a shared
 //!   stripe's fast path, and the start and end of a call timed for slow-call detection. It is quanta's *recent*
 //!   time ([`quanta::Clock::recent`], a load of a global that quanta's upkeep thread refreshes,
@@ -112,7 +112,7 @@ pub(crate) fn process_clock() -> &'static quanta::Clock {
 
 /// A real clock's recent time without reading the breaker's clock: quanta's global recent time,
 /// through [`REAL`], measured from the clock's origin. What the Success fast path keeps beside
-/// the owned stripes (`owned.rs`), so that it reads no other line of the breaker for the time.
+/// the owned stripes (`window/owned.rs`), so that it reads no other line of the breaker for the time.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RealTime {
     clock: &'static quanta::Clock,
@@ -304,7 +304,7 @@ impl Clock {
 
     /// quanta's recent time on the clock's own scale: nanoseconds since `origin`, unguarded,
     /// and 0 when no upkeep has ever run. For the owned stripes' fast path, which guards it
-    /// itself (see `owned.rs`).
+    /// itself (see `window/owned.rs`).
     #[inline]
     pub(crate) fn recent_at(&self) -> u64 {
         match self {

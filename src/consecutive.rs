@@ -4,7 +4,7 @@
 //! # The rule
 //! `consecutive_failures(k)` opens on a run of `k` Failures with no Success *counted* in
 //! between. A thread sees its own outcomes in order, so each owned stripe keeps its owner's
-//! **local run**: its consecutive Closed Failures, cleared by its next Success (`owned.rs`).
+//! **local run**: its consecutive Closed Failures, cleared by its next Success (`window/owned.rs`).
 //! What no thread sees cheaply is the order of *other* threads' Successes: a Success writes only
 //! its own line. So a check compares the stripes with a **baseline**, a snapshot a previous check
 //! took of every stripe's Success count and local run, with a lower bound of the run at that
@@ -41,7 +41,7 @@
 //! nothing: it writes only its own line. A Failure that extends one (its thread's second in a
 //! row or later) checks; the threads of a shared stripe keep one run for the stripe. So does
 //! the first Failure on a stripe that never counted a Success: its thread may have counted the
-//! start of its run on a shared stripe before its own block was claimed (`owned.rs`). That is
+//! start of its run on a shared stripe before its own block was claimed (`window/owned.rs`). That is
 //! a thread's first Failure in each Closed generation until its stripe counts a Success: once
 //! per thread and breaker for a thread that succeeds at all, every generation for one that only
 //! fails (as in an outage, when its next Failures check anyway). With
@@ -76,7 +76,7 @@
 //!   `Release` fence), the fields (`Relaxed`), the version (`Release`), then `current`
 //!   (`Release`). A reader loads `current` and the version (`Acquire`), the fields, an `Acquire`
 //!   fence and the version again; it uses the fields only if both reads match `current`.
-//! - The stripes themselves are read as `owned.rs` says ("Local run and Successes").
+//! - The stripes themselves are read as `window/owned.rs` says ("Local run and Successes").
 //!
 //! # Shared writes
 //! A check that holds the writer flag writes the baseline (two lines per 8 stripes, plus the
@@ -89,8 +89,8 @@
 //! compared for equality; local runs saturate at 2^32 − 1; generations are compared whole;
 //! the version is 64 bits (584 years at 10^9 checks per second).
 
-use crate::owned::RunView;
 use crate::sync::{AtomicU64, Ordering, fence};
+use crate::window::owned::RunView;
 
 /// A run start that is not known (a shared stripe's run, kept for all of its threads).
 pub(crate) const UNKNOWN_START: u64 = u64::MAX;

@@ -6,7 +6,7 @@
 //! computes how many more Failures or slow calls (*events*) the window needs before any rule
 //! could hold (`policy::events_until_possible`, at least 1), and publishes a per-stripe
 //! **quota**: `(events − 1) / stripes + 1`. Each owned stripe counts the events its owner adds
-//! after it sees the evaluation (`owned.rs`, `budget`); the first one to use up its quota reads
+//! after it sees the evaluation (`window/owned.rs`, `budget`); the first one to use up its quota reads
 //! the window again. While every stripe is under its quota, all of them together added at most
 //! `stripes × (quota − 1) < events`, so no rule can hold yet: skipping the read loses no trip.
 //! An owner that sees a new evaluation counts one event more than it saw, for an event it may

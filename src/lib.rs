@@ -140,7 +140,6 @@ mod latency;
 mod metrics;
 mod mirror;
 mod outcome;
-mod owned;
 mod policy;
 mod rate;
 pub mod recording;

@@ -1,6 +1,6 @@
 //! A process-wide reserve of owned-stripe blocks: a thread's first call on a breaker takes its
 //! block from here instead of allocating it, so a breaker holds lines only for the threads that
-//! call it, and the call path never allocates (see `owned.rs`).
+//! call it, and the call path never allocates (see `window/owned.rs`).
 //!
 //! Blocks are allocated off the call path and put here: when a breaker is built (topping the
 //! reserve up to as many free blocks as the breaker has owned stripes), and by

@@ -4,7 +4,7 @@
 //! A thread claims the lowest free slot of a process-wide pool of [`POOL`] on its first call
 //! and gives it back when it exits. While it holds slot `i`, it is the only thread that writes
 //! owned stripe `i` of any breaker (if the breaker has that many), so it counts there with a
-//! plain load and store instead of a locked read-modify-write (see `owned.rs`). A thread that
+//! plain load and store instead of a locked read-modify-write (see `window/owned.rs`). A thread that
 //! finds the pool full, or holds a slot beyond a breaker's owned stripes, writes that breaker's
 //! shared stripes instead, with atomic read-modify-writes as before.
 //!

@@ -79,7 +79,7 @@ pub fn start_upkeep(interval: Duration) -> Result<Upkeep, UpkeepError> {
 
 fn refill() {
     #[cfg(not(hotbreaker_loom))]
-    crate::owned::refill_reserves();
+    crate::window::owned::refill_reserves();
 }
 
 /// The running upkeep thread (see [`start_upkeep`]): dropping it stops the thread and waits for

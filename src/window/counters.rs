@@ -1,6 +1,6 @@
 //! What the window counts: an outcome's sample, the bucket kinds and the lifetime totals.
 
-use crate::owned;
+use super::owned;
 
 /// Bucket words per 128-byte line.
 pub(super) const LINE: usize = 8;

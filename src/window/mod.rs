@@ -1,6 +1,7 @@
 //! The sliding window and the lifetime totals, striped so that threads do not share cache lines.
 //!
 //! - `counters.rs`: what an outcome adds, and the lifetime totals' names;
+//! - `owned.rs` (and `owned/`): the owned stripes, one thread's lines each;
 //! - `stripes.rs`: where the counts live (the owned stripes' handle and the shared stripes);
 //! - `time_ring.rs` and `count_window.rs`: the two windows over them;
 //! - `stats.rs`: what a window reads back; `spec.rs`: its shape.
@@ -26,6 +27,7 @@
 
 mod count_window;
 mod counters;
+pub(crate) mod owned;
 mod spec;
 mod stats;
 mod stripes;

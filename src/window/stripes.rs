@@ -23,8 +23,8 @@ use std::sync::OnceLock;
 use crossbeam_utils::CachePadded;
 
 use super::counters::{Kind, LINE, NEWEST, SUCCESS_EVENTS, Sample, Total, kinds};
+use super::owned::{self, Owned, RunView};
 use crate::bucket;
-use crate::owned::{self, Owned, RunView};
 use crate::sync::{AtomicU64, AtomicU128, Ordering, thread_stripe};
 use crate::thread_slot;
 

@@ -1,12 +1,12 @@
 //! The time window: the last `buckets` intervals of the breaker's clock.
 
 use super::counters::{Kind, Sample, Total, kinds};
+use super::owned;
 use super::spec::WindowSpec;
 use super::stats::WindowStats;
 use super::stripes::{Stripes, Writer};
 use crate::bucket::{self, Decision};
 use crate::fastdiv::FastDiv;
-use crate::owned;
 use crate::sync::{AtomicU128, Ordering, thread_stripe};
 
 /// A window of the last `buckets × width` of time.
