@@ -141,10 +141,11 @@ fn is_real(clock: &quanta::Clock) -> bool {
     apart < std::time::Duration::from_secs(1)
 }
 
-/// Whether the `repeats`-th repeat of a recent value is checked against the real clock.
-#[inline]
-fn check_due(repeats: u32) -> bool {
-    repeats & repeats.wrapping_sub(1) == 0 || repeats.is_multiple_of(CHECK_EVERY)
+/// Whether the `repeats`-th repeat of a recent value is checked against the real clock: the
+/// 1st, 2nd, 4th, ... 64th, then every 64th (also the owned stripes' guard, `window/owned.rs`).
+#[inline(always)]
+pub(crate) fn check_due(repeats: u64) -> bool {
+    repeats & repeats.wrapping_sub(1) == 0 || repeats.is_multiple_of(u64::from(CHECK_EVERY))
 }
 
 /// The guard's decision when a thread reads the same recent value again (module docs): the new
@@ -155,7 +156,7 @@ pub(crate) fn repeated<T: Copy>(
     real_and_lag: impl FnOnce() -> (u64, u64),
 ) -> (Seen<T>, Option<u64>) {
     seen.repeats = seen.repeats.wrapping_add(1);
-    if !(seen.stale || check_due(seen.repeats)) {
+    if !(seen.stale || check_due(u64::from(seen.repeats))) {
         return (seen, None);
     }
     let (real, lag) = real_and_lag();
@@ -239,7 +240,7 @@ impl Clock {
                 if SEEN_NS.get() == at {
                     let state = SEEN_STATE.get();
                     let repeats = (state & !STALE_BIT).wrapping_add(1) & !STALE_BIT;
-                    if state & STALE_BIT != 0 || check_due(repeats) {
+                    if state & STALE_BIT != 0 || check_due(u64::from(repeats)) {
                         if let Some(real) =
                             Self::quanta_repeated(clock, *start_raw, at - start_ns, state)
                         {

@@ -12,6 +12,7 @@ use crate::error::{Error, Reason, Rejected};
 use crate::failure_statuses::FailureStatuses;
 use crate::outcome::Outcome;
 use crate::service::Fallback;
+use crate::status_rule::StatusRule;
 
 /// Classifies `http::Response`s for a [`BreakerLayer`](crate::service::BreakerLayer): a
 /// transport error (the `Err` of the client service) is a Failure; a response is a Failure when
@@ -33,14 +34,7 @@ use crate::service::Fallback;
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HttpClassifier {
-    failing: Failing,
-}
-
-/// Which statuses fail: a function, or a set from a configuration.
-#[derive(Clone, Copy, Debug)]
-enum Failing {
-    When(fn(StatusCode) -> bool),
-    In(FailureStatuses),
+    failing: StatusRule,
 }
 
 impl Default for HttpClassifier {
@@ -52,13 +46,15 @@ impl Default for HttpClassifier {
 impl HttpClassifier {
     /// 5xx are Failures.
     pub fn new() -> Self {
-        HttpClassifier::failing_when(|status| status.is_server_error())
+        HttpClassifier {
+            failing: StatusRule::server_errors(),
+        }
     }
 
     /// Statuses for which `failing` holds are Failures.
     pub fn failing_when(failing: fn(StatusCode) -> bool) -> Self {
         HttpClassifier {
-            failing: Failing::When(failing),
+            failing: StatusRule::When(failing),
         }
     }
 
@@ -77,7 +73,7 @@ impl HttpClassifier {
     /// ```
     pub fn failing_in(statuses: FailureStatuses) -> Self {
         HttpClassifier {
-            failing: Failing::In(statuses),
+            failing: StatusRule::In(statuses),
         }
     }
 
@@ -85,15 +81,7 @@ impl HttpClassifier {
     /// `http::Response` (reqwest's, say), call this from a closure classifier.
     #[inline]
     pub fn status(&self, status: StatusCode) -> Outcome {
-        let failing = match self.failing {
-            Failing::When(failing) => failing(status),
-            Failing::In(statuses) => statuses.contains(status.as_u16()),
-        };
-        if failing {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        }
+        self.failing.outcome(status)
     }
 }
 

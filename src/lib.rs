@@ -141,6 +141,7 @@ mod metrics;
 mod mirror;
 mod outcome;
 mod policy;
+mod publish;
 mod rate;
 pub mod recording;
 mod registry;
@@ -154,6 +155,8 @@ mod rules_cell;
 pub mod service;
 pub mod service_guide;
 mod state;
+#[cfg(any(feature = "http", feature = "reqwest"))]
+mod status_rule;
 mod stripe_reserve;
 mod sync;
 pub mod telemetry;

@@ -60,23 +60,13 @@ impl MirrorCell {
         Mirror(self.0.load(Ordering::Acquire))
     }
 
-    /// Publishes the kind and generation `word` installed, unless a later generation already has.
+    /// Publishes the kind and generation `word` installed, unless a later generation already has
+    /// (`Release`: a reader that sees this generation sees the swap that made it).
     pub(crate) fn publish(&self, word: Word) {
         let new = Mirror::of(word);
-        // Relaxed: only decides whether to try; the CAS re-checks.
-        let mut current = Mirror(self.0.load(Ordering::Relaxed));
-        while current.generation() < new.generation() {
-            // Release: a reader that sees this generation sees the swap that made it.
-            match self.0.compare_exchange_weak(
-                current.0,
-                new.0,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(fresh) => current = Mirror(fresh),
-            }
-        }
+        crate::publish::unless_newer(&self.0, new.0, |current| {
+            Mirror(current).generation() < new.generation()
+        });
     }
 }
 

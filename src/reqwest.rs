@@ -60,6 +60,7 @@ use ::reqwest::StatusCode;
 
 use crate::classify::Classify;
 use crate::outcome::Outcome;
+use crate::status_rule::StatusRule;
 
 /// Classifies the `Result<reqwest::Response, reqwest::Error>` of a call:
 ///
@@ -89,7 +90,7 @@ use crate::outcome::Outcome;
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ReqwestClassifier {
-    failing: fn(StatusCode) -> bool,
+    failing: StatusRule,
 }
 
 impl Default for ReqwestClassifier {
@@ -102,24 +103,22 @@ impl ReqwestClassifier {
     /// 5xx, transport errors and timeouts are Failures.
     pub fn new() -> Self {
         ReqwestClassifier {
-            failing: |status| status.is_server_error(),
+            failing: StatusRule::server_errors(),
         }
     }
 
     /// Statuses for which `failing` holds are Failures (transport errors and timeouts still
     /// are). A plain `fn`, so the classifier's type stays the same and nameable.
     pub fn failing_when(failing: fn(StatusCode) -> bool) -> Self {
-        ReqwestClassifier { failing }
+        ReqwestClassifier {
+            failing: StatusRule::When(failing),
+        }
     }
 
     /// The outcome of a response with `status`.
     #[inline]
     pub fn status(&self, status: StatusCode) -> Outcome {
-        if (self.failing)(status) {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        }
+        self.failing.outcome(status)
     }
 
     /// The outcome of a call that ended in `error` (see the table on the type).

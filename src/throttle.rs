@@ -293,21 +293,11 @@ impl PublishedCell {
     /// Resets the word to `generation` with nothing throttled, unless it already belongs to it
     /// or to a later generation (a reset that comes late must not wipe a newer `p`).
     pub(crate) fn reset(&self, generation: u64) {
-        let new = Published::new(generation, 0);
-        // Relaxed: only decides whether to store; the CAS re-checks.
-        let mut current = Published(self.0.load(Ordering::Relaxed));
-        while !current.is_for(generation) && !current.is_after(generation) {
-            // Release: see the type's "Orderings".
-            match self.0.compare_exchange_weak(
-                current.0,
-                new.0,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(fresh) => current = Published(fresh),
-            }
-        }
+        // Release: see the type's "Orderings".
+        crate::publish::unless_newer(&self.0, Published::new(generation, 0).0, |current| {
+            let current = Published(current);
+            !current.is_for(generation) && !current.is_after(generation)
+        });
     }
 
     /// Sets the word to "nothing throttled" for `generation` (the throttle was switched off).

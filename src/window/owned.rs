@@ -92,6 +92,7 @@
 use std::sync::OnceLock;
 
 use crate::clock::RealTime;
+use crate::clock::check_due;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
@@ -111,13 +112,6 @@ const INVALID: u64 = u64::MAX;
 
 /// The generation of an owned stripe that has not rolled into any bucket yet.
 const NO_BUCKET: u64 = u64::MAX;
-
-/// Whether the `repeats`-th read of an unchanged recent time is checked against the real clock:
-/// the 1st, 2nd, 4th, ... 64th, then every 64th.
-#[inline(always)]
-fn check_due(repeats: u64) -> bool {
-    repeats & repeats.wrapping_sub(1) == 0 || repeats.is_multiple_of(64)
-}
 
 /// Marks per 128-byte line.
 const MARKS_PER_LINE: usize = 3;

@@ -134,37 +134,18 @@ impl TimeRing {
         }
     }
 
-    /// Adds one to the `kind` word of the bucket tagged `tag`: add, rotate, or (the bucket holds a
-    /// newer tag) count in the lifetime totals only.
+    /// Adds one to the `kind` word of the bucket tagged `tag`: add, rotate (folding the count
+    /// the rotation replaced into the lifetime totals), or (the bucket holds a newer tag) count
+    /// in the lifetime totals only.
     #[cold]
     fn add(&self, stripes: &Stripes, stripe: usize, kind: Kind, tag: u64) {
         let cell = stripes.cell(stripe, kind, self.slot(tag));
-        // Relaxed: the CAS below re-checks the value (`window/mod.rs`, "Orderings").
-        let mut word = cell.load(Ordering::Relaxed);
-        loop {
-            let (new, folded) = match bucket::decide(word, tag) {
-                Decision::Add(new) => (new, 0),
-                Decision::Rotate(new, replaced) => {
-                    // Before the swap, so the counts in the new bucket come after it.
-                    stripes.rotating(stripe, tag);
-                    (new, replaced)
-                }
-                Decision::Newer => {
-                    stripes.add(stripe, kind.total(), 1);
-                    return;
-                }
-            };
-            // AcqRel on success: a rotation releases its bucket's start, an add acquires it
-            // (`window/mod.rs`, "Orderings"). Relaxed on failure: the loop decides again on the
-            // fresh word. The winner alone folds the count its swap replaced.
-            match cell.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => {
-                    stripes.add(stripe, kind.total(), folded);
-                    return;
-                }
-                Err(fresh) => word = fresh,
-            }
-        }
+        let to_total = match swap_in(stripes, stripe, cell, tag) {
+            Swapped::Added => 0,
+            Swapped::Rotated(replaced) => replaced,
+            Swapped::Newer => 1,
+        };
+        stripes.add(stripe, kind.total(), to_total);
     }
 
     /// The interval `now_ns` falls in (see [`epoch`](Self::epoch)).
@@ -194,7 +175,8 @@ impl TimeRing {
     }
 
     /// Adds one to the bucket of `ring` (the throttled or the answered ring) for `generation`
-    /// at `now_ns`: add, rotate, or nothing if the bucket already holds a newer tag.
+    /// at `now_ns`: add, rotate, or nothing if the bucket already holds a newer tag. A
+    /// rotation's replaced count needs no fold: the lifetime total was counted apart.
     fn add_to_ring(
         &self,
         stripes: &Stripes,
@@ -204,27 +186,7 @@ impl TimeRing {
         now_ns: u64,
     ) {
         let tag = self.tag(generation, now_ns);
-        let cell = &ring[self.slot(tag)];
-        // Relaxed: the CAS below re-checks the value; a bucket word is self-contained (module
-        // docs).
-        let mut word = cell.load(Ordering::Relaxed);
-        loop {
-            let new = match bucket::decide(word, tag) {
-                Decision::Add(new) => new,
-                Decision::Rotate(new, _) => {
-                    // Before the swap, as in `add`.
-                    stripes.rotating(stripe, tag);
-                    new
-                }
-                Decision::Newer => return,
-            };
-            // AcqRel on success, Relaxed on failure: as in `add`. A rotation's replaced count
-            // needs no fold: the lifetime total was counted apart.
-            match cell.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(fresh) => word = fresh,
-            }
-        }
+        swap_in(stripes, stripe, &ring[self.slot(tag)], tag);
     }
 
     /// The window of `generation` as seen at `now_ns`: the last `buckets` intervals.
@@ -301,6 +263,41 @@ impl TimeRing {
         // A slow call's two words are separate swaps: never report more slow calls than calls.
         stats.slow = stats.slow.min(stats.calls);
         stats
+    }
+}
+
+/// What [`swap_in`] did to a bucket word.
+enum Swapped {
+    Added,
+    /// Started the bucket, replacing this count of an older one.
+    Rotated(u64),
+    /// Left it: the word holds a newer tag.
+    Newer,
+}
+
+/// Adds one for `tag` to the bucket word `cell` of shared stripe `stripe` (or of a ring its
+/// threads write): add, rotate, or nothing if the word holds a newer tag. The winner of a
+/// rotation alone gets the replaced count.
+fn swap_in(stripes: &Stripes, stripe: usize, cell: &AtomicU128, tag: u64) -> Swapped {
+    // Relaxed: the CAS below re-checks the value (`window/mod.rs`, "Orderings").
+    let mut word = cell.load(Ordering::Relaxed);
+    loop {
+        let (new, swapped) = match bucket::decide(word, tag) {
+            Decision::Add(new) => (new, Swapped::Added),
+            Decision::Rotate(new, replaced) => {
+                // Before the swap, so the counts in the new bucket come after it.
+                stripes.rotating(stripe, tag);
+                (new, Swapped::Rotated(replaced))
+            }
+            Decision::Newer => return Swapped::Newer,
+        };
+        // AcqRel on success: a rotation releases its bucket's start, an add acquires it
+        // (`window/mod.rs`, "Orderings"). Relaxed on failure: the loop decides again on the
+        // fresh word.
+        match cell.compare_exchange_weak(word, new, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return swapped,
+            Err(fresh) => word = fresh,
+        }
     }
 }
 
