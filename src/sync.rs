@@ -72,41 +72,6 @@ impl AtomicU128 {
     }
 }
 
-/// A small number that stays the same for the calling thread: which stripe of counters it writes.
-///
-/// Handed out round-robin on a thread's first call (not a hash of the `ThreadId` on every call),
-/// so the first N threads of a process land on N different stripes. The thread-local has a
-/// `const` initialiser and no destructor, so reading it never allocates or registers anything.
-#[cfg(not(hotbreaker_loom))]
-#[inline]
-pub(crate) fn thread_stripe() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
-
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    INDEX.with(|index| {
-        let mut i = index.get();
-        if i == usize::MAX {
-            // Relaxed: the counter only has to hand out distinct-ish numbers; nothing is
-            // published through it (loom need not see it: models use one stripe).
-            i = NEXT.fetch_add(1, StdOrdering::Relaxed) & (usize::MAX >> 1);
-            index.set(i);
-        }
-        i
-    })
-}
-
-/// Under loom every thread writes stripe 0: models use one stripe (see `loom-tests/`), so all
-/// threads contend on the same words, which is the interesting case for the checker.
-#[cfg(hotbreaker_loom)]
-#[inline]
-pub(crate) fn thread_stripe() -> usize {
-    0
-}
-
 // ---------------------------------------------------------------------------------------------
 // `--cfg hotbreaker_count_writes`: the atomics, counted.
 //

@@ -16,9 +16,11 @@
 //!
 //! # The hot path
 //! [`current`] reads one `const` thread-local `Cell` (no lazy initialisation, no destructor):
-//! [`UNCLAIMED`] before the first claim, `i` while slot `i` is held, and [`NONE`] once the
-//! thread has found the pool full or is exiting. Both markers are above every slot, so a caller
-//! tells an owned stripe by one compare with its stripe count and looks closer only otherwise.
+//! [`UNCLAIMED`] before the first claim, `i` while slot `i` is held, an overflow number (from
+//! [`OVERFLOW`]) once the thread has found the pool full, and [`NONE`] once it is exiting. All
+//! are above every slot, so a caller tells an owned stripe by one compare with its stripe count
+//! and looks closer only otherwise. The same number picks a thread's shared stripe ([`stripe`]):
+//! one identity per thread for both.
 //!
 //! The claim runs once per thread, on its first call; it registers the thread-exit hook that
 //! gives the slot back (a thread-local with a destructor). On glibc the standard library hands
@@ -37,16 +39,26 @@ pub(crate) const POOL: u32 = 256;
 #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's pool is one word
 const WORDS: usize = POOL as usize / 64;
 
-/// The value of [`current`] for a thread without a slot.
+/// The value of [`current`] for a thread without a slot that is exiting (or could not register
+/// the hook that gives a slot back).
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// The first value of [`current`] for a thread that found the pool full: `OVERFLOW + k`, `k`
+/// handed out round-robin below 2^30 (so below [`UNCLAIMED`]). Above every slot, so no owned
+/// stripe, but a number of its own: [`stripe`] spreads such threads over the shared stripes.
+pub(crate) const OVERFLOW: u32 = POOL;
+
+/// How many overflow numbers there are before they repeat.
+#[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's pool never overflows a model
+const OVERFLOW_SPAN: u32 = 1 << 30;
 
 /// The value of [`current`] for a thread that has not claimed a slot yet.
 pub(crate) const UNCLAIMED: u32 = u32::MAX - 1;
 
 #[cfg(not(hotbreaker_loom))]
 mod imp {
-    use super::{Cell, NONE, POOL, UNCLAIMED, WORDS, take_lowest};
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use super::{Cell, NONE, OVERFLOW, OVERFLOW_SPAN, POOL, UNCLAIMED, WORDS, take_lowest};
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
     /// Bit `i % 64` of word `i / 64` set while slot `i` is held (module docs). `std`'s atomics:
     /// a process-wide pool that loom models replace with their own (below).
@@ -95,12 +107,19 @@ mod imp {
                 (bit != NONE).then(|| index * 64 + bit)
             })
             .unwrap_or(NONE);
-        if slot == NONE || RETURN.try_with(|r| r.0.set(slot)).is_err() {
-            // Pool full, or the thread is already exiting (no hook can give the slot back):
-            // shared stripes from now on.
-            if slot != NONE {
-                give_back(slot);
-            }
+        if slot == NONE {
+            // Pool full: shared stripes from now on, under a number of this thread's own.
+            // Relaxed: the counter only hands out distinct-ish numbers; nothing is published
+            // through it.
+            static NEXT_OVERFLOW: AtomicU32 = AtomicU32::new(0);
+            let overflow = OVERFLOW + NEXT_OVERFLOW.fetch_add(1, Ordering::Relaxed) % OVERFLOW_SPAN;
+            let _ = SLOT.try_with(|s| s.set(overflow));
+            return overflow;
+        }
+        if RETURN.try_with(|r| r.0.set(slot)).is_err() {
+            // The thread is already exiting (no hook can give the slot back): shared stripes
+            // from now on.
+            give_back(slot);
             let _ = SLOT.try_with(|s| s.set(NONE));
             return NONE;
         }
@@ -165,12 +184,21 @@ pub(crate) fn current() -> u32 {
     imp::SLOT.with(Cell::get)
 }
 
-/// The calling thread's slot, claiming one if it has not tried yet: `i` or [`NONE`].
+/// The calling thread's slot, claiming one if it has not tried yet: `i`, an overflow number
+/// (at least [`OVERFLOW`]) or [`NONE`].
 pub(crate) fn claimed() -> u32 {
     match current() {
         UNCLAIMED => imp::claim(),
         slot => slot,
     }
+}
+
+/// Which shared stripe the calling thread writes, before masking to a breaker's count (a power
+/// of two): its slot or overflow number, so that threads without an owned stripe of a breaker
+/// spread over its shared ones.
+#[inline]
+pub(crate) fn stripe() -> usize {
+    claimed() as usize
 }
 
 #[cfg(all(test, not(hotbreaker_loom)))]
@@ -193,7 +221,7 @@ mod tests {
         // so the pool never fills up.
         for _ in 0..3 * POOL {
             let slot = std::thread::spawn(claimed).join().unwrap();
-            assert_ne!(slot, NONE, "exited threads gave their slots back");
+            assert!(slot < POOL, "exited threads gave their slots back");
         }
     }
 
@@ -219,15 +247,16 @@ mod tests {
         barrier.wait();
         let slots: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         let held: std::collections::HashSet<u32> =
-            slots.iter().copied().filter(|&s| s != NONE).collect();
-        assert_eq!(
-            held.len() + slots.iter().filter(|&&s| s == NONE).count(),
-            n,
-            "no duplicates"
+            slots.iter().copied().filter(|&s| s < POOL).collect();
+        let overflow: Vec<u32> = slots.iter().copied().filter(|&s| s >= POOL).collect();
+        assert_eq!(held.len() + overflow.len(), n, "no duplicates");
+        assert!(
+            !overflow.is_empty(),
+            "one live thread more than there are slots"
         );
         assert!(
-            slots.contains(&NONE),
-            "one live thread more than there are slots"
+            overflow.iter().all(|&s| (OVERFLOW..UNCLAIMED).contains(&s)),
+            "an overflow number, neither a slot nor a marker: {overflow:?}"
         );
         // All given back once they exited (other tests' threads may hold a few meanwhile).
         assert!(imp::held() < POOL);

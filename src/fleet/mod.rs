@@ -699,10 +699,12 @@ pub(crate) fn wall_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The backoff before reconnection attempt `failures` (≥ 1): 50 ms doubling up to `max`.
+/// The backoff before reconnection attempt `failures` (≥ 1): 50 ms doubling up to `max`, a
+/// [`Backoff`](crate::Backoff) without jitter.
 pub(crate) fn backoff(failures: u32, max: Duration) -> Duration {
-    let shift = failures.saturating_sub(1).min(16);
-    (Duration::from_millis(50) * (1u32 << shift)).min(max)
+    crate::Backoff::exponential(Duration::from_millis(50), 2.0, max)
+        .without_jitter()
+        .duration(failures)
 }
 
 #[cfg(test)]
@@ -823,6 +825,7 @@ mod tests {
         assert_eq!(backoff(3, max), Duration::from_millis(200));
         assert_eq!(backoff(40, max), max);
         assert_eq!(backoff(0, max), Duration::from_millis(50));
+        assert_eq!(backoff(u32::MAX, max), max);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! ([`Total`]: what rotations folded out of the buckets, plus Ignored, Rejected and Throttled), and, for a
 //! time window, three rings of [`bucket`](crate::bucket) words (Successes, Failures, slow calls),
 //! padded to whole 128-byte lines. A thread writes only the shared stripe
-//! `thread_stripe() & mask`, so two threads on different stripes never write the same line.
+//! `thread_slot::stripe() & mask`, so two threads on different stripes never write the same line.
 //!
 //! Calls the throttle turns away (see `throttle.rs`) have one more ring of bucket words, with the
 //! same tags, not striped: only throttled calls write it, and they are rejections, off the
@@ -25,7 +25,7 @@ use crossbeam_utils::CachePadded;
 use super::counters::{Kind, LINE, NEWEST, SUCCESS_EVENTS, Sample, Total, kinds};
 use super::owned::{self, Owned, RunView};
 use crate::bucket;
-use crate::sync::{AtomicU64, AtomicU128, Ordering, thread_stripe};
+use crate::sync::{AtomicU64, AtomicU128, Ordering};
 use crate::thread_slot;
 
 /// A shared stripe's line of totals (one 128-byte line).
@@ -214,7 +214,7 @@ impl Stripes {
         if self.owned.claim(slot) {
             Writer::Owned(slot)
         } else {
-            Writer::Shared(thread_stripe() & self.mask())
+            Writer::Shared(slot & self.mask())
         }
     }
 
@@ -243,7 +243,7 @@ impl Stripes {
         match writer {
             Writer::Owned(i) => match total {
                 Total::Throttled => {
-                    self.add_one(Writer::Shared(thread_stripe() & self.mask()), total)
+                    self.add_one(Writer::Shared(thread_slot::stripe() & self.mask()), total)
                 }
                 Total::Ignored => {
                     self.owned.add_ignored(i);
@@ -405,7 +405,7 @@ impl Stripes {
     /// late Success must neither end a run nor be taken for a Success counted in the middle of
     /// one (rule 2: late outcomes change no state).
     pub(crate) fn add_late(&self, sample: Sample) {
-        self.add_folded(thread_stripe() & self.mask(), sample);
+        self.add_folded(thread_slot::stripe() & self.mask(), sample);
     }
 
     fn add_folded(&self, stripe: usize, sample: Sample) {

@@ -7,7 +7,8 @@ use super::stats::WindowStats;
 use super::stripes::{Stripes, Writer};
 use crate::bucket::{self, Decision};
 use crate::fastdiv::FastDiv;
-use crate::sync::{AtomicU128, Ordering, thread_stripe};
+use crate::sync::{AtomicU128, Ordering};
+use crate::thread_slot;
 
 /// A window of the last `buckets × width` of time.
 ///
@@ -158,7 +159,7 @@ impl TimeRing {
     /// (add, rotate, or nothing if the bucket already holds a newer tag: the window count is
     /// bounded, the total exact).
     pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
-        let stripe = thread_stripe() & stripes.mask();
+        let stripe = thread_slot::stripe() & stripes.mask();
         stripes.add_one(Writer::Shared(stripe), Total::Throttled);
         if let Some(ring) = stripes.throttled() {
             self.add_to_ring(stripes, ring, stripe, generation, now_ns);
@@ -169,7 +170,7 @@ impl TimeRing {
     /// `now_ns` (real clock), in the answered ring (a throttle's accepts; see `throttle.rs`).
     pub(crate) fn add_answered(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
         if let Some(ring) = stripes.answered() {
-            let stripe = thread_stripe() & stripes.mask();
+            let stripe = thread_slot::stripe() & stripes.mask();
             self.add_to_ring(stripes, ring, stripe, generation, now_ns);
         }
     }
