@@ -637,7 +637,7 @@ mod tests {
         assert_eq!(std::mem::offset_of!(Owned, blocks), 0);
         let fast = std::mem::offset_of!(Owned, fast);
         assert!(fast + std::mem::size_of::<Option<RealTime>>() <= 32);
-        // Written by rolls: off the breaker's line that every call reads (see `breaker.rs`).
+        // Written by rolls: off the breaker's line that every call reads (see `breaker/mod.rs`).
         assert!(std::mem::offset_of!(Owned, newest) >= 32);
     }
 

@@ -1,0 +1,320 @@
+//! Recording an outcome: the Success fast path, Closed Failures and their trip checks, probes.
+
+use super::*;
+
+impl Breaker {
+    // ---- recording -------------------------------------------------------------------------
+
+    /// Records an outcome. The common case, an untimed Success of a Closed or Disabled permit
+    /// with a time window, is inlined. On the caller's owned stripe it is a recent-time read,
+    /// two compares, a look at the thread's own failure run and a plain increment (see
+    /// `window/owned.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
+    /// CAS. Nothing shared is written on an owned stripe, except by a thread's first call on the
+    /// breaker, which takes its stripe's lines from the process-wide reserve
+    /// (`stripe_reserve.rs`).
+    #[inline(always)]
+    pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
+        // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.
+        // A late permit (the mirror has moved on) goes the slow way: its outcome counts in no
+        // window.
+        if outcome == Outcome::Success
+            && ticket.issued_ns == 0
+            && ticket.passed_freely()
+            && ticket.issued_by(self.mirror())
+        {
+            let generation = ticket.generation();
+            let owned = self.stripes.owned();
+            // The owned stripes' handle says whether there is a time window and whether the
+            // clock is real, so that the common case reads no other line of the breaker.
+            let counted = match owned.fast_head(thread_slot::current()) {
+                Some((head, time)) => {
+                    head.try_success(generation, time.recent_at(), || self.clock.real_at())
+                }
+                None => self.try_success_elsewhere(generation),
+            };
+            if counted {
+                return;
+            }
+        }
+        self.record_other(ticket, outcome);
+    }
+
+    /// A Success of a Closed `generation` that [`fast_head`](crate::window::owned::Owned::fast_head)
+    /// did not place: on the thread's owned stripe by the clock's own recent time (a mock or a
+    /// test's clock), on a shared stripe if the thread has no owned one, else left to the slow
+    /// way (false): a count window, or a stripe just claimed.
+    #[inline(never)]
+    pub(super) fn try_success_elsewhere(&self, generation: u64) -> bool {
+        let Window::Time(w) = &self.window else {
+            return false;
+        };
+        if let Some(head) = self.stripes.owned().head(thread_slot::current()) {
+            return head.try_success(generation, self.clock.recent_at(), || self.clock.real_at());
+        }
+        match self.stripes.mine() {
+            Writer::Shared(s) => {
+                w.try_add_success(&self.stripes, s, generation, self.clock.now_ns())
+            }
+            // Just claimed: the slow way this once.
+            Writer::Owned(_) => false,
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn record_other(&self, ticket: Ticket, outcome: Outcome) {
+        if ticket.state() == State::HalfOpen {
+            self.record_probe(ticket, outcome);
+        } else {
+            self.record_closed(ticket, outcome);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn release_ticket(&self, ticket: Ticket) {
+        match ticket.state() {
+            State::HalfOpen => self.release_slot(ticket.generation()),
+            State::Closed => self.answered(ticket.generation()),
+            _ => {}
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn release_slot(&self, generation: u64) {
+        let limits = self.rules.load().limits;
+        self.install(limits, |_| Event::Release { generation });
+    }
+
+    /// A permit issued while Closed or Disabled.
+    pub(super) fn record_closed(&self, ticket: Ticket, outcome: Outcome) {
+        let failure = match outcome {
+            Outcome::Success => false,
+            Outcome::Failure => true,
+            Outcome::Ignored => {
+                self.stripes.add_one(self.stripes.mine(), Total::Ignored);
+                if ticket.state() == State::Closed {
+                    self.answered(ticket.generation());
+                }
+                return;
+            }
+        };
+        // Slow calls are timed on the clock that timed their start; where the outcome lands and
+        // what the trip rules see are decided on the real clock (see `clock.rs`).
+        let rules = self.rules.load();
+        let ended = self.clock.now_ns();
+        let sample = Sample {
+            failure,
+            slow: self.is_slow(&rules, ticket, ended),
+        };
+        if !failure {
+            // After the verdict: a call is judged against what was learned before it.
+            self.learn_latency(&rules, ticket, ended);
+        }
+        let now = self.clock.real_ns();
+        let generation = ticket.generation();
+        let writer = self.stripes.mine();
+        // The 64-bit mirror, not the 128-bit state word: on x86-64 without AVX a 128-bit load is
+        // a locked `cmpxchg16b`, a write to the line every call reads. The mirror may lag a
+        // transition for a moment; a Failure that passes this check for a generation just ended
+        // lands in that generation's bucket (no rule reads it) and its trip finds the word moved.
+        if self.mirror().generation() != generation {
+            // Late: lifetime totals only. A transition racing past this check can
+            // still let the sample into a bucket of the old generation, which no trip rule reads.
+            self.stripes.add_late(sample);
+            return;
+        }
+        match &self.window {
+            Window::Time(w) => {
+                let trust_recent = self.clock.recent_is_fresh(now);
+                w.record_as(&self.stripes, writer, generation, now, sample, trust_recent);
+            }
+            Window::Count(w) => {
+                w.record(generation, sample);
+                if let Writer::Owned(i) = writer {
+                    self.stripes.owned().enter(i, generation);
+                }
+                self.stripes.add_sample(writer, sample);
+            }
+        }
+        if ticket.state() != State::Closed {
+            return; // Disabled: counted, never trips.
+        }
+        if failure && self.consecutive_trip(&rules, writer, generation, now) {
+            return;
+        }
+        if failure || sample.slow {
+            self.evaluate(&rules, writer, generation, now, failure);
+        }
+        if !failure && ticket.issued_while_shedding() {
+            self.shed_less(generation, now);
+        }
+    }
+
+    /// The owned stripe's line of `writer`, if it writes one.
+    pub(super) fn head(&self, writer: Writer) -> Option<&Head> {
+        match writer {
+            Writer::Owned(i) => self.stripes.owned().head(i as u32),
+            Writer::Shared(_) => None,
+        }
+    }
+
+    /// After a Closed Failure of `generation` counted on `writer`'s stripe: the
+    /// consecutive-failure rule (see `consecutive.rs`). Returns whether it tripped (by this
+    /// call's swap or, racing it, another's).
+    pub(super) fn consecutive_trip(
+        &self,
+        rules: &RuleSet,
+        writer: Writer,
+        generation: u64,
+        now: u64,
+    ) -> bool {
+        let Some(k) = rules.consecutive_failures else {
+            return false;
+        };
+        // `claimed`: the owner's stripe never counted a Success, so its run may have begun on a
+        // shared stripe before the block was claimed (`window/owned.rs`, "Lines on first call"): its
+        // first Failure here checks too (see `consecutive.rs`, "When a check runs").
+        let (local, claimed) = match writer {
+            Writer::Owned(i) => self
+                .stripes
+                .owned()
+                .head(i as u32)
+                .map_or((0, false), |head| {
+                    (head.lengthen_run(generation, now), head.never_succeeded())
+                }),
+            Writer::Shared(s) => (self.stripes.lengthen_shared_run(s, generation), false),
+        };
+        let run = if k == 1 {
+            1
+        } else if local >= 2 || (local == 1 && claimed) {
+            self.baselines.check(
+                generation,
+                local,
+                |i| self.stripes.run_view(i, generation),
+                || self.clock.real_ns(),
+            )
+        } else {
+            return false; // it starts a local run after a Success: nothing to check
+        };
+        if run < u64::from(k) {
+            return false;
+        }
+        let cause = Cause::ConsecutiveFailures;
+        self.install(rules.limits, |_| Event::Trip { generation, cause });
+        true
+    }
+
+    /// After a Closed Failure or slow call of `generation` counted on `writer`'s stripe: reads
+    /// the window and applies the window rules and the throttle, when the evaluation budget
+    /// says a rule could hold or the last evaluation is of another bucket interval (see
+    /// `evaluation.rs`).
+    pub(super) fn evaluate(
+        &self,
+        rules: &RuleSet,
+        writer: Writer,
+        generation: u64,
+        now: u64,
+        failure: bool,
+    ) {
+        let predicate = self.stats.predicate.as_ref();
+        if !policy::reads_window(rules, predicate) && rules.throttle.is_none() {
+            return;
+        }
+        let tag = self.window.evaluation_tag(generation, now);
+        let seen = self.stats.evaluation.load();
+        let head = self.head(writer);
+        let due =
+            !seen.is_of(tag) || head.is_none_or(|head| head.spend_budget(seen.round, seen.quota));
+        if due {
+            self.evaluate_now(rules, head, (seen, tag), generation, now, failure);
+        }
+    }
+
+    /// Reads the window of Closed `generation` once: trips if a window rule holds, else
+    /// recomputes the throttle (after a Failure: a slow Success leaves it as it is) and
+    /// publishes the next evaluation budget.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn evaluate_now(
+        &self,
+        rules: &RuleSet,
+        head: Option<&Head>,
+        (seen, tag): (Evaluation, u64),
+        generation: u64,
+        now: u64,
+        failure: bool,
+    ) {
+        // The rules as of now, read after the published evaluation (see `evaluation.rs`,
+        // "Reconfiguration"): a quota is never computed under rules replaced before it.
+        let fresh = self.rules.load();
+        let rules = if fresh == *rules { rules } else { &fresh };
+        let predicate = self.stats.predicate.as_ref();
+        let word = self.word();
+        if word.kind() != State::Closed || word.generation() != generation {
+            return;
+        }
+        // Loaded before the window, as `rethrottle` does (see `throttle.rs`).
+        let throttle_before = self.hot.throttle.load_for_update();
+        let stats = self.window_stats(generation, now);
+        if let Some(cause) = policy::window_cause(rules, predicate, &stats) {
+            self.install(rules.limits, |_| Event::Trip { generation, cause });
+            return;
+        }
+        let mut events = policy::events_until_possible(rules, predicate, &stats, self.window.cap());
+        if rules.throttle.is_some() || throttle_before.is_active() {
+            let parts = if failure {
+                self.publish_throttle(throttle_before, rules, generation, now, &stats)
+            } else {
+                throttle_before.parts()
+            };
+            // Recomputed on every Failure while it sheds; while it does not, only once enough
+            // Failures could start it.
+            let until = match rules.throttle {
+                Some(t) if parts == 0 => t.failures_until_active(stats.requests(), stats.accepts()),
+                _ => 1,
+            };
+            events = events.min(until);
+        }
+        let quota = evaluation::quota(events, self.stripes.count() as u64);
+        if let Some(round) = self.stats.evaluation.publish(seen, tag, quota) {
+            if let Some(head) = head {
+                head.reset_budget(round);
+            }
+        }
+    }
+
+    /// A permit issued while HalfOpen: a probe.
+    pub(super) fn record_probe(&self, ticket: Ticket, outcome: Outcome) {
+        let rules = self.rules.load();
+        let now = self.clock.real_ns();
+        let stripe = self.stripes.mine();
+        let generation = ticket.generation();
+        let event = match outcome {
+            Outcome::Ignored => {
+                self.stripes.add_one(stripe, Total::Ignored);
+                Event::Release { generation }
+            }
+            Outcome::Success | Outcome::Failure => {
+                let failure = outcome == Outcome::Failure;
+                let slow = self.is_slow(&rules, ticket, self.clock.now_ns());
+                // A probe belongs to a HalfOpen generation, never to a Closed failure run.
+                self.stripes.add_late(Sample { failure, slow });
+                if failure {
+                    Event::ProbeFailure { generation }
+                } else {
+                    Event::ProbeSuccess {
+                        generation,
+                        expired: self.half_open_expired(&rules, generation, now),
+                    }
+                }
+            }
+        };
+        self.install(rules.limits, |_| event);
+    }
+
+    pub(super) fn window_stats(&self, generation: u64, now: u64) -> WindowStats {
+        match &self.window {
+            Window::Time(w) => w.stats(&self.stripes, generation, now),
+            Window::Count(w) => w.stats(generation),
+        }
+    }
+}

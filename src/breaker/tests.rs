@@ -1,0 +1,202 @@
+//! The breaker on a split clock: frozen upkeeps, exact deadlines, runs across a block's claim.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering as StdOrdering;
+
+use super::*;
+use crate::clock::split::SplitClock;
+
+const MS: u64 = 1_000_000;
+
+fn open_for_20ms(clock: &Arc<SplitClock>) -> Breaker {
+    let config = Config {
+        consecutive_failures: Some(1),
+        open_timeout: Some(Duration::from_millis(20)),
+        half_open_permits: Some(1),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(clock));
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+    b
+}
+
+#[test]
+fn a_run_begun_on_a_shared_stripe_goes_on_on_the_block_claimed_mid_run() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(1_000 * MS);
+    let config = Config {
+        consecutive_failures: Some(3),
+        // A ring of 251 marks: a block size no other test uses, so no other test takes
+        // from or gives to this reserve.
+        time_window: Some(crate::TimeWindow {
+            window: Duration::from_secs(250),
+            buckets: 250,
+        }),
+        stripes: Some(crate::rules::defaults::MAX_STRIPES),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    let reserve = b.stripes.owned().reserve();
+    let mut held = Vec::new();
+    while let Some(block) = reserve.take() {
+        held.push(block);
+    }
+    for _ in 0..2 {
+        b.try_acquire().unwrap().failure();
+        clock.advance_real(MS);
+    }
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.stripes.owned().taken(), 0, "both on a shared stripe");
+    reserve.give(held, usize::MAX);
+    b.try_acquire().unwrap().failure();
+    assert_eq!(
+        b.stripes.owned().taken(),
+        1,
+        "the third on the thread's own block"
+    );
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "the third Failure in a row opens, across the two stripes"
+    );
+}
+
+#[test]
+fn a_stopped_upkeep_cannot_keep_the_breaker_open() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(1_000 * MS);
+    let b = open_for_20ms(&clock);
+    // The upkeep stops: quanta's recent time stays at 1 s while real time moves on.
+    clock.advance_real(19 * MS);
+    assert!(b.try_acquire().is_err(), "before the deadline");
+    clock.advance_real(MS);
+    let permit = b
+        .try_acquire()
+        .expect("admitted at the deadline in real time");
+    assert_eq!(b.state(), State::HalfOpen);
+    permit.success();
+    clock.advance_real(300 * MS);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn a_stopped_upkeep_cannot_stop_the_window_sliding() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(0);
+    let config = Config {
+        failure_rate: Some(0.5),
+        minimum_calls: Some(3),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    for _ in 0..2 {
+        b.try_acquire().unwrap().failure();
+    }
+    assert_eq!(b.metrics().window.failures, 2);
+    // Recent time frozen at 0; eleven seconds of real time pass in 1 ms calls.
+    for _ in 0..11_000 {
+        clock.advance_real(MS);
+        b.try_acquire().unwrap().success();
+    }
+    let w = b.metrics().window;
+    assert_eq!(w.failures, 0, "the old failures left the window: {w:?}");
+    assert!(w.calls < 11_000, "only the last 10 s count: {w:?}");
+    assert_eq!(clock.recent.load(StdOrdering::SeqCst), 0);
+}
+
+#[test]
+fn an_open_deadline_is_exact_to_the_nanosecond() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(MS / 2); // opened at 0.5 ms
+    let config = Config {
+        consecutive_failures: Some(1),
+        open_timeout: Some(Duration::from_secs(60)),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    b.try_acquire().unwrap().failure();
+    clock.set(MS / 2 + 60_000 * MS - 1);
+    let r = b.try_acquire().unwrap_err();
+    assert_eq!(r.retry_after(), Some(Duration::from_nanos(1)));
+    clock.set(MS / 2 + 60_000 * MS);
+    assert!(
+        b.try_acquire().is_ok(),
+        "inclusive deadline at exactly +60 s"
+    );
+}
+
+const HOUR: u64 = 3_600_000 * MS;
+
+/// The upkeep stops at t = 0, and a thread's next reading of the frozen recent value is one
+/// the freeze check skips: failures are still placed and judged on the real clock, so an hour
+/// later the old failures are out of the window.
+#[test]
+fn sparse_calls_on_a_frozen_recent_time_never_trip_on_hour_old_failures() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(0);
+    let config = Config {
+        failure_rate: Some(0.5),
+        minimum_calls: Some(4),
+        time_window: Some(crate::TimeWindow {
+            window: Duration::from_secs(10),
+            buckets: 10,
+        }),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    // Each record reads the clock once: fresh, repeat 1 (checked), repeat 2 (checked).
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().success();
+    // An hour of real time passes with the upkeep stopped.
+    clock.advance_real(HOUR);
+    // Repeat 3: not checked. At real time 1 h the window holds this one call only.
+    b.try_acquire().unwrap().failure();
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "tripped on failures recorded an hour ago: {:?}",
+        b.metrics()
+    );
+}
+
+/// Same schedule for the half-open timeout: an acquire an hour after a 5 s half-open timeout
+/// reopens the breaker instead of admitting another probe.
+#[test]
+fn sparse_calls_on_a_frozen_recent_time_still_time_half_open_out() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(0);
+    let config = Config {
+        consecutive_failures: Some(1),
+        open_timeout: Some(Duration::from_secs(1)),
+        half_open_permits: Some(2),
+        half_open_successes: Some(2),
+        half_open_timeout: Some(Duration::from_secs(5)),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    b.try_acquire().unwrap().failure(); // clock: fresh
+    assert_eq!(b.state(), State::Open);
+    clock.advance_real(1_000 * MS); // upkeep already stopped: recent stays 0
+    let p1 = b.try_acquire().unwrap(); // real clock for Open
+    assert_eq!(b.state(), State::HalfOpen);
+    let _ = b.clock.now_ns(); // repeat 1 (checked, lag 1 s -> stale)...
+    // ... unless the recent time moves again: the upkeep ticks once, then stops for good.
+    clock
+        .recent
+        .store(1_000 * MS, std::sync::atomic::Ordering::SeqCst);
+    let _ = b.clock.now_ns(); // fresh
+    let _ = b.clock.now_ns(); // repeat 1, checked, lag 0
+    let _ = b.clock.now_ns(); // repeat 2, checked, lag 0
+    clock.advance_real(HOUR);
+    // Repeat 3, unchecked: the half-open deadline (6 s) passed an hour ago.
+    let second = b.try_acquire();
+    assert!(
+        second.is_err() && b.state() == State::Open,
+        "half-open timeout ignored an hour late: state {:?}, second probe admitted: {}",
+        b.state(),
+        second.is_ok()
+    );
+    drop(p1);
+}
