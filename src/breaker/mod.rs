@@ -65,9 +65,7 @@ use crate::throttle::{self, DrawSource, Published, PublishedCell};
 use crate::ticket::Ticket;
 use crate::transition::Transition;
 use crate::window::owned::Head;
-use crate::window::{
-    CountWindow, Sample, Stripes, TimeRing, Total, Window, WindowSpec, WindowStats, Writer,
-};
+use crate::window::{Sample, Stripes, Total, Window, WindowSpec, WindowStats, Writer};
 
 /// Read on every acquire; written by transitions, half-open admissions, the throttle's
 /// computation and `reconfigure`. 32 bytes, first in the breaker: the owned stripes' handle
@@ -188,14 +186,9 @@ mod transitions;
 
 impl Breaker {
     pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
-        let (window, buckets) = match rules.window {
-            WindowSpec::Time { width_ns, buckets } => {
-                (Window::Time(TimeRing::new(width_ns, buckets)), buckets)
-            }
-            WindowSpec::Count { size } => (Window::Count(Box::new(CountWindow::new(size))), 0),
-        };
+        let window = Window::of(rules.window);
         let set = RuleSet::of(&rules);
-        let mut stripes = Stripes::new(rules.stripes, buckets, clock.offset());
+        let mut stripes = Stripes::new(rules.stripes, rules.window.buckets(), clock.offset());
         stripes.owned_mut().set_real_time(clock.real_time());
         if rules.throttle.is_some() {
             stripes.prepare_throttle();
@@ -273,12 +266,8 @@ impl Breaker {
     /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 310 to 440
     /// bytes per breaker in a registry of 100 000 (16 to 19 % in one run, see `docs/operations.md`).
     pub fn heap_bytes(&self) -> usize {
-        let slots = match &self.window {
-            Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
-            Window::Time(_) => 0,
-        };
         self.stripes.heap_bytes()
-            + slots
+            + self.window.heap_bytes()
             + std::mem::size_of_val(&*self.listeners)
             + std::mem::size_of::<Baselines>()
             + self.baselines.heap_bytes()

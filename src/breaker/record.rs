@@ -45,7 +45,7 @@ impl Breaker {
     /// way (false): a count window, or a stripe just claimed.
     #[inline(never)]
     pub(super) fn try_success_elsewhere(&self, generation: u64) -> bool {
-        let Window::Time(w) = &self.window else {
+        let Some(w) = self.window.time() else {
             return false;
         };
         if let Some(head) = self.stripes.owned().head(thread_slot::current()) {
@@ -122,19 +122,10 @@ impl Breaker {
             self.stripes.add_late(sample);
             return;
         }
-        match &self.window {
-            Window::Time(w) => {
-                let trust_recent = self.clock.recent_is_fresh(now);
-                w.record_as(&self.stripes, writer, generation, now, sample, trust_recent);
-            }
-            Window::Count(w) => {
-                w.record(generation, sample);
-                if let Writer::Owned(i) = writer {
-                    self.stripes.owned().enter(i, generation);
-                }
-                self.stripes.add_sample(writer, sample);
-            }
-        }
+        self.window
+            .record(&self.stripes, writer, generation, now, sample, || {
+                self.clock.recent_is_fresh(now)
+            });
         if ticket.state() != State::Closed {
             return; // Disabled: counted, never trips.
         }
@@ -312,9 +303,6 @@ impl Breaker {
     }
 
     pub(super) fn window_stats(&self, generation: u64, now: u64) -> WindowStats {
-        match &self.window {
-            Window::Time(w) => w.stats(&self.stripes, generation, now),
-            Window::Count(w) => w.stats(generation),
-        }
+        self.window.stats(&self.stripes, generation, now)
     }
 }

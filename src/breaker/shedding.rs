@@ -48,7 +48,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     pub(super) fn answered(&self, generation: u64) {
-        let Window::Time(w) = &self.window else {
+        let Some(w) = self.window.time() else {
             return; // The throttle runs on a time window only.
         };
         if self.rules.load().throttle.is_none() || self.mirror().generation() != generation {
@@ -62,7 +62,7 @@ impl Breaker {
     /// Counts a throttled call of `generation` (lifetime total and the window's requests), and
     /// computes the probability again if this is the first throttled call of a new interval.
     pub(super) fn throttled(&self, generation: u64) {
-        let Window::Time(w) = &self.window else {
+        let Some(w) = self.window.time() else {
             return; // The throttle runs on a time window only.
         };
         let now = self.clock.real_ns();
@@ -104,7 +104,7 @@ impl Breaker {
         now: u64,
         stats: &WindowStats,
     ) -> u32 {
-        let Window::Time(w) = &self.window else {
+        let Some(w) = self.window.time() else {
             return 0; // The throttle runs on a time window only.
         };
         let parts = match rules.throttle {

@@ -119,9 +119,6 @@ impl Breaker {
     /// The window as a report shows it: as [`window_stats`](Breaker::window_stats), reading
     /// less of the stripes whose owners are idle.
     pub(super) fn window_report(&self, generation: u64, now: u64) -> WindowStats {
-        match &self.window {
-            Window::Time(w) => w.report(&self.stripes, generation, now),
-            Window::Count(w) => w.stats(generation),
-        }
+        self.window.report(&self.stripes, generation, now)
     }
 }

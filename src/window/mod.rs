@@ -51,6 +51,76 @@ pub(crate) enum Window {
 }
 
 impl Window {
+    /// The window `spec` describes, empty.
+    pub(crate) fn of(spec: WindowSpec) -> Window {
+        match spec {
+            WindowSpec::Time { width_ns, buckets } => {
+                Window::Time(TimeRing::new(width_ns, buckets))
+            }
+            WindowSpec::Count { size } => Window::Count(Box::new(CountWindow::new(size))),
+        }
+    }
+
+    /// The time ring, if this is a time window (the throttle runs on a time window only).
+    #[inline]
+    pub(crate) fn time(&self) -> Option<&TimeRing> {
+        match self {
+            Window::Time(w) => Some(w),
+            Window::Count(_) => None,
+        }
+    }
+
+    /// Heap bytes held by the window itself (a time window's counts live in the stripes).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Window::Time(_) => 0,
+            Window::Count(c) => c.heap_bytes() + std::mem::size_of::<CountWindow>(),
+        }
+    }
+
+    /// Records `sample` of a permit of `generation`, at `now_ns` on the real clock, into
+    /// `writer`'s stripe. `trust_recent` is asked only by a time window: whether quanta's recent
+    /// time is fresh at `now_ns` (see [`TimeRing::record_as`]).
+    pub(crate) fn record(
+        &self,
+        stripes: &Stripes,
+        writer: Writer,
+        generation: u64,
+        now_ns: u64,
+        sample: Sample,
+        trust_recent: impl FnOnce() -> bool,
+    ) {
+        match self {
+            Window::Time(w) => {
+                w.record_as(stripes, writer, generation, now_ns, sample, trust_recent());
+            }
+            Window::Count(w) => {
+                w.record(generation, sample);
+                if let Writer::Owned(i) = writer {
+                    stripes.owned().enter(i, generation);
+                }
+                stripes.add_sample(writer, sample);
+            }
+        }
+    }
+
+    /// The window of `generation` at `now_ns`, for a decision.
+    pub(crate) fn stats(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
+        match self {
+            Window::Time(w) => w.stats(stripes, generation, now_ns),
+            Window::Count(w) => w.stats(generation),
+        }
+    }
+
+    /// As [`stats`](Window::stats), for a report: reads less of the stripes whose owners are
+    /// idle.
+    pub(crate) fn report(&self, stripes: &Stripes, generation: u64, now_ns: u64) -> WindowStats {
+        match self {
+            Window::Time(w) => w.report(stripes, generation, now_ns),
+            Window::Count(w) => w.stats(generation),
+        }
+    }
+
     /// What an evaluation of the window of `generation` at `now_ns` is valid for
     /// (`evaluation.rs`): a time window's bucket tag, a count window's generation.
     pub(crate) fn evaluation_tag(&self, generation: u64, now_ns: u64) -> u64 {

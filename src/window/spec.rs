@@ -13,6 +13,16 @@ pub(crate) enum WindowSpec {
     Count { size: u32 },
 }
 
+impl WindowSpec {
+    /// A time window's buckets; 0 for a count window.
+    pub(crate) fn buckets(self) -> u32 {
+        match self {
+            WindowSpec::Time { buckets, .. } => buckets,
+            WindowSpec::Count { .. } => 0,
+        }
+    }
+}
+
 impl fmt::Display for WindowSpec {
     /// As a user writes it: `time_window = 10s in 10 buckets`, `count_window = 100`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
