@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backoff::Backoff;
 use crate::breaker::Breaker;
 use crate::config::{Config, SlowCalls, TimeWindow};
 use crate::error::ConfigError;
+use crate::rules::Backoff;
 use crate::rules::{Listener, Predicate, Rules};
 use crate::throttle::{DrawSource, Throttle};
 use crate::transition::Transition;
@@ -252,7 +252,7 @@ impl Builder {
         let state = std::sync::atomic::AtomicU64::new(seed);
         self.draws = Some(Arc::new(move || {
             let n = state.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            crate::backoff::mix(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as u32
+            crate::rules::backoff::mix(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as u32
         }));
         self
     }

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use crate::backoff::Backoff;
 use crate::config::{Config, SlowCalls, TimeWindow};
 use crate::error::ConfigError;
 use crate::failure_statuses::FailureStatuses;
 use crate::human_duration;
+use crate::rules::Backoff;
 use crate::rules::{Rules, defaults};
 use crate::throttle::Throttle;
 

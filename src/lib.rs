@@ -102,7 +102,6 @@ pub mod future;
 
 mod builder;
 
-mod backoff;
 mod breaker;
 mod bucket;
 pub mod classify;
@@ -140,9 +139,7 @@ mod latency;
 mod metrics;
 mod mirror;
 mod outcome;
-mod policy;
 mod publish;
-mod rate;
 pub mod recording;
 mod registry;
 #[cfg(all(feature = "http", feature = "tokio"))]
@@ -150,7 +147,6 @@ mod registry_layer;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 mod rules;
-mod rules_cell;
 #[cfg(feature = "tower")]
 pub mod service;
 pub mod service_guide;
@@ -170,7 +166,6 @@ mod unknown_breaker;
 mod upkeep;
 mod window;
 
-pub use backoff::Backoff;
 pub use breaker::Breaker;
 pub use builder::Builder;
 pub use classify::Classify;
@@ -187,6 +182,7 @@ pub use metrics::Metrics;
 pub use outcome::Outcome;
 pub use permit::{OwnedPermit, Permit};
 pub use registry::Registry;
+pub use rules::Backoff;
 pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use throttle::Throttle;

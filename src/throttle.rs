@@ -159,8 +159,8 @@ impl ThrottleRule {
     /// exact figure, rounded down, so that floating point can only make it smaller.
     pub(crate) fn failures_until_active(&self, requests: u64, accepts: u64) -> u64 {
         let slack = self.k * accepts as f64 - requests as f64 - 1.0;
-        if slack >= crate::policy::LOOKAHEAD as f64 {
-            crate::policy::LOOKAHEAD
+        if slack >= crate::rules::policy::LOOKAHEAD as f64 {
+            crate::rules::policy::LOOKAHEAD
         } else if slack >= 1.0 {
             slack as u64
         } else {
@@ -331,7 +331,7 @@ pub(crate) fn draw() -> u32 {
         if s == 0 {
             // Relaxed: any distinct value will do; nothing is published through it.
             let n = SEEDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            s = crate::backoff::mix(n ^ (state as *const Cell<u64> as u64)) | 1;
+            s = crate::rules::backoff::mix(n ^ (state as *const Cell<u64> as u64)) | 1;
         }
         s = s.wrapping_add(0xa076_1d64_78bd_642f);
         state.set(s);

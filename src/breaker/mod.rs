@@ -14,7 +14,7 @@
 //!   deadline as unknown.
 //! - **Window and lifetime totals.** See `window/mod.rs`: bucket words are self-contained, so no
 //!   decision depends on reading them in any order with the state word.
-//! - **Rules.** See `rules_cell.rs`: a reader gets one whole version. `slow_ns` mirrors the
+//! - **Rules.** See `rules/cell.rs`: a reader gets one whole version. `slow_ns` mirrors the
 //!   slow-call threshold for the success fast path (`Relaxed`: it only picks between the fast path
 //!   and the path that reads the rules; a permit issued without a timestamp is never slow). Both
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
@@ -55,9 +55,9 @@ use crate::latency::{self, TypicalCell};
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
-use crate::policy;
+use crate::rules::policy;
 use crate::rules::{Listener, Predicate, Rules};
-use crate::rules_cell::{RuleSet, RulesCell};
+use crate::rules::{RuleSet, RulesCell};
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
 use crate::thread_slot;

@@ -73,7 +73,7 @@ impl Breaker {
             State::Open => match open_for {
                 Some(ns) => now.saturating_add(ns.min(rules.backoff.nanos(state::MAX_ATTEMPT))),
                 None => {
-                    let seed = crate::backoff::mix(generation ^ now.rotate_left(32));
+                    let seed = crate::rules::backoff::mix(generation ^ now.rotate_left(32));
                     now.saturating_add(rules.backoff.nanos_jittered(to.attempt(), seed))
                 }
             },

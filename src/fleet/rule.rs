@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::rate::Rate;
+use crate::rules::rate::Rate;
 
 /// A trip rule over the calls of every instance together, for one breaker name (see
 /// [`FleetOptions::rule`](crate::fleet::FleetOptions::rule)).

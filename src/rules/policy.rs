@@ -3,8 +3,8 @@
 //! The consecutive-failure rule is decided from the stripes' local runs (`consecutive.rs`). The
 //! rules here need the window's counts.
 
-use crate::rules::Predicate;
-use crate::rules_cell::RuleSet;
+use super::Predicate;
+use super::cell::RuleSet;
 use crate::state::Cause;
 use crate::window::WindowStats;
 
@@ -101,9 +101,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::backoff::Backoff;
-    use crate::rate::Rate;
+    use crate::rules::Backoff;
     use crate::rules::SlowRule;
+    use crate::rules::rate::Rate;
     use crate::state::Limits;
 
     fn rules(failure_rate: Option<f64>, slow_rate: Option<f64>, minimum_calls: u32) -> RuleSet {

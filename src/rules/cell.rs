@@ -21,9 +21,9 @@
 
 use std::time::Duration;
 
-use crate::backoff::Backoff;
-use crate::rate::Rate;
-use crate::rules::{Rules, SlowRule};
+use super::backoff::Backoff;
+use super::rate::Rate;
+use super::{Rules, SlowRule};
 use crate::state::Limits;
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::throttle::ThrottleRule;
