@@ -106,10 +106,8 @@ mod breaker;
 mod bucket;
 pub mod classify;
 mod clock;
-mod compact_deadline;
 mod config;
 mod consecutive;
-mod deadline;
 mod edit_distance;
 #[cfg(all(feature = "http", feature = "serde"))]
 pub mod endpoints;
@@ -137,7 +135,6 @@ pub mod http;
 mod human_duration;
 mod latency;
 mod metrics;
-mod mirror;
 mod outcome;
 mod publish;
 pub mod recording;

@@ -46,6 +46,7 @@ pub(crate) const NONE: u32 = u32::MAX;
 /// The first value of [`current`] for a thread that found the pool full: `OVERFLOW + k`, `k`
 /// handed out round-robin below 2^30 (so below [`UNCLAIMED`]). Above every slot, so no owned
 /// stripe, but a number of its own: [`stripe`] spreads such threads over the shared stripes.
+#[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's pool never overflows a model
 pub(crate) const OVERFLOW: u32 = POOL;
 
 /// How many overflow numbers there are before they repeat.

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::mirror::Mirror;
 use crate::state::State;
+use crate::state::mirror::Mirror;
 
 /// What a permit remembers: the generation it was issued in, the state that issued it, and (with
 /// slow-call detection on) when.
@@ -31,7 +31,7 @@ impl Ticket {
         }
     }
 
-    /// A ticket from a mirror word (see `mirror.rs`): the same layout, generation above the
+    /// A ticket from a mirror word (see `state/mirror.rs`): the same layout, generation above the
     /// state's code.
     #[inline]
     pub(crate) fn from_mirror(mirror: Mirror, issued_ns: u64) -> Ticket {

@@ -10,7 +10,7 @@
 //!   and a swap's winner sees everything before the word it replaced. Failed swaps load `Acquire`
 //!   for the same reason, since the loop decides again from the fresh word.
 //! - **Deadline cell.** Published with `Release` after the state swap and read with `Acquire`
-//!   (see `deadline.rs`); a reader that sees the state but not yet its deadline treats the
+//!   (see `state/deadline.rs`); a reader that sees the state but not yet its deadline treats the
 //!   deadline as unknown.
 //! - **Window and lifetime totals.** See `window/mod.rs`: bucket words are self-contained, so no
 //!   decision depends on reading them in any order with the state word.
@@ -20,7 +20,7 @@
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
 //! - **Typical latency** (relative slow calls). `Relaxed`: one self-contained word, see
 //!   `latency.rs`.
-//! - **Mirror.** See `mirror.rs`.
+//! - **Mirror.** See `state/mirror.rs`.
 //! - **Consecutive-failure baselines, evaluation budget.** See `consecutive.rs` and
 //!   `evaluation.rs`.
 //! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
@@ -44,20 +44,20 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
-use crate::compact_deadline::{self, CompactDeadlineCell};
 use crate::config::Config;
 use crate::consecutive::Baselines;
-use crate::deadline::{self, DeadlineCell};
 use crate::error::{ConfigError, Rejected};
 use crate::evaluation::{self, Evaluation, EvaluationCell};
 use crate::health::HealthView;
 use crate::latency::{self, TypicalCell};
 use crate::metrics::Metrics;
-use crate::mirror::{Mirror, MirrorCell};
 use crate::outcome::Outcome;
 use crate::rules::policy;
 use crate::rules::{Listener, Predicate, Rules};
 use crate::rules::{RuleSet, RulesCell};
+use crate::state::compact_deadline::{self, CompactDeadlineCell};
+use crate::state::deadline::{self, DeadlineCell};
+use crate::state::mirror::{Mirror, MirrorCell};
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
 use crate::thread_slot;
@@ -73,7 +73,7 @@ use crate::window::{Sample, Stripes, Total, Window, WindowSpec, WindowStats, Wri
 #[derive(Debug)]
 #[repr(C)]
 struct Hot {
-    /// The kind and generation of the state word, for the fast paths (see `mirror.rs`).
+    /// The kind and generation of the state word, for the fast paths (see `state/mirror.rs`).
     mirror: MirrorCell,
     /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
     throttle: PublishedCell,
@@ -81,7 +81,7 @@ struct Hot {
     /// is off: a mirror of `rules` for the acquire and success fast paths, written by
     /// `reconfigure` only.
     slow_ns: AtomicU64,
-    /// The deadline cell's content in 64 bits, for Open rejections (see `compact_deadline.rs`):
+    /// The deadline cell's content in 64 bits, for Open rejections (see `state/compact_deadline.rs`):
     /// written once per transition, after the deadline cell.
     compact_deadline: CompactDeadlineCell,
 }

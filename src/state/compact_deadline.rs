@@ -13,7 +13,7 @@
 //! transitions in flight have finished, the compact word is the compact form of the exact
 //! cell's latest content.
 
-use crate::deadline;
+use crate::state::deadline;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Bit layout of the compact word, least significant bit first:
