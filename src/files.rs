@@ -283,22 +283,19 @@ impl Registry {
     fn apply(&self, file: File) -> Result<(), ConfigError> {
         let default = file
             .default
-            .map(|config| {
-                let rules = Rules::validate(&config, None).map_err(|e| e.within("default"))?;
-                Ok::<_, ConfigError>((config, rules))
-            })
+            .map(|config| Rules::validate(&config, None).map_err(|e| e.within("default")))
             .transpose()?;
         let mut named = Vec::with_capacity(file.breakers.len());
         for (name, config) in file.breakers {
             let rules = Rules::validate(&config, None).map_err(|e| within_breaker(e, &name))?;
-            named.push((name, config, rules));
+            named.push((name, rules));
         }
-        for (name, config, rules) in named {
-            self.set_validated(&name, config, rules)
+        for (name, rules) in named {
+            self.set_validated(&name, rules)
                 .map_err(|e| within_breaker(e, &name))?;
         }
-        if let Some((config, rules)) = default {
-            self.set_default_validated(config, rules)?;
+        if let Some(rules) = default {
+            self.set_default_validated(rules)?;
         }
         if let Some(strict) = file.strict {
             self.set_strict(strict);

@@ -351,21 +351,15 @@ impl Registry {
     /// breaker's window shape (see [`Breaker::reconfigure`]); nothing changes then.
     pub fn set_config(&self, name: &str, config: Config) -> Result<(), ConfigError> {
         let rules = Rules::validate(&config, None).map_err(|e| e.within(name))?;
-        self.set_validated(name, config, rules)
-            .map_err(|e| e.within(name))
+        self.set_validated(name, rules).map_err(|e| e.within(name))
     }
 
-    /// [`set_config`](Registry::set_config) with `rules` already validated from `config`;
-    /// errors are not yet prefixed with the name.
-    pub(crate) fn set_validated(
-        &self,
-        name: &str,
-        config: Config,
-        rules: Rules,
-    ) -> Result<(), ConfigError> {
+    /// [`set_config`](Registry::set_config) with `rules` already validated (their settings, the
+    /// configuration, are shared with the breaker); errors are not yet prefixed with the name.
+    pub(crate) fn set_validated(&self, name: &str, rules: Rules) -> Result<(), ConfigError> {
         let mut settings = self.writer();
         if let Some(breaker) = self.get(name) {
-            breaker.reconfigure(config)?;
+            breaker.reconfigure_shared(&rules.settings)?;
         }
         settings.configs.insert(name.into(), Arc::new(rules));
         Ok(())
@@ -379,20 +373,17 @@ impl Registry {
     /// breaker refused it; the breakers before it in name order have taken it).
     pub fn set_default(&self, config: Config) -> Result<(), ConfigError> {
         let rules = Rules::validate(&config, None)?;
-        self.set_default_validated(config, rules)
+        self.set_default_validated(rules)
     }
 
-    /// [`set_default`](Registry::set_default) with `rules` already validated from `config`.
-    pub(crate) fn set_default_validated(
-        &self,
-        config: Config,
-        rules: Rules,
-    ) -> Result<(), ConfigError> {
+    /// [`set_default`](Registry::set_default) with `rules` already validated (their settings are
+    /// shared with the breakers that take them).
+    pub(crate) fn set_default_validated(&self, rules: Rules) -> Result<(), ConfigError> {
         let mut settings = self.writer();
         for (name, breaker) in self.breakers() {
             if !settings.configs.contains_key(&*name) {
                 breaker
-                    .reconfigure(config.clone())
+                    .reconfigure_shared(&rules.settings)
                     .map_err(|e| e.within(&name))?;
             }
         }

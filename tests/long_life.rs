@@ -95,7 +95,7 @@ impl Rig {
     }
 }
 
-/// Failure rate 50 % over at least 4 calls, in a 10 s window of 1 s buckets (a shared ring of 10 slots).
+/// Failure rate 50 % over at least 4 calls, in a 10 s window of 1 s buckets (a shared ring of 11 slots).
 fn rate_rule() -> Builder {
     rate_rule_over(10 * SEC)
 }
@@ -218,7 +218,7 @@ fn window_stays_fresh_while_flapping_through_2_pow_17_probes() {
 }
 
 /// Three failures at t = 0, then `idle` of silence: they must have left the 10 s window, and
-/// new failures must count. A shared ring of 10 one-second buckets laps every 10 s.
+/// new failures must count. A shared ring of 11 one-second slots laps every 11 s.
 fn check_after_idle(idle: Duration) {
     let r = rig(rate_rule());
     r.fail(3);
@@ -228,8 +228,8 @@ fn check_after_idle(idle: Duration) {
 
 #[test]
 fn window_stays_fresh_after_2_pow_16_laps_of_idle() {
-    // 2^16 laps of 10 s: about 7.6 days.
-    let lap = 10 * SEC;
+    // 2^16 laps of 11 s: about 8.3 days.
+    let lap = 11 * SEC;
     for laps in [(1 << 16) - 1, 1 << 16, (1 << 16) + 1] {
         for extra in [Duration::ZERO, 500 * MS, 5 * SEC, 9 * SEC] {
             check_after_idle(lap * laps + extra);
@@ -239,7 +239,7 @@ fn window_stays_fresh_after_2_pow_16_laps_of_idle() {
 
 #[test]
 fn window_stays_fresh_after_idle_from_a_week_to_decades() {
-    let lap = 10 * SEC;
+    let lap = 11 * SEC;
     for idle in [
         lap * (1 << 15),
         7 * DAY,

@@ -550,3 +550,48 @@ fn an_open_breaker_past_its_deadline_does_not_hold_readiness() {
     db.isolate();
     assert!(!r.ready(), "Isolated stays down");
 }
+
+/// The breakers of one configuration share its settings as written, when they are created and
+/// after the default or their own configuration is set again (a file reload): each holds a
+/// share of one allocation, not a copy.
+#[test]
+fn breakers_of_one_configuration_share_its_settings_across_reloads() {
+    let r = Registry::new(Config::default()).unwrap();
+    for i in 0..1_000 {
+        r.get_or_create(&format!("dependency-{i:04}"));
+    }
+    let created = r.heap_bytes();
+    r.set_default(Config {
+        consecutive_failures: Some(7),
+        ..Config::default()
+    })
+    .unwrap();
+    let reloaded = r.heap_bytes();
+    // A copy of the settings each would add about 300 bytes a breaker.
+    assert!(
+        reloaded < created + 1_000 * 16,
+        "{created} bytes, then {reloaded}"
+    );
+    r.set_config(
+        "dependency-0001",
+        Config {
+            consecutive_failures: Some(3),
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        r.get("dependency-0001")
+            .unwrap()
+            .config()
+            .consecutive_failures,
+        Some(3)
+    );
+    assert_eq!(
+        r.get("dependency-0002")
+            .unwrap()
+            .config()
+            .consecutive_failures,
+        Some(7)
+    );
+}

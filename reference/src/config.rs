@@ -53,13 +53,11 @@ impl ModelConfig {
         self.backoff().duration(attempt).as_nanos() as u64
     }
 
-    /// One lap of a time window's ring: `buckets` rounded up to a power of two, times the bucket
-    /// width. A count window has no ring; one second stands in for it.
+    /// One lap of a time window's ring: `buckets + 1` slots (as the breaker's rings and marks
+    /// keep), times the bucket width. A count window has no ring; one second stands in for it.
     pub fn lap_ns(&self) -> u64 {
         match self.window {
-            Window::Time { width_ns, buckets } => {
-                width_ns.saturating_mul(u64::from(buckets.next_power_of_two()))
-            }
+            Window::Time { width_ns, buckets } => width_ns.saturating_mul(u64::from(buckets) + 1),
             Window::Count(_) => 1_000_000_000,
         }
     }

@@ -264,7 +264,7 @@ impl Breaker {
     /// the listener and predicate closures themselves, and the allocator's own cost (each
     /// block's header and size-class rounding, and the padding before the cache-line-aligned
     /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 310 to 440
-    /// bytes per breaker in a registry of 100 000 (16 to 19 % in one run, see `docs/operations.md`).
+    /// bytes per breaker in a registry of 100 000 (15 to 18 % in one run, see `docs/operations.md`).
     pub fn heap_bytes(&self) -> usize {
         self.stripes.heap_bytes()
             + self.window.heap_bytes()

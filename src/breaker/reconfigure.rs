@@ -38,7 +38,14 @@ impl Breaker {
     /// assert_eq!(err.unwrap_err().field(), "failure_rate");
     /// # Ok::<(), hotbreaker::ConfigError>(())
     /// ```
-    pub fn reconfigure(&self, mut config: Config) -> Result<(), ConfigError> {
+    pub fn reconfigure(&self, config: Config) -> Result<(), ConfigError> {
+        self.reconfigure_shared(&Arc::new(config))
+    }
+
+    /// [`reconfigure`](Breaker::reconfigure) with settings that other breakers may hold too (a
+    /// registry's configuration): kept as they are unless the window's shape has to be filled
+    /// in from the breaker's own.
+    pub(crate) fn reconfigure_shared(&self, config: &Arc<Config>) -> Result<(), ConfigError> {
         // The configuration lock: serializes writers of the rules and their mirror (a lock off
         // every caller's path). A poisoned lock only means a panic elsewhere while it was held;
         // the settings it guards are always whole.
@@ -46,12 +53,19 @@ impl Breaker {
             .settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if config.time_window.is_none() && config.count_window.is_none() {
-            config.time_window = settings.time_window;
-            config.count_window = settings.count_window;
-        }
+        let keeps_shape = config.time_window.is_none() && config.count_window.is_none();
+        let config =
+            if keeps_shape && (settings.time_window.is_some() || settings.count_window.is_some()) {
+                Arc::new(Config {
+                    time_window: settings.time_window,
+                    count_window: settings.count_window,
+                    ..Config::clone(config)
+                })
+            } else {
+                Arc::clone(config)
+            };
         let stripes_given = config.stripes.is_some();
-        let rules = Rules::validate(&config, self.stats.predicate.clone())?;
+        let rules = Rules::validate_shared(&config, self.stats.predicate.clone())?;
         let shape = self.window.spec();
         if rules.window != shape {
             let field = match config.count_window {

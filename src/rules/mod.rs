@@ -101,6 +101,16 @@ impl Rules {
     /// The default trip rules apply only when no trip rule and no throttle is configured: a
     /// throttle alone never opens the breaker, it only sheds load.
     pub(crate) fn validate(c: &Config, predicate: Option<Predicate>) -> Result<Rules, ConfigError> {
+        Rules::validate_shared(&Arc::new(c.clone()), predicate)
+    }
+
+    /// [`validate`](Rules::validate), keeping `config` itself as the rules' settings: the breakers
+    /// a registry configures from one configuration share it.
+    pub(crate) fn validate_shared(
+        config: &Arc<Config>,
+        predicate: Option<Predicate>,
+    ) -> Result<Rules, ConfigError> {
+        let c: &Config = config;
         let (consecutive_failures, failure_rate) = trip_rules(c, predicate.is_some());
         let consecutive_failures = consecutive_failures
             .map(|n| count("consecutive_failures", n, MAX_COUNT))
@@ -203,7 +213,7 @@ impl Rules {
             MAX_STRIPES,
         )?;
         Ok(Rules {
-            settings: Arc::new(c.clone()),
+            settings: Arc::clone(config),
             consecutive_failures,
             failure_rate,
             minimum_calls,

@@ -43,7 +43,7 @@ struct SharedTotals {
 
 /// How many shared stripes a breaker with `owned` owned stripes has: one per 16 owned ones, at
 /// least one. They are what threads beyond the owned stripes (or whose block is not there yet)
-/// count on, and each costs its lines from the build (a line of totals and the rings: 640
+/// count on, and each costs its lines from the build (a line of totals and the rings: 768
 /// bytes with 10 buckets), called or not: so few that an idle breaker stays small, at the price
 /// of more threads per shared line when more threads than owned stripes call at once.
 pub(crate) fn shared_stripes(owned: usize) -> usize {
@@ -83,7 +83,7 @@ pub(crate) struct Stripes {
     /// call's path, see [`Stripes::prepare_throttle`]), and only for a time window: only a
     /// throttle writes them, so a breaker without one does not carry them.
     rings: OnceLock<Box<[AtomicU128]>>,
-    /// Slots in each ring: the window's buckets (at most `rules::MAX_BUCKETS`), in 32 bits as a
+    /// Slots in each ring: the window's buckets plus one (at most `MAX_BUCKETS + 1`), in 32 bits as a
     /// breaker's inline size is budgeted. The shared stripes' count is `totals.len()`.
     ring: u32,
 }
@@ -101,13 +101,14 @@ impl std::fmt::Debug for Stripes {
 impl Stripes {
     /// `stripes` owned stripes (a power of two) and [`shared_stripes`] shared ones, for a time window of `buckets` buckets (0 without a time window); `offset` is the
     /// breaker's start on its clock's own scale (see `owned.rs`). A shared stripe's rings have
-    /// `buckets` slots; an owned stripe keeps `buckets + 1` marks.
+    /// `buckets + 1` slots, as an owned stripe keeps `buckets + 1` marks.
     pub(crate) fn new(stripes: usize, buckets: u32, offset: u64) -> Stripes {
         debug_assert!(stripes.is_power_of_two());
         let (ring, marks) = match buckets {
             0 => (0, 0),
-            // One ring slot per bucket (see `time_ring.rs`).
-            b => (b as usize, b + 1),
+            // One ring slot per bucket and one to spare (see `time_ring.rs`), as many as an
+            // owned stripe's marks.
+            b => (b as usize + 1, b + 1),
         };
         let owned = Owned::new(stripes, marks, offset);
         let stripes = shared_stripes(stripes);

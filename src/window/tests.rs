@@ -50,14 +50,14 @@ fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
 #[test]
 fn default_window_takes_seven_lines_per_calling_thread() {
     let s = Stripes::new(8, 10, 0);
-    // Shared (one for 8 owned): a line of totals and 3 rings of 10 words of 16 bytes, in 4
+    // Shared (one for 8 owned): a line of totals and 3 rings of 11 words of 16 bytes, in 5
     // lines. Owned: a cell per stripe, 16 bytes, until its thread calls.
-    let idle = 8 * 16 + (128 + 4 * 128);
+    let idle = 8 * 16 + (128 + 5 * 128);
     assert_eq!(s.heap_bytes(), idle);
-    // The throttled and answered rings, 10 words each, once a throttle is configured.
+    // The throttled and answered rings, 11 words each, once a throttle is configured.
     s.prepare_throttle();
     s.prepare_throttle();
-    let idle = idle + 2 * 10 * 16;
+    let idle = idle + 2 * 11 * 16;
     assert_eq!(s.heap_bytes(), idle);
     // A taken block: the head's line (and the marks' pointer, padded to a second line), and
     // 11 marks of 40 bytes, three to a line.
@@ -227,7 +227,7 @@ fn time_window_slides_by_whole_buckets() {
         );
         assert_eq!(w.stats(&s, 0, 11_000 * MS).calls, 0);
         assert_eq!(s.total(Total::Failures), 2);
-        w.record_as(&s, wr, 0, 10_500 * MS, F, true); // ring of 10: rotates slot 0, folds its two failures
+        w.record_as(&s, wr, 0, 11_500 * MS, F, true); // ring of 11: rotates slot 0, folds its two failures
         assert_eq!(s.total(Total::Failures), 3);
         assert_eq!(s.total(Total::Successes), 1);
     });
@@ -297,9 +297,32 @@ fn old_counts_never_come_back_after_any_idle_gap() {
     for_both(|wr| {
         let (w, s) = window(1_000 * MS, 10, 1);
         w.record_as(&s, wr, 0, 0, F, true);
-        // 2^16 and 2^17 laps of a ring of 10, and a multiple of 2^32 intervals later.
-        for idle in [10u64 << 16, 10 << 17, 1 << 32, 3 << 32] {
+        // 2^16 and 2^17 laps of a ring of 11, and a multiple of 2^32 intervals later.
+        for idle in [11u64 << 16, 11 << 17, 1 << 32, 3 << 32] {
             assert_eq!(w.stats(&s, 0, idle * 1_000 * MS).calls, 0, "{idle}");
         }
+    });
+}
+
+#[test]
+fn a_reader_one_interval_behind_a_writer_sees_its_oldest_bucket_whole() {
+    for_both(|wr| {
+        // 10 buckets of 1 s: 100 Successes and 60 Failures in the oldest bucket.
+        let (w, s) = window(1_000 * MS, 10, 1);
+        for _ in 0..100 {
+            w.record_as(&s, wr, 0, 0, S, true);
+        }
+        for _ in 0..60 {
+            w.record_as(&s, wr, 0, 0, F, true);
+        }
+        let before = w.stats(&s, 0, 9_999 * MS);
+        assert_eq!((before.calls, before.failures), (160, 60));
+        // Another thread crosses into the next interval: its Success starts that bucket. A
+        // reader whose time is still in the last one must see the same window, not one whose
+        // oldest bucket lost its Successes but kept its Failures.
+        w.record_as(&s, wr, 0, 10_000 * MS, S, true);
+        let lagging = w.stats(&s, 0, 9_999 * MS);
+        assert_eq!((lagging.calls, lagging.failures), (160, 60));
+        assert_eq!(w.stats(&s, 0, 10_000 * MS).calls, 1);
     });
 }

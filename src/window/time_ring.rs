@@ -14,17 +14,20 @@ use crate::thread_slot;
 ///
 /// Interval `e` (the `e`-th interval of `width` since the breaker's start) of generation `g` is
 /// counted under the [tag](crate::bucket) `g · 2B + e`, in ring slot `tag mod ring` of the
-/// recording thread's stripe, where `ring` is `B`: the window is the last `B` intervals of the
-/// current generation, and those fall in `B` distinct slots (`tag mod B = e mod B`, as the
-/// stride `2B` is a multiple of `B`). A write for an interval older than the one its slot holds
-/// counts in the lifetime totals only.
+/// recording thread's stripe, where `ring` is `B + 1`: the window is the last `B` intervals of
+/// the current generation, and any `B + 1` consecutive intervals of a generation fall in distinct
+/// slots. The one slot to spare is for the interval after the window: a reader whose time lags
+/// a writer that has just crossed into the next interval still finds each word of its oldest
+/// bucket whole (the three kinds rotate by separate swaps; with `B` slots the writer's Success
+/// could rotate that bucket's Success word away while the reader still counts its Failures). A
+/// write for an interval older than the one its slot holds counts in the lifetime totals only.
 #[derive(Debug)]
 pub(crate) struct TimeRing {
     width: FastDiv,
     width_ns: u64,
     buckets: u64,
     stride: u64,
-    /// Division by the ring's length, `B` (exact; a multiply and a shift, see `fastdiv.rs`).
+    /// Division by the ring's length, `B + 1` (exact; a multiply and a shift, see `fastdiv.rs`).
     ring: FastDiv,
 }
 
@@ -35,7 +38,7 @@ impl TimeRing {
             width_ns,
             buckets: u64::from(buckets),
             stride: 2 * u64::from(buckets),
-            ring: FastDiv::new(u64::from(buckets)),
+            ring: FastDiv::new(u64::from(buckets) + 1),
         }
     }
 
