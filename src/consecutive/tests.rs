@@ -1,0 +1,121 @@
+use std::cell::RefCell;
+
+use super::*;
+
+fn v(successes: u64, run: u64) -> RunView {
+    RunView {
+        successes,
+        run,
+        run_start: 0,
+        last_failure: 0,
+    }
+}
+
+#[test]
+fn without_a_success_since_the_baseline_every_failure_since_counts() {
+    let mut f = Floor::new();
+    f.add(v(10, 1), v(10, 3));
+    f.add(v(4, 0), v(4, 2));
+    f.add(v(0, 0), v(0, 0));
+    assert_eq!(f.run(2, 0, &[]), 2 + 2 + 2);
+}
+
+#[test]
+fn a_success_since_the_baseline_bounds_the_run_by_the_least_run_of_those_that_succeeded() {
+    let mut f = Floor::new();
+    f.add(v(10, 0), v(11, 3));
+    f.add(v(4, 0), v(6, 2));
+    f.add(
+        v(7, 1),
+        v(7, 5), /* no success: its growth does not count now */
+    );
+    assert_eq!(f.run(100, 0, &[]), 2);
+    let mut f = Floor::new();
+    f.add(v(10, 0), v(11, 3));
+    f.add(v(4, 0), v(5, 0)); // its last outcome was a Success
+    assert_eq!(f.run(100, 0, &[]), 0);
+}
+
+#[test]
+fn a_run_that_shrank_without_a_success_adds_nothing() {
+    let mut f = Floor::new();
+    f.add(v(3, 5), v(3, 0));
+    assert_eq!(f.run(1, 0, &[]), 1);
+}
+
+/// The cell: the first check of a breaker compares with generation 0's empty baseline, each
+/// check renews it, another generation's baseline gives 0, a restart clears the run.
+#[test]
+fn the_cell_renews_its_baseline_and_starts_again_on_a_new_generation() {
+    let stripes = RefCell::new([v(0, 0), v(0, 0)]);
+    let cell = Baselines::new(2);
+    let read = |i: usize| stripes.borrow()[i];
+    stripes.borrow_mut()[0] = v(0, 2);
+    assert_eq!(cell.check(0, 9, read, || 0), 2);
+    stripes.borrow_mut()[1] = v(0, 1);
+    assert_eq!(cell.check(0, 9, read, || 0), 3);
+    // Stripe 1 succeeds, then fails twice: the bound is its own run.
+    stripes.borrow_mut()[1] = v(1, 2);
+    assert_eq!(cell.check(0, 9, read, || 0), 2);
+    stripes.borrow_mut()[1] = v(1, 3);
+    assert_eq!(cell.check(0, 9, read, || 0), 3);
+    assert_eq!(
+        cell.check(1, 9, read, || 0),
+        0,
+        "a baseline of generation 0 says nothing of 1"
+    );
+    stripes.borrow_mut()[0] = v(0, 0);
+    stripes.borrow_mut()[1] = v(1, 0);
+    cell.restart(2, read, || 0);
+    stripes.borrow_mut()[0] = v(0, 1);
+    stripes.borrow_mut()[1] = v(1, 1);
+    assert_eq!(cell.check(2, 9, read, || 0), 2);
+}
+
+/// A Success counted on stripe 0 after the scan read it, while stripe 1's Failures were
+/// still to be read (a thread descheduled mid-scan): the scan is void, not a bound of 5.
+#[test]
+fn a_success_counted_during_the_scan_voids_it() {
+    let reads = std::cell::Cell::new(0u32);
+    let view = |i: usize| {
+        if i == 0 {
+            reads.set(reads.get() + 1);
+            // Unchanged at the first read, a Success counted before the second.
+            v(u64::from(reads.get() > 1), 0)
+        } else {
+            v(0, 5)
+        }
+    };
+    let cell = Baselines::new(2);
+    assert_eq!(
+        cell.check(0, 9, view, || 0),
+        0,
+        "without the second look: 5"
+    );
+    let quiet = |i: usize| if i == 0 { v(0, 0) } else { v(0, 5) };
+    assert_eq!(
+        cell.check(0, 9, quiet, || 0),
+        5,
+        "no Success at all: the runs count"
+    );
+}
+
+#[test]
+fn a_check_that_finds_the_writer_flag_taken_still_decides() {
+    let stripes = [v(0, 4), v(0, 0)];
+    let cell = Baselines::new(2);
+    cell.writer.store(1, Ordering::Relaxed);
+    assert_eq!(cell.check(0, 9, |i| stripes[i], || 0), 4);
+    assert_eq!(
+        cell.check(0, 9, |i| stripes[i], || 0),
+        4,
+        "nothing renewed, same answer"
+    );
+    cell.writer.store(0, Ordering::Relaxed);
+    assert_eq!(cell.check(0, 9, |i| stripes[i], || 0), 4);
+    assert_eq!(
+        cell.check(0, 9, |i| stripes[i], || 0),
+        4,
+        "renewed: no growth since"
+    );
+}

@@ -1,0 +1,342 @@
+use super::*;
+
+const MS: u64 = 1_000_000;
+const S: &[usize] = &[SUCCESSES];
+const F: &[usize] = &[FAILURES];
+
+#[test]
+fn what_a_success_reads_to_find_its_stripe_lies_in_32_bytes() {
+    assert_eq!(std::mem::align_of::<Owned>(), 32);
+    assert_eq!(std::mem::offset_of!(Owned, blocks), 0);
+    let fast = std::mem::offset_of!(Owned, fast);
+    assert!(fast + std::mem::size_of::<Option<RealTime>>() <= 32);
+    // Written by rolls: off the breaker's line that every call reads (see `breaker/mod.rs`).
+    assert!(std::mem::offset_of!(Owned, newest) >= 32);
+}
+
+#[test]
+fn only_a_time_window_on_a_real_clock_takes_the_fast_lookup() {
+    let real = crate::clock::Clock::new(quanta::Clock::new());
+    let (mock, _) = quanta::Clock::mock();
+    let mock = crate::clock::Clock::new(mock);
+    assert!(mock.real_time().is_none());
+    let time = real.real_time();
+    let mut timed = Owned::new(1, 4, 0);
+    timed.claim_all();
+    assert!(
+        timed.fast_head(0).is_none(),
+        "not before the clock is known"
+    );
+    timed.set_real_time(mock.real_time());
+    assert!(timed.fast_head(0).is_none(), "a mock clock");
+    timed.set_real_time(time);
+    let (_, fast) = timed.fast_head(0).expect("a real clock and a time window");
+    // The clock's own reading: quanta's global recent time (0 if no upkeep runs in this
+    // process; an upkeep running beside this test moves it by a tick at most).
+    let (a, b) = (fast.recent_at(), real.recent_at());
+    assert!(a.abs_diff(b) <= 2_000_000, "{a} {b}");
+    assert!(timed.fast_head(1).is_none(), "no such stripe");
+    let mut counting = Owned::new(1, 0, 0);
+    counting.claim_all();
+    counting.set_real_time(time);
+    assert!(counting.fast_head(0).is_none(), "a count window");
+}
+
+/// Ring of 4, a window of the last 2 tags.
+fn owned() -> Owned {
+    let o = Owned::new(2, 4, 0);
+    o.claim_all();
+    o
+}
+
+#[test]
+fn the_first_outcome_rolls_and_the_fast_path_counts_after_it() {
+    let o = owned();
+    assert!(!o.try_success(0, 0, 5, || 5), "no bucket yet");
+    o.record(0, 0, (10, 100), S, true);
+    for i in 0..40 {
+        assert!(o.try_success(0, 0, 50 + i, || 50 + i));
+    }
+    assert!(!o.try_success(0, 0, 100, || 100), "the interval is over");
+    assert!(!o.try_success(0, 1, 90, || 90), "another generation");
+    assert_eq!(o.window(0, 9, 10), Counts([41, 0, 0]));
+    assert_eq!(o.window(1, 9, 10), Counts::default(), "stripes are apart");
+    assert_eq!(o.total(SUCCESSES), 41);
+}
+
+#[test]
+fn a_repeated_recent_time_is_checked_at_powers_of_two_then_every_64th() {
+    let o = owned();
+    o.record(0, 0, (10, 100), S, true);
+    let checks = std::cell::Cell::new(0);
+    let real = || {
+        checks.set(checks.get() + 1);
+        1
+    };
+    for _ in 0..1000 {
+        assert!(o.try_success(0, 0, 1, real));
+    }
+    // The first read is fresh; repeats 1, 2, 4, ... 64 (7 checks), then 128, 192, ... 960
+    // (14 more).
+    assert_eq!(checks.get(), 7 + 14);
+    assert_eq!(o.total(SUCCESSES), 1001);
+}
+
+#[test]
+fn a_frozen_recent_time_closes_the_fast_path_until_it_moves() {
+    let o = owned();
+    o.record(0, 0, (0, 100 * MS), S, true);
+    let frozen = 1;
+    assert!(o.try_success(0, 0, frozen, || unreachable!()), "fresh");
+    // The first repeat is checked: the real clock is 11 ms on.
+    assert!(!o.try_success(0, 0, frozen, || 11 * MS));
+    o.record(0, 0, (0, 100 * MS), S, false);
+    // Closed: each Success is placed by the real clock, in the bucket while it lasts...
+    assert!(o.try_success(0, 0, frozen, || 20 * MS));
+    assert!(o.try_success(0, 0, frozen, || 30 * MS));
+    // ...and not past it.
+    assert!(!o.try_success(0, 0, frozen, || 100 * MS));
+    // The upkeep moves again: the next Success finds it fresh and opens the fast path.
+    assert!(o.try_success(0, 0, 40 * MS, || 41 * MS));
+    assert!(o.try_success(0, 0, 42 * MS, || unreachable!()));
+    assert_eq!(o.total(SUCCESSES), 7);
+}
+
+#[test]
+fn without_any_upkeep_successes_are_placed_by_the_real_clock() {
+    let o = owned();
+    o.record(0, 0, (0, 100 * MS), S, false);
+    let no_upkeep = 0;
+    for t in 1..50 {
+        assert!(o.try_success(0, 0, no_upkeep, || t * MS));
+    }
+    assert!(
+        !o.try_success(0, 0, no_upkeep, || 100 * MS),
+        "the next bucket: a roll"
+    );
+    assert_eq!(o.window(0, 0, 0), Counts([50, 0, 0]));
+}
+
+#[test]
+fn a_window_spans_exactly_its_buckets() {
+    let o = owned();
+    for (tag, n) in [(10u64, 3u64), (11, 5), (12, 7), (14, 11)] {
+        for _ in 0..n {
+            o.record(0, 0, (tag, (tag + 1) * 100), F, true);
+        }
+    }
+    assert_eq!(o.window(0, 11, 12), Counts([0, 12, 0]));
+    assert_eq!(o.window(0, 13, 14), Counts([0, 11, 0]));
+    assert_eq!(
+        o.window(0, 12, 13),
+        Counts([0, 7, 0]),
+        "ends at the next mark"
+    );
+    assert_eq!(o.window(0, 15, 16), Counts::default());
+    // Tag 10's mark was overwritten by tag 14's (ring of 4): the window starts at 11.
+    assert_eq!(o.window(0, 9, 12), Counts([0, 12, 0]));
+    assert_eq!(o.total(FAILURES), 26, "lifetime totals are exact");
+}
+
+#[test]
+fn a_late_generation_is_left_to_the_caller() {
+    let o = owned();
+    assert!(o.record(0, 5, (5 * 8 + 1, 100), S, true));
+    assert!(
+        !o.record(0, 4, (4 * 8 + 3, 100), F, true),
+        "late: not counted here"
+    );
+    assert_eq!(o.window(0, 5 * 8, 5 * 8 + 3), Counts([1, 0, 0]));
+    assert_eq!(o.window(0, 4 * 8, 4 * 8 + 3), Counts::default());
+    assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (1, 0));
+}
+
+#[test]
+fn an_earlier_instant_of_the_same_generation_stays_in_the_current_bucket() {
+    let o = owned();
+    o.record(0, 0, (12, 1300), S, true);
+    o.record(0, 0, (11, 1200), S, true);
+    assert_eq!(o.window(0, 12, 12), Counts([2, 0, 0]));
+}
+
+#[test]
+fn a_local_run_saturates_and_is_kept_per_generation() {
+    let o = owned();
+    o.record(0, 3, (3 * 8, 100), F, true);
+    let head = o.head(0).unwrap();
+    assert_eq!(head.lengthen_run(3, 10), 1);
+    assert_eq!(
+        head.lengthen_run(2, 11),
+        0,
+        "a late Failure lengthens nothing"
+    );
+    head.run.store(u64::from(u32::MAX), Ordering::Relaxed);
+    assert_eq!(head.lengthen_run(3, 12), u64::from(u32::MAX), "saturates");
+    let v = o.run_view(0, 3);
+    assert_eq!(
+        (v.run, v.run_start, v.last_failure),
+        (u64::from(u32::MAX), 10, 12)
+    );
+    assert_eq!(o.run_view(0, 4).run, 0, "another generation's run is none");
+    // A roll into a newer generation starts the run again.
+    o.record(0, 4, (4 * 8, 100), S, true);
+    assert_eq!(o.run_view(0, 4).run, 0);
+    assert_eq!(head.lengthen_run(4, 20), 1);
+    // A Success ends it.
+    o.record(0, 4, (4 * 8, 100), S, true);
+    assert_eq!(o.run_view(0, 4).run, 0);
+}
+
+/// The budget keeps 16 bits of the evaluation round: 2^16 evaluations later the same bits
+/// come round, and the owner counts on from its older spend (it evaluates sooner, never
+/// later than a fresh count would plus the one unit a new round adds).
+#[test]
+fn a_budget_round_that_comes_round_after_2_16_evaluations_counts_on() {
+    let o = owned();
+    let head = o.head(0).unwrap();
+    assert!(!head.spend_budget(7, 3), "a new round: 2 of 3");
+    assert!(head.spend_budget(7, 3), "3 of 3: evaluate");
+    head.reset_budget(7 + (1 << 16));
+    assert!(!head.spend_budget(7, 3), "the same 16 bits: 1 of 3");
+    assert!(!head.spend_budget(8, 3), "a new round: 2 of 3");
+    assert!(head.spend_budget(8, 3));
+}
+
+#[test]
+fn counts_past_every_narrow_width() {
+    let o = owned();
+    o.record(0, 0, (1, 100), S, true);
+    let head = o.head(0).unwrap();
+    head.counts[SUCCESSES].store(u64::from(u32::MAX) + 5, Ordering::Relaxed);
+    o.record(0, 0, (2, 200), S, true);
+    assert!(o.try_success(0, 0, 150, || 150));
+    assert_eq!(o.window(0, 2, 2), Counts([2, 0, 0]));
+    assert_eq!(o.total(SUCCESSES), u64::from(u32::MAX) + 7);
+}
+
+#[test]
+fn a_window_never_counts_a_bucket_past_its_end_when_the_next_mark_was_overwritten() {
+    let o = owned(); // ring of 4
+    o.record(0, 0, (13, 1400), F, true);
+    for _ in 0..5 {
+        o.record(0, 0, (14, 1500), F, true);
+    }
+    o.record(0, 0, (18, 1900), S, true); // overwrites 14's slot
+    // Bucket 13 alone is 1, but its end is gone: the count is a lower bound, never more.
+    assert!(o.window(0, 10, 13).0[FAILURES] <= 1);
+    assert_eq!(o.window(0, 15, 18), Counts([1, 0, 0]), "18 alone");
+}
+
+#[test]
+fn a_window_read_across_a_roll_counts_only_its_own_buckets() {
+    let o = owned();
+    o.record(0, 0, (12, 1300), F, true);
+    o.record(0, 0, (13, 1400), F, true);
+    for _ in 0..5 {
+        o.record(0, 0, (14, 1500), F, true);
+    }
+    // A reader that scanned 14's slot before the roll sees no mark after the window, and
+    // the owner already past it: it stops at the start of 13, the last bucket it saw.
+    o.mark(o.block(0).unwrap(), 14)
+        .tag
+        .store(INVALID, Ordering::Relaxed);
+    assert_eq!(o.window(0, 10, 13), Counts([0, 1, 0]));
+}
+
+#[test]
+fn the_mark_after_the_window_ends_it_exactly() {
+    let o = owned();
+    o.record(0, 0, (13, 1400), F, true);
+    o.record(0, 0, (13, 1400), F, true);
+    for _ in 0..5 {
+        o.record(0, 0, (14, 1500), F, true);
+    }
+    assert_eq!(o.window(0, 10, 13), Counts([0, 2, 0]));
+    assert_eq!(o.window(0, 10, 14), Counts([0, 7, 0]));
+}
+
+#[test]
+fn a_mark_being_rewritten_is_skipped() {
+    let o = owned();
+    o.record(0, 0, (3, 100), S, true);
+    o.mark(o.block(0).unwrap(), 3)
+        .tag
+        .store(INVALID, Ordering::Relaxed);
+    assert_eq!(o.window(0, 0, 10), Counts::default());
+}
+
+// Each test below uses a ring no other test uses, so that no other test running at the same
+// time takes from or gives to its reserve.
+
+#[test]
+fn a_stripe_has_no_lines_until_its_thread_calls_and_reads_as_empty_meanwhile() {
+    let o = Owned::new(4, 241, 0);
+    assert_eq!(o.taken(), 0);
+    let idle = o.heap_bytes();
+    assert_eq!(idle, 4 * std::mem::size_of::<OnceLock<Box<Block>>>());
+    assert!(o.head(1).is_none());
+    assert_eq!(o.window(1, 0, 100), Counts::default());
+    assert_eq!(o.run_view(1, 0), RunView::default());
+    assert!(!o.rolled_since(1, 0));
+    assert_eq!(o.total(SUCCESSES), 0);
+    assert!(o.claim(1), "the build left blocks in the reserve");
+    assert!(o.claim(1), "a second claim keeps the same block");
+    assert_eq!((o.taken(), o.head(0).is_none()), (1, true));
+    assert_eq!(o.heap_bytes(), idle + 256 + 81 * 128);
+    assert!(!o.claim(4), "no such stripe");
+}
+
+#[test]
+fn a_dropped_breaker_gives_its_blocks_back_reset() {
+    let ring = 244; // 82 lines
+    // Another breaker of the same size lives on: the blocks are kept for it.
+    let other = Owned::new(1, ring, 0);
+    let a = Owned::new(2, ring, 7);
+    assert!(a.claim(0));
+    a.record(0, 3, (20, 2000), F, true);
+    a.record(0, 3, (21, 2100), S, true);
+    a.add_rejected(0);
+    a.add_ignored(0);
+    a.head(0).unwrap().lengthen_run(3, 50);
+    a.head(0).unwrap().spend_budget(1, 9);
+    let free = a.reserve.free();
+    drop(a);
+    let b = Owned::new(1, ring, 0);
+    assert!(b.reserve.free() > free, "the block is back");
+    // Every free block of this size is now a reset one: whichever the claim takes, it
+    // reads as new.
+    assert!(b.claim(0));
+    let head = b.head(0).unwrap();
+    assert_eq!(b.window(0, 0, u64::MAX - 1), Counts::default());
+    assert_eq!((b.total(SUCCESSES), b.total(FAILURES)), (0, 0));
+    assert_eq!((b.ignored(), b.rejected()), (0, 0));
+    assert_eq!(b.run_view(0, 3), RunView::default());
+    assert!(!b.rolled_since(0, 0));
+    assert!(!head.try_success(3, 10, || 10), "no bucket yet");
+    assert!(!head.spend_budget(1, 3), "the budget starts again");
+    b.record(0, 0, (5, 500), S, true);
+    assert_eq!(b.window(0, 5, 5), Counts([1, 0, 0]));
+    let reserve = b.reserve;
+    drop((other, b));
+    assert_eq!(
+        reserve.free(),
+        0,
+        "no breaker of this size left: nothing kept"
+    );
+}
+
+#[test]
+fn an_empty_reserve_leaves_the_stripe_to_the_shared_lines_until_a_refill() {
+    let ring = 247; // 83 lines
+    let o = Owned::new(2, ring, 0);
+    while o.reserve.take().is_some() {}
+    assert!(!o.claim(0), "nothing to take: never allocated on a call");
+    assert_eq!(o.taken(), 0);
+    // This reserve's refill, as the upkeep thread's `refill_reserves` does for each one (not
+    // that: it would refill and trim the reserves of tests running beside this one).
+    let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
+    o.reserve
+        .refill(stripe_reserve::target(), || Block::new(lines));
+    assert!(o.claim(0), "the refill asked for by the empty take");
+    assert_eq!(o.reserve.free(), stripe_reserve::target() - 1);
+}
