@@ -1,6 +1,46 @@
 //! One owned stripe's own line, [`Head`]: what its owner writes on each call and what the
-//! readers of the consecutive-failure check see of it. Its layout, the horizon of each word and
-//! who writes it how often are in the parent module's docs (`owned.rs`, "Layout").
+//! readers of the consecutive-failure check see of it.
+//!
+//! # Layout
+//! Each owned stripe's block has one 128-byte line of its own (and the marks' pointer, padded
+//! to a second one) and, with a time window, a ring of bucket marks on lines of their own:
+//!
+//! | word | written | meaning |
+//! |------|---------|---------|
+//! | `generation`, `tag`, `bucket_end` | on a roll | the current bucket: its generation, its [tag](crate::bucket) and the end of its interval (on the clock's own scale, see below) |
+//! | `end` | off the fast path | `bucket_end` while the recent time is trusted, 0 while it is not |
+//! | `seen`, `fresh_at` | when the recent time moves | the last recent time the fast path read, and the running count of Successes when it first read it |
+//! | `counts[k]` | per outcome | Successes, Failures and slow calls counted in buckets: a running count that never resets |
+//! | `ignored`, `rejected` | per outcome | lifetime counters |
+//! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
+//! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
+//! | `last_failure` | on a Closed Failure | when the latest was recorded (same clock) |
+//! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
+//!
+//! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
+//! lifetime counts. A permit of a generation older than the stripe's current bucket is counted on
+//! a shared stripe's totals instead (`window/stripes.rs`, `add_late`): its outcome is late.
+//!
+//! A **bucket mark** (`tag`, `base[3]`) says where a bucket starts: the running counts at the
+//! moment the owner rolled into the bucket tagged `tag`. A bucket holds what was counted between
+//! its mark and the next one, so the counts of the last `B` intervals are the running counts
+//! (or the mark of the first bucket past them) minus the mark of the first bucket in them. A
+//! call is one increment of one running count; a roll (the first outcome in a new interval or
+//! generation) writes one mark, in ring slot `tag mod ring`. Marks are written with strictly
+//! increasing tags.
+//!
+//! **Time.** The fast path compares quanta's recent time, measured from the clock's origin (see
+//! `clock.rs`), with `end`, so `end` and `bucket_end` are kept on that scale: the bucket's end
+//! in nanoseconds since the breaker's start plus the breaker's start since the origin
+//! (`offset`). No conversion is left on the fast path.
+//!
+//! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
+//! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
+//! `consecutive_failures`, at most 10^6); its start is nanoseconds since the breaker's start in
+//! 64 bits (584 years of uptime). The budget keeps the 16-bit evaluation round (see
+//! `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of
+//! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
+//!
 //!
 //! # Orderings
 //! As the parent module's "Orderings" says: the owner's own words are `Relaxed` (a thread sees
