@@ -108,27 +108,18 @@ pub mod classify;
 mod clock;
 mod config;
 mod consecutive;
-mod edit_distance;
 #[cfg(all(feature = "http", feature = "serde"))]
 pub mod endpoints;
-#[cfg(feature = "serde")]
-mod env;
 mod error;
 mod evaluation;
-mod events;
-#[cfg(feature = "metrics")]
-mod export;
 mod failure_statuses;
 mod fastdiv;
-#[cfg(feature = "serde")]
-mod files;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod fleet;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 pub mod guarantees;
-mod health;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "serde")]
@@ -139,8 +130,6 @@ mod outcome;
 mod publish;
 pub mod recording;
 mod registry;
-#[cfg(all(feature = "http", feature = "tokio"))]
-mod registry_layer;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 mod rules;
@@ -159,7 +148,6 @@ mod ticket;
 #[cfg(feature = "tracing")]
 mod trace;
 mod transition;
-mod unknown_breaker;
 mod upkeep;
 mod window;
 
@@ -170,21 +158,21 @@ pub use classify::Classify;
 pub use clock::LoomClock;
 pub use config::{Config, SlowCalls, TimeWindow};
 pub use error::{ConfigError, Error, Reason, Rejected};
-pub use events::{EVENTS_KEPT, TransitionEvent};
-#[cfg(feature = "metrics")]
-pub use export::MetricsPublisher;
 pub use failure_statuses::FailureStatuses;
-pub use health::{BreakerHealth, Health};
 pub use metrics::Metrics;
 pub use outcome::Outcome;
 pub use permit::{OwnedPermit, Permit};
+#[cfg(feature = "metrics")]
+pub use registry::MetricsPublisher;
 pub use registry::Registry;
+pub use registry::UnknownBreaker;
+pub use registry::{BreakerHealth, Health};
+pub use registry::{EVENTS_KEPT, TransitionEvent};
 pub use rules::Backoff;
 pub use rules::MAX_DURATION;
 pub use state::{Cause, State};
 pub use throttle::Throttle;
 pub use transition::Transition;
-pub use unknown_breaker::UnknownBreaker;
 pub use upkeep::{Upkeep, UpkeepError, start_upkeep};
 pub use window::WindowStats;
 

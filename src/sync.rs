@@ -13,7 +13,7 @@
 //! The cfg is this crate's own, so a project that runs its own loom models under the common
 //! `--cfg loom` gets the ordinary breaker, and nothing about it shows as a cargo feature.
 //!
-//! Outside this file, `registry.rs`, `clock.rs`, `stripe_reserve.rs` and `upkeep.rs` use
+//! Outside this file, `registry/`, `clock.rs`, `stripe_reserve.rs` and `upkeep.rs` use
 //! `std` atomics, locks and thread-locals for things loom need not see (a name table's
 //! statistics, a per-thread cache of the last clock reading, the reserve of stripe blocks that
 //! loom models never use, the upkeep thread); each says so where it does.
@@ -82,7 +82,7 @@ impl AtomicU128 {
 // `Ordering` and `fence` stay portable-atomic's, so the orderings and the instructions the core
 // runs are the same as in the normal build; only the bookkeeping is added.
 //
-// Not counted: the atomics outside this file. `registry.rs` (transition counts of a registry's
+// Not counted: the atomics outside this file. `registry/` (transition counts of a registry's
 // breakers: transitions only), `thread_slot.rs` (the slot pool: a thread's first call and its
 // exit), `throttle.rs` (the generator seeds: a thread's first draw) and `clock.rs` (a thread's own
 // memory of the recent time, and test clocks) use `std`'s, none of them on a steady call path.

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::edit_distance::edits;
 use crate::error::excerpt;
+use crate::registry::edit_distance::edits;
 
 /// A breaker name that the [`Registry`](crate::Registry) neither has nor has a configuration
 /// for, from [`Registry::breaker`](crate::Registry::breaker) in strict mode or

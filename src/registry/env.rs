@@ -194,7 +194,7 @@ fn collect<K: AsRef<OsStr>, V: AsRef<OsStr>>(
 fn closest(suffix: &str) -> Option<&'static str> {
     SETTINGS
         .iter()
-        .map(|s| (crate::edit_distance::edits(s, suffix), *s))
+        .map(|s| (crate::registry::edit_distance::edits(s, suffix), *s))
         .filter(|&(d, s)| d <= 3.min(s.len() / 2))
         .min_by_key(|&(d, _)| d)
         .map(|(_, s)| s)
@@ -456,7 +456,10 @@ mod tests {
         assert_eq!(closest("CONSECUTIVE_FAILURE"), Some("CONSECUTIVE_FAILURES"));
         assert_eq!(closest("FAILURERATE"), Some("FAILURE_RATE"));
         assert_eq!(closest("DATABASE_URL"), None);
-        assert_eq!(crate::edit_distance::edits("", "abc"), 3);
-        assert_eq!(crate::edit_distance::edits("kitten", "sitting"), 3);
+        assert_eq!(crate::registry::edit_distance::edits("", "abc"), 3);
+        assert_eq!(
+            crate::registry::edit_distance::edits("kitten", "sitting"),
+            3
+        );
     }
 }

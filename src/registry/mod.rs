@@ -5,15 +5,26 @@
 //! are still lock-free: the breakers live in a [`papaya::HashMap`], whose reads take no lock
 //! and write nothing shared. Creating a breaker inserts one entry (O(1)); creating and
 //! configuring take one writer lock between themselves, which lookups and callers never touch.
-//!
-//! Why papaya, among the well-kept concurrent maps: `dashmap` takes a shard's read lock on
-//! every lookup (a shared write to the lock word, contended across cores, and a guard that
-//! must not be held across a write to the same shard); `scc::HashMap` takes a bucket lock on
-//! reads too (its lock-free `HashIndex` keeps removed entries until an epoch passes, much as
-//! papaya does, but brings a larger crate). papaya reads without any lock or shared write
-//! (an epoch pin per thread, from `seize`), resizes incrementally so that no insert stalls
-//! behind a whole-table copy, and is small: `seize` and `equivalent` are its only
-//! dependencies.
+//! Why papaya and not another map: `docs/internals.md`, "Dependencies".
+
+mod edit_distance;
+#[cfg(feature = "serde")]
+mod env;
+pub(crate) mod events;
+#[cfg(feature = "metrics")]
+pub(crate) mod export;
+#[cfg(feature = "serde")]
+mod files;
+pub(crate) mod health;
+#[cfg(all(feature = "http", feature = "tokio"))]
+mod layer;
+mod unknown_breaker;
+
+pub use events::{EVENTS_KEPT, TransitionEvent};
+#[cfg(feature = "metrics")]
+pub use export::MetricsPublisher;
+pub use health::{BreakerHealth, Health};
+pub use unknown_breaker::UnknownBreaker;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -23,13 +34,11 @@ use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ConfigError;
-use crate::events::{EventRing, TransitionEvent};
-use crate::health::{BreakerHealth, Health};
 use crate::rules::{Listener, Rules};
 use crate::state::State;
 use crate::sync::Ordering;
 use crate::transition::Transition;
-use crate::unknown_breaker::UnknownBreaker;
+use events::EventRing;
 
 const STATES: usize = 5;
 

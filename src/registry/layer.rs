@@ -3,8 +3,8 @@
 use crate::breaker::Breaker;
 use crate::http::HttpClassifier;
 use crate::registry::Registry;
+use crate::registry::unknown_breaker::UnknownBreaker;
 use crate::service::BreakerLayer;
-use crate::unknown_breaker::UnknownBreaker;
 
 impl Registry {
     /// The tower layer of the breaker `name`, looked up as [`breaker`](Registry::breaker) does
