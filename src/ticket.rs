@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::state::State;
-use crate::state::mirror::Mirror;
+use crate::state::mirror::StateMirror;
 
 /// What a permit remembers: the generation it was issued in, the state that issued it, and (with
 /// slow-call detection on) when.
@@ -34,7 +34,7 @@ impl Ticket {
     /// A ticket from a mirror word (see `state/mirror.rs`): the same layout, generation above the
     /// state's code.
     #[inline]
-    pub(crate) fn from_mirror(mirror: Mirror, issued_ns: u64) -> Ticket {
+    pub(crate) fn from_mirror(mirror: StateMirror, issued_ns: u64) -> Ticket {
         Ticket {
             issuer: mirror.bits(),
             issued_ns,
@@ -60,7 +60,7 @@ impl Ticket {
 
     /// Whether `mirror` is exactly the state that issued this ticket (same generation and kind).
     #[inline]
-    pub(crate) fn issued_by(self, mirror: Mirror) -> bool {
+    pub(crate) fn issued_by(self, mirror: StateMirror) -> bool {
         self.issuer == mirror.bits()
     }
 
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn a_ticket_issued_while_shedding_is_closed_but_never_on_a_fast_path() {
-        let m = Mirror::of(Word::pack(State::Closed, 0, 0, 0, 77));
+        let m = StateMirror::of(Word::pack(State::Closed, 0, 0, 0, 77));
         let t = Ticket::from_mirror(m, 0).while_shedding();
         assert_eq!((t.state(), t.generation()), (State::Closed, 77));
         assert!(t.issued_while_shedding());
@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn a_ticket_from_a_mirror_is_the_ticket_of_its_state_and_generation() {
         for (kind, generation) in [(State::Closed, 0), (State::Disabled, (1 << 61) - 1)] {
-            let m = Mirror::of(Word::pack(kind, 0, 0, 0, generation));
+            let m = StateMirror::of(Word::pack(kind, 0, 0, 0, generation));
             assert_eq!(Ticket::from_mirror(m, 5), Ticket::new(generation, kind, 5));
         }
     }
@@ -126,7 +126,7 @@ mod tests {
                     matches!(kind, State::Closed | State::Disabled)
                 );
                 let w = Word::pack(kind, 1, 2, 3, generation);
-                let m = Mirror::of(w);
+                let m = StateMirror::of(w);
                 assert_eq!(
                     Ticket::from_mirror(m, 9),
                     Ticket::new(w.generation(), kind, 9)

@@ -36,7 +36,7 @@ fn every_panel_query_is_evaluated_by_the_promtool_test() {
 
 #[test]
 fn every_series_a_panel_reads_is_published() {
-    let published = read("src/export.rs");
+    let published = read("src/registry/export.rs");
     for query in panel_queries() {
         let mut rest = query.as_str();
         while let Some(at) = rest.find("hotbreaker_") {
@@ -46,7 +46,7 @@ fn every_series_a_panel_reads_is_published() {
                 .collect();
             assert!(
                 published.contains(&format!("\"{name}\"")),
-                "{name} (in {query}) is not a series of src/export.rs"
+                "{name} (in {query}) is not a series of src/registry/export.rs"
             );
             rest = &rest[at + name.len()..];
         }

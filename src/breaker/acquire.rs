@@ -15,7 +15,7 @@ impl Breaker {
             }
             Ok(Ticket::from_mirror(mirror, self.issue_time()))
         } else {
-            self.acquire_other(mirror)
+            self.acquire_not_closed(mirror)
         }
     }
 
@@ -47,7 +47,7 @@ impl Breaker {
     /// The compact deadline answers first (a 64-bit load on every host); the exact 128-bit cell
     /// only when it cannot: just after a transition, at the deadline, or past its horizon.
     #[inline]
-    pub(super) fn acquire_other(&self, mirror: Mirror) -> Result<Ticket, Rejected> {
+    pub(super) fn acquire_not_closed(&self, mirror: StateMirror) -> Result<Ticket, Rejected> {
         if mirror.kind() == State::Open {
             let now = self.clock.real_ns();
             let compact = self.hot.compact_deadline.load();
@@ -66,7 +66,11 @@ impl Breaker {
     /// Acquire while Open when the compact deadline could not answer: from the exact cell.
     #[cold]
     #[inline(never)]
-    pub(super) fn acquire_open_exact(&self, mirror: Mirror, now: u64) -> Result<Ticket, Rejected> {
+    pub(super) fn acquire_open_exact(
+        &self,
+        mirror: StateMirror,
+        now: u64,
+    ) -> Result<Ticket, Rejected> {
         match self.exact.deadline.read(mirror.generation()) {
             Some(deadline) if now < deadline => {
                 self.stripes.add_rejected();
@@ -84,7 +88,7 @@ impl Breaker {
     #[inline(never)]
     pub(super) fn acquire_decide(&self, now: u64) -> Result<Ticket, Rejected> {
         let rules = self.rules.load();
-        let (installed, step) = self.install(rules.limits, |word| Event::Acquire {
+        let (installed, step) = self.swap_state(rules.limits, |word| Event::Acquire {
             deadline_passed: word.kind() == State::Open
                 && self
                     .exact
@@ -126,7 +130,7 @@ impl Breaker {
         }
     }
 
-    pub(super) fn half_open_expired(&self, rules: &RuleSet, generation: u64, now: u64) -> bool {
+    pub(super) fn half_open_expired(&self, rules: &LiveRules, generation: u64, now: u64) -> bool {
         rules.half_open_timeout_ns.is_some()
             && self
                 .exact

@@ -23,7 +23,7 @@ impl Breaker {
 
     pub(super) fn manual(&self, to: State) {
         let limits = self.rules.load().limits;
-        self.install(limits, |_| Event::Manual { to });
+        self.swap_state(limits, |_| Event::Manual { to });
     }
 
     /// Applies a trip learned from another instance of the fleet: a **Closed** breaker opens
@@ -64,7 +64,7 @@ impl Breaker {
         }
         let limits = self.rules.load().limits;
         let cause = Cause::Fleet;
-        let (_, step) = self.install_with(limits, |_| Event::FleetOpen { cause }, Some(ns));
+        let (_, step) = self.swap_state_with(limits, |_| Event::FleetOpen { cause }, Some(ns));
         step.cause.is_some()
     }
 
@@ -76,7 +76,7 @@ impl Breaker {
     pub(crate) fn trip_from_fleet_window(&self, generation: u64) -> bool {
         let limits = self.rules.load().limits;
         let cause = Cause::FleetWindow;
-        let (_, step) = self.install(limits, |_| Event::Trip { generation, cause });
+        let (_, step) = self.swap_state(limits, |_| Event::Trip { generation, cause });
         step.cause.is_some()
     }
 
@@ -103,7 +103,7 @@ impl Breaker {
     /// ```
     pub fn half_open_from_fleet(&self) -> bool {
         let limits = self.rules.load().limits;
-        let (_, step) = self.install(limits, |_| Event::FleetHalfOpen);
+        let (_, step) = self.swap_state(limits, |_| Event::FleetHalfOpen);
         step.cause.is_some()
     }
 }

@@ -20,7 +20,7 @@
 //!   are written under the configuration lock, so racing `reconfigure` calls leave them agreeing.
 //! - **Typical latency** (relative slow calls). `Relaxed`: one self-contained word, see
 //!   `latency.rs`.
-//! - **Mirror.** See `state/mirror.rs`.
+//! - **StateMirror.** See `state/mirror.rs`.
 //! - **Consecutive-failure baselines, evaluation budget.** See `consecutive.rs` and
 //!   `evaluation.rs`.
 //! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
@@ -54,18 +54,18 @@ use crate::outcome::Outcome;
 use crate::registry::health::HealthView;
 use crate::rules::policy;
 use crate::rules::{Listener, Predicate, Rules};
-use crate::rules::{RuleSet, RulesCell};
+use crate::rules::{LiveRules, RulesCell};
 use crate::state::compact_deadline::{self, CompactDeadlineCell};
 use crate::state::deadline::{self, DeadlineCell};
-use crate::state::mirror::{Mirror, MirrorCell};
+use crate::state::mirror::{StateMirror, StateMirrorCell};
 use crate::state::{self, Cause, Event, State, Step, Word};
 use crate::sync::{AtomicU64, AtomicU128, Mutex, Ordering}; // Mutex: off the hot path (config lock)
 use crate::thread_slot;
 use crate::throttle::{self, DrawSource, Published, PublishedCell};
 use crate::ticket::Ticket;
 use crate::transition::Transition;
-use crate::window::owned::Head;
-use crate::window::{Sample, Stripes, Total, Window, WindowSpec, WindowStats, Writer};
+use crate::window::owned::OwnedLine;
+use crate::window::{CallerStripe, Sample, Stripes, Total, Window, WindowSpec, WindowStats};
 
 /// Read on every acquire; written by transitions, half-open admissions, the throttle's
 /// computation and `reconfigure`. 32 bytes, first in the breaker: the owned stripes' handle
@@ -74,7 +74,7 @@ use crate::window::{Sample, Stripes, Total, Window, WindowSpec, WindowStats, Wri
 #[repr(C)]
 struct Hot {
     /// The kind and generation of the state word, for the fast paths (see `state/mirror.rs`).
-    mirror: MirrorCell,
+    mirror: StateMirrorCell,
     /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
     throttle: PublishedCell,
     /// Slow-call threshold in ns (a relative rule's floor), `u64::MAX` when slow-call detection
@@ -97,7 +97,7 @@ struct Exact {
 
 /// Written on transitions, snapshots, latency samples, consecutive-failure checks and window
 /// evaluations only.
-struct Stats {
+struct Bookkeeping {
     /// The last window evaluation and its budget (see `evaluation.rs`): read on every Closed
     /// Failure or slow call, written by an evaluation.
     evaluation: EvaluationCell,
@@ -158,7 +158,7 @@ pub struct Breaker {
     /// The settings in force as the user wrote them, shared with the breakers a registry built
     /// from the same configuration (its 300-odd bytes stay off the breaker's own lines).
     settings: Mutex<Arc<Config>>, // off the hot path: reconfigure() and config() only
-    stats: CachePadded<Stats>,
+    bookkeeping: CachePadded<Bookkeeping>,
     window: Window,
     rules: RulesCell,
     clock: Clock,
@@ -187,7 +187,7 @@ mod transitions;
 impl Breaker {
     pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
         let window = Window::of(rules.window);
-        let set = RuleSet::of(&rules);
+        let set = LiveRules::of(&rules);
         let mut stripes = Stripes::new(rules.stripes, rules.window.buckets(), clock.offset());
         stripes.owned_mut().set_real_time(clock.real_time());
         if rules.throttle.is_some() {
@@ -195,7 +195,7 @@ impl Breaker {
         }
         Breaker {
             hot: Hot {
-                mirror: MirrorCell::new(Word::INITIAL),
+                mirror: StateMirrorCell::new(Word::INITIAL),
                 throttle: PublishedCell::new(),
                 slow_ns: AtomicU64::new(set.slow_ns()),
                 compact_deadline: CompactDeadlineCell::new(deadline::pack(0, deadline::NONE)),
@@ -204,7 +204,7 @@ impl Breaker {
                 state: AtomicU128::new(Word::INITIAL.bits()),
                 deadline: DeadlineCell::new(),
             },
-            stats: CachePadded::new(Stats {
+            bookkeeping: CachePadded::new(Bookkeeping {
                 evaluation: EvaluationCell::new(),
                 times_opened: AtomicU64::new(0),
                 window_generation: AtomicU64::new(0),
@@ -231,7 +231,7 @@ impl Breaker {
     }
 
     #[inline]
-    fn mirror(&self) -> Mirror {
+    fn mirror(&self) -> StateMirror {
         self.hot.mirror.load()
     }
 
@@ -307,7 +307,7 @@ impl Breaker {
 mod line_layout {
     use std::mem::{align_of, offset_of, size_of};
 
-    use super::{Breaker, Exact, Hot, Stats};
+    use super::{Bookkeeping, Breaker, Exact, Hot};
 
     const LINE: usize = 128;
 
@@ -323,8 +323,8 @@ mod line_layout {
 
     #[test]
     fn the_exact_state_and_the_statistics_stay_off_the_hot_line() {
-        assert!(size_of::<Stats>() <= LINE && size_of::<Exact>() <= 32);
-        let stats = offset_of!(Breaker, stats);
+        assert!(size_of::<Bookkeeping>() <= LINE && size_of::<Exact>() <= 32);
+        let stats = offset_of!(Breaker, bookkeeping);
         assert_eq!(stats % LINE, 0);
         // The exact state is swapped by transitions and half-open admissions: not on the
         // 64 bytes every call reads.

@@ -65,7 +65,7 @@ impl Breaker {
                 Arc::clone(config)
             };
         let stripes_given = config.stripes.is_some();
-        let rules = Rules::validate_shared(&config, self.stats.predicate.clone())?;
+        let rules = Rules::validate_shared(&config, self.bookkeeping.predicate.clone())?;
         let shape = self.window.spec();
         if rules.window != shape {
             let field = match config.count_window {
@@ -89,11 +89,11 @@ impl Breaker {
                 ),
             ));
         }
-        let set = RuleSet::of(&rules);
+        let set = LiveRules::of(&rules);
         let was_relative = self.rules.load().slow.is_some_and(|s| s.relative.is_some());
         if !was_relative && set.slow.is_some_and(|s| s.relative.is_some()) {
             // Whatever was learned under an earlier relative rule is stale: warm up again.
-            self.stats.typical.reset();
+            self.bookkeeping.typical.reset();
         }
         if set.throttle.is_some() {
             // The throttle's rings exist before any thread can see the rules that use them.
@@ -101,7 +101,7 @@ impl Breaker {
         }
         self.rules.store(set);
         // The budget published under the old rules is void (see `evaluation.rs`).
-        self.stats.evaluation.invalidate();
+        self.bookkeeping.evaluation.invalidate();
         // Relaxed: a hint; see the module's "Orderings" (Rules).
         self.hot.slow_ns.store(set.slow_ns(), Ordering::Relaxed);
         if set.throttle.is_none() {
@@ -140,7 +140,7 @@ impl Breaker {
         crate::rules::effective(
             &self.config(),
             self.stripes() as u32,
-            self.stats.predicate.is_some(),
+            self.bookkeeping.predicate.is_some(),
         )
     }
 }

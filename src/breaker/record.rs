@@ -36,7 +36,7 @@ impl Breaker {
                 return;
             }
         }
-        self.record_other(ticket, outcome);
+        self.record_off_fast_path(ticket, outcome);
     }
 
     /// A Success of a Closed `generation` that [`fast_head`](crate::window::owned::Owned::fast_head)
@@ -51,17 +51,17 @@ impl Breaker {
         if let Some(head) = self.stripes.owned().head(thread_slot::current()) {
             return head.try_success(generation, self.clock.recent_at(), || self.clock.real_at());
         }
-        match self.stripes.mine() {
-            Writer::Shared(s) => {
+        match self.stripes.caller_stripe() {
+            CallerStripe::Shared(s) => {
                 w.try_add_success(&self.stripes, s, generation, self.clock.now_ns())
             }
             // Just claimed: the slow way this once.
-            Writer::Owned(_) => false,
+            CallerStripe::Owned(_) => false,
         }
     }
 
     #[inline(never)]
-    pub(super) fn record_other(&self, ticket: Ticket, outcome: Outcome) {
+    pub(super) fn record_off_fast_path(&self, ticket: Ticket, outcome: Outcome) {
         if ticket.state() == State::HalfOpen {
             self.record_probe(ticket, outcome);
         } else {
@@ -81,7 +81,7 @@ impl Breaker {
     #[inline(never)]
     pub(super) fn release_slot(&self, generation: u64) {
         let limits = self.rules.load().limits;
-        self.install(limits, |_| Event::Release { generation });
+        self.swap_state(limits, |_| Event::Release { generation });
     }
 
     /// A permit issued while Closed or Disabled.
@@ -90,7 +90,8 @@ impl Breaker {
             Outcome::Success => false,
             Outcome::Failure => true,
             Outcome::Ignored => {
-                self.stripes.add_one(self.stripes.mine(), Total::Ignored);
+                self.stripes
+                    .add_one(self.stripes.caller_stripe(), Total::Ignored);
                 if ticket.state() == State::Closed {
                     self.answered(ticket.generation());
                 }
@@ -111,7 +112,7 @@ impl Breaker {
         }
         let now = self.clock.real_ns();
         let generation = ticket.generation();
-        let writer = self.stripes.mine();
+        let writer = self.stripes.caller_stripe();
         // The 64-bit mirror, not the 128-bit state word: on x86-64 without AVX a 128-bit load is
         // a locked `cmpxchg16b`, a write to the line every call reads. The mirror may lag a
         // transition for a moment; a Failure that passes this check for a generation just ended
@@ -141,10 +142,10 @@ impl Breaker {
     }
 
     /// The owned stripe's line of `writer`, if it writes one.
-    pub(super) fn head(&self, writer: Writer) -> Option<&Head> {
+    pub(super) fn head(&self, writer: CallerStripe) -> Option<&OwnedLine> {
         match writer {
-            Writer::Owned(i) => self.stripes.owned().head(i as u32),
-            Writer::Shared(_) => None,
+            CallerStripe::Owned(i) => self.stripes.owned().head(i as u32),
+            CallerStripe::Shared(_) => None,
         }
     }
 
@@ -153,8 +154,8 @@ impl Breaker {
     /// call's swap or, racing it, another's).
     pub(super) fn consecutive_trip(
         &self,
-        rules: &RuleSet,
-        writer: Writer,
+        rules: &LiveRules,
+        writer: CallerStripe,
         generation: u64,
         now: u64,
     ) -> bool {
@@ -165,14 +166,14 @@ impl Breaker {
         // shared stripe before the block was claimed (`window/owned.rs`, "Lines on first call"): its
         // first Failure here checks too (see `consecutive.rs`, "When a check runs").
         let (local, claimed) = match writer {
-            Writer::Owned(i) => self
+            CallerStripe::Owned(i) => self
                 .stripes
                 .owned()
                 .head(i as u32)
                 .map_or((0, false), |head| {
                     (head.lengthen_run(generation, now), head.never_succeeded())
                 }),
-            Writer::Shared(s) => (self.stripes.lengthen_shared_run(s, generation), false),
+            CallerStripe::Shared(s) => (self.stripes.lengthen_shared_run(s, generation), false),
         };
         let run = if k == 1 {
             1
@@ -190,7 +191,7 @@ impl Breaker {
             return false;
         }
         let cause = Cause::ConsecutiveFailures;
-        self.install(rules.limits, |_| Event::Trip { generation, cause });
+        self.swap_state(rules.limits, |_| Event::Trip { generation, cause });
         true
     }
 
@@ -200,18 +201,18 @@ impl Breaker {
     /// `evaluation.rs`).
     pub(super) fn evaluate(
         &self,
-        rules: &RuleSet,
-        writer: Writer,
+        rules: &LiveRules,
+        writer: CallerStripe,
         generation: u64,
         now: u64,
         failure: bool,
     ) {
-        let predicate = self.stats.predicate.as_ref();
+        let predicate = self.bookkeeping.predicate.as_ref();
         if !policy::reads_window(rules, predicate) && rules.throttle.is_none() {
             return;
         }
         let tag = self.window.evaluation_tag(generation, now);
-        let seen = self.stats.evaluation.load();
+        let seen = self.bookkeeping.evaluation.load();
         let head = self.head(writer);
         let due =
             !seen.is_of(tag) || head.is_none_or(|head| head.spend_budget(seen.round, seen.quota));
@@ -227,8 +228,8 @@ impl Breaker {
     #[inline(never)]
     pub(super) fn evaluate_now(
         &self,
-        rules: &RuleSet,
-        head: Option<&Head>,
+        rules: &LiveRules,
+        head: Option<&OwnedLine>,
         (seen, tag): (Evaluation, u64),
         generation: u64,
         now: u64,
@@ -238,7 +239,7 @@ impl Breaker {
         // "Reconfiguration"): a quota is never computed under rules replaced before it.
         let fresh = self.rules.load();
         let rules = if fresh == *rules { rules } else { &fresh };
-        let predicate = self.stats.predicate.as_ref();
+        let predicate = self.bookkeeping.predicate.as_ref();
         let word = self.word();
         if word.kind() != State::Closed || word.generation() != generation {
             return;
@@ -247,7 +248,7 @@ impl Breaker {
         let throttle_before = self.hot.throttle.load_for_update();
         let stats = self.window_stats(generation, now);
         if let Some(cause) = policy::window_cause(rules, predicate, &stats) {
-            self.install(rules.limits, |_| Event::Trip { generation, cause });
+            self.swap_state(rules.limits, |_| Event::Trip { generation, cause });
             return;
         }
         let mut events = policy::events_until_possible(rules, predicate, &stats, self.window.cap());
@@ -266,7 +267,7 @@ impl Breaker {
             events = events.min(until);
         }
         let quota = evaluation::quota(events, self.stripes.count() as u64);
-        if let Some(round) = self.stats.evaluation.publish(seen, tag, quota) {
+        if let Some(round) = self.bookkeeping.evaluation.publish(seen, tag, quota) {
             if let Some(head) = head {
                 head.reset_budget(round);
             }
@@ -277,7 +278,7 @@ impl Breaker {
     pub(super) fn record_probe(&self, ticket: Ticket, outcome: Outcome) {
         let rules = self.rules.load();
         let now = self.clock.real_ns();
-        let stripe = self.stripes.mine();
+        let stripe = self.stripes.caller_stripe();
         let generation = ticket.generation();
         let event = match outcome {
             Outcome::Ignored => {
@@ -299,7 +300,7 @@ impl Breaker {
                 }
             }
         };
-        self.install(rules.limits, |_| event);
+        self.swap_state(rules.limits, |_| event);
     }
 
     pub(super) fn window_stats(&self, generation: u64, now: u64) -> WindowStats {

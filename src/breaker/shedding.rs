@@ -10,7 +10,7 @@ impl Breaker {
     #[inline(never)]
     pub(super) fn acquire_throttled(
         &self,
-        mirror: Mirror,
+        mirror: StateMirror,
         throttle: Published,
     ) -> Result<Ticket, Rejected> {
         if mirror.kind() == State::Closed && throttle.is_for(mirror.generation()) {
@@ -68,7 +68,7 @@ impl Breaker {
         let now = self.clock.real_ns();
         w.add_throttled(&self.stripes, generation, now);
         // Relaxed: a hint (module docs).
-        if w.interval(now) != self.stats.throttle_interval.load(Ordering::Relaxed) {
+        if w.interval(now) != self.bookkeeping.throttle_interval.load(Ordering::Relaxed) {
             self.rethrottle(generation, now);
         }
     }
@@ -99,7 +99,7 @@ impl Breaker {
     pub(super) fn publish_throttle(
         &self,
         before: Published,
-        rules: &RuleSet,
+        rules: &LiveRules,
         generation: u64,
         now: u64,
         stats: &WindowStats,
@@ -112,7 +112,7 @@ impl Breaker {
             None => 0,
         };
         // Relaxed: a hint (module docs).
-        self.stats
+        self.bookkeeping
             .throttle_interval
             .store(w.interval(now), Ordering::Relaxed);
         if self

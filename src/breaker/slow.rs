@@ -17,7 +17,7 @@ impl Breaker {
     }
 
     /// Whether a call of `ticket` that ended at `now` was slow under `rules`.
-    pub(super) fn is_slow(&self, rules: &RuleSet, ticket: Ticket, now: u64) -> bool {
+    pub(super) fn is_slow(&self, rules: &LiveRules, ticket: Ticket, now: u64) -> bool {
         if ticket.issued_ns == 0 {
             return false;
         }
@@ -28,7 +28,7 @@ impl Breaker {
                 took > s.duration_ns
                     && took
                         > self
-                            .stats
+                            .bookkeeping
                             .typical
                             .load()
                             .threshold_ns(f64::from(multiplier), s.duration_ns)
@@ -39,13 +39,13 @@ impl Breaker {
     /// The learned typical latency, with a relative slow-call rule and at least one sample.
     pub(super) fn typical_latency(&self) -> Option<Duration> {
         let relative = self.rules.load().slow.is_some_and(|s| s.relative.is_some());
-        let typical = self.stats.typical.load().typical_ns();
+        let typical = self.bookkeeping.typical.load().typical_ns();
         (relative && typical > 0).then(|| Duration::from_nanos(typical))
     }
 
     /// Offers the duration of a timed Success to the typical-latency estimator of a relative
     /// slow-call rule: the first one of each sampling period is learned (see `latency.rs`).
-    pub(super) fn learn_latency(&self, rules: &RuleSet, ticket: Ticket, now: u64) {
+    pub(super) fn learn_latency(&self, rules: &LiveRules, ticket: Ticket, now: u64) {
         if ticket.issued_ns == 0 || rules.slow.is_none_or(|s| s.relative.is_none()) {
             return;
         }
@@ -53,7 +53,7 @@ impl Breaker {
             WindowSpec::Time { width_ns, .. } => width_ns,
             WindowSpec::Count { .. } => latency::COUNT_WINDOW_PERIOD,
         };
-        self.stats
+        self.bookkeeping
             .typical
             .sample(now.saturating_sub(ticket.issued_ns), now / period);
     }

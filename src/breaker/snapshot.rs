@@ -29,7 +29,7 @@ impl Breaker {
             rejected: self.stripes.total(Total::Rejected),
             throttled: self.stripes.total(Total::Throttled),
             // Relaxed: a statistic.
-            times_opened: self.stats.times_opened.load(Ordering::Relaxed),
+            times_opened: self.bookkeeping.times_opened.load(Ordering::Relaxed),
             retry_after: (word.kind() == State::Open)
                 .then(|| Duration::from_nanos(self.open_remaining(word, now))),
             typical_latency: self.typical_latency(),
@@ -65,11 +65,11 @@ impl Breaker {
         let now = self.stripes.total(total);
         // Relaxed: a statistic; fetch_max keeps it monotonic on its own. Written only when
         // the total grew, so that reading an idle breaker dirties none of its lines.
-        let reported = self.stats.reported[i].load(Ordering::Relaxed);
+        let reported = self.bookkeeping.reported[i].load(Ordering::Relaxed);
         if now <= reported {
             return reported;
         }
-        now.max(self.stats.reported[i].fetch_max(now, Ordering::Relaxed))
+        now.max(self.bookkeeping.reported[i].fetch_max(now, Ordering::Relaxed))
     }
 
     /// The state word a snapshot reports, and the generation whose window it reports.
@@ -86,7 +86,7 @@ impl Breaker {
         let window_generation = match word.kind() {
             State::Closed | State::Disabled => word.generation(),
             // Relaxed: a statistic.
-            _ => self.stats.window_generation.load(Ordering::Relaxed),
+            _ => self.bookkeeping.window_generation.load(Ordering::Relaxed),
         };
         (word, window_generation)
     }
@@ -111,7 +111,7 @@ impl Breaker {
             state: word.kind(),
             window: self.window_report(window_generation, now),
             // Relaxed: a statistic.
-            times_opened: self.stats.times_opened.load(Ordering::Relaxed),
+            times_opened: self.bookkeeping.times_opened.load(Ordering::Relaxed),
             retry_after_ns: (word.kind() == State::Open).then(|| self.open_remaining(word, now)),
         }
     }

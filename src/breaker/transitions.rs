@@ -9,19 +9,19 @@ impl Breaker {
     /// `event(word)` in a compare-and-swap loop, re-deciding on the fresh word after every
     /// conflict. The winner of a transition publishes its deadline and calls the listeners.
     /// Returns the word in force afterwards and the step that produced it.
-    pub(super) fn install(
+    pub(super) fn swap_state(
         &self,
         limits: state::Limits,
         event: impl Fn(Word) -> Event,
     ) -> (Word, Step) {
-        self.install_with(limits, event, None)
+        self.swap_state_with(limits, event, None)
     }
 
-    /// [`install`](Breaker::install), with the duration of an opening this transition makes
-    /// given by the caller (a fleet trip) instead of the backoff. Always inlined: `install`
+    /// [`swap_state`](Breaker::swap_state), with the duration of an opening this transition makes
+    /// given by the caller (a fleet trip) instead of the backoff. Always inlined: `swap_state`
     /// passes a constant `None`, so the callers' paths are what they were without it.
     #[inline(always)]
-    pub(super) fn install_with(
+    pub(super) fn swap_state_with(
         &self,
         limits: state::Limits,
         event: impl Fn(Word) -> Event,
@@ -93,11 +93,13 @@ impl Breaker {
         match to.kind() {
             // Relaxed: statistics (module docs).
             State::Open => {
-                self.stats.times_opened.fetch_add(1, Ordering::Relaxed);
+                self.bookkeeping
+                    .times_opened
+                    .fetch_add(1, Ordering::Relaxed);
             }
             State::Closed | State::Disabled => {
                 // Relaxed: which window metrics() shows while not Closed; display only.
-                self.stats
+                self.bookkeeping
                     .window_generation
                     .store(generation, Ordering::Relaxed);
                 if to.kind() == State::Closed {

@@ -14,11 +14,11 @@ use redis::aio::ConnectionManager;
 
 use crate::breaker::Breaker;
 use crate::fleet::message;
-use crate::fleet::metrics::Counters;
 use crate::fleet::quorum::LiveCount;
 use crate::fleet::rule::{Counts, FleetRule};
 use crate::fleet::settled;
 use crate::fleet::stats::{self, Pending, Queue, Tracker};
+use crate::fleet::status::Counters;
 use crate::fleet::{Shared, backoff};
 use crate::state::State;
 

@@ -37,7 +37,7 @@ const MAX_CAUSE: usize = 32;
 
 /// What happened on the sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum MessageKind {
     /// A transition to Open (any cause but [`Cause::Fleet`]).
     Open,
     /// A manual `isolate()`.
@@ -48,22 +48,22 @@ pub(crate) enum Kind {
     Reset,
 }
 
-impl Kind {
+impl MessageKind {
     fn as_str(self) -> &'static str {
         match self {
-            Kind::Open => "open",
-            Kind::Isolate => "isolate",
-            Kind::Close => "close",
-            Kind::Reset => "reset",
+            MessageKind::Open => "open",
+            MessageKind::Isolate => "isolate",
+            MessageKind::Close => "close",
+            MessageKind::Reset => "reset",
         }
     }
 
-    fn parse(s: &str) -> Option<Kind> {
+    fn parse(s: &str) -> Option<MessageKind> {
         Some(match s {
-            "open" => Kind::Open,
-            "isolate" => Kind::Isolate,
-            "close" => Kind::Close,
-            "reset" => Kind::Reset,
+            "open" => MessageKind::Open,
+            "isolate" => MessageKind::Isolate,
+            "close" => MessageKind::Close,
+            "reset" => MessageKind::Reset,
             _ => return None,
         })
     }
@@ -72,7 +72,7 @@ impl Kind {
 /// One decoded message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Message {
-    pub(crate) kind: Kind,
+    pub(crate) kind: MessageKind,
     pub(crate) instance: String,
     pub(crate) generation: u64,
     /// Time until the sender's open deadline (zero unless `kind` is Open).
@@ -88,7 +88,7 @@ pub(crate) enum DecodeError {
     NotUtf8,
     Version,
     Fields,
-    Kind,
+    MessageKind,
     Instance,
     Generation,
     OpenFor,
@@ -103,7 +103,7 @@ impl fmt::Display for DecodeError {
             DecodeError::NotUtf8 => "not UTF-8",
             DecodeError::Version => "not an hb1 message",
             DecodeError::Fields => "fewer than 7 fields",
-            DecodeError::Kind => "unknown kind",
+            DecodeError::MessageKind => "unknown kind",
             DecodeError::Instance => "bad instance id",
             DecodeError::Generation => "bad generation",
             DecodeError::OpenFor => "bad open duration",
@@ -125,16 +125,16 @@ pub(crate) fn cause_name(cause: Cause) -> &'static str {
 /// a half-open timeout, where no probe gave a verdict), a close its probes confirmed, an
 /// `isolate()` or a `reset()`. A transition caused by the fleet itself is never sent on (no
 /// echo between instances), nor is anything else (a half-opening, `disable()`).
-pub(crate) fn outgoing(t: &Transition) -> Option<Kind> {
+pub(crate) fn outgoing(t: &Transition) -> Option<MessageKind> {
     match (t.cause, t.to) {
         (Cause::Fleet, _) => None,
         // No probe gave a verdict in time: nothing learned about the dependency, and a peer
         // whose probe just succeeded must not be tripped by it.
         (Cause::HalfOpenTimeout, _) => None,
-        (_, State::Open) => Some(Kind::Open),
-        (Cause::HalfOpenSuccesses, State::Closed) => Some(Kind::Close),
-        (Cause::Manual, State::Isolated) => Some(Kind::Isolate),
-        (Cause::Manual, State::Closed) => Some(Kind::Reset),
+        (_, State::Open) => Some(MessageKind::Open),
+        (Cause::HalfOpenSuccesses, State::Closed) => Some(MessageKind::Close),
+        (Cause::Manual, State::Isolated) => Some(MessageKind::Isolate),
+        (Cause::Manual, State::Closed) => Some(MessageKind::Reset),
         _ => None,
     }
 }
@@ -201,7 +201,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Message, DecodeError> {
     if field()? != VERSION {
         return Err(DecodeError::Version);
     }
-    let kind = Kind::parse(field()?).ok_or(DecodeError::Kind)?;
+    let kind = MessageKind::parse(field()?).ok_or(DecodeError::MessageKind)?;
     let instance = field()?;
     if !valid_instance(instance) {
         return Err(DecodeError::Instance);
@@ -232,7 +232,7 @@ mod tests {
 
     fn sample() -> Message {
         Message {
-            kind: Kind::Open,
+            kind: MessageKind::Open,
             instance: "9f3c2a71d0e4b815".into(),
             generation: 42,
             open_for: Duration::from_secs(30),
@@ -243,7 +243,12 @@ mod tests {
 
     #[test]
     fn round_trips_every_kind_and_extreme_values() {
-        for kind in [Kind::Open, Kind::Isolate, Kind::Close, Kind::Reset] {
+        for kind in [
+            MessageKind::Open,
+            MessageKind::Isolate,
+            MessageKind::Close,
+            MessageKind::Reset,
+        ] {
             for (generation, open_for) in [
                 (0, Duration::ZERO),
                 (u64::MAX, Duration::from_micros(u64::MAX)),
@@ -276,14 +281,20 @@ mod tests {
         use Cause::*;
         use State::*;
         let cases = [
-            (t(Closed, Open, FailureRate), Some(Kind::Open)),
-            (t(Closed, Open, ConsecutiveFailures), Some(Kind::Open)),
-            (t(HalfOpen, Open, HalfOpenFailure), Some(Kind::Open)),
+            (t(Closed, Open, FailureRate), Some(MessageKind::Open)),
+            (
+                t(Closed, Open, ConsecutiveFailures),
+                Some(MessageKind::Open),
+            ),
+            (t(HalfOpen, Open, HalfOpenFailure), Some(MessageKind::Open)),
             (t(HalfOpen, Open, HalfOpenTimeout), None),
-            (t(Closed, Open, FleetWindow), Some(Kind::Open)),
-            (t(HalfOpen, Closed, HalfOpenSuccesses), Some(Kind::Close)),
-            (t(Open, Isolated, Manual), Some(Kind::Isolate)),
-            (t(Open, Closed, Manual), Some(Kind::Reset)),
+            (t(Closed, Open, FleetWindow), Some(MessageKind::Open)),
+            (
+                t(HalfOpen, Closed, HalfOpenSuccesses),
+                Some(MessageKind::Close),
+            ),
+            (t(Open, Isolated, Manual), Some(MessageKind::Isolate)),
+            (t(Open, Closed, Manual), Some(MessageKind::Reset)),
             (t(Closed, Disabled, Manual), None),
             (t(Open, HalfOpen, OpenDeadlinePassed), None),
             // What the fleet caused is never sent on.
@@ -342,7 +353,7 @@ mod tests {
             (b"", DecodeError::Version),
             (b"hb2|open|a|1|0|manual|x", DecodeError::Version),
             (b"hb1|open|a|1|0|manual", DecodeError::Fields),
-            (b"hb1|shut|a|1|0|manual|x", DecodeError::Kind),
+            (b"hb1|shut|a|1|0|manual|x", DecodeError::MessageKind),
             (b"hb1|open||1|0|manual|x", DecodeError::Instance),
             (b"hb1|open|a b|1|0|manual|x", DecodeError::Instance),
             (b"hb1|open|a|-1|0|manual|x", DecodeError::Generation),

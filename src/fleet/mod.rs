@@ -44,7 +44,6 @@ mod fleet_clock;
 mod flusher;
 mod link;
 mod message;
-mod metrics;
 mod options;
 mod publisher;
 mod quorum;
@@ -52,6 +51,7 @@ mod rule;
 mod settled;
 mod signing;
 mod stats;
+mod status;
 mod subscriber;
 
 use std::collections::HashMap;
@@ -67,17 +67,17 @@ use crate::transition::Transition;
 
 pub use self::error::FleetError;
 pub use self::link::FleetLink;
-pub use self::metrics::FleetStatus;
 pub use self::options::FleetOptions;
 pub use self::quorum::Quorum;
 pub use self::rule::FleetRule;
+pub use self::status::FleetStatus;
 
 use self::fleet_clock::FleetClock;
 use self::link::open_client;
-use self::metrics::Counters;
 use self::publisher::Outgoing;
 pub(crate) use self::rule::Counts;
 pub(crate) use self::stats::Observed;
+use self::status::Counters;
 
 /// A fleet link not started yet: install its listener with [`watch`](Fleet::watch), then
 /// [`start`](Fleet::start) it.

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use crate::fleet::message::{self, Kind, Message};
-use crate::fleet::metrics::Counters;
+use crate::fleet::message::{self, Message, MessageKind};
 use crate::fleet::signing;
+use crate::fleet::status::Counters;
 use crate::fleet::{Shared, backoff};
 use crate::state::{Cause, State};
 
@@ -25,7 +25,7 @@ use crate::state::{Cause, State};
 pub(crate) struct Outgoing {
     pub(crate) name: Box<str>,
     pub(crate) generation: u64,
-    pub(crate) kind: Kind,
+    pub(crate) kind: MessageKind,
     pub(crate) cause: Cause,
 }
 
@@ -98,16 +98,18 @@ async fn send_again(shared: Arc<Shared>, mut manager: ConnectionManager, out: Ou
 fn payload(shared: &Shared, out: &Outgoing) -> Option<String> {
     let m = shared.registry.get(&out.name)?.metrics();
     let open_for = match out.kind {
-        Kind::Open => {
+        MessageKind::Open => {
             if m.state != State::Open || m.generation != out.generation {
                 return None;
             }
             m.retry_after.filter(|d| !d.is_zero())?
         }
-        Kind::Close | Kind::Reset if !matches!(m.state, State::Closed | State::Disabled) => {
+        MessageKind::Close | MessageKind::Reset
+            if !matches!(m.state, State::Closed | State::Disabled) =>
+        {
             return None;
         }
-        Kind::Isolate if m.state != State::Isolated => return None,
+        MessageKind::Isolate if m.state != State::Isolated => return None,
         _ => Duration::ZERO,
     };
     let text = message::encode(&Message {
@@ -159,7 +161,7 @@ mod tests {
         (shared, mock)
     }
 
-    fn out(kind: Kind, generation: u64, cause: Cause) -> Outgoing {
+    fn out(kind: MessageKind, generation: u64, cause: Cause) -> Outgoing {
         Outgoing {
             name: "db".into(),
             generation,
@@ -179,21 +181,21 @@ mod tests {
         mock.increment(Duration::from_secs(30));
         b.try_acquire().unwrap().success(); // 2: HalfOpen, 3: Closed
         assert_eq!((b.state(), b.metrics().generation), (State::Closed, 3));
-        let close = out(Kind::Close, 3, Cause::HalfOpenSuccesses);
+        let close = out(MessageKind::Close, 3, Cause::HalfOpenSuccesses);
         assert!(payload(&shared, &close).is_some(), "still closed: sent");
         b.try_acquire().unwrap().failure(); // 4: Open again
         assert_eq!(payload(&shared, &close), None, "overtaken by the trip");
-        let open = out(Kind::Open, 4, Cause::ConsecutiveFailures);
+        let open = out(MessageKind::Open, 4, Cause::ConsecutiveFailures);
         assert!(payload(&shared, &open).is_some());
 
         b.reset(); // 5: Closed
-        let reset = out(Kind::Reset, 5, Cause::Manual);
+        let reset = out(MessageKind::Reset, 5, Cause::Manual);
         assert!(payload(&shared, &reset).is_some());
         b.try_acquire().unwrap().failure(); // 6: Open
         assert_eq!(payload(&shared, &reset), None);
 
         b.isolate(); // 7: Isolated
-        let isolate = out(Kind::Isolate, 7, Cause::Manual);
+        let isolate = out(MessageKind::Isolate, 7, Cause::Manual);
         assert!(payload(&shared, &isolate).is_some());
         b.reset(); // 8: Closed
         assert_eq!(
@@ -201,6 +203,6 @@ mod tests {
             None,
             "an isolation already lifted"
         );
-        assert!(payload(&shared, &out(Kind::Reset, 8, Cause::Manual)).is_some());
+        assert!(payload(&shared, &out(MessageKind::Reset, 8, Cause::Manual)).is_some());
     }
 }

@@ -20,11 +20,11 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::Notify;
 
 use crate::breaker::Breaker;
-use crate::fleet::message::{self, Kind, Message};
-use crate::fleet::metrics::Counters;
+use crate::fleet::message::{self, Message, MessageKind};
 use crate::fleet::quorum::{self, Claims};
 use crate::fleet::signing;
 use crate::fleet::stats::Dedup;
+use crate::fleet::status::Counters;
 use crate::fleet::{Shared, backoff};
 
 /// Senders × names remembered for deduplication (see [`Dedup`]).
@@ -193,7 +193,7 @@ pub(crate) fn receive(
 /// breaker, whose own probes then decide).
 fn agreed(shared: &Shared, claims: &mut Claims, m: &Message, now: Instant) -> bool {
     match m.kind {
-        Kind::Open => {
+        MessageKind::Open => {
             // Claims count instances by name: the lives of one instance (restarted, each with
             // a new suffix) are one voice, and a dead life never withdraws its claim.
             let sender = message::instance_name(&m.instance);
@@ -205,8 +205,8 @@ fn agreed(shared: &Shared, claims: &mut Claims, m: &Message, now: Instant) -> bo
             }
             reached
         }
-        Kind::Isolate => true,
-        Kind::Close | Kind::Reset => {
+        MessageKind::Isolate => true,
+        MessageKind::Close | MessageKind::Reset => {
             claims.withdraw(&m.name, message::instance_name(&m.instance));
             true
         }
@@ -220,9 +220,9 @@ fn agreed(shared: &Shared, claims: &mut Claims, m: &Message, now: Instant) -> bo
 /// [`Breaker::trip_from_fleet`]). Returns whether the breaker moved.
 pub(crate) fn apply(breaker: &Breaker, m: &Message) -> bool {
     match m.kind {
-        Kind::Open => breaker.trip_from_fleet(m.open_for),
-        Kind::Isolate => breaker.trip_from_fleet(Duration::MAX),
-        Kind::Close | Kind::Reset => breaker.half_open_from_fleet(),
+        MessageKind::Open => breaker.trip_from_fleet(m.open_for),
+        MessageKind::Isolate => breaker.trip_from_fleet(Duration::MAX),
+        MessageKind::Close | MessageKind::Reset => breaker.half_open_from_fleet(),
     }
 }
 

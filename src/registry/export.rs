@@ -20,54 +20,54 @@ const CYCLE: [(State, State); 4] = [
 ];
 
 /// Each series with its unit and help text, as `describe` publishes them.
-const SERIES: [(&str, Kind, Unit, &str); 7] = [
+const SERIES: [(&str, SeriesKind, Unit, &str); 7] = [
     (
         "hotbreaker_calls_total",
-        Kind::Counter,
+        SeriesKind::Counter,
         Unit::Count,
         "Calls through the breaker by outcome: success, failure, ignored, rejected (while not \
          Closed) and throttled (shed by the throttle while Closed).",
     ),
     (
         "hotbreaker_slow_calls_total",
-        Kind::Counter,
+        SeriesKind::Counter,
         Unit::Count,
         "Calls judged slow by the slow-call rule.",
     ),
     (
         "hotbreaker_transitions_total",
-        Kind::Counter,
+        SeriesKind::Counter,
         Unit::Count,
         "State transitions by from and to state.",
     ),
     (
         "hotbreaker_state",
-        Kind::Gauge,
+        SeriesKind::Gauge,
         Unit::Count,
         "1 for the state the breaker is in, 0 for the others.",
     ),
     (
         "hotbreaker_window_failure_rate",
-        Kind::Gauge,
+        SeriesKind::Gauge,
         Unit::Count,
         "Failures divided by calls in the current window (0 when it is empty).",
     ),
     (
         "hotbreaker_window_calls",
-        Kind::Gauge,
+        SeriesKind::Gauge,
         Unit::Count,
         "Calls recorded in the current window.",
     ),
     (
         "hotbreaker_typical_latency_seconds",
-        Kind::Gauge,
+        SeriesKind::Gauge,
         Unit::Seconds,
         "The typical latency learned by a relative slow-call rule.",
     ),
 ];
 
 #[derive(Clone, Copy)]
-enum Kind {
+enum SeriesKind {
     Counter,
     Gauge,
 }
@@ -76,8 +76,8 @@ enum Kind {
 fn describe() {
     for (name, kind, unit, help) in SERIES {
         match kind {
-            Kind::Counter => metrics::describe_counter!(name, unit, help),
-            Kind::Gauge => metrics::describe_gauge!(name, unit, help),
+            SeriesKind::Counter => metrics::describe_counter!(name, unit, help),
+            SeriesKind::Gauge => metrics::describe_gauge!(name, unit, help),
         }
     }
 }

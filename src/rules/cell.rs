@@ -2,7 +2,7 @@
 //! replaced whole by `reconfigure`.
 //!
 //! # Layout
-//! Two copies of [`RuleSet`] encoded as [`WORDS`] `u64`s, a `version` whose parity names the copy
+//! Two copies of [`LiveRules`] encoded as [`WORDS`] `u64`s, a `version` whose parity names the copy
 //! in force, and a `writing` word naming the version a writer is preparing. Writers are
 //! serialized by the breaker's configuration mutex (off the hot path) and write the copy not in
 //! force, then publish the new version. A reader loads the version, reads that copy, and checks
@@ -31,7 +31,7 @@ use crate::throttle::ThrottleRule;
 /// The numeric part of [`Rules`]: everything a decision on the hot path or at a transition
 /// needs. `Copy`, so a reader holds it without borrowing the cell.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct RuleSet {
+pub(crate) struct LiveRules {
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) failure_rate: Option<Rate>,
     pub(crate) minimum_calls: u32,
@@ -42,9 +42,9 @@ pub(crate) struct RuleSet {
     pub(crate) throttle: Option<ThrottleRule>,
 }
 
-impl RuleSet {
-    pub(crate) fn of(rules: &Rules) -> RuleSet {
-        RuleSet {
+impl LiveRules {
+    pub(crate) fn of(rules: &Rules) -> LiveRules {
+        LiveRules {
             consecutive_failures: rules.consecutive_failures,
             failure_rate: rules.failure_rate,
             minimum_calls: rules.minimum_calls,
@@ -87,9 +87,9 @@ impl RuleSet {
         ]
     }
 
-    fn decode(w: &[u64; WORDS]) -> RuleSet {
+    fn decode(w: &[u64; WORDS]) -> LiveRules {
         let nonzero = |v: u64| (v != 0).then_some(v);
-        RuleSet {
+        LiveRules {
             consecutive_failures: nonzero(w[0]).map(|v| v as u32),
             failure_rate: nonzero(w[1]).map(Rate::from_ppb),
             minimum_calls: w[2] as u32,
@@ -117,7 +117,7 @@ impl RuleSet {
     }
 }
 
-/// Words per encoded [`RuleSet`].
+/// Words per encoded [`LiveRules`].
 const WORDS: usize = 14;
 
 /// Two copies of the rules and the version in force (module docs).
@@ -129,7 +129,7 @@ pub(crate) struct RulesCell {
 }
 
 impl RulesCell {
-    pub(crate) fn new(rules: RuleSet) -> RulesCell {
+    pub(crate) fn new(rules: LiveRules) -> RulesCell {
         let words = rules.encode();
         RulesCell {
             version: AtomicU64::new(0),
@@ -139,7 +139,7 @@ impl RulesCell {
     }
 
     /// The rules in force.
-    pub(crate) fn load(&self) -> RuleSet {
+    pub(crate) fn load(&self) -> LiveRules {
         loop {
             // Acquire: see the module's "Orderings".
             let version = self.version.load(Ordering::Acquire);
@@ -149,13 +149,13 @@ impl RulesCell {
             fence(Ordering::Acquire);
             // Relaxed: ordered by the fence above.
             if self.writing.load(Ordering::Relaxed) < version + 2 {
-                return RuleSet::decode(&words);
+                return LiveRules::decode(&words);
             }
         }
     }
 
     /// Installs `rules`. Callers must be serialized (the breaker holds its configuration lock).
-    pub(crate) fn store(&self, rules: RuleSet) {
+    pub(crate) fn store(&self, rules: LiveRules) {
         let words = rules.encode();
         // Relaxed: only this (serialized) writer stores the version.
         let next = self.version.load(Ordering::Relaxed) + 1;
@@ -174,8 +174,8 @@ impl RulesCell {
 mod tests {
     use super::*;
 
-    fn sample() -> RuleSet {
-        RuleSet {
+    fn sample() -> LiveRules {
+        LiveRules {
             consecutive_failures: Some(7),
             failure_rate: Rate::new(0.25),
             minimum_calls: 1_000_000,
@@ -205,8 +205,8 @@ mod tests {
     #[test]
     fn encodes_every_field_losslessly() {
         let r = sample();
-        assert_eq!(RuleSet::decode(&r.encode()), r);
-        let none = RuleSet {
+        assert_eq!(LiveRules::decode(&r.encode()), r);
+        let none = LiveRules {
             consecutive_failures: None,
             failure_rate: None,
             slow: None,
@@ -214,14 +214,14 @@ mod tests {
             throttle: None,
             ..r
         };
-        assert_eq!(RuleSet::decode(&none.encode()), none);
+        assert_eq!(LiveRules::decode(&none.encode()), none);
     }
 
     #[test]
     fn store_replaces_the_whole_set_every_time() {
         let cell = RulesCell::new(sample());
         for n in 1..=5u32 {
-            let r = RuleSet {
+            let r = LiveRules {
                 consecutive_failures: Some(n),
                 minimum_calls: n,
                 ..sample()
@@ -239,7 +239,7 @@ mod tests {
         cell.writing
             .store(u64::from(u32::MAX) - 1, Ordering::Relaxed);
         for n in 1..=4u32 {
-            let r = RuleSet {
+            let r = LiveRules {
                 minimum_calls: n,
                 ..sample()
             };

@@ -30,7 +30,7 @@ pub(crate) mod rate;
 mod tests;
 
 pub use backoff::Backoff;
-pub(crate) use cell::{RuleSet, RulesCell};
+pub(crate) use cell::{LiveRules, RulesCell};
 use defaults::default_stripes;
 pub(crate) use effective::effective;
 use effective::trip_rules;

@@ -4,12 +4,12 @@
 //! rules here need the window's counts.
 
 use super::Predicate;
-use super::cell::RuleSet;
+use super::cell::LiveRules;
 use crate::state::Cause;
 use crate::window::WindowStats;
 
 /// Whether any rule reads the window: if not, a Failure need not sum it.
-pub(crate) fn reads_window(rules: &RuleSet, predicate: Option<&Predicate>) -> bool {
+pub(crate) fn reads_window(rules: &LiveRules, predicate: Option<&Predicate>) -> bool {
     rules.failure_rate.is_some() || rules.slow.is_some() || predicate.is_some()
 }
 
@@ -17,7 +17,7 @@ pub(crate) fn reads_window(rules: &RuleSet, predicate: Option<&Predicate>) -> bo
 /// failure rate, slow-call rate, then the user's predicate. `minimum_calls` gates the two rates,
 /// not the predicate.
 pub(crate) fn window_cause(
-    rules: &RuleSet,
+    rules: &LiveRules,
     predicate: Option<&Predicate>,
     stats: &WindowStats,
 ) -> Option<Cause> {
@@ -54,7 +54,7 @@ pub(crate) const LOOKAHEAD: u64 = 1 << 24;
 /// out of `max(minimum_calls, C + d)` calls. Both rates only grow with `d`, so the answer is
 /// found by bisection. A user predicate can hold after any event: 1.
 pub(crate) fn events_until_possible(
-    rules: &RuleSet,
+    rules: &LiveRules,
     predicate: Option<&Predicate>,
     stats: &WindowStats,
     cap: Option<u64>,
@@ -106,8 +106,8 @@ mod tests {
     use crate::rules::rate::Rate;
     use crate::state::Limits;
 
-    fn rules(failure_rate: Option<f64>, slow_rate: Option<f64>, minimum_calls: u32) -> RuleSet {
-        RuleSet {
+    fn rules(failure_rate: Option<f64>, slow_rate: Option<f64>, minimum_calls: u32) -> LiveRules {
+        LiveRules {
             consecutive_failures: None,
             failure_rate: failure_rate.and_then(Rate::new),
             minimum_calls,

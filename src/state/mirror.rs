@@ -15,11 +15,11 @@ use crate::sync::{AtomicU64, Ordering};
 /// winner had not yet returned. Every decision that changes the state reads and swaps the state
 /// word itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Mirror(u64);
+pub(crate) struct StateMirror(u64);
 
-impl Mirror {
-    pub(crate) fn of(word: Word) -> Mirror {
-        Mirror((word.generation() << 3) | word.kind() as u64)
+impl StateMirror {
+    pub(crate) fn of(word: Word) -> StateMirror {
+        StateMirror((word.generation() << 3) | word.kind() as u64)
     }
 
     #[inline]
@@ -47,25 +47,25 @@ impl Mirror {
 
 /// The atomic cell holding the mirror.
 #[derive(Debug)]
-pub(crate) struct MirrorCell(AtomicU64);
+pub(crate) struct StateMirrorCell(AtomicU64);
 
-impl MirrorCell {
-    pub(crate) fn new(word: Word) -> MirrorCell {
-        MirrorCell(AtomicU64::new(Mirror::of(word).0))
+impl StateMirrorCell {
+    pub(crate) fn new(word: Word) -> StateMirrorCell {
+        StateMirrorCell(AtomicU64::new(StateMirror::of(word).0))
     }
 
     #[inline]
-    pub(crate) fn load(&self) -> Mirror {
+    pub(crate) fn load(&self) -> StateMirror {
         // Acquire: pairs with the Release in `publish`, like a load of the state word.
-        Mirror(self.0.load(Ordering::Acquire))
+        StateMirror(self.0.load(Ordering::Acquire))
     }
 
     /// Publishes the kind and generation `word` installed, unless a later generation already has
     /// (`Release`: a reader that sees this generation sees the swap that made it).
     pub(crate) fn publish(&self, word: Word) {
-        let new = Mirror::of(word);
+        let new = StateMirror::of(word);
         crate::publish::unless_newer(&self.0, new.0, |current| {
-            Mirror(current).generation() < new.generation()
+            StateMirror(current).generation() < new.generation()
         });
     }
 }
@@ -83,17 +83,20 @@ mod tests {
             (State::Isolated, 12_345_678_901),
             (State::Disabled, 7),
         ] {
-            let m = Mirror::of(Word::pack(kind, 3, 2, 1, generation));
+            let m = StateMirror::of(Word::pack(kind, 3, 2, 1, generation));
             assert_eq!((m.kind(), m.generation()), (kind, generation));
         }
     }
 
     #[test]
     fn never_goes_back_a_generation() {
-        let cell = MirrorCell::new(Word::INITIAL);
+        let cell = StateMirrorCell::new(Word::INITIAL);
         cell.publish(Word::pack(State::Open, 1, 0, 0, 5));
         cell.publish(Word::pack(State::Closed, 0, 0, 0, 4)); // a stalled, older winner
-        assert_eq!(cell.load(), Mirror::of(Word::pack(State::Open, 1, 0, 0, 5)));
+        assert_eq!(
+            cell.load(),
+            StateMirror::of(Word::pack(State::Open, 1, 0, 0, 5))
+        );
         cell.publish(Word::pack(State::HalfOpen, 1, 1, 0, 6));
         assert_eq!(cell.load().kind(), State::HalfOpen);
     }

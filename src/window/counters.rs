@@ -14,7 +14,7 @@ pub(crate) struct Sample {
 
 /// The three counters a bucket keeps, in ring order within a stripe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum BucketKind {
     Success = 0,
     Failure = 1,
     Slow = 2,
@@ -55,12 +55,12 @@ pub(super) fn kinds(sample: Sample) -> &'static [usize] {
     }
 }
 
-impl Kind {
+impl BucketKind {
     pub(super) fn total(self) -> Total {
         match self {
-            Kind::Success => Total::Successes,
-            Kind::Failure => Total::Failures,
-            Kind::Slow => Total::Slow,
+            BucketKind::Success => Total::Successes,
+            BucketKind::Failure => Total::Failures,
+            BucketKind::Slow => Total::Slow,
         }
     }
 }

@@ -39,7 +39,7 @@ pub(crate) use count_window::CountWindow;
 pub(crate) use counters::{Sample, Total};
 pub(crate) use spec::{MAX_BUCKETS, WindowSpec};
 pub use stats::WindowStats;
-pub(crate) use stripes::{Stripes, Writer};
+pub(crate) use stripes::{CallerStripe, Stripes};
 pub(crate) use time_ring::TimeRing;
 
 /// Either kind of window.
@@ -84,7 +84,7 @@ impl Window {
     pub(crate) fn record(
         &self,
         stripes: &Stripes,
-        writer: Writer,
+        writer: CallerStripe,
         generation: u64,
         now_ns: u64,
         sample: Sample,
@@ -96,7 +96,7 @@ impl Window {
             }
             Window::Count(w) => {
                 w.record(generation, sample);
-                if let Writer::Owned(i) = writer {
+                if let CallerStripe::Owned(i) = writer {
                     stripes.owned().enter(i, generation);
                 }
                 stripes.add_sample(writer, sample);

@@ -66,8 +66,8 @@ mod head;
 #[cfg(not(hotbreaker_loom))]
 pub(crate) use block::refill_reserves;
 use block::{Block, reserve};
-pub(crate) use head::{Head, RunView};
 use head::{Mark, bump};
+pub(crate) use head::{OwnedLine, RunView};
 
 /// A mark's tag while it is being rewritten, and before its first write.
 const INVALID: u64 = u64::MAX;
@@ -167,7 +167,7 @@ impl Owned {
     /// clock's recent time, when the breaker has a time window and a real clock (see `fast`):
     /// the Success fast path's lookup.
     #[inline(always)]
-    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&Head, RealTime)> {
+    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&OwnedLine, RealTime)> {
         match self.fast {
             Some(time) => self.head(slot).map(|head| (head, time)),
             None => None,
@@ -185,7 +185,7 @@ impl Owned {
     /// Owned stripe `slot`'s line, if the breaker has that many and the slot's holder has taken
     /// its block.
     #[inline(always)]
-    pub(crate) fn head(&self, slot: u32) -> Option<&Head> {
+    pub(crate) fn head(&self, slot: u32) -> Option<&OwnedLine> {
         self.block(slot as usize).map(|block| &*block.head)
     }
 
@@ -258,7 +258,7 @@ impl Owned {
         &block.marks[index / MARKS_PER_LINE][index % MARKS_PER_LINE]
     }
 
-    /// [`Head::try_success`] on owned stripe `stripe`.
+    /// [`OwnedLine::try_success`] on owned stripe `stripe`.
     #[cfg(test)]
     fn try_success(
         &self,
@@ -529,7 +529,7 @@ impl Owned {
 
 impl Owned {
     /// The lines of the owned stripes that have their block.
-    fn heads(&self) -> impl Iterator<Item = &Head> {
+    fn heads(&self) -> impl Iterator<Item = &OwnedLine> {
         self.blocks
             .iter()
             .filter_map(|cell| cell.get())
@@ -552,7 +552,7 @@ impl Drop for Owned {
 }
 
 /// Moves `head` into `generation` if it is in an older one (or none): see [`Owned::enter`].
-fn enter(head: &Head, generation: u64) {
+fn enter(head: &OwnedLine, generation: u64) {
     // Relaxed: the owner's own word.
     let current = head.generation.load(Ordering::Relaxed);
     if current == NO_BUCKET || generation > current {

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
-use super::counters::{Kind, LINE, NEWEST, SUCCESS_EVENTS, Sample, Total, kinds};
+use super::counters::{BucketKind, LINE, NEWEST, SUCCESS_EVENTS, Sample, Total, kinds};
 use super::owned::{self, Owned, RunView};
 use crate::bucket;
 use crate::sync::{AtomicU64, AtomicU128, Ordering};
@@ -52,7 +52,7 @@ pub(crate) fn shared_stripes(owned: usize) -> usize {
 
 /// Which stripe the calling thread writes, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Writer {
+pub(crate) enum CallerStripe {
     /// An owned stripe: plain stores (`owned.rs`).
     Owned(usize),
     /// A shared stripe: atomic read-modify-writes.
@@ -198,29 +198,29 @@ impl Stripes {
     /// The stripe the calling thread writes: its owned stripe if it holds one of this breaker's,
     /// else a shared one.
     #[inline(always)]
-    pub(crate) fn mine(&self) -> Writer {
+    pub(crate) fn caller_stripe(&self) -> CallerStripe {
         let slot = thread_slot::current();
         if self.owned.head(slot).is_some() {
-            Writer::Owned(slot as usize)
+            CallerStripe::Owned(slot as usize)
         } else {
-            self.mine_otherwise()
+            self.caller_stripe_otherwise()
         }
     }
 
     /// A thread without one of this breaker's owned stripes, without its block yet, or without
     /// a slot yet: claims what it can (never allocating, see `owned.rs`).
     #[inline(never)]
-    fn mine_otherwise(&self) -> Writer {
+    fn caller_stripe_otherwise(&self) -> CallerStripe {
         let slot = thread_slot::claimed() as usize;
         if self.owned.claim(slot) {
-            Writer::Owned(slot)
+            CallerStripe::Owned(slot)
         } else {
-            Writer::Shared(slot & self.mask())
+            CallerStripe::Shared(slot & self.mask())
         }
     }
 
     #[inline]
-    pub(super) fn cell(&self, stripe: usize, kind: Kind, slot: usize) -> &AtomicU128 {
+    pub(super) fn cell(&self, stripe: usize, kind: BucketKind, slot: usize) -> &AtomicU128 {
         let index = stripe * self.cells_per_stripe() + kind as usize * self.ring() + slot;
         &self.lines[index / LINE][index % LINE]
     }
@@ -232,7 +232,7 @@ impl Stripes {
         match self.owned.head(thread_slot::current()) {
             Some(head) => head.add_rejected(),
             None => {
-                self.add_one(self.mine(), Total::Rejected);
+                self.add_one(self.caller_stripe(), Total::Rejected);
             }
         }
     }
@@ -240,12 +240,13 @@ impl Stripes {
     /// Adds one to a lifetime total (not to any bucket). Returns, for Rejected, how many this
     /// stripe has counted so far.
     #[inline]
-    pub(crate) fn add_one(&self, writer: Writer, total: Total) -> u64 {
+    pub(crate) fn add_one(&self, writer: CallerStripe, total: Total) -> u64 {
         match writer {
-            Writer::Owned(i) => match total {
-                Total::Throttled => {
-                    self.add_one(Writer::Shared(thread_slot::stripe() & self.mask()), total)
-                }
+            CallerStripe::Owned(i) => match total {
+                Total::Throttled => self.add_one(
+                    CallerStripe::Shared(thread_slot::stripe() & self.mask()),
+                    total,
+                ),
                 Total::Ignored => {
                     self.owned.add_ignored(i);
                     0
@@ -265,7 +266,7 @@ impl Stripes {
                 }
             },
             // Release: see `add`. The value returned is the count after this one.
-            Writer::Shared(s) => {
+            CallerStripe::Shared(s) => {
                 if total == Total::Successes {
                     self.shared_success(s);
                 }
@@ -389,10 +390,10 @@ impl Stripes {
 
     /// Adds one Success/Failure outcome of the current generation straight to the lifetime
     /// totals (count windows, Disabled): a Success ends the stripe's failure run.
-    pub(crate) fn add_sample(&self, writer: Writer, sample: Sample) {
+    pub(crate) fn add_sample(&self, writer: CallerStripe, sample: Sample) {
         let stripe = match writer {
-            Writer::Owned(i) => return self.owned.add_outside(i, kinds(sample)),
-            Writer::Shared(s) => s,
+            CallerStripe::Owned(i) => return self.owned.add_outside(i, kinds(sample)),
+            CallerStripe::Shared(s) => s,
         };
         if !sample.failure {
             self.shared_success(stripe);
@@ -437,9 +438,9 @@ impl Stripes {
                 .wrapping_add(self.totals[stripe].counters[total as usize].load(Ordering::Acquire));
         }
         let kind = match total {
-            Total::Successes => Kind::Success,
-            Total::Failures => Kind::Failure,
-            Total::Slow => Kind::Slow,
+            Total::Successes => BucketKind::Success,
+            Total::Failures => BucketKind::Failure,
+            Total::Slow => BucketKind::Slow,
             Total::Ignored | Total::Rejected | Total::Throttled => return sum,
         };
         for stripe in 0..self.shared() {

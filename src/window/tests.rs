@@ -1,7 +1,7 @@
 //! The time window over its stripes: what a decision and a report read, across rotations,
 //! generations, late writers and long idle gaps.
 
-use super::counters::{Kind, LINE};
+use super::counters::{BucketKind, LINE};
 use super::*;
 use crate::sync::AtomicU128;
 use crossbeam_utils::CachePadded;
@@ -26,7 +26,7 @@ fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
             let line = std::mem::size_of::<CachePadded<[AtomicU128; LINE]>>();
             let mut seen = std::collections::HashSet::new();
             for stripe in 0..st.shared() {
-                for kind in [Kind::Success, Kind::Failure, Kind::Slow] {
+                for kind in [BucketKind::Success, BucketKind::Failure, BucketKind::Slow] {
                     for slot in 0..ring {
                         let c = st.cell(stripe, kind, slot) as *const AtomicU128 as usize;
                         let line_no = (c - base) / line;
@@ -97,8 +97,8 @@ fn random_write(
     now: u64,
 ) {
     let writer = match next(3) {
-        0 => Writer::Shared(next(s.shared() as u64) as usize),
-        _ => Writer::Owned(next(s.owned().count() as u64) as usize),
+        0 => CallerStripe::Shared(next(s.shared() as u64) as usize),
+        _ => CallerStripe::Owned(next(s.owned().count() as u64) as usize),
     };
     if next(8) == 0 {
         w.add_throttled(s, generation, now);
@@ -205,9 +205,9 @@ fn a_report_reads_what_a_decision_reads_with_late_permits() {
 }
 
 /// Runs a test as an owned stripe's writer and as a shared stripe's.
-fn for_both(test: impl Fn(Writer)) {
-    test(Writer::Owned(0));
-    test(Writer::Shared(0));
+fn for_both(test: impl Fn(CallerStripe)) {
+    test(CallerStripe::Owned(0));
+    test(CallerStripe::Shared(0));
 }
 
 #[test]
@@ -272,8 +272,8 @@ fn a_million_calls_in_one_bucket_keep_their_exact_rate() {
         let (w, s) = window(1_000 * MS, 1, 1);
         for _ in 0..1_000_000 {
             let fast = match wr {
-                Writer::Owned(i) => s.owned().head(i as u32).unwrap().try_success(0, 0, || 0),
-                Writer::Shared(i) => w.try_add_success(&s, i, 0, 0),
+                CallerStripe::Owned(i) => s.owned().head(i as u32).unwrap().try_success(0, 0, || 0),
+                CallerStripe::Shared(i) => w.try_add_success(&s, i, 0, 0),
             };
             assert!(
                 fast || {

@@ -1,10 +1,10 @@
 //! The time window: the last `buckets` intervals of the breaker's clock.
 
-use super::counters::{Kind, Sample, Total, kinds};
+use super::counters::{BucketKind, Sample, Total, kinds};
 use super::owned;
 use super::spec::WindowSpec;
 use super::stats::WindowStats;
-use super::stripes::{Stripes, Writer};
+use super::stripes::{CallerStripe, Stripes};
 use crate::bucket::{self, Decision};
 use crate::fastdiv::FastDiv;
 use crate::sync::{AtomicU128, Ordering};
@@ -73,7 +73,7 @@ impl TimeRing {
     pub(crate) fn record_as(
         &self,
         stripes: &Stripes,
-        writer: Writer,
+        writer: CallerStripe,
         generation: u64,
         now_ns: u64,
         sample: Sample,
@@ -82,7 +82,7 @@ impl TimeRing {
         let epoch = self.epoch(now_ns);
         let tag = bucket::tag(self.stride, generation, epoch);
         let stripe = match writer {
-            Writer::Owned(i) => {
+            CallerStripe::Owned(i) => {
                 let end = epoch.saturating_add(1).saturating_mul(self.width_ns);
                 let kinds = kinds(sample);
                 if !stripes
@@ -93,17 +93,17 @@ impl TimeRing {
                 }
                 return;
             }
-            Writer::Shared(s) => s,
+            CallerStripe::Shared(s) => s,
         };
         let kind = if sample.failure {
-            Kind::Failure
+            BucketKind::Failure
         } else {
             stripes.shared_success(stripe);
-            Kind::Success
+            BucketKind::Success
         };
         self.add(stripes, stripe, kind, tag);
         if sample.slow {
-            self.add(stripes, stripe, Kind::Slow, tag);
+            self.add(stripes, stripe, BucketKind::Slow, tag);
         }
     }
 
@@ -118,7 +118,7 @@ impl TimeRing {
         now_ns: u64,
     ) -> bool {
         let tag = self.tag(generation, now_ns);
-        let cell = stripes.cell(stripe, Kind::Success, self.slot(tag));
+        let cell = stripes.cell(stripe, BucketKind::Success, self.slot(tag));
         // Relaxed: the CAS re-checks the value (`window/mod.rs`, "Orderings").
         let word = cell.load(Ordering::Relaxed);
         match bucket::add(word, tag) {
@@ -142,7 +142,7 @@ impl TimeRing {
     /// the rotation replaced into the lifetime totals), or (the bucket holds a newer tag) count
     /// in the lifetime totals only.
     #[cold]
-    fn add(&self, stripes: &Stripes, stripe: usize, kind: Kind, tag: u64) {
+    fn add(&self, stripes: &Stripes, stripe: usize, kind: BucketKind, tag: u64) {
         let cell = stripes.cell(stripe, kind, self.slot(tag));
         let to_total = match swap_in(stripes, stripe, cell, tag) {
             Swapped::Added => 0,
@@ -163,7 +163,7 @@ impl TimeRing {
     /// bounded, the total exact).
     pub(crate) fn add_throttled(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
         let stripe = thread_slot::stripe() & stripes.mask();
-        stripes.add_one(Writer::Shared(stripe), Total::Throttled);
+        stripes.add_one(CallerStripe::Shared(stripe), Total::Throttled);
         if let Some(ring) = stripes.throttled() {
             self.add_to_ring(stripes, ring, stripe, generation, now_ns);
         }
@@ -241,9 +241,9 @@ impl TimeRing {
                             0
                         }
                     };
-                    successes = successes.saturating_add(read(Kind::Success));
-                    stats.failures = stats.failures.saturating_add(read(Kind::Failure));
-                    stats.slow = stats.slow.saturating_add(read(Kind::Slow));
+                    successes = successes.saturating_add(read(BucketKind::Success));
+                    stats.failures = stats.failures.saturating_add(read(BucketKind::Failure));
+                    stats.slow = stats.slow.saturating_add(read(BucketKind::Slow));
                 }
             }
             if let (Some(throttled), Some(answered)) = (stripes.throttled(), stripes.answered()) {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::state::{Cause, State};
 
-fn message(kind: Kind, open_for: Duration) -> Message {
+fn message(kind: MessageKind, open_for: Duration) -> Message {
     Message {
         kind,
         instance: "peer".into(),
@@ -47,14 +47,19 @@ const STATES: [State; 5] = State::ALL;
 fn which_message_applies_in_which_state() {
     let five = Duration::from_secs(5);
     for state in STATES {
-        for kind in [Kind::Open, Kind::Isolate, Kind::Close, Kind::Reset] {
+        for kind in [
+            MessageKind::Open,
+            MessageKind::Isolate,
+            MessageKind::Close,
+            MessageKind::Reset,
+        ] {
             let (b, _) = breaker_in(state);
             let before = b.metrics().generation;
             let moved = apply(&b, &message(kind, five));
             let after = b.state();
             let want = match (kind, state) {
-                (Kind::Open | Kind::Isolate, State::Closed) => Some(State::Open),
-                (Kind::Close | Kind::Reset, State::Open) => Some(State::HalfOpen),
+                (MessageKind::Open | MessageKind::Isolate, State::Closed) => Some(State::Open),
+                (MessageKind::Close | MessageKind::Reset, State::Open) => Some(State::HalfOpen),
                 _ => None,
             };
             match want {
@@ -76,7 +81,10 @@ fn which_message_applies_in_which_state() {
 #[test]
 fn a_fleet_trip_never_outlasts_the_sender_nor_the_local_maximum() {
     let (b, mock) = breaker_in(State::Closed);
-    assert!(apply(&b, &message(Kind::Open, Duration::from_secs(5))));
+    assert!(apply(
+        &b,
+        &message(MessageKind::Open, Duration::from_secs(5))
+    ));
     assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(5)));
     mock.increment(Duration::from_secs(5));
     assert!(
@@ -87,14 +95,17 @@ fn a_fleet_trip_never_outlasts_the_sender_nor_the_local_maximum() {
 
     // A peer that says "an hour" (or garbage) gets the local maximum, 60 s.
     let (b, _) = breaker_in(State::Closed);
-    assert!(apply(&b, &message(Kind::Open, Duration::from_secs(3_600))));
+    assert!(apply(
+        &b,
+        &message(MessageKind::Open, Duration::from_secs(3_600))
+    ));
     assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(60)));
     let (b, _) = breaker_in(State::Closed);
-    assert!(apply(&b, &message(Kind::Isolate, Duration::ZERO)));
+    assert!(apply(&b, &message(MessageKind::Isolate, Duration::ZERO)));
     assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(60)));
     // A zero duration is no trip.
     let (b, _) = breaker_in(State::Closed);
-    assert!(!apply(&b, &message(Kind::Open, Duration::ZERO)));
+    assert!(!apply(&b, &message(MessageKind::Open, Duration::ZERO)));
     assert_eq!(b.state(), State::Closed);
 }
 
@@ -103,7 +114,10 @@ fn a_fleet_trip_never_outlasts_the_sender_nor_the_local_maximum() {
 fn an_open_breaker_keeps_its_deadline() {
     let (b, mock) = breaker_in(State::Open);
     mock.increment(Duration::from_secs(20));
-    assert!(!apply(&b, &message(Kind::Open, Duration::from_secs(30))));
+    assert!(!apply(
+        &b,
+        &message(MessageKind::Open, Duration::from_secs(30))
+    ));
     assert_eq!(b.metrics().retry_after, Some(Duration::from_secs(10)));
 }
 
@@ -126,8 +140,8 @@ fn fleet_of(live: u64, quorum: crate::fleet::Quorum) -> Shared {
     shared
 }
 
-fn payload(kind: Kind, sender: &str, generation: u64) -> Vec<u8> {
-    let open_for = if kind == Kind::Open {
+fn payload(kind: MessageKind, sender: &str, generation: u64) -> Vec<u8> {
+    let open_for = if kind == MessageKind::Open {
         Duration::from_secs(5)
     } else {
         Duration::ZERO
@@ -151,7 +165,7 @@ fn a_sick_minority_never_opens_a_healthy_instance() {
     for round in 0..100u64 {
         let at = t0 + Duration::from_millis(round * 100);
         for sick in ["a", "b"] {
-            let p = payload(Kind::Open, sick, round * 2 + 1);
+            let p = payload(MessageKind::Open, sick, round * 2 + 1);
             receive(&shared, (&mut dedup, &mut claims), &p, at);
         }
         assert_eq!(db.state(), State::Closed, "round {round}");
@@ -165,19 +179,19 @@ fn a_sick_minority_never_opens_a_healthy_instance() {
     receive(
         &shared,
         (&mut dedup, &mut claims),
-        &payload(Kind::Close, "b", 1_000),
+        &payload(MessageKind::Close, "b", 1_000),
         at,
     );
     receive(
         &shared,
         (&mut dedup, &mut claims),
-        &payload(Kind::Open, "a", 1_001),
+        &payload(MessageKind::Open, "a", 1_001),
         at,
     );
     receive(
         &shared,
         (&mut dedup, &mut claims),
-        &payload(Kind::Open, "c", 1),
+        &payload(MessageKind::Open, "c", 1),
         at,
     );
     assert_eq!(db.state(), State::Closed);
@@ -186,7 +200,7 @@ fn a_sick_minority_never_opens_a_healthy_instance() {
     receive(
         &shared,
         (&mut dedup, &mut claims),
-        &payload(Kind::Open, "d", 1),
+        &payload(MessageKind::Open, "d", 1),
         later,
     );
     assert_eq!(db.state(), State::Open);
@@ -227,23 +241,23 @@ fn with_a_key_forged_messages_move_nothing() {
     };
     // Forged: unsigned, and signed with another key.
     for p in [
-        payload(Kind::Isolate, "intruder", 1),
-        payload(Kind::Open, "peer", u64::MAX),
-        signed(payload(Kind::Isolate, "peer", u64::MAX), &[9u8; 32]),
+        payload(MessageKind::Isolate, "intruder", 1),
+        payload(MessageKind::Open, "peer", u64::MAX),
+        signed(payload(MessageKind::Isolate, "peer", u64::MAX), &[9u8; 32]),
     ] {
         receive(&shared, (&mut dedup, &mut claims), &p, now);
         assert_eq!(db.state(), State::Closed);
     }
     assert_eq!(shared.counters.status().messages_unauthenticated, 3);
     // The real peer's signed trip at its real generation still applies.
-    let real = signed(payload(Kind::Open, "peer", 2), &key);
+    let real = signed(payload(MessageKind::Open, "peer", 2), &key);
     receive(&shared, (&mut dedup, &mut claims), &real, now);
     assert_eq!(db.state(), State::Open);
     // A forged reset does not half-open it before its deadline.
     receive(
         &shared,
         (&mut dedup, &mut claims),
-        &payload(Kind::Reset, "peer", 3),
+        &payload(MessageKind::Reset, "peer", 3),
         now,
     );
     assert_eq!(db.state(), State::Open);
@@ -267,7 +281,7 @@ fn the_lives_of_one_restarting_instance_are_one_voice() {
         receive(
             &shared,
             (&mut dedup, &mut claims),
-            &payload(Kind::Open, id, 1),
+            &payload(MessageKind::Open, id, 1),
             at,
         );
     }
@@ -278,7 +292,7 @@ fn the_lives_of_one_restarting_instance_are_one_voice() {
         receive(
             &shared,
             (&mut dedup, &mut claims),
-            &payload(Kind::Open, id, 1),
+            &payload(MessageKind::Open, id, 1),
             at,
         );
     }
@@ -291,7 +305,7 @@ fn no_majority_before_the_fleet_was_counted() {
     let shared = fleet_of(0, crate::fleet::Quorum::Majority);
     let (mut dedup, mut claims) = (Dedup::new(64, None), Claims::new(64));
     for id in ["a.00000001", "b.00000002"] {
-        let p = payload(Kind::Open, id, 1);
+        let p = payload(MessageKind::Open, id, 1);
         receive(&shared, (&mut dedup, &mut claims), &p, Instant::now());
     }
     assert_eq!(shared.registry.get("db").unwrap().state(), State::Closed);
@@ -320,7 +334,7 @@ fn a_replayed_message_from_before_a_breaker_existed_is_a_duplicate() {
         let text = String::from_utf8(payload(kind, "peer.0000abcd", generation)).unwrap();
         signing::sign(&k, "checkout", shared.fleet_ms(), &text).into_bytes()
     };
-    let (isolate, reset) = (sign(Kind::Isolate, 7), sign(Kind::Reset, 8));
+    let (isolate, reset) = (sign(MessageKind::Isolate, 7), sign(MessageKind::Reset, 8));
     let now = Instant::now();
     receive(&shared, (&mut dedup, &mut claims), &isolate, now);
     receive(&shared, (&mut dedup, &mut claims), &reset, now);
@@ -342,7 +356,7 @@ fn trips_that_never_overlap_make_no_quorum() {
         receive(
             &shared,
             (&mut dedup, &mut claims),
-            &payload(Kind::Open, sender, 1),
+            &payload(MessageKind::Open, sender, 1),
             at,
         );
     }
@@ -353,7 +367,7 @@ fn trips_that_never_overlap_make_no_quorum() {
     receive(
         &eager,
         (&mut dedup, &mut claims),
-        &payload(Kind::Open, "a", 1),
+        &payload(MessageKind::Open, "a", 1),
         t0,
     );
     assert_eq!(eager.registry.get("db").unwrap().state(), State::Open);
@@ -367,8 +381,11 @@ fn listeners_hear_fleet_transitions_with_their_cause() {
         .on_transition(move |t| h.lock().unwrap().push((t.to, t.cause)))
         .build()
         .unwrap();
-    assert!(apply(&b, &message(Kind::Open, Duration::from_secs(1))));
-    assert!(apply(&b, &message(Kind::Close, Duration::ZERO)));
+    assert!(apply(
+        &b,
+        &message(MessageKind::Open, Duration::from_secs(1))
+    ));
+    assert!(apply(&b, &message(MessageKind::Close, Duration::ZERO)));
     assert_eq!(
         *heard.lock().unwrap(),
         [(State::Open, Cause::Fleet), (State::HalfOpen, Cause::Fleet)]
@@ -405,14 +422,14 @@ fn a_quiet_peer_never_trips_a_recovered_instance_on_no_verdict() {
         (b, mock, heard)
     };
     // Sends what `from` published since the last delivery to `to`; returns the kinds.
-    let deliver = |from: &Breaker, heard: &Heard, to: &Breaker| -> Vec<Kind> {
+    let deliver = |from: &Breaker, heard: &Heard, to: &Breaker| -> Vec<MessageKind> {
         let mut sent = Vec::new();
         for t in heard.lock().unwrap().drain(..) {
             let Some(kind) = message::outgoing(&t) else {
                 continue;
             };
             let open_for = match kind {
-                Kind::Open => from.metrics().retry_after.unwrap_or_default(),
+                MessageKind::Open => from.metrics().retry_after.unwrap_or_default(),
                 _ => Duration::ZERO,
             };
             apply(
@@ -430,13 +447,13 @@ fn a_quiet_peer_never_trips_a_recovered_instance_on_no_verdict() {
     let (b, b_clock, b_heard) = instance();
 
     a.try_acquire().unwrap().failure(); // the one real failure
-    assert_eq!(deliver(&a, &a_heard, &b), [Kind::Open]);
+    assert_eq!(deliver(&a, &a_heard, &b), [MessageKind::Open]);
     assert_eq!(b.state(), State::Open);
     // a waits out its opening; its probe succeeds: a is healthy, and says so.
     a_clock.increment(Duration::from_secs(60));
     a.try_acquire().unwrap().success();
     assert_eq!(a.state(), State::Closed);
-    assert_eq!(deliver(&a, &a_heard, &b), [Kind::Close]);
+    assert_eq!(deliver(&a, &a_heard, &b), [MessageKind::Close]);
     assert_eq!(b.state(), State::HalfOpen);
     // b's next call comes 6 s later: b reopens for "no verdict", which it keeps to itself.
     b_clock.increment(Duration::from_secs(6));
@@ -452,6 +469,6 @@ fn a_quiet_peer_never_trips_a_recovered_instance_on_no_verdict() {
     b_clock.increment(Duration::from_secs(60));
     b.try_acquire().expect("b's own probe").success();
     assert_eq!(b.state(), State::Closed);
-    assert_eq!(deliver(&b, &b_heard, &a), [Kind::Close]);
+    assert_eq!(deliver(&b, &b_heard, &a), [MessageKind::Close]);
     assert_eq!(a.state(), State::Closed);
 }

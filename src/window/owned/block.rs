@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
-use super::{Head, INVALID, MARKS_PER_LINE, Mark, NO_BUCKET};
+use super::{INVALID, MARKS_PER_LINE, Mark, NO_BUCKET, OwnedLine};
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
@@ -23,7 +23,7 @@ use crate::sync::Ordering;
 /// back, reset, when it is dropped.
 #[derive(Debug)]
 pub(crate) struct Block {
-    pub(super) head: CachePadded<Head>,
+    pub(super) head: CachePadded<OwnedLine>,
     pub(super) marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
 }
 
@@ -31,7 +31,7 @@ impl Block {
     pub(super) fn new(lines: usize) -> Block {
         let zero = || AtomicU64::new(0);
         Block {
-            head: CachePadded::new(Head {
+            head: CachePadded::new(OwnedLine {
                 generation: AtomicU64::new(NO_BUCKET),
                 end: zero(),
                 seen: zero(),
@@ -62,8 +62,8 @@ impl Block {
     /// no other thread can reach the block.
     #[cfg(not(hotbreaker_loom))]
     pub(super) fn reset(&self) {
-        // Every field named, none with `..`: a field added to `Head` must be reset here too.
-        let Head {
+        // Every field named, none with `..`: a field added to `OwnedLine` must be reset here too.
+        let OwnedLine {
             generation,
             end,
             seen,

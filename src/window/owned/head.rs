@@ -1,4 +1,4 @@
-//! One owned stripe's own line, [`Head`]: what its owner writes on each call and what the
+//! One owned stripe's own line, [`OwnedLine`]: what its owner writes on each call and what the
 //! readers of the consecutive-failure check see of it.
 //!
 //! # Layout
@@ -59,7 +59,7 @@ use crate::sync::{AtomicU64, Ordering};
 /// Failure or a rejection.
 #[derive(Debug)]
 #[repr(C)]
-pub(crate) struct Head {
+pub(crate) struct OwnedLine {
     pub(super) generation: AtomicU64,
     pub(super) end: AtomicU64,
     pub(super) seen: AtomicU64,
@@ -113,7 +113,7 @@ pub(super) fn bump(counter: &AtomicU64) -> u64 {
     n
 }
 
-impl Head {
+impl OwnedLine {
     /// A Success ends the owner's local run: cleared before the Success is counted (module
     /// docs). Writes only when there is a run to end (once per Failure at most).
     #[inline(always)]
@@ -270,12 +270,12 @@ mod tests {
     #[test]
     fn a_success_on_the_fast_path_touches_the_first_64_bytes_only() {
         let success_words = [
-            offset_of!(Head, generation),
-            offset_of!(Head, end),
-            offset_of!(Head, seen),
-            offset_of!(Head, fresh_at),
-            offset_of!(Head, run),
-            offset_of!(Head, counts) + SUCCESSES * 8,
+            offset_of!(OwnedLine, generation),
+            offset_of!(OwnedLine, end),
+            offset_of!(OwnedLine, seen),
+            offset_of!(OwnedLine, fresh_at),
+            offset_of!(OwnedLine, run),
+            offset_of!(OwnedLine, counts) + SUCCESSES * 8,
         ];
         for offset in success_words {
             assert!(offset + 8 <= 64, "a word at {offset}");
