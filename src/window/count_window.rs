@@ -121,14 +121,8 @@ impl CountWindow {
 mod tests {
     use super::*;
 
-    const S: Sample = Sample {
-        failure: false,
-        slow: false,
-    };
-    const F: Sample = Sample {
-        failure: true,
-        slow: false,
-    };
+    const S: Sample = Sample::SUCCESS;
+    const F: Sample = Sample::FAILURE;
 
     #[test]
     fn count_window_keeps_the_last_n_of_the_generation() {

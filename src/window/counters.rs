@@ -12,6 +12,20 @@ pub(crate) struct Sample {
     pub(crate) slow: bool,
 }
 
+#[cfg(test)]
+impl Sample {
+    /// A Success that was not slow (tests).
+    pub(super) const SUCCESS: Sample = Sample {
+        failure: false,
+        slow: false,
+    };
+    /// A Failure that was not slow (tests).
+    pub(super) const FAILURE: Sample = Sample {
+        failure: true,
+        slow: false,
+    };
+}
+
 /// The three counters a bucket keeps, in ring order within a stripe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BucketKind {

@@ -7,14 +7,8 @@ use crate::sync::AtomicU128;
 use crossbeam_utils::CachePadded;
 
 const MS: u64 = 1_000_000;
-const S: Sample = Sample {
-    failure: false,
-    slow: false,
-};
-const F: Sample = Sample {
-    failure: true,
-    slow: false,
-};
+const S: Sample = Sample::SUCCESS;
+const F: Sample = Sample::FAILURE;
 
 #[test]
 fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
@@ -324,5 +318,26 @@ fn a_reader_one_interval_behind_a_writer_sees_its_oldest_bucket_whole() {
         let lagging = w.stats(&s, 0, 9_999 * MS);
         assert_eq!((lagging.calls, lagging.failures), (160, 60));
         assert_eq!(w.stats(&s, 0, 10_000 * MS).calls, 1);
+    });
+}
+
+#[test]
+fn a_reader_two_intervals_behind_drops_its_oldest_bucket_whole() {
+    for_both(|wr| {
+        let (w, s) = window(1_000 * MS, 10, 1);
+        for _ in 0..100 {
+            w.record_as(&s, wr, 0, 0, S, true);
+        }
+        for _ in 0..60 {
+            w.record_as(&s, wr, 0, 0, F, true);
+        }
+        // A writer two intervals past the window's newest starts the bucket in the oldest
+        // bucket's slot: a reader still at 9.999 s counts that bucket whole or not at all.
+        w.record_as(&s, wr, 0, 11_000 * MS, S, true);
+        let lagging = w.stats(&s, 0, 9_999 * MS);
+        assert!(
+            matches!((lagging.calls, lagging.failures), (160, 60) | (0, 0)),
+            "{wr:?}: {lagging:?}"
+        );
     });
 }

@@ -20,6 +20,8 @@ use crate::thread_slot;
 /// a writer that has just crossed into the next interval still finds each word of its oldest
 /// bucket whole (the three kinds rotate by separate swaps; with `B` slots the writer's Success
 /// could rotate that bucket's Success word away while the reader still counts its Failures). A
+/// reader further behind finds a word of its oldest bucket rotated past it and counts none of
+/// that bucket's words on that stripe, as an owned stripe whose mark was rewritten does. A
 /// write for an interval older than the one its slot holds counts in the lifetime totals only.
 #[derive(Debug)]
 pub(crate) struct TimeRing {
@@ -232,18 +234,25 @@ impl TimeRing {
                 let tag = bucket::tag(self.stride, generation, epoch);
                 let slot = self.slot(tag);
                 for stripe in 0..stripes.shared() {
-                    let read = |kind| {
-                        // Relaxed: a statistic (`window/mod.rs`, "Orderings").
-                        let word = stripes.cell(stripe, kind, slot).load(Ordering::Relaxed);
+                    // Relaxed: a statistic (`window/mod.rs`, "Orderings").
+                    let words = [BucketKind::Success, BucketKind::Failure, BucketKind::Slow]
+                        .map(|kind| stripes.cell(stripe, kind, slot).load(Ordering::Relaxed));
+                    // A word already rotated past this bucket (a writer in a later interval,
+                    // this reader's time behind it): the bucket is leaving the window, so none
+                    // of its words count, never some kinds without the others.
+                    if words.iter().any(|&word| bucket::tag_of(word) > tag) {
+                        continue;
+                    }
+                    let count = |word: u128| {
                         if bucket::tag_of(word) == tag {
                             bucket::count(word)
                         } else {
                             0
                         }
                     };
-                    successes = successes.saturating_add(read(BucketKind::Success));
-                    stats.failures = stats.failures.saturating_add(read(BucketKind::Failure));
-                    stats.slow = stats.slow.saturating_add(read(BucketKind::Slow));
+                    successes = successes.saturating_add(count(words[0]));
+                    stats.failures = stats.failures.saturating_add(count(words[1]));
+                    stats.slow = stats.slow.saturating_add(count(words[2]));
                 }
             }
             if let (Some(throttled), Some(answered)) = (stripes.throttled(), stripes.answered()) {
