@@ -298,17 +298,22 @@ fn old_counts_never_come_back_after_any_idle_gap() {
     });
 }
 
+/// 10 buckets of 1 s: 100 Successes and 60 Failures in the first one, by `wr`.
+fn oldest_bucket_of_160_calls(wr: CallerStripe) -> (TimeRing, Stripes) {
+    let (w, s) = window(1_000 * MS, 10, 1);
+    for _ in 0..100 {
+        w.record_as(&s, wr, 0, 0, S, true);
+    }
+    for _ in 0..60 {
+        w.record_as(&s, wr, 0, 0, F, true);
+    }
+    (w, s)
+}
+
 #[test]
 fn a_reader_one_interval_behind_a_writer_sees_its_oldest_bucket_whole() {
     for_both(|wr| {
-        // 10 buckets of 1 s: 100 Successes and 60 Failures in the oldest bucket.
-        let (w, s) = window(1_000 * MS, 10, 1);
-        for _ in 0..100 {
-            w.record_as(&s, wr, 0, 0, S, true);
-        }
-        for _ in 0..60 {
-            w.record_as(&s, wr, 0, 0, F, true);
-        }
+        let (w, s) = oldest_bucket_of_160_calls(wr);
         let before = w.stats(&s, 0, 9_999 * MS);
         assert_eq!((before.calls, before.failures), (160, 60));
         // Another thread crosses into the next interval: its Success starts that bucket. A
@@ -324,13 +329,7 @@ fn a_reader_one_interval_behind_a_writer_sees_its_oldest_bucket_whole() {
 #[test]
 fn a_reader_two_intervals_behind_drops_its_oldest_bucket_whole() {
     for_both(|wr| {
-        let (w, s) = window(1_000 * MS, 10, 1);
-        for _ in 0..100 {
-            w.record_as(&s, wr, 0, 0, S, true);
-        }
-        for _ in 0..60 {
-            w.record_as(&s, wr, 0, 0, F, true);
-        }
+        let (w, s) = oldest_bucket_of_160_calls(wr);
         // A writer two intervals past the window's newest starts the bucket in the oldest
         // bucket's slot: a reader still at 9.999 s counts that bucket whole or not at all.
         w.record_as(&s, wr, 0, 11_000 * MS, S, true);
