@@ -54,7 +54,7 @@ pub struct Builder {
     config: Config,
     predicate: Option<Predicate>,
     listeners: Vec<Listener>,
-    clock: Option<crate::clock::Clock>,
+    clock: Option<crate::clock::TimeSource>,
     draws: Option<DrawSource>,
 }
 
@@ -188,7 +188,7 @@ impl Builder {
     /// How many stripes of counters to keep (1..=256, rounded up to a power of two). More stripes
     /// let more threads record without sharing a cache line. An owned stripe costs 16 bytes
     /// until a thread calls with it, then its lines (768 bytes with the default 10 buckets, see
-    /// [Memory](crate#memory)); one shared stripe per 16 owned ones (at least one), for threads
+    /// [Memory](crate::docs::memory)); one shared stripe per 16 owned ones (at least one), for threads
     /// beyond them, costs its lines from the start.
     /// Services that hold thousands of breakers that many threads call may want fewer.
     pub fn stripes(mut self, n: u32) -> Self {
@@ -257,10 +257,11 @@ impl Builder {
         self
     }
 
-    /// **For tests only; not part of the supported API.** Replaces the per-thread generator the
-    /// throttle draws from with `source`, which must return uniformly random `u32`s, so that a
-    /// test can replay the draws.
-    #[doc(hidden)]
+    /// Replaces the per-thread generator the throttle draws from with `source`, which must
+    /// return uniformly random `u32`s, so that a test can replay the draws.
+    ///
+    /// Feature `test-util`: for tests, outside the semver promise.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn throttle_draws_for_tests(
         mut self,
         source: impl Fn() -> u32 + Send + Sync + 'static,
@@ -283,16 +284,16 @@ impl Builder {
         self
     }
 
-    /// The clock to read time from; `quanta::Clock::mock()` in tests.
-    pub fn clock(mut self, clock: quanta::Clock) -> Self {
-        self.clock = Some(crate::clock::Clock::new(clock));
+    /// The clock to read time from; [`Clock::mock`](crate::clock::Clock::mock) in tests.
+    pub fn clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = Some(crate::clock::TimeSource::new(clock));
         self
     }
 
     /// A loom-visible clock, for model tests only.
     #[cfg(hotbreaker_loom)]
     pub fn loom_clock(mut self, clock: crate::clock::LoomClock) -> Self {
-        self.clock = Some(crate::clock::Clock::Loom(clock));
+        self.clock = Some(crate::clock::TimeSource::Loom(clock));
         self
     }
 
@@ -315,9 +316,9 @@ impl Builder {
     /// ```
     pub fn build(self) -> Result<Breaker, ConfigError> {
         let rules = Rules::validate(&self.config, self.predicate.clone())?;
-        let clock = self
-            .clock
-            .unwrap_or_else(|| crate::clock::Clock::new(crate::clock::process_clock().clone()));
+        let clock = self.clock.unwrap_or_else(|| {
+            crate::clock::TimeSource::new(crate::clock::process_clock().clone())
+        });
         let mut breaker = Breaker::new(rules, self.listeners.into_boxed_slice(), clock);
         breaker.draws = self.draws.map(Arc::new);
         Ok(breaker)

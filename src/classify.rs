@@ -11,7 +11,7 @@ use crate::outcome::Outcome;
 ///
 /// # Examples
 /// ```
-/// use hotbreaker::{Classify, Outcome};
+/// use hotbreaker::{Outcome, classify::Classify};
 ///
 /// // A "not found" is an answer, not a sick dependency.
 /// let classify = |r: &Result<u32, std::io::Error>| match r {

@@ -254,6 +254,7 @@ impl Baselines {
         cell
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots
             .iter()

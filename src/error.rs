@@ -117,7 +117,7 @@ pub enum Error<E> {
     Inner(E),
     /// The call ran past the deadline it was given (the `tokio` feature's timed calls and the
     /// tower layer's `timeout`); it was dropped and its outcome is the classifier's
-    /// [`timed_out`](crate::Classify::timed_out). Plain calls never return it.
+    /// [`timed_out`](crate::classify::Classify::timed_out). Plain calls never return it.
     Timeout(Duration),
 }
 

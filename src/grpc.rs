@@ -11,8 +11,9 @@
 //!
 //! - **Around each typed call** (recommended): `GrpcClassifier` classifies the
 //!   `Result<tonic::Response<T>, tonic::Status>` of a generated client's method, handed to
-//!   [`Breaker::call_future_with`](crate::Breaker::call_future_with) or
-//!   [`Breaker::call_owned`](crate::Breaker::call_owned). A unary call's result holds its final
+//!   [`Breaker::call_future`](crate::Breaker::call_future) or
+//!   [`Breaker::call_owned`](crate::Breaker::call_owned) and its
+//!   [`classify`](crate::future::CallFuture::classify) adapter. A unary call's result holds its final
 //!   code, wherever the server sent it (headers or trailers). The `Error<Status>` converts into a
 //!   `Status` with `?` or [`into_status`], a rejection becoming [`status_for`]'s `UNAVAILABLE`.
 //! - **On the `Channel`** (a tower [`BreakerLayer`](crate::service::BreakerLayer) under the
@@ -84,7 +85,7 @@ fn default_failing(code: Code) -> bool {
 ///
 /// # Examples
 /// ```
-/// use hotbreaker::{Classify, Outcome, grpc::GrpcClassifier};
+/// use hotbreaker::{Outcome, classify::Classify, grpc::GrpcClassifier};
 /// use tonic::{Code, Status};
 ///
 /// let default = GrpcClassifier::new();
@@ -231,7 +232,7 @@ fn whole_millis(d: Duration) -> u64 {
 /// let breaker = Breaker::builder().build().unwrap();
 /// breaker.isolate();
 /// let call = async { Ok::<_, Status>(tonic::Response::new(())) };
-/// let error = breaker.call_future_with(GrpcClassifier::new(), call).await.unwrap_err();
+/// let error = breaker.call_future(call).classify(GrpcClassifier::new()).await.unwrap_err();
 /// assert_eq!(into_status(error).code(), Code::Unavailable);
 /// # }
 /// ```

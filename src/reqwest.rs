@@ -7,9 +7,10 @@
 //! - **tower**: `reqwest::Client` is a `Service<reqwest::Request>`; put a
 //!   [`BreakerLayer`](crate::service::BreakerLayer) classified by `ReqwestClassifier` in front of
 //!   it.
-//! - **futures**: hand the `send()` future to [`Breaker::call_owned_timeout`](crate::Breaker::call_owned_timeout)
-//!   (feature `tokio`), [`Breaker::call_owned`](crate::Breaker::call_owned) or
-//!   [`Breaker::call_future_with`](crate::Breaker::call_future_with).
+//! - **futures**: hand the `send()` future to [`Breaker::call_owned`](crate::Breaker::call_owned)
+//!   or [`Breaker::call_future`](crate::Breaker::call_future), with
+//!   [`.classify(ReqwestClassifier::new())`](crate::future::CallFuture::classify) and, with the
+//!   feature `tokio`, [`.timeout(..)`](crate::future::CallFuture::timeout).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -51,7 +52,7 @@
 //!         let request = client.get(url);
 //!         async move { request.send().await?.error_for_status()?.text().await }
 //!     };
-//!     breaker.call_owned(classify as fn(&_) -> _, exchange).await
+//!     breaker.call_owned(exchange).classify(classify).await
 //! }
 //! # let _ = fetch;
 //! ```

@@ -48,7 +48,7 @@
 //! assert_eq!(stock.unwrap(), 12);
 //! # }
 //! ```
-//! With futures, `CallFuture::with_telemetry(&breaker, Errors, fut, &telemetry)`; with tower,
+//! With futures, `breaker.call_future(fut).telemetry(&telemetry)`; with tower,
 //! `BreakerLayer::new(breaker).telemetry(telemetry)`.
 
 #[cfg(any(feature = "tracing", feature = "metrics"))]

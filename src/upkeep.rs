@@ -12,9 +12,9 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Starts the upkeep thread, which every `interval` (1 ms is usual):
 /// - sets quanta's recent time, so a Success on the fast path reads the time in about a
-///   nanosecond instead of a dozen (see [Time](crate#time));
+///   nanosecond instead of a dozen (see [Time](crate::docs::time));
 /// - refills the reserve of counter lines that a thread takes from on its first call of a
-///   breaker, when calls found it empty (see [Memory](crate#memory)).
+///   breaker, when calls found it empty (see [Memory](crate::docs::memory)).
 ///
 /// Call it once per process, in `main`, and keep the handle: dropping it stops the thread. The
 /// breaker stays correct without it, and when it stops: the time is then read from the clock on

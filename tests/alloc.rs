@@ -218,11 +218,7 @@ fn futures_and_the_tower_path_allocate_nothing() {
                 finish(b.call_future(ready(if n % 10 < 4 { Err(()) } else { Ok(n) }))).is_ready()
             );
             assert!(
-                finish(b.call_owned(
-                    hotbreaker::classify::Errors,
-                    ready(if n % 10 < 4 { Err(()) } else { Ok(n) })
-                ))
-                .is_ready()
+                finish(b.call_owned(ready(if n % 10 < 4 { Err(()) } else { Ok(n) }))).is_ready()
             );
             let mut cancelled = pin!(b.call_future(std::future::pending::<Result<(), ()>>()));
             let _ = cancelled
@@ -240,14 +236,12 @@ fn futures_and_the_tower_path_allocate_nothing() {
     assert!(m.rejected > 0 && m.successes > 0 && m.failures > 0);
 }
 
-/// A `'static` call with a deadline (`call_owned_timeout`) allocates nothing of its own either:
+/// A `'static` call with a deadline (`call_owned(..).timeout(..)`) allocates nothing of its own either:
 /// the tokio timer entry lives inside the future. Each protected future waits once, so the
 /// deadline is registered with the timer before the call completes.
 #[cfg(feature = "tokio")]
 #[test]
 fn owned_calls_with_a_deadline_allocate_nothing() {
-    use hotbreaker::classify::Errors;
-
     let (b, mock) = build(
         Breaker::builder()
             .consecutive_failures(3)
@@ -263,10 +257,12 @@ fn owned_calls_with_a_deadline_allocate_nothing() {
     runtime.block_on(async {
         let drive = || async {
             for n in 0..1_000u32 {
-                let call = b.call_owned_timeout(Duration::from_secs(60), Errors, async move {
-                    tokio::task::yield_now().await;
-                    if n % 10 < 4 { Err(()) } else { Ok(n) }
-                });
+                let call = b
+                    .call_owned(async move {
+                        tokio::task::yield_now().await;
+                        if n % 10 < 4 { Err(()) } else { Ok(n) }
+                    })
+                    .timeout(Duration::from_secs(60));
                 let _ = call.await;
                 if n % 100 == 3 {
                     mock.increment(Duration::from_secs(2));

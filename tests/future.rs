@@ -1,4 +1,5 @@
-//! `Breaker::call_future` and friends (feature `future`; timeouts with `tokio`): outcomes,
+//! `Breaker::call_future`, `call_owned` and their adapters (feature `future`; timeouts with
+//! `tokio`): outcomes,
 //! rejection, cancellation, panics, lazy acquisition. Time comes from mock clocks: quanta's for
 //! the breaker, tokio's paused clock for deadlines.
 #![cfg(feature = "future")]
@@ -11,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hotbreaker::future::CallFuture;
-use hotbreaker::{Breaker, Builder, Error, Outcome, State, classify::Errors};
+use hotbreaker::{Breaker, Builder, Error, Outcome, State};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -64,14 +65,20 @@ fn the_classifier_decides_the_outcome() {
         Err(_) => Outcome::Failure,
         Ok(_) => Outcome::Success,
     };
-    let mut call = pin!(b.call_future_with(not_found_is_fine, async { Err::<u8, _>(404u16) }));
+    let mut call = pin!(
+        b.call_future(async { Err::<u8, _>(404u16) })
+            .classify(not_found_is_fine)
+    );
     assert_eq!(
         poll_once(call.as_mut()),
         Poll::Ready(Err(Error::Inner(404)))
     );
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.metrics().ignored, 1);
-    let mut call = pin!(b.call_future_with(not_found_is_fine, async { Err::<u8, _>(500u16) }));
+    let mut call = pin!(
+        b.call_future(async { Err::<u8, _>(500u16) })
+            .classify(not_found_is_fine)
+    );
     assert_eq!(
         poll_once(call.as_mut()),
         Poll::Ready(Err(Error::Inner(500)))
@@ -165,7 +172,7 @@ fn a_panicking_classifier_is_a_failure_and_unwinds() {
     let b = Breaker::builder().consecutive_failures(1).build().unwrap();
     let caught = catch_unwind(AssertUnwindSafe(|| {
         let classify = |_: &Result<(), ()>| -> Outcome { panic!("classifier bug") };
-        let mut call = pin!(b.call_future_with(classify, async { Ok::<(), ()>(()) }));
+        let mut call = pin!(b.call_future(async { Ok::<(), ()>(()) }).classify(classify));
         let _ = poll_once(call.as_mut());
     }));
     assert!(caught.is_err());
@@ -177,17 +184,32 @@ fn a_panicking_classifier_is_a_failure_and_unwinds() {
 fn an_arc_breaker_makes_a_static_future() {
     let b = Arc::new(Breaker::builder().build().unwrap());
     fn assert_static<T: 'static + Send>(_: &T) {}
-    let call = CallFuture::new(b.clone(), Errors, async { Ok::<_, ()>("ok") });
+    let call = b.call_owned(async { Ok::<_, ()>("ok") });
     assert_static(&call);
     let mut call = pin!(call);
     assert_eq!(poll_once(call.as_mut()), Poll::Ready(Ok("ok")));
     assert_eq!(b.metrics().successes, 1);
 }
 
+/// The future's type can be written out, so it can live in a struct: the default classifier
+/// and telemetry need not be named.
+#[test]
+fn an_owned_call_has_a_type_that_can_be_named() {
+    struct Pending {
+        call: CallFuture<Arc<Breaker>, std::future::Ready<Result<u8, ()>>>,
+    }
+    let b = Arc::new(Breaker::builder().build().unwrap());
+    let pending = Pending {
+        call: b.call_owned(std::future::ready(Ok(3))),
+    };
+    let mut call = pin!(pending.call);
+    assert_eq!(poll_once(call.as_mut()), Poll::Ready(Ok(3)));
+}
+
 #[cfg(feature = "tokio")]
 mod deadlines {
     use super::*;
-    use hotbreaker::Classify;
+    use hotbreaker::classify::Classify;
 
     /// A hung dependency: the deadline passes first; a Failure is recorded.
     #[tokio::test(start_paused = true)]
@@ -196,10 +218,11 @@ mod deadlines {
         for _ in 0..2 {
             let hung = tokio::time::sleep(Duration::from_secs(3600));
             let r = b
-                .call_future_timeout(SEC, async {
+                .call_future(async {
                     hung.await;
                     Ok::<(), ()>(())
                 })
+                .timeout(SEC)
                 .await;
             assert_eq!(r, Err(Error::Timeout(SEC)));
         }
@@ -211,10 +234,11 @@ mod deadlines {
     async fn a_call_within_its_deadline_is_classified_as_usual() {
         let b = Breaker::builder().build().unwrap();
         let r = b
-            .call_future_timeout(SEC, async {
+            .call_future(async {
                 tokio::time::sleep(Duration::from_millis(999)).await;
                 Ok::<_, ()>(5)
             })
+            .timeout(SEC)
             .await;
         assert_eq!(r, Ok(5));
         assert_eq!(b.metrics().successes, 1);
@@ -238,11 +262,38 @@ mod deadlines {
         }
         let b = Breaker::builder().consecutive_failures(1).build().unwrap();
         let r = b
-            .call_future_timeout_with(SEC, TimeoutsAreFine, std::future::pending())
+            .call_future(std::future::pending())
+            .classify(TimeoutsAreFine)
+            .timeout(SEC)
             .await;
         assert_eq!(r, Err(Error::Timeout(SEC)));
         assert_eq!(b.metrics().ignored, 1);
         assert_eq!(b.state(), State::Closed);
+        // The adapters apply in either order.
+        let r = b
+            .call_future(std::future::pending())
+            .timeout(SEC)
+            .classify(TimeoutsAreFine)
+            .await;
+        assert_eq!(r, Err(Error::Timeout(SEC)));
+        assert_eq!(b.metrics().ignored, 2);
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    /// The deadline runs from the `timeout` call, not from the first poll (as
+    /// `tokio::time::timeout` does).
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_runs_from_the_timeout_call() {
+        let b = Breaker::builder().build().unwrap();
+        let call = b
+            .call_future(async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                Ok::<_, ()>(5)
+            })
+            .timeout(SEC);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(call.await, Err(Error::Timeout(SEC)));
+        assert_eq!(b.metrics().failures, 1);
     }
 
     /// An owned permit held across `.await` in a spawned task, cancelled by abort: nothing is

@@ -233,7 +233,7 @@ fn measure(cases: Vec<Case>) -> Vec<Row> {
             guard,
         } in cases
         {
-            let (clock, _mock) = hotbreaker::quanta::Clock::mock();
+            let (clock, _mock) = hotbreaker::clock::Clock::mock();
             let breaker = builder.clock(clock).build().expect("valid rules");
             let run = Arc::new(Run {
                 breaker,
@@ -406,7 +406,7 @@ fn shared_writes_per_1000_calls() {
 /// Rejections while Open: `threads` threads each make [`CALLS`] calls to a breaker opened for an
 /// hour (after a warm-up call that claims their stripes). Returns the report and the rejections.
 fn open_rejections(threads: usize, half_open: bool) -> (Report, u64) {
-    let (clock, mock) = hotbreaker::quanta::Clock::mock();
+    let (clock, mock) = hotbreaker::clock::Clock::mock();
     let breaker = Breaker::builder()
         .consecutive_failures(1)
         .open_timeout(Duration::from_secs(3_600))

@@ -40,7 +40,8 @@ async fn quote(AxumState(app): AxumState<Arc<App>>) -> Response {
     // and no answer within 500 ms a Failure too.
     match app
         .breaker
-        .call_future_timeout(Duration::from_millis(500), fetch_price(&app))
+        .call_future(fetch_price(&app))
+        .timeout(Duration::from_millis(500))
         .await
     {
         Ok(price) => (StatusCode::OK, format!("price {price}")).into_response(),

@@ -1,5 +1,5 @@
 //! tonic's health service on a loopback port, called through the breaker at both levels: around
-//! each typed call (`call_future_with(GrpcClassifier, ..)`) and as a `BreakerLayer` on the
+//! each typed call (`call_future(..).classify(GrpcClassifier::new())`) and as a `BreakerLayer` on the
 //! `Channel` (with `StatusFallback`). The server answers `UNAVAILABLE` while its failure switch is
 //! on (an interceptor, as a load shedder would) and counts the calls it sees. The breaker's time
 //! is a quanta mock clock, moved by hand; only the network is real.
@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use hotbreaker::clock::{Clock, Mock};
 use hotbreaker::grpc::{GrpcClassifier, StatusFallback};
 use hotbreaker::service::{BreakerLayer, BreakerService};
-use hotbreaker::{Breaker, Error, State, quanta};
+use hotbreaker::{Breaker, Error, State};
 use tonic::service::InterceptorLayer;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -84,8 +85,8 @@ async fn serve() -> (Arc<Backend>, Channel) {
     (backend, channel)
 }
 
-fn breaker() -> (Arc<Breaker>, Arc<quanta::Mock>) {
-    let (clock, mock) = quanta::Clock::mock();
+fn breaker() -> (Arc<Breaker>, Arc<Mock>) {
+    let (clock, mock) = Clock::mock();
     let b = Breaker::builder()
         .consecutive_failures(5)
         .open_timeout(Duration::from_secs(30))
@@ -114,7 +115,7 @@ async fn typed(
     service: &str,
 ) -> Result<tonic::Response<HealthCheckResponse>, Status> {
     let call = client.check(check(service));
-    Ok(b.call_future_with(GrpcClassifier::new(), call).await?)
+    Ok(b.call_future(call).classify(GrpcClassifier::new()).await?)
 }
 
 fn assert_rejection(status: &Status) {

@@ -1,5 +1,5 @@
 //! `reqwest::Client` behind the breaker, both as a tower service (`BreakerLayer` classified by
-//! `ReqwestClassifier`) and through `Breaker::call_owned_timeout`, against a real axum server on
+//! `ReqwestClassifier`) and through `Breaker::call_owned(..).timeout(..)`, against a real axum server on
 //! a loopback port that counts the requests it sees. The breaker's time is a quanta mock clock,
 //! moved by hand; only the network is real.
 
@@ -12,9 +12,10 @@ use axum::Router;
 use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use axum::routing::get;
+use hotbreaker::clock::{Clock, Mock};
 use hotbreaker::reqwest::ReqwestClassifier;
 use hotbreaker::service::{BreakerLayer, BreakerService, ResponseFuture};
-use hotbreaker::{Breaker, Error, Outcome, State, quanta};
+use hotbreaker::{Breaker, Error, Outcome, State};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 const HEALTHY: u8 = 0;
@@ -72,8 +73,8 @@ async fn serve() -> (Arc<Backend>, String) {
     (backend, url)
 }
 
-fn breaker() -> (Arc<Breaker>, Arc<quanta::Mock>) {
-    let (clock, mock) = quanta::Clock::mock();
+fn breaker() -> (Arc<Breaker>, Arc<Mock>) {
+    let (clock, mock) = Clock::mock();
     let b = Breaker::builder()
         .consecutive_failures(5)
         .open_timeout(Duration::from_secs(30))
@@ -153,7 +154,7 @@ async fn behind_the_layer_503s_trip_then_nothing_reaches_the_server_then_recover
     assert_eq!((m.failures, m.times_opened), (6, 2));
 }
 
-/// The future form: `call_owned_timeout` gives a `'static` future (spawned here), classified by
+/// The future form: `call_owned(..).classify(..).timeout(..)` gives a `'static` future (spawned here), classified by
 /// the same classifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owned_futures_with_a_deadline_trip_and_recover() {
@@ -161,11 +162,10 @@ async fn owned_futures_with_a_deadline_trip_and_recover() {
     let (b, mock) = breaker();
     let http = reqwest::Client::new();
     let get = |b: &Arc<Breaker>| {
-        let call = b.call_owned_timeout(
-            Duration::from_secs(30),
-            ReqwestClassifier::new(),
-            http.get(&url).send(),
-        );
+        let call = b
+            .call_owned(http.get(&url).send())
+            .classify(ReqwestClassifier::new())
+            .timeout(Duration::from_secs(30));
         async move {
             tokio::spawn(call)
                 .await
@@ -237,7 +237,7 @@ async fn client_errors_succeed_and_transport_errors_fail() {
     // A request that cannot be built never leaves: Ignored, whatever the breaker's state.
     let bad = reqwest::Client::new().get("http://[::1").send();
     assert!(matches!(
-        b.call_owned(ReqwestClassifier::new(), bad).await,
+        b.call_owned(bad).classify(ReqwestClassifier::new()).await,
         Err(Error::Inner(e)) if e.is_builder()
     ));
     let m = b.metrics();
@@ -253,11 +253,10 @@ async fn a_hung_server_times_out_as_a_failure() {
     let (b, _mock) = breaker();
     let client = reqwest::Client::new();
     for _ in 0..5 {
-        let call = b.call_owned_timeout(
-            Duration::from_millis(300),
-            ReqwestClassifier::new(),
-            client.get(&url).send(),
-        );
+        let call = b
+            .call_owned(client.get(&url).send())
+            .classify(ReqwestClassifier::new())
+            .timeout(Duration::from_millis(300));
         assert!(matches!(call.await, Err(Error::Timeout(d)) if d == Duration::from_millis(300)));
     }
     assert_eq!(b.state(), State::Open);

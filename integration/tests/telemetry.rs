@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hotbreaker::classify::Errors;
-use hotbreaker::future::CallFuture;
 use hotbreaker::service::BreakerLayer;
 use hotbreaker::telemetry::CallTelemetry;
 use hotbreaker::{Error, Registry, State};
@@ -96,8 +94,9 @@ fn each_call_is_a_span_with_the_breakers_attributes_and_the_trip_is_an_event() {
     assert!(matches!(call(), Err(Error::Inner("boom"))));
     assert_eq!(breaker.state(), State::Open);
     assert!(matches!(call(), Err(Error::Rejected(_))));
-    let future =
-        CallFuture::with_telemetry(&*breaker, Errors, async { Ok::<u8, ()>(1) }, &telemetry);
+    let future = breaker
+        .call_future(async { Ok::<u8, ()>(1) })
+        .telemetry(&telemetry);
     assert!(matches!(runtime.block_on(future), Err(Error::Rejected(_))));
     assert!(matches!(
         telemetry.call(&breaker, || Ok::<_, ()>(1)),

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use hotbreaker::{Breaker, Builder, LoomClock, Outcome, State};
+use hotbreaker::clock::LoomClock;
+use hotbreaker::{Breaker, Builder, Outcome, State};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use std::sync::Arc;

@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::Clock;
+use crate::clock::TimeSource;
 use crate::config::Config;
 use crate::consecutive::Baselines;
 use crate::error::{ConfigError, Rejected};
@@ -161,7 +161,7 @@ pub struct Breaker {
     bookkeeping: CachePadded<Bookkeeping>,
     window: Window,
     rules: RulesCell,
-    clock: Clock,
+    clock: TimeSource,
 }
 
 impl fmt::Debug for Breaker {
@@ -185,7 +185,7 @@ mod tests;
 mod transitions;
 
 impl Breaker {
-    pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: Clock) -> Breaker {
+    pub(crate) fn new(rules: Rules, listeners: Box<[Listener]>, clock: TimeSource) -> Breaker {
         let window = Window::of(rules.window);
         let set = LiveRules::of(&rules);
         let mut stripes = Stripes::new(rules.stripes, rules.window.buckets(), clock.offset());
@@ -257,7 +257,7 @@ impl Breaker {
     }
 
     /// Bytes this breaker asks the allocator for: its counter stripes (an owned stripe's lines
-    /// only once a thread has called with it, see [Memory](crate#memory)), count-window slots,
+    /// only once a thread has called with it, see [Memory](crate::docs::memory)), count-window slots,
     /// the consecutive-failure check's baselines, its share of its settings (see
     /// [`Registry`](crate::Registry): its breakers of one configuration share theirs) and
     /// listener table. Not counted:
@@ -265,6 +265,9 @@ impl Breaker {
     /// block's header and size-class rounding, and the padding before the cache-line-aligned
     /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 310 to 440
     /// bytes per breaker in a registry of 100 000 (15 to 18 % in one run, see `docs/operations.md`).
+    ///
+    /// Feature `test-util`: for tests and benchmarks, outside the semver promise.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn heap_bytes(&self) -> usize {
         self.stripes.heap_bytes()
             + self.window.heap_bytes()
@@ -277,6 +280,7 @@ impl Breaker {
     /// This breaker's share of its settings' allocation (the `Arc`'s two counts and the
     /// [`Config`]), divided among the holders: a registry's breakers of one configuration share
     /// one.
+    #[cfg(any(test, feature = "test-util"))]
     fn settings_share(&self) -> usize {
         let settings = self
             .settings
@@ -287,6 +291,9 @@ impl Breaker {
     }
 
     /// Number of counter stripes (after rounding up to a power of two).
+    ///
+    /// Feature `test-util`: for tests and benchmarks, outside the semver promise.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn stripes(&self) -> usize {
         self.stripes.count()
     }
@@ -298,7 +305,7 @@ impl Breaker {
         clock: std::sync::Arc<crate::clock::split::SplitClock>,
     ) -> Breaker {
         let rules = Rules::validate(builder_config, None).expect("valid test configuration");
-        Breaker::new(rules, Box::new([]), Clock::Split(clock))
+        Breaker::new(rules, Box::new([]), TimeSource::Split(clock))
     }
 }
 

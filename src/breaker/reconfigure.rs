@@ -139,7 +139,7 @@ impl Breaker {
     pub fn effective_config(&self) -> Config {
         crate::rules::effective(
             &self.config(),
-            self.stripes() as u32,
+            self.stripes.count() as u32,
             self.bookkeeping.predicate.is_some(),
         )
     }

@@ -130,8 +130,8 @@ impl Recorder {
         Recorder::with_clock(capacity, quanta::Clock::new())
     }
 
-    /// As [`new`](Recorder::new), reading time from `clock` (`quanta::Clock::mock()` in tests).
-    pub fn with_clock(capacity: usize, clock: quanta::Clock) -> Recorder {
+    /// As [`new`](Recorder::new), reading time from `clock` ([`Clock::mock`](crate::clock::Clock::mock) in tests).
+    pub fn with_clock(capacity: usize, clock: crate::clock::Clock) -> Recorder {
         let capacity = capacity
             .clamp(MIN_CAPACITY, MAX_CAPACITY)
             .next_power_of_two();
@@ -216,6 +216,9 @@ impl Recorder {
     }
 
     /// Bytes the recorder holds on the heap.
+    ///
+    /// Feature `test-util`: for tests and benchmarks, outside the semver promise.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Ring>() + std::mem::size_of_val(&*self.ring.slots)
     }

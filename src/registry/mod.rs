@@ -32,7 +32,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::breaker::Breaker;
-use crate::clock::Clock;
+use crate::clock::TimeSource;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::rules::{Listener, Rules};
@@ -210,9 +210,9 @@ impl Registry {
         self.writer().strict = strict;
     }
 
-    /// The clock for breakers created from now on; `quanta::Clock::mock()` in tests.
+    /// The clock for breakers created from now on; [`Clock::mock`](crate::clock::Clock::mock) in tests.
     #[must_use]
-    pub fn clock(mut self, clock: quanta::Clock) -> Self {
+    pub fn clock(mut self, clock: crate::clock::Clock) -> Self {
         self.clock = clock;
         self
     }
@@ -345,7 +345,7 @@ impl Registry {
             let (listener, name) = (listener.clone(), name.clone());
             listeners.push(Box::new(move |t: &Transition| listener(&name, t)));
         }
-        let clock = Clock::new(self.clock.clone());
+        let clock = TimeSource::new(self.clock.clone());
         let entry = Entry {
             breaker: Arc::new(Breaker::new(rules, listeners.into_boxed_slice(), clock)),
             transitions,
@@ -460,6 +460,9 @@ impl Registry {
     /// rule keeps at most half the slots full). Listener closures and the allocator's own
     /// cost are not counted: resident memory is higher (see
     /// [`Breaker::heap_bytes`](crate::Breaker::heap_bytes)).
+    ///
+    /// Feature `test-util`: for tests and benchmarks, outside the semver promise.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn heap_bytes(&self) -> usize {
         let entries = self.entries.pin();
         let per_entry: usize = entries

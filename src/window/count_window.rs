@@ -51,6 +51,7 @@ impl CountWindow {
         }
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
     }

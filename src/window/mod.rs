@@ -71,6 +71,7 @@ impl Window {
     }
 
     /// Heap bytes held by the window itself (a time window's counts live in the stripes).
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             Window::Time(_) => 0,

@@ -242,6 +242,7 @@ impl Owned {
             .count()
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.blocks)
             + self

@@ -185,6 +185,7 @@ impl Stripes {
     }
 
     /// Heap bytes held.
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.owned.heap_bytes()
             + std::mem::size_of_val(&*self.totals)

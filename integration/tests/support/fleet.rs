@@ -12,7 +12,7 @@ use hotbreaker::{Cause, Config, Registry, State, Transition};
 pub(crate) struct Instance {
     pub(crate) registry: Arc<Registry>,
     pub(crate) link: FleetLink,
-    pub(crate) mock: Arc<hotbreaker::quanta::Mock>,
+    pub(crate) mock: Arc<hotbreaker::clock::Mock>,
     pub(crate) heard: Arc<Mutex<Vec<(String, Transition)>>>,
 }
 
@@ -32,7 +32,7 @@ impl Instance {
             .reconnect_max(Duration::from_millis(200))
             .quorum(Quorum::Instances(1));
         let fleet = Fleet::new(options(base)).expect("valid fleet options");
-        let (clock, mock) = hotbreaker::quanta::Clock::mock();
+        let (clock, mock) = hotbreaker::clock::Clock::mock();
         mock.increment(Duration::from_secs(1));
         let heard = Arc::new(Mutex::new(Vec::new()));
         let h = heard.clone();

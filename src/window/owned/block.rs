@@ -108,6 +108,7 @@ impl Block {
         }
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub(super) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Block>() + std::mem::size_of_val(&*self.marks)
     }

@@ -16,9 +16,9 @@ fn what_a_success_reads_to_find_its_stripe_lies_in_32_bytes() {
 
 #[test]
 fn only_a_time_window_on_a_real_clock_takes_the_fast_lookup() {
-    let real = crate::clock::Clock::new(quanta::Clock::new());
+    let real = crate::clock::TimeSource::new(quanta::Clock::new());
     let (mock, _) = quanta::Clock::mock();
-    let mock = crate::clock::Clock::new(mock);
+    let mock = crate::clock::TimeSource::new(mock);
     assert!(mock.real_time().is_none());
     let time = real.real_time();
     let mut timed = Owned::new(1, 4, 0);

@@ -1,0 +1,211 @@
+//! [`TimeSource`]: the three readings a breaker makes.
+//!
+//! - [`TimeSource::recent_at`]: quanta's recent time as it is, for the owned stripes' fast
+//!   path, which guards it itself (`window/owned.rs`).
+//! - [`TimeSource::now_ns`], where a little lag is harmless (a Success's bucket on a shared
+//!   stripe, the ends of a timed call): the recent time behind the freeze guard.
+//! - [`TimeSource::real_ns`], wherever something is decided (deadlines, where a Failure lands,
+//!   the window the trip rules read): quanta's raw counter scaled to nanoseconds since the
+//!   start, what `quanta::Clock::now` reads without its conversions.
+
+use std::cell::Cell;
+
+#[cfg(hotbreaker_loom)]
+use super::loom_clock::LoomClock;
+use super::process::{ORIGIN, REAL, RealTime, is_real, since};
+use super::recent_guard::RECENT_TOLERANCE_NS;
+use super::recent_guard::{Seen, check_due, repeated};
+
+thread_local! {
+    /// The last recent time this thread read, as nanoseconds since [`ORIGIN`] (`u64::MAX`:
+    /// none yet), and, beside it, how many reads in a row saw it (bits 0..31) and whether it was
+    /// found stale (bit 31). Plain scalars, read and written whole: a 24-byte struct here made
+    /// every call stall on store forwarding.
+    static SEEN_NS: Cell<u64> = const { Cell::new(u64::MAX) };
+    static SEEN_STATE: Cell<u32> = const { Cell::new(0) };
+}
+
+const STALE_BIT: u32 = 1 << 31;
+
+/// The breaker's time source.
+#[derive(Clone, Debug)]
+pub(crate) enum TimeSource {
+    Quanta {
+        clock: quanta::Clock,
+        /// `clock.raw()` at the breaker's start: real time is the scaled distance from it, with no
+        /// `Instant` or `Duration` round trip.
+        start_raw: u64,
+        /// What the freeze check measures recent times from, and `start` in nanoseconds since
+        /// it: [`ORIGIN`] for a real clock; for a mock, the breaker's start (a mock's recent time
+        /// is its real time, so the check never finds it stale).
+        origin: quanta::Instant,
+        /// The breaker's start, in nanoseconds since `origin`.
+        start_ns: u64,
+        /// Whether `clock` reads the real time (see [`RealTime`]).
+        real: bool,
+    },
+    /// A clock whose recent and real readings are set separately: unit tests of the freeze guard.
+    #[cfg(test)]
+    Split(std::sync::Arc<super::split::SplitClock>),
+    #[cfg(hotbreaker_loom)]
+    Loom(LoomClock),
+}
+
+impl TimeSource {
+    pub(crate) fn new(clock: quanta::Clock) -> TimeSource {
+        let start_raw = clock.raw();
+        let start = clock.scaled(start_raw);
+        let real = is_real(&clock);
+        let origin = if real {
+            *ORIGIN.get_or_init(|| start)
+        } else {
+            start
+        };
+        TimeSource::Quanta {
+            clock,
+            start_raw,
+            origin,
+            start_ns: since(origin, start),
+            real,
+        }
+    }
+
+    /// Nanoseconds since the breaker's start: quanta's recent time, unless this thread has seen
+    /// it stop (module docs).
+    #[inline]
+    pub(crate) fn now_ns(&self) -> u64 {
+        match self {
+            TimeSource::Quanta {
+                clock,
+                start_raw,
+                origin,
+                start_ns,
+                ..
+            } => {
+                let recent = clock.recent();
+                let (start_ns, at) = (*start_ns, since(*origin, recent));
+                if at <= start_ns {
+                    // No upkeep has ever run (quanta's recent time is 0, which measures as 0
+                    // from any origin, the start of the breaker that set the origin included),
+                    // or it has not ticked since this breaker was built.
+                    return clock.delta_as_nanos(*start_raw, clock.raw());
+                }
+                if SEEN_NS.get() == at {
+                    let state = SEEN_STATE.get();
+                    let repeats = (state & !STALE_BIT).wrapping_add(1) & !STALE_BIT;
+                    if state & STALE_BIT != 0 || check_due(u64::from(repeats)) {
+                        if let Some(real) =
+                            Self::quanta_repeated(clock, *start_raw, at - start_ns, state)
+                        {
+                            return real;
+                        }
+                    } else {
+                        SEEN_STATE.set(repeats);
+                    }
+                } else {
+                    SEEN_NS.set(at);
+                    SEEN_STATE.set(0);
+                }
+                at - start_ns
+            }
+            #[cfg(test)]
+            TimeSource::Split(c) => c.now_ns(),
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(c) => c.now_ns(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn quanta_repeated(
+        clock: &quanta::Clock,
+        start_raw: u64,
+        recent_ns: u64,
+        state: u32,
+    ) -> Option<u64> {
+        let seen = Seen {
+            recent: Some(recent_ns),
+            repeats: state & !STALE_BIT,
+            stale: state & STALE_BIT != 0,
+        };
+        let (seen, real) = repeated(seen, || {
+            let real = clock.delta_as_nanos(start_raw, clock.raw());
+            (real, real.saturating_sub(recent_ns))
+        });
+        SEEN_STATE.set((seen.repeats & !STALE_BIT) | if seen.stale { STALE_BIT } else { 0 });
+        real
+    }
+
+    /// For a real clock (not a mock or a test's clock), the same [`recent_at`] without this
+    /// clock; `None` for any other.
+    ///
+    /// [`recent_at`]: Self::recent_at
+    pub(crate) fn real_time(&self) -> Option<RealTime> {
+        match self {
+            TimeSource::Quanta { real, origin, .. } => match (real, REAL.get()) {
+                (true, Some(clock)) => Some(RealTime {
+                    clock,
+                    origin: *origin,
+                }),
+                _ => None,
+            },
+            #[cfg(test)]
+            TimeSource::Split(_) => None,
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(_) => None,
+        }
+    }
+
+    /// quanta's recent time on the clock's own scale: nanoseconds since `origin`, unguarded,
+    /// and 0 when no upkeep has ever run. For the owned stripes' fast path, which guards it
+    /// itself (see `window/owned.rs`).
+    #[inline]
+    pub(crate) fn recent_at(&self) -> u64 {
+        match self {
+            TimeSource::Quanta { clock, origin, .. } => since(*origin, clock.recent()),
+            #[cfg(test)]
+            TimeSource::Split(c) => c.recent_ns(),
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(c) => c.now_ns(),
+        }
+    }
+
+    /// The real time on the clock's own scale (see [`recent_at`](Self::recent_at)).
+    pub(crate) fn real_at(&self) -> u64 {
+        self.real_ns().saturating_add(self.offset())
+    }
+
+    /// The breaker's start on the clock's own scale: what turns nanoseconds since the start into
+    /// that scale.
+    pub(crate) fn offset(&self) -> u64 {
+        match self {
+            TimeSource::Quanta { start_ns, .. } => *start_ns,
+            #[cfg(test)]
+            TimeSource::Split(_) => 0,
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(_) => 0,
+        }
+    }
+
+    /// Whether quanta's recent time is within [`RECENT_TOLERANCE_NS`] of `real_ns`, a reading of
+    /// the real clock in nanoseconds since the breaker's start. False when no upkeep runs.
+    pub(crate) fn recent_is_fresh(&self, real_ns: u64) -> bool {
+        let recent = self.recent_at();
+        recent != 0
+            && real_ns.saturating_add(self.offset()).saturating_sub(recent) <= RECENT_TOLERANCE_NS
+    }
+
+    /// Nanoseconds since the breaker's start from the real clock, for decisions about deadlines.
+    #[inline]
+    pub(crate) fn real_ns(&self) -> u64 {
+        match self {
+            TimeSource::Quanta {
+                clock, start_raw, ..
+            } => clock.delta_as_nanos(*start_raw, clock.raw()),
+            #[cfg(test)]
+            TimeSource::Split(c) => c.real_ns(),
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(c) => c.now_ns(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Memory: what a breaker holds, and when its counters' lines are taken and given back.
+//!
+//! A breaker's counters are striped: each calling thread counts on a line of its own (up to
+//! [`Builder::stripes`](crate::Builder::stripes) threads, one per CPU by default), and the
+//! others share a few lines (one shared stripe per 16 owned ones: more threads than owned stripes contend on them). A
+//! thread's own lines exist only once it has called the breaker: its first call takes them from
+//! a process-wide reserve, without allocating or waiting, and a dropped breaker gives them back.
+//! A build fills the reserve up to as many blocks as the breaker has stripes, and the upkeep
+//! thread ([`start_upkeep`](crate::start_upkeep)) refills it when calls find it empty; until then (without that
+//! thread: for good), a thread that finds none counts on the shared lines. A call that is only
+//! rejected takes its lines too. With the upkeep thread, the reserve keeps about one block per
+//! CPU between bursts (a block is 768 bytes with the default window); without it, what builds
+//! left stays while a breaker of that size lives. The last breaker of a size frees them all. So
+//! a breaker that few threads call stays small on a large machine, and a breaker without a
+//! throttle carries none of the throttle's counters (figures in
+//! `docs/internals.md` and `docs/operations.md`).
