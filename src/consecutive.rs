@@ -76,7 +76,7 @@
 //!   `Release` fence), the fields (`Relaxed`), the version (`Release`), then `current`
 //!   (`Release`). A reader loads `current` and the version (`Acquire`), the fields, an `Acquire`
 //!   fence and the version again; it uses the fields only if both reads match `current`.
-//! - The stripes themselves are read as `window/owned.rs` says ("Local run and Successes").
+//! - The stripes themselves are read as `window/owned/read.rs` says ("Local run").
 //!
 //! # Shared writes
 //! A check that holds the writer flag writes the baseline (two lines per 8 stripes, plus the

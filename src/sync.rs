@@ -13,7 +13,7 @@
 //! The cfg is this crate's own, so a project that runs its own loom models under the common
 //! `--cfg loom` gets the ordinary breaker, and nothing about it shows as a cargo feature.
 //!
-//! Outside this file, `registry/`, `clock.rs`, `stripe_reserve.rs` and `upkeep.rs` use
+//! Outside this file, `registry/`, `clock/`, `stripe_reserve.rs` and `upkeep.rs` use
 //! `std` atomics, locks and thread-locals for things loom need not see (a name table's
 //! statistics, a per-thread cache of the last clock reading, the reserve of stripe blocks that
 //! loom models never use, the upkeep thread); each says so where it does.
@@ -84,7 +84,7 @@ impl AtomicU128 {
 //
 // Not counted: the atomics outside this file. `registry/` (transition counts of a registry's
 // breakers: transitions only), `thread_slot.rs` (the slot pool: a thread's first call and its
-// exit), `throttle.rs` (the generator seeds: a thread's first draw) and `clock.rs` (a thread's own
+// exit), `throttle.rs` (the generator seeds: a thread's first draw) and `clock/` (a thread's own
 // memory of the recent time, and test clocks) use `std`'s, none of them on a steady call path.
 // quanta's mock clock and its upkeep's global are quanta's own.
 // ---------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ impl Breaker {
             }
         };
         // Slow calls are timed on the clock that timed their start; where the outcome lands and
-        // what the trip rules see are decided on the real clock (see `clock.rs`).
+        // what the trip rules see are decided on the real clock (see `clock/`).
         let rules = self.rules.load();
         let ended = self.clock.now_ns();
         let sample = Sample {
@@ -163,7 +163,7 @@ impl Breaker {
             return false;
         };
         // `claimed`: the owner's stripe never counted a Success, so its run may have begun on a
-        // shared stripe before the block was claimed (`window/owned.rs`, "Lines on first call"): its
+        // shared stripe before the block was claimed (`window/owned.rs`): its
         // first Failure here checks too (see `consecutive.rs`, "When a check runs").
         let (local, claimed) = match writer {
             CallerStripe::Owned(i) => self

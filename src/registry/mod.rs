@@ -19,6 +19,7 @@ pub(crate) mod health;
 #[cfg(all(feature = "http", feature = "tokio"))]
 mod layer;
 mod readiness;
+mod transition_counts;
 mod unknown_breaker;
 
 pub use events::{EVENTS_KEPT, TransitionEvent};
@@ -28,7 +29,6 @@ pub use health::{BreakerHealth, Health};
 pub use unknown_breaker::UnknownBreaker;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::breaker::Breaker;
@@ -37,39 +37,9 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::rules::{Listener, Rules};
 use crate::state::State;
-use crate::sync::Ordering;
 use crate::transition::Transition;
 use events::EventRing;
-
-const STATES: usize = 5;
-
-/// Transitions of one breaker counted by `(from, to)`: the listener a registry gives each
-/// breaker adds one here (a `Relaxed` increment on a transition, never on a call), and
-/// [`Registry::publish_metrics`] reads them.
-#[derive(Default)]
-pub(crate) struct TransitionCounts([AtomicU64; STATES * STATES]);
-
-impl TransitionCounts {
-    fn add(&self, t: &Transition) {
-        // Relaxed: a statistic, ordered with nothing.
-        self.0[t.from as usize * STATES + t.to as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Every `(from, to, count)` with a count above zero.
-    pub(crate) fn nonzero(&self) -> impl Iterator<Item = (State, State, u64)> + '_ {
-        self.0.iter().enumerate().filter_map(|(i, n)| {
-            // Relaxed: a statistic.
-            let n = n.load(Ordering::Relaxed);
-            (n > 0).then(|| {
-                (
-                    State::from_code((i / STATES) as u64),
-                    State::from_code((i % STATES) as u64),
-                    n,
-                )
-            })
-        })
-    }
-}
+pub(crate) use transition_counts::TransitionCounts;
 
 #[derive(Clone)]
 pub(crate) struct Entry {

@@ -319,8 +319,8 @@ impl Stripes {
             None => self.owned.run_view(i, generation),
             Some(s) => {
                 let line = &self.totals[s];
-                // Acquire, then the run: as an owned stripe's (`owned.rs`, "Local run and
-                // Successes"), so a Success seen comes with the run it ended.
+                // Acquire, then the run: as an owned stripe's (`owned/read.rs`, "Local
+                // run"), so a Success seen comes with the run it ended.
                 let successes = line.counters[SUCCESS_EVENTS].load(Ordering::Acquire);
                 let word = line.run.load(Ordering::Acquire);
                 RunView {

@@ -1,4 +1,6 @@
 use super::*;
+use crate::fleet::rule::{Counts, FleetRule};
+use crate::state::State;
 
 /// Flushes at `now_ms` until one lists a read (an idle breaker is looked at in its turn,
 /// within [`IDLE_EVERY`] flushes); the reads, or none after that many.

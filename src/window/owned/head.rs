@@ -30,9 +30,13 @@
 //! increasing tags.
 //!
 //! **Time.** The fast path compares quanta's recent time, measured from the clock's origin (see
-//! `clock.rs`), with `end`, so `end` and `bucket_end` are kept on that scale: the bucket's end
+//! `clock/`), with `end`, so `end` and `bucket_end` are kept on that scale: the bucket's end
 //! in nanoseconds since the breaker's start plus the breaker's start since the origin
-//! (`offset`). No conversion is left on the fast path.
+//! (`offset`). No conversion is left on the fast path. A reading that moved since the last call
+//! is trusted; one seen again is checked against the real clock on the 1st, 2nd, 4th, ... 64th
+//! repeat and every 64th after (`clock::check_due`). More than `RECENT_TOLERANCE_NS` behind,
+//! `end` drops to 0 and every outcome takes the real-clock way until the recent time is fresh
+//! again: after a pause, at most 63 Successes land by a frozen reading, in an older bucket.
 //!
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
 //! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
@@ -41,11 +45,10 @@
 //! `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of
 //! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
 //!
-//!
 //! # Orderings
 //! As the parent module's "Orderings" says: the owner's own words are `Relaxed` (a thread sees
 //! its own writes); a Success count is stored with `Release` to publish the local run it
-//! cleared, and a local run with `Release` to publish its start ("Local run and Successes").
+//! cleared, and a local run with `Release` to publish its start (`write.rs` and `read.rs`, "Local run").
 
 use super::{SUCCESSES, check_due};
 use crate::clock::RECENT_TOLERANCE_NS;
@@ -107,7 +110,7 @@ pub(super) struct Mark {
 #[inline(always)]
 pub(super) fn bump(counter: &AtomicU64) -> u64 {
     // Relaxed: the owner's own word (module docs). Release: a Success count publishes the
-    // cleared local run (module docs, "Local run and Successes"); the same `mov` on x86-64.
+    // cleared local run (`write.rs`, "Local run"); the same `mov` on x86-64.
     let n = counter.load(Ordering::Relaxed).wrapping_add(1);
     counter.store(n, Ordering::Release);
     n

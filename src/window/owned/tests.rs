@@ -1,4 +1,5 @@
 use super::*;
+use crate::sync::Ordering;
 
 const MS: u64 = 1_000_000;
 const S: &[usize] = &[SUCCESSES];
