@@ -1,73 +1,7 @@
 //! The consecutive-failure rule under any number of callers, decided without a shared write on
 //! the common path.
 //!
-//! # The rule
-//! `consecutive_failures(k)` opens on a run of `k` Failures with no Success *counted* in
-//! between. A thread sees its own outcomes in order, so each owned stripe keeps its owner's
-//! **local run**: its consecutive Closed Failures, cleared by its next Success (`window/owned.rs`).
-//! What no thread sees cheaply is the order of *other* threads' Successes: a Success writes only
-//! its own line. So a check compares the stripes with a **baseline**, a snapshot a previous check
-//! took of every stripe's Success count and local run, with a lower bound of the run at that
-//! moment:
-//! - **No stripe counted a Success since the baseline**: every Failure since then extends the
-//!   run, so the run is at least the baseline's run plus the growth of every local run.
-//! - **Some stripes did**: the latest Success of all is one of theirs, and everything its
-//!   thread did after it is in its local run; whichever stripe it was, the run is at least the
-//!   *smallest* local run among the stripes that counted a Success. One of them with no run
-//!   (its last outcome was a Success) makes the bound 0.
-//!
-//! A check reads the stripes one after another, not at one instant; it then reads every
-//! stripe's Success count a second time, and a count that moved during the scan voids the check
-//! (bound 0, no renewal): the scan then saw no Success counted after it read a stripe, so its
-//! reads hold together as one snapshot of the Successes. The bound never exceeds the true run,
-//! whatever the interleaving and however long a thread is descheduled mid-scan. Hence no false
-//! trip: at 1 % Failures spread over any number of threads, a trip needs every thread that
-//! counted a Success since the last check to have failed `k` times in a row since.
-//!
-//! # Runs ordered by time
-//! When the stripes that counted a Success since the baseline all have a local run, and one of
-//! them started its run strictly later than the others and than the baseline was taken (real
-//! clock), every Success counted anywhere came before that start: the run is then at least that
-//! stripe's local run, plus the local runs of the stripes whose runs started later still, plus
-//! one for each other stripe whose latest Failure came later. With one call at a time on
-//! threads taking turns (an async runtime's workers), this counts other threads' Failures that
-//! the smallest-run bound cannot: in the tests the rule then opens by the `k + N − 1`-th
-//! Failure, though not always in a service (the axum example has opened at `k + 4` with two
-//! workers); the bound below holds whatever the order. A mock clock
-//! that does not move gives no strict order, and the smallest-run bound stands.
-//!
-//! # When a check runs
-//! A Failure that starts a local run (its thread's previous outcome was a Success) checks
-//! nothing: it writes only its own line. A Failure that extends one (its thread's second in a
-//! row or later) checks; the threads of a shared stripe keep one run for the stripe. So does
-//! the first Failure on a stripe that never counted a Success: its thread may have counted the
-//! start of its run on a shared stripe before its own block was claimed (`window/owned.rs`). That is
-//! a thread's first Failure in each Closed generation until its stripe counts a Success: once
-//! per thread and breaker for a thread that succeeds at all, every generation for one that only
-//! fails (as in an outage, when its next Failures check anyway). With
-//! `k = 1` every Closed Failure trips without a check. At 1 % Failures about one Failure in a
-//! hundred checks, and a check renews the baseline only when its bound is positive or its
-//! thread failed three times in a row ([`renews`]): about one Failure in 10 000.
-//!
-//! # How late a real outage opens
-//! With one thread recording, exactly at the `k`-th Failure (its local run is the run). When
-//! other threads counted Successes since the last renewal and then went quiet, one thread's
-//! run is recognised from the check that renews the baseline on: at most three Failures late.
-//! With `N` threads recording, a thread's first Failures after its last Success cannot be
-//! ordered against the other threads' Successes without a shared write, so they may not count:
-//! once every call fails, the rule opens at the latest once `k` Failures were counted after the
-//! first renewal of the outage, which comes at the latest with some thread's third Failure in a
-//! row: at most `3N + k` Failures counted since the outage began. A lock-based breaker opens at
-//! the `k`-th and lets the `N − 1` calls still in flight fail too. The schedules test below
-//! measures the worst case over 200 seeded schedules.
-//!
-//! # The baseline cell
-//! Two slots and a version: a check reads the slot the version names, and the one check that
-//! holds the writer flag (taken by compare-and-swap, never waited for: a check that finds it
-//! taken only reads) writes the other slot with what it read, then publishes its version. A
-//! reader never waits and never sees a half-written slot it would use (each slot carries the
-//! version it was written for and is re-checked after reading). A writer stalled mid-write
-//! stalls only the baseline's renewal, never a decision.
+//! The reasoning behind it: `docs/internals.md`, "Design notes", `consecutive.rs`.
 //!
 //! # Orderings
 //! - `writer`: taken with `Acquire`, released with `Release`: one writer at a time, each seeing

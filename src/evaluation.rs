@@ -1,43 +1,7 @@
 //! When a Failure (or a slow call) must read the whole window: the window rules' and the
 //! throttle's evaluation budget, after Linux's `percpu_counter_compare`.
 //!
-//! Reading the window sums every stripe's buckets: O(threads) lines. Doing it after every
-//! Failure makes 1 % Failures cost more with every core. Instead, each exact evaluation also
-//! computes how many more Failures or slow calls (*events*) the window needs before any rule
-//! could hold (`policy::events_until_possible`, at least 1), and publishes a per-stripe
-//! **quota**: `(events − 1) / stripes + 1`. Each owned stripe counts the events its owner adds
-//! after it sees the evaluation (`window/owned.rs`, `budget`); the first one to use up its quota reads
-//! the window again. While every stripe is under its quota, all of them together added at most
-//! `stripes × (quota − 1) < events`, so no rule can hold yet: skipping the read loses no trip.
-//! An owner that sees a new evaluation counts one event more than it saw, for an event it may
-//! have added after the evaluation read its stripe. Threads without an owned stripe evaluate
-//! on every event, and their evaluation renews the budget for everyone.
-//!
-//! An evaluation is valid for one bucket interval of one generation (its **tag**, the window's
-//! bucket tag; a count window's generation): the window also changes when a bucket leaves it,
-//! so the first event of a new interval evaluates again.
-//!
-//! With one thread this is exact: the Failure that brings a rate to its threshold is the one
-//! that uses up the quota (the evaluation counted everything before it), so the verdicts the
-//! specification pins down are unchanged. With many, it is as exact as the window itself: the
-//! window's counts lag the calls in flight, and nothing else is added.
-//!
-//! The throttle's probability is recomputed with the same reads: while it sheds, on every event
-//! (quota 1); while it does not, once enough Failures could make it shed
-//! (`ThrottleRule::failures_until_active`).
-//!
-//! With many threads, one staleness remains: an evaluation that reads a stripe, then stalls
-//! while that stripe's owner spends the rest of the previous quota, publishes a quota that does
-//! not know of those events. The next trip can then come up to one quota of events late (or at
-//! the end of the bucket interval, whichever is first).
-//!
-//! # Reconfiguration
-//! A quota is computed under the rules in force; `reconfigure` stores the new rules, then
-//! invalidates the published evaluation (a tag no window has), so the next event evaluates
-//! under the new rules. An evaluation that started before reads the rules after loading the
-//! published word: it either started from the invalidated word, and then (by the `Acquire`
-//! load that pairs with the invalidation's `Release`) sees the new rules, or its
-//! compare-and-swap fails against the invalidation, or the invalidation comes after it.
+//! The reasoning behind it: `docs/internals.md`, "Design notes", `evaluation.rs`.
 //!
 //! # The word
 //! One 64-bit word, `tag 32 | round 16 | quota 16` (64 bits, not 128: a 128-bit load is a locked
@@ -45,7 +9,7 @@
 //! compare-and-swap from the value
 //! the evaluation started from (a concurrent evaluation that published first wins; both read
 //! the same window). `Relaxed` otherwise: the word carries only numbers, and a stale read only
-//! makes an evaluation happen sooner or (for one event per stripe, see above) one event later
+//! makes an evaluation happen sooner or (for one event per stripe, see the design notes) one event later
 //! than the quota says.
 //!
 //! # Shared writes

@@ -1,36 +1,7 @@
 //! The typical latency of a dependency, for latency-relative slow calls
 //! ([`SlowCalls::relative`](crate::SlowCalls::relative)).
 //!
-//! # The estimator
-//! An exponentially weighted moving average of `log2(latency in ns)`, learned from the
-//! durations of timed Successes: after a sample `x = log2(latency)`,
-//! `estimate += (x − estimate) · w` with `w = 1/n` for the `n`-th sample while `n ≤ 8` (the mean
-//! of the first samples, so the first one does not weigh more than the rest) and `w = 1/8`
-//! after. The typical latency is `2^estimate`: the geometric mean of recent latencies, weighted
-//! towards the newest. In the log domain one call that hits a 1 s timeout on a 2 ms dependency
-//! moves the estimate by at most `log2(500) / 8 ≈ 1.1` octaves, and a bimodal dependency (90 %
-//! at 1 ms, 10 % at 50 ms) settles near `1 ms · 50^0.1 ≈ 1.5 ms`, close to the common mode: calls
-//! of the rare mode stay slow at any multiplier below 33, which the slow-call *rate* then
-//! weighs.
-//!
-//! A call is slow when it took strictly longer than `max(min_duration, multiplier · 2^estimate)`.
-//! Before [`WARM_UP`] samples, no call is slow.
-//!
-//! # Tracking
-//! After a shift by a factor `f`, the estimate's distance to the new level shrinks by `7/8` per
-//! sample: calls at the new level stop being slow once `log2(f) · (7/8)^k ≤ log2(multiplier)`.
-//! From 2 ms to 20 ms with a multiplier of 4 that is `k = 4` samples (`3.32 · 0.67 = 2.2`,
-//! `· 0.875 = 1.95`); calls at 200 ms stay slow, since the estimate never passes 20 ms. Half the
-//! distance is covered in 5.2 samples, 99 % in 35.
-//!
-//! # Sampling
-//! One sample per sampling period: the first timed Success recorded in each period (the time
-//! window's bucket width, or [`COUNT_WINDOW_PERIOD`] with a count window) updates the
-//! estimate; every other call only reads it. So the estimate follows the dependency in time, not
-//! in calls: with the default window (10 s in 10 buckets), one sample a second, the step above is
-//! absorbed in about 4 s, whatever the traffic, and a latency spike fills the window with slow
-//! calls faster than the estimate learns it (the slow-call rate reaches 4/10 before a 10× shift
-//! is absorbed, and more for a larger one).
+//! The reasoning behind it: `docs/internals.md`, "Design notes", `latency.rs`.
 //!
 //! # The word
 //! One `u64`, updated by a single compare-and-swap (a thread that loses it leaves the sample to

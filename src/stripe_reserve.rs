@@ -2,32 +2,7 @@
 //! block from here instead of allocating it, so a breaker holds lines only for the threads that
 //! call it, and the call path never allocates (see `window/owned.rs`).
 //!
-//! Blocks are allocated off the call path and put here: when a breaker is built (topping the
-//! reserve up to as many free blocks as the breaker has owned stripes), and by
-//! [`start_upkeep`](crate::start_upkeep)'s thread on its next tick after a call found the
-//! reserve empty (twice as many each tick while calls keep finding it empty). Without that
-//! thread, only what builds left is handed out. A breaker's drop gives its blocks back, reset. A
-//! call that finds the reserve empty, or held by another thread, counts on the breaker's shared
-//! stripes meanwhile, as a thread beyond the owned stripes does, and tries again on its next
-//! call.
-//!
-//! # Never waiting
-//! The free blocks are a `Vec` behind a mutex that no thread ever sleeps on: a call only
-//! *tries* it (one compare-and-swap) and goes on without a block when another thread holds it;
-//! builds, drops and the upkeep thread, off the call path, try it in a loop that yields (and,
-//! after many tries, sleeps a microsecond or more) between tries. So a call never waits for
-//! another thread, and an unlock never has a sleeper to wake (no system call). A holder only
-//! moves boxes in and out of a `Vec` whose capacity was set when the reserve was made: blocks
-//! are allocated, reset and freed outside the mutex.
-//!
-//! # Size
-//! A build leaves up to as many free blocks as it has owned stripes. A drop keeps a given-back
-//! block only while fewer than [`target`] are free and a breaker of its size lives; the last
-//! breaker of a block size frees every free block of that size, and a block given or made once
-//! none lives is freed. An upkeep tick with no call asking for blocks frees those beyond
-//! [`target`]. So with the upkeep thread running the reserve holds about one block per CPU
-//! between bursts; without it, what builds left stays while a breaker of that size lives. Never
-//! more than [`CAPACITY`] per block size.
+//! The reasoning behind it: `docs/internals.md`, "Design notes", `stripe_reserve.rs`.
 //!
 //! # Orderings
 //! The mutex orders a block's contents: the giver's unlock releases the reset block, the

@@ -106,7 +106,7 @@ mod sealed {
 
 /// `telemetry.admitted(..)` for a call holding `ticket`, giving the ticket back to `breaker`
 /// if the telemetry panics (a half-open slot must not be lost to a subscriber's panic).
-#[cfg(any(feature = "tower", feature = "tracing", feature = "metrics"))]
+#[cfg(any(feature = "future", feature = "tracing", feature = "metrics"))]
 #[inline]
 pub(crate) fn admit<T: Telemetry>(
     telemetry: &T,

@@ -191,6 +191,72 @@ fn an_arc_breaker_makes_a_static_future() {
     assert_eq!(b.metrics().successes, 1);
 }
 
+/// An `Unpin` inner future: Pending until `done` is set, then `Err(500)`.
+fn gated(done: &std::cell::Cell<bool>) -> impl Future<Output = Result<u8, u16>> + Unpin + '_ {
+    std::future::poll_fn(move |_| {
+        if done.get() {
+            Poll::Ready(Err(500))
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+/// An adapter applied to a future already polled (possible when the inner future is `Unpin`)
+/// keeps its permit: no second probe is let in, and the outcome is recorded once.
+#[test]
+fn an_adapter_after_the_first_poll_keeps_the_permit() {
+    let (b, mock) = half_open_breaker(1);
+    trip_and_wait(&b, &mock);
+    let done = std::cell::Cell::new(false);
+    let mut call = b.call_future(gated(&done));
+    assert!(poll_once(std::pin::Pin::new(&mut call)).is_pending());
+    assert!(b.try_acquire().is_err(), "the probe is in flight");
+    let mut call =
+        call.telemetry(hotbreaker::telemetry::NoTelemetry)
+            .classify(|r: &Result<u8, u16>| {
+                if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                }
+            });
+    assert!(
+        b.try_acquire().is_err(),
+        "still in flight after the adapters"
+    );
+    done.set(true);
+    assert_eq!(
+        poll_once(std::pin::Pin::new(&mut call)),
+        Poll::Ready(Err(Error::Inner(500)))
+    );
+    assert_eq!(b.metrics().failures, 2, "the trip's and the probe's");
+    assert_eq!(b.state(), State::Open);
+}
+
+/// A classifier set on a future that already finished (here: rejected) does not make it
+/// runnable again: polling it is still "polled after it completed", and the call never runs.
+#[test]
+fn a_classifier_set_after_a_rejection_does_not_run_the_call() {
+    let (b, _mock) = half_open_breaker(1);
+    b.try_acquire().unwrap().failure();
+    let ran = std::cell::Cell::new(false);
+    let mut call = b.call_future(std::future::poll_fn(|_| {
+        ran.set(true);
+        Poll::Ready(Ok::<u8, u16>(1))
+    }));
+    assert!(matches!(
+        poll_once(std::pin::Pin::new(&mut call)),
+        Poll::Ready(Err(Error::Rejected(_)))
+    ));
+    let mut call = call.classify(|_: &Result<u8, u16>| Outcome::Success);
+    let again = catch_unwind(AssertUnwindSafe(|| {
+        poll_once(std::pin::Pin::new(&mut call))
+    }));
+    assert!(again.is_err(), "polled after it completed");
+    assert!(!ran.get(), "the rejected call never runs");
+}
+
 /// The future's type can be written out, so it can live in a struct: the default classifier
 /// and telemetry need not be named.
 #[test]

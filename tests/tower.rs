@@ -209,3 +209,58 @@ async fn a_hung_inner_service_times_out_as_a_failure() {
     assert_eq!(b.state(), State::Open);
     assert_eq!(b.metrics().failures, 3);
 }
+
+/// A panic in `call` after the permit was taken and the inner service called (here: the
+/// classifier's `Clone`) is a Failure, and the half-open permit is not lost.
+#[test]
+fn a_panic_while_building_the_response_future_gives_the_permit_back() {
+    use std::sync::atomic::AtomicBool;
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    struct Clumsy;
+    impl Clone for Clumsy {
+        fn clone(&self) -> Self {
+            if ARMED.load(Ordering::Relaxed) {
+                panic!("clone");
+            }
+            Clumsy
+        }
+    }
+    impl hotbreaker::classify::Classify<u32, ()> for Clumsy {
+        fn classify(&self, _: &Result<u32, ()>) -> hotbreaker::Outcome {
+            hotbreaker::Outcome::Success
+        }
+    }
+    let (b, mock) = breaker(1);
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    mock.increment(10 * SEC);
+    let mut svc = BreakerLayer::new(b.clone())
+        .classify(Clumsy)
+        .layer(tower::service_fn(|n: u32| ready(Ok::<u32, ()>(n))));
+    ARMED.store(true, Ordering::Relaxed);
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(svc.call(0)))).is_err());
+    ARMED.store(false, Ordering::Relaxed);
+    assert_eq!(b.state(), State::Open, "the probe's panic is a Failure");
+    mock.increment(10 * SEC);
+    assert!(b.try_acquire().is_ok(), "the next probe is let in");
+}
+
+/// The same with a deadline made outside a tokio runtime (tokio's timer panics): the permit
+/// comes back as a Failure, not stuck in HalfOpen.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_deadline_outside_a_runtime_gives_the_permit_back() {
+    let (b, mock) = breaker(1);
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    mock.increment(10 * SEC);
+    let mut svc = BreakerLayer::new(b.clone())
+        .timeout(SEC)
+        .layer(tower::service_fn(|n: u32| ready(Ok::<u32, ()>(n))));
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(svc.call(0)))).is_err());
+    assert_eq!(b.state(), State::Open);
+    mock.increment(10 * SEC);
+    assert!(b.try_acquire().is_ok(), "the next probe is let in");
+}

@@ -17,7 +17,7 @@ use crate::breaker::Breaker;
 use crate::classify::{Classify, Errors};
 use crate::error::Error;
 use crate::outcome::Outcome;
-use crate::telemetry::{CallEnd, NoTelemetry, Telemetry, end_quietly, judged_slow};
+use crate::telemetry::{CallEnd, NoTelemetry, Telemetry, admit, end_quietly, judged_slow};
 use crate::ticket::Ticket;
 
 const POLLED_AFTER_DONE: &str = "CallFuture polled after it completed";
@@ -128,13 +128,14 @@ where
     pub fn classify<K>(self, classify: K) -> CallFuture<B, F, K, T> {
         let CallFuture {
             held,
-            classify: _,
+            classify: before,
             started,
             inner,
         } = self;
         CallFuture {
             held,
-            classify: Some(classify),
+            // A future that already completed (or was rejected) stays completed.
+            classify: before.map(|_| classify),
             started,
             inner,
         }
@@ -231,16 +232,24 @@ where
             inner,
         } = self;
         // `held` has a destructor, so its breaker is cloned rather than moved out (a reference,
-        // or one reference-count increment). It holds no permit yet: dropping it does nothing
-        // else.
+        // or one reference-count increment), and its permit, if an already polled future holds
+        // one, moves over: dropping it then gives nothing back.
+        let mut held = held;
+        let ticket = held.ticket.take();
         let breaker = held.breaker.clone();
         drop(held);
+        // A call already admitted starts its telemetry now (giving the permit back if the
+        // telemetry panics).
+        let call = match ticket {
+            Some(ticket) => admit(&telemetry, &breaker, ticket),
+            None => T::Call::default(),
+        };
         CallFuture {
             held: Held {
                 breaker,
                 telemetry,
-                call: T::Call::default(),
-                ticket: None,
+                call,
+                ticket,
             },
             classify,
             started,

@@ -200,16 +200,15 @@ where
                     telemetry: &self.telemetry,
                     call: &call,
                 };
-                let inner = self.inner.call(request);
+                let inner = deadline(self.inner.call(request), self.timeout);
+                // Before the guard lets go: a panic here (a classifier's `Clone`, a deadline
+                // outside a tokio runtime) is a Failure too, and the permit is not lost.
+                let (breaker, classify) = (self.breaker.clone(), self.classify.clone());
+                let telemetry = self.telemetry.clone();
                 let ticket = guard.disarm();
                 drop(entered);
                 ResponseFuture::called(CallFuture::acquired(
-                    self.breaker.clone(),
-                    ticket,
-                    self.classify.clone(),
-                    deadline(inner, self.timeout),
-                    self.telemetry.clone(),
-                    call,
+                    breaker, ticket, classify, inner, telemetry, call,
                 ))
             }
             Err(rejected) => {
