@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::rules::Backoff;
+use crate::rules::backoff::Backoff;
 use crate::throttle::Throttle;
 
 /// The settings of a breaker as plain data. Every field is optional; `None` takes the default

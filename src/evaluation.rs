@@ -29,6 +29,10 @@
 
 use crate::sync::{AtomicU64, Ordering};
 
+/// The most events a rule's `events_until_possible` (`rules/policy.rs`) or the throttle looks
+/// ahead: past it, evaluate anyway.
+pub(crate) const LOOKAHEAD: u64 = 1 << 24;
+
 const TAG_BITS: u32 = 32;
 const ROUND_BITS: u32 = 16;
 const QUOTA_BITS: u32 = 16;

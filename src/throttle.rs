@@ -159,8 +159,8 @@ impl ThrottleRule {
     /// exact figure, rounded down, so that floating point can only make it smaller.
     pub(crate) fn failures_until_active(&self, requests: u64, accepts: u64) -> u64 {
         let slack = self.k * accepts as f64 - requests as f64 - 1.0;
-        if slack >= crate::rules::policy::LOOKAHEAD as f64 {
-            crate::rules::policy::LOOKAHEAD
+        if slack >= crate::evaluation::LOOKAHEAD as f64 {
+            crate::evaluation::LOOKAHEAD
         } else if slack >= 1.0 {
             slack as u64
         } else {

@@ -5,6 +5,7 @@
 
 use super::Predicate;
 use super::cell::LiveRules;
+use crate::evaluation::LOOKAHEAD;
 use crate::state::Cause;
 use crate::window::WindowStats;
 
@@ -40,9 +41,6 @@ pub(crate) fn window_cause(
         None
     }
 }
-
-/// The most events [`events_until_possible`] looks ahead: past it, evaluate anyway.
-pub(crate) const LOOKAHEAD: u64 = 1 << 24;
 
 /// The fewest Failures or slow calls (events) that, added to `stats`, could make a window rule
 /// hold: at least 1, [`LOOKAHEAD`] when none can within it. `cap`: a count window's size (its

@@ -4,13 +4,13 @@ use std::time::Instant;
 
 use redis::Value;
 
+use super::pipeline::Read;
+use super::scan::settle_margin_ms;
 use crate::fleet::Shared;
 use crate::fleet::rule::Counts;
 use crate::fleet::settled;
 use crate::fleet::stats::Tracker;
 use crate::fleet::status::Counters;
-
-use super::*;
 
 /// Takes the reply to the flush's `TIME`, sent at `sent` and answered now, into the link's
 /// clock; whether it was a well-formed time.

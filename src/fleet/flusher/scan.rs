@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use super::pipeline::Read;
 use crate::breaker::Breaker;
 use crate::fleet::Shared;
 use crate::fleet::quorum::LiveCount;
@@ -11,8 +12,6 @@ use crate::fleet::rule::FleetRule;
 use crate::fleet::settled;
 use crate::fleet::stats::{self, Queue, Tracker};
 use crate::state::State;
-
-use super::*;
 
 /// How the flusher goes over the registry. The breakers called from here within their
 /// window (the active ones) are looked at every flush; the others, idle, one flush in
