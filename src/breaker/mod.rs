@@ -26,6 +26,8 @@
 //! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
 //!   interval of its last computation (`throttle_interval`) is `Relaxed`: a hint of when to
 //!   compute again, ordered with nothing.
+//! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
+//!   `metrics()`, ordered with nothing else.
 //!
 //! # What a call writes
 //! A Success writes only its own thread's line (`window/owned.rs`). A Closed Failure that does not
@@ -33,8 +35,6 @@
 //! more (the consecutive check renews its baseline, `consecutive.rs`) or its evaluation
 //! budget is spent (`evaluation.rs`). The state word and its mirror, which every call reads,
 //! change only on transitions and half-open admissions.
-//! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
-//!   `metrics()`, ordered with nothing else.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
