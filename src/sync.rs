@@ -84,7 +84,7 @@ impl AtomicU128 {
 //
 // Not counted: the atomics outside this file. `registry/` (transition counts of a registry's
 // breakers: transitions only), `thread_slot.rs` (the slot pool: a thread's first call and its
-// exit), `throttle.rs` (the generator seeds: a thread's first draw) and `clock/` (a thread's own
+// exit), `throttle/draw.rs` (the generator seeds: a thread's first draw) and `clock/` (a thread's own
 // memory of the recent time, and test clocks) use `std`'s, none of them on a steady call path.
 // quanta's mock clock and its upkeep's global are quanta's own.
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@
 //! - **StateMirror.** See `state/mirror.rs`.
 //! - **Consecutive-failure baselines, evaluation budget.** See `consecutive.rs` and
 //!   `evaluation.rs`.
-//! - **Throttle.** The published probability: see `throttle.rs` (`PublishedCell`). The
+//! - **Throttle.** The published probability: see `throttle/published.rs` (`PublishedCell`). The
 //!   interval of its last computation (`throttle_interval`) is `Relaxed`: a hint of when to
 //!   compute again, ordered with nothing.
 //! - **times_opened, window_generation, reported totals.** `Relaxed`: statistics for
@@ -75,7 +75,7 @@ use crate::window::{CallerStripe, Sample, Stripes, Total, Window, WindowSpec, Wi
 struct Hot {
     /// The kind and generation of the state word, for the fast paths (see `state/mirror.rs`).
     mirror: StateMirrorCell,
-    /// The throttle's rejection probability, for Closed permits (see `throttle.rs`).
+    /// The throttle's rejection probability, for Closed permits (see `throttle/`).
     throttle: PublishedCell,
     /// Slow-call threshold in ns (a relative rule's floor), `u64::MAX` when slow-call detection
     /// is off: a mirror of `rules` for the acquire and success fast paths, written by
@@ -108,7 +108,7 @@ struct Bookkeeping {
     /// The highest lifetime Successes, Failures and slow calls reported so far: snapshots are
     /// lower bounds (see `window/mod.rs`), and these keep successive snapshots from going backwards.
     reported: [AtomicU64; 3],
-    /// The bucket interval of the throttle's last computation (see `throttle.rs`).
+    /// The bucket interval of the throttle's last computation (see `throttle/`).
     throttle_interval: AtomicU64,
     /// The dependency's typical latency, for a relative slow-call rule (see `latency.rs`):
     /// read by timed outcomes, written at most once per sampling period.

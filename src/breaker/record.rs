@@ -244,7 +244,7 @@ impl Breaker {
         if word.kind() != State::Closed || word.generation() != generation {
             return;
         }
-        // Loaded before the window, as `rethrottle` does (see `throttle.rs`).
+        // Loaded before the window, as `rethrottle` does (see `throttle/`).
         let throttle_before = self.hot.throttle.load_for_update();
         let stats = self.window_stats(generation, now);
         if let Some(cause) = policy::window_cause(rules, predicate, &stats) {

@@ -44,7 +44,7 @@ impl Breaker {
     }
 
     /// A Closed call of `generation` ended Ignored, or its permit was dropped: with a throttle,
-    /// one of the window's accepts (see `throttle.rs`).
+    /// one of the window's accepts (see `throttle/`).
     #[cold]
     #[inline(never)]
     pub(super) fn answered(&self, generation: u64) {
@@ -74,14 +74,14 @@ impl Breaker {
     }
 
     /// Computes the throttle's probability for Closed `generation` from the window at `now` and
-    /// publishes it (see `throttle.rs`). Does nothing without a throttle (beyond clearing a
+    /// publishes it (see `throttle/`). Does nothing without a throttle (beyond clearing a
     /// probability a reconfiguration left behind) or once `generation` has ended.
     #[cold]
     #[inline(never)]
     pub(super) fn rethrottle(&self, generation: u64, now: u64) {
         let before = self.hot.throttle.load_for_update();
         // The rules as of that load: a `clear` it saw was stored after the rules that switched
-        // the throttle off (see `throttle.rs`).
+        // the throttle off (see `throttle/`).
         let rules = &self.rules.load();
         if rules.throttle.is_none() && !before.is_active() {
             return;

@@ -12,7 +12,7 @@
 //! padded to whole 128-byte lines. A thread writes only the shared stripe
 //! `thread_slot::stripe() & mask`, so two threads on different stripes never write the same line.
 //!
-//! Calls the throttle turns away (see `throttle.rs`) have one more ring of bucket words, with the
+//! Calls the throttle turns away (see `throttle/`) have one more ring of bucket words, with the
 //! same tags, not striped: only throttled calls write it, and they are rejections, off the
 //! success path. The window's requests are its calls plus this ring's count; the lifetime total
 //! of throttled calls is a [`Total`] of the shared stripes (written there by every thread, owned
@@ -76,7 +76,7 @@ pub(crate) struct Stripes {
     ///
     /// After it, in the same allocation, the *answered* ring: calls admitted while Closed that
     /// ended Ignored or whose permit was dropped, counted only with a throttle (see
-    /// `throttle.rs`: the backend did not refuse them, so they are accepts); not striped either
+    /// `throttle/`: the backend did not refuse them, so they are accepts); not striped either
     /// (one compare-and-swap per such outcome).
     ///
     /// Allocated only once a throttle is configured (at build or by a reconfiguration, off every

@@ -172,7 +172,7 @@ impl TimeRing {
     }
 
     /// Counts one Closed call of `generation` that ended Ignored or whose permit was dropped, at
-    /// `now_ns` (real clock), in the answered ring (a throttle's accepts; see `throttle.rs`).
+    /// `now_ns` (real clock), in the answered ring (a throttle's accepts; see `throttle/`).
     pub(crate) fn add_answered(&self, stripes: &Stripes, generation: u64, now_ns: u64) {
         if let Some(ring) = stripes.answered() {
             let stripe = thread_slot::stripe() & stripes.mask();
