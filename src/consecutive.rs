@@ -29,7 +29,8 @@ use crate::window::owned::RunView;
 /// A run start that is not known (a shared stripe's run, kept for all of its threads).
 pub(crate) const UNKNOWN_START: u64 = u64::MAX;
 
-/// The lower bound of the run a check computes, stripe by stripe (module docs). Pure.
+/// The lower bound of the run a check computes, stripe by stripe (`docs/internals.md`, "Design notes", `consecutive.rs`,
+/// "The rule"). Pure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Floor {
     /// Whether any stripe counted a Success since the baseline.
@@ -85,8 +86,8 @@ impl Floor {
     }
 
     /// The run's lower bound, given the baseline's own run and the instant it was taken (real
-    /// clock, ns since the breaker's start), and every stripe as it is now (module docs, "Runs
-    /// ordered by time").
+    /// clock, ns since the breaker's start), and every stripe as it is now (`docs/internals.md`,
+    /// "Design notes", `consecutive.rs`, "Runs ordered by time").
     pub(crate) fn run(self, baseline_run: u64, taken: u64, now: &[RunView]) -> u64 {
         if !self.changed {
             return baseline_run.saturating_add(self.grown);
@@ -165,7 +166,7 @@ impl Slot {
     }
 }
 
-/// The baseline cell (module docs).
+/// The baseline cell (`docs/internals.md`, "Design notes", `consecutive.rs`, "The baseline cell"; its orderings above).
 #[derive(Debug)]
 pub(crate) struct Baselines {
     writer: AtomicU64,
@@ -198,7 +199,7 @@ impl Baselines {
 
     /// Checks the run of Closed `generation` for a Failure whose thread's local run is now
     /// `local`: reads every stripe through `view` (stripes `0..count`), compares them with the
-    /// baseline and returns the run's lower bound (module docs). Renews the baseline when
+    /// baseline and returns the run's lower bound (design notes, "The rule"). Renews the baseline when
     /// [`renews`] says so and no other check is renewing it, noting when it read the stripes
     /// by `clock` (the real clock, ns since the breaker's start). A baseline of another
     /// generation knows nothing of this one: the bound is then 0.

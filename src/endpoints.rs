@@ -1,7 +1,7 @@
 //! A registry's operations endpoints as framework-neutral handlers (features `http` and
 //! `serde`): each returns an `http::Response<String>`, which axum answers as it is and any other
 //! framework takes with `response.map(Into::into)`. Mount them on the routes you choose, or
-//! (feature `axum`) take them all as one [`router`];
+//! (feature `axum`) take them all as one [`router()`];
 //! metrics go through your `metrics` exporter (`Registry::publish_metrics`, feature `metrics`).
 //!
 //! ```

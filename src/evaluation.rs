@@ -9,8 +9,13 @@
 //! compare-and-swap from the value
 //! the evaluation started from (a concurrent evaluation that published first wins; both read
 //! the same window). `Relaxed` otherwise: the word carries only numbers, and a stale read only
-//! makes an evaluation happen sooner or (for one event per stripe, see the design notes) one event later
-//! than the quota says.
+//! makes an evaluation happen sooner or (for one event per stripe, see the design notes) one
+//! event later than the quota says.
+//!
+//! # Orderings
+//! `load` is `Acquire` and `invalidate`'s swap `Release`: an evaluation that starts from the
+//! invalidated word reads the rules `reconfigure` stored before invalidating it. Every other
+//! access is `Relaxed`.
 //!
 //! # Shared writes
 //! One per exact evaluation: at 1 % Failures against a 50 % rule that is about once per bucket
@@ -41,7 +46,7 @@ pub(crate) const ROUND_MASK: u64 = (1 << ROUND_BITS) - 1;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
 /// The events any one stripe may add before the window is read again, when the window needs
-/// `events` more before a rule could hold and `stripes` stripes keep a budget (module docs).
+/// `events` more before a rule could hold and `stripes` stripes keep a budget (`docs/internals.md`, "Design notes", `evaluation.rs`).
 pub(crate) fn quota(events: u64, stripes: u64) -> u64 {
     let stripes = stripes.max(1);
     (events.max(1) - 1)
@@ -104,7 +109,7 @@ impl EvaluationCell {
 
     pub(crate) fn load(&self) -> Evaluation {
         // A 64-bit load: a plain `mov` on every 64-bit target. Acquire: pairs with `invalidate`'s swap, so an evaluation that started from the
-        // invalidated word reads the rules stored before it (see the module's "Reconfiguration").
+        // invalidated word reads the rules stored before it (see `docs/internals.md`, "Design notes", `evaluation.rs`, "Reconfiguration").
         Evaluation::unpack(self.0.load(Ordering::Acquire))
     }
 

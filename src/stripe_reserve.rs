@@ -52,7 +52,7 @@ struct Hints {
 
 /// Free blocks of one size.
 pub(crate) struct Reserve<T> {
-    /// Never slept on (module docs, "Never waiting"): a `std` mutex, not the `sync` shim's,
+    /// Never slept on (`docs/internals.md`, "Design notes", `stripe_reserve.rs`, "Never waiting"): a `std` mutex, not the `sync` shim's,
     /// since loom models never pool blocks.
     free: CachePadded<Mutex<Free<T>>>, // calls only try it; held off the hot path
     hints: CachePadded<Hints>,
@@ -103,7 +103,7 @@ impl<T> Reserve<T> {
 
     /// The mutex, for a caller off the call path: tries it until it has it, yielding between
     /// tries and, after [`YIELDS`] of them, sleeping (1 µs, doubling up to 1 ms): never
-    /// sleeping *on* it (module docs, "Never waiting").
+    /// sleeping *on* it (`docs/internals.md`, "Design notes", `stripe_reserve.rs`, "Never waiting").
     fn hold(&self) -> MutexGuard<'_, Free<T>> {
         let mut tries = 0u32;
         loop {
@@ -160,7 +160,7 @@ impl<T> Reserve<T> {
         {
             let mut free = self.hold();
             let room = if free.users == 0 {
-                0 // nobody could take them: they go (module docs, "Size")
+                0 // nobody could take them: they go (design notes, `stripe_reserve.rs`, "Size")
             } else {
                 keep.min(CAPACITY).saturating_sub(free.blocks.len())
             };
@@ -265,7 +265,7 @@ impl<T> Reserve<T> {
             if self.batch.load(Ordering::Relaxed) != 0 {
                 self.batch.store(0, Ordering::Relaxed);
             }
-            // Nobody asked since the last tick: blocks beyond `to` go (module docs, "Size").
+            // Nobody asked since the last tick: blocks beyond `to` go (design notes, "Size").
             // Relaxed: a hint (module docs).
             if self.hints.len.load(Ordering::Relaxed) > to {
                 self.trim(to);

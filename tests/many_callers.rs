@@ -1,7 +1,8 @@
 //! Many callers on one breaker, more threads than cores: 16 and 32 threads on whatever this
 //! machine has (2 cores in CI). The consecutive-failure rule must mean what it says however the
 //! threads interleave: no trip at 1 % Failures, and an outage opens within the bound stated in
-//! `src/consecutive.rs` (at most `3 × threads + k` Failures counted before the trip).
+//! `docs/internals.md`, "Design notes", `consecutive.rs` (at most `3 × threads + k` Failures
+//! counted before the trip).
 //!
 //! Counts, not time: each thread makes a fixed number of calls.
 

@@ -49,7 +49,7 @@ fn successes_count_and_end_runs_with_and_without_the_recent_time() {
     let m = b.metrics();
     assert_eq!((m.window.calls, m.window.failures), (2_118, 9));
     // Another thread counted Successes and went quiet: this thread's run is recognised from
-    // the check that renews the baseline on, at most three Failures late (`consecutive.rs`).
+    // the check that renews the baseline on, at most three Failures late (`docs/internals.md`, "Design notes").
     for _ in 0..2 + 3 {
         if let Ok(permit) = b.try_acquire() {
             permit.failure();

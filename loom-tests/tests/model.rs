@@ -272,7 +272,7 @@ fn racing_reconfigures_leave_the_rules_and_their_mirror_agreeing() {
 /// A Success racing two Failures, then a Success and Failures: the later Success always ends
 /// whatever run the race left, so two Failures after it never trip, and the breaker opens by
 /// the `k + 3`-th (after other threads counted Successes, a lone thread's run counts from the
-/// check that renews the baseline, see `src/consecutive.rs`).
+/// check that renews the baseline, see `docs/internals.md`, "Design notes", `consecutive.rs`).
 #[test]
 fn a_success_always_ends_the_run_it_follows() {
     loom::model(|| {

@@ -8,7 +8,7 @@ impl Breaker {
     /// Records an outcome. The common case, an untimed Success of a Closed or Disabled permit
     /// with a time window, is inlined. On the caller's owned stripe it is a recent-time read,
     /// two compares, a look at the thread's own failure run and a plain increment (see
-    /// `window/owned.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
+    /// `window/owned/head.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
     /// CAS. Nothing shared is written on an owned stripe, except by a thread's first call on the
     /// breaker, which takes its stripe's lines from the process-wide reserve
     /// (`stripe_reserve.rs`).
@@ -164,7 +164,7 @@ impl Breaker {
         };
         // `claimed`: the owner's stripe never counted a Success, so its run may have begun on a
         // shared stripe before the block was claimed (`window/owned.rs`): its
-        // first Failure here checks too (see `consecutive.rs`, "When a check runs").
+        // first Failure here checks too (see `docs/internals.md`, "Design notes", `consecutive.rs`, "When a check runs").
         let (local, claimed) = match writer {
             CallerStripe::Owned(i) => self
                 .stripes
@@ -236,7 +236,7 @@ impl Breaker {
         failure: bool,
     ) {
         // The rules as of now, read after the published evaluation (see `evaluation.rs`,
-        // "Reconfiguration"): a quota is never computed under rules replaced before it.
+        // "Orderings"): a quota is never computed under rules replaced before it.
         let fresh = self.rules.load();
         let rules = if fresh == *rules { rules } else { &fresh };
         let predicate = self.bookkeeping.predicate.as_ref();

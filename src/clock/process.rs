@@ -30,7 +30,7 @@ pub(crate) struct RealTime {
 }
 
 impl RealTime {
-    /// [`Clock::recent_at`] of the real clock this was taken from: the same value, read the same
+    /// [`TimeSource::recent_at`](super::TimeSource::recent_at) of the real clock this was taken from: the same value, read the same
     /// way (0 when no upkeep has ever run).
     #[inline]
     pub(crate) fn recent_at(self) -> u64 {

@@ -39,12 +39,12 @@ impl SplitClock {
         self.real.load(Ordering::SeqCst)
     }
 
-    /// `Clock::recent_ns`: the recent reading as it is.
+    /// `TimeSource::recent_at`: the recent reading as it is.
     pub(crate) fn recent_ns(&self) -> u64 {
         self.recent.load(Ordering::SeqCst)
     }
 
-    /// `Clock::now_ns` for one thread, on these two readings.
+    /// `TimeSource::now_ns` for one thread, on these two readings.
     pub(crate) fn now_ns(&self) -> u64 {
         let recent = self.recent.load(Ordering::SeqCst);
         let mut seen = self.seen.lock().unwrap();

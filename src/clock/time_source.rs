@@ -1,7 +1,7 @@
 //! [`TimeSource`]: the three readings a breaker makes.
 //!
 //! - [`TimeSource::recent_at`]: quanta's recent time as it is, for the owned stripes' fast
-//!   path, which guards it itself (`window/owned.rs`).
+//!   path, which guards it itself (`window/owned/head.rs`, "Time").
 //! - [`TimeSource::now_ns`], where a little lag is harmless (a Success's bucket on a shared
 //!   stripe, the ends of a timed call): the recent time behind the freeze guard.
 //! - [`TimeSource::real_ns`], wherever something is decided (deadlines, where a Failure lands,
@@ -158,7 +158,7 @@ impl TimeSource {
 
     /// quanta's recent time on the clock's own scale: nanoseconds since `origin`, unguarded,
     /// and 0 when no upkeep has ever run. For the owned stripes' fast path, which guards it
-    /// itself (see `window/owned.rs`).
+    /// itself (see `window/owned/head.rs`, "Time").
     #[inline]
     pub(crate) fn recent_at(&self) -> u64 {
         match self {

@@ -232,7 +232,8 @@ fn calls_taking_turns_on_threads_open_by_k_plus_threads_minus_one() {
 
 /// An outage: from some step on every call fails. The rule opens, and by the time it does
 /// at most `3 × threads + k` Failures were counted since the last Success (each thread
-/// counts at most three before the first renewal, see the module docs); with one thread,
+/// counts at most three before the first renewal, see `docs/internals.md`, "Design notes",
+/// `consecutive.rs`, "How late a real outage opens"); with one thread,
 /// exactly `k`.
 #[test]
 fn an_outage_opens_within_the_stated_bound() {

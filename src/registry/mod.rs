@@ -397,7 +397,7 @@ impl Registry {
     }
 
     /// The latest transitions of this registry's breakers, oldest first: at most
-    /// [`EVENTS_KEPT`](crate::EVENTS_KEPT), with the wall-clock time of each.
+    /// [`EVENTS_KEPT`], with the wall-clock time of each.
     ///
     /// # Examples
     /// ```

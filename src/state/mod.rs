@@ -2,7 +2,7 @@
 //!
 //! The breaker keeps its state, generation and half-open counters in one
 //! 128-bit atomic (see [`Word`]); each change is one compare-and-swap from a word to
-//! [`next`]`(word, event)`. This file holds no atomics: everything here is tested without threads.
+//! [`next()`]`(word, event)`. This file holds no atomics: everything here is tested without threads.
 //!
 //! `kind.rs` (the states), `cause.rs` (why a transition happened), `word.rs` (the packed word),
 //! `next.rs` (the decision); beside them, what publishes a word's consequences for the fast

@@ -135,7 +135,7 @@ impl ThrottleRule {
     }
 
     /// The probability for a window of `requests` and `accepts`, in parts per 2^24 (see
-    /// [`probability`]).
+    /// [`probability()`]).
     pub(crate) fn parts(&self, requests: u64, accepts: u64, minimum_calls: u32) -> u32 {
         probability(self.k, self.max_rejection, requests, accepts, minimum_calls)
     }

@@ -74,12 +74,12 @@ pub(crate) struct Owned {
     /// by a rotation of a shared stripe's or the throttled ring's word (`window/`). Written
     /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
     /// common path; reports skip a window no bucket of which was started. 64 bits of tags: see
-    /// "Horizons". Not padded: its rare writes cost the readers of the fields beside it one
+    /// `owned/head.rs`, "Horizons". Not padded: its rare writes cost the readers of the fields beside it one
     /// miss per bucket interval at most. Past the handle's first 32 bytes, so on the 64-byte
     /// line after the breaker's hot one (in the same 128-byte pair): never on the line every
     /// call reads.
     newest: AtomicU64,
-    /// The breaker's start on the clock's own scale (module docs, "Time").
+    /// The breaker's start on the clock's own scale (`owned/head.rs`, "Time").
     offset: u64,
 }
 
@@ -228,8 +228,8 @@ impl Owned {
     }
 }
 
-/// Gives the blocks back to the reserve, reset, for the next breaker (see `stripe_reserve.rs`,
-/// "Size").
+/// Gives the blocks back to the reserve, reset, for the next breaker (see
+/// `docs/internals.md`, "Design notes", `stripe_reserve.rs`, "Size").
 impl Drop for Owned {
     fn drop(&mut self) {
         // Under loom the blocks are the breaker's own (see `new`).

@@ -8,7 +8,7 @@
 //!
 //! Each shared stripe has a 128-byte block of lifetime counters
 //! ([`Total`]: what rotations folded out of the buckets, plus Ignored, Rejected and Throttled), and, for a
-//! time window, three rings of [`bucket`](crate::bucket) words (Successes, Failures, slow calls),
+//! time window, three rings of [`bucket`] words (Successes, Failures, slow calls),
 //! padded to whole 128-byte lines. A thread writes only the shared stripe
 //! `thread_slot::stripe() & mask`, so two threads on different stripes never write the same line.
 //!
@@ -100,7 +100,7 @@ impl std::fmt::Debug for Stripes {
 
 impl Stripes {
     /// `stripes` owned stripes (a power of two) and [`shared_stripes`] shared ones, for a time window of `buckets` buckets (0 without a time window); `offset` is the
-    /// breaker's start on its clock's own scale (see `owned.rs`). A shared stripe's rings have
+    /// breaker's start on its clock's own scale (see `owned/head.rs`, "Time"). A shared stripe's rings have
     /// `buckets + 1` slots, as an owned stripe keeps `buckets + 1` marks.
     pub(crate) fn new(stripes: usize, buckets: u32, offset: u64) -> Stripes {
         debug_assert!(stripes.is_power_of_two());
@@ -312,7 +312,7 @@ impl Stripes {
     }
 
     /// Stripe `i` of [`writers`](Self::writers) as the consecutive-failure check reads it in
-    /// `generation`: an owned stripe's Successes and local run (`owned.rs`), a shared stripe's
+    /// `generation`: an owned stripe's Successes and local run (`owned/read.rs`), a shared stripe's
     /// Success events and no run (its threads keep none).
     pub(crate) fn run_view(&self, i: usize, generation: u64) -> RunView {
         match i.checked_sub(self.owned.count()) {

@@ -71,7 +71,7 @@ impl TimeRing {
 
     /// Records one sample of a permit of `generation` at time `now_ns`, read on the real clock,
     /// into `writer`'s stripe. `trust_recent`: whether quanta's recent time is within the
-    /// tolerance of `now_ns` (it opens or closes an owned stripe's fast path, see `owned.rs`).
+    /// tolerance of `now_ns` (it opens or closes an owned stripe's fast path, see `owned/head.rs`, "Time").
     pub(crate) fn record_as(
         &self,
         stripes: &Stripes,

@@ -29,7 +29,7 @@ pub(crate) struct Scan {
     /// Keys whose first write went out in a pipeline that failed after it may have been
     /// applied: the write may have landed without its `PEXPIRE` (a connection cut between
     /// them), so the next flush sets their expiry (a no-op on a key that does not exist).
-    /// At most [`MAX_PIPELINE`].
+    /// At most [`MAX_PIPELINE`](super::pipeline::MAX_PIPELINE).
     pub(super) expire_later: Vec<(String, u64)>,
     pub(super) active: HashMap<Arc<str>, Arc<Breaker>, foldhash::fast::RandomState>,
 }

@@ -46,7 +46,7 @@
 //! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
 //!
 //! # Orderings
-//! As the parent module's "Orderings" says: the owner's own words are `Relaxed` (a thread sees
+//! As `write.rs`'s "Orderings" says: the owner's own words are `Relaxed` (a thread sees
 //! its own writes); a Success count is stored with `Release` to publish the local run it
 //! cleared, and a local run with `Release` to publish its start (`write.rs` and `read.rs`, "Local run").
 
@@ -129,7 +129,7 @@ impl OwnedLine {
 
     /// Whether this stripe never counted a Success: its block was claimed since its owner's
     /// last Success, if any (before the claim its owner counted on a shared stripe).
-    /// Under loom a block is its stripe's from the build on (see [`Owned::new`]): no run
+    /// Under loom a block is its stripe's from the build on (see [`Owned::new`](super::Owned::new)): no run
     /// begins elsewhere, and this is false.
     pub(crate) fn never_succeeded(&self) -> bool {
         // Relaxed: the owner's own word, read by its owner.
@@ -168,7 +168,7 @@ impl OwnedLine {
     /// stripe is `quota`: true when the quota is used up and the window must be read. On the
     /// first spend under a new round one unit more is counted, for a Failure this owner may have
     /// counted after the evaluation read its stripe but before it saw the new round (see
-    /// `evaluation.rs`).
+    /// `docs/internals.md`, "Design notes", `evaluation.rs`).
     pub(crate) fn spend_budget(&self, round: u64, quota: u64) -> bool {
         // Relaxed: the owner's own word.
         let word = self.budget.load(Ordering::Relaxed);
