@@ -77,6 +77,7 @@ impl Owned {
             bump(&head.counts[k]);
         }
         let end = if trust_recent {
+            // Relaxed: the owner's own word.
             head.bucket_end.load(Ordering::Relaxed)
         } else {
             0
