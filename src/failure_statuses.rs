@@ -54,6 +54,18 @@ impl FailureStatuses {
         self
     }
 
+    /// The set as four words, bit `i` standing for status `400 + i` (for packed settings).
+    pub(crate) const fn words(self) -> [u64; 4] {
+        self.bits
+    }
+
+    /// The set [`words`](FailureStatuses::words) gave, with any bit past status 599 dropped.
+    pub(crate) fn from_words(mut bits: [u64; 4]) -> FailureStatuses {
+        let last = usize::from(END - FIRST);
+        bits[last / 64] &= (1 << (last % 64)) - 1;
+        FailureStatuses { bits }
+    }
+
     /// Whether `status` counts as a Failure.
     #[inline]
     pub fn contains(self, status: u16) -> bool {

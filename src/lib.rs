@@ -75,6 +75,7 @@ pub mod grpc;
 pub mod http;
 #[cfg(feature = "serde")]
 mod human_duration;
+mod kept_config;
 mod latency;
 mod metrics;
 mod outcome;

@@ -48,6 +48,7 @@ use crate::config::Config;
 use crate::consecutive::Baselines;
 use crate::error::{ConfigError, Rejected};
 use crate::evaluation::{self, Evaluation, EvaluationCell};
+use crate::kept_config::KeptConfig;
 use crate::latency::{self, TypicalCell};
 use crate::metrics::Metrics;
 use crate::outcome::Outcome;
@@ -155,9 +156,9 @@ pub struct Breaker {
     /// Where the throttle's draws come from: the calling thread's generator unless a test
     /// replays its own (a thin pointer: a breaker's inline size is budgeted).
     pub(crate) draws: Option<Arc<DrawSource>>,
-    /// The settings in force as the user wrote them, shared with the breakers a registry built
-    /// from the same configuration (its 300-odd bytes stay off the breaker's own lines).
-    settings: Mutex<Arc<Config>>, // off the hot path: reconfigure() and config() only
+    /// The settings in force as the user wrote them: packed, or shared with the breakers a
+    /// registry built from the same configuration (see `kept_config.rs`).
+    settings: Mutex<KeptConfig>, // off the hot path: reconfigure() and config() only
     bookkeeping: CachePadded<Bookkeeping>,
     window: Window,
     rules: RulesCell,
@@ -193,6 +194,9 @@ impl Breaker {
         if rules.throttle.is_some() {
             stripes.prepare_throttle();
         }
+        if set.slow.is_some() {
+            stripes.prepare_slow();
+        }
         Breaker {
             hot: Hot {
                 mirror: StateMirrorCell::new(Word::INITIAL),
@@ -217,7 +221,7 @@ impl Breaker {
             stripes,
             window,
             rules: RulesCell::new(set),
-            settings: Mutex::new(rules.settings), // config lock: off the hot path
+            settings: Mutex::new(KeptConfig::of(rules.settings)), // config lock: off the hot path
             listeners,
             clock,
             draws: None,
@@ -264,7 +268,7 @@ impl Breaker {
     /// the listener and predicate closures themselves, and the allocator's own cost (each
     /// block's header and size-class rounding, and the padding before the cache-line-aligned
     /// blocks). Resident memory is therefore higher: with glibc's malloc, by about 310 to 440
-    /// bytes per breaker in a registry of 100 000 (15 to 18 % in one run, see `docs/operations.md`).
+    /// bytes per breaker in a registry of 100 000 (17 to 21 % in one run, see `docs/operations.md`).
     ///
     /// Feature `test-util`: for tests and benchmarks, outside the semver promise.
     #[cfg(any(test, feature = "test-util"))]
@@ -277,17 +281,13 @@ impl Breaker {
             + self.settings_share()
     }
 
-    /// This breaker's share of its settings' allocation (the `Arc`'s two counts and the
-    /// [`Config`]), divided among the holders: a registry's breakers of one configuration share
-    /// one.
+    /// This breaker's share of its settings' allocation (see `kept_config.rs`).
     #[cfg(any(test, feature = "test-util"))]
     fn settings_share(&self) -> usize {
-        let settings = self
-            .settings
+        self.settings
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (2 * std::mem::size_of::<usize>() + std::mem::size_of::<Config>())
-            / Arc::strong_count(&settings)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .heap_bytes()
     }
 
     /// Number of counter stripes (after rounding up to a power of two).

@@ -39,13 +39,13 @@ impl Breaker {
     /// # Ok::<(), hotbreaker::ConfigError>(())
     /// ```
     pub fn reconfigure(&self, config: Config) -> Result<(), ConfigError> {
-        self.reconfigure_shared(&Arc::new(config))
+        self.reconfigure_shared(Arc::new(config))
     }
 
     /// [`reconfigure`](Breaker::reconfigure) with settings that other breakers may hold too (a
-    /// registry's configuration): kept as they are unless the window's shape has to be filled
-    /// in from the breaker's own.
-    pub(crate) fn reconfigure_shared(&self, config: &Arc<Config>) -> Result<(), ConfigError> {
+    /// registry's configuration): kept as they are, shared, unless the window's shape has to be
+    /// filled in from the breaker's own; packed when nothing else holds them.
+    pub(crate) fn reconfigure_shared(&self, config: Arc<Config>) -> Result<(), ConfigError> {
         // The configuration lock: serializes writers of the rules and their mirror (a lock off
         // every caller's path). A poisoned lock only means a panic elsewhere while it was held;
         // the settings it guards are always whole.
@@ -54,21 +54,25 @@ impl Breaker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let keeps_shape = config.time_window.is_none() && config.count_window.is_none();
-        let config =
-            if keeps_shape && (settings.time_window.is_some() || settings.count_window.is_some()) {
-                Arc::new(Config {
-                    time_window: settings.time_window,
-                    count_window: settings.count_window,
-                    ..Config::clone(config)
-                })
-            } else {
-                Arc::clone(config)
-            };
+        let shape = keeps_shape
+            .then(|| settings.config())
+            .filter(|kept| kept.time_window.is_some() || kept.count_window.is_some());
+        let config = match shape {
+            Some(kept) => Arc::new(Config {
+                time_window: kept.time_window,
+                count_window: kept.count_window,
+                ..Config::clone(&config)
+            }),
+            None => config,
+        };
         let stripes_given = config.stripes.is_some();
         let rules = Rules::validate_shared(&config, self.bookkeeping.predicate.clone())?;
+        // The rules hold the settings now: let go of this copy, so that settings nobody else
+        // holds are packed below.
+        drop(config);
         let shape = self.window.spec();
         if rules.window != shape {
-            let field = match config.count_window {
+            let field = match rules.settings.count_window {
                 Some(_) => "count_window",
                 None => "time_window",
             };
@@ -95,9 +99,13 @@ impl Breaker {
             // Whatever was learned under an earlier relative rule is stale: warm up again.
             self.bookkeeping.typical.reset();
         }
+        // The throttle's and the slow calls' rings exist before any thread can see the rules
+        // that use them.
         if set.throttle.is_some() {
-            // The throttle's rings exist before any thread can see the rules that use them.
             self.stripes.prepare_throttle();
+        }
+        if set.slow.is_some() {
+            self.stripes.prepare_slow();
         }
         self.rules.store(set);
         // The budget published under the old rules is void (see `evaluation.rs`).
@@ -109,7 +117,7 @@ impl Breaker {
             // compare-and-swap against this store.
             self.hot.throttle.clear(self.word().generation());
         }
-        *settings = rules.settings;
+        *settings = KeptConfig::of(rules.settings);
         Ok(())
     }
 
@@ -118,8 +126,7 @@ impl Breaker {
         self.settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .clone()
+            .config()
     }
 
     /// The settings in force with every default filled in: what [`config`](Breaker::config)

@@ -200,3 +200,34 @@ fn sparse_calls_on_a_frozen_recent_time_still_time_half_open_out() {
     );
     drop(p1);
 }
+
+/// A breaker carries its shared stripes' slow-call rings only with a slow-call rule: from its
+/// build, or from the reconfiguration that sets one, before the rule is in force.
+#[test]
+fn the_slow_call_rings_come_with_a_slow_call_rule() {
+    use crate::config::SlowCalls;
+    let slow = |rule| Config {
+        slow_calls: rule,
+        stripes: Some(1),
+        ..Config::default()
+    };
+    let clock = Arc::new(SplitClock::default());
+    let without = Breaker::on_split_clock(&slow(None), Arc::clone(&clock));
+    let rule = Some(SlowCalls::absolute(Duration::from_millis(5), 0.5));
+    let with = Breaker::on_split_clock(&slow(rule), Arc::clone(&clock));
+    // The default window: a ring of 11 words of 16 bytes, in two 128-byte lines, and the
+    // 16-byte pointer to them.
+    let ring = 16 + 2 * 128;
+    // The stripes alone: the kept settings are smaller without the rule.
+    assert_eq!(
+        with.stripes.heap_bytes(),
+        without.stripes.heap_bytes() + ring
+    );
+    let idle = without.stripes.heap_bytes();
+    without.reconfigure(slow(rule)).unwrap();
+    assert_eq!(without.stripes.heap_bytes(), idle + ring);
+    // Switched off and on again: the ring stays, and is not made twice.
+    without.reconfigure(slow(None)).unwrap();
+    without.reconfigure(slow(rule)).unwrap();
+    assert_eq!(without.stripes.heap_bytes(), idle + ring);
+}

@@ -339,7 +339,7 @@ impl Registry {
     pub(crate) fn set_validated(&self, name: &str, rules: Rules) -> Result<(), ConfigError> {
         let mut settings = self.writer();
         if let Some(breaker) = self.get(name) {
-            breaker.reconfigure_shared(&rules.settings)?;
+            breaker.reconfigure_shared(Arc::clone(&rules.settings))?;
         }
         settings.configs.insert(name.into(), Arc::new(rules));
         Ok(())
@@ -363,7 +363,7 @@ impl Registry {
         for (name, breaker) in self.breakers() {
             if !settings.configs.contains_key(&*name) {
                 breaker
-                    .reconfigure_shared(&rules.settings)
+                    .reconfigure_shared(Arc::clone(&rules.settings))
                     .map_err(|e| e.within(&name))?;
             }
         }

@@ -93,6 +93,12 @@ impl std::fmt::Debug for Owned {
 }
 
 impl Owned {
+    /// Marks per stripe: the window's buckets plus one, 0 without a time window (what the
+    /// shared stripes' rings hold per kind too).
+    pub(crate) fn ring(&self) -> usize {
+        self.ring as usize
+    }
+
     /// `stripes` owned stripes with `ring` marks each (at least the window's buckets plus one,
     /// or 0), for a breaker that started `offset` ns after its clock's origin.
     pub(crate) fn new(stripes: usize, ring: u32, offset: u64) -> Owned {

@@ -8,9 +8,10 @@
 //!
 //! Each shared stripe has a 128-byte block of lifetime counters
 //! ([`Total`]: what rotations folded out of the buckets, plus Ignored, Rejected and Throttled), and, for a
-//! time window, three rings of [`bucket`] words (Successes, Failures, slow calls),
-//! padded to whole 128-byte lines. A thread writes only the shared stripe
-//! `thread_slot::stripe() & mask`, so two threads on different stripes never write the same line.
+//! time window, two rings of [`bucket`] words (Successes, Failures), padded to whole 128-byte
+//! lines, and a third (slow calls) once a slow-call rule is configured. A thread writes only the
+//! shared stripe `thread_slot::stripe() & mask`, so two threads on different stripes never write
+//! the same line.
 //!
 //! Calls the throttle turns away (see `throttle/`) have one more ring of bucket words, with the
 //! same tags, not striped: only throttled calls write it, and they are rejections, off the
@@ -43,8 +44,9 @@ struct SharedTotals {
 
 /// How many shared stripes a breaker with `owned` owned stripes has: one per 16 owned ones, at
 /// least one. They are what threads beyond the owned stripes (or whose block is not there yet)
-/// count on, and each costs its lines from the build (a line of totals and the rings: 768
-/// bytes with 10 buckets), called or not: so few that an idle breaker stays small, at the price
+/// count on, and each costs its lines from the build (a line of totals and the success and
+/// failure rings: 512 bytes with 10 buckets; the slow-call ring comes with a slow-call rule),
+/// called or not: so few that an idle breaker stays small, at the price
 /// of more threads per shared line when more threads than owned stripes call at once.
 pub(crate) fn shared_stripes(owned: usize) -> usize {
     (owned / 16).max(1)
@@ -70,7 +72,13 @@ pub(crate) struct Stripes {
     /// more than the newest tag a word of its rings (or of the throttled ring, written by
     /// threads of this stripe) was rotated to.
     totals: Box<[CachePadded<SharedTotals>]>,
+    /// Per shared stripe, its Success ring then its Failure ring, padded to whole lines.
     pub(super) lines: Box<[CachePadded<[AtomicU128; LINE]>]>,
+    /// Per shared stripe, its slow-call ring, padded to whole lines. Allocated only once a
+    /// slow-call rule is configured (at build or by a reconfiguration, off every call's path,
+    /// see [`Stripes::prepare_slow`]), and only for a time window: no call is slow before that,
+    /// so a breaker without the rule does not carry the ring.
+    slow: OnceLock<Box<SlowRings>>,
     /// Calls the throttle turned away: one ring of bucket words, not striped. Their lifetime
     /// total is [`Total::Throttled`] of the shared stripes.
     ///
@@ -82,18 +90,23 @@ pub(crate) struct Stripes {
     /// Allocated only once a throttle is configured (at build or by a reconfiguration, off every
     /// call's path, see [`Stripes::prepare_throttle`]), and only for a time window: only a
     /// throttle writes them, so a breaker without one does not carry them.
-    rings: OnceLock<Box<[AtomicU128]>>,
-    /// Slots in each ring: the window's buckets plus one (at most `MAX_BUCKETS + 1`), in 32 bits as a
-    /// breaker's inline size is budgeted. The shared stripes' count is `totals.len()`.
-    ring: u32,
+    rings: OnceLock<Box<ThrottleRings>>,
 }
+
+/// The shared stripes' slow-call rings (see `Stripes::slow`). Behind a thin pointer: the
+/// breaker's inline size is budgeted, and slow calls are off the success path.
+struct SlowRings(Box<[CachePadded<[AtomicU128; LINE]>]>);
+
+/// The throttled and answered rings (see `Stripes::rings`), behind a thin pointer as
+/// [`SlowRings`].
+struct ThrottleRings(Box<[AtomicU128]>);
 
 impl std::fmt::Debug for Stripes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stripes")
             .field("owned", &self.owned)
             .field("shared", &self.shared())
-            .field("ring", &self.ring)
+            .field("ring", &self.ring())
             .finish_non_exhaustive()
     }
 }
@@ -112,7 +125,7 @@ impl Stripes {
         };
         let owned = Owned::new(stripes, marks, offset);
         let stripes = shared_stripes(stripes);
-        let lines_per_stripe = (3 * ring).div_ceil(LINE);
+        let lines_per_stripe = (2 * ring).div_ceil(LINE);
         Stripes {
             owned,
             totals: (0..stripes)
@@ -126,8 +139,24 @@ impl Stripes {
             lines: (0..stripes * lines_per_stripe)
                 .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
                 .collect(),
+            slow: OnceLock::new(),
             rings: OnceLock::new(),
-            ring: ring as u32,
+        }
+    }
+
+    /// Allocates the shared stripes' slow-call rings if this is a time window and they are not
+    /// there yet: called when a slow-call rule is configured, before the rules that hold it are
+    /// published, so that a call classified slow finds them. Allocates: never on a call's path.
+    pub(crate) fn prepare_slow(&self) {
+        if self.ring() > 0 {
+            self.slow.get_or_init(|| {
+                let lines = self.shared() * self.ring().div_ceil(LINE);
+                Box::new(SlowRings(
+                    (0..lines)
+                        .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU128::new(0))))
+                        .collect(),
+                ))
+            });
         }
     }
 
@@ -135,20 +164,23 @@ impl Stripes {
     /// there yet: called when a throttle is configured, before the rules that hold it are
     /// published. Allocates: never on a call's path.
     pub(crate) fn prepare_throttle(&self) {
-        if self.ring > 0 {
-            self.rings
-                .get_or_init(|| (0..2 * self.ring()).map(|_| AtomicU128::new(0)).collect());
+        if self.ring() > 0 {
+            self.rings.get_or_init(|| {
+                Box::new(ThrottleRings(
+                    (0..2 * self.ring()).map(|_| AtomicU128::new(0)).collect(),
+                ))
+            });
         }
     }
 
     /// The throttled ring (see `rings`): `None` until a throttle was configured.
     pub(super) fn throttled(&self) -> Option<&[AtomicU128]> {
-        self.rings.get().map(|rings| &rings[..self.ring()])
+        self.rings.get().map(|rings| &rings.0[..self.ring()])
     }
 
     /// The answered ring (see `rings`): `None` until a throttle was configured.
     pub(super) fn answered(&self) -> Option<&[AtomicU128]> {
-        self.rings.get().map(|rings| &rings[self.ring()..])
+        self.rings.get().map(|rings| &rings.0[self.ring()..])
     }
 
     /// The `stripes` setting: how many owned stripes.
@@ -162,7 +194,7 @@ impl Stripes {
 
     /// Slots in each ring.
     pub(super) fn ring(&self) -> usize {
-        self.ring as usize
+        self.owned.ring()
     }
 
     /// Which shared stripes a thread stripe maps to (their count is a power of two).
@@ -170,9 +202,10 @@ impl Stripes {
         self.shared() - 1
     }
 
-    /// Bucket words per stripe: its three rings, rounded up to whole lines.
+    /// Bucket words per stripe in `lines`: its Success and Failure rings, rounded up to whole
+    /// lines.
     pub(super) fn cells_per_stripe(&self) -> usize {
-        (3 * self.ring()).next_multiple_of(LINE)
+        (2 * self.ring()).next_multiple_of(LINE)
     }
 
     pub(crate) fn owned(&self) -> &Owned {
@@ -190,10 +223,12 @@ impl Stripes {
         self.owned.heap_bytes()
             + std::mem::size_of_val(&*self.totals)
             + std::mem::size_of_val(&*self.lines)
-            + self
-                .rings
-                .get()
-                .map_or(0, |rings| std::mem::size_of_val(&**rings))
+            + self.slow.get().map_or(0, |slow| {
+                std::mem::size_of::<SlowRings>() + std::mem::size_of_val(&*slow.0)
+            })
+            + self.rings.get().map_or(0, |rings| {
+                std::mem::size_of::<ThrottleRings>() + std::mem::size_of_val(&*rings.0)
+            })
     }
 
     /// The stripe the calling thread writes: its owned stripe if it holds one of this breaker's,
@@ -220,10 +255,28 @@ impl Stripes {
         }
     }
 
+    /// The Success or Failure word of ring slot `slot` of shared stripe `stripe` (not for
+    /// slow calls: see [`word`](Stripes::word)).
     #[inline]
     pub(super) fn cell(&self, stripe: usize, kind: BucketKind, slot: usize) -> &AtomicU128 {
+        debug_assert!(kind != BucketKind::Slow);
         let index = stripe * self.cells_per_stripe() + kind as usize * self.ring() + slot;
         &self.lines[index / LINE][index % LINE]
+    }
+
+    /// The `kind` word of ring slot `slot` of shared stripe `stripe`: `None` for a slow-call
+    /// word before a slow-call rule was configured (no call was slow, see `slow`).
+    #[inline]
+    pub(super) fn word(&self, stripe: usize, kind: BucketKind, slot: usize) -> Option<&AtomicU128> {
+        match kind {
+            BucketKind::Success | BucketKind::Failure => Some(self.cell(stripe, kind, slot)),
+            BucketKind::Slow => {
+                let index = stripe * self.ring().next_multiple_of(LINE) + slot;
+                self.slow
+                    .get()
+                    .map(|lines| &lines.0[index / LINE][index % LINE])
+            }
+        }
     }
 
     /// Counts a rejection of the calling thread: on its owned stripe's line when it has one (a
@@ -447,8 +500,9 @@ impl Stripes {
         for stripe in 0..self.shared() {
             for slot in 0..self.ring() {
                 // Relaxed: ordered after the folds by their Acquire loads.
-                let word = self.cell(stripe, kind, slot).load(Ordering::Relaxed);
-                sum = sum.wrapping_add(bucket::count(word));
+                if let Some(word) = self.word(stripe, kind, slot) {
+                    sum = sum.wrapping_add(bucket::count(word.load(Ordering::Relaxed)));
+                }
             }
         }
         sum

@@ -20,7 +20,10 @@ fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
             let line = std::mem::size_of::<CachePadded<[AtomicU128; LINE]>>();
             let mut seen = std::collections::HashSet::new();
             for stripe in 0..st.shared() {
-                for kind in [BucketKind::Success, BucketKind::Failure, BucketKind::Slow] {
+                for slot in 0..ring {
+                    assert!(st.word(stripe, BucketKind::Slow, slot).is_none());
+                }
+                for kind in [BucketKind::Success, BucketKind::Failure] {
                     for slot in 0..ring {
                         let c = st.cell(stripe, kind, slot) as *const AtomicU128 as usize;
                         let line_no = (c - base) / line;
@@ -28,6 +31,27 @@ fn every_cell_is_in_bounds_distinct_and_inside_its_stripe() {
                         assert_eq!(line_no / (st.cells_per_stripe() / LINE), stripe);
                         assert!(seen.insert(c), "aliased cell {stripe} {kind:?} {slot}");
                     }
+                }
+            }
+            // The slow-call rings, once a slow-call rule asks for them: a stripe's on lines of
+            // its own, apart from every other word.
+            st.prepare_slow();
+            let mut owner = std::collections::HashMap::new();
+            for stripe in 0..st.shared() {
+                for slot in 0..ring {
+                    let word = st.word(stripe, BucketKind::Slow, slot).expect("prepared");
+                    let c = word as *const AtomicU128 as usize;
+                    assert!(seen.insert(c), "aliased slow word {stripe} {slot}");
+                    let line_no = c / line;
+                    assert_eq!(
+                        *owner.entry(line_no).or_insert(stripe),
+                        stripe,
+                        "shared line"
+                    );
+                    assert!(
+                        c < base || c >= base + st.lines.len() * line,
+                        "inside `lines`"
+                    );
                 }
             }
         }
@@ -38,20 +62,28 @@ fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
     let s = Stripes::new(stripes, buckets, 0);
     s.owned().claim_all();
     s.prepare_throttle();
+    s.prepare_slow();
     (TimeRing::new(width_ns, buckets), s)
 }
 
 #[test]
 fn default_window_takes_seven_lines_per_calling_thread() {
     let s = Stripes::new(8, 10, 0);
-    // Shared (one for 8 owned): a line of totals and 3 rings of 11 words of 16 bytes, in 5
+    // Shared (one for 8 owned): a line of totals and 2 rings of 11 words of 16 bytes, in 3
     // lines. Owned: a cell per stripe, 16 bytes, until its thread calls.
-    let idle = 8 * 16 + (128 + 5 * 128);
+    let idle = 8 * 16 + (128 + 3 * 128);
     assert_eq!(s.heap_bytes(), idle);
-    // The throttled and answered rings, 11 words each, once a throttle is configured.
+    // The slow-call ring, 11 words in 2 lines (and the 16-byte pointer to them), once a
+    // slow-call rule is configured.
+    s.prepare_slow();
+    s.prepare_slow();
+    let idle = idle + 16 + 2 * 128;
+    assert_eq!(s.heap_bytes(), idle);
+    // The throttled and answered rings, 11 words each (and the pointer to them), once a
+    // throttle is configured.
     s.prepare_throttle();
     s.prepare_throttle();
-    let idle = idle + 2 * 11 * 16;
+    let idle = idle + 16 + 2 * 11 * 16;
     assert_eq!(s.heap_bytes(), idle);
     // A taken block: the head's line (and the marks' pointer, padded to a second line), and
     // 11 marks of 40 bytes, three to a line.
@@ -339,4 +371,29 @@ fn a_reader_two_intervals_behind_drops_its_oldest_bucket_whole() {
             "{wr:?}: {lagging:?}"
         );
     });
+}
+
+/// The slow-call ring of a shared stripe exists only once a slow-call rule asks for it: until
+/// then the window reads no slow calls and holds two rings less; from then on a slow call on a
+/// shared stripe is in the window like any other, across a rotation.
+#[test]
+fn a_shared_stripes_slow_ring_arrives_with_the_rule() {
+    let slow = Sample {
+        failure: false,
+        slow: true,
+    };
+    let s = Stripes::new(1, 10, 0);
+    let w = TimeRing::new(1_000 * MS, 10);
+    let shared = CallerStripe::Shared(0);
+    w.record_as(&s, shared, 0, 100 * MS, S, true);
+    assert_eq!(w.stats(&s, 0, 200 * MS).slow, 0);
+    s.prepare_slow();
+    w.record_as(&s, shared, 0, 300 * MS, slow, true);
+    w.record_as(&s, shared, 0, 1_300 * MS, slow, true);
+    let stats = w.stats(&s, 0, 1_400 * MS);
+    assert_eq!((stats.calls, stats.slow), (3, 2));
+    // Eleven seconds on, the same slot: the first slow call is folded into the lifetime total.
+    w.record_as(&s, shared, 0, 11_300 * MS, slow, true);
+    assert_eq!(w.stats(&s, 0, 11_400 * MS).slow, 1);
+    assert_eq!(s.total(Total::Slow), 3);
 }

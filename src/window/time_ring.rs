@@ -145,7 +145,13 @@ impl TimeRing {
     /// in the lifetime totals only.
     #[cold]
     fn add(&self, stripes: &Stripes, stripe: usize, kind: BucketKind, tag: u64) {
-        let cell = stripes.cell(stripe, kind, self.slot(tag));
+        let Some(cell) = stripes.word(stripe, kind, self.slot(tag)) else {
+            // A slow call before the slow-call rings exist: not reached, since they are
+            // allocated before any rules that make a call slow are published; counted in the
+            // lifetime total all the same.
+            stripes.add(stripe, kind.total(), 1);
+            return;
+        };
         let to_total = match swap_in(stripes, stripe, cell, tag) {
             Swapped::Added => 0,
             Swapped::Rotated(replaced) => replaced,
@@ -235,8 +241,13 @@ impl TimeRing {
                 let slot = self.slot(tag);
                 for stripe in 0..stripes.shared() {
                     // Relaxed: a statistic (`window/mod.rs`, "Orderings").
-                    let words = [BucketKind::Success, BucketKind::Failure, BucketKind::Slow]
-                        .map(|kind| stripes.cell(stripe, kind, slot).load(Ordering::Relaxed));
+                    // A slow-call ring not allocated yet reads as an empty word.
+                    let words =
+                        [BucketKind::Success, BucketKind::Failure, BucketKind::Slow].map(|kind| {
+                            stripes
+                                .word(stripe, kind, slot)
+                                .map_or(0, |word| word.load(Ordering::Relaxed))
+                        });
                     // A word already rotated past this bucket (a writer in a later interval,
                     // this reader's time behind it): the bucket is leaving the window, so none
                     // of its words count, never some kinds without the others.
