@@ -3,8 +3,9 @@
 //!
 //! A whole [`Config`] is 300-odd bytes, most of them `None`. A breaker whose settings nobody
 //! else holds keeps them *packed*: the fields that are set, in 64-bit words (a breaker built
-//! with two settings keeps three words). A registry's breakers of one configuration share its
-//! `Arc<Config>` instead, as one copy serves them all.
+//! with a failure threshold and a stripe count keeps three words; a duration takes two). A
+//! registry's breakers of one configuration share its `Arc<Config>` instead, as one copy serves
+//! them all.
 //!
 //! [`Breaker::config`]: crate::Breaker::config
 //! [`Breaker::reconfigure`]: crate::Breaker::reconfigure
@@ -402,6 +403,86 @@ mod tests {
             for config in &alone {
                 round_trip(config);
             }
+        }
+    }
+
+    /// Every combination of set fields (2^16), with values whose words differ from field to
+    /// field: a field set or unset never shifts another's words.
+    #[test]
+    fn every_combination_of_set_fields_comes_back_as_written() {
+        let full = Config {
+            consecutive_failures: Some(3),
+            failure_rate: Some(0.25),
+            minimum_calls: Some(11),
+            time_window: Some(TimeWindow {
+                window: Duration::new(60, 5),
+                buckets: 12,
+            }),
+            count_window: Some(100),
+            slow_calls: Some(SlowCalls::relative(3.0, 0.5).min_duration(Duration::new(0, 7))),
+            open_timeout: Some(Duration::new(30, 1)),
+            backoff: Some(Backoff {
+                base: Duration::new(1, 2),
+                multiplier: 1.5,
+                max: Duration::new(300, 3),
+                jitter: true,
+            }),
+            half_open_permits: Some(4),
+            half_open_successes: Some(2),
+            half_open_timeout: Some(Duration::new(9, 9)),
+            stripes: Some(16),
+            throttle: Some(Throttle {
+                k: 2.0,
+                max_rejection: 0.9,
+            }),
+            call_timeout: Some(Duration::new(2, 200)),
+            failure_statuses: Some(FailureStatuses::NONE.with(503).expect("a failure status")),
+            critical: Some(false),
+        };
+        for mask in 0..1u32 << 16 {
+            let pick = |i: u32| mask & 1 << i != 0;
+            let config = Config {
+                consecutive_failures: full.consecutive_failures.filter(|_| pick(0)),
+                failure_rate: full.failure_rate.filter(|_| pick(1)),
+                minimum_calls: full.minimum_calls.filter(|_| pick(2)),
+                time_window: full.time_window.filter(|_| pick(3)),
+                count_window: full.count_window.filter(|_| pick(4)),
+                slow_calls: full.slow_calls.filter(|_| pick(5)),
+                open_timeout: full.open_timeout.filter(|_| pick(6)),
+                backoff: full.backoff.filter(|_| pick(7)),
+                half_open_permits: full.half_open_permits.filter(|_| pick(8)),
+                half_open_successes: full.half_open_successes.filter(|_| pick(9)),
+                half_open_timeout: full.half_open_timeout.filter(|_| pick(10)),
+                stripes: full.stripes.filter(|_| pick(11)),
+                throttle: full.throttle.filter(|_| pick(12)),
+                call_timeout: full.call_timeout.filter(|_| pick(13)),
+                failure_statuses: full.failure_statuses.filter(|_| pick(14)),
+                critical: full.critical.filter(|_| pick(15)),
+            };
+            let packed = PackedConfig::pack(&config);
+            assert_eq!(packed.0.first().copied().unwrap_or(0), u64::from(mask));
+            assert_eq!(packed.unpack(), config, "fields {mask:#06x}");
+        }
+    }
+
+    /// Words that packing never wrote (cut short, or any bits at all) unpack to some
+    /// configuration without a panic: what validation makes of it is another matter.
+    #[test]
+    fn any_words_unpack_without_a_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let words: Box<[u64]> = (0..len).map(|_| next()).collect();
+            let _ = PackedConfig(words).unpack();
+        }
+        for len in 0..40 {
+            let _ = PackedConfig(vec![u64::MAX; len].into_boxed_slice()).unpack();
         }
     }
 
