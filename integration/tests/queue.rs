@@ -39,6 +39,12 @@ fn done(c: &Consumer) -> usize {
     c.stats.done.lock().unwrap().len()
 }
 
+/// The first few ids below `n` the consumer has not acknowledged.
+fn missing(c: &Consumer, n: u64) -> Vec<u64> {
+    let done = c.stats.done.lock().unwrap();
+    (0..n).filter(|id| !done.contains(id)).take(10).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_dependency_pauses_consumption_with_no_hot_loop_and_no_message_lost() {
     let Some(server) = RabbitServer::start("queue failing dependency") else {
@@ -207,8 +213,10 @@ async fn a_publisher_buffers_within_its_bound_while_the_broker_is_down_and_sends
         wait_until(Duration::from_secs(10), || done(&c) == 550)
             .await
             .is_some(),
-        "{}",
-        done(&c)
+        "{} of 550 consumed, {} deliveries; missing: {:?}",
+        done(&c),
+        c.stats.deliveries.load(Relaxed),
+        missing(&c, 550)
     );
     stop.store(true, Relaxed);
     task.await.unwrap();
