@@ -374,7 +374,7 @@ fn a_reader_two_intervals_behind_drops_its_oldest_bucket_whole() {
 }
 
 /// The slow-call ring of a shared stripe exists only once a slow-call rule asks for it: until
-/// then the window reads no slow calls and holds two rings less; from then on a slow call on a
+/// then the window reads no slow calls and holds no slow-call ring; from then on a slow call on a
 /// shared stripe is in the window like any other, across a rotation.
 #[test]
 fn a_shared_stripes_slow_ring_arrives_with_the_rule() {
