@@ -11,6 +11,7 @@
 //! rejected takes its lines too. With the upkeep thread, the reserve keeps about one block per
 //! CPU between bursts (a block is 768 bytes with the default window); without it, what builds
 //! left stays while a breaker of that size lives. The last breaker of a size frees them all. So
-//! a breaker that few threads call stays small on a large machine, and a breaker without a
-//! throttle carries none of the throttle's counters (figures in
-//! `docs/internals.md` and `docs/operations.md`).
+//! a breaker that few threads call stays small on a large machine, a breaker without a
+//! throttle carries none of the throttle's counters, and one without a slow-call rule none of the
+//! shared stripes' slow-call counters. A breaker alone with its settings keeps only the fields
+//! that were set (figures in `docs/internals.md` and `docs/operations.md`).
