@@ -169,6 +169,36 @@ impl RabbitServer {
         }
     }
 
+    /// Waits, at most `limit`, until the node has written durable queue `queue`'s declaration
+    /// to its Mnesia files (the transaction log or the durable-queue table), and says whether it
+    /// did. RabbitMQ answers a declaration before that write (about 0.2 s later on an idle
+    /// machine, longer on a busy one): a node killed in between comes back without the queue,
+    /// and without the messages confirmed into it. A test that kills the node to show that
+    /// confirmed messages survive waits for this first, as a broker that has run for a while
+    /// would have written it.
+    pub fn declaration_on_disk(&self, queue: &str, limit: Duration) -> bool {
+        let tables = self.dir.join("mnesia").join(&self.node);
+        let files = [
+            "LATEST.LOG",
+            "rabbit_durable_queue.DCL",
+            "rabbit_durable_queue.DCD",
+        ];
+        let began = Instant::now();
+        loop {
+            let written = files.iter().any(|file| {
+                std::fs::read(tables.join(file)).is_ok_and(|data| {
+                    data.windows(queue.len())
+                        .any(|window| window == queue.as_bytes())
+                })
+            });
+            if written || began.elapsed() >= limit {
+                return written;
+            }
+            // Polls the node's files: nothing to wait on but the node's own writer.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Whether it is running now.
     pub fn is_running(&self) -> bool {
         self.child.is_some()

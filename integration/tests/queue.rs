@@ -132,6 +132,12 @@ async fn a_publisher_buffers_within_its_bound_while_the_broker_is_down_and_sends
         assert_eq!(publisher.publish(id).await, Published::Sent);
     }
     server = tokio::task::spawn_blocking(move || {
+        // The queue as a broker that has run a while holds it: its declaration on disk (a
+        // node killed before that loses the queue and the 50 messages confirmed into it).
+        assert!(
+            server.declaration_on_disk("orders", Duration::from_secs(10)),
+            "the broker never wrote the queue's declaration"
+        );
         server.kill();
         server
     })
