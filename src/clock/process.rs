@@ -21,12 +21,23 @@ pub(crate) fn process_clock() -> &'static quanta::Clock {
 }
 
 /// A real clock's recent time without reading the breaker's clock: quanta's global recent time,
-/// through [`REAL`], measured from the clock's origin. What the Success fast path keeps beside
-/// the owned stripes (`window/owned.rs`), so that it reads no other line of the breaker for the time.
+/// through [`REAL`], measured from [`ORIGIN`]. Every real clock's is the same, so there is one,
+/// [`real_time`]; the Success fast path keeps a pointer to it beside the owned stripes
+/// (`window/owned.rs`), so that it reads no other line of the breaker for the time.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RealTime {
     pub(super) clock: &'static quanta::Clock,
     pub(super) origin: quanta::Instant,
+}
+
+/// [`REAL`] and [`ORIGIN`] together: set once, by the first breaker built on a real clock.
+static REAL_TIME: OnceLock<RealTime> = OnceLock::new();
+
+/// The [`RealTime`] of every real clock, once [`REAL`] and [`ORIGIN`] are set (by the build of
+/// a breaker on a real clock); `None` before. Off the call path (a build).
+pub(super) fn real_time() -> Option<&'static RealTime> {
+    let (clock, origin) = (REAL.get()?, *ORIGIN.get()?);
+    Some(REAL_TIME.get_or_init(|| RealTime { clock, origin }))
 }
 
 impl RealTime {

@@ -12,7 +12,7 @@ use std::cell::Cell;
 
 #[cfg(hotbreaker_loom)]
 use super::loom_clock::LoomClock;
-use super::process::{ORIGIN, REAL, RealTime, is_real, since};
+use super::process::{self, ORIGIN, RealTime, is_real, since};
 use super::recent_guard::RECENT_TOLERANCE_NS;
 use super::recent_guard::{Seen, check_due, repeated};
 
@@ -140,15 +140,11 @@ impl TimeSource {
     /// clock; `None` for any other.
     ///
     /// [`recent_at`]: Self::recent_at
-    pub(crate) fn real_time(&self) -> Option<RealTime> {
+    pub(crate) fn real_time(&self) -> Option<&'static RealTime> {
         match self {
-            TimeSource::Quanta { real, origin, .. } => match (real, REAL.get()) {
-                (true, Some(clock)) => Some(RealTime {
-                    clock,
-                    origin: *origin,
-                }),
-                _ => None,
-            },
+            // A real clock's origin is `ORIGIN` (see `new`): the process-wide one.
+            TimeSource::Quanta { real: true, .. } => process::real_time(),
+            TimeSource::Quanta { .. } => None,
             #[cfg(test)]
             TimeSource::Split(_) => None,
             #[cfg(hotbreaker_loom)]

@@ -20,7 +20,7 @@ use crate::clock::check_due;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 mod block;
 mod head;
@@ -39,6 +39,9 @@ const INVALID: u64 = u64::MAX;
 /// The generation of an owned stripe that has not rolled into any bucket yet.
 const NO_BUCKET: u64 = u64::MAX;
 
+/// [`Owned::home_slot`] before any stripe took a block.
+const NO_HOME: u32 = u32::MAX;
+
 /// Marks per 128-byte line.
 const MARKS_PER_LINE: usize = 3;
 
@@ -53,23 +56,34 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 
 /// The owned stripes of one breaker.
 ///
-/// In this order, 32-byte aligned (`repr(C)`): what a Success reads to find its stripe and its
-/// time (`blocks`, `fast`) lies in one 32-byte piece, so on one cache line.
+/// In this order, 32-byte aligned (`repr(C)`): what a Success of the breaker's first caller
+/// reads to find its stripe and its time (`home`, `fast`, `home_slot`) lies in one 32-byte
+/// piece, so on one cache line, and the block's line is the next one it reads: one pointer
+/// away from the breaker, not two. Other threads' Successes read `blocks` too, in the next 32
+/// bytes (on the breaker's next 64-byte line, in the same 128-byte pair), then their cell.
 #[repr(C, align(32))]
 pub(crate) struct Owned {
-    /// Owned stripe `i`'s block, once the holder of thread slot `i` has called the breaker.
-    blocks: Box<[OnceLock<Box<Block>>]>,
-    /// With a time window and a real clock, that clock's recent time without the clock: a
-    /// Success then takes the fast path through [`fast_head`](Owned::fast_head) and reads no
-    /// other line of the breaker. `None` otherwise: other breakers' Successes take their owned
-    /// stripe's fast path too, one call away (a mock clock's recent time is the clock's own).
-    /// Set once, before the breaker is shared.
-    fast: Option<RealTime>,
+    /// The block of the first owned stripe to take one (stripe [`home_slot`](Owned::home_slot)),
+    /// whose cell in `blocks` then stays empty. Most breakers are called mostly by the thread
+    /// that called them first; its calls then find their lines without reading a cell.
+    home: OnceLock<Box<Block>>,
+    /// With a time window and a real clock, that clock's recent time without the clock (one
+    /// process-wide [`RealTime`]): a Success then takes the fast path through
+    /// [`fast_head`](Owned::fast_head) and reads no other line of the breaker. `None` otherwise:
+    /// other breakers' Successes take their owned stripe's fast path too, one call away (a mock
+    /// clock's recent time is the clock's own). Set once, before the breaker is shared.
+    fast: Option<&'static RealTime>,
+    /// Which owned stripe's block `home` is: [`NO_HOME`] until a block is first taken, then
+    /// that stripe's index for the breaker's life. Claimed by compare-and-swap, then `home` is
+    /// set (see [`claim`](Owned::claim)): a write to the line every call reads, once per
+    /// breaker, by its first caller (and a failed swap by a thread that raced it).
+    home_slot: AtomicU32,
     /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
     /// without a time window.
     ring: u32,
-    /// Where this breaker's blocks come from and go back to.
-    reserve: &'static Reserve<Block>,
+    /// Owned stripe `i`'s block, once the holder of thread slot `i` has called the breaker
+    /// (except the home stripe's, in `home`).
+    blocks: Box<[OnceLock<Box<Block>>]>,
     /// One more than the newest tag any bucket of the breaker was started with (0 before any): by an owner's roll here, or
     /// by a rotation of a shared stripe's or the throttled ring's word (`window/`). Written
     /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
@@ -104,12 +118,13 @@ impl Owned {
     pub(crate) fn new(stripes: usize, ring: u32, offset: u64) -> Owned {
         let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
         let owned = Owned {
+            home: OnceLock::new(),
+            fast: None,
+            home_slot: AtomicU32::new(NO_HOME),
+            ring,
             blocks: (0..stripes).map(|_| OnceLock::new()).collect(),
-            reserve: reserve(lines),
             newest: AtomicU64::new(0),
             offset,
-            ring,
-            fast: None,
         };
         // Loom's atomics live only as long as one run of a model: no block may outlive its
         // breaker in a reserve, so under loom every stripe gets a block of its own at once.
@@ -119,17 +134,17 @@ impl Owned {
         }
         #[cfg(not(hotbreaker_loom))]
         {
-            owned.reserve.enter();
+            owned.reserve().enter();
             // As many free blocks as this breaker has owned stripes: without an upkeep thread,
             // those are the blocks its threads' first calls can count on.
-            owned.reserve.top_up(stripes, || Block::new(lines));
+            owned.reserve().top_up(stripes, || Block::new(lines));
         }
         owned
     }
 
     /// Notes the breaker's clock's recent time if it is a real clock (see `fast`): before the
     /// breaker is shared.
-    pub(crate) fn set_real_time(&mut self, time: Option<RealTime>) {
+    pub(crate) fn set_real_time(&mut self, time: Option<&'static RealTime>) {
         self.fast = time.filter(|_| self.ring != 0);
     }
 
@@ -137,7 +152,7 @@ impl Owned {
     /// clock's recent time, when the breaker has a time window and a real clock (see `fast`):
     /// the Success fast path's lookup.
     #[inline(always)]
-    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&OwnedLine, RealTime)> {
+    pub(crate) fn fast_head(&self, slot: u32) -> Option<(&OwnedLine, &'static RealTime)> {
         match self.fast {
             Some(time) => self.head(slot).map(|head| (head, time)),
             None => None,
@@ -148,8 +163,20 @@ impl Owned {
     /// taken it.
     #[inline(always)]
     fn block(&self, slot: usize) -> Option<&Block> {
+        // Relaxed: the home slot only picks the cell. The home stripe's cell in `blocks` is
+        // never set, so a reader that finds the slot not yet claimed finds no block there
+        // either, as it would a moment before the claim; one that finds it claimed but `home`
+        // not yet set finds no block, as it would a moment before the set.
+        // Under loom every stripe has its cell set from the build (see `new`): no home cell to
+        // look at, and no extra atomic load in every model.
+        let cell =
+            if !cfg!(hotbreaker_loom) && self.home_slot.load(Ordering::Relaxed) as usize == slot {
+                &self.home
+            } else {
+                self.blocks.get(slot)?
+            };
         // Acquire (inside `get`): the block's contents as its taker found them.
-        self.blocks.get(slot)?.get().map(|block| &**block)
+        cell.get().map(|block| &**block)
     }
 
     /// Owned stripe `slot`'s line, if the breaker has that many and the slot's holder has taken
@@ -167,17 +194,31 @@ impl Owned {
         let Some(cell) = self.blocks.get(slot) else {
             return false;
         };
-        if cell.get().is_some() {
+        if self.block(slot).is_some() {
             return true;
         }
-        let Some(block) = self.reserve.take() else {
+        let Some(block) = self.reserve().take() else {
             return false;
         };
-        // Only the slot's holder sets its cell, so the set never waits on another, and never
-        // finds the cell set.
-        let set = cell.set(block);
+        // The first stripe to take a block makes it the home one. The load first: a swap that
+        // fails still takes the line every call reads, so only threads that find no home yet
+        // try. Relaxed: `home.set` below publishes the slot with the block (see `block`).
+        let home = self.home_slot.load(Ordering::Relaxed) == NO_HOME
+            && self
+                .home_slot
+                .compare_exchange(NO_HOME, slot as u32, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        // Only the slot's holder sets its cell, and only the winner of the home slot sets
+        // `home`, so a set never waits on another, and never finds its cell set.
+        let set = if home { &self.home } else { cell }.set(block);
         debug_assert!(set.is_ok(), "only the slot's holder sets its cell");
         true
+    }
+
+    /// Where this breaker's blocks come from and go back to: the process-wide reserve of blocks
+    /// of its size (created by its build, so no call creates it).
+    pub(crate) fn reserve(&self) -> &'static Reserve<Block> {
+        reserve((self.ring as usize).div_ceil(MARKS_PER_LINE))
     }
 
     /// Gives every owned stripe a block of its own, not from the reserve (which tests running
@@ -197,28 +238,27 @@ impl Owned {
         self.blocks.len()
     }
 
-    /// The reserve this breaker's blocks come from.
-    #[cfg(test)]
-    pub(crate) fn reserve(&self) -> &'static Reserve<Block> {
-        self.reserve
-    }
-
     /// Owned stripes that have their block.
     #[cfg(test)]
     pub(crate) fn taken(&self) -> usize {
-        self.blocks
-            .iter()
-            .filter(|cell| cell.get().is_some())
+        (0..self.count())
+            .filter(|&i| self.block(i).is_some())
             .count()
+    }
+
+    /// Which owned stripe's block sits in the home cell, if any has one yet.
+    #[cfg(test)]
+    pub(crate) fn home(&self) -> Option<usize> {
+        self.home
+            .get()
+            .map(|_| self.home_slot.load(Ordering::Relaxed) as usize)
     }
 
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.blocks)
-            + self
-                .blocks
-                .iter()
-                .filter_map(|cell| cell.get())
+            + (0..self.count())
+                .filter_map(|i| self.block(i))
                 .map(|block| block.heap_bytes())
                 .sum::<usize>()
     }
@@ -227,9 +267,8 @@ impl Owned {
 impl Owned {
     /// The lines of the owned stripes that have their block.
     fn heads(&self) -> impl Iterator<Item = &OwnedLine> {
-        self.blocks
-            .iter()
-            .filter_map(|cell| cell.get())
+        (0..self.count())
+            .filter_map(|i| self.block(i))
             .map(|block| &*block.head)
     }
 }
@@ -241,8 +280,14 @@ impl Drop for Owned {
         // Under loom the blocks are the breaker's own (see `new`).
         #[cfg(not(hotbreaker_loom))]
         {
-            let blocks = self.blocks.iter_mut().filter_map(OnceLock::take).collect();
-            self.reserve
+            let home = self.home.take();
+            let blocks = self
+                .blocks
+                .iter_mut()
+                .filter_map(OnceLock::take)
+                .chain(home)
+                .collect();
+            self.reserve()
                 .leave(blocks, stripe_reserve::target(), Block::reset);
         }
     }

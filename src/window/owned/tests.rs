@@ -6,13 +6,96 @@ const S: &[usize] = &[SUCCESSES];
 const F: &[usize] = &[FAILURES];
 
 #[test]
-fn what_a_success_reads_to_find_its_stripe_lies_in_32_bytes() {
+fn what_a_success_of_the_first_caller_reads_to_find_its_stripe_lies_in_32_bytes() {
+    use std::mem::{offset_of, size_of};
     assert_eq!(std::mem::align_of::<Owned>(), 32);
-    assert_eq!(std::mem::offset_of!(Owned, blocks), 0);
-    let fast = std::mem::offset_of!(Owned, fast);
-    assert!(fast + std::mem::size_of::<Option<RealTime>>() <= 32);
+    assert_eq!(offset_of!(Owned, home), 0);
+    assert!(offset_of!(Owned, fast) + size_of::<Option<&RealTime>>() <= 32);
+    assert!(offset_of!(Owned, home_slot) + size_of::<AtomicU32>() <= 32);
+    // Other callers' cells: in the next 32 bytes, on the breaker's next line.
+    assert_eq!(offset_of!(Owned, blocks), 32);
     // Written by rolls: off the breaker's line that every call reads (see `breaker/mod.rs`).
-    assert!(std::mem::offset_of!(Owned, newest) >= 32);
+    assert!(offset_of!(Owned, newest) >= 32);
+    assert_eq!(size_of::<Owned>(), 64);
+}
+
+#[test]
+fn the_first_stripe_to_take_a_block_takes_the_home_cell_and_the_others_their_own() {
+    let o = Owned::new(4, 4, 0);
+    let idle = o.heap_bytes();
+    assert_eq!(o.home(), None);
+    assert!(o.claim(2));
+    assert_eq!(o.home(), Some(2));
+    assert!(
+        o.blocks[2].get().is_none(),
+        "the home stripe's cell stays empty"
+    );
+    assert!(o.claim(2), "a second claim finds the home block");
+    assert!(o.claim(0));
+    assert_eq!(o.home(), Some(2), "taken once for the breaker's life");
+    assert!(o.blocks[0].get().is_some());
+    assert_eq!(o.taken(), 2);
+    assert!(o.head(1).is_none() && o.head(3).is_none());
+    // Each stripe finds its own block, and counts on it alone.
+    let (h0, h2) = (o.head(0).unwrap(), o.head(2).unwrap());
+    assert!(!std::ptr::eq(h0, h2));
+    o.record(2, 0, (1, 100), S, true);
+    o.record(2, 0, (1, 100), S, true);
+    o.record(0, 0, (1, 100), F, true);
+    assert_eq!(o.window(2, 1, 1), Counts([2, 0, 0]));
+    assert_eq!(o.window(0, 1, 1), Counts([0, 1, 0]));
+    // Readers of every stripe see both blocks: the home one too.
+    assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (2, 1));
+    assert_eq!(o.heads().count(), 2);
+    assert_eq!(o.heap_bytes(), idle + 2 * (256 + 128 * 2));
+}
+
+#[test]
+fn a_dropped_breaker_gives_its_home_block_back_too() {
+    let ring = 250; // 84 lines: a reserve no other test uses
+    let keep = Owned::new(1, ring, 0);
+    let o = Owned::new(2, ring, 0);
+    let free = o.reserve().free();
+    assert!(o.claim(1) && o.claim(0));
+    assert_eq!(o.home(), Some(1));
+    assert_eq!(o.reserve().free(), free - 2);
+    let reserve = o.reserve();
+    drop(o);
+    assert_eq!(reserve.free(), free, "both blocks are back");
+    drop(keep);
+}
+
+#[test]
+fn threads_claiming_at_once_each_find_their_own_block_and_one_of_them_is_home() {
+    for round in 0..200 {
+        let o = Owned::new(8, 4, 0);
+        let lines = 2;
+        o.reserve()
+            .refill(8 + stripe_reserve::target(), || Block::new(lines));
+        std::thread::scope(|s| {
+            for slot in 0..8 {
+                let o = &o;
+                s.spawn(move || {
+                    assert!(o.claim(slot), "round {round}");
+                    // A stripe's own count: another stripe's block would show it too.
+                    o.record(slot, 0, (1, 100), S, true);
+                    for _ in 0..slot {
+                        o.record(slot, 0, (1, 100), F, true);
+                    }
+                });
+            }
+        });
+        let home = o.home().expect("one stripe holds the home cell");
+        assert_eq!(o.taken(), 8);
+        for slot in 0..8 {
+            assert_eq!(
+                o.blocks[slot].get().is_some(),
+                slot != home,
+                "round {round}"
+            );
+            assert_eq!(o.window(slot, 1, 1), Counts([1, slot as u64, 0]));
+        }
+    }
 }
 
 #[test]
@@ -300,10 +383,10 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     a.add_ignored(0);
     a.head(0).unwrap().lengthen_run(3, 50);
     a.head(0).unwrap().spend_budget(1, 9);
-    let free = a.reserve.free();
+    let free = a.reserve().free();
     drop(a);
     let b = Owned::new(1, ring, 0);
-    assert!(b.reserve.free() > free, "the block is back");
+    assert!(b.reserve().free() > free, "the block is back");
     // Every free block of this size is now a reset one: whichever the claim takes, it
     // reads as new.
     assert!(b.claim(0));
@@ -317,7 +400,7 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     assert!(!head.spend_budget(1, 3), "the budget starts again");
     b.record(0, 0, (5, 500), S, true);
     assert_eq!(b.window(0, 5, 5), Counts([1, 0, 0]));
-    let reserve = b.reserve;
+    let reserve = b.reserve();
     drop((other, b));
     assert_eq!(
         reserve.free(),
@@ -330,14 +413,14 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
 fn an_empty_reserve_leaves_the_stripe_to_the_shared_lines_until_a_refill() {
     let ring = 247; // 83 lines
     let o = Owned::new(2, ring, 0);
-    while o.reserve.take().is_some() {}
+    while o.reserve().take().is_some() {}
     assert!(!o.claim(0), "nothing to take: never allocated on a call");
     assert_eq!(o.taken(), 0);
     // This reserve's refill, as the upkeep thread's `refill_reserves` does for each one (not
     // that: it would refill and trim the reserves of tests running beside this one).
     let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
-    o.reserve
+    o.reserve()
         .refill(stripe_reserve::target(), || Block::new(lines));
     assert!(o.claim(0), "the refill asked for by the empty take");
-    assert_eq!(o.reserve.free(), stripe_reserve::target() - 1);
+    assert_eq!(o.reserve().free(), stripe_reserve::target() - 1);
 }
