@@ -56,6 +56,15 @@ const OVERFLOW_SPAN: u32 = 1 << 30;
 /// The value of [`current`] for a thread that has not claimed a slot yet.
 pub(crate) const UNCLAIMED: u32 = u32::MAX - 1;
 
+/// A number [`current`] never returns: above every slot and overflow number, below
+/// [`UNCLAIMED`]. What a breaker's home slot holds before any owned stripe claimed it
+/// (`window/owned.rs`), so that no caller, whatever its slot, takes it for its own.
+pub(crate) const NEVER: u32 = u32::MAX - 2;
+
+const _: () = assert!(
+    POOL <= OVERFLOW && OVERFLOW as u64 + OVERFLOW_SPAN as u64 <= NEVER as u64 && NEVER < UNCLAIMED
+);
+
 #[cfg(not(hotbreaker_loom))]
 mod imp {
     use super::{Cell, NONE, OVERFLOW, OVERFLOW_SPAN, POOL, UNCLAIMED, WORDS, take_lowest};

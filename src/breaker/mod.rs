@@ -139,8 +139,9 @@ struct Bookkeeping {
 /// ```
 ///
 /// In this order, on 128-byte lines (`repr(C, align(128))`): the hot words, then the stripes,
-/// whose first 32 bytes are the owned stripes' handle, so that a Success on its owned stripe
-/// reads one 64-byte line of the breaker (a unit test holds the offsets); then the exact state,
+/// whose first 32 bytes are the owned stripes' handle with the home cell, so that a Success of
+/// the breaker's first caller reads one 64-byte line of the breaker and then its stripe's (a
+/// unit test holds the offsets); then the exact state,
 /// and the statistics on lines of their own.
 #[repr(C, align(128))]
 pub struct Breaker {

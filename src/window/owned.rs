@@ -21,6 +21,7 @@ use crate::clock::check_due;
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::thread_slot;
 
 mod block;
 mod head;
@@ -39,8 +40,10 @@ const INVALID: u64 = u64::MAX;
 /// The generation of an owned stripe that has not rolled into any bucket yet.
 const NO_BUCKET: u64 = u64::MAX;
 
-/// [`Owned::home_slot`] before any stripe took a block.
-const NO_HOME: u32 = u32::MAX;
+/// [`Owned::home_slot`] before any stripe took a block: a number no thread's slot ever is (not
+/// even [`thread_slot::NONE`] or [`thread_slot::UNCLAIMED`]), so that [`Owned::block`] never
+/// takes the home cell for a caller's own before it is claimed.
+const NO_HOME: u32 = thread_slot::NEVER;
 
 /// Marks per 128-byte line.
 const MARKS_PER_LINE: usize = 3;
@@ -166,7 +169,9 @@ impl Owned {
         // Relaxed: the home slot only picks the cell. The home stripe's cell in `blocks` is
         // never set, so a reader that finds the slot not yet claimed finds no block there
         // either, as it would a moment before the claim; one that finds it claimed but `home`
-        // not yet set finds no block, as it would a moment before the set.
+        // not yet set finds no block, as it would a moment before the set. A home slot found
+        // unclaimed (`NO_HOME`) matches no caller's slot, so `home`, set just after that load,
+        // is never taken for the caller's.
         // Under loom every stripe has its cell set from the build (see `new`): no home cell to
         // look at, and no extra atomic load in every model.
         let cell =

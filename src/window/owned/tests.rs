@@ -51,6 +51,27 @@ fn the_first_stripe_to_take_a_block_takes_the_home_cell_and_the_others_their_own
 }
 
 #[test]
+fn no_caller_takes_a_home_block_whose_slot_it_read_before_the_claim_for_its_own() {
+    // What a caller sees when its load of the home slot comes before a claim and its look at
+    // the home cell after it: the slot unclaimed, the cell set.
+    let o = Owned::new(2, 4, 0);
+    let _ = o.home.set(Box::new(Block::new(2)));
+    assert_eq!(o.home_slot.load(Ordering::Relaxed), NO_HOME);
+    let overflow = thread_slot::POOL;
+    for slot in [
+        0,
+        1,
+        2,
+        thread_slot::NONE,
+        thread_slot::UNCLAIMED,
+        overflow,
+        overflow + (1 << 30) - 1,
+    ] {
+        assert!(o.head(slot).is_none(), "slot {slot}");
+    }
+}
+
+#[test]
 fn a_dropped_breaker_gives_its_home_block_back_too() {
     let ring = 250; // 84 lines: a reserve no other test uses
     let keep = Owned::new(1, ring, 0);
