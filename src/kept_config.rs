@@ -5,7 +5,8 @@
 //! else holds keeps them *packed*: the fields that are set, in 64-bit words (a breaker built
 //! with a failure threshold and a stripe count keeps three words; a duration takes two). A
 //! registry's breakers of one configuration share its `Arc<Config>` instead, as one copy serves
-//! them all.
+//! them all; a dropped registry has the breakers that outlive it, alone with a configuration,
+//! pack theirs ([`KeptConfig::settle`]).
 //!
 //! [`Breaker::config`]: crate::Breaker::config
 //! [`Breaker::reconfigure`]: crate::Breaker::reconfigure
@@ -33,6 +34,17 @@ impl KeptConfig {
             KeptConfig::Packed(PackedConfig::pack(&config))
         } else {
             KeptConfig::Shared(config)
+        }
+    }
+
+    /// Packs shared settings that this breaker now holds alone (the registry that shared them
+    /// dropped them), as [`of`](KeptConfig::of) would have; leaves any other as it is.
+    pub(crate) fn settle(&mut self) {
+        if let KeptConfig::Shared(config) = self
+            && Arc::strong_count(config) == 1
+        {
+            let packed = PackedConfig::pack(config);
+            *self = KeptConfig::Packed(packed);
         }
     }
 

@@ -121,6 +121,15 @@ impl Breaker {
         Ok(())
     }
 
+    /// Packs the settings if this breaker now holds them alone (see `kept_config.rs`): for a
+    /// registry that is dropped while its breakers live on. Off the hot path (the settings lock).
+    pub(crate) fn settle_settings(&self) {
+        self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .settle();
+    }
+
     /// The settings in force, as data (see [`reconfigure`](Breaker::reconfigure)).
     pub fn config(&self) -> Config {
         self.settings

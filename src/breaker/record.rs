@@ -11,7 +11,8 @@ impl Breaker {
     /// `window/owned/head.rs`); on a shared stripe, a load of the mirror, a guarded recent-time read and one
     /// CAS. Nothing shared is written on an owned stripe, except by a thread's first call on the
     /// breaker, which takes its stripe's lines from the process-wide reserve
-    /// (`stripe_reserve.rs`).
+    /// (`stripe_reserve.rs`) and, if it is the breaker's first caller to take any, sets the home
+    /// cell beside the hot words (`window/owned.rs`): once in the breaker's life.
     #[inline(always)]
     pub(crate) fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // An untimed permit (`issued_ns == 0`) is never slow, whatever the rules say now.

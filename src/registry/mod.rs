@@ -132,6 +132,28 @@ impl Default for Registry {
     }
 }
 
+/// A breaker that outlives its registry (its caller still holds its `Arc`) keeps its settings
+/// packed, not a whole configuration that only it holds any more (see `kept_config.rs`).
+impl Drop for Registry {
+    fn drop(&mut self) {
+        {
+            let settings = self
+                .settings
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            settings.configs.clear();
+            // The default's `Arc` cannot be emptied, only replaced: by the built-in defaults,
+            // whose configuration no breaker holds.
+            if let Ok(built_in) = Rules::validate(&Config::default(), None) {
+                settings.default = Arc::new(built_in);
+            }
+        }
+        for entry in self.entries.pin().values() {
+            entry.breaker.settle_settings();
+        }
+    }
+}
+
 impl Registry {
     /// A registry whose breakers use `default` unless [`set_config`](Registry::set_config) gave
     /// their name one.
@@ -475,4 +497,38 @@ impl Registry {
 /// The names with a configuration of their own, to suggest from once the lock is released.
 fn configured_names(settings: &Settings) -> Vec<Box<str>> {
     settings.configs.keys().cloned().collect()
+}
+
+#[cfg(test)]
+mod settle_tests {
+    use super::*;
+
+    #[test]
+    fn a_breaker_that_outlives_its_registry_keeps_its_settings_packed() {
+        let default = Config {
+            consecutive_failures: Some(3),
+            ..Config::default()
+        };
+        let own = Config {
+            failure_rate: Some(0.25),
+            ..Config::default()
+        };
+        let registry = Registry::new(default.clone()).unwrap();
+        registry.set_config("own", own.clone()).unwrap();
+        let (a, b, own_breaker) = (
+            registry.get_or_create("a"),
+            registry.get_or_create("b"),
+            registry.get_or_create("own"),
+        );
+        let (a_before, own_before) = (a.heap_bytes(), own_breaker.heap_bytes());
+        drop(registry);
+        // `own` holds its configuration alone now: packed, a few words instead of a `Config`.
+        let own_after = own_breaker.heap_bytes();
+        assert!(own_after + 100 < own_before, "{own_after} {own_before}");
+        assert_eq!(own_breaker.config(), own);
+        // `a` and `b` still share the default: kept shared, each now holding half of it
+        // instead of a third.
+        assert!(a.heap_bytes() > a_before, "{} {a_before}", a.heap_bytes());
+        assert_eq!((a.config(), b.config()), (default.clone(), default));
+    }
 }

@@ -12,6 +12,10 @@
 //! - **A block's arrival**: its taker sets the stripe's cell (`OnceLock::set`, a release);
 //!   readers get it with an acquire, so they see it as it was reset. The block came out of the
 //!   reserve under its mutex, which the drop that reset it released (`stripe_reserve.rs`).
+//! - **The home cell**: the first taker swaps the home slot's number in (`Relaxed`), then sets
+//!   the home cell (a release). The number only picks which cell to look at; the cell's
+//!   acquire publishes the block, and a reader that picks the home cell before it is set finds
+//!   no block, as in a cell before its block arrived (see [`Owned::block`]).
 
 use std::sync::OnceLock;
 
