@@ -258,6 +258,7 @@ impl Owned {
     /// Which owned stripe's block sits in the home cell, if any has one yet.
     #[cfg(test)]
     pub(crate) fn home(&self) -> Option<usize> {
+        // Relaxed: `get`'s acquire already saw the set, and the slot was stored before it.
         self.home
             .get()
             .map(|_| self.home_slot.load(Ordering::Relaxed) as usize)

@@ -56,6 +56,7 @@ fn no_caller_takes_a_home_block_whose_slot_it_read_before_the_claim_for_its_own(
     // the home cell after it: the slot unclaimed, the cell set.
     let o = Owned::new(2, 4, 0);
     let _ = o.home.set(Box::new(Block::new(2)));
+    // Relaxed: this thread alone touches `o`.
     assert_eq!(o.home_slot.load(Ordering::Relaxed), NO_HOME);
     let overflow = thread_slot::POOL;
     for slot in [
