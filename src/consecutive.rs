@@ -10,11 +10,16 @@
 //!   `Release` fence), the fields (`Relaxed`), the version (`Release`), then `current`
 //!   (`Release`). A reader loads `current` and the version (`Acquire`), the fields, an `Acquire`
 //!   fence and the version again; it uses the fields only if both reads match `current`.
-//! - The stripes themselves are read as `window/owned/read.rs` says ("Local run").
+//! - The stripes themselves are read as `window/owned/read.rs` says ("Local run"). A stripe's
+//!   entry is one of the seqlock's fields, wherever it lives; a stripe's lines arrive by a
+//!   release and are found by an acquire (`window/owned.rs`), so an entry found is seen as
+//!   its stripe's last reset left it, or as a writer wrote it since.
 //!
 //! # Shared writes
-//! A check that holds the writer flag writes the baseline (two lines per 8 stripes, plus the
-//! version line): once per checking Failure, so about once per hundred Failures at 1 % random
+//! A check that holds the writer flag writes the baseline: its slot and version line, and each
+//! stripe's entry, one 32-byte entry on a line of that stripe's (an owned stripe's block past
+//! its head line, which its owner reads only when it rolls into a bucket; a shared stripe's
+//! totals line, which its threads write anyway): once per checking Failure, so about once per hundred Failures at 1 % random
 //! Failures, and on every Failure after the first of each thread in an outage (when the breaker
 //! is about to open). Nothing else here is written by a call.
 //!
@@ -124,6 +129,69 @@ impl Default for Floor {
 /// A slot's version while it is being written, and before its first write.
 const INVALID: u64 = u64::MAX;
 
+/// One stripe's part of the baseline: per slot of the cell, the Successes counted and the
+/// local run that the check which wrote the slot read on the stripe. Kept with the stripe (an
+/// owned stripe's block, past its head line; a shared stripe's totals line), so a breaker
+/// holds it only for the stripes that have their lines: a stripe without them has counted
+/// nothing and has no run, which is what a missing entry reads as. Written only under the
+/// cell's seqlock (module docs, "Orderings").
+#[derive(Debug)]
+pub(crate) struct BaselineEntry([[AtomicU64; 2]; 2]);
+
+impl BaselineEntry {
+    pub(crate) fn new() -> BaselineEntry {
+        BaselineEntry(std::array::from_fn(|_| {
+            [AtomicU64::new(0), AtomicU64::new(0)]
+        }))
+    }
+
+    /// Back to [`new`](Self::new)'s state, for the stripe's next breaker (a block given back
+    /// to the reserve). Only when no other thread can reach the stripe.
+    #[cfg(not(hotbreaker_loom))]
+    pub(crate) fn reset(&self) {
+        for word in self.0.iter().flatten() {
+            // Relaxed: nobody else holds the stripe; the reserve's mutex publishes the stores.
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn view(&self, slot: usize) -> RunView {
+        // Relaxed: a seqlock's fields (module docs).
+        RunView {
+            successes: self.0[slot][0].load(Ordering::Relaxed),
+            run: self.0[slot][1].load(Ordering::Relaxed),
+            // Not kept: a check compares only counts and runs with a baseline.
+            run_start: 0,
+            last_failure: 0,
+        }
+    }
+
+    fn write(&self, slot: usize, view: RunView) {
+        // Relaxed: a seqlock's fields (module docs).
+        self.0[slot][0].store(view.successes, Ordering::Relaxed);
+        self.0[slot][1].store(view.run, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+impl BaselineEntry {
+    /// Both slots' Successes and run set to `n`, as a renewal writes them.
+    pub(crate) fn fill(&self, n: u64) {
+        let view = RunView {
+            successes: n,
+            run: n,
+            ..RunView::default()
+        };
+        (0..2).for_each(|slot| self.write(slot, view));
+    }
+
+    /// Whether both slots read as a new entry's.
+    pub(crate) fn is_new(&self) -> bool {
+        (0..2).all(|slot| self.view(slot) == RunView::default())
+    }
+}
+
+/// A slot's part of the baseline that is not per stripe.
 #[derive(Debug)]
 struct Slot {
     version: AtomicU64,
@@ -131,39 +199,27 @@ struct Slot {
     run: AtomicU64,
     /// When the stripes were read (real clock, ns since the breaker's start).
     taken: AtomicU64,
-    /// Per stripe: Successes counted, local run.
-    stripes: Box<[[AtomicU64; 2]]>,
 }
 
 impl Slot {
-    fn new(stripes: usize) -> Slot {
+    fn new() -> Slot {
         Slot {
             version: AtomicU64::new(INVALID),
             generation: AtomicU64::new(0),
             run: AtomicU64::new(0),
             taken: AtomicU64::new(0),
-            stripes: (0..stripes)
-                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
-                .collect(),
         }
     }
+}
 
-    fn view(&self, i: usize) -> RunView {
-        // Relaxed: a seqlock's fields (module docs).
-        RunView {
-            successes: self.stripes[i][0].load(Ordering::Relaxed),
-            run: self.stripes[i][1].load(Ordering::Relaxed),
-            // Not kept: a check compares only counts and runs with a baseline.
-            run_start: 0,
-            last_failure: 0,
-        }
-    }
-
-    fn write(&self, i: usize, view: RunView) {
-        // Relaxed: a seqlock's fields (module docs).
-        self.stripes[i][0].store(view.successes, Ordering::Relaxed);
-        self.stripes[i][1].store(view.run, Ordering::Relaxed);
-    }
+/// Stripe `i`'s baseline entry read for slot `slot`: nothing counted and no run for a stripe
+/// without its lines.
+fn entry_view<'e>(
+    entry: &impl Fn(usize) -> Option<&'e BaselineEntry>,
+    i: usize,
+    slot: usize,
+) -> RunView {
+    entry(i).map_or_else(RunView::default, |e| e.view(slot))
 }
 
 /// The baseline cell (`docs/internals.md`, "Design notes", `consecutive.rs`, "The baseline cell"; its orderings above).
@@ -172,68 +228,70 @@ pub(crate) struct Baselines {
     writer: AtomicU64,
     current: AtomicU64,
     slots: [Slot; 2],
+    /// The stripes a check reads, owned and shared: their entries live with them.
+    count: usize,
 }
 
 impl Baselines {
     /// A cell for `stripes` stripes (owned and shared), holding the baseline of a new breaker:
-    /// generation 0, nothing counted, no run.
+    /// generation 0, nothing counted, no run (what new entries hold).
     pub(crate) fn new(stripes: usize) -> Baselines {
-        let stripes = stripes.min(MAX_STRIPES);
         let cell = Baselines {
             writer: AtomicU64::new(0),
             current: AtomicU64::new(0),
-            slots: [Slot::new(stripes), Slot::new(stripes)],
+            slots: [Slot::new(), Slot::new()],
+            count: stripes.min(MAX_STRIPES),
         };
         // Relaxed: not shared yet.
         cell.slots[0].version.store(0, Ordering::Relaxed);
         cell
     }
 
-    #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|s| std::mem::size_of_val(&*s.stripes))
-            .sum()
-    }
-
     /// Checks the run of Closed `generation` for a Failure whose thread's local run is now
     /// `local`: reads every stripe through `view` (stripes `0..count`), compares them with the
-    /// baseline and returns the run's lower bound (design notes, "The rule"). Renews the baseline when
+    /// baseline (the cell's slot, and each stripe's entry through `entry`) and returns the run's lower bound (design notes, "The rule"). Renews the baseline when
     /// [`renews`] says so and no other check is renewing it, noting when it read the stripes
     /// by `clock` (the real clock, ns since the breaker's start). A baseline of another
     /// generation knows nothing of this one: the bound is then 0.
-    pub(crate) fn check(
+    pub(crate) fn check<'e>(
         &self,
         generation: u64,
         local: u64,
         view: impl Fn(usize) -> RunView,
+        entry: impl Fn(usize) -> Option<&'e BaselineEntry>,
         clock: impl Fn() -> u64,
     ) -> u64 {
-        self.visit(generation, view, clock, |run| renews(run, local), false)
+        let stripes = (view, entry);
+        self.visit(generation, &stripes, clock, |run| renews(run, local), false)
     }
 
     /// A transition into Closed `generation`: the run is empty. Takes the baseline for the new
     /// generation from the stripes as they are now, unless another check holds the writer flag
     /// (the next check then finds no baseline of this generation and takes one).
-    pub(crate) fn restart(
+    pub(crate) fn restart<'e>(
         &self,
         generation: u64,
         view: impl Fn(usize) -> RunView,
+        entry: impl Fn(usize) -> Option<&'e BaselineEntry>,
         clock: impl Fn() -> u64,
     ) {
-        self.visit(generation, view, clock, |_| true, true);
+        let stripes = (view, entry);
+        self.visit(generation, &stripes, clock, |_| true, true);
     }
 
-    fn visit(
+    fn visit<'e, V, E>(
         &self,
         generation: u64,
-        view: impl Fn(usize) -> RunView,
+        (view, entry): &(V, E),
         clock: impl Fn() -> u64,
         renew: impl Fn(u64) -> bool,
         restart: bool,
-    ) -> u64 {
-        let count = self.slots[0].stripes.len();
+    ) -> u64
+    where
+        V: Fn(usize) -> RunView,
+        E: Fn(usize) -> Option<&'e BaselineEntry>,
+    {
+        let count = self.count;
         // What this check read, to renew the baseline with exactly that (a later read could
         // hold a Success the bound did not see). On the stack: no allocation on a call's path.
         // At most `MAX_STRIPES` × 32 bytes (10 KiB), zeroed on each check: checks run only from
@@ -242,7 +300,8 @@ impl Baselines {
         loop {
             // Acquire: see the module's "Orderings".
             let version = self.current.load(Ordering::Acquire);
-            let slot = &self.slots[(version & 1) as usize];
+            let index = (version & 1) as usize;
+            let slot = &self.slots[index];
             if slot.version.load(Ordering::Acquire) != version {
                 continue; // rewritten since `current` was read: read `current` again
             }
@@ -253,7 +312,7 @@ impl Baselines {
             let mut floor = Floor::new();
             for (i, seen) in seen.iter_mut().enumerate().take(count) {
                 *seen = view(i);
-                floor.add(slot.view(i), *seen);
+                floor.add(entry_view(entry, i, index), *seen);
             }
             // The seqlock's closing: the fields' loads before the version's second load.
             fence(Ordering::Acquire);
@@ -282,7 +341,7 @@ impl Baselines {
                 if self.current.load(Ordering::Relaxed) == version {
                     // After the reads: every Success the baseline holds came before this.
                     let taken = clock();
-                    self.renew(version, (generation, taken), run, &seen[..count]);
+                    self.renew(version, (generation, taken), run, &seen[..count], entry);
                 }
                 // Release: see the module's "Orderings".
                 self.writer.store(0, Ordering::Release);
@@ -300,14 +359,29 @@ impl Baselines {
 
     /// Writes the slot after `version`'s with `seen` and `run`, then publishes it. The caller
     /// holds the writer flag.
-    fn renew(&self, version: u64, (generation, taken): (u64, u64), run: u64, seen: &[RunView]) {
+    ///
+    /// A stripe without its lines has no entry to write: it had none when the scan read it
+    /// either (lines are never taken back while the breaker lives), so `seen` holds nothing
+    /// counted for it, which is what a missing entry reads as. One whose lines came after the
+    /// scan gets what the scan saw, as any other.
+    fn renew<'e>(
+        &self,
+        version: u64,
+        (generation, taken): (u64, u64),
+        run: u64,
+        seen: &[RunView],
+        entry: &impl Fn(usize) -> Option<&'e BaselineEntry>,
+    ) {
         let renewed = version.wrapping_add(1);
-        let next = &self.slots[(renewed & 1) as usize];
+        let index = (renewed & 1) as usize;
+        let next = &self.slots[index];
         // Relaxed, then the Release fence: the seqlock's opening (module docs).
         next.version.store(INVALID, Ordering::Relaxed);
         fence(Ordering::Release);
         for (i, &view) in seen.iter().enumerate() {
-            next.write(i, view);
+            if let Some(e) = entry(i) {
+                e.write(index, view);
+            }
         }
         // Relaxed: published by the version's Release store.
         next.generation.store(generation, Ordering::Relaxed);
@@ -332,6 +406,12 @@ pub(crate) const MAX_STRIPES: usize =
 /// the next checks count every Failure of an outage.
 pub(crate) fn renews(run: u64, local: u64) -> bool {
     run >= 1 || local >= 3
+}
+
+/// Entries for `n` stripes, for tests that keep their stripes in a table.
+#[cfg(test)]
+fn entries(n: usize) -> Box<[BaselineEntry]> {
+    (0..n).map(|_| BaselineEntry::new()).collect()
 }
 
 #[cfg(test)]

@@ -17,10 +17,10 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
         let inline = std::mem::size_of::<Breaker>();
         // Idle: the struct (768), the settings packed (16: which fields are set, and the stripe
         // count), one shared stripe (for up to 16 owned ones: its totals line and the 11 success
-        // and 11 failure words in three lines, 512), the baselines (112 and 32 for the shared
-        // stripe), and per owned stripe its 16-byte cell and its two 16-byte baseline slots.
+        // and 11 failure words in three lines, 512), the baselines' cell (88: each stripe's
+        // part lives with the stripe's lines), and per owned stripe its 16-byte cell.
         assert!(
-            idle + inline <= 1440 + 48 * stripes as usize,
+            idle + inline <= 1384 + 16 * stripes as usize,
             "idle with {stripes} stripes: {} B",
             idle + inline
         );
@@ -72,18 +72,17 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
 }
 
 /// With the default settings a breaker keeps no settings of its own (nothing was set) and has
-/// one owned stripe per CPU, rounded up to a power of two: 1 424 bytes plus 48 a stripe, and 544
-/// for each shared stripe past the first (one per 16 owned stripes: 512 of lines and 32 of
-/// baseline slots).
+/// one owned stripe per CPU, rounded up to a power of two: 1 368 bytes plus 16 a stripe, and 512
+/// for each shared stripe past the first (one per 16 owned stripes).
 #[test]
-fn an_idle_default_breaker_is_its_fixed_part_and_48_bytes_a_cpu() {
+fn an_idle_default_breaker_is_its_fixed_part_and_16_bytes_a_cpu() {
     let b = Breaker::builder().build().unwrap();
     let idle = b.heap_bytes() + std::mem::size_of::<Breaker>();
     let stripes = b.stripes();
     let shared = (stripes / 16).max(1);
     println!("default ({stripes} stripes here): idle {idle} B");
     assert!(
-        idle <= 1424 + 48 * stripes + 544 * (shared - 1),
+        idle <= 1368 + 16 * stripes + 512 * (shared - 1),
         "idle {idle} B"
     );
 }

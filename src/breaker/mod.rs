@@ -278,7 +278,6 @@ impl Breaker {
             + self.window.heap_bytes()
             + std::mem::size_of_val(&*self.listeners)
             + std::mem::size_of::<Baselines>()
-            + self.baselines.heap_bytes()
             + self.settings_share()
     }
 

@@ -183,6 +183,7 @@ impl Breaker {
                 generation,
                 local,
                 |i| self.stripes.run_view(i, generation),
+                |i| self.stripes.baseline(i),
                 || self.clock.real_ns(),
             )
         } else {

@@ -106,6 +106,7 @@ impl Breaker {
                     self.baselines.restart(
                         generation,
                         |i| self.stripes.run_view(i, generation),
+                        |i| self.stripes.baseline(i),
                         || self.clock.real_ns(),
                     );
                 }

@@ -35,8 +35,8 @@ enum Step {
 
 /// The check as the breaker makes it: the thread's local run after its Failure, then (from
 /// two on) the baselines over every stripe.
-fn check(cell: &Baselines, stripes: &[RunView], me: usize) -> Option<u64> {
-    (stripes[me].run >= 2).then(|| cell.check(0, 9, |i| stripes[i], || 0))
+fn check(cell: &Baselines, e: &[BaselineEntry], stripes: &[RunView], me: usize) -> Option<u64> {
+    (stripes[me].run >= 2).then(|| cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0))
 }
 
 /// Item by item: four threads, one succeeding between the Failures of another. In the order
@@ -60,6 +60,7 @@ fn a_serial_log_that_fooled_the_shared_run_does_not_fool_the_local_runs() {
     let k = 3;
     let (mut old, mut old_trip) = (SharedRun::default(), None);
     let cell = Baselines::new(4);
+    let e = entries(4);
     let mut stripes = [RunView::default(); 4];
     let (mut true_run, mut longest, mut new_trip) = (0u64, 0u64, None);
     for (i, step) in log.iter().enumerate() {
@@ -72,7 +73,7 @@ fn a_serial_log_that_fooled_the_shared_run_does_not_fool_the_local_runs() {
                         old_trip = Some(i);
                     }
                     stripes[t].run += 1;
-                    if check(&cell, &stripes, t).is_some_and(|run| run >= k) {
+                    if check(&cell, &e, &stripes, t).is_some_and(|run| run >= k) {
                         new_trip.get_or_insert(i);
                     }
                 } else {
@@ -111,6 +112,7 @@ struct Outcome {
 fn run(seed: u64, threads: usize, percent: u64, k: u64, steps: u64, outage_from: u64) -> Outcome {
     let mut rng = Rng(seed | 1);
     let cell = Baselines::new(threads);
+    let e = entries(threads);
     let mut stripes = vec![RunView::default(); threads];
     let mut pending = vec![false; threads]; // a check to make before the next call
     let (mut true_run, mut checks) = (0u64, 0u64);
@@ -119,7 +121,7 @@ fn run(seed: u64, threads: usize, percent: u64, k: u64, steps: u64, outage_from:
         if pending[t] {
             pending[t] = false;
             checks += 1;
-            let floor = cell.check(0, stripes[t].run, |i| stripes[i], || step);
+            let floor = cell.check(0, stripes[t].run, |i| stripes[i], |i| e.get(i), || step);
             assert!(
                 floor <= true_run,
                 "seed {seed}: bound {floor} above the true run {true_run} at step {step}"
@@ -193,6 +195,7 @@ fn calls_taking_turns_on_threads_open_by_k_plus_threads_minus_one() {
     for threads in 2..=4usize {
         for k in 2..=7u64 {
             let cell = Baselines::new(threads);
+            let e = entries(threads);
             let mut stripes = vec![RunView::default(); threads];
             let mut clock = 1u64;
             for call in 0..3 * threads {
@@ -212,7 +215,7 @@ fn calls_taking_turns_on_threads_open_by_k_plus_threads_minus_one() {
                 if s.run >= 2 {
                     let local = s.run;
                     let now = clock;
-                    let bound = cell.check(0, local, |i| stripes[i], || now);
+                    let bound = cell.check(0, local, |i| stripes[i], |i| e.get(i), || now);
                     assert!(bound <= failure, "bound {bound} above the run {failure}");
                     if bound >= k {
                         opened_at = Some(failure);

@@ -49,27 +49,28 @@ fn a_run_that_shrank_without_a_success_adds_nothing() {
 fn the_cell_renews_its_baseline_and_starts_again_on_a_new_generation() {
     let stripes = RefCell::new([v(0, 0), v(0, 0)]);
     let cell = Baselines::new(2);
+    let e = entries(2);
     let read = |i: usize| stripes.borrow()[i];
     stripes.borrow_mut()[0] = v(0, 2);
-    assert_eq!(cell.check(0, 9, read, || 0), 2);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0), 2);
     stripes.borrow_mut()[1] = v(0, 1);
-    assert_eq!(cell.check(0, 9, read, || 0), 3);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0), 3);
     // Stripe 1 succeeds, then fails twice: the bound is its own run.
     stripes.borrow_mut()[1] = v(1, 2);
-    assert_eq!(cell.check(0, 9, read, || 0), 2);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0), 2);
     stripes.borrow_mut()[1] = v(1, 3);
-    assert_eq!(cell.check(0, 9, read, || 0), 3);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0), 3);
     assert_eq!(
-        cell.check(1, 9, read, || 0),
+        cell.check(1, 9, read, |i| e.get(i), || 0),
         0,
         "a baseline of generation 0 says nothing of 1"
     );
     stripes.borrow_mut()[0] = v(0, 0);
     stripes.borrow_mut()[1] = v(1, 0);
-    cell.restart(2, read, || 0);
+    cell.restart(2, read, |i| e.get(i), || 0);
     stripes.borrow_mut()[0] = v(0, 1);
     stripes.borrow_mut()[1] = v(1, 1);
-    assert_eq!(cell.check(2, 9, read, || 0), 2);
+    assert_eq!(cell.check(2, 9, read, |i| e.get(i), || 0), 2);
 }
 
 /// A Success counted on stripe 0 after the scan read it, while stripe 1's Failures were
@@ -87,14 +88,15 @@ fn a_success_counted_during_the_scan_voids_it() {
         }
     };
     let cell = Baselines::new(2);
+    let e = entries(2);
     assert_eq!(
-        cell.check(0, 9, view, || 0),
+        cell.check(0, 9, view, |i| e.get(i), || 0),
         0,
         "without the second look: 5"
     );
     let quiet = |i: usize| if i == 0 { v(0, 0) } else { v(0, 5) };
     assert_eq!(
-        cell.check(0, 9, quiet, || 0),
+        cell.check(0, 9, quiet, |i| e.get(i), || 0),
         5,
         "no Success at all: the runs count"
     );
@@ -104,18 +106,56 @@ fn a_success_counted_during_the_scan_voids_it() {
 fn a_check_that_finds_the_writer_flag_taken_still_decides() {
     let stripes = [v(0, 4), v(0, 0)];
     let cell = Baselines::new(2);
+    let e = entries(2);
     cell.writer.store(1, Ordering::Relaxed);
-    assert_eq!(cell.check(0, 9, |i| stripes[i], || 0), 4);
+    assert_eq!(cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0), 4);
     assert_eq!(
-        cell.check(0, 9, |i| stripes[i], || 0),
+        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0),
         4,
         "nothing renewed, same answer"
     );
     cell.writer.store(0, Ordering::Relaxed);
-    assert_eq!(cell.check(0, 9, |i| stripes[i], || 0), 4);
+    assert_eq!(cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0), 4);
     assert_eq!(
-        cell.check(0, 9, |i| stripes[i], || 0),
+        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0),
         4,
         "renewed: no growth since"
+    );
+}
+
+/// A stripe whose thread had not called when the baseline was renewed has no entry: it reads
+/// as nothing counted, and once its lines arrive (with a new entry) its first Success since
+/// still ends the run.
+#[test]
+fn a_stripe_that_gets_its_lines_after_a_renewal_reads_as_nothing_counted_before() {
+    let stripes = RefCell::new([v(0, 2), v(0, 0)]);
+    let cell = Baselines::new(2);
+    let e = entries(2);
+    let arrived = std::cell::Cell::new(false);
+    let entry = |i: usize| (i == 0 || arrived.get()).then(|| &e[i]);
+    let read = |i: usize| stripes.borrow()[i];
+    assert_eq!(
+        cell.check(0, 9, read, entry, || 0),
+        2,
+        "renewed without stripe 1"
+    );
+    assert!(
+        e[1].is_new(),
+        "no entry written for a stripe without its lines"
+    );
+    arrived.set(true);
+    stripes.borrow_mut()[1] = v(1, 0);
+    stripes.borrow_mut()[0] = v(0, 3);
+    assert_eq!(
+        cell.check(0, 9, read, entry, || 0),
+        0,
+        "its Success came after the renewal"
+    );
+    stripes.borrow_mut()[1] = v(1, 0);
+    stripes.borrow_mut()[0] = v(0, 4);
+    assert_eq!(
+        cell.check(0, 9, read, entry, || 0),
+        1,
+        "the renewal that saw its Success wrote its entry: only stripe 0's Failure since counts"
     );
 }

@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 
 use crate::clock::RealTime;
 use crate::clock::check_due;
+use crate::consecutive::BaselineEntry;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
@@ -193,6 +194,12 @@ impl Owned {
     #[inline(always)]
     pub(crate) fn head(&self, slot: u32) -> Option<&OwnedLine> {
         self.block(slot as usize).map(|block| &*block.head)
+    }
+
+    /// Owned stripe `slot`'s part of the consecutive-failure check's baseline, if the slot's
+    /// holder has taken its block.
+    pub(crate) fn baseline(&self, slot: usize) -> Option<&BaselineEntry> {
+        self.block(slot).map(|block| &block.baseline)
     }
 
     /// Whether owned stripe `slot` has its block: the caller, the holder of thread slot `slot`,

@@ -26,6 +26,7 @@ use crossbeam_utils::CachePadded;
 use super::counters::{BucketKind, LINE, NEWEST, SUCCESS_EVENTS, Sample, Total, kinds};
 use super::owned::{self, Owned, RunView};
 use crate::bucket;
+use crate::consecutive::BaselineEntry;
 use crate::sync::{AtomicU64, AtomicU128, Ordering};
 use crate::thread_slot;
 
@@ -40,6 +41,9 @@ struct SharedTotals {
     /// a Closed Failure and by the first Success after one. 64-bit fields: the generation is
     /// compared whole, the run saturates.
     run: AtomicU128,
+    /// The stripe's part of the consecutive-failure check's baseline (`consecutive.rs`),
+    /// written by the check that renews it.
+    baseline: BaselineEntry,
 }
 
 /// How many shared stripes a breaker with `owned` owned stripes has: one per 16 owned ones, at
@@ -133,6 +137,7 @@ impl Stripes {
                     CachePadded::new(SharedTotals {
                         counters: std::array::from_fn(|_| AtomicU64::new(0)),
                         run: AtomicU128::new(0),
+                        baseline: BaselineEntry::new(),
                     })
                 })
                 .collect(),
@@ -362,6 +367,15 @@ impl Stripes {
     /// Owned and shared stripes together, as the consecutive-failure check numbers them.
     pub(crate) fn writers(&self) -> usize {
         self.owned.count() + self.shared()
+    }
+
+    /// Stripe `i`'s part of the consecutive-failure check's baseline, numbered as in
+    /// [`run_view`](Self::run_view): none for an owned stripe whose thread has not called.
+    pub(crate) fn baseline(&self, i: usize) -> Option<&BaselineEntry> {
+        match i.checked_sub(self.owned.count()) {
+            None => self.owned.baseline(i),
+            Some(s) => self.totals.get(s).map(|line| &line.baseline),
+        }
     }
 
     /// Stripe `i` of [`writers`](Self::writers) as the consecutive-failure check reads it in

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use crossbeam_utils::CachePadded;
 
 use super::{INVALID, MARKS_PER_LINE, Mark, NO_BUCKET, OwnedLine};
+use crate::consecutive::BaselineEntry;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
@@ -25,6 +26,10 @@ use crate::sync::Ordering;
 pub(crate) struct Block {
     pub(super) head: CachePadded<OwnedLine>,
     pub(super) marks: Box<[CachePadded<[Mark; MARKS_PER_LINE]>]>,
+    /// The stripe's part of the consecutive-failure check's baseline (`consecutive.rs`): past
+    /// the head line, beside the marks' pointer, which its owner reads only when it rolls into
+    /// a bucket. Written by the check that renews the baseline.
+    pub(super) baseline: BaselineEntry,
 }
 
 impl Block {
@@ -55,6 +60,7 @@ impl Block {
                     }))
                 })
                 .collect(),
+            baseline: BaselineEntry::new(),
         }
     }
 
@@ -98,6 +104,7 @@ impl Block {
         {
             word.store(0, Ordering::Relaxed);
         }
+        self.baseline.reset();
         for mark in self.marks.iter().flat_map(|line| line.iter()) {
             // Relaxed: as above.
             mark.tag.store(INVALID, Ordering::Relaxed);

@@ -409,6 +409,7 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     a.add_ignored(0);
     a.head(0).unwrap().lengthen_run(3, 50);
     a.head(0).unwrap().spend_budget(1, 9);
+    a.baseline(0).unwrap().fill(4);
     let free = a.reserve().free();
     drop(a);
     let b = Owned::new(1, ring, 0);
@@ -424,6 +425,10 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     assert!(!b.rolled_since(0, 0));
     assert!(!head.try_success(3, 10, || 10), "no bucket yet");
     assert!(!head.spend_budget(1, 3), "the budget starts again");
+    assert!(
+        b.baseline(0).unwrap().is_new(),
+        "no baseline of another breaker"
+    );
     b.record(0, 0, (5, 500), S, true);
     assert_eq!(b.window(0, 5, 5), Counts([1, 0, 0]));
     let reserve = b.reserve();
