@@ -21,10 +21,10 @@
 #[cfg(hotbreaker_loom)]
 pub(crate) use loom::sync::Mutex; // off the hot path: the breaker's configuration lock
 #[cfg(hotbreaker_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(not(any(hotbreaker_loom, hotbreaker_count_writes)))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64, AtomicU128};
+pub(crate) use portable_atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicU128};
 #[cfg(not(hotbreaker_loom))]
 pub(crate) use portable_atomic::{Ordering, fence};
 #[cfg(not(hotbreaker_loom))]
@@ -76,7 +76,7 @@ impl AtomicU128 {
 // `--cfg hotbreaker_count_writes`: the atomics, counted.
 //
 // test-only build: off every real path. Under this cfg (and not under loom, which wins when both
-// are set) `AtomicU32`, `AtomicU64` and `AtomicU128` are newtypes over portable-atomic's that report every
+// are set) `AtomicU8`, `AtomicU32`, `AtomicU64` and `AtomicU128` are newtypes over portable-atomic's that report every
 // access to `write_count`, which tells writes to cache lines only one thread writes from writes
 // to lines several threads write (`tests/shared_writes.rs`, `benches/shared_writes.sh`).
 // `Ordering` and `fence` stay portable-atomic's, so the orderings and the instructions the core
@@ -90,7 +90,7 @@ impl AtomicU128 {
 // ---------------------------------------------------------------------------------------------
 
 #[cfg(all(hotbreaker_count_writes, not(hotbreaker_loom)))]
-pub(crate) use write_count::{AtomicU32, AtomicU64, AtomicU128};
+pub(crate) use write_count::{AtomicU8, AtomicU32, AtomicU64, AtomicU128};
 
 /// Counts the core's atomic accesses per 128-byte line, for `tests/shared_writes.rs`. **For
 /// tests only; not part of the supported API**: it exists only under
@@ -473,6 +473,7 @@ pub mod write_count {
         };
     }
 
+    counted!(AtomicU8, u8, Access::Load);
     counted!(AtomicU32, u32, Access::Load);
     counted!(AtomicU64, u64, Access::Load);
     counted!(AtomicU128, u128, Access::WideLoad);

@@ -2,20 +2,22 @@
 //! plain load and store (no lock prefix) instead of a read-modify-write.
 //!
 //! Owned stripe `i` is written only by the thread holding slot `i` of the process-wide pool
-//! (`thread_slot.rs`); others only read it. A breaker holds, per owned stripe, only a cell until
+//! (`thread_slot.rs`); others only read it. A breaker holds nothing for an owned stripe until
 //! that thread calls it: the call then takes a *block* (the stripe's line and its marks) from a
-//! process-wide reserve without allocating or waiting (`stripe_reserve.rs`); a dropped breaker
-//! gives it back reset. The owner's side is `write.rs`, the readers' `read.rs`, the words and
-//! their horizons `head.rs`.
+//! process-wide reserve without allocating or waiting (`stripe_reserve.rs`), and puts it in the
+//! home cell (the breaker's first caller) or in the stripe's cell of a chunk taken the same way
+//! (`directory.rs`); a dropped breaker gives both back reset. The owner's side is `write.rs`, the
+//! readers' `read.rs`, the words and their horizons `head.rs`.
 //!
 //! # Orderings
 //! - **A block's arrival**: its taker sets the stripe's cell (`OnceLock::set`, a release);
 //!   readers get it with an acquire, so they see it as it was reset. The block came out of the
 //!   reserve under its mutex, which the drop that reset it released (`stripe_reserve.rs`).
-//! - **The home cell**: the first taker swaps the home slot's number in (`Relaxed`), then sets
-//!   the home cell (a release). The number only picks which cell to look at; the cell's
-//!   acquire publishes the block, and a reader that picks the home cell before it is set finds
-//!   no block, as in a cell before its block arrived (see [`Owned::block`]).
+//! - **The home cell**: the first claimer swaps the home slot's number in (`Relaxed`), then
+//!   takes a block and sets the home cell (a release). The number only picks which cell to look
+//!   at; the cell's acquire publishes the block, and a reader that picks the home cell before it
+//!   is set finds no block, as in a cell before its block arrived (see [`Owned::block`]).
+//! - **The chunks of cells**: `directory.rs`.
 
 use std::sync::OnceLock;
 
@@ -25,10 +27,11 @@ use crate::consecutive::BaselineEntry;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
 use crate::stripe_reserve::Reserve;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use crate::thread_slot;
 
 mod block;
+mod directory;
 mod head;
 mod read;
 mod write;
@@ -36,6 +39,7 @@ mod write;
 #[cfg(not(hotbreaker_loom))]
 pub(crate) use block::refill_reserves;
 use block::{Block, reserve};
+use directory::Chunk;
 use head::Mark;
 pub(crate) use head::{OwnedLine, RunView};
 
@@ -68,7 +72,8 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 /// reads to find its stripe and its time (`home`, `fast`, `home_slot`) lies in one 32-byte
 /// piece, so on one cache line, and the block's line is the next one it reads: one pointer
 /// away from the breaker, not two. Other threads' Successes read `blocks` too, in the next 32
-/// bytes (on the breaker's next 64-byte line, in the same 128-byte pair), then their cell.
+/// bytes (on the breaker's next 64-byte line, in the same 128-byte pair), then their cell in
+/// a chunk.
 #[repr(C, align(32))]
 pub(crate) struct Owned {
     /// The block of the first owned stripe to take one (stripe [`home_slot`](Owned::home_slot)),
@@ -81,17 +86,22 @@ pub(crate) struct Owned {
     /// other breakers' Successes take their owned stripe's fast path too, one call away (a mock
     /// clock's recent time is the clock's own). Set once, before the breaker is shared.
     fast: Option<&'static RealTime>,
-    /// Which owned stripe's block `home` is: [`NO_HOME`] until a block is first taken, then
+    /// Which owned stripe's block `home` is: [`NO_HOME`] until a stripe first claims one, then
     /// that stripe's index for the breaker's life. Claimed by compare-and-swap, then `home` is
-    /// set (see [`claim`](Owned::claim)): a write to the line every call reads, once per
-    /// breaker, by its first caller (and a failed swap by a thread that raced it).
+    /// set once a block is taken (see [`claim`](Owned::claim)): a write to the line every call
+    /// reads, once per breaker, by its first caller (and a failed swap by a thread that raced
+    /// it).
     home_slot: AtomicU32,
     /// Marks per stripe: the window's buckets plus one (the mark that ends the window), 0
-    /// without a time window.
-    ring: u32,
-    /// Owned stripe `i`'s block, once the holder of thread slot `i` has called the breaker
-    /// (except the home stripe's, in `home`).
-    blocks: Box<[OnceLock<Box<Block>>]>,
+    /// without a time window. At most [`MAX_BUCKETS`](crate::window::MAX_BUCKETS) + 1.
+    ring: u16,
+    /// Owned stripes: `1 << shift` (the `stripes` setting, a power of two).
+    shift: u8,
+    /// Elects the thread that links chunk 0 (`directory.rs`).
+    linking: AtomicU8,
+    /// The chunks of cells (`directory.rs`): owned stripe `i`'s block, once the holder of thread
+    /// slot `i` has called the breaker (except the home stripe's, in `home`).
+    chunks: OnceLock<Box<Chunk>>,
     /// One more than the newest tag any bucket of the breaker was started with (0 before any): by an owner's roll here, or
     /// by a rotation of a shared stripe's or the throttled ring's word (`window/`). Written
     /// with `fetch_max` at most once per bucket interval per stripe and word, never on the
@@ -108,7 +118,7 @@ pub(crate) struct Owned {
 impl std::fmt::Debug for Owned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Owned")
-            .field("stripes", &self.blocks.len())
+            .field("stripes", &self.count())
             .field("ring", &self.ring)
             .finish_non_exhaustive()
     }
@@ -121,31 +131,39 @@ impl Owned {
         self.ring as usize
     }
 
-    /// `stripes` owned stripes with `ring` marks each (at least the window's buckets plus one,
-    /// or 0), for a breaker that started `offset` ns after its clock's origin.
+    /// `stripes` owned stripes (a power of two, at most the thread-slot pool) with `ring` marks
+    /// each (at least the window's buckets plus one, or 0), for a breaker that started `offset`
+    /// ns after its clock's origin.
     pub(crate) fn new(stripes: usize, ring: u32, offset: u64) -> Owned {
+        debug_assert!(stripes.is_power_of_two() && ring <= crate::window::MAX_BUCKETS + 1);
         let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
         let owned = Owned {
             home: OnceLock::new(),
             fast: None,
             home_slot: AtomicU32::new(NO_HOME),
-            ring,
-            blocks: (0..stripes).map(|_| OnceLock::new()).collect(),
+            ring: ring as u16,
+            shift: stripes.trailing_zeros() as u8,
+            linking: AtomicU8::new(0),
+            chunks: OnceLock::new(),
             newest: AtomicU64::new(0),
             offset,
         };
         // Loom's atomics live only as long as one run of a model: no block may outlive its
-        // breaker in a reserve, so under loom every stripe gets a block of its own at once.
+        // breaker in a reserve, so under loom every stripe gets a cell and a block of its own at
+        // once.
         #[cfg(hotbreaker_loom)]
-        for cell in owned.blocks.iter() {
-            let _ = cell.set(Box::new(Block::new(lines)));
-        }
+        directory::fill(&owned.chunks, stripes, None, || Block::new(lines));
         #[cfg(not(hotbreaker_loom))]
         {
             owned.reserve().enter();
-            // As many free blocks as this breaker has owned stripes: without an upkeep thread,
-            // those are the blocks its threads' first calls can count on.
+            // As many free blocks as this breaker has owned stripes, and chunks for all but the
+            // home one's: without an upkeep thread, those are what its threads' first calls can
+            // count on.
             owned.reserve().top_up(stripes, || Block::new(lines));
+            owned.chunk_reserve().enter();
+            owned
+                .chunk_reserve()
+                .top_up((stripes - 1).div_ceil(directory::CHUNK), Chunk::new);
         }
         owned
     }
@@ -183,7 +201,9 @@ impl Owned {
             if !cfg!(hotbreaker_loom) && self.home_slot.load(Ordering::Relaxed) as usize == slot {
                 &self.home
             } else {
-                self.blocks.get(slot)?
+                // A slot past the stripes finds no cell: the chunks end before it, or its cell
+                // in the last one is never set.
+                directory::cell(&self.chunks, slot)?
             };
         // Acquire (inside `get`): the block's contents as its taker found them.
         cell.get().map(|block| &**block)
@@ -207,26 +227,40 @@ impl Owned {
     /// reserve is empty or held (the caller then counts on a shared stripe, and the reserve is
     /// refilled off the call path, see `stripe_reserve.rs`). Never allocates, never waits.
     pub(crate) fn claim(&self, slot: usize) -> bool {
-        let Some(cell) = self.blocks.get(slot) else {
+        if slot >= self.count() {
             return false;
-        };
+        }
         if self.block(slot).is_some() {
             return true;
         }
+        // The first stripe to claim makes itself the home one. The load first: a swap that
+        // fails still takes the line every call reads, so only threads that find no home yet
+        // try. Relaxed: `home.set` below publishes the slot with the block (see `block`).
+        let home = self.home_slot.load(Ordering::Relaxed);
+        let cell = if home as usize == slot
+            || (home == NO_HOME
+                && self
+                    .home_slot
+                    .compare_exchange(NO_HOME, slot as u32, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok())
+        {
+            // Won now, or earlier by this slot when the reserve had no block for it.
+            &self.home
+        } else {
+            #[cfg(hotbreaker_loom)]
+            return false; // every cell was filled at build
+            #[cfg(not(hotbreaker_loom))]
+            match directory::link(&self.chunks, &self.linking, slot, self.chunk_reserve()) {
+                Some(cell) => cell,
+                None => return false,
+            }
+        };
         let Some(block) = self.reserve().take() else {
             return false;
         };
-        // The first stripe to take a block makes it the home one. The load first: a swap that
-        // fails still takes the line every call reads, so only threads that find no home yet
-        // try. Relaxed: `home.set` below publishes the slot with the block (see `block`).
-        let home = self.home_slot.load(Ordering::Relaxed) == NO_HOME
-            && self
-                .home_slot
-                .compare_exchange(NO_HOME, slot as u32, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
-        // Only the slot's holder sets its cell, and only the winner of the home slot sets
+        // Only the slot's holder sets its cell, and only the holder of the home slot sets
         // `home`, so a set never waits on another, and never finds its cell set.
-        let set = if home { &self.home } else { cell }.set(block);
+        let set = cell.set(block);
         debug_assert!(set.is_ok(), "only the slot's holder sets its cell");
         true
     }
@@ -237,21 +271,33 @@ impl Owned {
         reserve((self.ring as usize).div_ceil(MARKS_PER_LINE))
     }
 
+    /// Where this breaker's chunks of cells come from and go back to (`directory.rs`): the
+    /// reserve for its block size (created by its build).
+    #[cfg(not(hotbreaker_loom))]
+    fn chunk_reserve(&self) -> &'static Reserve<Chunk> {
+        directory::reserve((self.ring as usize).div_ceil(MARKS_PER_LINE))
+    }
+
+    /// Whether owned stripe `slot`'s cell in a chunk holds a block.
+    #[cfg(test)]
+    fn in_cell(&self, slot: usize) -> bool {
+        directory::cell(&self.chunks, slot).is_some_and(|cell| cell.get().is_some())
+    }
+
     /// Gives every owned stripe a block of its own, not from the reserve (which tests running
     /// at the same time share).
     #[cfg(test)]
     pub(crate) fn claim_all(&self) {
-        for cell in self.blocks.iter() {
-            let _ = cell.set(Box::new(Block::new(
-                (self.ring as usize).div_ceil(MARKS_PER_LINE),
-            )));
-        }
+        let lines = (self.ring as usize).div_ceil(MARKS_PER_LINE);
+        directory::fill(&self.chunks, self.count(), self.home(), || {
+            Block::new(lines)
+        });
     }
 
     /// Owned stripes the breaker may have: the `stripes` setting.
     #[inline]
     pub(crate) fn count(&self) -> usize {
-        self.blocks.len()
+        1 << self.shift
     }
 
     /// Owned stripes that have their block.
@@ -273,7 +319,7 @@ impl Owned {
 
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.blocks)
+        directory::linked(&self.chunks) * std::mem::size_of::<Chunk>()
             + (0..self.count())
                 .filter_map(|i| self.block(i))
                 .map(|block| block.heap_bytes())
@@ -297,15 +343,12 @@ impl Drop for Owned {
         // Under loom the blocks are the breaker's own (see `new`).
         #[cfg(not(hotbreaker_loom))]
         {
-            let home = self.home.take();
-            let blocks = self
-                .blocks
-                .iter_mut()
-                .filter_map(OnceLock::take)
-                .chain(home)
-                .collect();
+            let mut blocks: Vec<_> = self.home.take().into_iter().collect();
+            let chunks = directory::drain(&mut self.chunks, &mut blocks);
             self.reserve()
                 .leave(blocks, stripe_reserve::target(), Block::reset);
+            self.chunk_reserve()
+                .leave(chunks, directory::target(), Chunk::reset);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Counters live in [`Stripes`]: the owned stripes of `owned.rs`, each written by one thread at a
 //! time with plain stores, and the shared stripes below, written with atomic read-modify-writes
 //! by threads that hold no owned stripe (see `thread_slot.rs`). A breaker has as many owned
-//! stripes as its `stripes` setting and one shared one per 16 of them (at least one). Readers
+//! stripes as its `stripes` setting and one shared one per 64 of them (at least one). Readers
 //! add both up.
 //!
 //! Each shared stripe has a 128-byte block of lifetime counters
@@ -46,14 +46,15 @@ struct SharedTotals {
     baseline: BaselineEntry,
 }
 
-/// How many shared stripes a breaker with `owned` owned stripes has: one per 16 owned ones, at
+/// How many shared stripes a breaker with `owned` owned stripes has: one per 64 owned ones, at
 /// least one. They are what threads beyond the owned stripes (or whose block is not there yet)
 /// count on, and each costs its lines from the build (a line of totals and the success and
 /// failure rings: 512 bytes with 10 buckets; the slow-call ring comes with a slow-call rule),
-/// called or not: so few that an idle breaker stays small, at the price
-/// of more threads per shared line when more threads than owned stripes call at once.
+/// called or not: so few that an idle breaker stays small (one shared stripe up to 64 CPUs
+/// with the default of one owned stripe per CPU), at the price of more threads per shared
+/// line when more threads than owned stripes call at once.
 pub(crate) fn shared_stripes(owned: usize) -> usize {
-    (owned / 16).max(1)
+    (owned / 64).max(1)
 }
 
 /// Which stripe the calling thread writes, and how.

@@ -122,7 +122,8 @@ impl Block {
 }
 
 /// The most lines of marks a stripe has: a window's buckets plus one.
-const MAX_LINES: usize = (crate::window::MAX_BUCKETS as usize + 1).div_ceil(MARKS_PER_LINE);
+pub(super) const MAX_LINES: usize =
+    (crate::window::MAX_BUCKETS as usize + 1).div_ceil(MARKS_PER_LINE);
 
 /// One reserve per number of lines of marks, each created by the first build that needs it.
 static RESERVES: [OnceLock<Reserve<Block>>; MAX_LINES + 1] =
@@ -134,7 +135,8 @@ pub(super) fn reserve(lines: usize) -> &'static Reserve<Block> {
 }
 
 /// Refills every reserve a call found empty since the last refill, to
-/// [`stripe_reserve::target`] free blocks. Off the call path: `start_upkeep`'s thread.
+/// [`stripe_reserve::target`] free blocks, and the reserve of chunks of cells
+/// (`directory.rs`). Off the call path: `start_upkeep`'s thread.
 #[cfg(not(hotbreaker_loom))]
 pub(crate) fn refill_reserves() {
     for (lines, reserve) in RESERVES.iter().enumerate() {
@@ -143,4 +145,5 @@ pub(crate) fn refill_reserves() {
             r.refill(stripe_reserve::target(), || Block::new(lines));
         }
     }
+    super::directory::refill();
 }

@@ -13,7 +13,7 @@ fn what_a_success_of_the_first_caller_reads_to_find_its_stripe_lies_in_32_bytes(
     assert!(offset_of!(Owned, fast) + size_of::<Option<&RealTime>>() <= 32);
     assert!(offset_of!(Owned, home_slot) + size_of::<AtomicU32>() <= 32);
     // Other callers' cells: in the next 32 bytes, on the breaker's next line.
-    assert_eq!(offset_of!(Owned, blocks), 32);
+    assert_eq!(offset_of!(Owned, chunks), 32);
     // Written by rolls: off the breaker's line that every call reads (see `breaker/mod.rs`).
     assert!(offset_of!(Owned, newest) >= 32);
     assert_eq!(size_of::<Owned>(), 64);
@@ -26,14 +26,11 @@ fn the_first_stripe_to_take_a_block_takes_the_home_cell_and_the_others_their_own
     assert_eq!(o.home(), None);
     assert!(o.claim(2));
     assert_eq!(o.home(), Some(2));
-    assert!(
-        o.blocks[2].get().is_none(),
-        "the home stripe's cell stays empty"
-    );
+    assert!(!o.in_cell(2), "the home stripe's cell stays empty");
     assert!(o.claim(2), "a second claim finds the home block");
     assert!(o.claim(0));
     assert_eq!(o.home(), Some(2), "taken once for the breaker's life");
-    assert!(o.blocks[0].get().is_some());
+    assert!(o.in_cell(0));
     assert_eq!(o.taken(), 2);
     assert!(o.head(1).is_none() && o.head(3).is_none());
     // Each stripe finds its own block, and counts on it alone.
@@ -47,7 +44,11 @@ fn the_first_stripe_to_take_a_block_takes_the_home_cell_and_the_others_their_own
     // Readers of every stripe see both blocks: the home one too.
     assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (2, 1));
     assert_eq!(o.heads().count(), 2);
-    assert_eq!(o.heap_bytes(), idle + 2 * (256 + 128 * 2));
+    assert_eq!(
+        o.heap_bytes(),
+        idle + 2 * (256 + 128 * 2) + size_of::<Chunk>(),
+        "two blocks, and the chunk of the cell of the stripe that is not home"
+    );
 }
 
 #[test]
@@ -89,18 +90,22 @@ fn a_dropped_breaker_gives_its_home_block_back_too() {
 
 #[test]
 fn threads_claiming_at_once_each_find_their_own_block_and_one_of_them_is_home() {
-    for round in 0..200 {
-        let o = Owned::new(8, 4, 0);
+    for round in 0..100 {
+        // 24 of 32 stripes: two chunks of cells to link while the blocks are taken.
+        let o = Owned::new(32, 4, 0);
         let lines = 2;
-        o.reserve()
-            .refill(8 + stripe_reserve::target(), || Block::new(lines));
         std::thread::scope(|s| {
-            for slot in 0..8 {
+            for slot in 0..24 {
                 let o = &o;
                 s.spawn(move || {
-                    // A take only tries the reserve's lock: a claim that finds it held
-                    // takes nothing, and the next call tries again.
+                    // A take only tries the reserve's lock, and one thread links a chunk
+                    // while the others go on: a claim that gets nothing leaves the call to a
+                    // shared stripe, and the next call tries again (after a refill, as the
+                    // upkeep thread's, when a reserve ran dry).
                     while !o.claim(slot) {
+                        o.reserve()
+                            .refill(stripe_reserve::target(), || Block::new(lines));
+                        o.chunk_reserve().refill(directory::target(), Chunk::new);
                         std::thread::yield_now();
                     }
                     // A stripe's own count: another stripe's block would show it too.
@@ -112,13 +117,10 @@ fn threads_claiming_at_once_each_find_their_own_block_and_one_of_them_is_home() 
             }
         });
         let home = o.home().expect("one stripe holds the home cell");
-        assert_eq!(o.taken(), 8);
-        for slot in 0..8 {
-            assert_eq!(
-                o.blocks[slot].get().is_some(),
-                slot != home,
-                "round {round}"
-            );
+        assert_eq!(o.taken(), 24);
+        assert_eq!(directory::linked(&o.chunks), 2, "round {round}");
+        for slot in 0..24 {
+            assert_eq!(o.in_cell(slot), slot != home, "round {round}");
             assert_eq!(o.window(slot, 1, 1), Counts([1, slot as u64, 0]));
         }
     }
@@ -383,7 +385,7 @@ fn a_stripe_has_no_lines_until_its_thread_calls_and_reads_as_empty_meanwhile() {
     let o = Owned::new(4, 241, 0);
     assert_eq!(o.taken(), 0);
     let idle = o.heap_bytes();
-    assert_eq!(idle, 4 * std::mem::size_of::<OnceLock<Box<Block>>>());
+    assert_eq!(idle, 0, "nothing per stripe");
     assert!(o.head(1).is_none());
     assert_eq!(o.window(1, 0, 100), Counts::default());
     assert_eq!(o.run_view(1, 0), RunView::default());
@@ -394,6 +396,37 @@ fn a_stripe_has_no_lines_until_its_thread_calls_and_reads_as_empty_meanwhile() {
     assert_eq!((o.taken(), o.head(0).is_none()), (1, true));
     assert_eq!(o.heap_bytes(), idle + 256 + 81 * 128);
     assert!(!o.claim(4), "no such stripe");
+}
+
+#[test]
+fn a_stripe_past_the_first_chunk_claims_and_counts_as_the_others() {
+    let ring = 238; // 80 lines: a reserve no other test uses
+    let o = Owned::new(64, ring, 0);
+    assert_eq!(o.heap_bytes(), 0);
+    assert!(o.claim(3), "home");
+    assert_eq!(
+        directory::linked(&o.chunks),
+        0,
+        "the home stripe needs no chunk"
+    );
+    assert!(o.claim(40));
+    assert_eq!(directory::linked(&o.chunks), 3, "chunks 0, 1 and 2");
+    assert!(o.in_cell(40) && !o.in_cell(41));
+    o.record(40, 0, (1, 100), F, true);
+    o.record(3, 0, (1, 100), S, true);
+    assert_eq!(o.window(40, 1, 1), Counts([0, 1, 0]));
+    assert_eq!((o.total(SUCCESSES), o.total(FAILURES)), (1, 1));
+    assert!(o.run_view(40, 0).run == 0 && o.baseline(40).is_some());
+    assert!(!o.claim(64), "no such stripe");
+    let chunks = o.chunk_reserve().free();
+    let reserve = o.chunk_reserve();
+    let keep = Owned::new(1, ring, 0);
+    drop(o);
+    assert!(
+        reserve.free() >= chunks.min(directory::target()),
+        "its chunks are back"
+    );
+    drop(keep);
 }
 
 #[test]
