@@ -186,10 +186,10 @@ impl Builder {
     }
 
     /// How many stripes of counters to keep (1..=256, rounded up to a power of two). More stripes
-    /// let more threads record without sharing a cache line. An owned stripe costs 16 bytes
+    /// let more threads record without sharing a cache line. An owned stripe costs nothing
     /// until a thread calls with it, then its lines (768 bytes with the default 10 buckets, see
-    /// [Memory](crate::docs::memory)); one shared stripe per 16 owned ones (at least one), for threads
-    /// beyond them, costs its lines from the start.
+    /// [Memory](crate::docs::memory)) and a share of a chunk of cells; one shared stripe per 64
+    /// owned ones (at least one), for threads beyond them, costs its lines from the start.
     /// Services that hold thousands of breakers that many threads call may want fewer.
     pub fn stripes(mut self, n: u32) -> Self {
         self.config.stripes = Some(n);

@@ -2,9 +2,12 @@
 //!
 //! A breaker's counters are striped: each calling thread counts on a line of its own (up to
 //! [`Builder::stripes`](crate::Builder::stripes) threads, one per CPU by default), and the
-//! others share a few lines (one shared stripe per 16 owned ones: more threads than owned stripes contend on them). A
+//! others share a few lines (one shared stripe per 64 owned ones: more threads than owned stripes contend on them). A
 //! thread's own lines exist only once it has called the breaker: its first call takes them from
 //! a process-wide reserve, without allocating or waiting, and a dropped breaker gives them back.
+//! The breaker's first caller keeps its lines in the breaker itself; the others keep theirs in
+//! cells that come in chunks of 16, taken from a reserve the same way, so an idle breaker holds
+//! nothing per stripe.
 //! A build fills the reserve up to as many blocks as the breaker has stripes, and the upkeep
 //! thread ([`start_upkeep`](crate::start_upkeep)) refills it when calls find it empty; until then (without that
 //! thread: for good), a thread that finds none counts on the shared lines. A call that is only

@@ -97,7 +97,9 @@ pub(crate) struct Owned {
     ring: u16,
     /// Owned stripes: `1 << shift` (the `stripes` setting, a power of two).
     shift: u8,
-    /// Elects the thread that links chunk 0 (`directory.rs`).
+    /// Elects the thread that links chunk 0 (`directory.rs`): swapped once in the breaker's
+    /// life, by the first thread after the home one to claim (and a failed swap by each thread
+    /// that raced it), a write to the line every call reads.
     linking: AtomicU8,
     /// The chunks of cells (`directory.rs`): owned stripe `i`'s block, once the holder of thread
     /// slot `i` has called the breaker (except the home stripe's, in `home`).
