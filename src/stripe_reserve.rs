@@ -145,12 +145,31 @@ impl<T> Reserve<T> {
                 return block;
             }
         }
+        self.want();
+        None
+    }
+
+    /// Whether the reserve seems to hold a free block (its count, a hint: a take may still find
+    /// none, or the mutex held). When it does not, asks for the next refill, as an empty
+    /// [`take`](Self::take) does. For a caller that must win something else before it takes,
+    /// so that an empty reserve costs it no write. Never waits.
+    #[inline]
+    pub(crate) fn available(&self) -> bool {
+        // Relaxed: a hint (module docs).
+        if self.hints.len.load(Ordering::Relaxed) != 0 {
+            return true;
+        }
+        self.want();
+        false
+    }
+
+    /// Asks for the next refill.
+    fn want(&self) {
         // Relaxed: a hint (module docs); written only when not set, so an empty reserve costs
         // its callers a read of the flag, not a write each.
         if !self.hints.wanted.load(Ordering::Relaxed) {
             self.hints.wanted.store(true, Ordering::Relaxed);
         }
-        None
     }
 
     /// Gives blocks back (reset by the caller): kept while fewer than `keep` are free and a

@@ -158,9 +158,11 @@ impl Owned {
         #[cfg(not(hotbreaker_loom))]
         {
             owned.reserve().enter();
-            // As many free blocks as this breaker has owned stripes, and chunks for all but the
-            // home one's: without an upkeep thread, those are what its threads' first calls can
-            // count on.
+            // Free blocks up to as many as this breaker has owned stripes, and chunks up to as
+            // many as all but the home one's need: a level that breakers of this size share, not
+            // a number set aside for this one. Without an upkeep thread it is what their
+            // threads' first calls can count on; a call that finds a reserve empty counts on a
+            // shared stripe and asks for a refill.
             owned.reserve().top_up(stripes, || Block::new(lines));
             owned.chunk_reserve().enter();
             owned
@@ -202,10 +204,11 @@ impl Owned {
         let cell =
             if !cfg!(hotbreaker_loom) && self.home_slot.load(Ordering::Relaxed) as usize == slot {
                 &self.home
-            } else {
-                // A slot past the stripes finds no cell: the chunks end before it, or its cell
-                // in the last one is never set.
+            } else if slot < self.count() {
                 directory::cell(&self.chunks, slot)?
+            } else {
+                // A thread past the stripes (or without a slot): no walk along the chunks.
+                return None;
             };
         // Acquire (inside `get`): the block's contents as its taker found them.
         cell.get().map(|block| &**block)
@@ -291,9 +294,10 @@ impl Owned {
     #[cfg(test)]
     pub(crate) fn claim_all(&self) {
         let lines = (self.ring as usize).div_ceil(MARKS_PER_LINE);
-        directory::fill(&self.chunks, self.count(), self.home(), || {
-            Block::new(lines)
-        });
+        // Relaxed: this thread's own claims, or none.
+        let home = self.home_slot.load(Ordering::Relaxed);
+        let home = (home != NO_HOME).then_some(home as usize);
+        directory::fill(&self.chunks, self.count(), home, || Block::new(lines));
     }
 
     /// Owned stripes the breaker may have: the `stripes` setting.

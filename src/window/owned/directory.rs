@@ -21,7 +21,10 @@
 //! The swap and the set write a line that every call on the chunk's stripes reads (for chunk
 //! 0, the breaker's first line): once per chunk in a breaker's life, plus a failed swap by
 //! each thread that raced the winner (the flag is loaded first, so only threads that find it
-//! clear try). A reserve's take: see `stripe_reserve.rs`.
+//! clear try), and a swap and a store back by a winner whose take found the reserve's mutex
+//! held or its last chunk just taken. A thread tries only when the reserve's count says it
+//! holds a chunk: while it is empty, a call reads the count and writes nothing here (it asks
+//! for a refill as a take does, `stripe_reserve.rs`).
 
 use std::sync::OnceLock;
 
@@ -95,8 +98,11 @@ fn fetch<'a>(
     if let Some(chunk) = link.get() {
         return Some(chunk);
     }
-    // The load first: a swap that fails still takes the line. Relaxed: module docs.
-    if flag.load(Ordering::Relaxed) != 0
+    // The reserve's count first: while it is empty, a winner would only let the flag go again,
+    // two writes to the line every call reads on every call. Then the flag's load: a swap
+    // that fails still takes the line. Relaxed: module docs.
+    if !reserve.available()
+        || flag.load(Ordering::Relaxed) != 0
         || flag
             .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()

@@ -488,3 +488,92 @@ fn an_empty_reserve_leaves_the_stripe_to_the_shared_lines_until_a_refill() {
     assert!(o.claim(0), "the refill asked for by the empty take");
     assert_eq!(o.reserve().free(), stripe_reserve::target() - 1);
 }
+
+/// Real thread slots (reused as threads exit), reserves emptied by other owners of the same
+/// size built and dropped meanwhile, and a reader checking all along that no block is reachable
+/// from two stripes and that a block once found stays its stripe's.
+mod churn {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    #[test]
+    fn blocks_stay_unique_and_in_place_while_slots_are_reused_and_reserves_churn() {
+        let ring = 235; // 79 lines: a reserve no other test uses
+        let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
+        for round in 0..30 {
+            let o = Owned::new(64, ring, 0);
+            let per_slot: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(0)).collect();
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                // Reader: distinct blocks, and each stripe's block never changes.
+                s.spawn(|| {
+                    let mut seen = vec![0usize; 64];
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut now: Vec<usize> = (0..64)
+                            .map(|i| o.block(i).map_or(0, |b| std::ptr::from_ref(b) as usize))
+                            .collect();
+                        for i in 0..64 {
+                            assert!(
+                                seen[i] == 0 || seen[i] == now[i],
+                                "round {round}: stripe {i}'s block changed or vanished"
+                            );
+                            seen[i] = now[i];
+                        }
+                        now.retain(|&p| p != 0);
+                        let n = now.len();
+                        now.sort_unstable();
+                        now.dedup();
+                        assert_eq!(n, now.len(), "round {round}: a block under two stripes");
+                        // Churn the reserves: another owner of this size takes and gives back.
+                        let other = Owned::new(16, ring, 0);
+                        let _ = other.claim(3);
+                        let _ = other.claim(9);
+                        drop(other);
+                    }
+                });
+                // Upkeep.
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        o.reserve()
+                            .refill(stripe_reserve::target(), || Block::new(lines));
+                        o.chunk_reserve().refill(directory::target(), Chunk::new);
+                        std::thread::yield_now();
+                    }
+                });
+                // Waves of short threads: slots are reused.
+                for _wave in 0..4 {
+                    std::thread::scope(|w| {
+                        for _ in 0..20 {
+                            w.spawn(|| {
+                                let slot = crate::thread_slot::claimed() as usize;
+                                if slot >= 64 {
+                                    return;
+                                }
+                                let mut tries = 0u32;
+                                while !o.claim(slot) {
+                                    tries += 1;
+                                    assert!(
+                                        tries < 10_000_000,
+                                        "round {round}: slot {slot} never got a block"
+                                    );
+                                    std::thread::yield_now();
+                                }
+                                o.record(slot, 0, (1, 100), S, true);
+                                per_slot[slot].fetch_add(1, Ordering::Relaxed);
+                            });
+                        }
+                    });
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+            for (slot, count) in per_slot.iter().enumerate() {
+                let n = count.load(Ordering::Relaxed);
+                assert_eq!(
+                    o.window(slot, 1, 1),
+                    Counts([n, 0, 0]),
+                    "round {round}: slot {slot}"
+                );
+            }
+        }
+    }
+}
