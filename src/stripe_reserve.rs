@@ -151,6 +151,8 @@ impl<T> Reserve<T> {
         None
     }
 
+    #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
+    #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
     /// Whether the reserve seems to hold a free block (its count, a hint: a take may still find
     /// none, or the mutex held). When it does not, asks for the next refill, as an empty
     /// [`take`](Self::take) does. For a caller that must win something else before it takes,
