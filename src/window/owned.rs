@@ -71,13 +71,13 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 /// In this order, 32-byte aligned (`repr(C)`): what a Success of the breaker's first caller
 /// reads to find its stripe and its time (`home`, `fast`, `home_slot`) lies in one 32-byte
 /// piece, so on one cache line, and the block's line is the next one it reads: one pointer
-/// away from the breaker, not two. Other threads' Successes read `blocks` too, in the next 32
+/// away from the breaker, not two. Other threads' Successes read `chunks` too, in the next 32
 /// bytes (on the breaker's next 64-byte line, in the same 128-byte pair), then their cell in
 /// a chunk.
 #[repr(C, align(32))]
 pub(crate) struct Owned {
-    /// The block of the first owned stripe to take one (stripe [`home_slot`](Owned::home_slot)),
-    /// whose cell in `blocks` then stays empty. Most breakers are called mostly by the thread
+    /// The block of the first owned stripe to claim one (stripe
+    /// [`home_slot`](Owned::home_slot)), which then has no cell of its own in `chunks`. Most breakers are called mostly by the thread
     /// that called them first; its calls then find their lines without reading a cell.
     home: OnceLock<Box<Block>>,
     /// With a time window and a real clock, that clock's recent time without the clock (one
@@ -193,7 +193,7 @@ impl Owned {
     /// taken it.
     #[inline(always)]
     fn block(&self, slot: usize) -> Option<&Block> {
-        // Relaxed: the home slot only picks the cell. The home stripe's cell in `blocks` is
+        // Relaxed: the home slot only picks the cell. The home stripe's cell in its chunk is
         // never set, so a reader that finds the slot not yet claimed finds no block there
         // either, as it would a moment before the claim; one that finds it claimed but `home`
         // not yet set finds no block, as it would a moment before the set. A home slot found
