@@ -45,7 +45,8 @@ fn a_link_that_another_thread_is_setting_is_not_waited_for() {
     let first = OnceLock::new();
     let flag = AtomicU8::new(0);
     let reserve = reserve_of(1);
-    // Another thread won the flag and has not set the link yet.
+    // Another thread won the flag and has not set the link yet. Relaxed here and below: this
+    // thread alone touches the flag.
     flag.store(1, Ordering::Relaxed);
     assert!(link(&first, &flag, 3, &reserve).is_none());
     assert_eq!((reserve.free(), linked(&first)), (1, 0), "nothing taken");
@@ -61,6 +62,7 @@ fn a_winner_that_finds_the_reserve_empty_lets_the_flag_go_for_a_later_call() {
     let flag = AtomicU8::new(0);
     let reserve = reserve_of(0);
     assert!(link(&first, &flag, 0, &reserve).is_none());
+    // Relaxed here and below: this thread alone touches the flag.
     assert_eq!(flag.load(Ordering::Relaxed), 0, "not left held");
     reserve.top_up(1, Chunk::new);
     assert!(link(&first, &flag, 0, &reserve).is_some());
