@@ -26,7 +26,7 @@ use crate::window::WindowStats;
 /// | `half_open_permits` | 3 |
 /// | `half_open_successes` | `min(3, half_open_permits)` |
 /// | `half_open_timeout` | none |
-/// | `stripes` | the number of CPUs, rounded up to a power of two, at most 256 |
+/// | `stripes` | 4 per CPU, rounded up to a power of two, at most 256 (a stripe costs nothing until a thread calls on it) |
 /// | throttle | off; [`Throttle::sre()`] is `K` = 2, `max_rejection` = 0.9 |
 /// | clock | `quanta::Clock::new()` |
 ///
@@ -185,12 +185,15 @@ impl Builder {
         self
     }
 
-    /// How many stripes of counters to keep (1..=256, rounded up to a power of two). More stripes
-    /// let more threads record without sharing a cache line. An owned stripe costs nothing
-    /// until a thread calls with it, then its lines (768 bytes with the default 10 buckets, see
-    /// [Memory](crate::docs::memory)) and a share of a chunk of cells; one shared stripe per 64
-    /// owned ones (at least one), for threads beyond them, costs its lines from the start.
-    /// Services that hold thousands of breakers that many threads call may want fewer.
+    /// How many stripes of counters to keep at most (1..=256, rounded up to a power of two).
+    /// Default: 4 per CPU, rounded up, at most 256. Each thread that calls the breaker counts
+    /// on a stripe of its own, up to this many threads (numbered from 0 by a process-wide
+    /// pool, the lowest free number first); the threads beyond count on one shared stripe,
+    /// each outcome an atomic read-modify-write on a line they all write. An owned stripe costs
+    /// nothing until a thread calls with it, then its lines (768 bytes with the default 10
+    /// buckets, see [Memory](crate::docs::memory)) and a share of a chunk of cells; the shared
+    /// stripe costs its lines from the start. Services that hold thousands of breakers that
+    /// hundreds of threads call may want fewer.
     pub fn stripes(mut self, n: u32) -> Self {
         self.config.stripes = Some(n);
         self
@@ -366,7 +369,11 @@ mod tests {
                 "`min({}, half_open_permits)`",
                 defaults::HALF_OPEN_SUCCESSES
             ),
-            format!("at most {} |", defaults::MAX_STRIPES),
+            format!(
+                "| `stripes` | {} per CPU, rounded up to a power of two, at most {}",
+                defaults::STRIPES_PER_CPU,
+                defaults::MAX_STRIPES
+            ),
             format!(
                 "`K` = {}, `max_rejection` = {} |",
                 crate::throttle::DEFAULT_K,

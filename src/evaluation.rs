@@ -8,14 +8,28 @@
 //! `cmpxchg16b` on x86-64 without AVX, a write to a line every failing thread reads), replaced by
 //! compare-and-swap from the value
 //! the evaluation started from (a concurrent evaluation that published first wins; both read
-//! the same window). `Relaxed` otherwise: the word carries only numbers, and a stale read only
+//! the same window). Otherwise the word carries only numbers, and a stale read only
 //! makes an evaluation happen sooner or (for one event per stripe, see the design notes) one
 //! event later than the quota says.
 //!
 //! # Orderings
-//! `load` is `Acquire` and `invalidate`'s swap `Release`: an evaluation that starts from the
-//! invalidated word reads the rules `reconfigure` stored before invalidating it. Every other
-//! access is `Relaxed`.
+//! `load` is `Acquire`, and the two writes, `invalidate`'s swap and `publish`'s, are `Release`:
+//! - an evaluation that starts from the invalidated word reads the rules `reconfigure` stored
+//!   before invalidating it;
+//! - an evaluation that starts from a word some stripe's owner published (or a later one: each
+//!   write is a read-modify-write, so it continues the release sequence) sees that owner's block,
+//!   taken before it published: its count of the stripes that share the quota includes every
+//!   stripe whose budget is no longer fresh ("Quotas").
+//!
+//! Every other access is `Relaxed`.
+//!
+//! # Quotas
+//! The quota is shared among the owned stripes that have their block when the evaluation counts
+//! them, after loading the word it starts from. A block taken later starts *fresh*
+//! (`window/owned/head.rs`, `FRESH_BUDGET`): every event on it evaluates until an evaluation of
+//! its own owner publishes, and that evaluation counts it. So the stripes that spend a quota are
+//! at most the stripes it was divided among, however many threads claim blocks meanwhile, and
+//! a breaker that only a few threads call divides by those few, not by its `stripes` setting.
 //!
 //! # Shared writes
 //! One per exact evaluation: at 1 % Failures against a 50 % rule that is about once per bucket
@@ -144,12 +158,12 @@ impl EvaluationCell {
             round,
             quota,
         };
-        // Relaxed: see the module's "The word".
+        // Release: see the module's "Orderings". Relaxed on failure: nothing is published.
         self.0
             .compare_exchange(
                 seen.pack(),
                 new.pack(),
-                Ordering::Relaxed,
+                Ordering::Release,
                 Ordering::Relaxed,
             )
             .ok()

@@ -13,12 +13,12 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
     // The default window: 10 buckets, 11 marks of three to a 128-byte line.
     let block: usize = 256 + 4 * 128;
     let chunk: usize = 280;
-    for stripes in [1usize, 8, 16, 64] {
+    for stripes in [1usize, 8, 16, 64, 256] {
         let b = Breaker::builder().stripes(stripes as u32).build().unwrap();
         let idle = b.heap_bytes();
         let inline = std::mem::size_of::<Breaker>();
         // Idle: the struct (768), the settings packed (16: which fields are set, and the stripe
-        // count), one shared stripe (for up to 64 owned ones: its totals line and the 11 success
+        // count), one shared stripe (a breaker has one: its totals line and the 11 success
         // and 11 failure words in three lines, 512) and the baselines' cell (88: each stripe's
         // part lives with the stripe's lines). Nothing per owned stripe.
         assert_eq!(
@@ -81,14 +81,15 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
 }
 
 /// With the default settings a breaker keeps no settings of its own (nothing was set) and has
-/// one owned stripe per CPU, rounded up to a power of two: 1 368 bytes whatever the CPUs, and 512
-/// more for each shared stripe past the first (one per 64 owned stripes: past 64 CPUs).
+/// four owned stripes per CPU, rounded up to a power of two, and one shared stripe: 1 368 bytes
+/// whatever the CPUs.
 #[test]
 fn an_idle_default_breaker_holds_nothing_per_cpu() {
     let b = Breaker::builder().build().unwrap();
     let idle = b.heap_bytes() + std::mem::size_of::<Breaker>();
     let stripes = b.stripes();
-    let shared = (stripes / 64).max(1);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(stripes, (4 * cpus).next_power_of_two().min(256));
     println!("default ({stripes} stripes here): idle {idle} B");
-    assert_eq!(idle, 1368 + 512 * (shared - 1));
+    assert_eq!(idle, 1368);
 }

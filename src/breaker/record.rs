@@ -268,7 +268,9 @@ impl Breaker {
             };
             events = events.min(until);
         }
-        let quota = evaluation::quota(events, self.stripes.count() as u64);
+        // Shared among the owned stripes that have their block as of this read, which follows
+        // the load of `seen`: a block taken later starts fresh (`evaluation.rs`, "Quotas").
+        let quota = evaluation::quota(events, self.stripes.owned().taken() as u64);
         if let Some(round) = self.bookkeeping.evaluation.publish(seen, tag, quota) {
             if let Some(head) = head {
                 head.reset_budget(round);

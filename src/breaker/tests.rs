@@ -231,3 +231,99 @@ fn the_slow_call_rings_come_with_a_slow_call_rule() {
     without.reconfigure(slow(rule)).unwrap();
     assert_eq!(without.stripes.heap_bytes(), idle + ring);
 }
+
+/// The evaluation budget's quota is shared among the stripes that have called, not the
+/// `stripes` setting: one thread on a breaker of 256 stripes reads the window once per quota
+/// of the whole distance to the threshold, and still trips at exactly the Failure that
+/// reaches it. A second thread's first Failure evaluates (its block came after the quota).
+#[test]
+fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(1_000 * MS);
+    let config = Config {
+        failure_rate: Some(0.5),
+        minimum_calls: Some(100),
+        stripes: Some(crate::rules::defaults::MAX_STRIPES),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    let round = || b.bookkeeping.evaluation.load().round;
+    for _ in 0..1_000 {
+        b.try_acquire().unwrap().success();
+    }
+    b.try_acquire().unwrap().failure();
+    let first = round();
+    // 1 Failure in 1 001 calls: 999 more before 50 % can hold, all on this one stripe.
+    for _ in 0..500 {
+        b.try_acquire().unwrap().failure();
+    }
+    assert_eq!(round(), first, "no evaluation within the quota");
+    std::thread::scope(|s| {
+        s.spawn(|| b.try_acquire().unwrap().failure());
+    });
+    assert_eq!(b.stripes.owned().taken(), 2);
+    let second = round();
+    assert_eq!(
+        second,
+        (first + 1) & crate::evaluation::ROUND_MASK,
+        "the new stripe's first Failure evaluates"
+    );
+    // 502 Failures in 1 502 calls: 498 to go, shared between two stripes.
+    let mut failures = 502;
+    while b.state() == State::Closed {
+        b.try_acquire().unwrap().failure();
+        failures += 1;
+    }
+    assert_eq!(
+        failures, 1_000,
+        "opens at exactly the Failure that reaches 50 %"
+    );
+    // Each quota is half the distance left (two stripes share it, one spends it): about
+    // log2(498) evaluations on the way. Divided among 256 stripes it would be one every
+    // Failure or two: about 250.
+    let evaluations = round().wrapping_sub(second) & crate::evaluation::ROUND_MASK;
+    assert!(
+        (5..=12).contains(&evaluations),
+        "{evaluations} evaluations on the way"
+    );
+}
+
+/// A stripe whose block is taken after the published quota was computed is not among the
+/// stripes it was divided among: its events evaluate until its own evaluation counts it, so
+/// the Failures of both stripes together still trip at exactly the one that reaches the rate.
+/// Without that, the first stripe would spend its whole quota on top of the second's and
+/// open 500 Failures late.
+#[test]
+fn a_stripe_that_calls_after_the_quota_was_computed_cannot_make_the_trip_late() {
+    let clock = Arc::new(SplitClock::default());
+    clock.set(1_000 * MS);
+    let config = Config {
+        failure_rate: Some(0.5),
+        minimum_calls: Some(100),
+        stripes: Some(crate::rules::defaults::MAX_STRIPES),
+        ..Config::default()
+    };
+    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
+    for _ in 0..1_000 {
+        b.try_acquire().unwrap().success();
+    }
+    // A quota of 999 on this thread's stripe alone.
+    b.try_acquire().unwrap().failure();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..500 {
+                b.try_acquire().unwrap().failure();
+            }
+        });
+    });
+    assert_eq!(b.state(), State::Closed, "501 Failures in 1 501 calls");
+    let mut failures = 501;
+    while b.state() == State::Closed {
+        b.try_acquire().unwrap().failure();
+        failures += 1;
+    }
+    assert_eq!(
+        failures, 1_000,
+        "opens at exactly the Failure that reaches 50 %"
+    );
+}

@@ -1,8 +1,8 @@
 //! Memory: what a breaker holds, and when its counters' lines are taken and given back.
 //!
 //! A breaker's counters are striped: each calling thread counts on a line of its own (up to
-//! [`Builder::stripes`](crate::Builder::stripes) threads, one per CPU by default), and the
-//! others share a few lines (one shared stripe per 64 owned ones: more threads than owned stripes contend on them). A
+//! [`Builder::stripes`](crate::Builder::stripes) threads, four per CPU by default), and the
+//! others share one shared stripe (more threads than owned stripes contend on it). A
 //! thread's own lines exist only once it has called the breaker: its first call takes them from
 //! a process-wide reserve, without allocating or waiting, and a dropped breaker gives them back.
 //! The breaker's first caller keeps its lines in the breaker itself; the others keep theirs in

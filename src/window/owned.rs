@@ -306,12 +306,22 @@ impl Owned {
         1 << self.shift
     }
 
-    /// Owned stripes that have their block.
-    #[cfg(test)]
+    /// Owned stripes that have their block: the number of budgets an evaluation's quota is
+    /// shared among (`evaluation.rs`, "Quotas"). One read of the home cell, and one of each
+    /// linked chunk's cells: no walk from the first chunk per stripe.
     pub(crate) fn taken(&self) -> usize {
-        (0..self.count())
-            .filter(|&i| self.block(i).is_some())
-            .count()
+        self.blocks().count()
+    }
+
+    /// The blocks the owned stripes have taken: the home cell's, then those in the chunks'
+    /// cells (the home stripe's cell in its chunk is never set, so none comes twice).
+    fn blocks(&self) -> impl Iterator<Item = &Block> {
+        // Acquire (inside `get`): each block as its taker found it.
+        self.home
+            .get()
+            .map(|block| &**block)
+            .into_iter()
+            .chain(directory::blocks(&self.chunks))
     }
 
     /// Which owned stripe's block sits in the home cell, if any has one yet.
@@ -326,19 +336,14 @@ impl Owned {
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         directory::linked(&self.chunks) * std::mem::size_of::<Chunk>()
-            + (0..self.count())
-                .filter_map(|i| self.block(i))
-                .map(|block| block.heap_bytes())
-                .sum::<usize>()
+            + self.blocks().map(Block::heap_bytes).sum::<usize>()
     }
 }
 
 impl Owned {
     /// The lines of the owned stripes that have their block.
     fn heads(&self) -> impl Iterator<Item = &OwnedLine> {
-        (0..self.count())
-            .filter_map(|i| self.block(i))
-            .map(|block| &*block.head)
+        self.blocks().map(|block| &*block.head)
     }
 }
 

@@ -46,15 +46,16 @@ struct SharedTotals {
     baseline: BaselineEntry,
 }
 
-/// How many shared stripes a breaker with `owned` owned stripes has: one per 64 owned ones, at
-/// least one. They are what threads beyond the owned stripes (or whose block is not there yet)
-/// count on, and each costs its lines from the build (a line of totals and the success and
+/// How many shared stripes a breaker with `owned` owned stripes has: one per
+/// [`POOL`](thread_slot::POOL) owned ones (the thread-slot pool), at least one: one, as a
+/// breaker has at most that many owned stripes. They are what threads beyond the owned stripes
+/// (past the pool, past a `stripes` set below the threads that call, or whose block is not there
+/// yet) count on, and each costs its lines from the build (a line of totals and the success and
 /// failure rings: 512 bytes with 10 buckets; the slow-call ring comes with a slow-call rule),
-/// called or not: so few that an idle breaker stays small (one shared stripe up to 64 CPUs
-/// with the default of one owned stripe per CPU), at the price of more threads per shared
-/// line when more threads than owned stripes call at once.
+/// called or not: so few that an idle breaker stays small, at the price of more threads per
+/// shared line when more threads than owned stripes call at once.
 pub(crate) fn shared_stripes(owned: usize) -> usize {
-    (owned / 64).max(1)
+    (owned / thread_slot::POOL as usize).max(1)
 }
 
 /// Which stripe the calling thread writes, and how.

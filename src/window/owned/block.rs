@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
+use super::head::FRESH_BUDGET;
 use super::{INVALID, MARKS_PER_LINE, Mark, NO_BUCKET, OwnedLine};
 use crate::consecutive::BaselineEntry;
 #[cfg(not(hotbreaker_loom))]
@@ -49,7 +50,7 @@ impl Block {
                 run: zero(),
                 run_start: zero(),
                 last_failure: zero(),
-                budget: zero(),
+                budget: AtomicU64::new(FRESH_BUDGET),
             }),
             marks: (0..lines)
                 .map(|_| {
@@ -86,6 +87,7 @@ impl Block {
         } = &*self.head;
         // Relaxed: nobody else holds the block; the reserve's push publishes the stores.
         generation.store(NO_BUCKET, Ordering::Relaxed);
+        budget.store(FRESH_BUDGET, Ordering::Relaxed);
         for word in [
             end,
             seen,
@@ -97,7 +99,6 @@ impl Block {
             run,
             run_start,
             last_failure,
-            budget,
         ]
         .into_iter()
         .chain(counts)

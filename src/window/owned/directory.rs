@@ -148,6 +148,13 @@ pub(super) fn fill(
     }
 }
 
+/// The blocks in the cells of the chunks linked from `first`, chunk by chunk.
+pub(super) fn blocks(first: &OnceLock<Box<Chunk>>) -> impl Iterator<Item = &Block> {
+    std::iter::successors(first.get(), |chunk| chunk.next.get())
+        .flat_map(|chunk| chunk.cells.iter())
+        .filter_map(|cell| cell.get().map(|block| &**block))
+}
+
 /// The chunks linked from `first`.
 #[cfg(any(test, feature = "test-util"))]
 pub(super) fn linked(first: &OnceLock<Box<Chunk>>) -> usize {

@@ -15,7 +15,7 @@
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
 //! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
 //! | `last_failure` | on a Closed Failure | when the latest was recorded (same clock) |
-//! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`) |
+//! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`); [`FRESH_BUDGET`] (all ones) until this owner's own evaluation first published one |
 //!
 //! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
 //! lifetime counts. A permit of a generation older than the stripe's current bucket is counted on
@@ -94,6 +94,12 @@ pub(crate) struct RunView {
 
 /// Bits of the evaluation round a budget word keeps.
 const BUDGET_ROUND_BITS: u32 = 16;
+
+/// The budget word of a block no evaluation of this breaker has published a round for since
+/// the block was taken: every Failure or slow call on it reads the window, until its own
+/// evaluation publishes (see `evaluation.rs`, "Quotas"). All ones: a word that a spend can
+/// otherwise reach only by saturating its count, which decides the same (the quota is spent).
+pub(super) const FRESH_BUDGET: u64 = u64::MAX;
 const BUDGET_SPENT_MAX: u64 = (1 << (64 - BUDGET_ROUND_BITS)) - 1;
 const BUDGET_ROUND_MASK: u64 = (1 << BUDGET_ROUND_BITS) - 1;
 
@@ -169,9 +175,14 @@ impl OwnedLine {
     /// first spend under a new round one unit more is counted, for a Failure this owner may have
     /// counted after the evaluation read its stripe but before it saw the new round (see
     /// `docs/internals.md`, "Design notes", `evaluation.rs`).
+    /// A block taken since the last evaluation was published is fresh: the quota was computed
+    /// without it, so it spends nothing and evaluates ([`FRESH_BUDGET`]).
     pub(crate) fn spend_budget(&self, round: u64, quota: u64) -> bool {
         // Relaxed: the owner's own word.
         let word = self.budget.load(Ordering::Relaxed);
+        if word == FRESH_BUDGET {
+            return true;
+        }
         let round = round & BUDGET_ROUND_MASK;
         let spent = if word >> (64 - BUDGET_ROUND_BITS) == round {
             (word & BUDGET_SPENT_MAX) + 1

@@ -306,12 +306,27 @@ fn a_local_run_saturates_and_is_kept_per_generation() {
 fn a_budget_round_that_comes_round_after_2_16_evaluations_counts_on() {
     let o = owned();
     let head = o.head(0).unwrap();
+    head.reset_budget(6);
     assert!(!head.spend_budget(7, 3), "a new round: 2 of 3");
     assert!(head.spend_budget(7, 3), "3 of 3: evaluate");
     head.reset_budget(7 + (1 << 16));
     assert!(!head.spend_budget(7, 3), "the same 16 bits: 1 of 3");
     assert!(!head.spend_budget(8, 3), "a new round: 2 of 3");
     assert!(head.spend_budget(8, 3));
+}
+
+/// A block taken after the published evaluation was computed is not in its quota's divisor:
+/// every event on it evaluates until its owner's own evaluation publishes a round.
+#[test]
+fn a_fresh_block_evaluates_on_every_event_until_its_own_evaluation_publishes() {
+    let o = owned();
+    let head = o.head(0).unwrap();
+    for _ in 0..3 {
+        assert!(head.spend_budget(4, 1_000), "fresh: evaluate");
+    }
+    head.reset_budget(5);
+    assert!(!head.spend_budget(5, 1_000), "its own round: 1 of 1 000");
+    assert!(!head.spend_budget(6, 1_000), "another round: 2 of 1 000");
 }
 
 #[test]
@@ -441,7 +456,8 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     a.add_rejected(0);
     a.add_ignored(0);
     a.head(0).unwrap().lengthen_run(3, 50);
-    a.head(0).unwrap().spend_budget(1, 9);
+    a.head(0).unwrap().reset_budget(1);
+    assert!(!a.head(0).unwrap().spend_budget(1, 9));
     a.baseline(0).unwrap().fill(4);
     let free = a.reserve().free();
     drop(a);
@@ -457,7 +473,10 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     assert_eq!(b.run_view(0, 3), RunView::default());
     assert!(!b.rolled_since(0, 0));
     assert!(!head.try_success(3, 10, || 10), "no bucket yet");
-    assert!(!head.spend_budget(1, 3), "the budget starts again");
+    assert!(
+        head.spend_budget(1, 3),
+        "fresh again: its first event evaluates"
+    );
     assert!(
         b.baseline(0).unwrap().is_new(),
         "no baseline of another breaker"
