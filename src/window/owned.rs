@@ -270,17 +270,22 @@ impl Owned {
         true
     }
 
+    /// Lines of marks in each of this breaker's blocks: its block size.
+    fn lines(&self) -> usize {
+        (self.ring as usize).div_ceil(MARKS_PER_LINE)
+    }
+
     /// Where this breaker's blocks come from and go back to: the process-wide reserve of blocks
     /// of its size (created by its build, so no call creates it).
     pub(crate) fn reserve(&self) -> &'static Reserve<Block> {
-        reserve((self.ring as usize).div_ceil(MARKS_PER_LINE))
+        reserve(self.lines())
     }
 
     /// Where this breaker's chunks of cells come from and go back to (`directory.rs`): the
     /// reserve for its block size (created by its build).
     #[cfg(not(hotbreaker_loom))]
     fn chunk_reserve(&self) -> &'static Reserve<Chunk> {
-        directory::reserve((self.ring as usize).div_ceil(MARKS_PER_LINE))
+        directory::reserve(self.lines())
     }
 
     /// Whether owned stripe `slot`'s cell in a chunk holds a block.
@@ -293,7 +298,7 @@ impl Owned {
     /// at the same time share).
     #[cfg(test)]
     pub(crate) fn claim_all(&self) {
-        let lines = (self.ring as usize).div_ceil(MARKS_PER_LINE);
+        let lines = self.lines();
         // Relaxed: this thread's own claims, or none.
         let home = self.home_slot.load(Ordering::Relaxed);
         let home = (home != NO_HOME).then_some(home as usize);
