@@ -225,15 +225,12 @@ impl TimeRing {
             // No bucket of the window has been started (see `Owned::started`).
             return stats;
         }
-        for stripe in 0..stripes.owned().count() {
-            if reader == Reader::Report && !stripes.owned().rolled_since(stripe, lo) {
-                continue;
-            }
-            let owned::Counts(c) = stripes.owned().window(stripe, lo, hi);
-            successes = successes.saturating_add(c[owned::SUCCESSES]);
-            stats.failures = stats.failures.saturating_add(c[owned::FAILURES]);
-            stats.slow = stats.slow.saturating_add(c[owned::SLOW]);
-        }
+        let owned::Counts(c) = stripes
+            .owned()
+            .window_total(lo, hi, reader == Reader::Report);
+        successes = successes.saturating_add(c[owned::SUCCESSES]);
+        stats.failures = stats.failures.saturating_add(c[owned::FAILURES]);
+        stats.slow = stats.slow.saturating_add(c[owned::SLOW]);
         // A report skips the rings when no shared word was rotated into the window.
         if reader == Reader::Decision || stripes.shared_started_since(lo) {
             for epoch in first..=current {

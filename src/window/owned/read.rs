@@ -13,7 +13,8 @@
 //!   it ended; `generation` is read before and after (an `Acquire` fence between), and the run
 //!   is taken only when both agree with the reader's generation.
 
-use super::head::{Mark, RunView};
+use super::block::Block;
+use super::head::{Mark, OwnedLine, RunView};
 use super::{Counts, INVALID, NO_BUCKET, Owned, SUCCESSES};
 use crate::sync::{Ordering, fence};
 
@@ -48,56 +49,35 @@ impl Owned {
         }
     }
 
+    /// What every owned stripe that has its block counted in the buckets tagged `lo..=hi`,
+    /// summed (saturating). `skip_idle`: a report's, which reads only the head line of a
+    /// stripe that has not rolled into a bucket of the window (see [`rolled_since`]). A stripe
+    /// without a block counted nothing; the blocks are visited once each, not looked up stripe
+    /// by stripe.
+    pub(crate) fn window_total(&self, lo: u64, hi: u64, skip_idle: bool) -> Counts {
+        self.blocks()
+            .filter(|block| !skip_idle || rolled_since(&block.head, lo))
+            .fold(Counts::default(), |Counts(sum), block| {
+                let Counts(c) = window(block, lo, hi);
+                Counts(std::array::from_fn(|k| sum[k].saturating_add(c[k])))
+            })
+    }
+
     /// What owned stripe `stripe` counted in the buckets tagged `lo..=hi` (module docs).
+    #[cfg(test)]
     pub(crate) fn window(&self, stripe: usize, lo: u64, hi: u64) -> Counts {
-        let Some(block) = self.block(stripe) else {
-            return Counts::default(); // no block yet: nothing counted
-        };
-        // The first bucket in the window, the last one, and the first after it.
-        let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
-            (None, None, None);
-        for line in block.marks.iter() {
-            for mark in line.iter() {
-                let Some(read) = read_mark(mark) else {
-                    continue;
-                };
-                if (lo..=hi).contains(&read.tag) {
-                    if first.is_none_or(|f| read.tag < f.tag) {
-                        first = Some(read);
-                    }
-                    if last.is_none_or(|l| read.tag > l.tag) {
-                        last = Some(read);
-                    }
-                } else if read.tag > hi && after.is_none_or(|a| read.tag < a.tag) {
-                    after = Some(read);
-                }
-            }
+        match self.block(stripe) {
+            Some(block) => window(block, lo, hi),
+            None => Counts::default(), // no block yet: nothing counted
         }
-        let (Some(first), Some(last)) = (first, last) else {
-            return Counts::default();
-        };
-        let to = match after {
-            // The mark that ends the window's last bucket: exact.
-            Some(after) if after.prev <= hi => after.base,
-            // No bucket after the window yet: the running counts, if the owner is still in a
-            // bucket of the window when they are read.
-            None => {
-                let head = &*block.head;
-                // Relaxed, then the Acquire fence: a count added after a roll past `hi` makes
-                // the tag read below see that roll ("Orderings" above).
-                let counts = std::array::from_fn(|k| head.counts[k].load(Ordering::Relaxed));
-                fence(Ordering::Acquire);
-                if head.tag.load(Ordering::Relaxed) <= hi {
-                    counts
-                } else {
-                    last.base
-                }
-            }
-            // The bucket after the window's last one was overwritten, or is being written: up
-            // to the start of the last bucket seen, a count that can only be low.
-            Some(_) => last.base,
-        };
-        Counts(std::array::from_fn(|k| to[k].saturating_sub(first.base[k])))
+    }
+
+    /// Whether the owner of `stripe` has rolled into a bucket tagged `lo` or later
+    /// ([`rolled_since`]); false without a block (nothing counted).
+    #[cfg(test)]
+    pub(crate) fn rolled_since(&self, stripe: usize, lo: u64) -> bool {
+        self.head(stripe as u32)
+            .is_some_and(|head| rolled_since(head, lo))
     }
 
     /// Whether a bucket tagged `lo` or later may have been started (see
@@ -106,22 +86,6 @@ impl Owned {
     pub(crate) fn started_since(&self, lo: u64) -> bool {
         // Relaxed: see `started`. The word holds the newest tag plus one, 0 before any.
         lo == 0 || self.newest.load(Ordering::Relaxed) > lo
-    }
-
-    /// Whether the owner of `stripe` has rolled into a bucket tagged `lo` or later. When it has
-    /// not, the stripe holds nothing for a window starting at `lo` as of this read: a mark of
-    /// that window being written now has no count after it yet (tags only grow). A report
-    /// reads this one word of an idle stripe instead of its marks; decisions do not, as it is
-    /// the line the owner writes on every call.
-    pub(crate) fn rolled_since(&self, stripe: usize, lo: u64) -> bool {
-        let Some(head) = self.head(stripe as u32) else {
-            return false; // no block yet: nothing counted
-        };
-        // Relaxed: each load alone can show the stripe empty as of its own moment (a stripe
-        // that never rolled, or whose bucket is older than `lo`); nothing else is read on the
-        // strength of them.
-        head.generation.load(Ordering::Relaxed) != NO_BUCKET
-            && head.tag.load(Ordering::Relaxed) >= lo
     }
 
     /// Lifetime Successes, Failures or slow calls (`k`) of every owned stripe.
@@ -145,6 +109,67 @@ impl Owned {
             sum.wrapping_add(head.rejected.load(Ordering::Relaxed))
         })
     }
+}
+
+/// What the stripe of `block` counted in the buckets tagged `lo..=hi` (module docs).
+fn window(block: &Block, lo: u64, hi: u64) -> Counts {
+    // The first bucket in the window, the last one, and the first after it.
+    let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
+        (None, None, None);
+    for line in block.marks.iter() {
+        for mark in line.iter() {
+            let Some(read) = read_mark(mark) else {
+                continue;
+            };
+            if (lo..=hi).contains(&read.tag) {
+                if first.is_none_or(|f| read.tag < f.tag) {
+                    first = Some(read);
+                }
+                if last.is_none_or(|l| read.tag > l.tag) {
+                    last = Some(read);
+                }
+            } else if read.tag > hi && after.is_none_or(|a| read.tag < a.tag) {
+                after = Some(read);
+            }
+        }
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return Counts::default();
+    };
+    let to = match after {
+        // The mark that ends the window's last bucket: exact.
+        Some(after) if after.prev <= hi => after.base,
+        // No bucket after the window yet: the running counts, if the owner is still in a
+        // bucket of the window when they are read.
+        None => {
+            let head = &*block.head;
+            // Relaxed, then the Acquire fence: a count added after a roll past `hi` makes
+            // the tag read below see that roll ("Orderings" above).
+            let counts = std::array::from_fn(|k| head.counts[k].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if head.tag.load(Ordering::Relaxed) <= hi {
+                counts
+            } else {
+                last.base
+            }
+        }
+        // The bucket after the window's last one was overwritten, or is being written: up
+        // to the start of the last bucket seen, a count that can only be low.
+        Some(_) => last.base,
+    };
+    Counts(std::array::from_fn(|k| to[k].saturating_sub(first.base[k])))
+}
+
+/// Whether the owner of `head` has rolled into a bucket tagged `lo` or later. When it has
+/// not, the stripe holds nothing for a window starting at `lo` as of this read: a mark of
+/// that window being written now has no count after it yet (tags only grow). A report
+/// reads this one word of an idle stripe instead of its marks; decisions do not, as it is
+/// the line the owner writes on every call.
+fn rolled_since(head: &OwnedLine, lo: u64) -> bool {
+    // Relaxed: each load alone can show the stripe empty as of its own moment (a stripe
+    // that never rolled, or whose bucket is older than `lo`); nothing else is read on the
+    // strength of them.
+    head.generation.load(Ordering::Relaxed) != NO_BUCKET && head.tag.load(Ordering::Relaxed) >= lo
 }
 
 /// A mark as a reader saw it, whole.
