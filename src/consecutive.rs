@@ -248,11 +248,17 @@ impl Baselines {
     }
 
     /// Checks the run of Closed `generation` for a Failure whose thread's local run is now
-    /// `local`: reads every stripe through `view` (stripes `0..count`), compares them with the
-    /// baseline (the cell's slot, and each stripe's entry through `entry`) and returns the run's lower bound (design notes, "The rule"). Renews the baseline when
-    /// [`renews`] says so and no other check is renewing it, noting when it read the stripes
-    /// by `clock` (the real clock, ns since the breaker's start). A baseline of another
-    /// generation knows nothing of this one: the bound is then 0.
+    /// `local`: reads every stripe through `view` (stripes `0..count`, or as many of them as
+    /// `reach` says may have lines), compares them with the baseline (the cell's slot, and each
+    /// stripe's entry through `entry`) and returns the run's lower bound (design notes, "The
+    /// rule"). Renews the baseline when [`renews`] says so and no other check is renewing it,
+    /// noting when it read the stripes by `clock` (the real clock, ns since the breaker's
+    /// start). A baseline of another generation knows nothing of this one: the bound is then 0.
+    ///
+    /// `reach`: how many of the first stripes may have their lines now; it never falls. A
+    /// stripe past it reads as nothing counted and no run, as a stripe without its lines does
+    /// (`view` and `entry` say the same of it), so a breaker that few threads call is checked
+    /// at the cost of those threads' stripes, not of its `stripes` setting.
     pub(crate) fn check<'e>(
         &self,
         generation: u64,
@@ -260,8 +266,9 @@ impl Baselines {
         view: impl Fn(usize) -> RunView,
         entry: impl Fn(usize) -> Option<&'e BaselineEntry>,
         clock: impl Fn() -> u64,
+        reach: impl Fn() -> usize,
     ) -> u64 {
-        let stripes = (view, entry);
+        let stripes = (view, entry, reach);
         self.visit(generation, &stripes, clock, |run| renews(run, local), false)
     }
 
@@ -274,15 +281,16 @@ impl Baselines {
         view: impl Fn(usize) -> RunView,
         entry: impl Fn(usize) -> Option<&'e BaselineEntry>,
         clock: impl Fn() -> u64,
+        reach: impl Fn() -> usize,
     ) {
-        let stripes = (view, entry);
+        let stripes = (view, entry, reach);
         self.visit(generation, &stripes, clock, |_| true, true);
     }
 
-    fn visit<'e, V, E>(
+    fn visit<'e, V, E, R>(
         &self,
         generation: u64,
-        (view, entry): &(V, E),
+        (view, entry, reach): &(V, E, R),
         clock: impl Fn() -> u64,
         renew: impl Fn(u64) -> bool,
         restart: bool,
@@ -290,11 +298,12 @@ impl Baselines {
     where
         V: Fn(usize) -> RunView,
         E: Fn(usize) -> Option<&'e BaselineEntry>,
+        R: Fn() -> usize,
     {
-        let count = self.count;
+        let reach = || reach().min(self.count);
         // What this check read, to renew the baseline with exactly that (a later read could
         // hold a Success the bound did not see). On the stack: no allocation on a call's path.
-        // At most `MAX_STRIPES` × 32 bytes (10 KiB), zeroed on each check: checks run only from
+        // At most `MAX_STRIPES` × 32 bytes (8 KiB), zeroed on each check: checks run only from
         // a thread's second Failure in a row, rare outside an outage.
         let mut seen = [RunView::default(); MAX_STRIPES];
         loop {
@@ -310,7 +319,10 @@ impl Baselines {
             let baseline_run = slot.run.load(Ordering::Relaxed);
             let taken = slot.taken.load(Ordering::Relaxed);
             let mut floor = Floor::new();
-            for (i, seen) in seen.iter_mut().enumerate().take(count) {
+            // The stripes past `scanned` had no lines when it was read: they read as nothing
+            // counted (`seen` stays empty for them), as the scan would have read them then.
+            let scanned = reach();
+            for (i, seen) in seen.iter_mut().enumerate().take(scanned) {
                 *seen = view(i);
                 floor.add(entry_view(entry, i, index), *seen);
             }
@@ -322,8 +334,9 @@ impl Baselines {
             // The reads are one after another, not a snapshot: a Success counted on a stripe
             // after it was read, before the later stripes' Failures were, would go unseen. A
             // second look at every Success count: if one moved during the scan, the scan
-            // proves nothing (bound 0, no renewal).
-            if seen[..count]
+            // proves nothing (bound 0, no renewal). The reach read again: a stripe that got its
+            // lines during the scan, past the part scanned, is looked at too.
+            if seen[..reach()]
                 .iter()
                 .enumerate()
                 .any(|(i, first)| view(i).successes != first.successes)
@@ -331,7 +344,7 @@ impl Baselines {
                 return 0;
             }
             let run = if same {
-                floor.run(baseline_run, taken, &seen[..count])
+                floor.run(baseline_run, taken, &seen[..scanned])
             } else {
                 0
             };
@@ -341,7 +354,9 @@ impl Baselines {
                 if self.current.load(Ordering::Relaxed) == version {
                     // After the reads: every Success the baseline holds came before this.
                     let taken = clock();
-                    self.renew(version, (generation, taken), run, &seen[..count], entry);
+                    // Every stripe with lines now gets its entry: what the scan saw of it, or
+                    // nothing counted for one whose lines came after it read the reach.
+                    self.renew(version, (generation, taken), run, &seen[..reach()], entry);
                 }
                 // Release: see the module's "Orderings".
                 self.writer.store(0, Ordering::Release);
@@ -393,10 +408,9 @@ impl Baselines {
     }
 }
 
-/// The most stripes a breaker has: owned ones (the thread-slot pool) and its shared ones (see
-/// `window/stripes.rs`, `shared_stripes`).
-pub(crate) const MAX_STRIPES: usize =
-    crate::thread_slot::POOL as usize + crate::thread_slot::POOL as usize / 16;
+/// The most stripes a breaker has: owned ones (the thread-slot pool) and its one shared stripe
+/// (see `window/stripes.rs`, `shared_stripes`).
+pub(crate) const MAX_STRIPES: usize = crate::thread_slot::POOL as usize + 1;
 
 /// Whether a check whose bound came out as `run`, for a thread whose local run is `local`,
 /// renews the baseline. A bound of 0 with a short local run is what 1 % Failures look like

@@ -45,6 +45,10 @@
 //! evaluations happened in between while it added no event; it would then count from an older
 //! spend, which makes it evaluate sooner, or at worst one quota later, never past the end of the
 //! bucket interval. The quota saturates at 2^16 − 1, which only makes evaluations more frequent.
+//! The word as a whole can repeat too: an evaluation that loaded it, then stalled while exactly
+//! a multiple of 2^16 others published within the same bucket interval, the last with the same
+//! quota, publishes its own over them from its older read of the window. Its quota then stands
+//! for one quota of events at most, as a stale read's does (the design notes' staleness).
 
 use crate::sync::{AtomicU64, Ordering};
 

@@ -185,6 +185,7 @@ impl Breaker {
                 |i| self.stripes.run_view(i, generation),
                 |i| self.stripes.baseline(i),
                 || self.clock.real_ns(),
+                || self.stripes.reach(),
             )
         } else {
             return false; // it starts a local run after a Success: nothing to check

@@ -108,6 +108,7 @@ impl Breaker {
                         |i| self.stripes.run_view(i, generation),
                         |i| self.stripes.baseline(i),
                         || self.clock.real_ns(),
+                        || self.stripes.reach(),
                     );
                 }
             }

@@ -36,7 +36,8 @@ enum Step {
 /// The check as the breaker makes it: the thread's local run after its Failure, then (from
 /// two on) the baselines over every stripe.
 fn check(cell: &Baselines, e: &[BaselineEntry], stripes: &[RunView], me: usize) -> Option<u64> {
-    (stripes[me].run >= 2).then(|| cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0))
+    (stripes[me].run >= 2)
+        .then(|| cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0, || usize::MAX))
 }
 
 /// Item by item: four threads, one succeeding between the Failures of another. In the order
@@ -121,7 +122,14 @@ fn run(seed: u64, threads: usize, percent: u64, k: u64, steps: u64, outage_from:
         if pending[t] {
             pending[t] = false;
             checks += 1;
-            let floor = cell.check(0, stripes[t].run, |i| stripes[i], |i| e.get(i), || step);
+            let floor = cell.check(
+                0,
+                stripes[t].run,
+                |i| stripes[i],
+                |i| e.get(i),
+                || step,
+                || usize::MAX,
+            );
             assert!(
                 floor <= true_run,
                 "seed {seed}: bound {floor} above the true run {true_run} at step {step}"
@@ -215,7 +223,14 @@ fn calls_taking_turns_on_threads_open_by_k_plus_threads_minus_one() {
                 if s.run >= 2 {
                     let local = s.run;
                     let now = clock;
-                    let bound = cell.check(0, local, |i| stripes[i], |i| e.get(i), || now);
+                    let bound = cell.check(
+                        0,
+                        local,
+                        |i| stripes[i],
+                        |i| e.get(i),
+                        || now,
+                        || usize::MAX,
+                    );
                     assert!(bound <= failure, "bound {bound} above the run {failure}");
                     if bound >= k {
                         opened_at = Some(failure);

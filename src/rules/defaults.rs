@@ -30,8 +30,8 @@ pub(crate) const SLOW_MIN_DURATION: Duration = Duration::from_millis(1);
 pub(crate) const STRIPES_PER_CPU: usize = 4;
 
 /// What an unset `stripes` becomes: [`STRIPES_PER_CPU`] owned stripes per CPU the process saw
-/// the first time it asked (rounded up to a power of two), up to the thread-slot pool (1 under
-/// loom). A stripe costs nothing until a thread calls on it (`window/owned/directory.rs`), so
+/// the first time it asked (rounded up to a power of two; one CPU when it cannot tell), up to
+/// the thread-slot pool (1 under loom). A stripe costs nothing until a thread calls on it (`window/owned/directory.rs`), so
 /// the setting is only a ceiling: a cap chosen on a small machine is a cliff on a big one, as
 /// the threads beyond it all count on one shared stripe with an atomic read-modify-write each.
 /// Threads take the lowest free slot of a process-wide pool, so a service that runs more
@@ -45,12 +45,12 @@ pub(super) fn default_stripes() -> u32 {
     if cfg!(hotbreaker_loom) {
         return 1;
     }
-    static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| {
-        std::thread::available_parallelism().map_or(2, |n| {
-            (n.get().saturating_mul(STRIPES_PER_CPU))
-                .next_power_of_two()
-                .min(MAX_STRIPES as usize) as u32
-        })
+    static STRIPES: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .saturating_mul(STRIPES_PER_CPU)
+            .next_power_of_two()
+            .min(MAX_STRIPES as usize) as u32
     })
 }

@@ -158,9 +158,10 @@ impl Owned {
         #[cfg(not(hotbreaker_loom))]
         {
             owned.reserve().enter();
-            // Free blocks up to as many as this breaker has owned stripes, and chunks up to as
-            // many as all but the home one's need: a level that breakers of this size share, not
-            // a number set aside for this one. Without an upkeep thread it is what their
+            // Free blocks up to as many as this breaker has owned stripes (with the default
+            // stripes, four per CPU: 256 blocks of 768 bytes once for the default window on 64
+            // CPUs or more), and chunks up to as many as all but the home one's need: a level
+            // that breakers of this size share, not a number set aside for this one. Without an upkeep thread it is what their
             // threads' first calls can count on; a call that finds a reserve empty counts on a
             // shared stripe and asks for a refill.
             owned.reserve().top_up(stripes, || Block::new(lines));
@@ -309,6 +310,24 @@ impl Owned {
     #[inline]
     pub(crate) fn count(&self) -> usize {
         1 << self.shift
+    }
+
+    /// How many of the first owned stripes may have their block now: those of the linked
+    /// chunks, and the home stripe. A stripe past it has none (its chunk is not linked and it is
+    /// not the home one). Never falls while the breaker lives: links and the home slot are set
+    /// once. Relaxed, as [`block`](Owned::block) reads the home slot; the links are read with
+    /// the acquire of `get`.
+    pub(crate) fn reach(&self) -> usize {
+        if cfg!(hotbreaker_loom) {
+            return self.count(); // every cell filled at build
+        }
+        let home = match self.home_slot.load(Ordering::Relaxed) {
+            NO_HOME => 0,
+            slot => slot as usize + 1,
+        };
+        (directory::linked(&self.chunks) * directory::CHUNK)
+            .max(home)
+            .min(self.count())
     }
 
     /// Owned stripes that have their block: the number of budgets an evaluation's quota is

@@ -3,8 +3,8 @@
 //! Counters live in [`Stripes`]: the owned stripes of `owned.rs`, each written by one thread at a
 //! time with plain stores, and the shared stripes below, written with atomic read-modify-writes
 //! by threads that hold no owned stripe (see `thread_slot.rs`). A breaker has as many owned
-//! stripes as its `stripes` setting and one shared one per 64 of them (at least one). Readers
-//! add both up.
+//! stripes as its `stripes` setting and one shared one ([`shared_stripes`]). Readers add both
+//! up.
 //!
 //! Each shared stripe has a 128-byte block of lifetime counters
 //! ([`Total`]: what rotations folded out of the buckets, plus Ignored, Rejected and Throttled), and, for a
@@ -366,17 +366,25 @@ impl Stripes {
                 .any(|t| t.counters[NEWEST].load(Ordering::Relaxed) > lo)
     }
 
-    /// Owned and shared stripes together, as the consecutive-failure check numbers them.
+    /// Shared and owned stripes together, as the consecutive-failure check numbers them: the
+    /// shared stripes first, then owned stripe `i` as `shared + i`.
     pub(crate) fn writers(&self) -> usize {
-        self.owned.count() + self.shared()
+        self.shared() + self.owned.count()
+    }
+
+    /// How many of the first [`writers`](Self::writers) may have their lines now: the shared
+    /// stripes, and the owned stripes up to the last that may have its block (`Owned::reach`).
+    /// Never falls while the breaker lives.
+    pub(crate) fn reach(&self) -> usize {
+        self.shared() + self.owned.reach()
     }
 
     /// Stripe `i`'s part of the consecutive-failure check's baseline, numbered as in
-    /// [`run_view`](Self::run_view): none for an owned stripe whose thread has not called.
+    /// [`writers`](Self::writers): none for an owned stripe whose thread has not called.
     pub(crate) fn baseline(&self, i: usize) -> Option<&BaselineEntry> {
-        match i.checked_sub(self.owned.count()) {
-            None => self.owned.baseline(i),
-            Some(s) => self.totals.get(s).map(|line| &line.baseline),
+        match i.checked_sub(self.shared()) {
+            None => self.totals.get(i).map(|line| &line.baseline),
+            Some(o) => self.owned.baseline(o),
         }
     }
 
@@ -384,10 +392,10 @@ impl Stripes {
     /// `generation`: an owned stripe's Successes and local run (`owned/read.rs`), a shared stripe's
     /// Success events and no run (its threads keep none).
     pub(crate) fn run_view(&self, i: usize, generation: u64) -> RunView {
-        match i.checked_sub(self.owned.count()) {
-            None => self.owned.run_view(i, generation),
-            Some(s) => {
-                let line = &self.totals[s];
+        match i.checked_sub(self.shared()) {
+            Some(o) => self.owned.run_view(o, generation),
+            None => {
+                let line = &self.totals[i];
                 // Acquire, then the run: as an owned stripe's (`owned/read.rs`, "Local
                 // run"), so a Success seen comes with the run it ended.
                 let successes = line.counters[SUCCESS_EVENTS].load(Ordering::Acquire);

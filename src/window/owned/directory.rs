@@ -156,7 +156,6 @@ pub(super) fn blocks(first: &OnceLock<Box<Chunk>>) -> impl Iterator<Item = &Bloc
 }
 
 /// The chunks linked from `first`.
-#[cfg(any(test, feature = "test-util"))]
 pub(super) fn linked(first: &OnceLock<Box<Chunk>>) -> usize {
     std::iter::successors(first.get(), |chunk| chunk.next.get()).count()
 }

@@ -418,14 +418,19 @@ fn a_stripe_past_the_first_chunk_claims_and_counts_as_the_others() {
     let ring = 238; // 80 lines: a reserve no other test uses
     let o = Owned::new(64, ring, 0);
     assert_eq!(o.heap_bytes(), 0);
+    assert_eq!(o.reach(), 0, "no stripe has a block");
     assert!(o.claim(3), "home");
     assert_eq!(
         directory::linked(&o.chunks),
         0,
         "the home stripe needs no chunk"
     );
+    assert_eq!(o.reach(), 4, "up to the home stripe");
     assert!(o.claim(40));
     assert_eq!(directory::linked(&o.chunks), 3, "chunks 0, 1 and 2");
+    assert_eq!(o.reach(), 48, "the stripes of the linked chunks");
+    assert!(o.claim(5));
+    assert_eq!(o.reach(), 48, "a stripe in a linked chunk adds none");
     assert!(o.in_cell(40) && !o.in_cell(41));
     o.record(40, 0, (1, 100), F, true);
     o.record(3, 0, (1, 100), S, true);
