@@ -74,6 +74,13 @@ pub fn cli_main() -> i32 {
     }
     println!();
     let verdict = report::verdict(&outcome);
+    println!(
+        "breaker: first trip {} after the brownout began (below the 50 % rate: only a run of \
+         failures trips it then)",
+        verdict
+            .brownout_time_to_trip
+            .map_or_else(|| "never".to_string(), |d| format!("{} ms", d.as_millis()))
+    );
     for (text, ok) in verdict.holds() {
         println!("  [{}] {text}", if ok { "ok" } else { "MISSED" });
     }

@@ -53,8 +53,9 @@ fn the_breaker_saves_the_backend_and_the_throttle_serves_the_brownout() {
     // calls; lags in the ramp; serves more than the breaker in both.
     assert!(v.brownout_shed <= 0.01, "{v:?}");
     let ([_, b_brown, t_brown], [_, b_ramp, t_ramp]) = (v.brownout_ok, v.ramp_ok);
-    // At least as many, shedding nothing: twice as many when the breaker tripped early.
-    assert!(t_brown >= b_brown, "{v:?}");
+    // At least as many, shedding nothing (within 2 %: when the breaker did not trip either,
+    // both serve what the backend answers, give or take a few calls of timing).
+    assert!(50 * t_brown >= 49 * b_brown, "{v:?}");
     assert!(t_ramp > b_ramp, "{v:?}");
     let (rising, falling) = v.ramp_shed_rising_falling;
     assert!(falling >= rising + 0.2, "{v:?}");
