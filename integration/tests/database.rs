@@ -85,14 +85,16 @@ async fn a_stopped_database_opens_the_breaker_which_fails_fast_and_recovers_with
         read(&pool, &b, SELECT).await.unwrap();
     }
     server.stop();
-    // One call at a time: the rule is exact, the 5th failure opens.
+    // One call at a time, on whichever of the 2 runtime workers polls it, each counting on a
+    // stripe of its own: the rule opens between the 5th failure and `3 N + k` (docs/internals.md,
+    // "How late a real outage opens").
     let mut failures = 0;
     while b.state() == State::Closed {
         assert!(read(&pool, &b, SELECT).await.is_err());
         failures += 1;
-        assert!(failures <= 5, "still closed after {failures} failures");
+        assert!(failures <= 5 + 3 * 2, "still closed after {failures} failures");
     }
-    assert_eq!((failures, b.state()), (5, State::Open));
+    assert!(failures >= 5 && b.state() == State::Open, "{failures}");
     // While Open: turned away at once, the pool untouched.
     let mut took = Vec::new();
     for _ in 0..1_000 {

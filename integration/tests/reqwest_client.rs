@@ -127,12 +127,16 @@ async fn behind_the_layer_503s_trip_then_nothing_reaches_the_server_then_recover
         }
     }
     assert_eq!(b.state(), State::Open);
-    assert_eq!(
-        backend.hits() - before,
-        5,
-        "the trip threshold, then nothing"
+    // Calls one at a time, on whichever of the 2 runtime workers polls them, each counting on
+    // a stripe of its own, on a mock clock that does not move: the consecutive rule opens
+    // between the threshold and `3 N + k` Failures (docs/internals.md, "How late a real outage
+    // opens"), then nothing reaches the server.
+    let reached = backend.hits() - before;
+    assert!(
+        (5..=5 + 3 * 2).contains(&reached),
+        "the trip threshold, at most 3 per worker later, then nothing: {reached}"
     );
-    assert_eq!(rejected, 95);
+    assert_eq!(rejected, 100 - reached);
 
     // Still down at the deadline: the probe fails and reopens (the backoff doubles to 60 s).
     mock.increment(Duration::from_secs(30));
@@ -141,7 +145,7 @@ async fn behind_the_layer_503s_trip_then_nothing_reaches_the_server_then_recover
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(b.state(), State::Open);
-    assert_eq!(backend.hits() - before, 6, "threshold + one probe");
+    assert_eq!(backend.hits() - before, reached + 1, "and one probe");
 
     // Recovered: three probes pass and close the breaker.
     backend.set(HEALTHY);
