@@ -92,7 +92,10 @@ async fn a_stopped_database_opens_the_breaker_which_fails_fast_and_recovers_with
     while b.state() == State::Closed {
         assert!(read(&pool, &b, SELECT).await.is_err());
         failures += 1;
-        assert!(failures <= 5 + 3 * 2, "still closed after {failures} failures");
+        assert!(
+            failures <= 5 + 3 * 2,
+            "still closed after {failures} failures"
+        );
     }
     assert!(failures >= 5 && b.state() == State::Open, "{failures}");
     // While Open: turned away at once, the pool untouched.

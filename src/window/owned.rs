@@ -161,9 +161,9 @@ impl Owned {
             // Free blocks up to as many as this breaker has owned stripes (with the default
             // stripes, four per CPU: 256 blocks of 768 bytes once for the default window on 64
             // CPUs or more), and chunks up to as many as all but the home one's need: a level
-            // that breakers of this size share, not a number set aside for this one. Without an upkeep thread it is what their
-            // threads' first calls can count on; a call that finds a reserve empty counts on a
-            // shared stripe and asks for a refill.
+            // that breakers of this size share, not a number set aside for this one. Without an
+            // upkeep thread it is what their threads' first calls can count on; a call that
+            // finds a reserve empty counts on a shared stripe and asks for a refill.
             owned.reserve().top_up(stripes, || Block::new(lines));
             owned.chunk_reserve().enter();
             owned
