@@ -232,12 +232,9 @@ fn the_slow_call_rings_come_with_a_slow_call_rule() {
     assert_eq!(without.stripes.heap_bytes(), idle + ring);
 }
 
-/// The evaluation budget's quota is shared among the stripes that have called, not the
-/// `stripes` setting: one thread on a breaker of 256 stripes reads the window once per quota
-/// of the whole distance to the threshold, and still trips at exactly the Failure that
-/// reaches it. A second thread's first Failure evaluates (its block came after the quota).
-#[test]
-fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
+/// A breaker of 256 stripes that trips at a 50 % failure rate (no consecutive rule), on a
+/// clock that does not move, after 1 000 Successes of this thread.
+fn half_rate_after_1_000_successes() -> Breaker {
     let clock = Arc::new(SplitClock::default());
     clock.set(1_000 * MS);
     let config = Config {
@@ -246,11 +243,21 @@ fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
         stripes: Some(crate::rules::defaults::MAX_STRIPES),
         ..Config::default()
     };
-    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
-    let round = || b.bookkeeping.evaluation.load().round;
+    let b = Breaker::on_split_clock(&config, clock);
     for _ in 0..1_000 {
         b.try_acquire().unwrap().success();
     }
+    b
+}
+
+/// The evaluation budget's quota is shared among the stripes that have called, not the
+/// `stripes` setting: one thread on a breaker of 256 stripes reads the window once per quota
+/// of the whole distance to the threshold, and still trips at exactly the Failure that
+/// reaches it. A second thread's first Failure evaluates (its block came after the quota).
+#[test]
+fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
+    let b = half_rate_after_1_000_successes();
+    let round = || b.bookkeeping.evaluation.load().round;
     b.try_acquire().unwrap().failure();
     let first = round();
     // 1 Failure in 1 001 calls: 999 more before 50 % can hold, all on this one stripe.
@@ -295,18 +302,7 @@ fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
 /// open 500 Failures late.
 #[test]
 fn a_stripe_that_calls_after_the_quota_was_computed_cannot_make_the_trip_late() {
-    let clock = Arc::new(SplitClock::default());
-    clock.set(1_000 * MS);
-    let config = Config {
-        failure_rate: Some(0.5),
-        minimum_calls: Some(100),
-        stripes: Some(crate::rules::defaults::MAX_STRIPES),
-        ..Config::default()
-    };
-    let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
-    for _ in 0..1_000 {
-        b.try_acquire().unwrap().success();
-    }
+    let b = half_rate_after_1_000_successes();
     // A quota of 999 on this thread's stripe alone.
     b.try_acquire().unwrap().failure();
     std::thread::scope(|s| {
