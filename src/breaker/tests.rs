@@ -250,6 +250,17 @@ fn half_rate_after_1_000_successes() -> Breaker {
     b
 }
 
+/// Records Failures on this thread until `b` opens: the Failures in all, counting the
+/// `before` already recorded.
+fn fail_until_open(b: &Breaker, before: u64) -> u64 {
+    let mut failures = before;
+    while b.state() == State::Closed {
+        b.try_acquire().unwrap().failure();
+        failures += 1;
+    }
+    failures
+}
+
 /// The evaluation budget's quota is shared among the stripes that have called, not the
 /// `stripes` setting: one thread on a breaker of 256 stripes reads the window once per quota
 /// of the whole distance to the threshold, and still trips at exactly the Failure that
@@ -276,13 +287,9 @@ fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
         "the new stripe's first Failure evaluates"
     );
     // 502 Failures in 1 502 calls: 498 to go, shared between two stripes.
-    let mut failures = 502;
-    while b.state() == State::Closed {
-        b.try_acquire().unwrap().failure();
-        failures += 1;
-    }
     assert_eq!(
-        failures, 1_000,
+        fail_until_open(&b, 502),
+        1_000,
         "opens at exactly the Failure that reaches 50 %"
     );
     // Each quota is half the distance left (two stripes share it, one spends it): about
@@ -313,13 +320,9 @@ fn a_stripe_that_calls_after_the_quota_was_computed_cannot_make_the_trip_late() 
         });
     });
     assert_eq!(b.state(), State::Closed, "501 Failures in 1 501 calls");
-    let mut failures = 501;
-    while b.state() == State::Closed {
-        b.try_acquire().unwrap().failure();
-        failures += 1;
-    }
     assert_eq!(
-        failures, 1_000,
+        fail_until_open(&b, 501),
+        1_000,
         "opens at exactly the Failure that reaches 50 %"
     );
 }
