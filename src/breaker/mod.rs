@@ -97,7 +97,7 @@ struct Exact {
 }
 
 /// Written on transitions, snapshots, latency samples, consecutive-failure checks and window
-/// evaluations only.
+/// evaluations only; with the two cold fields that fill the rest of its pair of lines.
 struct Bookkeeping {
     /// The last window evaluation and its budget (see `evaluation.rs`): read on every Closed
     /// Failure or slow call, written by an evaluation.
@@ -117,6 +117,12 @@ struct Bookkeeping {
     /// The custom trip rule: fixed when the breaker is built, read when the window rules are
     /// evaluated (after a Failure or a slow call).
     predicate: Option<Predicate>,
+    /// Called by transitions, which write the words above too: never written after the build.
+    listeners: Box<[Listener]>,
+    /// The settings in force as the user wrote them: packed, or shared with the breakers a
+    /// registry built from the same configuration (see `kept_config.rs`). Locked by
+    /// `reconfigure` and `config` only, off every call's path.
+    settings: Mutex<KeptConfig>, // off the hot path: reconfigure() and config() only
 }
 
 /// A lock-free, allocation-free circuit breaker.
@@ -148,22 +154,17 @@ pub struct Breaker {
     hot: Hot,
     stripes: Stripes,
     exact: Exact,
-    // Cold words fill the rest of the exact state's line: three pointers read by Failures,
-    // listeners' calls and throttled admissions, never written after the build, and the
-    // configuration lock.
+    // Cold words fill the rest of the exact state's line: two pointers read by Failures and
+    // throttled admissions, never written after the build.
     /// The consecutive-failure check's baselines (see `consecutive.rs`), on lines of their own.
     baselines: Box<Baselines>,
-    listeners: Box<[Listener]>,
     /// Where the throttle's draws come from: the calling thread's generator unless a test
     /// replays its own (a thin pointer: a breaker's inline size is budgeted).
     pub(crate) draws: Option<Arc<DrawSource>>,
-    /// The settings in force as the user wrote them: packed, or shared with the breakers a
-    /// registry built from the same configuration (see `kept_config.rs`).
-    settings: Mutex<KeptConfig>, // off the hot path: reconfigure() and config() only
-    bookkeeping: CachePadded<Bookkeeping>,
     window: Window,
     rules: RulesCell,
     clock: TimeSource,
+    bookkeeping: CachePadded<Bookkeeping>,
 }
 
 impl fmt::Debug for Breaker {
@@ -217,13 +218,14 @@ impl Breaker {
                 throttle_interval: AtomicU64::new(0),
                 typical: TypicalCell::new(),
                 predicate: rules.predicate.clone(),
+                listeners,
+                // Config lock: off the hot path.
+                settings: Mutex::new(KeptConfig::of(rules.settings)),
             }),
             baselines: Box::new(Baselines::new(stripes.writers())),
             stripes,
             window,
             rules: RulesCell::new(set),
-            settings: Mutex::new(KeptConfig::of(rules.settings)), // config lock: off the hot path
-            listeners,
             clock,
             draws: None,
         }
@@ -276,7 +278,7 @@ impl Breaker {
     pub fn heap_bytes(&self) -> usize {
         self.stripes.heap_bytes()
             + self.window.heap_bytes()
-            + std::mem::size_of_val(&*self.listeners)
+            + std::mem::size_of_val(&*self.bookkeeping.listeners)
             + std::mem::size_of::<Baselines>()
             + self.settings_share()
     }
@@ -284,7 +286,8 @@ impl Breaker {
     /// This breaker's share of its settings' allocation (see `kept_config.rs`).
     #[cfg(any(test, feature = "test-util"))]
     fn settings_share(&self) -> usize {
-        self.settings
+        self.bookkeeping
+            .settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .heap_bytes()
@@ -325,7 +328,16 @@ mod line_layout {
         assert!(size_of::<Hot>() <= 32);
         // The owned stripes' handle: the first 32 bytes of the stripes (see `window/owned.rs`).
         assert_eq!(offset_of!(Breaker, stripes), 32);
-        assert_eq!(size_of::<Breaker>(), 768);
+        assert_eq!(size_of::<Breaker>(), 896);
+    }
+
+    #[test]
+    fn the_home_stripes_line_has_the_second_pair_of_lines_to_itself() {
+        // The home line sits 96 bytes into the handle (`window/owned.rs` holds that offset):
+        // from byte 128, 128 bytes at most, and what follows it starts on the next pair.
+        let home = offset_of!(Breaker, stripes) + 96;
+        assert_eq!(home, LINE);
+        assert!(offset_of!(Breaker, exact) >= 2 * LINE);
     }
 
     #[test]
@@ -341,8 +353,6 @@ mod line_layout {
             offset_of!(Breaker, baselines),
             offset_of!(Breaker, window),
             offset_of!(Breaker, rules),
-            offset_of!(Breaker, settings),
-            offset_of!(Breaker, listeners),
             offset_of!(Breaker, clock),
             offset_of!(Breaker, draws),
         ];

@@ -50,6 +50,7 @@ impl Breaker {
         // every caller's path). A poisoned lock only means a panic elsewhere while it was held;
         // the settings it guards are always whole.
         let mut settings = self
+            .bookkeeping
             .settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -124,7 +125,8 @@ impl Breaker {
     /// Packs the settings if this breaker now holds them alone (see `kept_config.rs`): for a
     /// registry that is dropped while its breakers live on. Off the hot path (the settings lock).
     pub(crate) fn settle_settings(&self) {
-        self.settings
+        self.bookkeeping
+            .settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .settle();
@@ -132,7 +134,8 @@ impl Breaker {
 
     /// The settings in force, as data (see [`reconfigure`](Breaker::reconfigure)).
     pub fn config(&self) -> Config {
-        self.settings
+        self.bookkeeping
+            .settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .config()

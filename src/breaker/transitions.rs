@@ -120,7 +120,7 @@ impl Breaker {
             cause,
             generation,
         };
-        for listener in self.listeners.iter() {
+        for listener in self.bookkeeping.listeners.iter() {
             // A panicking listener is contained: the transition is already installed and
             // published, and nothing here holds a lock.
             let _ = catch_unwind(AssertUnwindSafe(|| listener(&transition)));

@@ -38,7 +38,7 @@ mod write;
 
 #[cfg(not(hotbreaker_loom))]
 pub(crate) use block::refill_reserves;
-use block::{Block, reserve};
+use block::{Block, StripeLines, reserve};
 use directory::Chunk;
 use head::Mark;
 pub(crate) use head::{OwnedLine, RunView};
@@ -70,10 +70,12 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 ///
 /// In this order, 32-byte aligned (`repr(C)`): what a Success of the breaker's first caller
 /// reads to find its stripe and its time (`home`, `fast`, `home_slot`) lies in one 32-byte
-/// piece, so on one cache line, and the block's line is the next one it reads: one pointer
-/// away from the breaker, not two. Other threads' Successes read `chunks` too, in the next 32
-/// bytes (on the breaker's next 64-byte line, in the same 128-byte pair), then their cell in
-/// a chunk.
+/// piece, so on one cache line, and that stripe's line, `home_head`, is in the breaker itself,
+/// 128-byte aligned on a pair of lines of its own (the breaker places the handle so, a unit
+/// test holds the offsets): its address needs no load, so the two lines a Success reads are
+/// fetched at once, not one after the other. Other threads' Successes read `chunks` too, in
+/// the next 32 bytes (on the breaker's next 64-byte line, in the same 128-byte pair), then
+/// their cell in a chunk, then their block's line.
 #[repr(C, align(32))]
 pub(crate) struct Owned {
     /// The block of the first owned stripe to claim one (stripe
@@ -115,6 +117,12 @@ pub(crate) struct Owned {
     newest: AtomicU64,
     /// The breaker's start on the clock's own scale (`owned/head.rs`, "Time").
     offset: u64,
+    /// Puts `home_head` 96 bytes into the handle: 128-byte aligned in the breaker, whose
+    /// handle starts 32 bytes in.
+    _gap: [u64; 4],
+    /// The home stripe's line (see `home`): written on every call of the home stripe's owner
+    /// only, read by the consecutive check and reports. Its block's own head stays unused.
+    home_head: OwnedLine,
 }
 
 impl std::fmt::Debug for Owned {
@@ -149,6 +157,8 @@ impl Owned {
             chunks: OnceLock::new(),
             newest: AtomicU64::new(0),
             offset,
+            _gap: [0; 4],
+            home_head: OwnedLine::new(),
         };
         // Loom's atomics live only as long as one run of a model: no block may outlive its
         // breaker in a reserve, so under loom every stripe gets a cell and a block of its own at
@@ -190,10 +200,10 @@ impl Owned {
         }
     }
 
-    /// Owned stripe `slot`'s block, if the breaker has that many and the slot's holder has
-    /// taken it.
+    /// Owned stripe `slot`'s lines, if the breaker has that many and the slot's holder has
+    /// taken its block.
     #[inline(always)]
-    fn block(&self, slot: usize) -> Option<&Block> {
+    fn block(&self, slot: usize) -> Option<StripeLines<'_>> {
         // Relaxed: the home slot only picks the cell. The home stripe's cell in its chunk is
         // never set, so a reader that finds the slot not yet claimed finds no block there
         // either, as it would a moment before the claim; one that finds it claimed but `home`
@@ -202,30 +212,37 @@ impl Owned {
         // is never taken for the caller's.
         // Under loom every stripe has its cell set from the build (see `new`): no home cell to
         // look at, and no extra atomic load in every model.
-        let cell =
-            if !cfg!(hotbreaker_loom) && self.home_slot.load(Ordering::Relaxed) as usize == slot {
-                &self.home
-            } else if slot < self.count() {
-                directory::cell(&self.chunks, slot)?
-            } else {
-                // A thread past the stripes (or without a slot): no walk along the chunks.
-                return None;
-            };
+        if !cfg!(hotbreaker_loom) && self.home_slot.load(Ordering::Relaxed) as usize == slot {
+            // Acquire (inside `get`): the block as its taker found it. The home line is the
+            // breaker's own, written by no one before the home stripe's owner took the block.
+            return self.home.get().map(|block| StripeLines {
+                head: &self.home_head,
+                block,
+            });
+        }
+        if slot >= self.count() {
+            // A thread past the stripes (or without a slot): no walk along the chunks.
+            return None;
+        }
         // Acquire (inside `get`): the block's contents as its taker found them.
-        cell.get().map(|block| &**block)
+        let block = &**directory::cell(&self.chunks, slot)?.get()?;
+        Some(StripeLines {
+            head: &block.head,
+            block,
+        })
     }
 
     /// Owned stripe `slot`'s line, if the breaker has that many and the slot's holder has taken
     /// its block.
     #[inline(always)]
     pub(crate) fn head(&self, slot: u32) -> Option<&OwnedLine> {
-        self.block(slot as usize).map(|block| &*block.head)
+        self.block(slot as usize).map(|lines| lines.head)
     }
 
     /// Owned stripe `slot`'s part of the consecutive-failure check's baseline, if the slot's
     /// holder has taken its block.
     pub(crate) fn baseline(&self, slot: usize) -> Option<&BaselineEntry> {
-        self.block(slot).map(|block| &block.baseline)
+        self.block(slot).map(|lines| &lines.block.baseline)
     }
 
     /// Whether owned stripe `slot` has its block: the caller, the holder of thread slot `slot`,
@@ -337,15 +354,22 @@ impl Owned {
         self.blocks().count()
     }
 
-    /// The blocks the owned stripes have taken: the home cell's, then those in the chunks'
-    /// cells (the home stripe's cell in its chunk is never set, so none comes twice).
-    fn blocks(&self) -> impl Iterator<Item = &Block> {
+    /// The lines of the owned stripes that have their block: the home stripe's, then those
+    /// whose blocks are in the chunks' cells (the home stripe's cell in its chunk is never set,
+    /// so none comes twice).
+    fn blocks(&self) -> impl Iterator<Item = StripeLines<'_>> {
         // Acquire (inside `get`): each block as its taker found it.
         self.home
             .get()
-            .map(|block| &**block)
+            .map(|block| StripeLines {
+                head: &self.home_head,
+                block,
+            })
             .into_iter()
-            .chain(directory::blocks(&self.chunks))
+            .chain(directory::blocks(&self.chunks).map(|block| StripeLines {
+                head: &block.head,
+                block,
+            }))
     }
 
     /// Which owned stripe's block sits in the home cell, if any has one yet.
@@ -360,14 +384,17 @@ impl Owned {
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         directory::linked(&self.chunks) * std::mem::size_of::<Chunk>()
-            + self.blocks().map(Block::heap_bytes).sum::<usize>()
+            + self
+                .blocks()
+                .map(|lines| lines.block.heap_bytes())
+                .sum::<usize>()
     }
 }
 
 impl Owned {
     /// The lines of the owned stripes that have their block.
     fn heads(&self) -> impl Iterator<Item = &OwnedLine> {
-        self.blocks().map(|block| &*block.head)
+        self.blocks().map(|lines| lines.head)
     }
 }
 

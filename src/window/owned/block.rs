@@ -10,8 +10,11 @@ use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
+#[cfg(not(hotbreaker_loom))]
+use super::NO_BUCKET;
+#[cfg(not(hotbreaker_loom))]
 use super::head::FRESH_BUDGET;
-use super::{INVALID, MARKS_PER_LINE, Mark, NO_BUCKET, OwnedLine};
+use super::{INVALID, MARKS_PER_LINE, Mark, OwnedLine};
 use crate::consecutive::BaselineEntry;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;
@@ -22,7 +25,8 @@ use crate::sync::Ordering;
 
 /// One owned stripe: its line and its ring of marks, on lines of their own. A breaker takes one
 /// from the process-wide reserve on its owner's first call (`stripe_reserve.rs`) and gives it
-/// back, reset, when it is dropped.
+/// back, reset, when it is dropped. The home stripe's line is the breaker's own
+/// ([`Owned`](super::Owned)'s `home_head`): its block's `head` stays as it was reset, unused.
 #[derive(Debug)]
 pub(crate) struct Block {
     pub(super) head: CachePadded<OwnedLine>,
@@ -37,21 +41,7 @@ impl Block {
     pub(super) fn new(lines: usize) -> Block {
         let zero = || AtomicU64::new(0);
         Block {
-            head: CachePadded::new(OwnedLine {
-                generation: AtomicU64::new(NO_BUCKET),
-                end: zero(),
-                seen: zero(),
-                fresh_at: zero(),
-                tag: zero(),
-                bucket_end: zero(),
-                counts: std::array::from_fn(|_| zero()),
-                ignored: zero(),
-                rejected: zero(),
-                run: zero(),
-                run_start: zero(),
-                last_failure: zero(),
-                budget: AtomicU64::new(FRESH_BUDGET),
-            }),
+            head: CachePadded::new(OwnedLine::new()),
             marks: (0..lines)
                 .map(|_| {
                     CachePadded::new(std::array::from_fn(|_| Mark {
@@ -120,6 +110,14 @@ impl Block {
     pub(super) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Block>() + std::mem::size_of_val(&*self.marks)
     }
+}
+
+/// One owned stripe's lines as its owner and its readers find them: its head line (the home
+/// stripe's inline in the breaker, any other's in its block) and its block's marks and baseline.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct StripeLines<'a> {
+    pub(super) head: &'a OwnedLine,
+    pub(super) block: &'a Block,
 }
 
 /// The most lines of marks a stripe has: a window's buckets plus one.

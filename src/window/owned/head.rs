@@ -50,7 +50,7 @@
 //! its own writes); a Success count is stored with `Release` to publish the local run it
 //! cleared, and a local run with `Release` to publish its start (`write.rs` and `read.rs`, "Local run").
 
-use super::{SUCCESSES, check_due};
+use super::{NO_BUCKET, SUCCESSES, check_due};
 use crate::clock::RECENT_TOLERANCE_NS;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -76,6 +76,28 @@ pub(crate) struct OwnedLine {
     pub(super) run_start: AtomicU64,
     pub(super) last_failure: AtomicU64,
     pub(super) budget: AtomicU64,
+}
+
+impl OwnedLine {
+    /// A line no owner has written: in no bucket, with a fresh budget.
+    pub(super) fn new() -> OwnedLine {
+        let zero = || AtomicU64::new(0);
+        OwnedLine {
+            generation: AtomicU64::new(NO_BUCKET),
+            end: zero(),
+            seen: zero(),
+            fresh_at: zero(),
+            run: zero(),
+            counts: std::array::from_fn(|_| zero()),
+            tag: zero(),
+            bucket_end: zero(),
+            ignored: zero(),
+            rejected: zero(),
+            run_start: zero(),
+            last_failure: zero(),
+            budget: AtomicU64::new(FRESH_BUDGET),
+        }
+    }
 }
 
 /// What a reader sees of one owned stripe for the consecutive-failure check.

@@ -13,7 +13,7 @@
 //!   it ended; `generation` is read before and after (an `Acquire` fence between), and the run
 //!   is taken only when both agree with the reader's generation.
 
-use super::block::Block;
+use super::block::StripeLines;
 use super::head::{Mark, OwnedLine, RunView};
 use super::{Counts, INVALID, NO_BUCKET, Owned, SUCCESSES};
 use crate::sync::{Ordering, fence};
@@ -56,9 +56,9 @@ impl Owned {
     /// by stripe.
     pub(crate) fn window_total(&self, lo: u64, hi: u64, skip_idle: bool) -> Counts {
         self.blocks()
-            .filter(|block| !skip_idle || rolled_since(&block.head, lo))
-            .fold(Counts::default(), |Counts(sum), block| {
-                let Counts(c) = window(block, lo, hi);
+            .filter(|lines| !skip_idle || rolled_since(lines.head, lo))
+            .fold(Counts::default(), |Counts(sum), lines| {
+                let Counts(c) = window(lines, lo, hi);
                 Counts(std::array::from_fn(|k| sum[k].saturating_add(c[k])))
             })
     }
@@ -67,7 +67,7 @@ impl Owned {
     #[cfg(test)]
     pub(crate) fn window(&self, stripe: usize, lo: u64, hi: u64) -> Counts {
         match self.block(stripe) {
-            Some(block) => window(block, lo, hi),
+            Some(lines) => window(lines, lo, hi),
             None => Counts::default(), // no block yet: nothing counted
         }
     }
@@ -111,12 +111,12 @@ impl Owned {
     }
 }
 
-/// What the stripe of `block` counted in the buckets tagged `lo..=hi` (module docs).
-fn window(block: &Block, lo: u64, hi: u64) -> Counts {
+/// What the stripe of `lines` counted in the buckets tagged `lo..=hi` (module docs).
+fn window(lines: StripeLines<'_>, lo: u64, hi: u64) -> Counts {
     // The first bucket in the window, the last one, and the first after it.
     let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
         (None, None, None);
-    for line in block.marks.iter() {
+    for line in lines.block.marks.iter() {
         for mark in line.iter() {
             let Some(read) = read_mark(mark) else {
                 continue;
@@ -142,7 +142,7 @@ fn window(block: &Block, lo: u64, hi: u64) -> Counts {
         // No bucket after the window yet: the running counts, if the owner is still in a
         // bucket of the window when they are read.
         None => {
-            let head = &*block.head;
+            let head = lines.head;
             // Relaxed, then the Acquire fence: a count added after a roll past `hi` makes
             // the tag read below see that roll ("Orderings" above).
             let counts = std::array::from_fn(|k| head.counts[k].load(Ordering::Relaxed));

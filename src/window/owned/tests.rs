@@ -16,7 +16,11 @@ fn what_a_success_of_the_first_caller_reads_to_find_its_stripe_lies_in_32_bytes(
     assert_eq!(offset_of!(Owned, chunks), 32);
     // Written by rolls: off the breaker's line that every call reads (see `breaker/mod.rs`).
     assert!(offset_of!(Owned, newest) >= 32);
-    assert_eq!(size_of::<Owned>(), 64);
+    // The home stripe's line: 128-byte aligned in the breaker (whose handle starts 32 bytes
+    // in, see `breaker/mod.rs`), alone on its pair of lines.
+    assert_eq!((32 + offset_of!(Owned, home_head)) % 128, 0);
+    assert!(size_of::<OwnedLine>() <= 128);
+    assert_eq!(size_of::<Owned>(), 96 + 128);
 }
 
 #[test]
@@ -49,6 +53,30 @@ fn the_first_stripe_to_take_a_block_takes_the_home_cell_and_the_others_their_own
         idle + 2 * (256 + 128 * 2) + size_of::<Chunk>(),
         "two blocks, and the chunk of the cell of the stripe that is not home"
     );
+}
+
+#[test]
+fn the_home_stripe_counts_on_the_breakers_own_line_and_the_others_on_their_blocks() {
+    let o = Owned::new(4, 4, 0);
+    assert!(o.claim(2) && o.claim(0));
+    let inside = |p: &OwnedLine| {
+        let at = std::ptr::from_ref(p) as usize;
+        let start = std::ptr::from_ref(&o) as usize;
+        (start..start + size_of::<Owned>()).contains(&at)
+    };
+    assert!(inside(o.head(2).unwrap()), "the home line is the handle's");
+    assert!(
+        !inside(o.head(0).unwrap()),
+        "another stripe's line is in its block"
+    );
+    // Both read back through the same paths.
+    o.record(2, 0, (1, 100), S, true);
+    o.record(0, 0, (1, 100), F, true);
+    assert_eq!(o.window_total(1, 1, false), Counts([1, 1, 0]));
+    assert_eq!(o.window_total(1, 1, true), Counts([1, 1, 0]));
+    assert_eq!(o.head(0).unwrap().lengthen_run(0, 5), 1);
+    assert_eq!(o.run_view(0, 0).run, 1);
+    assert_eq!(o.run_view(2, 0).successes, 1);
 }
 
 #[test]
@@ -454,8 +482,10 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     let ring = 244; // 82 lines
     // Another breaker of the same size lives on: the blocks are kept for it.
     let other = Owned::new(1, ring, 0);
+    // Stripe 0 is not the home one: its line is its block's.
     let a = Owned::new(2, ring, 7);
-    assert!(a.claim(0));
+    assert!(a.claim(1) && a.claim(0));
+    assert_eq!(a.home(), Some(1));
     a.record(0, 3, (20, 2000), F, true);
     a.record(0, 3, (21, 2100), S, true);
     a.add_rejected(0);
@@ -466,11 +496,11 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     a.baseline(0).unwrap().fill(4);
     let free = a.reserve().free();
     drop(a);
-    let b = Owned::new(1, ring, 0);
-    assert!(b.reserve().free() > free, "the block is back");
-    // Every free block of this size is now a reset one: whichever the claim takes, it
-    // reads as new.
-    assert!(b.claim(0));
+    let b = Owned::new(2, ring, 0);
+    assert!(b.reserve().free() > free, "the blocks are back");
+    // Every free block of this size is now a reset one: whichever the claims take, they read
+    // as new, the head line of the stripe that is not home too.
+    assert!(b.claim(1) && b.claim(0));
     let head = b.head(0).unwrap();
     assert_eq!(b.window(0, 0, u64::MAX - 1), Counts::default());
     assert_eq!((b.total(SUCCESSES), b.total(FAILURES)), (0, 0));
@@ -534,7 +564,10 @@ mod churn {
                     let mut seen = vec![0usize; 64];
                     while !stop.load(Ordering::Relaxed) {
                         let mut now: Vec<usize> = (0..64)
-                            .map(|i| o.block(i).map_or(0, |b| std::ptr::from_ref(b) as usize))
+                            .map(|i| {
+                                o.block(i)
+                                    .map_or(0, |lines| std::ptr::from_ref(lines.block) as usize)
+                            })
                             .collect();
                         for i in 0..64 {
                             assert!(

@@ -12,16 +12,16 @@
 //!   `Release` store is the same `mov` as a `Relaxed` one.
 //! - **`newest`** grows by `fetch_max` (`Relaxed`, see [`Owned::started`]).
 
-use super::block::Block;
+use super::block::StripeLines;
 use super::head::{Mark, OwnedLine, bump};
 use super::{INVALID, MARKS_PER_LINE, NO_BUCKET, Owned, SUCCESSES};
 use crate::sync::{Ordering, fence};
 
 impl Owned {
-    pub(super) fn mark<'a>(&self, block: &'a Block, tag: u64) -> &'a Mark {
+    pub(super) fn mark<'a>(&self, lines: StripeLines<'a>, tag: u64) -> &'a Mark {
         // A division, but only on a roll or a read, never on the fast path.
         let index = (tag % u64::from(self.ring)) as usize;
-        &block.marks[index / MARKS_PER_LINE][index % MARKS_PER_LINE]
+        &lines.block.marks[index / MARKS_PER_LINE][index % MARKS_PER_LINE]
     }
 
     /// [`OwnedLine::try_success`] on owned stripe `stripe`.
@@ -51,16 +51,16 @@ impl Owned {
         kinds: &[usize],
         trust_recent: bool,
     ) -> bool {
-        let Some(block) = self.block(stripe) else {
+        let Some(lines) = self.block(stripe) else {
             // Only a stripe with its block is ever given to a writer: not reached.
             return false;
         };
-        let head = &*block.head;
+        let head = lines.head;
         // Relaxed: the owner's own words (module docs).
         let current = head.generation.load(Ordering::Relaxed);
         let current_tag = head.tag.load(Ordering::Relaxed);
         let in_bucket = if current == NO_BUCKET || (generation >= current && tag > current_tag) {
-            self.roll(block, generation, tag, end);
+            self.roll(lines, generation, tag, end);
             true
         } else {
             // The same generation at an instant not later than the current bucket: counted
@@ -88,10 +88,10 @@ impl Owned {
     }
 
     /// Starts the bucket `tag` of `generation`, ending at `end`: writes its mark.
-    pub(super) fn roll(&self, block: &Block, generation: u64, tag: u64, end: u64) {
-        let head = &*block.head;
+    pub(super) fn roll(&self, lines: StripeLines<'_>, generation: u64, tag: u64, end: u64) {
+        let head = lines.head;
         if self.ring != 0 {
-            let mark = self.mark(block, tag);
+            let mark = self.mark(lines, tag);
             // The seqlock of "Orderings" above: invalidate, fence, bases, tag.
             mark.tag.store(INVALID, Ordering::Relaxed);
             fence(Ordering::Release);
