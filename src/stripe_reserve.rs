@@ -1,8 +1,8 @@
 //! A process-wide reserve of owned-stripe blocks: a thread's first call on a breaker takes its
 //! block from here instead of allocating it, so a breaker holds lines only for the threads that
-//! call it, and the call path never allocates (see `window/owned.rs`). The chunks of cells that
-//! hold those blocks come from reserves of the same type (`window/owned/directory.rs`); "block"
-//! below means either.
+//! call it, and the call path never allocates (see `window/owned.rs`). The home stripes' tails
+//! (`window/owned/block.rs`) and the chunks of cells that hold the other blocks come from
+//! reserves of the same type (`window/owned/directory.rs`); "block" below means any of them.
 //!
 //! The reasoning behind it: `docs/internals.md`, "Design notes", `stripe_reserve.rs`.
 //!

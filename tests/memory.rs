@@ -3,16 +3,18 @@
 
 use hotbreaker::Breaker;
 
-/// A breaker holds counter lines only for the threads that have called it: each calling thread
-/// adds one block of lines (a head line, padded, and the ring of bucket marks; the first
-/// caller's block too, though its head line is the breaker's own), up to the
+/// A breaker holds counter lines only for the threads that have called it: the first calling
+/// thread adds its *tail* (a line with the marks' pointer, padded, and the ring of bucket marks:
+/// its head line is the breaker's own), each other one a block of lines (a head line, padded,
+/// and a tail), up to the
 /// breaker's owned stripes, and the threads after the first their cells, in chunks of 16
 /// (280 bytes); threads beyond the owned stripes share its shared stripes and add nothing.
 /// Every call is counted wherever it lands.
 #[test]
 fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
     // The default window: 10 buckets, 11 marks of three to a 128-byte line.
-    let block: usize = 256 + 4 * 128;
+    let tail: usize = 128 + 4 * 128;
+    let block: usize = 128 + tail;
     let chunk: usize = 280;
     for stripes in [1usize, 8, 16, 64, 256] {
         let b = Breaker::builder().stripes(stripes as u32).build().unwrap();
@@ -53,11 +55,13 @@ fn memory_per_breaker_grows_with_its_calling_threads_up_to_its_stripes() {
             calls += threads * 100;
             let heap = b.heap_bytes();
             let extra = heap - idle;
-            // Whole blocks, and whole chunks for the stripes past the home one.
+            // The home tail, whole blocks, and whole chunks for the stripes past the home one.
             let chunks = (0..=stripes.div_ceil(16))
-                .find(|c| extra >= c * chunk && (extra - c * chunk).is_multiple_of(block))
+                .find(|c| {
+                    extra >= tail + c * chunk && (extra - tail - c * chunk).is_multiple_of(block)
+                })
                 .unwrap_or_else(|| panic!("{threads} threads: {extra} B over idle"));
-            let blocks = (extra - chunks * chunk) / block;
+            let blocks = 1 + (extra - tail - chunks * chunk) / block;
             assert!(
                 (1..=stripes).contains(&blocks),
                 "{threads} threads: {blocks} blocks"

@@ -37,10 +37,11 @@ fn a_run_begun_on_a_shared_stripe_goes_on_on_the_block_claimed_mid_run() {
         ..Config::default()
     };
     let b = Breaker::on_split_clock(&config, Arc::clone(&clock));
-    let reserve = b.stripes.owned().reserve();
+    // The thread's first claim would take the home tail.
+    let reserve = b.stripes.owned().tail_reserve();
     let mut held = Vec::new();
-    while let Some(block) = reserve.take() {
-        held.push(block);
+    while let Some(tail) = reserve.take() {
+        held.push(tail);
     }
     for _ in 0..2 {
         b.try_acquire().unwrap().failure();
@@ -244,10 +245,24 @@ fn half_rate_after_1_000_successes() -> Breaker {
         ..Config::default()
     };
     let b = Breaker::on_split_clock(&config, clock);
+    claim_own_stripe(&b);
     for _ in 0..1_000 {
         b.try_acquire().unwrap().success();
     }
     b
+}
+
+/// Takes the calling thread's lines in `b` before it calls: a call's claim only tries the
+/// reserve's lock, which the tests running beside this one may hold at that moment (the call
+/// would then count on the shared stripe).
+fn claim_own_stripe(b: &Breaker) {
+    let slot = crate::thread_slot::claimed() as usize;
+    let mut tries = 0u32;
+    while !b.stripes.owned().claim(slot) {
+        tries += 1;
+        assert!(tries < 1_000_000, "slot {slot} never got its lines");
+        std::thread::yield_now();
+    }
 }
 
 /// Records Failures on this thread until `b` opens: the Failures in all, counting the
@@ -277,7 +292,10 @@ fn the_quota_is_shared_among_the_stripes_that_called_not_the_stripes_setting() {
     }
     assert_eq!(round(), first, "no evaluation within the quota");
     std::thread::scope(|s| {
-        s.spawn(|| b.try_acquire().unwrap().failure());
+        s.spawn(|| {
+            claim_own_stripe(&b);
+            b.try_acquire().unwrap().failure();
+        });
     });
     assert_eq!(b.stripes.owned().taken(), 2);
     let second = round();
@@ -314,6 +332,7 @@ fn a_stripe_that_calls_after_the_quota_was_computed_cannot_make_the_trip_late() 
     b.try_acquire().unwrap().failure();
     std::thread::scope(|s| {
         s.spawn(|| {
+            claim_own_stripe(&b);
             for _ in 0..500 {
                 b.try_acquire().unwrap().failure();
             }

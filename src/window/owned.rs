@@ -37,8 +37,10 @@ mod read;
 mod write;
 
 #[cfg(not(hotbreaker_loom))]
+use block::Tail;
+#[cfg(not(hotbreaker_loom))]
 pub(crate) use block::refill_reserves;
-use block::{Block, StripeLines, reserve};
+use block::{Block, HomeTail, StripeLines, reserve, tail_reserve};
 use directory::Chunk;
 use head::Mark;
 pub(crate) use head::{OwnedLine, RunView};
@@ -78,10 +80,11 @@ pub(crate) struct Counts(pub(crate) [u64; 3]);
 /// their cell in a chunk, then their block's line.
 #[repr(C, align(32))]
 pub(crate) struct Owned {
-    /// The block of the first owned stripe to claim one (stripe
-    /// [`home_slot`](Owned::home_slot)), which then has no cell of its own in `chunks`. Most breakers are called mostly by the thread
-    /// that called them first; its calls then find their lines without reading a cell.
-    home: OnceLock<Box<Block>>,
+    /// The tail of the first owned stripe to claim its lines (stripe
+    /// [`home_slot`](Owned::home_slot)), which then has no cell of its own in `chunks`: its head
+    /// line is `home_head`, in the breaker. Most breakers are called mostly by the thread that
+    /// called them first; its calls then find their lines without reading a cell.
+    home: OnceLock<Box<HomeTail>>,
     /// With a time window and a real clock, that clock's recent time without the clock (one
     /// process-wide [`RealTime`]): a Success then takes the fast path through
     /// [`fast_head`](Owned::fast_head) and reads no other line of the breaker. `None` otherwise:
@@ -121,7 +124,7 @@ pub(crate) struct Owned {
     /// handle starts 32 bytes in.
     _gap: [u64; 4],
     /// The home stripe's line (see `home`): written on every call of the home stripe's owner
-    /// only, read by the consecutive check and reports. Its block's own head stays unused.
+    /// only, read by the consecutive check and reports.
     home_head: OwnedLine,
 }
 
@@ -168,13 +171,16 @@ impl Owned {
         #[cfg(not(hotbreaker_loom))]
         {
             owned.reserve().enter();
-            // Free blocks up to as many as this breaker has owned stripes (with the default
-            // stripes, four per CPU: 256 blocks of 768 bytes once for the default window on 64
-            // CPUs or more), and chunks up to as many as all but the home one's need: a level
+            // Free blocks up to as many as this breaker has owned stripes other than the home
+            // one (with the default stripes, four per CPU: 255 blocks of 768 bytes once for the
+            // default window on 64 CPUs or more), a home tail, and chunks up to as many as all
+            // but the home one's need: a level
             // that breakers of this size share, not a number set aside for this one. Without an
             // upkeep thread it is what their threads' first calls can count on; a call that
             // finds a reserve empty counts on a shared stripe and asks for a refill.
-            owned.reserve().top_up(stripes, || Block::new(lines));
+            owned.reserve().top_up(stripes - 1, || Block::new(lines));
+            owned.tail_reserve().enter();
+            owned.tail_reserve().top_up(1, || Tail::home(lines));
             owned.chunk_reserve().enter();
             owned
                 .chunk_reserve()
@@ -201,7 +207,7 @@ impl Owned {
     }
 
     /// Owned stripe `slot`'s lines, if the breaker has that many and the slot's holder has
-    /// taken its block.
+    /// taken them (its block, or the home tail).
     #[inline(always)]
     fn block(&self, slot: usize) -> Option<StripeLines<'_>> {
         // Relaxed: the home slot only picks the cell. The home stripe's cell in its chunk is
@@ -213,11 +219,11 @@ impl Owned {
         // Under loom every stripe has its cell set from the build (see `new`): no home cell to
         // look at, and no extra atomic load in every model.
         if !cfg!(hotbreaker_loom) && self.home_slot.load(Ordering::Relaxed) as usize == slot {
-            // Acquire (inside `get`): the block as its taker found it. The home line is the
-            // breaker's own, written by no one before the home stripe's owner took the block.
-            return self.home.get().map(|block| StripeLines {
+            // Acquire (inside `get`): the tail as its taker found it. The home line is the
+            // breaker's own, written by no one before the home stripe's owner took the tail.
+            return self.home.get().map(|tail| StripeLines {
                 head: &self.home_head,
-                block,
+                tail,
             });
         }
         if slot >= self.count() {
@@ -228,7 +234,7 @@ impl Owned {
         let block = &**directory::cell(&self.chunks, slot)?.get()?;
         Some(StripeLines {
             head: &block.head,
-            block,
+            tail: &block.tail,
         })
     }
 
@@ -242,7 +248,7 @@ impl Owned {
     /// Owned stripe `slot`'s part of the consecutive-failure check's baseline, if the slot's
     /// holder has taken its block.
     pub(crate) fn baseline(&self, slot: usize) -> Option<&BaselineEntry> {
-        self.block(slot).map(|lines| &lines.block.baseline)
+        self.block(slot).map(|lines| &lines.tail.baseline)
     }
 
     /// Whether owned stripe `slot` has its block: the caller, the holder of thread slot `slot`,
@@ -260,32 +266,43 @@ impl Owned {
         // fails still takes the line every call reads, so only threads that find no home yet
         // try. Relaxed: `home.set` below publishes the slot with the block (see `block`).
         let home = self.home_slot.load(Ordering::Relaxed);
-        let cell = if home as usize == slot
+        if home as usize == slot
             || (home == NO_HOME
                 && self
                     .home_slot
                     .compare_exchange(NO_HOME, slot as u32, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok())
         {
-            // Won now, or earlier by this slot when the reserve had no block for it.
-            &self.home
-        } else {
-            #[cfg(hotbreaker_loom)]
-            return false; // every cell was filled at build
-            #[cfg(not(hotbreaker_loom))]
-            match directory::link(&self.chunks, &self.linking, slot, self.chunk_reserve()) {
-                Some(cell) => cell,
-                None => return false,
-            }
-        };
-        let Some(block) = self.reserve().take() else {
-            return false;
-        };
-        // Only the slot's holder sets its cell, and only the holder of the home slot sets
-        // `home`, so a set never waits on another, and never finds its cell set.
-        let set = cell.set(block);
-        debug_assert!(set.is_ok(), "only the slot's holder sets its cell");
-        true
+            // Won now, or earlier by this slot when the reserve had no tail for it.
+            let Some(tail) = self.tail_reserve().take() else {
+                return false;
+            };
+            // Only the holder of the home slot sets `home`: never found set.
+            let set = self.home.set(tail);
+            debug_assert!(
+                set.is_ok(),
+                "only the home slot's holder sets the home cell"
+            );
+            return true;
+        }
+        #[cfg(hotbreaker_loom)]
+        return false; // every cell was filled at build
+        #[cfg(not(hotbreaker_loom))]
+        {
+            let Some(cell) =
+                directory::link(&self.chunks, &self.linking, slot, self.chunk_reserve())
+            else {
+                return false;
+            };
+            let Some(block) = self.reserve().take() else {
+                return false;
+            };
+            // Only the slot's holder sets its cell: a set never waits on another, and never
+            // finds its cell set.
+            let set = cell.set(block);
+            debug_assert!(set.is_ok(), "only the slot's holder sets its cell");
+            true
+        }
     }
 
     /// Lines of marks in each of this breaker's blocks: its block size.
@@ -295,8 +312,14 @@ impl Owned {
 
     /// Where this breaker's blocks come from and go back to: the process-wide reserve of blocks
     /// of its size (created by its build, so no call creates it).
+    #[cfg_attr(hotbreaker_loom, allow(dead_code))] // loom's blocks are never pooled
     pub(crate) fn reserve(&self) -> &'static Reserve<Block> {
         reserve(self.lines())
+    }
+
+    /// Where this breaker's home tail comes from and goes back to, as [`reserve`](Self::reserve).
+    pub(crate) fn tail_reserve(&self) -> &'static Reserve<HomeTail> {
+        tail_reserve(self.lines())
     }
 
     /// Where this breaker's chunks of cells come from and go back to (`directory.rs`): the
@@ -361,14 +384,14 @@ impl Owned {
         // Acquire (inside `get`): each block as its taker found it.
         self.home
             .get()
-            .map(|block| StripeLines {
+            .map(|tail| StripeLines {
                 head: &self.home_head,
-                block,
+                tail,
             })
             .into_iter()
             .chain(directory::blocks(&self.chunks).map(|block| StripeLines {
                 head: &block.head,
-                block,
+                tail: &block.tail,
             }))
     }
 
@@ -383,10 +406,12 @@ impl Owned {
 
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn heap_bytes(&self) -> usize {
-        directory::linked(&self.chunks) * std::mem::size_of::<Chunk>()
-            + self
-                .blocks()
-                .map(|lines| lines.block.heap_bytes())
+        let home = self.home.get().map_or(0, |tail| {
+            std::mem::size_of::<HomeTail>() + tail.marks_bytes()
+        });
+        home + directory::linked(&self.chunks) * std::mem::size_of::<Chunk>()
+            + directory::blocks(&self.chunks)
+                .map(Block::heap_bytes)
                 .sum::<usize>()
     }
 }
@@ -398,14 +423,17 @@ impl Owned {
     }
 }
 
-/// Gives the blocks back to the reserve, reset, for the next breaker (see
+/// Gives the home tail and the blocks back to their reserves, reset, for the next breaker (see
 /// `docs/internals.md`, "Design notes", `stripe_reserve.rs`, "Size").
 impl Drop for Owned {
     fn drop(&mut self) {
         // Under loom the blocks are the breaker's own (see `new`).
         #[cfg(not(hotbreaker_loom))]
         {
-            let mut blocks: Vec<_> = self.home.take().into_iter().collect();
+            let home: Vec<_> = self.home.take().into_iter().collect();
+            self.tail_reserve()
+                .leave(home, stripe_reserve::target(), |tail| tail.reset());
+            let mut blocks = Vec::new();
             let chunks = directory::drain(&mut self.chunks, &mut blocks);
             self.reserve()
                 .leave(blocks, stripe_reserve::target(), Block::reset);

@@ -67,7 +67,7 @@ fn window(width_ns: u64, buckets: u32, stripes: usize) -> (TimeRing, Stripes) {
 }
 
 #[test]
-fn default_window_takes_seven_lines_per_calling_thread() {
+fn the_default_window_takes_five_line_pairs_for_the_first_caller_and_six_for_each_other() {
     let s = Stripes::new(8, 10, 0);
     // Shared (one for 8 owned): a line of totals and 2 rings of 11 words of 16 bytes, in 3
     // lines. Owned: nothing until a thread calls.
@@ -85,14 +85,15 @@ fn default_window_takes_seven_lines_per_calling_thread() {
     s.prepare_throttle();
     let idle = idle + 16 + 2 * 11 * 16;
     assert_eq!(s.heap_bytes(), idle);
-    // A taken block: the head's line (and the marks' pointer, padded to a second line), and
-    // 11 marks of 40 bytes, three to a line.
-    // The first one sits in the breaker's home cell.
-    assert!(s.owned().claim(0), "a build leaves blocks in the reserve");
-    assert_eq!(s.heap_bytes(), idle + 256 + 4 * 128);
-    // The others in cells of a chunk of 16 (280 bytes).
+    // The first caller's tail, in the breaker's home cell (its head line is the breaker's):
+    // the marks' pointer and the baseline entry, padded to a line, and 11 marks of 40 bytes,
+    // three to a line.
+    assert!(s.owned().claim(0), "a build leaves a tail in the reserve");
+    let home = 128 + 4 * 128;
+    assert_eq!(s.heap_bytes(), idle + home);
+    // The others' blocks, a head line more each, in cells of a chunk of 16 (280 bytes).
     s.owned().claim_all();
-    assert_eq!(s.heap_bytes(), idle + 8 * (256 + 4 * 128) + 280);
+    assert_eq!(s.heap_bytes(), idle + home + 7 * (256 + 4 * 128) + 280);
 }
 
 /// A small deterministic generator: `next(n)` is in `0..n`.

@@ -116,7 +116,7 @@ fn window(lines: StripeLines<'_>, lo: u64, hi: u64) -> Counts {
     // The first bucket in the window, the last one, and the first after it.
     let (mut first, mut last, mut after): (Option<Read>, Option<Read>, Option<Read>) =
         (None, None, None);
-    for line in lines.block.marks.iter() {
+    for line in lines.tail.marks.iter() {
         for mark in line.iter() {
             let Some(read) = read_mark(mark) else {
                 continue;

@@ -50,8 +50,8 @@ fn the_first_stripe_to_take_a_block_takes_the_home_cell_and_the_others_their_own
     assert_eq!(o.heads().count(), 2);
     assert_eq!(
         o.heap_bytes(),
-        idle + 2 * (256 + 128 * 2) + size_of::<Chunk>(),
-        "two blocks, and the chunk of the cell of the stripe that is not home"
+        idle + (128 + 128 * 2) + (256 + 128 * 2) + size_of::<Chunk>(),
+        "the home tail, a block, and the chunk of the cell of the stripe that is not home"
     );
 }
 
@@ -84,7 +84,7 @@ fn no_caller_takes_a_home_block_whose_slot_it_read_before_the_claim_for_its_own(
     // What a caller sees when its load of the home slot comes before a claim and its look at
     // the home cell after it: the slot unclaimed, the cell set.
     let o = Owned::new(2, 4, 0);
-    let _ = o.home.set(Box::new(Block::new(2)));
+    let _ = o.home.set(Box::new(block::Tail::home(2)));
     // Relaxed: this thread alone touches `o`.
     assert_eq!(o.home_slot.load(Ordering::Relaxed), NO_HOME);
     let overflow = thread_slot::POOL;
@@ -106,13 +106,15 @@ fn a_dropped_breaker_gives_its_home_block_back_too() {
     let ring = 250; // 84 lines: a reserve no other test uses
     let keep = Owned::new(1, ring, 0);
     let o = Owned::new(2, ring, 0);
-    let free = o.reserve().free();
+    let (free, tails) = (o.reserve().free(), o.tail_reserve().free());
     assert!(o.claim(1) && o.claim(0));
     assert_eq!(o.home(), Some(1));
-    assert_eq!(o.reserve().free(), free - 2);
-    let reserve = o.reserve();
+    assert_eq!(o.reserve().free(), free - 1);
+    assert_eq!(o.tail_reserve().free(), tails - 1);
+    let (reserve, tail_reserve) = (o.reserve(), o.tail_reserve());
     drop(o);
-    assert_eq!(reserve.free(), free, "both blocks are back");
+    assert_eq!(reserve.free(), free, "the block is back");
+    assert_eq!(tail_reserve.free(), tails, "the home tail is back");
     drop(keep);
 }
 
@@ -133,6 +135,8 @@ fn threads_claiming_at_once_each_find_their_own_block_and_one_of_them_is_home() 
                     while !o.claim(slot) {
                         o.reserve()
                             .refill(stripe_reserve::target(), || Block::new(lines));
+                        o.tail_reserve()
+                            .refill(stripe_reserve::target(), || block::Tail::home(lines));
                         o.chunk_reserve().refill(directory::target(), Chunk::new);
                         std::thread::yield_now();
                     }
@@ -434,10 +438,10 @@ fn a_stripe_has_no_lines_until_its_thread_calls_and_reads_as_empty_meanwhile() {
     assert_eq!(o.run_view(1, 0), RunView::default());
     assert!(!o.rolled_since(1, 0));
     assert_eq!(o.total(SUCCESSES), 0);
-    assert!(o.claim(1), "the build left blocks in the reserve");
-    assert!(o.claim(1), "a second claim keeps the same block");
+    assert!(o.claim(1), "the build left a tail in the reserve");
+    assert!(o.claim(1), "a second claim keeps the same tail");
     assert_eq!((o.taken(), o.head(0).is_none()), (1, true));
-    assert_eq!(o.heap_bytes(), idle + 256 + 81 * 128);
+    assert_eq!(o.heap_bytes(), idle + 128 + 81 * 128, "the home tail");
     assert!(!o.claim(4), "no such stripe");
 }
 
@@ -494,13 +498,20 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     a.head(0).unwrap().reset_budget(1);
     assert!(!a.head(0).unwrap().spend_budget(1, 9));
     a.baseline(0).unwrap().fill(4);
-    let free = a.reserve().free();
+    // The home stripe's tail: marks and baseline entry.
+    a.record(1, 3, (22, 2200), F, true);
+    a.record(1, 3, (23, 2300), S, true);
+    a.baseline(1).unwrap().fill(5);
+    let (free, tails) = (a.reserve().free(), a.tail_reserve().free());
     drop(a);
     let b = Owned::new(2, ring, 0);
-    assert!(b.reserve().free() > free, "the blocks are back");
-    // Every free block of this size is now a reset one: whichever the claims take, they read
-    // as new, the head line of the stripe that is not home too.
+    assert!(b.reserve().free() > free, "the block is back");
+    assert!(b.tail_reserve().free() > tails, "the home tail is back");
+    // Every free block and tail of this size is now a reset one: whichever the claims take,
+    // they read as new, the head line of the stripe that is not home too.
     assert!(b.claim(1) && b.claim(0));
+    assert_eq!(b.window(1, 0, u64::MAX - 1), Counts::default());
+    assert!(b.baseline(1).unwrap().is_new(), "the home tail's entry too");
     let head = b.head(0).unwrap();
     assert_eq!(b.window(0, 0, u64::MAX - 1), Counts::default());
     assert_eq!((b.total(SUCCESSES), b.total(FAILURES)), (0, 0));
@@ -518,11 +529,11 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     );
     b.record(0, 0, (5, 500), S, true);
     assert_eq!(b.window(0, 5, 5), Counts([1, 0, 0]));
-    let reserve = b.reserve();
+    let (reserve, tail_reserve) = (b.reserve(), b.tail_reserve());
     drop((other, b));
     assert_eq!(
-        reserve.free(),
-        0,
+        (reserve.free(), tail_reserve.free()),
+        (0, 0),
         "no breaker of this size left: nothing kept"
     );
 }
@@ -531,15 +542,22 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
 fn an_empty_reserve_leaves_the_stripe_to_the_shared_lines_until_a_refill() {
     let ring = 247; // 83 lines
     let o = Owned::new(2, ring, 0);
+    while o.tail_reserve().take().is_some() {}
     while o.reserve().take().is_some() {}
     assert!(!o.claim(0), "nothing to take: never allocated on a call");
     assert_eq!(o.taken(), 0);
-    // This reserve's refill, as the upkeep thread's `refill_reserves` does for each one (not
+    // These reserves' refills, as the upkeep thread's `refill_reserves` does for each one (not
     // that: it would refill and trim the reserves of tests running beside this one).
     let lines = (ring as usize).div_ceil(MARKS_PER_LINE);
+    o.tail_reserve()
+        .refill(stripe_reserve::target(), || block::Tail::home(lines));
+    assert!(o.claim(0), "the refill asked for by the empty take");
+    assert_eq!(o.tail_reserve().free(), stripe_reserve::target() - 1);
+    // The same for a stripe that is not home: its block.
+    assert!(!o.claim(1), "no block to take");
     o.reserve()
         .refill(stripe_reserve::target(), || Block::new(lines));
-    assert!(o.claim(0), "the refill asked for by the empty take");
+    assert!(o.claim(1));
     assert_eq!(o.reserve().free(), stripe_reserve::target() - 1);
 }
 
@@ -566,7 +584,7 @@ mod churn {
                         let mut now: Vec<usize> = (0..64)
                             .map(|i| {
                                 o.block(i)
-                                    .map_or(0, |lines| std::ptr::from_ref(lines.block) as usize)
+                                    .map_or(0, |lines| std::ptr::from_ref(lines.tail) as usize)
                             })
                             .collect();
                         for i in 0..64 {
@@ -593,6 +611,8 @@ mod churn {
                     while !stop.load(Ordering::Relaxed) {
                         o.reserve()
                             .refill(stripe_reserve::target(), || Block::new(lines));
+                        o.tail_reserve()
+                            .refill(stripe_reserve::target(), || block::Tail::home(lines));
                         o.chunk_reserve().refill(directory::target(), Chunk::new);
                         std::thread::yield_now();
                     }

@@ -21,7 +21,7 @@ impl Owned {
     pub(super) fn mark<'a>(&self, lines: StripeLines<'a>, tag: u64) -> &'a Mark {
         // A division, but only on a roll or a read, never on the fast path.
         let index = (tag % u64::from(self.ring)) as usize;
-        &lines.block.marks[index / MARKS_PER_LINE][index % MARKS_PER_LINE]
+        &lines.tail.marks[index / MARKS_PER_LINE][index % MARKS_PER_LINE]
     }
 
     /// [`OwnedLine::try_success`] on owned stripe `stripe`.
