@@ -5,10 +5,11 @@
 //! others share one shared stripe (more threads than owned stripes contend on it). A
 //! thread's own lines exist only once it has called the breaker: its first call takes them from
 //! a process-wide reserve, without allocating or waiting, and a dropped breaker gives them back.
-//! The breaker's first caller keeps its lines in the breaker itself; the others keep theirs in
-//! cells that come in chunks of 16, taken from a reserve the same way, so an idle breaker holds
-//! nothing per stripe.
-//! A build fills the reserve up to as many blocks as the breaker has stripes, and the upkeep
+//! The breaker's first caller counts on a line in the breaker itself and takes the rest of its
+//! lines (its bucket marks) from a reserve of their own; the others keep theirs in cells that
+//! come in chunks of 16, taken from a reserve the same way, so an idle breaker holds nothing per
+//! stripe.
+//! A build fills the reserves up to as many blocks as the breaker has stripes, and the upkeep
 //! thread ([`start_upkeep`](crate::start_upkeep)) refills it when calls find it empty; until then (without that
 //! thread: for good), a thread that finds none counts on the shared lines. A call that is only
 //! rejected takes its lines too. With the upkeep thread, the reserve keeps about one block per
