@@ -145,10 +145,11 @@ struct Bookkeeping {
 /// ```
 ///
 /// In this order, on 128-byte lines (`repr(C, align(128))`): the hot words, then the stripes,
-/// whose first 32 bytes are the owned stripes' handle with the home cell, so that a Success of
-/// the breaker's first caller reads one 64-byte line of the breaker and then its stripe's (a
-/// unit test holds the offsets); then the exact state,
-/// and the statistics on lines of their own.
+/// whose first 32 bytes are the owned stripes' handle with the home cell, and whose home line
+/// (the breaker's first caller's stripe) has the second 128 bytes to itself, so that a Success
+/// of that caller reads the breaker's first 64-byte line and its own line, both at fixed offsets
+/// (a unit test holds them); then the exact state, the rules, the window and the clock, and the
+/// statistics on lines of their own.
 #[repr(C, align(128))]
 pub struct Breaker {
     hot: Hot,
