@@ -15,7 +15,8 @@
 //! rejected takes its lines too. With the upkeep thread, the reserve keeps about one block per
 //! CPU between bursts (a block is 768 bytes with the default window); without it, what builds
 //! left stays while a breaker of that size lives (with the default stripes, four per CPU: up to
-//! 256 blocks, 192 KiB with the default window, once per window size in the process). The last breaker of a size frees them all. So
+//! 255 blocks and 256 first callers' lines, 351 KiB with the default window, once per window
+//! size in the process). The last breaker of a size frees them all. So
 //! a breaker that few threads call stays small on a large machine, a breaker without a
 //! throttle carries none of the throttle's counters, and one without a slow-call rule none of the
 //! shared stripes' slow-call counters. A breaker alone with its settings keeps only the fields

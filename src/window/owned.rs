@@ -172,15 +172,17 @@ impl Owned {
         {
             owned.reserve().enter();
             // Free blocks up to as many as this breaker has owned stripes other than the home
-            // one (with the default stripes, four per CPU: 255 blocks of 768 bytes once for the
-            // default window on 64 CPUs or more), a home tail, and chunks up to as many as all
-            // but the home one's need: a level
-            // that breakers of this size share, not a number set aside for this one. Without an
-            // upkeep thread it is what their threads' first calls can count on; a call that
-            // finds a reserve empty counts on a shared stripe and asks for a refill.
+            // one, home tails up to as many as it has owned stripes (enough for the first
+            // callers of that many breakers built one after the other: a slot that won a
+            // breaker's home slot waits for a tail, not a block), and chunks up to as many as
+            // all but the home one's need (with the default stripes, four per CPU, 255 blocks
+            // of 768 bytes and 256 tails of 640 once for the default window on 64 CPUs or
+            // more): a level that breakers of this size share, not a number set aside for this
+            // one. Without an upkeep thread it is what their threads' first calls can count on;
+            // a call that finds a reserve empty counts on a shared stripe and asks for a refill.
             owned.reserve().top_up(stripes - 1, || Block::new(lines));
             owned.tail_reserve().enter();
-            owned.tail_reserve().top_up(1, || Tail::home(lines));
+            owned.tail_reserve().top_up(stripes, || Tail::home(lines));
             owned.chunk_reserve().enter();
             owned
                 .chunk_reserve()

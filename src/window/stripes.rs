@@ -532,3 +532,13 @@ impl Stripes {
         sum
     }
 }
+
+#[cfg(test)]
+mod layout {
+    /// The breaker places the stripes right after its hot words and counts on the owned
+    /// stripes' handle, and the home line in it, being where `breaker/mod.rs` says.
+    #[test]
+    fn the_owned_stripes_come_first() {
+        assert_eq!(std::mem::offset_of!(super::Stripes, owned), 0);
+    }
+}

@@ -539,6 +539,22 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
 }
 
 #[test]
+fn a_thread_that_calls_breakers_built_one_after_the_other_gets_its_lines_in_each() {
+    let ring = 229; // 77 lines: a reserve no other test uses
+    // No upkeep thread: only what the builds left. As many breakers as each has stripes, all
+    // built before any is called (as a service builds its breakers at start), then one thread
+    // calls each: it is each one's first caller.
+    let all: Vec<Owned> = (0..8).map(|_| Owned::new(8, ring, 0)).collect();
+    for (i, o) in all.iter().enumerate() {
+        assert!(o.claim(0), "breaker {i}: the first caller's lines");
+        assert_eq!(o.home(), Some(0), "breaker {i}");
+    }
+    // And another thread, a block of its own beside the home tail.
+    assert!(all[0].claim(1));
+    assert_eq!(all[0].taken(), 2);
+}
+
+#[test]
 fn an_empty_reserve_leaves_the_stripe_to_the_shared_lines_until_a_refill() {
     let ring = 247; // 83 lines
     let o = Owned::new(2, ring, 0);
