@@ -23,5 +23,5 @@ pub use quanta::Mock;
 #[cfg(hotbreaker_loom)]
 pub use loom_clock::LoomClock;
 pub(crate) use process::{RealTime, process_clock};
-pub(crate) use recent_guard::{RECENT_TOLERANCE_NS, check_due};
-pub(crate) use time_source::TimeSource;
+pub(crate) use recent_guard::RECENT_TOLERANCE_NS;
+pub(crate) use time_source::{TimeSource, trust_recent};

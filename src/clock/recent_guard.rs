@@ -45,8 +45,8 @@ impl<T> Seen<T> {
 }
 
 /// Whether the `repeats`-th repeat of a recent value is checked against the real clock: the
-/// 1st, 2nd, 4th, ... 64th, then every 64th (also the owned stripes'
-/// guard, `window/owned/head.rs`).
+/// 1st, 2nd, 4th, ... 64th, then every 64th (also [`trust_recent`](super::trust_recent), the
+/// owned stripes' fast path's guard).
 #[inline(always)]
 pub(crate) fn check_due(repeats: u64) -> bool {
     repeats & repeats.wrapping_sub(1) == 0 || repeats.is_multiple_of(u64::from(CHECK_EVERY))

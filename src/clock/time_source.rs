@@ -1,7 +1,7 @@
 //! [`TimeSource`]: the three readings a breaker makes.
 //!
 //! - [`TimeSource::recent_at`]: quanta's recent time as it is, for the owned stripes' fast
-//!   path, which guards it itself (`window/owned/head.rs`, "Time").
+//!   path, which guards it with [`trust_recent`] (`window/owned/head.rs`, "Time").
 //! - [`TimeSource::now_ns`], where a little lag is harmless (a Success's bucket on a shared
 //!   stripe, the ends of a timed call): the recent time behind the freeze guard.
 //! - [`TimeSource::real_ns`], wherever something is decided (deadlines, where a Failure lands,
@@ -20,12 +20,50 @@ thread_local! {
     /// The last recent time this thread read, as nanoseconds since [`ORIGIN`] (`u64::MAX`:
     /// none yet), and, beside it, how many reads in a row saw it (bits 0..31) and whether it was
     /// found stale (bit 31). Plain scalars, read and written whole: a 24-byte struct here made
-    /// every call stall on store forwarding.
+    /// every call stall on store forwarding. Written through `with` (`LocalKey::set` is a call
+    /// that checks for a first use).
     static SEEN_NS: Cell<u64> = const { Cell::new(u64::MAX) };
     static SEEN_STATE: Cell<u32> = const { Cell::new(0) };
 }
 
 const STALE_BIT: u32 = 1 << 31;
+
+/// Whether a recent time `recent` (on the clock's own scale, as [`TimeSource::recent_at`]
+/// reads it) may be trusted, by this thread's memory of the recent time: the guard
+/// [`TimeSource::now_ns`] keeps (`recent_guard.rs`), shared by every breaker the thread calls.
+/// A value that moved is trusted; a repeat is checked against `real` (the real clock on the same
+/// scale) on the 1st, 2nd, 4th, ... 64th repeat and every 64th after, and every time once found
+/// stale, until the value moves. So a thread that calls many breakers, each rarely, reads the
+/// real clock once per 64 of its calls between two upkeep ticks, not on the first repeats of
+/// each breaker. The owned stripes' fast path: a thread-local compare, and a store of the
+/// repeat count.
+#[inline(always)]
+pub(crate) fn trust_recent(recent: u64, real: impl FnOnce() -> u64) -> bool {
+    if cfg!(hotbreaker_loom) {
+        return true; // a loom clock's recent time is its real time
+    }
+    if SEEN_NS.get() != recent {
+        SEEN_NS.with(|seen| seen.set(recent));
+        SEEN_STATE.with(|state| state.set(0));
+        return true;
+    }
+    let state = SEEN_STATE.get();
+    let repeats = (state & !STALE_BIT).wrapping_add(1) & !STALE_BIT;
+    if state & STALE_BIT == 0 && !check_due(u64::from(repeats)) {
+        SEEN_STATE.with(|state| state.set(repeats));
+        return true;
+    }
+    recheck(recent, repeats, real)
+}
+
+/// A due check of [`trust_recent`]: the real clock read, the verdict kept with the count.
+#[cold]
+#[inline(never)]
+fn recheck(recent: u64, repeats: u32, real: impl FnOnce() -> u64) -> bool {
+    let fresh = real().saturating_sub(recent) <= RECENT_TOLERANCE_NS;
+    SEEN_STATE.with(|state| state.set(if fresh { repeats } else { repeats | STALE_BIT }));
+    fresh
+}
 
 /// The breaker's time source.
 #[derive(Clone, Debug)]
@@ -100,11 +138,11 @@ impl TimeSource {
                             return real;
                         }
                     } else {
-                        SEEN_STATE.set(repeats);
+                        SEEN_STATE.with(|state| state.set(repeats));
                     }
                 } else {
-                    SEEN_NS.set(at);
-                    SEEN_STATE.set(0);
+                    SEEN_NS.with(|seen| seen.set(at));
+                    SEEN_STATE.with(|state| state.set(0));
                 }
                 at - start_ns
             }
@@ -132,7 +170,8 @@ impl TimeSource {
             let real = clock.delta_as_nanos(start_raw, clock.raw());
             (real, real.saturating_sub(recent_ns))
         });
-        SEEN_STATE.set((seen.repeats & !STALE_BIT) | if seen.stale { STALE_BIT } else { 0 });
+        let state = (seen.repeats & !STALE_BIT) | if seen.stale { STALE_BIT } else { 0 };
+        SEEN_STATE.with(|cell| cell.set(state));
         real
     }
 

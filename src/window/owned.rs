@@ -22,7 +22,6 @@
 use std::sync::OnceLock;
 
 use crate::clock::RealTime;
-use crate::clock::check_due;
 use crate::consecutive::BaselineEntry;
 #[cfg(not(hotbreaker_loom))]
 use crate::stripe_reserve;

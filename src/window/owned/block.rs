@@ -109,8 +109,6 @@ impl Block {
         let OwnedLine {
             generation,
             end,
-            seen,
-            fresh_at,
             tag,
             bucket_end,
             counts,
@@ -126,8 +124,6 @@ impl Block {
         budget.store(FRESH_BUDGET, Ordering::Relaxed);
         for word in [
             end,
-            seen,
-            fresh_at,
             tag,
             bucket_end,
             ignored,

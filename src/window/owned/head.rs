@@ -9,7 +9,6 @@
 //! |------|---------|---------|
 //! | `generation`, `tag`, `bucket_end` | on a roll | the current bucket: its generation, its [tag](crate::bucket) and the end of its interval (on the clock's own scale, see below) |
 //! | `end` | off the fast path | `bucket_end` while the recent time is trusted, 0 while it is not |
-//! | `seen`, `fresh_at` | when the recent time moves | the last recent time the fast path read, and the running count of Successes when it first read it |
 //! | `counts[k]` | per outcome | Successes, Failures and slow calls counted in buckets: a running count that never resets |
 //! | `ignored`, `rejected` | per outcome | lifetime counters |
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
@@ -32,11 +31,15 @@
 //! **Time.** The fast path compares quanta's recent time, measured from the clock's origin (see
 //! `clock/`), with `end`, so `end` and `bucket_end` are kept on that scale: the bucket's end
 //! in nanoseconds since the breaker's start plus the breaker's start since the origin
-//! (`offset`). No conversion is left on the fast path. A reading that moved since the last call
-//! is trusted; one seen again is checked against the real clock on the 1st, 2nd, 4th, ... 64th
-//! repeat and every 64th after (`clock::check_due`). More than `RECENT_TOLERANCE_NS` behind,
-//! `end` drops to 0 and every outcome takes the real-clock way until the recent time is fresh
-//! again: after a pause, at most 63 Successes land by a frozen reading, in an older bucket.
+//! (`offset`). No conversion is left on the fast path. Whether the reading may be trusted is
+//! the calling thread's guard's to say (`clock::trust_recent`), not the stripe's: a reading that
+//! moved since the thread's last call is trusted; one it saw again is checked against the real
+//! clock on the thread's 1st, 2nd, 4th, ... 64th repeat and every 64th after, counted over every
+//! breaker it calls. More than `RECENT_TOLERANCE_NS` behind, the Success takes the real-clock
+//! way, as does every later one of the thread until the reading moves: after a pause, at most
+//! 63 of a thread's Successes land by a frozen reading, in an older bucket. A stripe that finds
+//! its bucket's end passed or unknown (`end`) reads the real clock itself, and opens the fast
+//! path again when the recent time is back within the tolerance.
 //!
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
 //! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
@@ -50,23 +53,21 @@
 //! its own writes); a Success count is stored with `Release` to publish the local run it
 //! cleared, and a local run with `Release` to publish its start (`write.rs` and `read.rs`, "Local run").
 
-use super::{NO_BUCKET, SUCCESSES, check_due};
-use crate::clock::RECENT_TOLERANCE_NS;
+use super::{NO_BUCKET, SUCCESSES};
+use crate::clock::{RECENT_TOLERANCE_NS, trust_recent};
 use crate::sync::{AtomicU64, Ordering};
 
 /// One owned stripe's own line (module docs).
 ///
 /// In this order (`repr(C)`): what a Success on the fast path reads and writes (`generation`,
-/// `end`, `seen`, `fresh_at`, `run`, the Successes count) fills the first 64 bytes, so that a
-/// Success touches one cache line of its stripe, not two. The rest is read on a roll, a
+/// `end`, `run`, the Successes count) lies in the first 64 bytes, so that a Success touches one
+/// cache line of its stripe, not two. The rest is read on a roll, a
 /// Failure or a rejection.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct OwnedLine {
     pub(super) generation: AtomicU64,
     pub(super) end: AtomicU64,
-    pub(super) seen: AtomicU64,
-    pub(super) fresh_at: AtomicU64,
     pub(super) run: AtomicU64,
     pub(super) counts: [AtomicU64; 3],
     pub(super) tag: AtomicU64,
@@ -85,8 +86,6 @@ impl OwnedLine {
         OwnedLine {
             generation: AtomicU64::new(NO_BUCKET),
             end: zero(),
-            seen: zero(),
-            fresh_at: zero(),
             run: zero(),
             counts: std::array::from_fn(|_| zero()),
             tag: zero(),
@@ -248,19 +247,12 @@ impl OwnedLine {
         if recent >= self.end.load(Ordering::Relaxed) {
             return self.try_success_real(recent, real);
         }
-        let cell = &self.counts[SUCCESSES];
-        let n = cell.load(Ordering::Relaxed).wrapping_add(1);
-        if recent != self.seen.load(Ordering::Relaxed) {
-            self.seen.store(recent, Ordering::Relaxed);
-            self.fresh_at.store(n, Ordering::Relaxed);
-        } else if check_due(n.wrapping_sub(self.fresh_at.load(Ordering::Relaxed)))
-            && !self.still_fresh(recent, real)
-        {
+        if !trust_recent(recent, real) {
             return false;
         }
         self.end_run();
-        // Release: publishes the cleared run (module docs); a plain `mov` on x86-64.
-        cell.store(n, Ordering::Release);
+        // Release (inside `bump`): publishes the cleared run (module docs).
+        bump(&self.counts[SUCCESSES]);
         true
     }
 
@@ -283,19 +275,6 @@ impl OwnedLine {
         bump(&self.counts[SUCCESSES]);
         true
     }
-
-    /// A due check of a repeated recent time: false, and the fast path closed until a call finds
-    /// the recent time fresh again, when it lags the real clock by more than the tolerance.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn still_fresh(&self, recent: u64, real: impl FnOnce() -> u64) -> bool {
-        let fresh = real().saturating_sub(recent) <= RECENT_TOLERANCE_NS;
-        if !fresh {
-            // Relaxed: the owner's own word.
-            self.end.store(0, Ordering::Relaxed);
-        }
-        fresh
-    }
 }
 
 #[cfg(test)]
@@ -308,8 +287,6 @@ mod tests {
         let success_words = [
             offset_of!(OwnedLine, generation),
             offset_of!(OwnedLine, end),
-            offset_of!(OwnedLine, seen),
-            offset_of!(OwnedLine, fresh_at),
             offset_of!(OwnedLine, run),
             offset_of!(OwnedLine, counts) + SUCCESSES * 8,
         ];

@@ -226,6 +226,56 @@ fn a_repeated_recent_time_is_checked_at_powers_of_two_then_every_64th() {
     assert_eq!(o.total(SUCCESSES), 1001);
 }
 
+/// The guard is the thread's, not the stripe's: a thread that calls many breakers, each
+/// rarely, checks a repeated recent time as often as one that calls one breaker, not on the
+/// first repeats of each.
+#[test]
+fn a_thread_checks_a_repeated_recent_time_per_64_of_its_calls_not_per_stripe() {
+    let all: Vec<Owned> = (0..100)
+        .map(|_| {
+            let o = owned();
+            o.record(0, 0, (10, 100), S, true);
+            o
+        })
+        .collect();
+    let checks = std::cell::Cell::new(0);
+    let real = || {
+        checks.set(checks.get() + 1);
+        1
+    };
+    for i in 0..1000 {
+        assert!(all[i % 100].try_success(0, 0, 1, real));
+    }
+    // As for one stripe: the first read is fresh; repeats 1, 2, 4, ... 64, then every 64th.
+    // Stripe by stripe, 100 stripes would have checked their 1st, 2nd, 4th and 8th repeats:
+    // 400 reads of the real clock.
+    assert_eq!(checks.get(), 7 + 14);
+    let total: u64 = all.iter().map(|o| o.total(SUCCESSES)).sum();
+    assert_eq!(total, 100 + 1000);
+}
+
+/// A reading the thread found stale is not trusted on another stripe either, until it moves.
+#[test]
+fn a_stale_recent_time_found_on_one_stripe_is_stale_on_every_stripe_of_the_thread() {
+    let (a, b) = (owned(), owned());
+    a.record(0, 0, (0, 100 * MS), S, true);
+    b.record(0, 0, (0, 100 * MS), S, true);
+    let frozen = 1;
+    assert!(a.try_success(0, 0, frozen, || unreachable!()), "fresh");
+    assert!(
+        !a.try_success(0, 0, frozen, || 11 * MS),
+        "the first repeat: stale"
+    );
+    assert!(
+        !b.try_success(0, 0, frozen, || 12 * MS),
+        "checked again on the other stripe: still stale"
+    );
+    assert!(
+        b.try_success(0, 0, 40 * MS, || unreachable!()),
+        "moved: fresh"
+    );
+}
+
 #[test]
 fn a_frozen_recent_time_closes_the_fast_path_until_it_moves() {
     let o = owned();
