@@ -60,7 +60,7 @@ impl<'a> Permit<'a> {
     }
 
     /// Records `outcome`.
-    #[inline]
+    #[inline(always)]
     pub fn record(self, outcome: Outcome) {
         let (breaker, ticket) = (self.breaker, self.ticket);
         // Skip Drop: the outcome is being recorded. The permit holds only a reference and Copy
@@ -226,7 +226,9 @@ impl Breaker {
     /// # Errors
     /// [`Rejected`] while Open (before the deadline), HalfOpen with every probe slot taken, or
     /// Isolated.
-    #[inline]
+    // Always inlined: returned through memory, the permit's two words would be stored apart
+    // and loaded as one, a store-forwarding stall on every call.
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         match self.acquire() {
             Ok(ticket) => Ok(Permit::new(self, ticket)),
@@ -248,7 +250,7 @@ impl Breaker {
 struct FailOnUnwind<'a>(Option<Permit<'a>>);
 
 impl FailOnUnwind<'_> {
-    #[inline]
+    #[inline(always)]
     fn finish(mut self, outcome: Outcome) {
         let permit = self.0.take();
         // Nothing left to guard: skip the drop glue.

@@ -50,7 +50,12 @@ impl Breaker {
             return false;
         };
         if let Some(head) = self.stripes.owned().head(thread_slot::current()) {
-            return head.try_success(generation, self.clock.recent_at(), || self.clock.real_at());
+            let (recent, real) = (self.clock.recent_at(), || self.clock.real_at());
+            return if self.clock.recent_is_exact() {
+                head.try_success_exact(generation, recent, real)
+            } else {
+                head.try_success(generation, recent, real)
+            };
         }
         match self.stripes.caller_stripe() {
             CallerStripe::Shared(s) => {

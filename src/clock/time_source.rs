@@ -118,10 +118,15 @@ impl TimeSource {
                 start_raw,
                 origin,
                 start_ns,
-                ..
+                real,
             } => {
                 let recent = clock.recent();
                 let (start_ns, at) = (*start_ns, since(*origin, recent));
+                if !*real {
+                    // A mock's recent time is its real time: nothing to guard, and the thread's
+                    // memory, kept on the real clocks' scale, is left alone.
+                    return at.saturating_sub(start_ns);
+                }
                 if at <= start_ns {
                     // No upkeep has ever run (quanta's recent time is 0, which measures as 0
                     // from any origin, the start of the breaker that set the origin included),
@@ -173,6 +178,19 @@ impl TimeSource {
         let state = (seen.repeats & !STALE_BIT) | if seen.stale { STALE_BIT } else { 0 };
         SEEN_STATE.with(|cell| cell.set(state));
         real
+    }
+
+    /// Whether [`recent_at`](Self::recent_at) is this clock's real time (a mock's, a loom
+    /// model's): the owned stripes' fast path then trusts it without the thread's guard, and
+    /// leaves the guard's memory, kept on the real clocks' scale, alone.
+    pub(crate) fn recent_is_exact(&self) -> bool {
+        match self {
+            TimeSource::Quanta { real, .. } => !*real,
+            #[cfg(test)]
+            TimeSource::Split(_) => false,
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(_) => true,
+        }
     }
 
     /// For a real clock (not a mock or a test's clock), the same [`recent_at`] without this

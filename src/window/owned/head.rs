@@ -240,6 +240,29 @@ impl OwnedLine {
         recent: u64,
         real: impl FnOnce() -> u64,
     ) -> bool {
+        self.count_success(generation, recent, real, trust_recent)
+    }
+
+    /// [`try_success`](Self::try_success) on a clock whose recent time is its real time (a
+    /// mock's): trusted without the thread's guard, whose memory is left alone.
+    pub(crate) fn try_success_exact(
+        &self,
+        generation: u64,
+        recent: u64,
+        real: impl FnOnce() -> u64,
+    ) -> bool {
+        self.count_success(generation, recent, real, |_, _| true)
+    }
+
+    /// The fast path, with `trust` deciding whether a recent time inside the bucket may be used.
+    #[inline(always)]
+    fn count_success<R: FnOnce() -> u64>(
+        &self,
+        generation: u64,
+        recent: u64,
+        real: R,
+        trust: impl FnOnce(u64, R) -> bool,
+    ) -> bool {
         // Relaxed: the owner's own words (module docs).
         if self.generation.load(Ordering::Relaxed) != generation {
             return false;
@@ -247,7 +270,7 @@ impl OwnedLine {
         if recent >= self.end.load(Ordering::Relaxed) {
             return self.try_success_real(recent, real);
         }
-        if !trust_recent(recent, real) {
+        if !trust(recent, real) {
             return false;
         }
         self.end_run();

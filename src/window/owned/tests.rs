@@ -276,6 +276,26 @@ fn a_stale_recent_time_found_on_one_stripe_is_stale_on_every_stripe_of_the_threa
     );
 }
 
+/// A mock clock's recent time, on a scale of its own, never resets the thread's memory: a
+/// thread that calls a mock-clock breaker between the calls of a real-clock one still checks
+/// the real one's frozen reading.
+#[test]
+fn a_mock_clocks_successes_leave_the_threads_guard_alone() {
+    let (real_clock, mock_clock) = (owned(), owned());
+    real_clock.record(0, 0, (0, 100 * MS), S, true);
+    mock_clock.record(0, 0, (0, 100 * MS), S, true);
+    let (frozen, head) = (1, real_clock.head(0).unwrap());
+    let mock = mock_clock.head(0).unwrap();
+    assert!(head.try_success(0, frozen, || unreachable!()), "fresh");
+    for t in 2..10 {
+        // The mock's reading moves on every call, and is trusted as it is.
+        assert!(mock.try_success_exact(0, t * MS, || unreachable!()));
+        // The real one's frozen reading: a repeat, checked (first repeat) and stale, then
+        // stale call after call.
+        assert!(!head.try_success(0, frozen, || 11 * MS), "at {t} ms");
+    }
+}
+
 #[test]
 fn a_frozen_recent_time_closes_the_fast_path_until_it_moves() {
     let o = owned();
