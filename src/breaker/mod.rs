@@ -220,8 +220,7 @@ impl Breaker {
                 typical: TypicalCell::new(),
                 predicate: rules.predicate.clone(),
                 listeners,
-                // Config lock: off the hot path.
-                settings: Mutex::new(KeptConfig::of(rules.settings)),
+                settings: Mutex::new(KeptConfig::of(rules.settings)), // config lock: off the hot path
             }),
             baselines: Box::new(Baselines::new(stripes.writers())),
             stripes,
