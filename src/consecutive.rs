@@ -331,23 +331,27 @@ impl Baselines {
             if slot.version.load(Ordering::Relaxed) != version {
                 continue; // torn: a writer went round twice while this read
             }
-            // The reads are one after another, not a snapshot: a Success counted on a stripe
-            // after it was read, before the later stripes' Failures were, would go unseen. A
-            // second look at every Success count: if one moved during the scan, the scan
-            // proves nothing (bound 0, no renewal). The reach read again: a stripe that got its
-            // lines during the scan, past the part scanned, is looked at too.
-            if seen[..reach()]
-                .iter()
-                .enumerate()
-                .any(|(i, first)| view(i).successes != first.successes)
-            {
-                return 0;
-            }
             let run = if same {
                 floor.run(baseline_run, taken, &seen[..scanned])
             } else {
                 0
             };
+            // The reads are one after another, not a snapshot: a Success counted on a stripe
+            // after it was read, before the later stripes' Failures were, would go unseen. A
+            // second look at every Success count: if one moved during the scan, the scan
+            // proves nothing (bound 0, no renewal). The reach read again: a stripe that got its
+            // lines during the scan, past the part scanned, is looked at too.
+            // The second look's runs are what a renewal writes: a Failure counted on a stripe
+            // after the scan read it may have come before a Success the scan saw on a stripe
+            // read later, so it is not growth after the baseline (the bound above, from the
+            // first reads, is still one: the counts did not move, and runs only grow).
+            for (i, seen) in seen.iter_mut().enumerate().take(reach()) {
+                let again = view(i);
+                if again.successes != seen.successes {
+                    return 0;
+                }
+                *seen = again;
+            }
             if (renew(run) || !same) && self.take_writer() {
                 // Unless another check renewed it since this one read it.
                 // Relaxed: the writer flag's Acquire ordered it after that check's stores.

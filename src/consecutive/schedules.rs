@@ -3,6 +3,8 @@
 //! seeded scheduler picks can be replayed. These are the schedules a 2-core machine rarely
 //! produces and a 64-core one produces all the time.
 
+use std::cell::{Cell, RefCell};
+
 use super::*;
 
 /// A small deterministic generator (xorshift64*), so that a failing seed replays.
@@ -111,57 +113,123 @@ struct Outcome {
 /// scheduler picks which thread moves. Calls fail with probability `percent` / 100 until
 /// step `outage_from`, and always after it.
 fn run(seed: u64, threads: usize, percent: u64, k: u64, steps: u64, outage_from: u64) -> Outcome {
-    let mut rng = Rng(seed | 1);
+    run_meddled(seed, threads, percent, k, steps, outage_from, 0)
+}
+
+/// [`run`], where a check's scan is not one step: before it reads a stripe, with probability
+/// `meddle` / 100, other threads (not the checking one, nor one with a check of its own to
+/// make) count one to three outcomes. The bound must stay within the longest run of Failures
+/// counted in a row at some moment between the check's start and its end (the moment a trip
+/// would take effect, as a lock-based breaker's would).
+fn run_meddled(
+    seed: u64,
+    threads: usize,
+    percent: u64,
+    k: u64,
+    steps: u64,
+    outage_from: u64,
+    meddle: u64,
+) -> Outcome {
+    let rng = RefCell::new(Rng(seed | 1));
     let cell = Baselines::new(threads);
     let e = entries(threads);
-    let mut stripes = vec![RunView::default(); threads];
-    let mut pending = vec![false; threads]; // a check to make before the next call
-    let (mut true_run, mut checks) = (0u64, 0u64);
-    for step in 0..steps {
-        let t = rng.below(threads as u64) as usize;
-        if pending[t] {
-            pending[t] = false;
-            checks += 1;
-            let floor = cell.check(
-                0,
-                stripes[t].run,
-                |i| stripes[i],
-                |i| e.get(i),
-                || step,
-                || usize::MAX,
-            );
-            assert!(
-                floor <= true_run,
-                "seed {seed}: bound {floor} above the true run {true_run} at step {step}"
-            );
-            if floor >= k {
-                return Outcome {
-                    tripped_at_true_run: Some(true_run),
-                    outage_failures: (step >= outage_from).then_some(true_run),
-                    checks,
-                };
+    let stripes = RefCell::new(vec![RunView::default(); threads]);
+    let pending = RefCell::new(vec![false; threads]); // a check to make before the next call
+    let (true_run, step) = (Cell::new(0u64), Cell::new(0u64));
+    let mut checks = 0u64;
+    // Thread `t` counts one outcome at the current step.
+    let count = |t: usize| {
+        let now = step.get();
+        let failure = now >= outage_from || rng.borrow_mut().below(100) < percent;
+        let mut stripes = stripes.borrow_mut();
+        let s = &mut stripes[t];
+        if failure {
+            true_run.set(true_run.get() + 1);
+            if s.run == 0 {
+                s.run_start = now; // the logical clock: one tick per step
             }
+            s.last_failure = now;
+            s.run += 1;
+            pending.borrow_mut()[t] = s.run >= 2;
+        } else {
+            true_run.set(0);
+            s.run = 0;
+            s.successes += 1;
+        }
+        step.set(now + 1);
+    };
+    while step.get() < steps {
+        let t = rng.borrow_mut().below(threads as u64) as usize;
+        if !pending.borrow()[t] {
+            count(t);
             continue;
         }
-        let failure = step >= outage_from || rng.below(100) < percent;
-        if failure {
-            true_run += 1;
-            if stripes[t].run == 0 {
-                stripes[t].run_start = step; // the logical clock: one tick per step
+        pending.borrow_mut()[t] = false;
+        checks += 1;
+        let peak = Cell::new(true_run.get());
+        let view = |i: usize| {
+            if meddle > 0 && rng.borrow_mut().below(100) < meddle {
+                let more = rng.borrow_mut().below(3);
+                for _ in 0..=more {
+                    let other = rng.borrow_mut().below(threads as u64) as usize;
+                    if other != t && !pending.borrow()[other] {
+                        count(other);
+                        peak.set(peak.get().max(true_run.get()));
+                    }
+                }
             }
-            stripes[t].last_failure = step;
-            stripes[t].run += 1;
-            pending[t] = stripes[t].run >= 2;
-        } else {
-            true_run = 0;
-            stripes[t].run = 0;
-            stripes[t].successes += 1;
+            stripes.borrow()[i]
+        };
+        let local = stripes.borrow()[t].run;
+        let floor = cell.check(0, local, view, |i| e.get(i), || step.get(), || usize::MAX);
+        let longest = peak.get().max(true_run.get());
+        assert!(
+            floor <= longest,
+            "seed {seed}: bound {floor} above the longest run {longest} at step {}",
+            step.get()
+        );
+        if floor >= k {
+            return Outcome {
+                tripped_at_true_run: Some(longest),
+                outage_failures: (step.get() >= outage_from).then_some(longest),
+                checks,
+            };
         }
+        step.set(step.get() + 1);
     }
     Outcome {
         tripped_at_true_run: None,
         outage_failures: None,
         checks,
+    }
+}
+
+/// Other threads count outcomes while a check scans: a Failure counted on a stripe already
+/// read may come before a Success counted on a stripe read later. Whatever the interleaving,
+/// the bound stays within the run (a renewal takes the runs of its second look, see
+/// `consecutive.rs`), and at 1 % Failures nothing trips.
+#[test]
+fn the_bound_never_exceeds_the_true_run_while_other_threads_count_during_the_scan() {
+    for seed in 1..=40u64 {
+        for threads in [3usize, 4, 16, 64] {
+            for percent in [10u64, 50, 90] {
+                let k = 2 + seed % 4;
+                let o = run_meddled(seed, threads, percent, k, 20_000, u64::MAX, 30);
+                if let Some(true_run) = o.tripped_at_true_run {
+                    assert!(true_run >= k);
+                }
+            }
+        }
+    }
+    for seed in 1..=5u64 {
+        for threads in [4usize, 16, 64] {
+            let o = run_meddled(seed, threads, 1, 5, 200_000, u64::MAX, 30);
+            assert!(
+                o.tripped_at_true_run.is_none(),
+                "seed {seed}, {threads} threads"
+            );
+            assert!(o.checks > 0, "checks ran: the bound was exercised");
+        }
     }
 }
 

@@ -202,3 +202,34 @@ fn a_success_on_a_stripe_that_arrived_past_the_scanned_reach_voids_the_check() {
     let reach = || if arrived.get() { 2 } else { 1 };
     assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, reach), 0);
 }
+
+/// A Failure counted during a renewing scan on a stripe already read, then a Success on a
+/// stripe read later: the Success is in the baseline, the Failure came before it. The entries
+/// hold the runs as the second look read them, so that Failure is not counted as growth after
+/// the renewal; from the first reads' runs, the next check would count it across the Success.
+#[test]
+fn a_failure_counted_during_a_renewing_scan_before_a_later_success_is_not_growth() {
+    // Stripes 0 and 1: two other threads; stripe 2: the checking thread. All succeeded.
+    let stripes = RefCell::new([v(5, 0), v(5, 0), v(6, 3)]);
+    let armed = std::cell::Cell::new(true);
+    let read = |i: usize| {
+        if i == 1 && armed.replace(false) {
+            // After the scan read stripe 0: a Failure there, then a Success on stripe 1.
+            stripes.borrow_mut()[0] = v(5, 1);
+            stripes.borrow_mut()[1] = v(6, 0);
+        }
+        stripes.borrow()[i]
+    };
+    let cell = Baselines::new(3);
+    let e = entries(3);
+    // The third Failure in a row: bound 0 (stripe 1 succeeded), a renewal.
+    assert_eq!(cell.check(0, 3, read, |i| e.get(i), || 0, || usize::MAX), 0);
+    // One more Failure of the checking thread. In the order outcomes were counted: its three
+    // Failures, stripe 0's, stripe 1's Success, then this one: a run of 1.
+    stripes.borrow_mut()[2] = v(6, 4);
+    assert_eq!(
+        cell.check(0, 4, read, |i| e.get(i), || 0, || usize::MAX),
+        1,
+        "stripe 0's Failure came before stripe 1's Success"
+    );
+}
