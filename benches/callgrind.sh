@@ -4,8 +4,9 @@
 # telemetry), under callgrind: repeatable
 # numbers on a noisy machine. Writes target/callgrind.tsv and prints it. The `empty` contender is
 # the measuring loop around a call that does nothing: a contender's own work is its count minus
-# the empty one's. Fails if hotbreaker's count in any scenario grows more than 10 % over
-# benches/callgrind-baseline.tsv.
+# the empty one's. `hotbreaker/other-thread`: a call by a thread other than the breaker's first
+# caller, the path of every calling thread but one. Fails if hotbreaker's count, either
+# thread's, in any scenario grows more than 10 % over benches/callgrind-baseline.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind not installed: skipping instruction counts"; exit 0; }
@@ -28,13 +29,27 @@ for c in empty hotbreaker hotbreaker+recording hotbreaker+recording/100 hotbreak
     done
     printf "$row\n" >> target/callgrind.tsv
 done
+# A call by a thread other than the breaker's first caller (its own binary, see other_thread.rs):
+# the path of every calling thread but one. An Open rejection (C) reads no stripe: "-".
+cargo bench -p hotbreaker-benches --bench other_thread --no-run 2>&1 | tail -1
+other=$(ls -t target/release/deps/other_thread-* | grep -v '\.d$' | head -1)
+count_other() { # scenario calls -> total instructions
+    local out; out=$(mktemp)
+    valgrind --tool=callgrind --toggle-collect='*measured_loop*' --callgrind-out-file="$out" \
+        "$other" "$1" "$2" >/dev/null 2>&1
+    grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
+    rm -f "$out"
+}
+printf 'hotbreaker/other-thread\t%s\t-\t%s\n' \
+    $(( $(count_other A "$N") / N )) $(( $(count_other D "$N") / N )) >> target/callgrind.tsv
 column -t -s $'\t' target/callgrind.tsv
 python3 - <<'PY'
 # Regression guard: hotbreaker's counts against the committed baseline (benches/callgrind-baseline.tsv,
 # measured on the same code path), with 10 % slack for compiler changes. Also shows the leanest peer.
-rows = lambda f: {r[0]: list(map(int, r[1:])) for r in (l.rstrip("\n").split("\t") for l in open(f)) if r[0] != "contender"}
+rows = lambda f: {r[0]: [None if x == "-" else int(x) for x in r[1:]] for r in (l.rstrip("\n").split("\t") for l in open(f)) if r[0] != "contender"}
 now, base = rows("target/callgrind.tsv"), rows("benches/callgrind-baseline.tsv")
 hot = now.pop("hotbreaker")
+other = now.pop("hotbreaker/other-thread")
 empty = now.pop("empty")
 recording = {k: now.pop(k) for k in ("hotbreaker+recording", "hotbreaker+recording/100")}
 layer = {k: now.pop(k) for k in ("hotbreaker-tower", "hotbreaker-tower+telemetry", "hotbreaker-tower+telemetry+spans")}
@@ -47,6 +62,15 @@ for i, s in enumerate("ACD"):
     print(f"{s}: hotbreaker {hot[i]} instructions/call, {hot[i] - empty[i]} of its own after the loop's {empty[i]} "
           f"(baseline {base['hotbreaker'][i]}, limit {limit:.0f}) {'ok' if ok else 'REGRESSION'}; "
           f"leanest peer {leanest[0]} {leanest[1][i]} ({leanest[1][i] - empty[i]} of its own)")
+for i, s in enumerate("ACD"):
+    if other[i] is None:
+        continue
+    limit = base["hotbreaker/other-thread"][i] * 1.10
+    ok = other[i] <= limit
+    failed |= not ok
+    print(f"{s}: hotbreaker on a thread other than its first caller {other[i]} instructions/call, "
+          f"+{other[i] - hot[i]} over the first caller's (baseline {base['hotbreaker/other-thread'][i]}, "
+          f"limit {limit:.0f}) {'ok' if ok else 'REGRESSION'}")
 for k, v in recording.items():
     print(f"{k}: " + ", ".join(f"{s} +{v[i] - hot[i]}" for i, s in enumerate("ACD")) + " instructions/call over hotbreaker alone")
 off = layer.pop("hotbreaker-tower")

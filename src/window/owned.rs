@@ -227,10 +227,9 @@ impl Owned {
                 tail,
             });
         }
-        if slot >= self.count() {
-            // A thread past the stripes (or without a slot): no walk along the chunks.
-            return None;
-        }
+        // No check of `slot` against the stripes: chunks are linked and cells set only for
+        // stripes the breaker has (`claim`), so a thread past them (or without a slot) finds a
+        // link or a cell missing, after at most the linked chunks.
         // Acquire (inside `get`): the block's contents as its taker found them.
         let block = &**directory::cell(&self.chunks, slot)?.get()?;
         Some(StripeLines {

@@ -67,10 +67,12 @@ impl Chunk {
 #[inline(always)]
 pub(super) fn cell(first: &OnceLock<Box<Chunk>>, slot: usize) -> Option<&OnceLock<Box<Block>>> {
     let mut chunk = first.get()?;
-    for _ in 0..slot / CHUNK {
+    let mut index = slot;
+    while index >= CHUNK {
         chunk = chunk.next.get()?;
+        index -= CHUNK;
     }
-    Some(&chunk.cells[slot % CHUNK])
+    Some(&chunk.cells[index])
 }
 
 /// The cell of owned stripe `slot`, linking the chunks that lead to it where they are missing,

@@ -551,6 +551,23 @@ fn a_stripe_past_the_first_chunk_claims_and_counts_as_the_others() {
     drop(keep);
 }
 
+/// The lookup does not compare a slot with the stripes: a slot past them, in a linked chunk or
+/// past every one, finds no block, and cannot claim one.
+#[test]
+fn a_slot_past_the_stripes_finds_no_block_even_in_a_linked_chunk() {
+    let ring = 232; // 78 lines: a reserve no other test uses
+    let o = Owned::new(8, ring, 0);
+    assert!(o.claim(3), "home");
+    assert!(o.claim(5));
+    assert_eq!(directory::linked(&o.chunks), 1, "chunk 0: cells 0 to 15");
+    for slot in [8u32, 12, 15, 16, 40, u32::MAX] {
+        assert!(o.head(slot).is_none(), "slot {slot}");
+        assert!(!o.claim(slot as usize), "slot {slot}");
+    }
+    assert_eq!(directory::linked(&o.chunks), 1, "no chunk linked for them");
+    assert!(o.head(5).is_some() && o.head(3).is_some());
+}
+
 #[test]
 fn a_dropped_breaker_gives_its_blocks_back_reset() {
     let ring = 244; // 82 lines
