@@ -6,6 +6,9 @@
 //! # Orderings
 //! - `writer`: taken with `Acquire`, released with `Release`: one writer at a time, each seeing
 //!   the previous one's slot writes.
+//! - The stripes' recent-time stamps are read after their Success counts and runs (`Acquire`),
+//!   which their owners store after the stamps (`window/owned/head.rs`): a count seen comes with
+//!   its latest Success's stamp or a later one, a run with its Failures' stamps.
 //! - `current` and a slot's `version` are a seqlock: the writer stores `INVALID` (then a
 //!   `Release` fence), the fields (`Relaxed`), the version (`Release`), then `current`
 //!   (`Release`). A reader loads `current` and the version (`Acquire`), the fields, an `Acquire`
@@ -26,10 +29,12 @@
 //! # Horizons
 //! Success counts are 64 bits (584 years at 10^9 calls per second into one stripe) and
 //! compared for equality; local runs saturate at 2^32 − 1; generations are compared whole;
-//! the version is 64 bits (584 years at 10^9 checks per second).
+//! the version is 64 bits (584 years at 10^9 checks per second); the recent-time stamps and
+//! `shared_at` are nanoseconds since the clock's origin in 64 bits (584 years), compared
+//! strictly, so a stopped clock (equal stamps) orders nothing.
 
-use crate::sync::{AtomicU64, Ordering, fence};
-use crate::window::owned::RunView;
+use crate::sync::{AtomicU32, AtomicU64, Ordering, fence};
+use crate::window::owned::{RunView, STAMPS};
 
 /// A run start that is not known (a shared stripe's run, kept for all of its threads).
 pub(crate) const UNKNOWN_START: u64 = u64::MAX;
@@ -51,6 +56,8 @@ pub(crate) struct Floor {
     tied: bool,
     /// Whether a stripe that counted a Success has no run, or a run whose start is not known.
     unordered: bool,
+    /// Whether a stripe that keeps no Success stamps (a shared one) counted a Success.
+    unstamped: bool,
 }
 
 impl Floor {
@@ -63,6 +70,7 @@ impl Floor {
             latest_run: 0,
             tied: false,
             unordered: false,
+            unstamped: false,
         }
     }
 
@@ -70,6 +78,7 @@ impl Floor {
     pub(crate) fn add(&mut self, before: RunView, now: RunView) {
         if now.successes != before.successes {
             self.changed = true;
+            self.unstamped |= now.last_success_at == UNKNOWN_START;
             self.least_changed_run = self.least_changed_run.min(now.run);
             if now.run == 0 || now.run_start == UNKNOWN_START {
                 self.unordered = true;
@@ -120,6 +129,49 @@ impl Floor {
     }
 }
 
+/// The run's lower bound from the recent-time stamps (`docs/internals.md`, "Design notes",
+/// `consecutive.rs`, "Failures after every Success"), given the baseline's `shared_at` (no
+/// earlier than the stamp of any Success counted before it on a stripe without stamps, a
+/// shared one), whether such a stripe counted a Success since, and every stripe as the scan
+/// read it. Every Success the scan saw read a recent time no later than its stripe's latest
+/// stamp, and came before its own stripe's run. A Failure stamped strictly later than every
+/// other stripe's latest stamp and `shared_at` read the recent time after each of those
+/// Successes did (one word that only grows), so it can be ordered after every one: the run
+/// holds it. 0 when a stripe without stamps counted a Success since the baseline.
+pub(crate) fn after_every_success(shared_at: u64, unstamped: bool, now: &[RunView]) -> u64 {
+    if unstamped {
+        return 0;
+    }
+    // The two latest stamps, and whose the latest is: a stripe's own Successes came before its
+    // run, so each stripe's run is compared with the latest of the others'.
+    let (mut latest, mut whose, mut second) = (0u64, usize::MAX, 0u64);
+    for (i, v) in now.iter().enumerate() {
+        let at = v.last_success_at;
+        if at == UNKNOWN_START {
+            continue;
+        }
+        if whose == usize::MAX || at > latest {
+            second = if whose == usize::MAX { 0 } else { latest };
+            (latest, whose) = (at, i);
+        } else if at > second {
+            second = at;
+        }
+    }
+    now.iter()
+        .enumerate()
+        .filter(|(_, v)| v.run > 0 && v.run_start_at != UNKNOWN_START)
+        .map(|(i, v)| {
+            let others = if i == whose { second } else { latest };
+            let pivot = shared_at.max(others);
+            if v.run_start_at > pivot {
+                v.run
+            } else {
+                u64::from(v.last_failure_at > pivot)
+            }
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 impl Default for Floor {
     fn default() -> Floor {
         Floor::new()
@@ -163,6 +215,9 @@ impl BaselineEntry {
             // Not kept: a check compares only counts and runs with a baseline.
             run_start: 0,
             last_failure: 0,
+            last_success_at: 0,
+            run_start_at: 0,
+            last_failure_at: 0,
         }
     }
 
@@ -199,6 +254,11 @@ struct Slot {
     run: AtomicU64,
     /// When the stripes were read (real clock, ns since the breaker's start).
     taken: AtomicU64,
+    /// A recent time (the clock's own scale, as outcomes are stamped) no earlier than any a
+    /// Success counted before the baseline on a stripe that keeps no stamps (a shared one)
+    /// could have read: carried over from the previous baseline while those stripes count no
+    /// Success, else the recent time read when this one was taken.
+    shared_at: AtomicU64,
 }
 
 impl Slot {
@@ -208,6 +268,7 @@ impl Slot {
             generation: AtomicU64::new(0),
             run: AtomicU64::new(0),
             taken: AtomicU64::new(0),
+            shared_at: AtomicU64::new(0),
         }
     }
 }
@@ -225,11 +286,13 @@ fn entry_view<'e>(
 /// The baseline cell (`docs/internals.md`, "Design notes", `consecutive.rs`, "The baseline cell"; its orderings above).
 #[derive(Debug)]
 pub(crate) struct Baselines {
-    writer: AtomicU64,
+    /// 1 while a check renews the baseline. Beside `count`, in one 8-byte word.
+    writer: AtomicU32,
+    /// The stripes a check reads, owned and shared (at most [`MAX_STRIPES`]): their entries
+    /// live with them.
+    count: u32,
     current: AtomicU64,
     slots: [Slot; 2],
-    /// The stripes a check reads, owned and shared: their entries live with them.
-    count: usize,
 }
 
 impl Baselines {
@@ -237,10 +300,10 @@ impl Baselines {
     /// generation 0, nothing counted, no run (what new entries hold).
     pub(crate) fn new(stripes: usize) -> Baselines {
         let cell = Baselines {
-            writer: AtomicU64::new(0),
+            writer: AtomicU32::new(0),
+            count: stripes.min(MAX_STRIPES) as u32,
             current: AtomicU64::new(0),
             slots: [Slot::new(), Slot::new()],
-            count: stripes.min(MAX_STRIPES),
         };
         // Relaxed: not shared yet.
         cell.slots[0].version.store(0, Ordering::Relaxed);
@@ -251,9 +314,11 @@ impl Baselines {
     /// `local`: reads every stripe through `view` (stripes `0..count`, or as many of them as
     /// `reach` says may have lines), compares them with the baseline (the cell's slot, and each
     /// stripe's entry through `entry`) and returns the run's lower bound (design notes, "The
-    /// rule"). Renews the baseline when [`renews`] says so and no other check is renewing it,
-    /// noting when it read the stripes by `clock` (the real clock, ns since the breaker's
-    /// start). A baseline of another generation knows nothing of this one: the bound is then 0.
+    /// rule", and "Failures after every Success"). Renews the baseline when [`renews`] says so
+    /// and no other check is renewing it, noting when it read the stripes by `clock` (the real
+    /// clock in ns since the breaker's start, and the recent time on the clock's own scale, as
+    /// outcomes are stamped). A baseline of another generation knows nothing of this one: the
+    /// bound is then 0.
     ///
     /// `reach`: how many of the first stripes may have their lines now; it never falls. A
     /// stripe past it reads as nothing counted and no run, as a stripe without its lines does
@@ -265,7 +330,7 @@ impl Baselines {
         local: u64,
         view: impl Fn(usize) -> RunView,
         entry: impl Fn(usize) -> Option<&'e BaselineEntry>,
-        clock: impl Fn() -> u64,
+        clock: impl Fn() -> (u64, u64),
         reach: impl Fn() -> usize,
     ) -> u64 {
         let stripes = (view, entry, reach);
@@ -280,7 +345,7 @@ impl Baselines {
         generation: u64,
         view: impl Fn(usize) -> RunView,
         entry: impl Fn(usize) -> Option<&'e BaselineEntry>,
-        clock: impl Fn() -> u64,
+        clock: impl Fn() -> (u64, u64),
         reach: impl Fn() -> usize,
     ) {
         let stripes = (view, entry, reach);
@@ -291,7 +356,7 @@ impl Baselines {
         &self,
         generation: u64,
         (view, entry, reach): &(V, E, R),
-        clock: impl Fn() -> u64,
+        clock: impl Fn() -> (u64, u64),
         renew: impl Fn(u64) -> bool,
         restart: bool,
     ) -> u64
@@ -300,7 +365,7 @@ impl Baselines {
         E: Fn(usize) -> Option<&'e BaselineEntry>,
         R: Fn() -> usize,
     {
-        let reach = || reach().min(self.count);
+        let reach = || reach().min(self.count as usize);
         // What this check read, to renew the baseline with exactly that (a later read could
         // hold a Success the bound did not see). On the stack: no allocation on a call's path.
         // At most `MAX_STRIPES` × 32 bytes (8 KiB), zeroed on each check: checks run only from
@@ -318,6 +383,11 @@ impl Baselines {
             let same = slot.generation.load(Ordering::Relaxed) == generation && !restart;
             let baseline_run = slot.run.load(Ordering::Relaxed);
             let taken = slot.taken.load(Ordering::Relaxed);
+            let shared_at = if STAMPS {
+                slot.shared_at.load(Ordering::Relaxed)
+            } else {
+                0
+            };
             let mut floor = Floor::new();
             // The stripes past `scanned` had no lines when it was read: they read as nothing
             // counted (`seen` stays empty for them), as the scan would have read them then.
@@ -333,6 +403,13 @@ impl Baselines {
             }
             let run = if same {
                 floor.run(baseline_run, taken, &seen[..scanned])
+            } else {
+                0
+            };
+            // A bound for this decision only: a renewal keeps `run` (its growth is counted from
+            // the runs of the second look, which this bound's order does not describe).
+            let ordered = if same {
+                after_every_success(shared_at, floor.unstamped, &seen[..scanned])
             } else {
                 0
             };
@@ -357,15 +434,19 @@ impl Baselines {
                 // Relaxed: the writer flag's Acquire ordered it after that check's stores.
                 if self.current.load(Ordering::Relaxed) == version {
                     // After the reads: every Success the baseline holds came before this.
-                    let taken = clock();
+                    let (taken, now_at) = clock();
+                    // Unchanged stripes without stamps: their Successes came before the
+                    // previous baseline's instant already.
+                    let shared_at = if floor.unstamped { now_at } else { shared_at };
                     // Every stripe with lines now gets its entry: what the scan saw of it, or
                     // nothing counted for one whose lines came after it read the reach.
+                    let taken = (taken, shared_at);
                     self.renew(version, (generation, taken), run, &seen[..reach()], entry);
                 }
                 // Release: see the module's "Orderings".
                 self.writer.store(0, Ordering::Release);
             }
-            return run;
+            return run.max(ordered);
         }
     }
 
@@ -386,7 +467,7 @@ impl Baselines {
     fn renew<'e>(
         &self,
         version: u64,
-        (generation, taken): (u64, u64),
+        (generation, (taken, shared_at)): (u64, (u64, u64)),
         run: u64,
         seen: &[RunView],
         entry: &impl Fn(usize) -> Option<&'e BaselineEntry>,
@@ -406,6 +487,9 @@ impl Baselines {
         next.generation.store(generation, Ordering::Relaxed);
         next.run.store(run, Ordering::Relaxed);
         next.taken.store(taken, Ordering::Relaxed);
+        if STAMPS {
+            next.shared_at.store(shared_at, Ordering::Relaxed);
+        }
         // Release: publishes the slot's fields, then the slot (module docs, "Orderings").
         next.version.store(renewed, Ordering::Release);
         self.current.store(renewed, Ordering::Release);

@@ -147,3 +147,52 @@ fn one_thread_opens_at_exactly_the_kth_failure() {
         }
     }
 }
+
+/// Another thread's Successes at an earlier instant of the recent time, then one thread's
+/// Failures: they open the breaker at exactly the `k`-th, their stamps order them after every
+/// Success. Within the same instant nothing orders them, and the rule may open later (by the
+/// bound above).
+#[test]
+fn failures_after_another_threads_earlier_successes_open_at_exactly_the_kth() {
+    for k in 2..8u32 {
+        for later in [true, false] {
+            let (clock, mock) = quanta::Clock::mock();
+            mock.increment(Duration::from_secs(1));
+            let b = Breaker::builder()
+                .consecutive_failures(k)
+                .open_timeout(Duration::from_secs(3600))
+                // The other tests' threads, running meanwhile, hold thread numbers, and their
+                // breakers take from the reserve of the default block size: as many stripes as
+                // the pool has numbers, and a block size of its own, so the other thread counts
+                // on a stripe of its own (a thread on the shared stripe leaves no stamps, and the
+                // rule then opens by the bound above).
+                .stripes(256)
+                .time_window(Duration::from_secs(37), 37)
+                .clock(clock)
+                .build()
+                .unwrap();
+            // This thread first, so that the other's stripe is another one.
+            b.try_acquire().unwrap().success();
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    for _ in 0..3 {
+                        b.try_acquire().unwrap().success();
+                    }
+                });
+            });
+            if later {
+                mock.increment(Duration::from_millis(1));
+            }
+            let mut failures = 0;
+            while b.state() == State::Closed {
+                b.try_acquire().unwrap().failure();
+                failures += 1;
+            }
+            if later {
+                assert_eq!(failures, k, "k {k}");
+            } else {
+                assert!(failures >= k && failures <= 3 * 2 + k, "k {k}: {failures}");
+            }
+        }
+    }
+}

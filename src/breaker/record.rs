@@ -129,6 +129,12 @@ impl Breaker {
             self.stripes.add_late(sample);
             return;
         }
+        if !failure {
+            // Its stamp for the consecutive-failure rule, before the window counts it.
+            if let Some(head) = self.head(writer) {
+                head.note_success(self.stamp());
+            }
+        }
         self.window
             .record(&self.stripes, writer, generation, now, sample, || {
                 self.clock.recent_is_fresh(now)
@@ -144,6 +150,17 @@ impl Breaker {
         }
         if !failure && ticket.issued_while_shedding() {
             self.shed_less(generation, now);
+        }
+    }
+
+    /// The recent time an outcome is stamped with for the consecutive-failure rule (on the
+    /// clock's own scale; see `window/owned/head.rs`). Not read under loom, where stripes keep
+    /// no stamps (`STAMPS`).
+    pub(super) fn stamp(&self) -> u64 {
+        if crate::window::owned::STAMPS {
+            self.clock.recent_at()
+        } else {
+            0
         }
     }
 
@@ -172,13 +189,18 @@ impl Breaker {
         // shared stripe before the block was claimed (`window/owned.rs`): its
         // first Failure here checks too (see `docs/internals.md`, "Design notes", `consecutive.rs`, "When a check runs").
         let (local, claimed) = match writer {
-            CallerStripe::Owned(i) => self
-                .stripes
-                .owned()
-                .head(i as u32)
-                .map_or((0, false), |head| {
-                    (head.lengthen_run(generation, now), head.never_succeeded())
-                }),
+            CallerStripe::Owned(i) => {
+                self.stripes
+                    .owned()
+                    .head(i as u32)
+                    .map_or((0, false), |head| {
+                        let at = self.stamp();
+                        (
+                            head.lengthen_run(generation, now, at),
+                            head.never_succeeded(),
+                        )
+                    })
+            }
             CallerStripe::Shared(s) => (self.stripes.lengthen_shared_run(s, generation), false),
         };
         let run = if k == 1 {
@@ -189,7 +211,7 @@ impl Breaker {
                 local,
                 |i| self.stripes.run_view(i, generation),
                 |i| self.stripes.baseline(i),
-                || self.clock.real_ns(),
+                || (self.clock.real_ns(), self.stamp()),
                 || self.stripes.reach(),
             )
         } else {

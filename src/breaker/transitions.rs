@@ -107,7 +107,7 @@ impl Breaker {
                         generation,
                         |i| self.stripes.run_view(i, generation),
                         |i| self.stripes.baseline(i),
-                        || self.clock.real_ns(),
+                        || (self.clock.real_ns(), self.stamp()),
                         || self.stripes.reach(),
                     );
                 }

@@ -39,7 +39,7 @@ enum Step {
 /// two on) the baselines over every stripe.
 fn check(cell: &Baselines, e: &[BaselineEntry], stripes: &[RunView], me: usize) -> Option<u64> {
     (stripes[me].run >= 2)
-        .then(|| cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0, || usize::MAX))
+        .then(|| cell.check(0, 9, |i| stripes[i], |i| e.get(i), || (0, 0), || usize::MAX))
 }
 
 /// Item by item: four threads, one succeeding between the Failures of another. In the order
@@ -146,15 +146,17 @@ fn run_meddled(
         if failure {
             true_run.set(true_run.get() + 1);
             if s.run == 0 {
-                s.run_start = now; // the logical clock: one tick per step
+                // The logical clock, one tick per step, is both the real and the recent time.
+                (s.run_start, s.run_start_at) = (now, now);
             }
-            s.last_failure = now;
+            (s.last_failure, s.last_failure_at) = (now, now);
             s.run += 1;
             pending.borrow_mut()[t] = s.run >= 2;
         } else {
             true_run.set(0);
             s.run = 0;
             s.successes += 1;
+            s.last_success_at = now;
         }
         step.set(now + 1);
     };
@@ -181,7 +183,14 @@ fn run_meddled(
             stripes.borrow()[i]
         };
         let local = stripes.borrow()[t].run;
-        let floor = cell.check(0, local, view, |i| e.get(i), || step.get(), || usize::MAX);
+        let floor = cell.check(
+            0,
+            local,
+            view,
+            |i| e.get(i),
+            || (step.get(), step.get()),
+            || usize::MAX,
+        );
         let longest = peak.get().max(true_run.get());
         assert!(
             floor <= longest,
@@ -296,7 +305,7 @@ fn calls_taking_turns_on_threads_open_by_k_plus_threads_minus_one() {
                         local,
                         |i| stripes[i],
                         |i| e.get(i),
-                        || now,
+                        || (now, now),
                         || usize::MAX,
                     );
                     assert!(bound <= failure, "bound {bound} above the run {failure}");
@@ -348,4 +357,185 @@ fn an_outage_opens_within_the_stated_bound() {
         }
     }
     println!("worst Failures beyond k, for 1, 4, 16, 64 threads: {worst:?}");
+}
+
+/// An outage whose Failures read a later recent time than every Success before it (calls that
+/// last longer than the upkeep's tick, or an outage past its first tick), in any order of the
+/// threads, each Failure checking at once as the breaker does: the rule opens at the first
+/// check once `k` Failures were counted, which is at the `k`-th Failure if its thread had
+/// failed before in the outage, else at the next Failure of a thread that had: by the
+/// `k + threads − 1`-th. Without the stamps (the smallest-run bound and the runs' starts
+/// alone), the same schedules open later.
+#[test]
+fn an_outage_stamped_after_the_last_success_opens_by_k_plus_threads_minus_one() {
+    let (mut exactly_k, mut later_without) = (0, 0);
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed | 1);
+        let threads = 2 + rng.below(15) as usize;
+        let k = 2 + rng.below(8);
+        let opened = |stamped: bool| {
+            let cell = Baselines::new(threads);
+            let e = entries(threads);
+            let mut stripes = vec![RunView::default(); threads];
+            let mut rng = Rng(seed | 1);
+            // Every thread succeeds a few times, in random order: the recent time ticks by one
+            // between calls (the real clock stands still, so the runs' starts order nothing).
+            let mut tick = 1u64;
+            for _ in 0..4 * threads {
+                let s = &mut stripes[rng.below(threads as u64) as usize];
+                s.successes += 1;
+                s.last_success_at = if stamped { tick } else { 0 };
+                tick += 1;
+            }
+            for failure in 1..=k + 3 * threads as u64 {
+                tick += 1;
+                let t = rng.below(threads as u64) as usize;
+                let s = &mut stripes[t];
+                if s.run == 0 {
+                    s.run_start_at = if stamped { tick } else { 0 };
+                }
+                s.last_failure_at = if stamped { tick } else { 0 };
+                s.run += 1;
+                if s.run >= 2 {
+                    let local = s.run;
+                    let at = tick;
+                    let bound = cell.check(
+                        0,
+                        local,
+                        |i| stripes[i],
+                        |i| e.get(i),
+                        || (0, at),
+                        || usize::MAX,
+                    );
+                    assert!(bound <= failure, "bound {bound} above the run {failure}");
+                    if bound >= k {
+                        return failure;
+                    }
+                }
+            }
+            u64::MAX
+        };
+        let at = opened(true);
+        assert!(
+            at >= k && at < k + threads as u64,
+            "seed {seed}: {threads} threads, k {k}: opened at Failure {at}"
+        );
+        exactly_k += u64::from(at == k);
+        later_without += u64::from(opened(false) > at);
+    }
+    assert!(
+        exactly_k > 0 && later_without > 0,
+        "{exactly_k} {later_without}"
+    );
+    println!(
+        "of 300 outages: {exactly_k} opened at the k-th Failure; {later_without} opened later without the stamps"
+    );
+}
+
+/// [`run_meddled`], where a call reads the recent time in one step and counts its outcome in a
+/// later one with probability `in_flight` / 100 (the thread does nothing else meanwhile), so
+/// that a Success's stamp can be older than Failures counted before it. The reference is then
+/// the longest run over the orders the calls' overlaps allow: a counted Success at the step it
+/// read the time (as early as it may go), a counted Failure at the step it was counted (as
+/// late), a call still in flight after the check: the Failures counted after the latest step at
+/// which a counted Success read the time, at some moment between the check's start and end.
+fn run_in_flight(seed: u64, threads: usize, percent: u64, k: u64, steps: u64, in_flight: u64) {
+    let rng = RefCell::new(Rng(seed | 1));
+    let cell = Baselines::new(threads);
+    let e = entries(threads);
+    let stripes = RefCell::new(vec![RunView::default(); threads]);
+    let pending = RefCell::new(vec![false; threads]);
+    // Per thread, a call that read the time and has yet to count: (failure, its stamp).
+    let flying = RefCell::new(vec![None::<(bool, u64)>; threads]);
+    let step = Cell::new(0u64);
+    // The latest stamp of a counted Success, and the steps at which Failures were counted.
+    let latest_success = Cell::new(None::<u64>);
+    let failures = RefCell::new(Vec::<u64>::new());
+    let longest = || {
+        let f = failures.borrow();
+        let before = latest_success
+            .get()
+            .map_or(0, |latest| f.partition_point(|&at| at <= latest));
+        (f.len() - before) as u64
+    };
+    let act = |t: usize| {
+        let now = step.get();
+        step.set(now + 1);
+        let call = flying.borrow_mut()[t].take();
+        let (failure, at) = match call {
+            Some(call) => call,
+            None => {
+                let failure = rng.borrow_mut().below(100) < percent;
+                if rng.borrow_mut().below(100) < in_flight {
+                    flying.borrow_mut()[t] = Some((failure, now));
+                    return;
+                }
+                (failure, now)
+            }
+        };
+        let mut stripes = stripes.borrow_mut();
+        let s = &mut stripes[t];
+        if failure {
+            failures.borrow_mut().push(now);
+            if s.run == 0 {
+                (s.run_start, s.run_start_at) = (at, at);
+            }
+            (s.last_failure, s.last_failure_at) = (at, at);
+            s.run += 1;
+            pending.borrow_mut()[t] = s.run >= 2;
+        } else {
+            latest_success.set(Some(latest_success.get().map_or(at, |l| l.max(at))));
+            s.run = 0;
+            s.successes += 1;
+            s.last_success_at = at;
+        }
+    };
+    while step.get() < steps {
+        let t = rng.borrow_mut().below(threads as u64) as usize;
+        if !pending.borrow()[t] {
+            act(t);
+            continue;
+        }
+        pending.borrow_mut()[t] = false;
+        let peak = Cell::new(longest());
+        let view = |i: usize| {
+            if rng.borrow_mut().below(100) < 30 {
+                let other = rng.borrow_mut().below(threads as u64) as usize;
+                if other != t && !pending.borrow()[other] {
+                    act(other);
+                    peak.set(peak.get().max(longest()));
+                }
+            }
+            stripes.borrow()[i]
+        };
+        let local = stripes.borrow()[t].run;
+        let now = step.get();
+        let bound = cell.check(0, local, view, |i| e.get(i), || (now, now), || usize::MAX);
+        let reference = peak.get().max(longest());
+        assert!(
+            bound <= reference,
+            "seed {seed}, {threads} threads, {percent} %: bound {bound} above the longest run \
+             {reference} at step {now}"
+        );
+        if bound >= k {
+            return;
+        }
+        step.set(step.get() + 1);
+    }
+}
+
+/// Calls in flight between their time read and their count, and other threads counting while a
+/// check scans: the bound, the stamps' included, stays within the longest run the calls'
+/// overlaps allow.
+#[test]
+fn the_bound_never_exceeds_the_run_with_calls_in_flight_between_their_time_and_their_count() {
+    for seed in 1..=60u64 {
+        for threads in [2usize, 3, 4, 8, 16] {
+            for percent in [5u64, 30, 70, 95] {
+                for in_flight in [10u64, 50, 90] {
+                    run_in_flight(seed, threads, percent, 2 + seed % 5, 3_000, in_flight);
+                }
+            }
+        }
+    }
 }

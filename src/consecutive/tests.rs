@@ -6,8 +6,7 @@ fn v(successes: u64, run: u64) -> RunView {
     RunView {
         successes,
         run,
-        run_start: 0,
-        last_failure: 0,
+        ..RunView::default()
     }
 }
 
@@ -52,25 +51,40 @@ fn the_cell_renews_its_baseline_and_starts_again_on_a_new_generation() {
     let e = entries(2);
     let read = |i: usize| stripes.borrow()[i];
     stripes.borrow_mut()[0] = v(0, 2);
-    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, || usize::MAX), 2);
+    assert_eq!(
+        cell.check(0, 9, read, |i| e.get(i), || (0, 0), || usize::MAX),
+        2
+    );
     stripes.borrow_mut()[1] = v(0, 1);
-    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, || usize::MAX), 3);
+    assert_eq!(
+        cell.check(0, 9, read, |i| e.get(i), || (0, 0), || usize::MAX),
+        3
+    );
     // Stripe 1 succeeds, then fails twice: the bound is its own run.
     stripes.borrow_mut()[1] = v(1, 2);
-    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, || usize::MAX), 2);
-    stripes.borrow_mut()[1] = v(1, 3);
-    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, || usize::MAX), 3);
     assert_eq!(
-        cell.check(1, 9, read, |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, read, |i| e.get(i), || (0, 0), || usize::MAX),
+        2
+    );
+    stripes.borrow_mut()[1] = v(1, 3);
+    assert_eq!(
+        cell.check(0, 9, read, |i| e.get(i), || (0, 0), || usize::MAX),
+        3
+    );
+    assert_eq!(
+        cell.check(1, 9, read, |i| e.get(i), || (0, 0), || usize::MAX),
         0,
         "a baseline of generation 0 says nothing of 1"
     );
     stripes.borrow_mut()[0] = v(0, 0);
     stripes.borrow_mut()[1] = v(1, 0);
-    cell.restart(2, read, |i| e.get(i), || 0, || usize::MAX);
+    cell.restart(2, read, |i| e.get(i), || (0, 0), || usize::MAX);
     stripes.borrow_mut()[0] = v(0, 1);
     stripes.borrow_mut()[1] = v(1, 1);
-    assert_eq!(cell.check(2, 9, read, |i| e.get(i), || 0, || usize::MAX), 2);
+    assert_eq!(
+        cell.check(2, 9, read, |i| e.get(i), || (0, 0), || usize::MAX),
+        2
+    );
 }
 
 /// A Success counted on stripe 0 after the scan read it, while stripe 1's Failures were
@@ -90,13 +104,13 @@ fn a_success_counted_during_the_scan_voids_it() {
     let cell = Baselines::new(2);
     let e = entries(2);
     assert_eq!(
-        cell.check(0, 9, view, |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, view, |i| e.get(i), || (0, 0), || usize::MAX),
         0,
         "without the second look: 5"
     );
     let quiet = |i: usize| if i == 0 { v(0, 0) } else { v(0, 5) };
     assert_eq!(
-        cell.check(0, 9, quiet, |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, quiet, |i| e.get(i), || (0, 0), || usize::MAX),
         5,
         "no Success at all: the runs count"
     );
@@ -109,21 +123,21 @@ fn a_check_that_finds_the_writer_flag_taken_still_decides() {
     let e = entries(2);
     cell.writer.store(1, Ordering::Relaxed);
     assert_eq!(
-        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || (0, 0), || usize::MAX),
         4
     );
     assert_eq!(
-        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || (0, 0), || usize::MAX),
         4,
         "nothing renewed, same answer"
     );
     cell.writer.store(0, Ordering::Relaxed);
     assert_eq!(
-        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || (0, 0), || usize::MAX),
         4
     );
     assert_eq!(
-        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 9, |i| stripes[i], |i| e.get(i), || (0, 0), || usize::MAX),
         4,
         "renewed: no growth since"
     );
@@ -141,7 +155,7 @@ fn a_stripe_that_gets_its_lines_after_a_renewal_reads_as_nothing_counted_before(
     let entry = |i: usize| (i == 0 || arrived.get()).then(|| &e[i]);
     let read = |i: usize| stripes.borrow()[i];
     assert_eq!(
-        cell.check(0, 9, read, entry, || 0, || usize::MAX),
+        cell.check(0, 9, read, entry, || (0, 0), || usize::MAX),
         2,
         "renewed without stripe 1"
     );
@@ -153,14 +167,14 @@ fn a_stripe_that_gets_its_lines_after_a_renewal_reads_as_nothing_counted_before(
     stripes.borrow_mut()[1] = v(1, 0);
     stripes.borrow_mut()[0] = v(0, 3);
     assert_eq!(
-        cell.check(0, 9, read, entry, || 0, || usize::MAX),
+        cell.check(0, 9, read, entry, || (0, 0), || usize::MAX),
         0,
         "its Success came after the renewal"
     );
     stripes.borrow_mut()[1] = v(1, 0);
     stripes.borrow_mut()[0] = v(0, 4);
     assert_eq!(
-        cell.check(0, 9, read, entry, || 0, || usize::MAX),
+        cell.check(0, 9, read, entry, || (0, 0), || usize::MAX),
         1,
         "the renewal that saw its Success wrote its entry: only stripe 0's Failure since counts"
     );
@@ -178,7 +192,7 @@ fn a_check_reads_only_the_stripes_within_its_reach() {
         assert!(i < 2, "stripe {i} is past the reach");
         v(0, 2)
     };
-    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, || 2), 4);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || (0, 0), || 2), 4);
     // The scan and the second look at the Success counts: two reads per stripe.
     assert_eq!(reads.get(), 4);
 }
@@ -200,7 +214,7 @@ fn a_success_on_a_stripe_that_arrived_past_the_scanned_reach_voids_the_check() {
         _ => v(0, 0),
     };
     let reach = || if arrived.get() { 2 } else { 1 };
-    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || 0, reach), 0);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || (0, 0), reach), 0);
 }
 
 /// A Failure counted during a renewing scan on a stripe already read, then a Success on a
@@ -223,12 +237,15 @@ fn a_failure_counted_during_a_renewing_scan_before_a_later_success_is_not_growth
     let cell = Baselines::new(3);
     let e = entries(3);
     // The third Failure in a row: bound 0 (stripe 1 succeeded), a renewal.
-    assert_eq!(cell.check(0, 3, read, |i| e.get(i), || 0, || usize::MAX), 0);
+    assert_eq!(
+        cell.check(0, 3, read, |i| e.get(i), || (0, 0), || usize::MAX),
+        0
+    );
     // One more Failure of the checking thread. In the order outcomes were counted: its three
     // Failures, stripe 0's, stripe 1's Success, then this one: a run of 1.
     stripes.borrow_mut()[2] = v(6, 4);
     assert_eq!(
-        cell.check(0, 4, read, |i| e.get(i), || 0, || usize::MAX),
+        cell.check(0, 4, read, |i| e.get(i), || (0, 0), || usize::MAX),
         1,
         "stripe 0's Failure came before stripe 1's Success"
     );

@@ -42,7 +42,7 @@ pub(crate) use block::refill_reserves;
 use block::{Block, HomeTail, StripeLines, reserve, tail_reserve};
 use directory::Chunk;
 use head::Mark;
-pub(crate) use head::{OwnedLine, RunView};
+pub(crate) use head::{OwnedLine, RunView, STAMPS};
 
 /// A mark's tag while it is being rewritten, and before its first write.
 const INVALID: u64 = u64::MAX;

@@ -410,6 +410,9 @@ impl Stripes {
                     // Kept for all of the stripe's threads: not ordered against other stripes.
                     run_start: crate::consecutive::UNKNOWN_START,
                     last_failure: 0,
+                    last_success_at: crate::consecutive::UNKNOWN_START,
+                    run_start_at: crate::consecutive::UNKNOWN_START,
+                    last_failure_at: 0,
                 }
             }
         }

@@ -115,8 +115,11 @@ impl Block {
             ignored,
             rejected,
             run,
+            last_success,
             run_start,
             last_failure,
+            run_start_at,
+            last_failure_at,
             budget,
         } = &*self.head;
         // Relaxed: nobody else holds the block; the reserve's push publishes the stores.
@@ -129,8 +132,11 @@ impl Block {
             ignored,
             rejected,
             run,
+            last_success,
             run_start,
             last_failure,
+            run_start_at,
+            last_failure_at,
         ]
         .into_iter()
         .chain(counts)

@@ -14,6 +14,8 @@
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
 //! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
 //! | `last_failure` | on a Closed Failure | when the latest was recorded (same clock) |
+//! | `last_success` | per Success | the recent time its latest Success read (quanta's recent time on the clock's own scale, unguarded: [`TimeSource::recent_at`](crate::clock::TimeSource::recent_at); 0 while no upkeep has ever run) |
+//! | `run_start_at`, `last_failure_at` | with `run_start` and `last_failure` | the same instants as read on that recent time |
 //! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`); [`FRESH_BUDGET`] (all ones) until this owner's own evaluation first published one |
 //!
 //! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
@@ -44,14 +46,16 @@
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
 //! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
 //! `consecutive_failures`, at most 10^6); its start is nanoseconds since the breaker's start in
-//! 64 bits (584 years of uptime). The budget keeps the 16-bit evaluation round (see
+//! 64 bits (584 years of uptime), and the recent-time stamps nanoseconds since the clock's
+//! origin in 64 bits (584 years). The budget keeps the 16-bit evaluation round (see
 //! `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of
 //! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
 //!
 //! # Orderings
 //! As `write.rs`'s "Orderings" says: the owner's own words are `Relaxed` (a thread sees
 //! its own writes); a Success count is stored with `Release` to publish the local run it
-//! cleared, and a local run with `Release` to publish its start (`write.rs` and `read.rs`, "Local run").
+//! cleared and the `last_success` stored before it, and a local run with `Release` to publish
+//! its start and its stamps (`write.rs` and `read.rs`, "Local run").
 
 use super::{NO_BUCKET, SUCCESSES};
 use crate::clock::{RECENT_TOLERANCE_NS, trust_recent};
@@ -60,9 +64,9 @@ use crate::sync::{AtomicU64, Ordering};
 /// One owned stripe's own line (module docs).
 ///
 /// In this order (`repr(C)`): what a Success on the fast path reads and writes (`generation`,
-/// `end`, `run`, the Successes count) lies in the first 64 bytes, so that a Success touches one
-/// cache line of its stripe, not two. The rest is read on a roll, a
-/// Failure or a rejection.
+/// `end`, `run`, the Successes count, `last_success`) lies in the first 64 bytes, so that a
+/// Success touches one cache line of its stripe, not two. The rest is read on a roll, a
+/// Failure or a rejection. 15 words: the line's 128 bytes hold them.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct OwnedLine {
@@ -70,12 +74,15 @@ pub(crate) struct OwnedLine {
     pub(super) end: AtomicU64,
     pub(super) run: AtomicU64,
     pub(super) counts: [AtomicU64; 3],
+    pub(super) last_success: AtomicU64,
     pub(super) tag: AtomicU64,
     pub(super) bucket_end: AtomicU64,
     pub(super) ignored: AtomicU64,
     pub(super) rejected: AtomicU64,
     pub(super) run_start: AtomicU64,
     pub(super) last_failure: AtomicU64,
+    pub(super) run_start_at: AtomicU64,
+    pub(super) last_failure_at: AtomicU64,
     pub(super) budget: AtomicU64,
 }
 
@@ -92,8 +99,11 @@ impl OwnedLine {
             bucket_end: zero(),
             ignored: zero(),
             rejected: zero(),
+            last_success: zero(),
             run_start: zero(),
             last_failure: zero(),
+            run_start_at: zero(),
+            last_failure_at: zero(),
             budget: AtomicU64::new(FRESH_BUDGET),
         }
     }
@@ -111,7 +121,22 @@ pub(crate) struct RunView {
     pub(crate) run_start: u64,
     /// When its latest Failure was recorded (same clock); meaningless when `run` is 0.
     pub(crate) last_failure: u64,
+    /// The recent time its latest Success read (on the clock's own scale, see
+    /// [`TimeSource::recent_at`](crate::clock::TimeSource::recent_at)), or at least that
+    /// Success's: a Success still in flight may have stored its own;
+    /// [`UNKNOWN_START`](crate::consecutive::UNKNOWN_START) for a stripe that keeps none.
+    pub(crate) last_success_at: u64,
+    /// `run_start` and `last_failure` on that recent time; `run_start_at` is
+    /// [`UNKNOWN_START`](crate::consecutive::UNKNOWN_START) for a stripe that keeps none.
+    pub(crate) run_start_at: u64,
+    pub(crate) last_failure_at: u64,
 }
+
+/// Whether stripes keep the recent-time stamps of the consecutive rule's "Failures after every
+/// Success" bound. Not under loom: there every stripe reads as keeping none, so the bound is 0
+/// and the models explore the rule's other atomics as they did without it (the stamps' bound
+/// is checked by the pure models of `consecutive/schedules.rs`).
+pub(crate) const STAMPS: bool = !cfg!(hotbreaker_loom);
 
 /// Bits of the evaluation round a budget word keeps.
 const BUDGET_ROUND_BITS: u32 = 16;
@@ -164,9 +189,10 @@ impl OwnedLine {
     }
 
     /// A Closed Failure of `generation` recorded at `now` (real clock, ns since the breaker's
-    /// start) counted in this stripe: the local run grows by one and is returned. 0 (nothing
+    /// start) and at `at` (the recent time, on the clock's own scale, as a Success stamps it)
+    /// counted in this stripe: the local run grows by one and is returned. 0 (nothing
     /// changed) when the stripe is in another generation (the Failure was late).
-    pub(crate) fn lengthen_run(&self, generation: u64, now: u64) -> u64 {
+    pub(crate) fn lengthen_run(&self, generation: u64, now: u64, at: u64) -> u64 {
         // Relaxed: the owner's own words (module docs).
         if self.generation.load(Ordering::Relaxed) != generation {
             return 0;
@@ -176,9 +202,15 @@ impl OwnedLine {
         if previous == 0 {
             // Relaxed: published by the run's Release store below.
             self.run_start.store(now, Ordering::Relaxed);
+            if STAMPS {
+                self.run_start_at.store(at, Ordering::Relaxed);
+            }
         }
         // Relaxed: published by the run's Release store below.
         self.last_failure.store(now, Ordering::Relaxed);
+        if STAMPS {
+            self.last_failure_at.store(at, Ordering::Relaxed);
+        }
         let run = (previous + 1).min(u64::from(u32::MAX));
         // Release: a reader that sees this run sees its start (module docs).
         self.run.store(run, Ordering::Release);
@@ -273,10 +305,29 @@ impl OwnedLine {
         if !trust(recent, real) {
             return false;
         }
-        self.end_run();
-        // Release (inside `bump`): publishes the cleared run (module docs).
-        bump(&self.counts[SUCCESSES]);
+        self.count_success_at(recent);
         true
+    }
+
+    /// Counts a Success that read the recent time `at` (on the clock's own scale): its stamp,
+    /// then the end of the local run, then the count, whose `Release` store publishes both.
+    #[inline(always)]
+    pub(crate) fn count_success_at(&self, at: u64) {
+        self.note_success(at);
+        self.end_run();
+        // Release (inside `bump`): publishes the stamp and the cleared run (module docs).
+        bump(&self.counts[SUCCESSES]);
+    }
+
+    /// Stamps a Success about to be counted (by the slow way, `write.rs`) with the recent time
+    /// `at` it read: before its count, so a reader that sees the count sees this stamp or a
+    /// later one.
+    #[inline(always)]
+    pub(crate) fn note_success(&self, at: u64) {
+        if STAMPS {
+            // Relaxed: the owner's own word, published by the count's Release store after it.
+            self.last_success.store(at, Ordering::Relaxed);
+        }
     }
 
     /// The fast path when the recent time is past the bucket or not trusted (no upkeep, or a
@@ -294,8 +345,7 @@ impl OwnedLine {
         if recent != 0 && now.saturating_sub(recent) <= RECENT_TOLERANCE_NS {
             self.end.store(bucket_end, Ordering::Relaxed);
         }
-        self.end_run();
-        bump(&self.counts[SUCCESSES]);
+        self.count_success_at(recent);
         true
     }
 }
@@ -312,9 +362,11 @@ mod tests {
             offset_of!(OwnedLine, end),
             offset_of!(OwnedLine, run),
             offset_of!(OwnedLine, counts) + SUCCESSES * 8,
+            offset_of!(OwnedLine, last_success),
         ];
         for offset in success_words {
             assert!(offset + 8 <= 64, "a word at {offset}");
         }
+        assert!(std::mem::size_of::<OwnedLine>() <= 128, "one 128-byte line");
     }
 }

@@ -14,7 +14,7 @@
 //!   is taken only when both agree with the reader's generation.
 
 use super::block::StripeLines;
-use super::head::{Mark, OwnedLine, RunView};
+use super::head::{Mark, OwnedLine, RunView, STAMPS};
 use super::{Counts, INVALID, NO_BUCKET, Owned, SUCCESSES};
 use crate::sync::{Ordering, fence};
 
@@ -28,12 +28,27 @@ impl Owned {
         };
         // Acquire: see "Orderings" above.
         let successes = head.counts[SUCCESSES].load(Ordering::Acquire);
+        // Relaxed: ordered after the count's Acquire load, which the stamp's store precedes
+        // (`OwnedLine::count_success_at`): this count's latest Success's stamp, or a later one.
+        let last_success_at = if STAMPS {
+            head.last_success.load(Ordering::Relaxed)
+        } else {
+            crate::consecutive::UNKNOWN_START
+        };
         let before = head.generation.load(Ordering::Acquire);
         // Acquire: a run seen comes with its start (`lengthen_run`).
         let run = head.run.load(Ordering::Acquire);
         // Relaxed: ordered by the Acquire loads above and the fence below.
         let run_start = head.run_start.load(Ordering::Relaxed);
         let last_failure = head.last_failure.load(Ordering::Relaxed);
+        let (run_start_at, last_failure_at) = if STAMPS {
+            (
+                head.run_start_at.load(Ordering::Relaxed),
+                head.last_failure_at.load(Ordering::Relaxed),
+            )
+        } else {
+            (crate::consecutive::UNKNOWN_START, 0)
+        };
         fence(Ordering::Acquire);
         // Relaxed: after the fence, the seqlock's second read.
         let after = head.generation.load(Ordering::Relaxed);
@@ -46,6 +61,9 @@ impl Owned {
             run: if whole { run } else { 0 },
             run_start,
             last_failure,
+            last_success_at,
+            run_start_at,
+            last_failure_at,
         }
     }
 

@@ -74,7 +74,7 @@ fn the_home_stripe_counts_on_the_breakers_own_line_and_the_others_on_their_block
     o.record(0, 0, (1, 100), F, true);
     assert_eq!(o.window_total(1, 1, false), Counts([1, 1, 0]));
     assert_eq!(o.window_total(1, 1, true), Counts([1, 1, 0]));
-    assert_eq!(o.head(0).unwrap().lengthen_run(0, 5), 1);
+    assert_eq!(o.head(0).unwrap().lengthen_run(0, 5, 5), 1);
     assert_eq!(o.run_view(0, 0).run, 1);
     assert_eq!(o.run_view(2, 0).successes, 1);
 }
@@ -378,14 +378,18 @@ fn a_local_run_saturates_and_is_kept_per_generation() {
     let o = owned();
     o.record(0, 3, (3 * 8, 100), F, true);
     let head = o.head(0).unwrap();
-    assert_eq!(head.lengthen_run(3, 10), 1);
+    assert_eq!(head.lengthen_run(3, 10, 10), 1);
     assert_eq!(
-        head.lengthen_run(2, 11),
+        head.lengthen_run(2, 11, 11),
         0,
         "a late Failure lengthens nothing"
     );
     head.run.store(u64::from(u32::MAX), Ordering::Relaxed);
-    assert_eq!(head.lengthen_run(3, 12), u64::from(u32::MAX), "saturates");
+    assert_eq!(
+        head.lengthen_run(3, 12, 12),
+        u64::from(u32::MAX),
+        "saturates"
+    );
     let v = o.run_view(0, 3);
     assert_eq!(
         (v.run, v.run_start, v.last_failure),
@@ -395,7 +399,7 @@ fn a_local_run_saturates_and_is_kept_per_generation() {
     // A roll into a newer generation starts the run again.
     o.record(0, 4, (4 * 8, 100), S, true);
     assert_eq!(o.run_view(0, 4).run, 0);
-    assert_eq!(head.lengthen_run(4, 20), 1);
+    assert_eq!(head.lengthen_run(4, 20, 20), 1);
     // A Success ends it.
     o.record(0, 4, (4 * 8, 100), S, true);
     assert_eq!(o.run_view(0, 4).run, 0);
@@ -581,7 +585,7 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     a.record(0, 3, (21, 2100), S, true);
     a.add_rejected(0);
     a.add_ignored(0);
-    a.head(0).unwrap().lengthen_run(3, 50);
+    a.head(0).unwrap().lengthen_run(3, 50, 50);
     a.head(0).unwrap().reset_budget(1);
     assert!(!a.head(0).unwrap().spend_budget(1, 9));
     a.baseline(0).unwrap().fill(4);
