@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use hotbreaker::{Breaker, State};
 
+const MONTH: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Calls per configuration, all threads together: 10^8 over the four configurations below,
 /// `MANY_CALLERS_CALLS` to change it.
 fn calls_per_configuration() -> u64 {
@@ -148,14 +150,14 @@ fn one_thread_opens_at_exactly_the_kth_failure() {
     }
 }
 
-/// Another thread's Successes at an earlier instant of the recent time, then one thread's
-/// Failures: they open the breaker at exactly the `k`-th, their stamps order them after every
-/// Success. Within the same instant nothing orders them, and the rule may open later (by the
-/// bound above).
+/// Another thread's Successes at an earlier instant of the recent time (a millisecond or a
+/// month earlier), then one thread's Failures: they open the breaker at exactly the `k`-th,
+/// their stamps order them after every Success. With the clock stopped (the same instant)
+/// nothing orders them, and the rule may open later (by the bound above).
 #[test]
 fn failures_after_another_threads_earlier_successes_open_at_exactly_the_kth() {
     for k in 2..8u32 {
-        for later in [true, false] {
+        for gap in [Some(Duration::from_millis(1)), Some(MONTH), None] {
             let (clock, mock) = quanta::Clock::mock();
             mock.increment(Duration::from_secs(1));
             let b = Breaker::builder()
@@ -180,16 +182,16 @@ fn failures_after_another_threads_earlier_successes_open_at_exactly_the_kth() {
                     }
                 });
             });
-            if later {
-                mock.increment(Duration::from_millis(1));
+            if let Some(gap) = gap {
+                mock.increment(gap);
             }
             let mut failures = 0;
             while b.state() == State::Closed {
                 b.try_acquire().unwrap().failure();
                 failures += 1;
             }
-            if later {
-                assert_eq!(failures, k, "k {k}");
+            if gap.is_some() {
+                assert_eq!(failures, k, "k {k}, {gap:?}");
             } else {
                 assert!(failures >= k && failures <= 3 * 2 + k, "k {k}: {failures}");
             }
