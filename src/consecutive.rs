@@ -6,7 +6,7 @@
 //! # Orderings
 //! - `writer`: taken with `Acquire`, released with `Release`: one writer at a time, each seeing
 //!   the previous one's slot writes.
-//! - The stripes' recent-time stamps are read after their Success counts and runs (`Acquire`),
+//! - The stripes' stamps are read after their Success counts and runs (`Acquire`),
 //!   which their owners store after the stamps (`window/owned/head.rs`): a count seen comes with
 //!   its latest Success's stamp or a later one, a run with its Failures' stamps.
 //! - `current` and a slot's `version` are a seqlock: the writer stores `INVALID` (then a
@@ -29,9 +29,9 @@
 //! # Horizons
 //! Success counts are 64 bits (584 years at 10^9 calls per second into one stripe) and
 //! compared for equality; local runs saturate at 2^32 − 1; generations are compared whole;
-//! the version is 64 bits (584 years at 10^9 checks per second); the recent-time stamps and
-//! `shared_at` are nanoseconds since the clock's origin in 64 bits (584 years), compared
-//! strictly, so a stopped clock (equal stamps) orders nothing.
+//! the version is 64 bits (584 years at 10^9 checks per second); the stamps and `shared_at`
+//! are 64 bits (the upkeep's ticks: 584 million years at one per millisecond; a mock's
+//! nanoseconds: 584 years), compared strictly, so a stopped clock (equal stamps) orders nothing.
 
 use crate::sync::{AtomicU32, AtomicU64, Ordering, fence};
 use crate::window::owned::{RunView, STAMPS};
@@ -129,14 +129,14 @@ impl Floor {
     }
 }
 
-/// The run's lower bound from the recent-time stamps (`docs/internals.md`, "Design notes",
+/// The run's lower bound from the stripes' stamps (`docs/internals.md`, "Design notes",
 /// `consecutive.rs`, "Failures after every Success"), given the baseline's `shared_at` (no
 /// earlier than the stamp of any Success counted before it on a stripe without stamps, a
 /// shared one), whether such a stripe counted a Success since, and every stripe as the scan
 /// read it. Every Success the scan saw read a recent time no later than its stripe's latest
 /// stamp, and came before its own stripe's run. A Failure stamped strictly later than every
-/// other stripe's latest stamp and `shared_at` read the recent time after each of those
-/// Successes did (one word that only grows), so it can be ordered after every one: the run
+/// other stripe's latest stamp and `shared_at` read its stamp after each of those
+/// Successes did (a value that only grows, `TimeSource::stamp`), so it can be ordered after every one: the run
 /// holds it. 0 when a stripe without stamps counted a Success since the baseline.
 pub(crate) fn after_every_success(shared_at: u64, unstamped: bool, now: &[RunView]) -> u64 {
     if unstamped {
@@ -254,10 +254,10 @@ struct Slot {
     run: AtomicU64,
     /// When the stripes were read (real clock, ns since the breaker's start).
     taken: AtomicU64,
-    /// A recent time (the clock's own scale, as outcomes are stamped) no earlier than any a
-    /// Success counted before the baseline on a stripe that keeps no stamps (a shared one)
-    /// could have read: carried over from the previous baseline while those stripes count no
-    /// Success, else the recent time read when this one was taken.
+    /// A stamp (`TimeSource::stamp`) no earlier than any a Success counted before the baseline
+    /// on a stripe that keeps no stamps (a shared one) could have read: carried over from the
+    /// previous baseline while those stripes count no Success, else the stamp read when this
+    /// one was taken.
     shared_at: AtomicU64,
 }
 

@@ -59,6 +59,7 @@ pub fn start_upkeep(interval: Duration) -> Result<Upkeep, UpkeepError> {
             // Acquire: pairs with the handle's Release store; nothing else is passed.
             while !stop.load(Ordering::Acquire) {
                 quanta::set_recent(clock.now());
+                crate::clock::tick();
                 refill();
                 // Woken early by the handle's drop.
                 std::thread::park_timeout(interval);

@@ -29,7 +29,8 @@ impl Breaker {
             // clock is real, so that the common case reads no other line of the breaker.
             let counted = match owned.fast_head(thread_slot::current()) {
                 Some((head, time)) => {
-                    head.try_success(generation, time.recent_at(), || self.clock.real_at())
+                    let stamp = crate::clock::ticks();
+                    head.try_success(generation, time.recent_at(), stamp, || self.clock.real_at())
                 }
                 None => self.try_success_elsewhere(generation),
             };
@@ -54,7 +55,7 @@ impl Breaker {
             return if self.clock.recent_is_exact() {
                 head.try_success_exact(generation, recent, real)
             } else {
-                head.try_success(generation, recent, real)
+                head.try_success(generation, recent, self.stamp(), real)
             };
         }
         match self.stripes.caller_stripe() {
@@ -153,12 +154,12 @@ impl Breaker {
         }
     }
 
-    /// The recent time an outcome is stamped with for the consecutive-failure rule (on the
-    /// clock's own scale; see `window/owned/head.rs`). Not read under loom, where stripes keep
-    /// no stamps (`STAMPS`).
+    /// What an outcome is stamped with for the consecutive-failure rule (see
+    /// `window/owned/head.rs`, `last_success`). Not read under loom, where stripes keep no
+    /// stamps (`STAMPS`).
     pub(super) fn stamp(&self) -> u64 {
         if crate::window::owned::STAMPS {
-            self.clock.recent_at()
+            self.clock.stamp()
         } else {
             0
         }

@@ -22,6 +22,6 @@ pub use quanta::Mock;
 
 #[cfg(hotbreaker_loom)]
 pub use loom_clock::LoomClock;
-pub(crate) use process::{RealTime, process_clock};
+pub(crate) use process::{RealTime, process_clock, tick, ticks};
 pub(crate) use recent_guard::RECENT_TOLERANCE_NS;
 pub(crate) use time_source::{TimeSource, trust_recent};

@@ -20,6 +20,31 @@ pub(crate) fn process_clock() -> &'static quanta::Clock {
     REAL.get_or_init(quanta::Clock::new)
 }
 
+/// Ticks of the upkeep thread started by [`start_upkeep`](crate::start_upkeep), one per
+/// interval, since the process started: what a real clock's outcomes are stamped with for the
+/// consecutive-failure rule (`window/owned/head.rs`, `last_success`). Only that thread adds to it
+/// (one at a time, `start_upkeep` says), one at a time, so it only grows, unlike quanta's recent
+/// time, which a second writer (quanta's own upkeep, or any `quanta::set_recent`) preempted
+/// between its clock read and its store can set back. 0 while no upkeep runs: stamps then order
+/// nothing. 64 bits: 584 million years at one tick per millisecond. A `std` atomic: one per
+/// process, written once per interval, read by every Success on the fast path of a real clock
+/// (a line no breaker owns, which misses once per tick per core).
+static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Adds one tick ([`TICKS`]): the upkeep thread, after it sets the recent time.
+pub(crate) fn tick() {
+    // Relaxed: the stamps rely on this one word's order alone (its reads by different threads
+    // are ordered by the values they return), nothing is published through it.
+    TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// [`TICKS`] as it is now.
+#[inline(always)]
+pub(crate) fn ticks() -> u64 {
+    // Relaxed: see `tick`.
+    TICKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A real clock's recent time without reading the breaker's clock: quanta's global recent time,
 /// through [`REAL`], measured from [`ORIGIN`]. Every real clock's is the same, so there is one,
 /// [`real_time`]; the Success fast path keeps a pointer to it beside the owned stripes

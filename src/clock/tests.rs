@@ -101,3 +101,20 @@ fn the_repeat_count_wraps_into_a_check() {
         (0, true, Some(20_000_000))
     );
 }
+
+/// A real clock's outcomes are stamped with the upkeep's tick count, which only that thread
+/// adds to: it only grows, whatever else sets quanta's recent time. A mock's stamp is its time.
+#[test]
+fn a_real_clocks_stamp_is_the_upkeeps_tick_count_and_a_mocks_its_time() {
+    let real = TimeSource::new(quanta::Clock::new());
+    let before = real.stamp();
+    tick();
+    let after = real.stamp();
+    assert!(after > before, "{before} then {after}");
+    assert!(real.stamp() >= after, "only grows");
+    let (clock, mock) = quanta::Clock::mock();
+    let source = TimeSource::new(clock);
+    mock.increment(std::time::Duration::from_millis(5));
+    assert_eq!(source.stamp(), source.recent_at());
+    assert!(source.stamp() > 0);
+}

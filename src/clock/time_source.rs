@@ -223,6 +223,22 @@ impl TimeSource {
         }
     }
 
+    /// What this clock's outcomes are stamped with for the consecutive-failure rule
+    /// (`window/owned/head.rs`, `last_success`): a value that only grows, so that a stamp
+    /// strictly below another was read before it. A real clock's is the upkeep's tick count
+    /// ([`ticks`](super::ticks), 0 while no upkeep started by `start_upkeep` runs); a mock's, its
+    /// recent time (which only a test sets back).
+    pub(crate) fn stamp(&self) -> u64 {
+        match self {
+            TimeSource::Quanta { real: true, .. } => super::ticks(),
+            TimeSource::Quanta { .. } => self.recent_at(),
+            #[cfg(test)]
+            TimeSource::Split(c) => c.recent_ns(),
+            #[cfg(hotbreaker_loom)]
+            TimeSource::Loom(_) => 0,
+        }
+    }
+
     /// The real time on the clock's own scale (see [`recent_at`](Self::recent_at)).
     pub(crate) fn real_at(&self) -> u64 {
         self.real_ns().saturating_add(self.offset())

@@ -14,8 +14,8 @@
 //! | `run` | on a Closed Failure, and on the first Success after one | the owner's own consecutive Closed Failures of `generation` (its *local run*), 0 after any Success |
 //! | `run_start` | on the Failure that starts a local run | when it was recorded (real clock, ns since the breaker's start) |
 //! | `last_failure` | on a Closed Failure | when the latest was recorded (same clock) |
-//! | `last_success` | per Success | the recent time its latest Success read (quanta's recent time on the clock's own scale, unguarded: [`TimeSource::recent_at`](crate::clock::TimeSource::recent_at); 0 while no upkeep has ever run) |
-//! | `run_start_at`, `last_failure_at` | with `run_start` and `last_failure` | the same instants as read on that recent time |
+//! | `last_success` | per Success | the stamp its latest Success read ([`TimeSource::stamp`](crate::clock::TimeSource::stamp): on a real clock the upkeep's tick count, which only grows, 0 while `start_upkeep`'s thread has not run; on a mock its time) |
+//! | `run_start_at`, `last_failure_at` | with `run_start` and `last_failure` | the same instants' stamps |
 //! | `budget` | on a Closed Failure or slow call | `round 16 | spent 48`: the window-evaluation budget this owner spent since it last saw evaluation `round` (see `evaluation.rs`); [`FRESH_BUDGET`] (all ones) until this owner's own evaluation first published one |
 //!
 //! Outcomes of a count window (which has no buckets) go to `counts` too: without marks, they are
@@ -46,8 +46,8 @@
 //! **Horizons.** Running counts and lifetime counters are 64 bits: 584 years at 10^9 outcomes
 //! per second into one stripe. The local run saturates at 2^32 − 1 (it is compared with
 //! `consecutive_failures`, at most 10^6); its start is nanoseconds since the breaker's start in
-//! 64 bits (584 years of uptime), and the recent-time stamps nanoseconds since the clock's
-//! origin in 64 bits (584 years). The budget keeps the 16-bit evaluation round (see
+//! 64 bits (584 years of uptime); the stamps are 64 bits (`TimeSource::stamp`: the upkeep's
+//! ticks, 584 million years at one per millisecond; a mock's nanoseconds, 584 years). The budget keeps the 16-bit evaluation round (see
 //! `evaluation.rs` for why an alias is harmless); its count saturates. Tags are those of
 //! `bucket.rs` (114 years at 10^7 transitions per second with 256 buckets).
 //!
@@ -121,18 +121,17 @@ pub(crate) struct RunView {
     pub(crate) run_start: u64,
     /// When its latest Failure was recorded (same clock); meaningless when `run` is 0.
     pub(crate) last_failure: u64,
-    /// The recent time its latest Success read (on the clock's own scale, see
-    /// [`TimeSource::recent_at`](crate::clock::TimeSource::recent_at)), or at least that
-    /// Success's: a Success still in flight may have stored its own;
+    /// The stamp its latest Success read ([`TimeSource::stamp`](crate::clock::TimeSource::stamp)),
+    /// or a later one: a Success still in flight may have stored its own;
     /// [`UNKNOWN_START`](crate::consecutive::UNKNOWN_START) for a stripe that keeps none.
     pub(crate) last_success_at: u64,
-    /// `run_start` and `last_failure` on that recent time; `run_start_at` is
+    /// The stamps of `run_start` and `last_failure`; `run_start_at` is
     /// [`UNKNOWN_START`](crate::consecutive::UNKNOWN_START) for a stripe that keeps none.
     pub(crate) run_start_at: u64,
     pub(crate) last_failure_at: u64,
 }
 
-/// Whether stripes keep the recent-time stamps of the consecutive rule's "Failures after every
+/// Whether stripes keep the stamps of the consecutive rule's "Failures after every
 /// Success" bound. Not under loom: there every stripe reads as keeping none, so the bound is 0
 /// and the models explore the rule's other atomics as they did without it (the stamps' bound
 /// is checked by the pure models of `consecutive/schedules.rs`).
@@ -270,9 +269,10 @@ impl OwnedLine {
         &self,
         generation: u64,
         recent: u64,
+        stamp: u64,
         real: impl FnOnce() -> u64,
     ) -> bool {
-        self.count_success(generation, recent, real, trust_recent)
+        self.count_success(generation, (recent, stamp), real, trust_recent)
     }
 
     /// [`try_success`](Self::try_success) on a clock whose recent time is its real time (a
@@ -283,7 +283,8 @@ impl OwnedLine {
         recent: u64,
         real: impl FnOnce() -> u64,
     ) -> bool {
-        self.count_success(generation, recent, real, |_, _| true)
+        // A mock's stamp is its recent time (`TimeSource::stamp`).
+        self.count_success(generation, (recent, recent), real, |_, _| true)
     }
 
     /// The fast path, with `trust` deciding whether a recent time inside the bucket may be used.
@@ -291,7 +292,7 @@ impl OwnedLine {
     fn count_success<R: FnOnce() -> u64>(
         &self,
         generation: u64,
-        recent: u64,
+        (recent, stamp): (u64, u64),
         real: R,
         trust: impl FnOnce(u64, R) -> bool,
     ) -> bool {
@@ -300,17 +301,17 @@ impl OwnedLine {
             return false;
         }
         if recent >= self.end.load(Ordering::Relaxed) {
-            return self.try_success_real(recent, real);
+            return self.try_success_real((recent, stamp), real);
         }
         if !trust(recent, real) {
             return false;
         }
-        self.count_success_at(recent);
+        self.count_success_at(stamp);
         true
     }
 
-    /// Counts a Success that read the recent time `at` (on the clock's own scale): its stamp,
-    /// then the end of the local run, then the count, whose `Release` store publishes both.
+    /// Counts a Success stamped `at` (`TimeSource::stamp`): its stamp, then the end of the local
+    /// run, then the count, whose `Release` store publishes both.
     #[inline(always)]
     pub(crate) fn count_success_at(&self, at: u64) {
         self.note_success(at);
@@ -319,9 +320,9 @@ impl OwnedLine {
         bump(&self.counts[SUCCESSES]);
     }
 
-    /// Stamps a Success about to be counted (by the slow way, `write.rs`) with the recent time
-    /// `at` it read: before its count, so a reader that sees the count sees this stamp or a
-    /// later one.
+    /// Stamps a Success about to be counted (by the slow way, `write.rs`) with `at`
+    /// (`TimeSource::stamp`, read in its call): before its count, so a reader that sees the
+    /// count sees this stamp or a later one.
     #[inline(always)]
     pub(crate) fn note_success(&self, at: u64) {
         if STAMPS {
@@ -334,7 +335,11 @@ impl OwnedLine {
     /// frozen one): the Success is placed by the real clock, and the recent time trusted again
     /// if it is back within the tolerance.
     #[inline(never)]
-    pub(super) fn try_success_real(&self, recent: u64, real: impl FnOnce() -> u64) -> bool {
+    pub(super) fn try_success_real(
+        &self,
+        (recent, stamp): (u64, u64),
+        real: impl FnOnce() -> u64,
+    ) -> bool {
         let now = real();
         // Relaxed: the owner's own words.
         let bucket_end = self.bucket_end.load(Ordering::Relaxed);
@@ -345,7 +350,7 @@ impl OwnedLine {
         if recent != 0 && now.saturating_sub(recent) <= RECENT_TOLERANCE_NS {
             self.end.store(bucket_end, Ordering::Relaxed);
         }
-        self.count_success_at(recent);
+        self.count_success_at(stamp);
         true
     }
 }
