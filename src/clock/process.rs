@@ -27,9 +27,11 @@ pub(crate) fn process_clock() -> &'static quanta::Clock {
 /// time, which a second writer (quanta's own upkeep, or any `quanta::set_recent`) preempted
 /// between its clock read and its store can set back. 0 while no upkeep runs: stamps then order
 /// nothing. 64 bits: 584 million years at one tick per millisecond. A `std` atomic: one per
-/// process, written once per interval, read by every Success on the fast path of a real clock
-/// (a line no breaker owns, which misses once per tick per core).
-static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// process, written once per interval, read by every Success on the fast path of a real clock:
+/// padded to a 128-byte pair of lines of its own, so that nothing else written beside it makes
+/// those reads miss (they miss once per tick per core).
+static TICKS: crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64> =
+    crossbeam_utils::CachePadded::new(std::sync::atomic::AtomicU64::new(0));
 
 /// Adds one tick ([`TICKS`]): the upkeep thread, after it sets the recent time.
 pub(crate) fn tick() {
