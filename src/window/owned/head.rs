@@ -198,17 +198,20 @@ impl OwnedLine {
         }
         // Relaxed: the owner's own word.
         let previous = self.run.load(Ordering::Relaxed);
+        // Release, each: published by the run's Release store below too, but a reader that
+        // reads the previous run, then one of these from this run (it loads them after the
+        // run), then fences (`Acquire`) must also see the Success count that ended the previous
+        // run, so that its second look at the count voids that pair (`read.rs`). The same `mov`
+        // on x86-64.
         if previous == 0 {
-            // Relaxed: published by the run's Release store below.
-            self.run_start.store(now, Ordering::Relaxed);
+            self.run_start.store(now, Ordering::Release);
             if STAMPS {
-                self.run_start_at.store(at, Ordering::Relaxed);
+                self.run_start_at.store(at, Ordering::Release);
             }
         }
-        // Relaxed: published by the run's Release store below.
-        self.last_failure.store(now, Ordering::Relaxed);
+        self.last_failure.store(now, Ordering::Release);
         if STAMPS {
-            self.last_failure_at.store(at, Ordering::Relaxed);
+            self.last_failure_at.store(at, Ordering::Release);
         }
         let run = (previous + 1).min(u64::from(u32::MAX));
         // Release: a reader that sees this run sees its start (module docs).

@@ -38,7 +38,9 @@ impl Owned {
         let before = head.generation.load(Ordering::Acquire);
         // Acquire: a run seen comes with its start (`lengthen_run`).
         let run = head.run.load(Ordering::Acquire);
-        // Relaxed: ordered by the Acquire loads above and the fence below.
+        // Relaxed: ordered by the Acquire loads above and the fence below. A value of a later
+        // run, stored with `Release` (`lengthen_run`), makes the fence below see the Success
+        // count that ended the run read above, so `again` voids the pair.
         let run_start = head.run_start.load(Ordering::Relaxed);
         let last_failure = head.last_failure.load(Ordering::Relaxed);
         let (run_start_at, last_failure_at) = if STAMPS {
