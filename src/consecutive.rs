@@ -355,7 +355,7 @@ impl Baselines {
     fn visit<'e, V, E, R>(
         &self,
         generation: u64,
-        (view, entry, reach): &(V, E, R),
+        stripes: &(V, E, R),
         clock: impl Fn() -> (u64, u64),
         renew: impl Fn(u64) -> bool,
         restart: bool,
@@ -365,12 +365,40 @@ impl Baselines {
         E: Fn(usize) -> Option<&'e BaselineEntry>,
         R: Fn() -> usize,
     {
-        let reach = || reach().min(self.count as usize);
-        // What this check read, to renew the baseline with exactly that (a later read could
+        // What this check reads, to renew the baseline with exactly that (a later read could
         // hold a Success the bound did not see). On the stack: no allocation on a call's path.
-        // At most `MAX_STRIPES` × 32 bytes (8 KiB), zeroed on each check: checks run only from
-        // a thread's second Failure in a row, rare outside an outage.
-        let mut seen = [RunView::default(); MAX_STRIPES];
+        // Zeroed on each check, so sized to the stripes that may have lines now: 16 entries
+        // (896 bytes) for a breaker that at most 15 threads called, at most `MAX_STRIPES`
+        // (14 KiB). Checks run only from a thread's second Failure in a row, rare outside an
+        // outage.
+        let args = (generation, stripes, &clock, &renew, restart);
+        match (stripes.2)().min(self.count as usize) {
+            0..=16 => self.visit_in(&mut [RunView::default(); 16], args),
+            17..=64 => self.visit_in(&mut [RunView::default(); 64], args),
+            _ => self.visit_in(&mut [RunView::default(); MAX_STRIPES], args),
+        }
+    }
+
+    /// [`visit`](Self::visit) with `seen` to read into. A reach that has grown past it since
+    /// `visit` chose its size makes the check prove nothing (bound 0, no renewal).
+    #[allow(clippy::type_complexity)]
+    fn visit_in<'e, V, E, R>(
+        &self,
+        seen: &mut [RunView],
+        (generation, (view, entry, reach), clock, renew, restart): (
+            u64,
+            &(V, E, R),
+            &impl Fn() -> (u64, u64),
+            &impl Fn(u64) -> bool,
+            bool,
+        ),
+    ) -> u64
+    where
+        V: Fn(usize) -> RunView,
+        E: Fn(usize) -> Option<&'e BaselineEntry>,
+        R: Fn() -> usize,
+    {
+        let reach = || reach().min(self.count as usize);
         loop {
             // Acquire: see the module's "Orderings".
             let version = self.current.load(Ordering::Acquire);
@@ -392,6 +420,9 @@ impl Baselines {
             // The stripes past `scanned` had no lines when it was read: they read as nothing
             // counted (`seen` stays empty for them), as the scan would have read them then.
             let scanned = reach();
+            if scanned > seen.len() {
+                return 0;
+            }
             for (i, seen) in seen.iter_mut().enumerate().take(scanned) {
                 *seen = view(i);
                 floor.add(entry_view(entry, i, index), *seen);
@@ -422,7 +453,11 @@ impl Baselines {
             // after the scan read it may have come before a Success the scan saw on a stripe
             // read later, so it is not growth after the baseline (the bound above, from the
             // first reads, is still one: the counts did not move, and runs only grow).
-            for (i, seen) in seen.iter_mut().enumerate().take(reach()) {
+            let looked = reach();
+            if looked > seen.len() {
+                return 0;
+            }
+            for (i, seen) in seen.iter_mut().enumerate().take(looked) {
                 let again = view(i);
                 if again.successes != seen.successes {
                     return 0;
@@ -432,7 +467,10 @@ impl Baselines {
             if (renew(run) || !same) && self.take_writer() {
                 // Unless another check renewed it since this one read it.
                 // Relaxed: the writer flag's Acquire ordered it after that check's stores.
-                if self.current.load(Ordering::Relaxed) == version {
+                // And unless stripes past `seen` got their lines since the second look: they
+                // would need entries it has no reads for (the next check renews).
+                let lines = reach();
+                if self.current.load(Ordering::Relaxed) == version && lines <= seen.len() {
                     // After the reads: every Success the baseline holds came before this.
                     let (taken, now_at) = clock();
                     // Unchanged stripes without stamps: their Successes came before the
@@ -441,7 +479,7 @@ impl Baselines {
                     // Every stripe with lines now gets its entry: what the scan saw of it, or
                     // nothing counted for one whose lines came after it read the reach.
                     let taken = (taken, shared_at);
-                    self.renew(version, (generation, taken), run, &seen[..reach()], entry);
+                    self.renew(version, (generation, taken), run, &seen[..lines], entry);
                 }
                 // Release: see the module's "Orderings".
                 self.writer.store(0, Ordering::Release);

@@ -250,3 +250,31 @@ fn a_failure_counted_during_a_renewing_scan_before_a_later_success_is_not_growth
         "stripe 0's Failure came before stripe 1's Success"
     );
 }
+
+/// A check reads into a buffer sized to the stripes that may have lines when it starts (16, 64
+/// or all). Stripes past it that get their lines during the check make it prove nothing: bound
+/// 0, no renewal. A breaker with more stripes than 64 is read whole.
+#[test]
+fn a_reach_that_outgrows_the_checks_buffer_voids_it_and_a_large_one_is_read_whole() {
+    let cell = Baselines::new(100);
+    let e = entries(100);
+    let calls = std::cell::Cell::new(0u32);
+    // 16 at the size choice, then 17: a 17th stripe got its lines.
+    let reach = || {
+        calls.set(calls.get() + 1);
+        if calls.get() == 1 { 16 } else { 17 }
+    };
+    let read = |_: usize| v(0, 3);
+    assert_eq!(cell.check(0, 9, read, |i| e.get(i), || (0, 0), reach), 0);
+    assert!(e.iter().all(BaselineEntry::is_new), "nothing renewed");
+    for stripes in [16usize, 64, 100] {
+        let cell = Baselines::new(stripes);
+        let e = entries(stripes);
+        let bound = cell.check(0, 9, read, |i| e.get(i), || (0, 0), || stripes);
+        assert_eq!(
+            bound,
+            3 * stripes as u64,
+            "{stripes} stripes, every run counted"
+        );
+    }
+}
