@@ -29,9 +29,8 @@ impl Breaker {
             // clock is real, so that the common case reads no other line of the breaker.
             let counted = match owned.fast_head(thread_slot::current()) {
                 Some((head, time)) => {
-                    head.try_success(generation, time.recent_at(), crate::clock::ticks, || {
-                        self.clock.real_at()
-                    })
+                    let stamp = crate::clock::ticks();
+                    head.try_success(generation, time.recent_at(), stamp, || self.clock.real_at())
                 }
                 None => self.try_success_elsewhere(generation),
             };
@@ -56,7 +55,7 @@ impl Breaker {
             return if self.clock.recent_is_exact() {
                 head.try_success_exact(generation, recent, real)
             } else {
-                head.try_success(generation, recent, || self.stamp(), real)
+                head.try_success(generation, recent, self.stamp(), real)
             };
         }
         match self.stripes.caller_stripe() {

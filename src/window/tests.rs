@@ -302,10 +302,7 @@ fn a_million_calls_in_one_bucket_keep_their_exact_rate() {
         for _ in 0..1_000_000 {
             let fast = match wr {
                 CallerStripe::Owned(i) => {
-                    s.owned()
-                        .head(i as u32)
-                        .unwrap()
-                        .try_success(0, 0, || 0, || 0)
+                    s.owned().head(i as u32).unwrap().try_success(0, 0, 0, || 0)
                 }
                 CallerStripe::Shared(i) => w.try_add_success(&s, i, 0, 0),
             };

@@ -272,7 +272,7 @@ impl OwnedLine {
         &self,
         generation: u64,
         recent: u64,
-        stamp: impl FnOnce() -> u64,
+        stamp: u64,
         real: impl FnOnce() -> u64,
     ) -> bool {
         self.count_success(generation, (recent, stamp), real, trust_recent)
@@ -287,7 +287,7 @@ impl OwnedLine {
         real: impl FnOnce() -> u64,
     ) -> bool {
         // A mock's stamp is its recent time (`TimeSource::stamp`).
-        self.count_success(generation, (recent, || recent), real, |_, _| true)
+        self.count_success(generation, (recent, recent), real, |_, _| true)
     }
 
     /// The fast path, with `trust` deciding whether a recent time inside the bucket may be used.
@@ -295,7 +295,7 @@ impl OwnedLine {
     fn count_success<R: FnOnce() -> u64>(
         &self,
         generation: u64,
-        (recent, stamp): (u64, impl FnOnce() -> u64),
+        (recent, stamp): (u64, u64),
         real: R,
         trust: impl FnOnce(u64, R) -> bool,
     ) -> bool {
@@ -309,7 +309,7 @@ impl OwnedLine {
         if !trust(recent, real) {
             return false;
         }
-        self.count_success_at(stamp());
+        self.count_success_at(stamp);
         true
     }
 
@@ -340,7 +340,7 @@ impl OwnedLine {
     #[inline(never)]
     pub(super) fn try_success_real(
         &self,
-        (recent, stamp): (u64, impl FnOnce() -> u64),
+        (recent, stamp): (u64, u64),
         real: impl FnOnce() -> u64,
     ) -> bool {
         let now = real();
@@ -353,7 +353,7 @@ impl OwnedLine {
         if recent != 0 && now.saturating_sub(recent) <= RECENT_TOLERANCE_NS {
             self.end.store(bucket_end, Ordering::Relaxed);
         }
-        self.count_success_at(stamp());
+        self.count_success_at(stamp);
         true
     }
 }

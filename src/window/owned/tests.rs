@@ -287,7 +287,7 @@ fn a_mock_clocks_successes_leave_the_threads_guard_alone() {
     let (frozen, head) = (1, real_clock.head(0).unwrap());
     let mock = mock_clock.head(0).unwrap();
     assert!(
-        head.try_success(0, frozen, || frozen, || unreachable!()),
+        head.try_success(0, frozen, frozen, || unreachable!()),
         "fresh"
     );
     for t in 2..10 {
@@ -296,7 +296,7 @@ fn a_mock_clocks_successes_leave_the_threads_guard_alone() {
         // The real one's frozen reading: a repeat, checked (first repeat) and stale, then
         // stale call after call.
         assert!(
-            !head.try_success(0, frozen, || frozen, || 11 * MS),
+            !head.try_success(0, frozen, frozen, || 11 * MS),
             "at {t} ms"
         );
     }
@@ -615,7 +615,7 @@ fn a_dropped_breaker_gives_its_blocks_back_reset() {
     assert_eq!((b.ignored(), b.rejected()), (0, 0));
     assert_eq!(b.run_view(0, 3), RunView::default());
     assert!(!b.rolled_since(0, 0));
-    assert!(!head.try_success(3, 10, || 10, || 10), "no bucket yet");
+    assert!(!head.try_success(3, 10, 10, || 10), "no bucket yet");
     assert!(
         head.spend_budget(1, 3),
         "fresh again: its first event evaluates"

@@ -34,7 +34,7 @@ impl Owned {
         real: impl FnOnce() -> u64,
     ) -> bool {
         self.head(stripe as u32)
-            .is_some_and(|head| head.try_success(generation, recent, || recent, real))
+            .is_some_and(|head| head.try_success(generation, recent, recent, real))
     }
 
     /// Records an outcome of `generation` whose interval (read on the real clock) has the tag
