@@ -13,13 +13,14 @@ command -v valgrind >/dev/null || { echo "valgrind not installed: skipping instr
 cargo bench -p hotbreaker-benches --bench instructions --no-run 2>&1 | tail -1
 bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
 N=${CALLGRIND_CALLS:-20000}
-count() { # contender scenario calls -> total instructions
+count_in() { # binary args... -> total instructions
     local out; out=$(mktemp)
     valgrind --tool=callgrind --toggle-collect='*measured_loop*' --callgrind-out-file="$out" \
-        "$bin" "$1" "$2" "$3" >/dev/null 2>&1
+        "$@" >/dev/null 2>&1
     grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
     rm -f "$out"
 }
+count() { count_in "$bin" "$@"; } # contender scenario calls -> total instructions
 printf 'contender\tA\tC\tD\n' > target/callgrind.tsv
 for c in empty hotbreaker hotbreaker+recording hotbreaker+recording/100 hotbreaker-tower hotbreaker-tower+telemetry hotbreaker-tower+telemetry+spans failsafe recloser circuitbreaker-rs gobreaker-style tower-resilience; do
     row="$c"
@@ -33,15 +34,8 @@ done
 # the path of every calling thread but one. An Open rejection (C) reads no stripe: "-".
 cargo bench -p hotbreaker-benches --bench other_thread --no-run 2>&1 | tail -1
 other=$(ls -t target/release/deps/other_thread-* | grep -v '\.d$' | head -1)
-count_other() { # scenario calls -> total instructions
-    local out; out=$(mktemp)
-    valgrind --tool=callgrind --toggle-collect='*measured_loop*' --callgrind-out-file="$out" \
-        "$other" "$1" "$2" >/dev/null 2>&1
-    grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
-    rm -f "$out"
-}
 printf 'hotbreaker/other-thread\t%s\t-\t%s\n' \
-    $(( $(count_other A "$N") / N )) $(( $(count_other D "$N") / N )) >> target/callgrind.tsv
+    $(( $(count_in "$other" A "$N") / N )) $(( $(count_in "$other" D "$N") / N )) >> target/callgrind.tsv
 column -t -s $'\t' target/callgrind.tsv
 python3 - <<'PY'
 # Regression guard: hotbreaker's counts against the committed baseline (benches/callgrind-baseline.tsv,
@@ -54,23 +48,22 @@ empty = now.pop("empty")
 recording = {k: now.pop(k) for k in ("hotbreaker+recording", "hotbreaker+recording/100")}
 layer = {k: now.pop(k) for k in ("hotbreaker-tower", "hotbreaker-tower+telemetry", "hotbreaker-tower+telemetry+spans")}
 failed = False
+def guard(row, name, i):
+    """Whether `row`'s count in scenario `i` is within 10 % of baseline row `name`'s; prints it."""
+    limit = base[name][i] * 1.10
+    ok = row[i] <= limit
+    return ok, f"(baseline {base[name][i]}, limit {limit:.0f}) {'ok' if ok else 'REGRESSION'}"
 for i, s in enumerate("ACD"):
     leanest = min(now.items(), key=lambda kv: kv[1][i])
-    limit = base["hotbreaker"][i] * 1.10
-    ok = hot[i] <= limit
+    ok, verdict = guard(hot, "hotbreaker", i)
     failed |= not ok
     print(f"{s}: hotbreaker {hot[i]} instructions/call, {hot[i] - empty[i]} of its own after the loop's {empty[i]} "
-          f"(baseline {base['hotbreaker'][i]}, limit {limit:.0f}) {'ok' if ok else 'REGRESSION'}; "
-          f"leanest peer {leanest[0]} {leanest[1][i]} ({leanest[1][i] - empty[i]} of its own)")
-for i, s in enumerate("ACD"):
-    if other[i] is None:
-        continue
-    limit = base["hotbreaker/other-thread"][i] * 1.10
-    ok = other[i] <= limit
-    failed |= not ok
-    print(f"{s}: hotbreaker on a thread other than its first caller {other[i]} instructions/call, "
-          f"+{other[i] - hot[i]} over the first caller's (baseline {base['hotbreaker/other-thread'][i]}, "
-          f"limit {limit:.0f}) {'ok' if ok else 'REGRESSION'}")
+          f"{verdict}; leanest peer {leanest[0]} {leanest[1][i]} ({leanest[1][i] - empty[i]} of its own)")
+    if other[i] is not None:
+        ok, verdict = guard(other, "hotbreaker/other-thread", i)
+        failed |= not ok
+        print(f"{s}: hotbreaker on a thread other than its first caller {other[i]} instructions/call, "
+              f"+{other[i] - hot[i]} over the first caller's {verdict}")
 for k, v in recording.items():
     print(f"{k}: " + ", ".join(f"{s} +{v[i] - hot[i]}" for i, s in enumerate("ACD")) + " instructions/call over hotbreaker alone")
 off = layer.pop("hotbreaker-tower")
