@@ -278,3 +278,36 @@ fn a_reach_that_outgrows_the_checks_buffer_voids_it_and_a_large_one_is_read_whol
         );
     }
 }
+
+/// The stamps' bound as a pure function, with stamps past 2^32: a run that started after every
+/// other stripe's latest Success counts whole (its own stripe's Success came before it), one
+/// that started before counts its latest Failure if that is later, equal stamps order nothing,
+/// `shared_at` is a floor, a Success on a stripe without stamps voids it, and a stripe without
+/// stamps is left out.
+#[test]
+fn the_stamps_bound_counts_failures_after_every_other_stripes_latest_success() {
+    let s = |successes, run, last_success_at, run_start_at, last_failure_at| RunView {
+        successes,
+        run,
+        last_success_at,
+        run_start_at,
+        last_failure_at,
+        ..RunView::default()
+    };
+    let big = 1u64 << 32;
+    let now = [
+        s(5, 3, big + 10, big + 11, big + 13),
+        s(2, 2, big + 5, big + 12, big + 14),
+    ];
+    assert_eq!(after_every_success(0, false, &now), 5);
+    let now = [s(5, 3, big + 10, big + 4, big + 13), s(2, 0, big + 8, 0, 0)];
+    assert_eq!(after_every_success(0, false, &now), 1);
+    let now = [s(5, 3, big, big + 1, big + 2), s(2, 0, big + 2, 0, 0)];
+    assert_eq!(after_every_success(0, false, &now), 0, "equal stamps");
+    let one = [s(1, 4, big, big + 50, big + 60)];
+    assert_eq!(after_every_success(big + 100, false, &one), 0, "shared_at");
+    assert_eq!(after_every_success(0, true, &one), 0, "a shared Success");
+    let now = [s(9, 2, UNKNOWN_START, UNKNOWN_START, 0), s(1, 2, 0, 5, 6)];
+    assert_eq!(after_every_success(0, false, &now), 2);
+    assert_eq!(after_every_success(0, false, &[]), 0);
+}
