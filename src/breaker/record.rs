@@ -29,8 +29,10 @@ impl Breaker {
             // clock is real, so that the common case reads no other line of the breaker.
             let counted = match owned.fast_head(thread_slot::current()) {
                 Some((head, time)) => {
+                    // The tick count after the call into quanta: nothing kept across it.
+                    let recent = time.recent_at();
                     let stamp = crate::clock::ticks();
-                    head.try_success(generation, time.recent_at(), stamp, || self.clock.real_at())
+                    head.try_success(generation, recent, stamp, || self.clock.real_at())
                 }
                 None => self.try_success_elsewhere(generation),
             };
